@@ -1,0 +1,67 @@
+package schema
+
+import (
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+
+	"github.com/rollcall/rollcall/ent/schema/enum"
+)
+
+// Delivery is one recipient of a BulkSend: the durable unit of sending work.
+// Workers claim queued rows under a lease, so a crashed worker's rows are
+// taken over once the lease lapses.
+type Delivery struct{ ent.Schema }
+
+// Fields of the Delivery.
+func (Delivery) Fields() []ent.Field {
+	return []ent.Field{
+		field.Int("bulk_send_id").Immutable(),
+		field.Int("user_id").Immutable(),
+		field.String("email").MaxLen(320),
+		field.Enum("action").Values("INVITATION", "PASSWORD_RESET", "TEMPORARY_PASSWORD", "SKIP"),
+		field.Enum("status").GoType(enum.DeliveryStatus("")).Default(string(enum.DeliveryQueued)),
+		field.Int("attempts").Default(0).NonNegative(),
+		field.Time("next_attempt_at").Optional().Nillable(),
+		field.Time("lease_expires_at").Optional().Nillable(),
+		field.String("leased_by").Optional().Nillable(),
+		field.Bytes("token_hash").Optional().Sensitive(),
+		field.String("provider_message_id").Optional().Nillable(),
+		field.String("error").Optional().Nillable().MaxLen(2000),
+		field.Time("sent_at").Optional().Nillable(),
+	}
+}
+
+// Edges of the Delivery.
+func (Delivery) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.To("bulk_send", BulkSend.Type).Field("bulk_send_id").Unique().Required().Immutable().
+			Annotations(cascade()),
+		edge.To("user", User.Type).Field("user_id").Unique().Required().Immutable().
+			Annotations(cascade()),
+	}
+}
+
+// Indexes of the Delivery.
+func (Delivery) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("bulk_send_id", "status"),
+		index.Fields("status", "next_attempt_at"),
+		index.Fields("provider_message_id"),
+		index.Fields("user_id"),
+	}
+}
+
+// Mixin of the Delivery.
+func (Delivery) Mixin() []ent.Mixin { return []ent.Mixin{TimeMixin{}, TenantMixin{}} }
+
+// Policy of the Delivery.
+func (Delivery) Policy() ent.Policy { return systemOnly() }
+
+// Annotations of the Delivery.
+func (Delivery) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+}

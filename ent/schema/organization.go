@@ -1,0 +1,44 @@
+package schema
+
+import (
+	"regexp"
+
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/field"
+)
+
+// Organization is a tenant: a company whose people Rollcall brings in.
+type Organization struct{ ent.Schema }
+
+// SlugPattern is the shape of an organisation's slug.
+var SlugPattern = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// Fields of the Organization.
+func (Organization) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("slug").Unique().Immutable().Match(SlugPattern),
+		field.String("name").NotEmpty().MaxLen(200),
+		field.Strings("products").Default([]string{}),
+		field.Int("invitation_ttl_seconds").Default(7 * 24 * 3600).Positive().
+			Annotations(entgql.Skip(entgql.SkipWhereInput)),
+		field.Int("reset_ttl_seconds").Default(3600).Positive().
+			Annotations(entgql.Skip(entgql.SkipWhereInput)),
+		field.String("email_from_name").Default("").MaxLen(200).
+			Annotations(entgql.Skip(entgql.SkipWhereInput)),
+		field.String("reply_to").Optional().Nillable().MaxLen(320).
+			Annotations(entgql.Skip(entgql.SkipWhereInput)),
+	}
+}
+
+// Mixin of the Organization.
+func (Organization) Mixin() []ent.Mixin { return []ent.Mixin{TimeMixin{}} }
+
+// Policy of the Organization.
+func (Organization) Policy() ent.Policy { return organizationPolicy() }
+
+// Annotations of the Organization.
+func (Organization) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)}
+}

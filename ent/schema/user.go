@@ -1,0 +1,89 @@
+package schema
+
+import (
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+
+	"github.com/rollcall/rollcall/ent/schema/enum"
+)
+
+// User is a person of an organisation, whether or not they have an account yet.
+type User struct{ ent.Schema }
+
+// Fields of the User.
+func (User) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("email").NotEmpty().MaxLen(320).
+			Annotations(entgql.OrderField("EMAIL")),
+		// email_normalized is the lower-cased address; it carries the
+		// case-insensitive uniqueness and the EMAIL ordering.
+		field.String("email_normalized").NotEmpty().MaxLen(320).
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		field.String("username").Optional().Nillable().MaxLen(100),
+		field.String("username_normalized").Optional().Nillable().MaxLen(100).
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		field.String("first_name").Optional().Nillable().MaxLen(200),
+		field.String("last_name").Optional().Nillable().MaxLen(200),
+		field.Enum("status").
+			NamedValues("NotInvited", "NOT_INVITED", "Invited", "INVITED", "Active", "ACTIVE", "Deactivated", "DEACTIVATED").
+			Default("NOT_INVITED").
+			Annotations(entgql.Type("UserStatus"), entgql.OrderField("STATUS")),
+		field.Int("role_id"),
+		field.Strings("products").Default([]string{}),
+		field.String("password_hash").Optional().Nillable().Sensitive().
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		field.Bool("must_change_password").Default(false),
+		field.Time("invited_at").Optional().Nillable().
+			Annotations(entgql.OrderField("INVITED_AT")),
+		field.Time("invite_expires_at").Optional().Nillable(),
+		field.Int("invitation_count").Default(0).NonNegative(),
+		field.Time("accepted_at").Optional().Nillable(),
+		field.Time("last_login_at").Optional().Nillable().
+			Annotations(entgql.OrderField("LAST_LOGIN_AT")),
+		field.Enum("last_email_status").GoType(enum.DeliveryStatus("")).Optional().Nillable().
+			Annotations(entgql.Type("DeliveryStatus")),
+	}
+}
+
+// Edges of the User.
+func (User) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.To("role", Role.Type).Field("role_id").Unique().Required(),
+		edge.To("import", UserImport.Type),
+	}
+}
+
+// Indexes of the User: one per filter and sort the users query offers, each
+// led by the tenant and ended by the id so keyset pages are index range scans. PostgreSQL also
+// gets trigram indexes for search, created by internal/db.
+func (User) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("organization_id", "email_normalized").Unique(),
+		index.Fields("organization_id", "username_normalized").Unique(),
+		index.Fields("organization_id", "status", "id"),
+		index.Fields("organization_id", "role_id", "id"),
+		index.Fields("organization_id", "created_at", "id"),
+		index.Fields("organization_id", "invited_at", "id"),
+		index.Fields("organization_id", "last_login_at", "id"),
+		index.Fields("organization_id", "last_email_status", "id"),
+		index.Fields("organization_id", "status", "invite_expires_at"),
+	}
+}
+
+// Mixin of the User.
+func (User) Mixin() []ent.Mixin { return []ent.Mixin{TimeMixin{}, TenantMixin{}} }
+
+// Policy of the User.
+func (User) Policy() ent.Policy { return userPolicy() }
+
+// Annotations of the User.
+func (User) Annotations() []schema.Annotation {
+	return []schema.Annotation{
+		entgql.RelayConnection(),
+		entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+	}
+}

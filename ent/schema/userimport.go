@@ -1,0 +1,51 @@
+package schema
+
+import (
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+)
+
+// UserImport is one CSV import; the people it created or updated link to it.
+// ("Import" is a Go keyword, so GraphQL names it Import.)
+type UserImport struct{ ent.Schema }
+
+// Fields of the UserImport.
+func (UserImport) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("filename").Default("").MaxLen(500),
+		field.Int("created_by_id").Optional().Nillable().Immutable(),
+		field.Int("created").Default(0),
+		field.Int("updated").Default(0),
+		field.Int("unchanged").Default(0),
+		field.Int("rejected").Default(0),
+		field.Bool("dry_run").Default(false).Immutable(),
+		field.Time("finished_at").Optional().Nillable(),
+	}
+}
+
+// Edges of the UserImport.
+func (UserImport) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.To("created_by", User.Type).Field("created_by_id").Unique().Immutable().
+			Annotations(setNull()),
+		edge.From("users", User.Type).Ref("import").
+			Annotations(entgql.Skip(entgql.SkipAll)),
+	}
+}
+
+// Mixin of the UserImport.
+func (UserImport) Mixin() []ent.Mixin { return []ent.Mixin{TimeMixin{}, TenantMixin{}} }
+
+// Policy of the UserImport.
+func (UserImport) Policy() ent.Policy { return managedBy(permPeopleManage) }
+
+// Annotations of the UserImport.
+func (UserImport) Annotations() []schema.Annotation {
+	return []schema.Annotation{
+		entgql.Type("Import"),
+		entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+	}
+}

@@ -1,0 +1,20 @@
+// Package graph is Rollcall's GraphQL layer: thin resolvers that read the
+// viewer, call one domain service and let errors.go map its errors.
+package graph
+
+import (
+	"github.com/rollcall/rollcall/ent"
+	"github.com/rollcall/rollcall/internal/auth"
+	"github.com/rollcall/rollcall/internal/clock"
+	"github.com/rollcall/rollcall/internal/org"
+	"github.com/rollcall/rollcall/internal/people"
+)
+
+// Resolver holds the services the resolvers call.
+type Resolver struct {
+	Client *ent.Client
+	Clock  clock.Clock
+	Auth   *auth.Service
+	Orgs   *org.Service
+	People *people.Service
+}

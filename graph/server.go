@@ -1,0 +1,98 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/gorilla/websocket"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/rollcall/rollcall/graph/generated"
+	"github.com/rollcall/rollcall/internal/viewer"
+	"github.com/rollcall/rollcall/internal/wsgorilla"
+)
+
+// Limits bound what one request may ask for.
+type Limits struct {
+	MaxDepth      int   // nesting of fields, introspection included
+	MaxComplexity int   // gqlgen's complexity: one per field, summed
+	MaxUpload     int64 // bytes of a multipart request
+}
+
+// DefaultLimits are API.md's limits.
+var DefaultLimits = Limits{MaxDepth: 15, MaxComplexity: 2000, MaxUpload: 50 << 20}
+
+// ServerOptions configure the GraphQL handler.
+type ServerOptions struct {
+	Limits Limits
+	Log    *slog.Logger
+	// CheckOrigin decides whether a browser page may open a websocket.
+	CheckOrigin func(*http.Request) bool
+}
+
+// NewServer returns the GraphQL handler for HTTP (GET, POST, multipart) and
+// websockets (graphql-transport-ws and graphql-ws). Websockets authenticate
+// with the connection_init payload {"authorization": "Bearer …"}.
+func NewServer(r *Resolver, opts ServerOptions) *handler.Server {
+	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: r}))
+	srv.AddTransport(transport.Websocket{
+		Implementation:        &wsgorilla.Implementation{Upgrader: websocket.Upgrader{CheckOrigin: opts.CheckOrigin}},
+		InitFunc:              r.websocketInit,
+		InitTimeout:           10 * time.Second,
+		KeepAlivePingInterval: 15 * time.Second,
+	})
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.AddTransport(transport.MultipartForm{MaxUploadSize: opts.Limits.MaxUpload, MaxMemory: 8 << 20})
+
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.Use(extension.Introspection{})
+	srv.Use(depthLimit{Max: opts.Limits.MaxDepth})
+	srv.Use(extension.FixedComplexityLimit(opts.Limits.MaxComplexity))
+	srv.AroundFields(markResolverErrors)
+	srv.SetErrorPresenter(presentError(opts.Log))
+	srv.SetRecoverFunc(recoverPanic(opts.Log))
+	return srv
+}
+
+// websocketInit authenticates a websocket from its connection_init payload.
+// No authorization means an anonymous connection; a bad one is refused.
+func (r *Resolver) websocketInit(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+	var header string
+	for k, v := range payload {
+		if s, ok := v.(string); ok && strings.EqualFold(k, "authorization") {
+			header = s
+		}
+	}
+	if header == "" {
+		return ctx, nil, nil
+	}
+	bearer, ok := BearerToken(header)
+	if !ok {
+		return nil, nil, errors.New("authorization must be \"Bearer <token>\"")
+	}
+	v, err := r.Auth.Authenticate(ctx, bearer)
+	if err != nil {
+		return nil, nil, errors.New("invalid or expired session")
+	}
+	return viewer.NewContext(ctx, v), nil, nil
+}
+
+// BearerToken extracts the token of an "Authorization: Bearer <token>" value.
+func BearerToken(header string) (string, bool) {
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimSpace(tok)
+	return tok, tok != ""
+}

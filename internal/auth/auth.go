@@ -1,0 +1,253 @@
+// Package auth signs people in and out and turns a bearer token back into a
+// viewer. Sessions are opaque random tokens stored as SHA-256 hashes, with a
+// sliding idle expiry under a fixed maximum lifetime.
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/rollcall/rollcall/ent"
+	"github.com/rollcall/rollcall/ent/organization"
+	"github.com/rollcall/rollcall/ent/privacy"
+	"github.com/rollcall/rollcall/ent/session"
+	"github.com/rollcall/rollcall/ent/user"
+	"github.com/rollcall/rollcall/internal/apperr"
+	"github.com/rollcall/rollcall/internal/clock"
+	"github.com/rollcall/rollcall/internal/throttle"
+	"github.com/rollcall/rollcall/internal/token"
+	"github.com/rollcall/rollcall/internal/viewer"
+)
+
+// AsSystem returns a context that passes every privacy rule. Only services
+// use it, for work no signed-in person performs (sign-in, bootstrap, workers).
+func AsSystem(ctx context.Context) context.Context {
+	return privacy.DecisionContext(ctx, privacy.Allow)
+}
+
+// Config tunes sessions, password hashing and sign-in throttling.
+type Config struct {
+	SessionIdle time.Duration // a session unused this long expires
+	SessionMax  time.Duration // no session lives longer
+	Argon2      Argon2Params
+	// At most AccountAttempts sign-ins per login name and ClientFailures
+	// failed ones per client address, within each ThrottleWindow.
+	AccountAttempts int
+	ClientFailures  int
+	ThrottleWindow  time.Duration
+}
+
+// DefaultConfig is the production configuration.
+func DefaultConfig() Config {
+	return Config{
+		SessionIdle:     24 * time.Hour,
+		SessionMax:      30 * 24 * time.Hour,
+		Argon2:          DefaultArgon2,
+		AccountAttempts: 10,
+		ClientFailures:  50,
+		ThrottleWindow:  15 * time.Minute,
+	}
+}
+
+// touchEvery limits how often a session's sliding expiry is written.
+const touchEvery = time.Minute
+
+// Service signs people in and authenticates their requests.
+type Service struct {
+	client  *ent.Client
+	clock   clock.Clock
+	limiter *throttle.Limiter
+	cfg     Config
+	log     *slog.Logger
+	// decoy is verified when no account matches, so an unknown login costs
+	// the same time as a wrong password.
+	decoy string
+}
+
+// New returns the auth service.
+func New(client *ent.Client, clk clock.Clock, limiter *throttle.Limiter, cfg Config, log *slog.Logger) *Service {
+	return &Service{client: client, clock: clk, limiter: limiter, cfg: cfg, log: log,
+		decoy: cfg.Argon2.HashPassword(token.Password())}
+}
+
+// HashPassword hashes a password with the configured argon2id parameters.
+func (s *Service) HashPassword(password string) string { return s.cfg.Argon2.HashPassword(password) }
+
+// LoginInput is what a person types to sign in.
+type LoginInput struct {
+	Organization string // slug; may be empty when the login is unique
+	Login        string // email or username
+	Password     string
+	ClientIP     string
+}
+
+// Session is a new session's token, shown once, and its person.
+type Session struct {
+	Token string
+	User  *ent.User
+}
+
+var errBadCredentials = apperr.New(apperr.Unauthenticated, "invalid login or password")
+
+// Login checks a login and password and opens a session. An unknown login, a
+// wrong password and an account that may not sign in get the same answer, in
+// about the same time. Attempts are throttled per login name and failures per
+// client address.
+func (s *Service) Login(ctx context.Context, in LoginInput) (*Session, error) {
+	ctx = AsSystem(ctx)
+	login := strings.ToLower(strings.TrimSpace(in.Login))
+	slug := strings.ToLower(strings.TrimSpace(in.Organization))
+	if login == "" || in.Password == "" {
+		return nil, errBadCredentials
+	}
+	account := throttle.Rule{Key: "login:account:" + digest(slug, login), Limit: s.cfg.AccountAttempts, Window: s.cfg.ThrottleWindow}
+	client := throttle.Rule{Key: "login:client:" + in.ClientIP, Limit: s.cfg.ClientFailures, Window: s.cfg.ThrottleWindow}
+	if blocked, wait, err := s.limiter.Exceeded(ctx, account, client); err != nil {
+		return nil, err
+	} else if blocked {
+		minutes := int(math.Ceil(wait.Minutes()))
+		return nil, apperr.New(apperr.RateLimited, fmt.Sprintf("too many sign-in attempts; try again in %d minute(s)", minutes))
+	}
+	// Count the attempt before checking it, so parallel guesses are bounded too.
+	if err := s.limiter.Record(ctx, account); err != nil {
+		return nil, err
+	}
+	u, err := s.verify(ctx, slug, login, in.Password)
+	if err != nil {
+		return nil, err
+	}
+	if u == nil {
+		if err := s.limiter.Record(ctx, client); err != nil {
+			return nil, err
+		}
+		return nil, errBadCredentials
+	}
+	if err := s.limiter.Clear(ctx, account.Key); err != nil {
+		return nil, err
+	}
+	return s.open(ctx, u)
+}
+
+// verify returns the one active person whose login and password match, or nil.
+func (s *Service) verify(ctx context.Context, slug, login, password string) (*ent.User, error) {
+	q := s.client.User.Query().
+		Where(user.Or(user.EmailNormalized(login), user.UsernameNormalized(login)), user.PasswordHashNotNil())
+	if slug != "" {
+		q = q.Where(user.HasOrganizationWith(organization.Slug(slug)))
+	}
+	candidates, err := q.WithRole().Limit(10).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("find login: %w", err)
+	}
+	if len(candidates) == 0 {
+		_, _ = VerifyPassword(password, s.decoy)
+		return nil, nil
+	}
+	var match *ent.User
+	for _, c := range candidates {
+		ok, err := VerifyPassword(password, *c.PasswordHash)
+		if err != nil {
+			s.log.ErrorContext(ctx, "stored password hash unreadable", slog.Int("user_id", c.ID))
+			continue
+		}
+		if ok {
+			if match != nil {
+				return nil, nil // the same login and password in two organisations: name one
+			}
+			match = c
+		}
+	}
+	if match == nil || match.Status != user.StatusActive {
+		return nil, nil
+	}
+	return match, nil
+}
+
+// open starts a session for u and records the sign-in.
+func (s *Service) open(ctx context.Context, u *ent.User) (*Session, error) {
+	now := s.clock.Now()
+	plain, hash := token.New()
+	err := s.client.Session.Create().
+		SetOrganizationID(u.OrganizationID).SetUserID(u.ID).SetTokenHash(hash).
+		SetCreatedAt(now).SetUpdatedAt(now).SetLastUsedAt(now).
+		SetExpiresAt(now.Add(s.cfg.SessionIdle)).SetMaxExpiresAt(now.Add(s.cfg.SessionMax)).
+		Exec(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("create session: %w", err)
+	}
+	updated, err := u.Update().SetLastLoginAt(now).Save(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("record sign-in: %w", err)
+	}
+	// The caller is not signed in yet, so it could not load the role itself.
+	updated.Edges = u.Edges
+	return &Session{Token: plain, User: updated}, nil
+}
+
+// ErrInvalidSession means a bearer token is unknown, expired or belongs to a
+// person who may no longer sign in.
+var ErrInvalidSession = errors.New("invalid or expired session")
+
+// Authenticate returns the viewer behind a bearer token, sliding the
+// session's expiry forward.
+func (s *Service) Authenticate(ctx context.Context, bearer string) (*viewer.Viewer, error) {
+	if !token.WellFormed(bearer) {
+		return nil, ErrInvalidSession
+	}
+	ctx = AsSystem(ctx)
+	now := s.clock.Now()
+	sess, err := s.client.Session.Query().
+		Where(session.TokenHash(token.Hash(bearer)), session.ExpiresAtGT(now)).
+		WithUser(func(q *ent.UserQuery) { q.WithRole() }).
+		Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, ErrInvalidSession
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find session: %w", err)
+	}
+	u := sess.Edges.User
+	if u.Status != user.StatusActive {
+		return nil, ErrInvalidSession
+	}
+	if now.Sub(sess.LastUsedAt) >= touchEvery {
+		expires := now.Add(s.cfg.SessionIdle)
+		if expires.After(sess.MaxExpiresAt) {
+			expires = sess.MaxExpiresAt
+		}
+		if err := sess.Update().SetLastUsedAt(now).SetExpiresAt(expires).Exec(ctx); err != nil {
+			return nil, fmt.Errorf("extend session: %w", err)
+		}
+	}
+	return &viewer.Viewer{OrgID: u.OrganizationID, UserID: u.ID, SessionID: sess.ID, Permissions: u.Edges.Role.Permissions}, nil
+}
+
+// Logout ends the viewer's session.
+func (s *Service) Logout(ctx context.Context) error {
+	v, err := viewer.Signed(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.client.Session.DeleteOneID(v.SessionID).Exec(AsSystem(ctx)); err != nil && !ent.IsNotFound(err) {
+		return fmt.Errorf("end session: %w", err)
+	}
+	return nil
+}
+
+// PruneSessions deletes expired sessions.
+func (s *Service) PruneSessions(ctx context.Context) (int, error) {
+	return s.client.Session.Delete().Where(session.ExpiresAtLTE(s.clock.Now())).Exec(AsSystem(ctx))
+}
+
+// digest keys throttles by a hash, so logins typed by strangers are not stored.
+func digest(parts ...string) string {
+	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return hex.EncodeToString(h[:16])
+}

@@ -1,0 +1,133 @@
+// Package config declares Rollcall's settings: each a command-line flag with a
+// ROLLCALL_* environment variable (the flag wins).
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/rollcall/rollcall/graph"
+	"github.com/rollcall/rollcall/internal/auth"
+)
+
+// Config is everything the server needs to start.
+type Config struct {
+	Addr            string
+	DatabaseURL     string
+	CORSOrigins     []string
+	TrustProxy      bool
+	LogLevel        slog.Level
+	LogFormat       string
+	Bootstrap       Bootstrap
+	Limits          graph.Limits
+	MaxBody         int64
+	Auth            auth.Config
+	ShutdownTimeout time.Duration
+}
+
+// Bootstrap is the organisation and Owner created on an empty database.
+type Bootstrap struct {
+	Org, Email, Password string
+}
+
+// DatabaseFlag names the database; every subcommand that opens one has it.
+func DatabaseFlag() cli.Flag {
+	return &cli.StringFlag{Name: "database-url", Value: "sqlite:rollcall.db", Sources: cli.EnvVars("ROLLCALL_DATABASE_URL"),
+		Usage: "sqlite:PATH, sqlite::memory: or postgres://…"}
+}
+
+// LogFlags choose the log level and format.
+func LogFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "log-level", Value: "info", Sources: cli.EnvVars("ROLLCALL_LOG_LEVEL"), Usage: "debug, info, warn or error"},
+		&cli.StringFlag{Name: "log-format", Value: "text", Sources: cli.EnvVars("ROLLCALL_LOG_FORMAT"), Usage: "text or json"},
+	}
+}
+
+// ServeFlags are the flags of "rollcall serve".
+func ServeFlags() []cli.Flag {
+	d := auth.DefaultConfig()
+	return append([]cli.Flag{
+		&cli.StringFlag{Name: "addr", Value: ":8080", Sources: cli.EnvVars("ROLLCALL_ADDR"), Usage: "listen address"},
+		DatabaseFlag(),
+		&cli.StringSliceFlag{Name: "cors-origins", Sources: cli.EnvVars("ROLLCALL_CORS_ORIGINS"), Usage: "browser origins allowed to call the API (comma-separated; * for any)"},
+		&cli.BoolFlag{Name: "trust-proxy", Sources: cli.EnvVars("ROLLCALL_TRUST_PROXY"), Usage: "take the client address from X-Forwarded-For"},
+		&cli.StringFlag{Name: "bootstrap-org", Value: "default", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_ORG"), Usage: "slug of the organisation created on an empty database"},
+		&cli.StringFlag{Name: "bootstrap-email", Value: "owner@example.com", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_EMAIL"), Usage: "email of the Owner created on an empty database"},
+		&cli.StringFlag{Name: "bootstrap-password", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_PASSWORD"), Usage: "the Owner's password (generated and printed once when empty)"},
+		&cli.IntFlag{Name: "max-depth", Value: graph.DefaultLimits.MaxDepth, Sources: cli.EnvVars("ROLLCALL_MAX_DEPTH"), Usage: "deepest query accepted"},
+		&cli.IntFlag{Name: "max-complexity", Value: graph.DefaultLimits.MaxComplexity, Sources: cli.EnvVars("ROLLCALL_MAX_COMPLEXITY"), Usage: "most complex query accepted"},
+		&cli.Int64Flag{Name: "max-body", Value: 10 << 20, Sources: cli.EnvVars("ROLLCALL_MAX_BODY"), Usage: "largest JSON request body, bytes"},
+		&cli.Int64Flag{Name: "max-upload", Value: graph.DefaultLimits.MaxUpload, Sources: cli.EnvVars("ROLLCALL_MAX_UPLOAD"), Usage: "largest upload, bytes"},
+		&cli.DurationFlag{Name: "session-idle", Value: d.SessionIdle, Sources: cli.EnvVars("ROLLCALL_SESSION_IDLE"), Usage: "a session unused this long expires"},
+		&cli.DurationFlag{Name: "session-max", Value: d.SessionMax, Sources: cli.EnvVars("ROLLCALL_SESSION_MAX"), Usage: "longest a session lives"},
+		&cli.IntFlag{Name: "argon2-memory", Value: int(d.Argon2.MemoryKiB), Sources: cli.EnvVars("ROLLCALL_ARGON2_MEMORY"), Usage: "argon2id memory, KiB"},
+		&cli.IntFlag{Name: "argon2-iterations", Value: int(d.Argon2.Iterations), Sources: cli.EnvVars("ROLLCALL_ARGON2_ITERATIONS"), Usage: "argon2id passes"},
+		&cli.IntFlag{Name: "login-attempts", Value: d.AccountAttempts, Sources: cli.EnvVars("ROLLCALL_LOGIN_ATTEMPTS"), Usage: "sign-in attempts per login per window"},
+		&cli.IntFlag{Name: "login-client-failures", Value: d.ClientFailures, Sources: cli.EnvVars("ROLLCALL_LOGIN_CLIENT_FAILURES"), Usage: "failed sign-ins per client address per window"},
+		&cli.DurationFlag{Name: "login-window", Value: d.ThrottleWindow, Sources: cli.EnvVars("ROLLCALL_LOGIN_WINDOW"), Usage: "sign-in throttling window"},
+		&cli.DurationFlag{Name: "shutdown-timeout", Value: 20 * time.Second, Sources: cli.EnvVars("ROLLCALL_SHUTDOWN_TIMEOUT"), Usage: "time to finish requests on SIGTERM"},
+	}, LogFlags()...)
+}
+
+// FromCommand reads the serve flags.
+func FromCommand(cmd *cli.Command) (Config, error) {
+	level, err := ParseLevel(cmd.String("log-level"))
+	if err != nil {
+		return Config{}, err
+	}
+	a := auth.DefaultConfig()
+	a.SessionIdle = cmd.Duration("session-idle")
+	a.SessionMax = cmd.Duration("session-max")
+	a.Argon2.MemoryKiB = uint32(cmd.Int("argon2-memory"))
+	a.Argon2.Iterations = uint32(cmd.Int("argon2-iterations"))
+	a.AccountAttempts = cmd.Int("login-attempts")
+	a.ClientFailures = cmd.Int("login-client-failures")
+	a.ThrottleWindow = cmd.Duration("login-window")
+	var origins []string
+	for _, o := range cmd.StringSlice("cors-origins") {
+		if o = strings.TrimSpace(o); o != "" {
+			origins = append(origins, o)
+		}
+	}
+	return Config{
+		Addr:        cmd.String("addr"),
+		DatabaseURL: cmd.String("database-url"),
+		CORSOrigins: origins,
+		TrustProxy:  cmd.Bool("trust-proxy"),
+		LogLevel:    level,
+		LogFormat:   cmd.String("log-format"),
+		Bootstrap: Bootstrap{
+			Org: cmd.String("bootstrap-org"), Email: cmd.String("bootstrap-email"), Password: cmd.String("bootstrap-password"),
+		},
+		Limits: graph.Limits{
+			MaxDepth: cmd.Int("max-depth"), MaxComplexity: cmd.Int("max-complexity"), MaxUpload: cmd.Int64("max-upload"),
+		},
+		MaxBody:         cmd.Int64("max-body"),
+		Auth:            a,
+		ShutdownTimeout: cmd.Duration("shutdown-timeout"),
+	}, nil
+}
+
+// ParseLevel reads a log level name.
+func ParseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("log level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// NewLogger returns a logger writing to stderr in format ("text" or "json").
+func NewLogger(level slog.Level, format string) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}

@@ -1,0 +1,99 @@
+// Package people lists and filters an organisation's people and roles.
+package people
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rollcall/rollcall/ent"
+	"github.com/rollcall/rollcall/ent/predicate"
+	"github.com/rollcall/rollcall/ent/role"
+	"github.com/rollcall/rollcall/ent/user"
+	"github.com/rollcall/rollcall/internal/apperr"
+	"github.com/rollcall/rollcall/internal/perm"
+	"github.com/rollcall/rollcall/internal/viewer"
+)
+
+// Service reads people within the viewer's organisation.
+type Service struct {
+	client *ent.Client
+}
+
+// New returns the people service.
+func New(client *ent.Client) *Service { return &Service{client: client} }
+
+// ListParams are the arguments of the users connection.
+type ListParams struct {
+	First, Last   *int
+	After, Before *ent.Cursor
+	OrderBy       *ent.UserOrder
+	Where         *ent.UserWhereInput
+	Search        string
+}
+
+// MaxSearchLength bounds the search string.
+const MaxSearchLength = 200
+
+// List returns one page of people matching the filters. It needs people.read.
+func (s *Service) List(ctx context.Context, p ListParams) (*Page, error) {
+	if err := viewer.Require(ctx, perm.PeopleRead); err != nil {
+		return nil, err
+	}
+	pg, err := newPager(p.OrderBy)
+	if err != nil {
+		return nil, err
+	}
+	q := s.client.User.Query()
+	if p.Where != nil {
+		if q, err = p.Where.Filter(q); err != nil {
+			return nil, apperr.Invalid("where", err.Error())
+		}
+	}
+	if search := strings.TrimSpace(p.Search); search != "" {
+		if len(search) > MaxSearchLength {
+			return nil, apperr.Invalid("search", fmt.Sprintf("search is longer than %d characters", MaxSearchLength))
+		}
+		q = q.Where(Matching(search))
+	}
+	page, err := pg.paginate(ctx, q, p.First, p.Last, p.After, p.Before)
+	if err != nil {
+		return nil, fmt.Errorf("list people: %w", err)
+	}
+	return page, nil
+}
+
+// Matching selects people whose email, names or username contain s,
+// ignoring case.
+func Matching(s string) predicate.User {
+	lower := strings.ToLower(s)
+	return user.Or(
+		user.EmailNormalizedContains(lower),
+		user.UsernameNormalizedContains(lower),
+		user.FirstNameContainsFold(s),
+		user.LastNameContainsFold(s),
+	)
+}
+
+// InviteExpired selects people whose invitation is past its expiry at now
+// (expired true), or everyone else (expired false).
+func InviteExpired(now time.Time, expired bool) predicate.User {
+	p := user.And(user.StatusEQ(user.StatusInvited), user.InviteExpiresAtLTE(now))
+	if expired {
+		return p
+	}
+	return user.Not(p)
+}
+
+// Roles lists the organisation's roles by name. It needs people.read.
+func (s *Service) Roles(ctx context.Context) ([]*ent.Role, error) {
+	if err := viewer.Require(ctx, perm.PeopleRead); err != nil {
+		return nil, err
+	}
+	roles, err := s.client.Role.Query().Order(role.ByName()).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list roles: %w", err)
+	}
+	return roles, nil
+}

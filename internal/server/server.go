@@ -1,0 +1,134 @@
+// Package server assembles Rollcall's HTTP surface: the GraphQL endpoint and
+// its middleware (authentication, CORS, body limits, request logs, metrics),
+// GraphiQL, and the health and metrics endpoints.
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/cors"
+
+	"github.com/rollcall/rollcall/graph"
+	"github.com/rollcall/rollcall/internal/auth"
+	"github.com/rollcall/rollcall/internal/clientip"
+	"github.com/rollcall/rollcall/internal/viewer"
+)
+
+// Options configure the HTTP handler.
+type Options struct {
+	Resolver    *graph.Resolver
+	Auth        *auth.Service
+	Limits      graph.Limits
+	MaxBody     int64    // bytes of a JSON request body
+	CORSOrigins []string // browser origins allowed to call the API; "*" for any
+	TrustProxy  bool     // take the client address from X-Forwarded-For
+	Ready       func(context.Context) error
+	Log         *slog.Logger
+}
+
+// New returns the root HTTP handler.
+func New(opts Options) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := newMetrics(reg)
+
+	origins := originPolicy{allowed: opts.CORSOrigins}
+	gql := graph.NewServer(opts.Resolver, graph.ServerOptions{
+		Limits:      opts.Limits,
+		Log:         opts.Log,
+		CheckOrigin: origins.websocketAllowed,
+	})
+
+	mux := http.NewServeMux()
+	mux.Handle("/graphql", m.instrument("/graphql", limitBody(opts.MaxBody, opts.Limits.MaxUpload, authenticate(opts.Auth, gql))))
+	mux.Handle("GET /graphiql", m.instrument("/graphiql", playground.Handler("Rollcall", "/graphql")))
+	mux.Handle("GET /{$}", http.RedirectHandler("/graphiql", http.StatusFound))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := opts.Ready(ctx); err != nil {
+			opts.Log.WarnContext(ctx, "not ready", slog.String("error", err.Error()))
+			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+
+	c := cors.New(cors.Options{
+		AllowedOrigins: opts.CORSOrigins,
+		AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodOptions},
+		AllowedHeaders: []string{"Authorization", "Content-Type", "Apollo-Require-Preflight"},
+		MaxAge:         600,
+	})
+	return withClientIP(opts.TrustProxy, recoverPanics(opts.Log, logRequests(opts.Log, c.Handler(mux))))
+}
+
+// originPolicy applies the CORS origin list to websockets, which browsers
+// open without CORS.
+type originPolicy struct{ allowed []string }
+
+func (p originPolicy) websocketAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true // not a browser
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true // same origin, e.g. GraphiQL served here
+	}
+	return slices.Contains(p.allowed, "*") || slices.ContainsFunc(p.allowed, func(a string) bool {
+		return strings.EqualFold(strings.TrimRight(a, "/"), origin)
+	})
+}
+
+// authenticate puts the viewer of a valid bearer token in the request
+// context. A missing or invalid token leaves the request anonymous: public
+// operations still work, the rest answer UNAUTHENTICATED.
+func authenticate(a *auth.Service, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tok, ok := graph.BearerToken(r.Header.Get("Authorization")); ok {
+			if v, err := a.Authenticate(r.Context(), tok); err == nil {
+				r = r.WithContext(viewer.NewContext(r.Context(), v))
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func withClientIP(trustProxy bool, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(clientip.NewContext(r.Context(), clientip.FromRequest(r, trustProxy))))
+	})
+}
+
+func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				log.ErrorContext(r.Context(), "handler panicked", slog.Any("panic", p), slog.String("path", r.URL.Path))
+				writeError(w, http.StatusInternalServerError, "INTERNAL", "internal error")
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}

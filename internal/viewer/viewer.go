@@ -1,0 +1,71 @@
+// Package viewer carries who is asking through a context: a signed-in person
+// of one organisation, or nobody. The data layer's privacy rules read it, so
+// every query is scoped to the viewer's organisation and permissions.
+package viewer
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/rollcall/rollcall/internal/apperr"
+	"github.com/rollcall/rollcall/internal/perm"
+)
+
+// Viewer is a signed-in person acting within one organisation.
+type Viewer struct {
+	OrgID       int
+	UserID      int
+	SessionID   int
+	Permissions []perm.Permission
+}
+
+// Can reports whether the viewer holds permission p.
+func (v *Viewer) Can(p perm.Permission) bool {
+	return v != nil && slices.Contains(v.Permissions, p)
+}
+
+// CanAny reports whether the viewer holds at least one of ps.
+func (v *Viewer) CanAny(ps ...perm.Permission) bool {
+	for _, p := range ps {
+		if v.Can(p) {
+			return true
+		}
+	}
+	return false
+}
+
+type ctxKey struct{}
+
+// NewContext returns ctx carrying v.
+func NewContext(ctx context.Context, v *Viewer) context.Context {
+	return context.WithValue(ctx, ctxKey{}, v)
+}
+
+// FromContext returns the viewer in ctx, or nil when nobody is signed in.
+func FromContext(ctx context.Context) *Viewer {
+	v, _ := ctx.Value(ctxKey{}).(*Viewer)
+	return v
+}
+
+// Require returns UNAUTHENTICATED when nobody is signed in, and FORBIDDEN
+// when the viewer lacks p.
+func Require(ctx context.Context, p perm.Permission) error {
+	v := FromContext(ctx)
+	if v == nil {
+		return apperr.New(apperr.Unauthenticated, "sign in required")
+	}
+	if !v.Can(p) {
+		return apperr.New(apperr.Forbidden, fmt.Sprintf("permission %s required", p))
+	}
+	return nil
+}
+
+// Signed returns UNAUTHENTICATED when nobody is signed in.
+func Signed(ctx context.Context) (*Viewer, error) {
+	v := FromContext(ctx)
+	if v == nil {
+		return nil, apperr.New(apperr.Unauthenticated, "sign in required")
+	}
+	return v, nil
+}
