@@ -98,8 +98,9 @@ var errBadCredentials = apperr.New(apperr.Unauthenticated, "invalid login or pas
 
 // Login checks a login and password and opens a session. An unknown login, a
 // wrong password and an account that may not sign in get the same answer, in
-// about the same time. Attempts are throttled per login name and failures per
-// client address.
+// about the same time. Attempts are throttled per login name (counted before
+// the password is checked, so parallel guesses are bounded too) and failures
+// per client address.
 func (s *Service) Login(ctx context.Context, in LoginInput) (*Session, error) {
 	ctx = AsSystem(ctx)
 	login := strings.ToLower(strings.TrimSpace(in.Login))
@@ -109,15 +110,15 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Session, error) {
 	}
 	account := throttle.Rule{Key: "login:account:" + digest(slug, login), Limit: s.cfg.AccountAttempts, Window: s.cfg.ThrottleWindow}
 	client := throttle.Rule{Key: "login:client:" + in.ClientIP, Limit: s.cfg.ClientFailures, Window: s.cfg.ThrottleWindow}
-	if blocked, wait, err := s.limiter.Exceeded(ctx, account, client); err != nil {
+	if blocked, wait, err := s.limiter.Exceeded(ctx, client); err != nil {
 		return nil, err
 	} else if blocked {
-		minutes := int(math.Ceil(wait.Minutes()))
-		return nil, apperr.New(apperr.RateLimited, fmt.Sprintf("too many sign-in attempts; try again in %d minute(s)", minutes))
+		return nil, tooManyAttempts(wait)
 	}
-	// Count the attempt before checking it, so parallel guesses are bounded too.
-	if err := s.limiter.Record(ctx, account); err != nil {
+	if ok, wait, err := s.limiter.Take(ctx, account); err != nil {
 		return nil, err
+	} else if !ok {
+		return nil, tooManyAttempts(wait)
 	}
 	u, err := s.verify(ctx, slug, login, in.Password)
 	if err != nil {
@@ -133,6 +134,11 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Session, error) {
 		return nil, err
 	}
 	return s.open(ctx, u)
+}
+
+func tooManyAttempts(wait time.Duration) error {
+	minutes := max(1, int(math.Ceil(wait.Minutes())))
+	return apperr.New(apperr.RateLimited, fmt.Sprintf("too many sign-in attempts; try again in %d minute(s)", minutes))
 }
 
 // verify returns the one active person whose login and password match, or nil.

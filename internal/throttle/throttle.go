@@ -97,6 +97,25 @@ func (l *Limiter) Record(ctx context.Context, rules ...Rule) error {
 	return nil
 }
 
+// Take counts one attempt against r and reports whether it is within the
+// limit. Counting first makes it safe under concurrency: each attempt's
+// increment is atomic, so at most Limit attempts per window are let through
+// however many arrive at once.
+func (l *Limiter) Take(ctx context.Context, r Rule) (bool, time.Duration, error) {
+	if err := l.Record(ctx, r); err != nil {
+		return false, 0, err
+	}
+	row, err := l.client.Throttle.Query().Where(entthrottle.Key(r.Key)).
+		Only(privacy.DecisionContext(ctx, privacy.Allow))
+	if err != nil {
+		return false, 0, fmt.Errorf("read throttle: %w", err)
+	}
+	if row.Count > r.Limit {
+		return false, row.WindowEndsAt.Sub(l.clock.Now()), nil
+	}
+	return true, 0, nil
+}
+
 // Clear forgets the attempts of keys (after a successful login, say).
 func (l *Limiter) Clear(ctx context.Context, keys ...string) error {
 	ctx = privacy.DecisionContext(ctx, privacy.Allow)
