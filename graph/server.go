@@ -78,13 +78,20 @@ func (r *Resolver) websocketInit(ctx context.Context, payload transport.InitPayl
 	}
 	bearer, ok := BearerToken(header)
 	if !ok {
-		return nil, nil, errors.New("authorization must be \"Bearer <token>\"")
+		return refuse(ctx, "authorization must be \"Bearer <token>\"")
 	}
 	v, err := r.Auth.Authenticate(ctx, bearer)
 	if err != nil {
-		return nil, nil, errors.New("invalid or expired session")
+		return refuse(ctx, "invalid or expired session")
 	}
 	return viewer.NewContext(ctx, v), nil, nil
+}
+
+// refuse ends a websocket handshake with 4403 Forbidden, as
+// graphql-transport-ws prescribes for a rejected connection_init.
+func refuse(ctx context.Context, reason string) (context.Context, *transport.InitPayload, error) {
+	ctx = transport.WithWebsocketCloseCode(transport.AppendCloseReason(ctx, reason), 4403)
+	return ctx, nil, errors.New(reason)
 }
 
 // BearerToken extracts the token of an "Authorization: Bearer <token>" value.

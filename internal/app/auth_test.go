@@ -29,7 +29,9 @@ func TestLogin(t *testing.T) {
 	t.Run("by email, any case, with and without organisation", func(t *testing.T) {
 		for _, org := range []string{"acme", "ACME", ""} {
 			tok := s.Login(t, org, "ada@ACME.test", "ada-password-1")
-			var data struct{ Viewer struct{ Email, Status string } }
+			var data struct {
+				Viewer struct{ Email, Status string }
+			}
 			s.Query(t, tok, viewerQuery, nil).Decode(t, &data)
 			require.Equal(t, "Ada@Acme.test", data.Viewer.Email)
 			require.Equal(t, "ACTIVE", data.Viewer.Status)

@@ -21,7 +21,7 @@ import (
 type roster struct {
 	s      *testkit.Server
 	org    *testkit.Org
-	admin  string // token of an Admin
+	admin  string      // token of an Admin
 	people []*ent.User // seeded people, without the Owner
 }
 

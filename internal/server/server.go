@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -50,7 +51,7 @@ func New(opts Options) http.Handler {
 	})
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", m.instrument("/graphql", limitBody(opts.MaxBody, opts.Limits.MaxUpload, authenticate(opts.Auth, gql))))
+	mux.Handle("/graphql", m.instrument("/graphql", origins.guardWebsocket(limitBody(opts.MaxBody, opts.Limits.MaxUpload, authenticate(opts.Auth, gql)))))
 	mux.Handle("GET /graphiql", m.instrument("/graphiql", playground.Handler("Rollcall", "/graphql")))
 	mux.Handle("GET /{$}", http.RedirectHandler("/graphiql", http.StatusFound))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -95,6 +96,18 @@ func (p originPolicy) websocketAllowed(r *http.Request) bool {
 	}
 	return slices.Contains(p.allowed, "*") || slices.ContainsFunc(p.allowed, func(a string) bool {
 		return strings.EqualFold(strings.TrimRight(a, "/"), origin)
+	})
+}
+
+// guardWebsocket refuses websocket upgrades from origins the policy does not
+// allow, before the GraphQL transport sees them.
+func (p originPolicy) guardWebsocket(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if websocket.IsWebSocketUpgrade(r) && !p.websocketAllowed(r) {
+			writeError(w, http.StatusForbidden, "FORBIDDEN", "origin not allowed")
+			return
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 
