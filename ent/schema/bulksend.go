@@ -55,7 +55,9 @@ func (BulkSend) Indexes() []ent.Index {
 func (BulkSend) Mixin() []ent.Mixin { return []ent.Mixin{TimeMixin{}, TenantMixin{}} }
 
 // Policy of the BulkSend.
-func (BulkSend) Policy() ent.Policy { return managedBy(permPeopleInvite, permPeopleManage, permCredentialsManage) }
+func (BulkSend) Policy() ent.Policy {
+	return managedBy(permPeopleInvite, permPeopleManage, permCredentialsManage)
+}
 
 // Annotations of the BulkSend.
 func (BulkSend) Annotations() []schema.Annotation {
