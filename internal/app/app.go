@@ -43,7 +43,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 		return nil, err
 	}
 	a := &App{cfg: cfg, log: log, DB: d}
-	a.limiter = throttle.New(d.Client, clk)
+	a.limiter = throttle.New(d.Client, d.Dialect, clk)
 	a.Auth = auth.New(d.Client, clk, a.limiter, cfg.Auth, log)
 	a.Orgs = org.New(d.Client, clk, a.Auth.HashPassword)
 	a.People = people.New(d.Client)

@@ -25,13 +25,15 @@ type Rule struct {
 
 // Limiter records attempts and tells when a key is over its limit.
 type Limiter struct {
-	client *ent.Client
-	clock  clock.Clock
+	client  *ent.Client
+	dialect string
+	clock   clock.Clock
 }
 
-// New returns a limiter over the database behind client.
-func New(client *ent.Client, clk clock.Clock) *Limiter {
-	return &Limiter{client: client, clock: clk}
+// New returns a limiter over the database behind client, whose SQL dialect
+// is dialect (entgo.io/ent/dialect's names).
+func New(client *ent.Client, dialect string, clk clock.Clock) *Limiter {
+	return &Limiter{client: client, dialect: dialect, clock: clk}
 }
 
 // Exceeded reports whether any rule's key has used up its window, and how long
@@ -61,59 +63,80 @@ func (l *Limiter) Exceeded(ctx context.Context, rules ...Rule) (bool, time.Durat
 	return blocked, wait, nil
 }
 
-// Record counts one attempt against each rule's key, starting a new window
-// where the previous one has ended. One statement per key, so concurrent
-// attempts are all counted.
+// Record counts one attempt against each rule's key.
 func (l *Limiter) Record(ctx context.Context, rules ...Rule) error {
-	ctx = privacy.DecisionContext(ctx, privacy.Allow)
-	now := l.clock.Now()
 	for _, r := range rules {
-		end := now.Add(r.Window)
-		err := l.client.Throttle.Create().
-			SetKey(r.Key).SetCount(1).SetWindowEndsAt(end).
-			OnConflict(
-				sql.ConflictColumns(entthrottle.FieldKey),
-				sql.ResolveWith(func(u *sql.UpdateSet) {
-					expired := func(b *sql.Builder) {
-						b.WriteString("CASE WHEN ").Ident(entthrottle.Table).WriteByte('.').
-							Ident(entthrottle.FieldWindowEndsAt).WriteString(" <= ").Arg(now)
-					}
-					u.Set(entthrottle.FieldCount, sql.ExprFunc(func(b *sql.Builder) {
-						expired(b)
-						b.WriteString(" THEN 1 ELSE ").Ident(entthrottle.Table).WriteByte('.').
-							Ident(entthrottle.FieldCount).WriteString(" + 1 END")
-					}))
-					u.Set(entthrottle.FieldWindowEndsAt, sql.ExprFunc(func(b *sql.Builder) {
-						expired(b)
-						b.WriteString(" THEN ").Arg(end).WriteString(" ELSE ").Ident(entthrottle.Table).WriteByte('.').
-							Ident(entthrottle.FieldWindowEndsAt).WriteString(" END")
-					}))
-				}),
-			).Exec(ctx)
-		if err != nil {
-			return fmt.Errorf("record attempt: %w", err)
+		if _, _, err := l.hit(ctx, r); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
 // Take counts one attempt against r and reports whether it is within the
-// limit. Counting first makes it safe under concurrency: each attempt's
-// increment is atomic, so at most Limit attempts per window are let through
-// however many arrive at once.
+// limit, and if not, how long until the window ends. The increment and the
+// count it returns are one statement, so however many attempts arrive at
+// once, exactly Limit of them are let through per window.
 func (l *Limiter) Take(ctx context.Context, r Rule) (bool, time.Duration, error) {
-	if err := l.Record(ctx, r); err != nil {
+	count, ends, err := l.hit(ctx, r)
+	if err != nil {
 		return false, 0, err
 	}
-	row, err := l.client.Throttle.Query().Where(entthrottle.Key(r.Key)).
-		Only(privacy.DecisionContext(ctx, privacy.Allow))
-	if err != nil {
-		return false, 0, fmt.Errorf("read throttle: %w", err)
-	}
-	if row.Count > r.Limit {
-		return false, row.WindowEndsAt.Sub(l.clock.Now()), nil
+	if count > r.Limit {
+		return false, ends.Sub(l.clock.Now()), nil
 	}
 	return true, 0, nil
+}
+
+// hit increments r's counter, starting a new window where the previous one
+// has ended, and returns the count including this attempt.
+func (l *Limiter) hit(ctx context.Context, r Rule) (int, time.Time, error) {
+	now := l.clock.Now()
+	end := now.Add(r.Window)
+	column := func(b *sql.Builder, name string) {
+		b.Ident(entthrottle.Table).WriteByte('.').Ident(name)
+	}
+	expired := func(b *sql.Builder) {
+		b.WriteString("CASE WHEN ")
+		column(b, entthrottle.FieldWindowEndsAt)
+		b.WriteString(" <= ").Arg(now)
+	}
+	query, args := sql.Dialect(l.dialect).Insert(entthrottle.Table).
+		Columns(entthrottle.FieldKey, entthrottle.FieldCount, entthrottle.FieldWindowEndsAt).
+		Values(r.Key, 1, end).
+		OnConflict(
+			sql.ConflictColumns(entthrottle.FieldKey),
+			sql.ResolveWith(func(u *sql.UpdateSet) {
+				u.Set(entthrottle.FieldCount, sql.ExprFunc(func(b *sql.Builder) {
+					expired(b)
+					b.WriteString(" THEN 1 ELSE ")
+					column(b, entthrottle.FieldCount)
+					b.WriteString(" + 1 END")
+				}))
+				u.Set(entthrottle.FieldWindowEndsAt, sql.ExprFunc(func(b *sql.Builder) {
+					expired(b)
+					b.WriteString(" THEN ").Arg(end).WriteString(" ELSE ")
+					column(b, entthrottle.FieldWindowEndsAt)
+					b.WriteString(" END")
+				}))
+			}),
+		).
+		Returning(entthrottle.FieldCount, entthrottle.FieldWindowEndsAt).
+		Query()
+	rows, err := l.client.QueryContext(ctx, query, args...)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("count attempt: %w", err)
+	}
+	defer rows.Close()
+	var count int
+	var ends time.Time
+	if !rows.Next() {
+		return 0, time.Time{}, fmt.Errorf("count attempt: no row returned")
+	}
+	if err := rows.Scan(&count, &ends); err != nil {
+		return 0, time.Time{}, fmt.Errorf("count attempt: %w", err)
+	}
+	return count, ends, rows.Err()
 }
 
 // Clear forgets the attempts of keys (after a successful login, say).

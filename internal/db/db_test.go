@@ -1,0 +1,106 @@
+package db
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+
+	"entgo.io/ent/dialect"
+	"github.com/stretchr/testify/require"
+)
+
+func TestParse(t *testing.T) {
+	cases := []struct {
+		url, driver, dialect, dsnHas string
+	}{
+		{"sqlite:rollcall.db", "sqlite", dialect.SQLite, "file:rollcall.db?"},
+		{"sqlite:/var/lib/rc.db", "sqlite", dialect.SQLite, "journal_mode%28WAL%29"},
+		{"sqlite::memory:", "sqlite", dialect.SQLite, "file::memory:?"},
+		{"sqlite:file:x.db?cache=shared", "sqlite", dialect.SQLite, "&cache=shared"},
+		{"postgres://u:p@h/db", "pgx", dialect.Postgres, "postgres://u:p@h/db"},
+		{"postgresql://h/db", "pgx", dialect.Postgres, "postgresql://h/db"},
+	}
+	for _, c := range cases {
+		driver, dsn, dia, err := parse(c.url)
+		require.NoError(t, err, c.url)
+		require.Equal(t, c.driver, driver)
+		require.Equal(t, c.dialect, dia)
+		require.Contains(t, dsn, c.dsnHas)
+		if driver == "sqlite" {
+			require.Contains(t, dsn, "foreign_keys%281%29")
+			require.Contains(t, dsn, "_txlock=immediate")
+		}
+	}
+	for _, bad := range []string{"", "mysql://x", "sqlite:", "rollcall.db"} {
+		_, _, _, err := parse(bad)
+		require.Error(t, err, bad)
+	}
+	_, _, _, err := parse("mysql://root:hunter2@h/db")
+	require.NotContains(t, err.Error(), "hunter2", "passwords never appear in errors")
+}
+
+func TestRedact(t *testing.T) {
+	require.Equal(t, "postgres://u:xxxxx@h/db", Redact("postgres://u:secret@h/db"))
+	require.Equal(t, "sqlite:rollcall.db", Redact("sqlite:rollcall.db"))
+}
+
+func TestMemoryDatabaseKeepsOneConnection(t *testing.T) {
+	ctx := context.Background()
+	d, err := Open(ctx, "sqlite::memory:")
+	require.NoError(t, err)
+	defer d.Close()
+	require.NoError(t, d.Migrate(ctx, slog.New(slog.DiscardHandler)))
+	n, err := d.Client.Organization.Query().Count(systemContext(ctx))
+	require.NoError(t, err, "the migrated tables are visible: one shared connection")
+	require.Zero(t, n)
+}
+
+func TestSQLiteForeignKeysAreOn(t *testing.T) {
+	ctx := context.Background()
+	d, err := Open(ctx, "sqlite:"+t.TempDir()+"/fk.db")
+	require.NoError(t, err)
+	defer d.Close()
+	var on int
+	require.NoError(t, d.SQL.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&on))
+	require.Equal(t, 1, on)
+	var mode string
+	require.NoError(t, d.SQL.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode))
+	require.Equal(t, "wal", strings.ToLower(mode))
+}
+
+// TestConcurrentMigrations starts several replicas migrating one empty
+// PostgreSQL database at once; all succeed and the schema is whole. (Replicas
+// need PostgreSQL; SQLite is the single-instance embedded default.)
+func TestConcurrentMigrations(t *testing.T) {
+	url := freshDatabase(t)
+	if !strings.HasPrefix(url, "postgres") {
+		t.Skip("replicas run on PostgreSQL; set ROLLCALL_TEST_DATABASE_URL")
+	}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Go(func() {
+			d, err := Open(ctx, url)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer d.Close()
+			errs <- d.Migrate(ctx, slog.New(slog.DiscardHandler))
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	d, err := Open(ctx, url)
+	require.NoError(t, err)
+	defer d.Close()
+	require.NoError(t, d.Migrate(ctx, slog.New(slog.DiscardHandler)), "migrating again is a no-op")
+	_, err = d.Client.User.Query().Count(systemContext(ctx))
+	require.NoError(t, err)
+}
