@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rollcall/rollcall/internal/testkit"
+)
+
+func run(t *testing.T, ctx context.Context, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	cmd := command()
+	cmd.Writer = &out
+	cmd.ErrWriter = &out
+	err := cmd.Run(ctx, append([]string{"rollcall"}, args...))
+	return out.String(), err
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	out, err := run(t, context.Background(), "--help")
+	require.NoError(t, err)
+	for _, sub := range []string{"serve", "migrate", "org", "version"} {
+		require.Contains(t, out, sub)
+	}
+	out, err = run(t, context.Background(), "serve", "--help")
+	require.NoError(t, err)
+	require.Contains(t, out, "ROLLCALL_DATABASE_URL")
+	require.Contains(t, out, "ROLLCALL_BOOTSTRAP_PASSWORD")
+	out, err = run(t, context.Background(), "version")
+	require.NoError(t, err)
+	require.Equal(t, "rollcall dev\n", out)
+}
+
+func TestOrgCreate(t *testing.T) {
+	url := testkit.DatabaseURL(t)
+	ctx := context.Background()
+	out, err := run(t, ctx, "org", "create", "--database-url", url, "--slug", "acme", "--name", "Acme Inc", "--owner-email", "boss@acme.test")
+	require.NoError(t, err)
+	require.Contains(t, out, `Created organisation "acme" (Acme Inc) with Owner boss@acme.test`)
+	require.Regexp(t, `shown only once:\s+\S{6}-\S{6}-\S{6}-\S{6}`, out)
+
+	_, err = run(t, ctx, "org", "create", "--database-url", url, "--slug", "acme", "--owner-email", "other@acme.test")
+	require.ErrorContains(t, err, "already exists")
+	_, err = run(t, ctx, "org", "create", "--database-url", url, "--slug", "Not A Slug!", "--owner-email", "x@y.test")
+	require.ErrorContains(t, err, "slug")
+	_, err = run(t, ctx, "org", "create", "--database-url", url, "--slug", "beta", "--owner-email", "not-an-email")
+	require.ErrorContains(t, err, "email")
+}
+
+func TestServeBootstrapsOnceAndShutsDown(t *testing.T) {
+	url := testkit.DatabaseURL(t)
+	serveOnce := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		addr := ln.Addr().String()
+		ln.Close()
+		ctx, stop := context.WithCancel(context.Background())
+		var out bytes.Buffer
+		done := make(chan error, 1)
+		go func() {
+			cmd := command()
+			cmd.Writer = &out
+			done <- cmd.Run(ctx, []string{"rollcall", "serve", "--addr", addr, "--database-url", url,
+				"--bootstrap-email", "first@example.com", "--log-level", "error"})
+		}()
+		require.Eventually(t, func() bool {
+			res, err := http.Get("http://" + addr + "/readyz")
+			if err != nil {
+				return false
+			}
+			res.Body.Close()
+			return res.StatusCode == http.StatusOK
+		}, 20*time.Second, 50*time.Millisecond)
+		stop() // as SIGTERM would
+		select {
+		case err := <-done:
+			require.NoError(t, err, "graceful shutdown returns cleanly")
+		case <-time.After(30 * time.Second):
+			t.Fatal("serve did not stop")
+		}
+		return out.String()
+	}
+	first := serveOnce()
+	require.Contains(t, first, `created organisation "default" with Owner first@example.com`)
+	password := regexp.MustCompile(`shown only once:\s+(\S+)`).FindStringSubmatch(first)
+	require.Len(t, password, 2)
+	second := serveOnce()
+	require.NotContains(t, second, "shown only once", "the password is printed once")
+	require.False(t, strings.Contains(second, password[1]))
+}
