@@ -15,7 +15,6 @@ import (
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/clientip"
 	"github.com/rollcall/rollcall/internal/people"
-	"github.com/rollcall/rollcall/internal/viewer"
 )
 
 // Login is the resolver for the login field.
@@ -42,11 +41,7 @@ func (r *mutationResolver) Logout(ctx context.Context) (bool, error) {
 
 // Viewer is the resolver for the viewer field.
 func (r *queryResolver) Viewer(ctx context.Context) (*ent.User, error) {
-	v := viewer.FromContext(ctx)
-	if v == nil {
-		return nil, nil
-	}
-	return r.Client.User.Get(ctx, v.UserID)
+	return r.People.Viewer(ctx)
 }
 
 // Organization is the resolver for the organization field.

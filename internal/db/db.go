@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
@@ -96,10 +97,17 @@ func (d *DB) Close() error { return d.Client.Close() }
 // Ping checks that the database answers.
 func (d *DB) Ping(ctx context.Context) error { return d.SQL.PingContext(ctx) }
 
+// migrating serialises migrations within this process: ent's migrator
+// rewrites the generated, package-level table definitions as it runs, so two
+// migrations at once (of two databases, in tests) would race on them.
+var migrating sync.Mutex
+
 // Migrate brings the schema up to date. On PostgreSQL it holds an advisory
 // lock meanwhile, so replicas starting together migrate one after another
 // (the later ones find nothing to do).
 func (d *DB) Migrate(ctx context.Context, log *slog.Logger) error {
+	migrating.Lock()
+	defer migrating.Unlock()
 	if d.Dialect != dialect.Postgres {
 		if err := d.Client.Schema.Create(ctx); err != nil {
 			return fmt.Errorf("migrate: %w", err)

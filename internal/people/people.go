@@ -86,6 +86,19 @@ func InviteExpired(now time.Time, expired bool) predicate.User {
 	return user.Not(p)
 }
 
+// Viewer returns the signed-in person, or nil when nobody is signed in.
+func (s *Service) Viewer(ctx context.Context) (*ent.User, error) {
+	v := viewer.FromContext(ctx)
+	if v == nil {
+		return nil, nil
+	}
+	u, err := s.client.User.Get(ctx, v.UserID)
+	if err != nil {
+		return nil, fmt.Errorf("read viewer: %w", err)
+	}
+	return u, nil
+}
+
 // Roles lists the organisation's roles by name. It needs people.read.
 func (s *Service) Roles(ctx context.Context) ([]*ent.Role, error) {
 	if err := viewer.Require(ctx, perm.PeopleRead); err != nil {
