@@ -32,3 +32,13 @@ func deref[T any](p *T) T {
 	}
 	return *p
 }
+
+// ok turns a service's error into a GraphQL Boolean result.
+func ok(err error) (bool, error) { return err == nil, err }
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

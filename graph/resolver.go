@@ -4,17 +4,22 @@ package graph
 
 import (
 	"github.com/rollcall/rollcall/ent"
+	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/clock"
+	"github.com/rollcall/rollcall/internal/invite"
 	"github.com/rollcall/rollcall/internal/org"
 	"github.com/rollcall/rollcall/internal/people"
 )
 
 // Resolver holds the services the resolvers call.
 type Resolver struct {
-	Client *ent.Client
-	Clock  clock.Clock
-	Auth   *auth.Service
-	Orgs   *org.Service
-	People *people.Service
+	Client  *ent.Client
+	Clock   clock.Clock
+	Auth    *auth.Service
+	Orgs    *org.Service
+	People  *people.Service
+	Admin   *people.Admin
+	Invites *invite.Service
+	Audit   *audit.Log
 }

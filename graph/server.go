@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
@@ -16,6 +17,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/rollcall/rollcall/graph/generated"
+	"github.com/rollcall/rollcall/internal/apperr"
 	"github.com/rollcall/rollcall/internal/viewer"
 	"github.com/rollcall/rollcall/internal/wsgorilla"
 )
@@ -58,10 +60,26 @@ func NewServer(r *Resolver, opts ServerOptions) *handler.Server {
 	srv.Use(extension.Introspection{})
 	srv.Use(depthLimit{Max: opts.Limits.MaxDepth})
 	srv.Use(extension.FixedComplexityLimit(opts.Limits.MaxComplexity))
+	srv.AroundRootFields(passwordChangeFirst)
 	srv.AroundFields(markResolverErrors)
 	srv.SetErrorPresenter(presentError(opts.Log))
 	srv.SetRecoverFunc(recoverPanic(opts.Log))
 	return srv
+}
+
+// passwordChangeFirst limits a session with a temporary password to
+// changing it (and to reading the viewer and signing out).
+func passwordChangeFirst(ctx context.Context, next graphql.RootResolver) graphql.Marshaler {
+	v := viewer.FromContext(ctx)
+	if v == nil || !v.MustChangePassword {
+		return next(ctx)
+	}
+	switch graphql.GetRootFieldContext(ctx).Field.Name {
+	case "changePassword", "logout", "viewer", "__typename", "__schema", "__type":
+		return next(ctx)
+	}
+	graphql.AddError(ctx, apperr.New(apperr.Forbidden, "choose a new password first (changePassword)"))
+	return graphql.Null
 }
 
 // websocketInit authenticates a websocket from its connection_init payload.

@@ -3,8 +3,19 @@
 package model
 
 import (
+	"time"
+
 	"github.com/rollcall/rollcall/ent"
+	"github.com/rollcall/rollcall/ent/emailtemplate"
 )
+
+type AcceptInvitationInput struct {
+	Token     string  `json:"token"`
+	Username  *string `json:"username,omitempty"`
+	Password  string  `json:"password"`
+	FirstName *string `json:"firstName,omitempty"`
+	LastName  *string `json:"lastName,omitempty"`
+}
 
 type AuthPayload struct {
 	// Bearer token for the Authorization header; shown only here.
@@ -12,8 +23,117 @@ type AuthPayload struct {
 	User  *ent.User `json:"user"`
 }
 
+type ChangePasswordInput struct {
+	CurrentPassword string `json:"currentPassword"`
+	NewPassword     string `json:"newPassword"`
+}
+
+type DefaultEmailTemplate struct {
+	Kind      emailtemplate.Kind  `json:"kind"`
+	Subject   string              `json:"subject"`
+	HTML      string              `json:"html"`
+	Text      string              `json:"text"`
+	Variables []*TemplateVariable `json:"variables"`
+}
+
+type InvitationInfo struct {
+	Email            string    `json:"email"`
+	FirstName        *string   `json:"firstName,omitempty"`
+	OrganizationName string    `json:"organizationName"`
+	ExpiresAt        time.Time `json:"expiresAt"`
+}
+
+type InvitationLink struct {
+	URL       string    `json:"url"`
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+type InviteUsersInput struct {
+	// Addresses as pasted: each entry may hold several, split by commas, semicolons, tabs or newlines; 'Name <email>' works.
+	Emails   []string `json:"emails"`
+	RoleID   int      `json:"roleId"`
+	Products []string `json:"products,omitempty"`
+	// false: create the people without emailing them.
+	SendEmail *bool `json:"sendEmail,omitempty"`
+}
+
+type InviteUsersPayload struct {
+	// The people created or invited.
+	Users    []*ent.User      `json:"users"`
+	Rejected []*RejectedEmail `json:"rejected"`
+	// The bulk send carrying the emails; null while emails are sent directly.
+	BulkSend *ent.BulkSend `json:"bulkSend,omitempty"`
+}
+
 type LoginInput struct {
 	Organization *string `json:"organization,omitempty"`
 	Login        string  `json:"login"`
 	Password     string  `json:"password"`
+}
+
+type RejectedEmail struct {
+	Email  string `json:"email"`
+	Reason string `json:"reason"`
+	// A likely correction, e.g. ada@gmail.com for ada@gmial.com.
+	Suggestion *string `json:"suggestion,omitempty"`
+}
+
+type RenderedEmail struct {
+	To      string `json:"to"`
+	Subject string `json:"subject"`
+	HTML    string `json:"html"`
+	Text    string `json:"text"`
+}
+
+type RequestPasswordResetInput struct {
+	// The organisation's slug; may be omitted.
+	Organization *string `json:"organization,omitempty"`
+	Email        string  `json:"email"`
+}
+
+type ResetPasswordInput struct {
+	Token    string `json:"token"`
+	Password string `json:"password"`
+}
+
+type RoleInput struct {
+	Name        string   `json:"name"`
+	Permissions []string `json:"permissions"`
+}
+
+type TemplateVariable struct {
+	// As written in a template: {{.FirstName}}.
+	Name        string `json:"name"`
+	Description string `json:"description"`
+}
+
+type UpdateEmailTemplateInput struct {
+	Kind emailtemplate.Kind `json:"kind"`
+	// null: the organisation's template for the kind; else the role's own.
+	RoleID  *int   `json:"roleId,omitempty"`
+	Subject string `json:"subject"`
+	HTML    string `json:"html"`
+	Text    string `json:"text"`
+}
+
+type UpdateOrganizationInput struct {
+	Name     *string  `json:"name,omitempty"`
+	Products []string `json:"products,omitempty"`
+	// 1 second to 30 days.
+	InvitationTTLSeconds *int `json:"invitationTTLSeconds,omitempty"`
+	// 1 second to 30 days.
+	ResetTTLSeconds *int    `json:"resetTTLSeconds,omitempty"`
+	EmailFromName   *string `json:"emailFromName,omitempty"`
+	// Empty clears it.
+	ReplyTo *string `json:"replyTo,omitempty"`
+}
+
+type UpdateUserInput struct {
+	Email *string `json:"email,omitempty"`
+	// Empty clears it. Needs credentials.manage.
+	Username  *string  `json:"username,omitempty"`
+	FirstName *string  `json:"firstName,omitempty"`
+	LastName  *string  `json:"lastName,omitempty"`
+	RoleID    *int     `json:"roleId,omitempty"`
+	Products  []string `json:"products,omitempty"`
 }

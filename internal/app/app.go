@@ -13,11 +13,15 @@ import (
 	"time"
 
 	"github.com/rollcall/rollcall/graph"
+	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/clock"
 	"github.com/rollcall/rollcall/internal/config"
 	"github.com/rollcall/rollcall/internal/db"
+	"github.com/rollcall/rollcall/internal/invite"
+	"github.com/rollcall/rollcall/internal/mail"
 	"github.com/rollcall/rollcall/internal/org"
+	"github.com/rollcall/rollcall/internal/password"
 	"github.com/rollcall/rollcall/internal/people"
 	"github.com/rollcall/rollcall/internal/server"
 	"github.com/rollcall/rollcall/internal/throttle"
@@ -31,6 +35,8 @@ type App struct {
 	Auth    *auth.Service
 	Orgs    *org.Service
 	People  *people.Service
+	Admin   *people.Admin
+	Invites *invite.Service
 	limiter *throttle.Limiter
 	handler http.Handler
 }
@@ -43,12 +49,31 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 		return nil, err
 	}
 	a := &App{cfg: cfg, log: log, DB: d}
+	sender, err := newSender(cfg.Mail)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	policy, err := password.NewPolicy()
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	auditLog := audit.New(clk)
 	a.limiter = throttle.New(d.Client, d.Dialect, clk)
 	a.Auth = auth.New(d.Client, clk, a.limiter, cfg.Auth, log)
-	a.Orgs = org.New(d.Client, clk, a.Auth.HashPassword)
+	a.Orgs = org.New(d.Client, clk, a.Auth.HashPassword, auditLog)
 	a.People = people.New(d.Client)
+	a.Admin = people.NewAdmin(d.Client, clk, auditLog)
+	a.Invites = invite.New(invite.Deps{
+		Client: d.Client, Clock: clk, Auth: a.Auth, Policy: policy, Audit: auditLog, Limiter: a.limiter, Log: log,
+		Mailer: invite.NewMailer(d.Client, sender, cfg.Mail.From, cfg.Mail.Concurrency),
+		Links:  invite.Links{PublicURL: cfg.Mail.PublicURL, InviteTemplate: cfg.Mail.InviteLink, ResetTemplate: cfg.Mail.ResetLink},
+		Limits: invite.DefaultLimits(),
+	})
 	a.handler = server.New(server.Options{
-		Resolver:    &graph.Resolver{Client: d.Client, Clock: clk, Auth: a.Auth, Orgs: a.Orgs, People: a.People},
+		Resolver: &graph.Resolver{Client: d.Client, Clock: clk, Auth: a.Auth, Orgs: a.Orgs, People: a.People,
+			Admin: a.Admin, Invites: a.Invites, Audit: auditLog},
 		Auth:        a.Auth,
 		Limits:      cfg.Limits,
 		MaxBody:     cfg.MaxBody,
@@ -63,8 +88,23 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 // Handler is the root HTTP handler.
 func (a *App) Handler() http.Handler { return a.handler }
 
-// Close closes the database.
-func (a *App) Close() error { return a.DB.Close() }
+// Close waits for emails still being sent, then closes the database.
+func (a *App) Close() error {
+	a.Invites.Wait()
+	return a.DB.Close()
+}
+
+// newSender returns the configured mail transport.
+func newSender(c config.Mail) (mail.Sender, error) {
+	switch c.Mailer {
+	case "outbox", "":
+		return mail.NewOutbox(c.OutboxDir)
+	case "mailgun":
+		return mail.NewMailgun(mail.MailgunConfig{Domain: c.MailgunDomain, APIKey: c.MailgunKey, APIBase: c.MailgunAPIBase})
+	default:
+		return nil, fmt.Errorf("mailer %q: want outbox or mailgun", c.Mailer)
+	}
+}
 
 // Migrate applies the schema, then creates the bootstrap organisation if the
 // database has none, printing a generated Owner password once to out. Both

@@ -133,7 +133,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Session, error) {
 	if err := s.limiter.Clear(ctx, account.Key); err != nil {
 		return nil, err
 	}
-	return s.open(ctx, u)
+	return s.Open(ctx, u)
 }
 
 func tooManyAttempts(wait time.Duration) error {
@@ -176,8 +176,10 @@ func (s *Service) verify(ctx context.Context, slug, login, password string) (*en
 	return match, nil
 }
 
-// open starts a session for u and records the sign-in.
-func (s *Service) open(ctx context.Context, u *ent.User) (*Session, error) {
+// Open starts a session for u (whose role should be loaded) and records the
+// sign-in. Callers have already checked u may sign in.
+func (s *Service) Open(ctx context.Context, u *ent.User) (*Session, error) {
+	ctx = AsSystem(ctx)
 	now := s.clock.Now()
 	plain, hash := token.New()
 	err := s.client.Session.Create().
@@ -232,7 +234,8 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (*viewer.View
 			return nil, fmt.Errorf("extend session: %w", err)
 		}
 	}
-	return &viewer.Viewer{OrgID: u.OrganizationID, UserID: u.ID, SessionID: sess.ID, Permissions: u.Edges.Role.Permissions}, nil
+	return &viewer.Viewer{OrgID: u.OrganizationID, UserID: u.ID, SessionID: sess.ID,
+		Permissions: u.Edges.Role.Permissions, MustChangePassword: u.MustChangePassword}, nil
 }
 
 // Logout ends the viewer's session.
@@ -245,6 +248,29 @@ func (s *Service) Logout(ctx context.Context) error {
 		return fmt.Errorf("end session: %w", err)
 	}
 	return nil
+}
+
+// EndSessions ends every session of the people userIDs, except keep (0 for
+// none). client may be a transaction's.
+func EndSessions(ctx context.Context, client *ent.Client, keep int, userIDs ...int) error {
+	q := client.Session.Delete().Where(session.UserIDIn(userIDs...))
+	if keep != 0 {
+		q = q.Where(session.IDNEQ(keep))
+	}
+	if _, err := q.Exec(AsSystem(ctx)); err != nil {
+		return fmt.Errorf("end sessions: %w", err)
+	}
+	return nil
+}
+
+// VerifyPassword checks u's password.
+func (s *Service) VerifyPassword(u *ent.User, password string) bool {
+	if u.PasswordHash == nil {
+		_, _ = VerifyPassword(password, s.decoy)
+		return false
+	}
+	ok, err := VerifyPassword(password, *u.PasswordHash)
+	return err == nil && ok
 }
 
 // PruneSessions deletes expired sessions.

@@ -28,6 +28,19 @@ type Config struct {
 	MaxBody         int64
 	Auth            auth.Config
 	ShutdownTimeout time.Duration
+	Mail            Mail
+}
+
+// Mail configures links in emails and how emails leave.
+type Mail struct {
+	PublicURL                 string
+	InviteLink, ResetLink     string // optional SPA pages with "{token}"
+	Mailer                    string // "outbox" or "mailgun"
+	OutboxDir                 string
+	From                      string // sender address
+	MailgunDomain, MailgunKey string
+	MailgunAPIBase            string
+	Concurrency               int // parallel provider calls
 }
 
 // Bootstrap is the organisation and Owner created on an empty database.
@@ -57,6 +70,16 @@ func ServeFlags() []cli.Flag {
 		DatabaseFlag(),
 		&cli.StringSliceFlag{Name: "cors-origins", Sources: cli.EnvVars("ROLLCALL_CORS_ORIGINS"), Usage: "browser origins allowed to call the API (comma-separated; * for any)"},
 		&cli.BoolFlag{Name: "trust-proxy", Sources: cli.EnvVars("ROLLCALL_TRUST_PROXY"), Usage: "take the client address from X-Forwarded-For"},
+		&cli.StringFlag{Name: "public-url", Value: "http://localhost:8080", Sources: cli.EnvVars("ROLLCALL_PUBLIC_URL"), Usage: "base of every link in an email"},
+		&cli.StringFlag{Name: "link-template-invite", Sources: cli.EnvVars("ROLLCALL_LINK_TEMPLATE_INVITE"), Usage: "an SPA page for invitation links, e.g. https://app.example.com/join?token={token}"},
+		&cli.StringFlag{Name: "link-template-reset", Sources: cli.EnvVars("ROLLCALL_LINK_TEMPLATE_RESET"), Usage: "an SPA page for password-reset links"},
+		&cli.StringFlag{Name: "mailer", Value: "outbox", Sources: cli.EnvVars("ROLLCALL_MAILER"), Usage: "outbox (write .eml files) or mailgun"},
+		&cli.StringFlag{Name: "outbox-dir", Value: "./outbox", Sources: cli.EnvVars("ROLLCALL_OUTBOX_DIR"), Usage: "where the outbox mailer writes"},
+		&cli.StringFlag{Name: "mail-from", Value: "rollcall@localhost", Sources: cli.EnvVars("ROLLCALL_MAIL_FROM"), Usage: "sender address of every email"},
+		&cli.StringFlag{Name: "mailgun-domain", Sources: cli.EnvVars("ROLLCALL_MAILGUN_DOMAIN"), Usage: "Mailgun sending domain"},
+		&cli.StringFlag{Name: "mailgun-api-key", Sources: cli.EnvVars("ROLLCALL_MAILGUN_API_KEY"), Usage: "Mailgun API key"},
+		&cli.StringFlag{Name: "mailgun-api-base", Sources: cli.EnvVars("ROLLCALL_MAILGUN_API_BASE"), Usage: "Mailgun API base (default the US endpoint), e.g. http://127.0.0.1:PORT/v3"},
+		&cli.IntFlag{Name: "send-concurrency", Value: 8, Sources: cli.EnvVars("ROLLCALL_SEND_CONCURRENCY"), Usage: "parallel provider calls"},
 		&cli.StringFlag{Name: "bootstrap-org", Value: "default", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_ORG"), Usage: "slug of the organisation created on an empty database"},
 		&cli.StringFlag{Name: "bootstrap-email", Value: "owner@example.com", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_EMAIL"), Usage: "email of the Owner created on an empty database"},
 		&cli.StringFlag{Name: "bootstrap-password", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_PASSWORD"), Usage: "the Owner's password (generated and printed once when empty)"},
@@ -111,6 +134,12 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 		MaxBody:         cmd.Int64("max-body"),
 		Auth:            a,
 		ShutdownTimeout: cmd.Duration("shutdown-timeout"),
+		Mail: Mail{
+			PublicURL: cmd.String("public-url"), InviteLink: cmd.String("link-template-invite"), ResetLink: cmd.String("link-template-reset"),
+			Mailer: cmd.String("mailer"), OutboxDir: cmd.String("outbox-dir"), From: cmd.String("mail-from"),
+			MailgunDomain: cmd.String("mailgun-domain"), MailgunKey: cmd.String("mailgun-api-key"), MailgunAPIBase: cmd.String("mailgun-api-base"),
+			Concurrency: cmd.Int("send-concurrency"),
+		},
 	}, nil
 }
 

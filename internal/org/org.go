@@ -5,7 +5,11 @@ package org
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
+
+	"entgo.io/ent/dialect/sql"
+	"entgo.io/ent/dialect/sql/sqljson"
 
 	"github.com/rollcall/rollcall/ent"
 	"github.com/rollcall/rollcall/ent/organization"
@@ -13,6 +17,7 @@ import (
 	"github.com/rollcall/rollcall/ent/schema"
 	"github.com/rollcall/rollcall/ent/user"
 	"github.com/rollcall/rollcall/internal/apperr"
+	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/clock"
 	"github.com/rollcall/rollcall/internal/emailaddr"
@@ -26,11 +31,12 @@ type Service struct {
 	client *ent.Client
 	clock  clock.Clock
 	hash   func(password string) string
+	audit  *audit.Log
 }
 
 // New returns the organisation service; hash hashes owner passwords.
-func New(client *ent.Client, clk clock.Clock, hash func(string) string) *Service {
-	return &Service{client: client, clock: clk, hash: hash}
+func New(client *ent.Client, clk clock.Clock, hash func(string) string, log *audit.Log) *Service {
+	return &Service{client: client, clock: clk, hash: hash, audit: log}
 }
 
 // CreateInput describes a new organisation and its first Owner.
@@ -152,4 +158,137 @@ func withTx(ctx context.Context, client *ent.Client, fn func(*ent.Tx) error) err
 		return err
 	}
 	return tx.Commit()
+}
+
+// UpdateInput holds the organisation settings to change; nil leaves one as
+// it is. An empty ReplyTo clears it.
+type UpdateInput struct {
+	Name                                  *string
+	Products                              []string // nil: unchanged
+	InvitationTTLSeconds, ResetTTLSeconds *int
+	EmailFromName, ReplyTo                *string
+}
+
+// MaxTTLSeconds is the longest a link may live (30 days).
+const MaxTTLSeconds = 30 * 24 * 3600
+
+// Update changes the viewer's organisation. Needs organization.manage.
+// A product taken away is taken from everyone who had it.
+func (s *Service) Update(ctx context.Context, in UpdateInput) (*ent.Organization, error) {
+	if err := viewer.Require(ctx, perm.OrganizationManage); err != nil {
+		return nil, err
+	}
+	o, err := s.Current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var sets []func(*ent.OrganizationUpdateOne)
+	if in.Name != nil {
+		name := strings.TrimSpace(*in.Name)
+		if name == "" || len(name) > 200 {
+			return nil, apperr.Invalid("name", "a name has 1 to 200 characters")
+		}
+		sets = append(sets, func(up *ent.OrganizationUpdateOne) { up.SetName(name) })
+	}
+	var removed []string
+	if in.Products != nil {
+		products, err := cleanProducts(in.Products)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range o.Products {
+			if !slices.Contains(products, p) {
+				removed = append(removed, p)
+			}
+		}
+		sets = append(sets, func(up *ent.OrganizationUpdateOne) { up.SetProducts(products) })
+	}
+	for field, ttl := range map[string]*int{"invitationTTLSeconds": in.InvitationTTLSeconds, "resetTTLSeconds": in.ResetTTLSeconds} {
+		if ttl != nil && (*ttl < 1 || *ttl > MaxTTLSeconds) {
+			return nil, apperr.Invalid(field, fmt.Sprintf("must be from 1 to %d seconds (30 days)", MaxTTLSeconds))
+		}
+	}
+	if in.InvitationTTLSeconds != nil {
+		sets = append(sets, func(up *ent.OrganizationUpdateOne) { up.SetInvitationTTLSeconds(*in.InvitationTTLSeconds) })
+	}
+	if in.ResetTTLSeconds != nil {
+		sets = append(sets, func(up *ent.OrganizationUpdateOne) { up.SetResetTTLSeconds(*in.ResetTTLSeconds) })
+	}
+	if in.EmailFromName != nil {
+		name := strings.TrimSpace(*in.EmailFromName)
+		if len(name) > 200 || strings.ContainsAny(name, "\r\n") {
+			return nil, apperr.Invalid("emailFromName", "a sender name has at most 200 characters on one line")
+		}
+		sets = append(sets, func(up *ent.OrganizationUpdateOne) { up.SetEmailFromName(name) })
+	}
+	if in.ReplyTo != nil {
+		if strings.TrimSpace(*in.ReplyTo) == "" {
+			sets = append(sets, func(up *ent.OrganizationUpdateOne) { up.ClearReplyTo() })
+		} else {
+			addr, _, err := emailaddr.Normalize(*in.ReplyTo)
+			if err != nil {
+				return nil, apperr.Invalid("replyTo", err.Error())
+			}
+			sets = append(sets, func(up *ent.OrganizationUpdateOne) { up.SetReplyTo(addr) })
+		}
+	}
+	err = withTx(ctx, s.client, func(tx *ent.Tx) error {
+		up := tx.Organization.UpdateOneID(o.ID).SetUpdatedAt(s.clock.Now())
+		for _, f := range sets {
+			f(up)
+		}
+		if err := up.Exec(ctx); err != nil {
+			return fmt.Errorf("update organisation: %w", err)
+		}
+		if err := withdrawProducts(ctx, tx.Client(), removed); err != nil {
+			return err
+		}
+		me, err := tx.User.Get(ctx, viewer.FromContext(ctx).UserID)
+		if err != nil {
+			return err
+		}
+		return s.audit.Record(ctx, tx.Client(), o.ID, me.Email, audit.Event{Action: "organization.updated",
+			TargetType: "Organization", TargetID: o.ID, TargetLabel: o.Slug})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.Current(ctx)
+}
+
+// withdrawProducts takes products away from everyone who has them.
+func withdrawProducts(ctx context.Context, client *ent.Client, products []string) error {
+	for _, p := range products {
+		holders, err := client.User.Query().
+			Where(func(s *sql.Selector) { s.Where(sqljson.ValueContains(user.FieldProducts, p)) }).
+			All(auth.AsSystem(ctx))
+		if err != nil {
+			return fmt.Errorf("find holders of %s: %w", p, err)
+		}
+		for _, u := range holders {
+			kept := slices.DeleteFunc(slices.Clone(u.Products), func(x string) bool { return x == p })
+			if err := client.User.UpdateOneID(u.ID).SetProducts(kept).Exec(auth.AsSystem(ctx)); err != nil {
+				return fmt.Errorf("withdraw %s: %w", p, err)
+			}
+		}
+	}
+	return nil
+}
+
+// cleanProducts trims, checks and de-duplicates product names.
+func cleanProducts(in []string) ([]string, error) {
+	out := []string{}
+	for _, p := range in {
+		p = strings.TrimSpace(p)
+		if p == "" || len(p) > 100 {
+			return nil, apperr.Invalid("products", "a product name has 1 to 100 characters")
+		}
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	if len(out) > 100 {
+		return nil, apperr.Invalid("products", "at most 100 products")
+	}
+	return out, nil
 }

@@ -18,6 +18,9 @@ type Viewer struct {
 	UserID      int
 	SessionID   int
 	Permissions []perm.Permission
+	// MustChangePassword limits the session to changing the password (a
+	// temporary password was set).
+	MustChangePassword bool
 }
 
 // Can reports whether the viewer holds permission p.

@@ -1,0 +1,520 @@
+package invite
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rollcall/rollcall/ent"
+	"github.com/rollcall/rollcall/ent/invitation"
+	"github.com/rollcall/rollcall/ent/user"
+	"github.com/rollcall/rollcall/internal/apperr"
+	"github.com/rollcall/rollcall/internal/audit"
+	"github.com/rollcall/rollcall/internal/auth"
+	"github.com/rollcall/rollcall/internal/emailaddr"
+	"github.com/rollcall/rollcall/internal/perm"
+	"github.com/rollcall/rollcall/internal/template"
+	"github.com/rollcall/rollcall/internal/viewer"
+)
+
+// MaxInvite is the most addresses one inviteUsers call takes.
+const MaxInvite = 10_000
+
+// InviteInput is what an admin submits to invite people.
+type InviteInput struct {
+	Emails    []string // pasted text; each element may hold several addresses
+	RoleID    int
+	Products  []string
+	SendEmail bool
+}
+
+// Rejection is an address that was not invited, and why.
+type Rejection struct {
+	Email, Reason, Suggestion string
+}
+
+// InviteResult lists the people created or invited and the rejected addresses.
+type InviteResult struct {
+	Users    []*ent.User
+	Rejected []Rejection
+}
+
+// actor is the signed-in admin with its organisation.
+type actor struct {
+	*viewer.Viewer
+	org   *ent.Organization
+	label string // the admin's name or email, for emails and the audit log
+}
+
+// begin checks the viewer holds p and loads its organisation.
+func (s *Service) begin(ctx context.Context, p perm.Permission) (*actor, error) {
+	if err := viewer.Require(ctx, p); err != nil {
+		return nil, err
+	}
+	v := viewer.FromContext(ctx)
+	o, err := s.client.Organization.Get(ctx, v.OrgID)
+	if err != nil {
+		return nil, fmt.Errorf("read organisation: %w", err)
+	}
+	me, err := s.client.User.Get(ctx, v.UserID)
+	if err != nil {
+		return nil, fmt.Errorf("read viewer: %w", err)
+	}
+	return &actor{Viewer: v, org: o, label: displayName(me)}, nil
+}
+
+func displayName(u *ent.User) string {
+	var parts []string
+	if u.FirstName != nil {
+		parts = append(parts, *u.FirstName)
+	}
+	if u.LastName != nil {
+		parts = append(parts, *u.LastName)
+	}
+	if len(parts) == 0 {
+		return u.Email
+	}
+	return strings.Join(parts, " ")
+}
+
+// CheckGrant refuses giving a role whose permissions the viewer lacks.
+func CheckGrant(v *viewer.Viewer, r *ent.Role) error {
+	for _, p := range r.Permissions {
+		if !v.Can(p) {
+			return apperr.New(apperr.Forbidden, fmt.Sprintf("you cannot give the role %s: it grants %s, which you do not hold", r.Name, p))
+		}
+	}
+	return nil
+}
+
+// CheckProducts refuses products the organisation has not enabled.
+func CheckProducts(o *ent.Organization, products []string) error {
+	for _, p := range products {
+		if !slices.Contains(o.Products, p) {
+			return apperr.Invalid("products", fmt.Sprintf("product %q is not enabled for this organisation", p))
+		}
+	}
+	return nil
+}
+
+// InviteUsers creates people from a pasted list and, with SendEmail, invites
+// them. Addresses already in the organisation are rejected unless the person
+// was never invited, who is then invited. Needs people.invite and every
+// permission of the role.
+func (s *Service) InviteUsers(ctx context.Context, in InviteInput) (*InviteResult, error) {
+	a, err := s.begin(ctx, perm.PeopleInvite)
+	if err != nil {
+		return nil, err
+	}
+	role, err := s.client.Role.Get(ctx, in.RoleID)
+	if ent.IsNotFound(err) {
+		return nil, &apperr.Error{Code: apperr.NotFound, Message: "role not found", Field: "roleId"}
+	} else if err != nil {
+		return nil, err
+	}
+	if err := CheckGrant(a.Viewer, role); err != nil {
+		return nil, err
+	}
+	if err := CheckProducts(a.org, in.Products); err != nil {
+		return nil, err
+	}
+	entries := emailaddr.ParseList(in.Emails)
+	if len(entries) > MaxInvite {
+		return nil, apperr.Invalid("emails", fmt.Sprintf("at most %d addresses at once", MaxInvite))
+	}
+	out := &InviteResult{}
+	var valid []emailaddr.Entry
+	for _, e := range entries {
+		switch {
+		case e.Reason != "":
+			out.Rejected = append(out.Rejected, Rejection{Email: clip(e.Input, emailaddr.MaxLength), Reason: e.Reason, Suggestion: e.Suggestion})
+		case e.Suggestion != "":
+			out.Rejected = append(out.Rejected, Rejection{Email: e.Address, Reason: "the domain looks like a typo", Suggestion: e.Suggestion})
+		default:
+			valid = append(valid, e)
+		}
+	}
+	existing, err := s.byNormalizedEmail(ctx, valid)
+	if err != nil {
+		return nil, err
+	}
+	var fresh []emailaddr.Entry
+	var reinvite []*ent.User
+	for _, e := range valid {
+		if u, ok := existing[e.Normalized]; ok {
+			if u.Status == user.StatusNotInvited && in.SendEmail {
+				reinvite = append(reinvite, u)
+			} else {
+				out.Rejected = append(out.Rejected, Rejection{Email: e.Address, Reason: "already a member of the organisation"})
+			}
+			continue
+		}
+		fresh = append(fresh, e)
+	}
+	now := s.clock.Now()
+	var ids []int
+	var tokens []issued
+	err = withTx(ctx, s.client, func(tx *ent.Client) error {
+		people := slices.Clone(reinvite)
+		for start := 0; start < len(fresh); start += 500 {
+			batch := fresh[start:min(start+500, len(fresh))]
+			creates := make([]*ent.UserCreate, len(batch))
+			for i, e := range batch {
+				first, last := splitName(e.Name)
+				creates[i] = tx.User.Create().
+					SetOrganizationID(a.OrgID).SetRoleID(role.ID).SetEmail(e.Address).SetEmailNormalized(e.Normalized).
+					SetNillableFirstName(first).SetNillableLastName(last).SetProducts(nonNil(in.Products)).
+					SetCreatedAt(now).SetUpdatedAt(now)
+			}
+			created, err := tx.User.CreateBulk(creates...).Save(ctx)
+			if err != nil {
+				return fmt.Errorf("create people: %w", err)
+			}
+			people = append(people, created...)
+		}
+		for _, u := range people {
+			ids = append(ids, u.ID)
+		}
+		action := "user.created"
+		if in.SendEmail && len(ids) > 0 {
+			action = "user.invited"
+			if tokens, err = s.markInvited(ctx, tx, a.org, &a.UserID, ids); err != nil {
+				return err
+			}
+		}
+		return s.audit.Record(ctx, tx, a.OrgID, a.label, peopleEvents(action, people)...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if out.Users, err = s.load(ctx, ids); err != nil {
+		return nil, err
+	}
+	if in.SendEmail {
+		s.sendInvitations(ctx, a, out.Users, tokens)
+	}
+	return out, nil
+}
+
+// byNormalizedEmail finds the organisation's people among entries.
+func (s *Service) byNormalizedEmail(ctx context.Context, entries []emailaddr.Entry) (map[string]*ent.User, error) {
+	found := map[string]*ent.User{}
+	for start := 0; start < len(entries); start += 1000 {
+		batch := entries[start:min(start+1000, len(entries))]
+		emails := make([]string, len(batch))
+		for i, e := range batch {
+			emails[i] = e.Normalized
+		}
+		us, err := s.client.User.Query().Where(user.EmailNormalizedIn(emails...)).All(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("find people: %w", err)
+		}
+		for _, u := range us {
+			found[u.EmailNormalized] = u
+		}
+	}
+	return found, nil
+}
+
+// load reads people with their roles, in the order of ids.
+func (s *Service) load(ctx context.Context, ids []int) ([]*ent.User, error) {
+	byID := map[int]*ent.User{}
+	for start := 0; start < len(ids); start += 1000 {
+		us, err := s.client.User.Query().Where(user.IDIn(ids[start:min(start+1000, len(ids))]...)).WithRole().All(auth.AsSystem(ctx))
+		if err != nil {
+			return nil, fmt.Errorf("read people: %w", err)
+		}
+		for _, u := range us {
+			byID[u.ID] = u
+		}
+	}
+	out := make([]*ent.User, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, byID[id])
+	}
+	return out, nil
+}
+
+// markInvited issues invitation tokens to people and marks them INVITED.
+func (s *Service) markInvited(ctx context.Context, tx *ent.Client, o *ent.Organization, createdBy *int, ids []int) ([]issued, error) {
+	ttl := time.Duration(o.InvitationTTLSeconds) * time.Second
+	tokens, err := s.issueTokens(ctx, tx, o.ID, invitation.KindINVITATION, ttl, createdBy, ids...)
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock.Now()
+	for start := 0; start < len(ids); start += 1000 {
+		err := tx.User.Update().Where(user.IDIn(ids[start:min(start+1000, len(ids))]...)).
+			SetStatus(user.StatusInvited).SetInvitedAt(now).SetInviteExpiresAt(now.Add(ttl)).
+			AddInvitationCount(1).SetUpdatedAt(now).Exec(auth.AsSystem(ctx))
+		if err != nil {
+			return nil, fmt.Errorf("mark invited: %w", err)
+		}
+	}
+	return tokens, nil
+}
+
+// sendInvitations emails each person its link, after the transaction.
+func (s *Service) sendInvitations(ctx context.Context, a *actor, people []*ent.User, tokens []issued) {
+	byUser := map[int]issued{}
+	for _, t := range tokens {
+		byUser[t.userID] = t
+	}
+	ttl := time.Duration(a.org.InvitationTTLSeconds) * time.Second
+	emails := make([]Email, 0, len(people))
+	for _, u := range people {
+		t := byUser[u.ID]
+		emails = append(emails, Email{Kind: template.Invitation, User: u, Org: a.org, Role: u.Edges.Role,
+			Inviter: a.label, URL: s.links.Invite(t.plain), ExpiresAt: t.expires, TTL: ttl})
+	}
+	s.send(ctx, emails)
+}
+
+// send delivers emails and records each person's email status.
+func (s *Service) send(ctx context.Context, emails []Email) {
+	errs := s.mailer.Deliver(ctx, emails)
+	var sent, failed []int
+	for i, err := range errs {
+		if err != nil {
+			s.log.WarnContext(ctx, "email not sent", "kind", emails[i].Kind, "user_id", emails[i].User.ID, "error", err.Error())
+			failed = append(failed, emails[i].User.ID)
+		} else {
+			sent = append(sent, emails[i].User.ID)
+		}
+	}
+	s.markEmailStatus(ctx, sent, failed)
+}
+
+// target reads one person of the viewer's organisation, with its role.
+func (s *Service) target(ctx context.Context, id int) (*ent.User, error) {
+	u, err := s.client.User.Query().Where(user.ID(id)).WithRole().Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, apperr.New(apperr.NotFound, "person not found")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read person: %w", err)
+	}
+	return u, nil
+}
+
+// requireNotActive refuses inviting people who have an account.
+func requireNotActive(u *ent.User) error {
+	switch u.Status {
+	case user.StatusActive:
+		return apperr.New(apperr.Conflict, fmt.Sprintf("%s already has an account: send password reset instructions instead", u.Email))
+	case user.StatusDeactivated:
+		return apperr.New(apperr.Conflict, fmt.Sprintf("%s is deactivated: reactivate them first", u.Email))
+	}
+	return nil
+}
+
+// Resend sends a fresh invitation to a person who has not accepted one; the
+// older links stop working at once. Needs people.invite.
+func (s *Service) Resend(ctx context.Context, userID int) (*ent.User, error) {
+	a, err := s.begin(ctx, perm.PeopleInvite)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.target(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	if err := requireNotActive(u); err != nil {
+		return nil, err
+	}
+	var tokens []issued
+	err = withTx(ctx, s.client, func(tx *ent.Client) error {
+		if tokens, err = s.markInvited(ctx, tx, a.org, &a.UserID, []int{u.ID}); err != nil {
+			return err
+		}
+		return s.audit.Record(ctx, tx, a.OrgID, a.label, personEvent("invitation.resent", u))
+	})
+	if err != nil {
+		return nil, err
+	}
+	people, err := s.load(ctx, []int{u.ID})
+	if err != nil {
+		return nil, err
+	}
+	s.sendInvitations(ctx, a, people, tokens)
+	return s.reload(ctx, u.ID)
+}
+
+// CreateLink issues a personal invitation link to share by hand, revoking
+// older ones; no email is sent. Needs credentials.manage and every
+// permission of the person's role (the link makes its holder that person).
+func (s *Service) CreateLink(ctx context.Context, userID int) (string, time.Time, error) {
+	a, err := s.begin(ctx, perm.CredentialsManage)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	u, err := s.target(ctx, userID)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	if err := requireNotActive(u); err != nil {
+		return "", time.Time{}, err
+	}
+	if err := CheckGrant(a.Viewer, u.Edges.Role); err != nil {
+		return "", time.Time{}, err
+	}
+	var tokens []issued
+	err = withTx(ctx, s.client, func(tx *ent.Client) error {
+		if tokens, err = s.markInvited(ctx, tx, a.org, &a.UserID, []int{u.ID}); err != nil {
+			return err
+		}
+		return s.audit.Record(ctx, tx, a.OrgID, a.label, personEvent("invitation.link_created", u))
+	})
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return s.links.Invite(tokens[0].plain), tokens[0].expires, nil
+}
+
+// Revoke cancels a pending invitation: its links die and the person is
+// NOT_INVITED again. Needs people.invite.
+func (s *Service) Revoke(ctx context.Context, userID int) (*ent.User, error) {
+	a, err := s.begin(ctx, perm.PeopleInvite)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.target(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	if u.Status != user.StatusInvited {
+		return nil, apperr.New(apperr.Conflict, fmt.Sprintf("%s has no pending invitation", u.Email))
+	}
+	now := s.clock.Now()
+	err = withTx(ctx, s.client, func(tx *ent.Client) error {
+		if err := revokeTokens(ctx, tx, now, invitation.KindINVITATION, u.ID); err != nil {
+			return err
+		}
+		err := tx.User.UpdateOneID(u.ID).SetStatus(user.StatusNotInvited).ClearInviteExpiresAt().
+			SetUpdatedAt(now).Exec(auth.AsSystem(ctx))
+		if err != nil {
+			return fmt.Errorf("revoke invitation: %w", err)
+		}
+		return s.audit.Record(ctx, tx, a.OrgID, a.label, personEvent("invitation.revoked", u))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.reload(ctx, u.ID)
+}
+
+// SetTemporaryPassword gives a person a password chosen by an admin (when
+// email does not reach them): they become ACTIVE and must choose their own
+// password at the next sign-in. Their links and sessions end. Needs
+// credentials.manage and every permission of the person's role.
+func (s *Service) SetTemporaryPassword(ctx context.Context, userID int, password string) (*ent.User, error) {
+	a, err := s.begin(ctx, perm.CredentialsManage)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.target(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	if u.Status == user.StatusDeactivated {
+		return nil, apperr.New(apperr.Conflict, fmt.Sprintf("%s is deactivated: reactivate them first", u.Email))
+	}
+	if err := CheckGrant(a.Viewer, u.Edges.Role); err != nil {
+		return nil, err
+	}
+	if err := s.checkPassword("password", password, u); err != nil {
+		return nil, err
+	}
+	hash := s.auth.HashPassword(password)
+	now := s.clock.Now()
+	err = withTx(ctx, s.client, func(tx *ent.Client) error {
+		if err := revokeTokens(ctx, tx, now, "", u.ID); err != nil {
+			return err
+		}
+		if err := auth.EndSessions(ctx, tx, 0, u.ID); err != nil {
+			return err
+		}
+		err := tx.User.UpdateOneID(u.ID).SetStatus(user.StatusActive).SetPasswordHash(hash).
+			SetMustChangePassword(true).ClearInviteExpiresAt().SetUpdatedAt(now).Exec(auth.AsSystem(ctx))
+		if err != nil {
+			return fmt.Errorf("set temporary password: %w", err)
+		}
+		return s.audit.Record(ctx, tx, a.OrgID, a.label, personEvent("user.temporary_password_set", u))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.reload(ctx, u.ID)
+}
+
+// checkPassword applies the password policy to a password for u, blaming
+// the input field.
+func (s *Service) checkPassword(field, password string, u *ent.User) error {
+	username := ""
+	if u.Username != nil {
+		username = *u.Username
+	}
+	return s.checkPasswordFor(field, password, u.Email, username)
+}
+
+func (s *Service) checkPasswordFor(field, password, email, username string) error {
+	if err := s.policy.Check(password, email, username); err != nil {
+		return apperr.Invalid(field, err.Error())
+	}
+	return nil
+}
+
+// reload reads a person again, as the viewer.
+func (s *Service) reload(ctx context.Context, id int) (*ent.User, error) {
+	u, err := s.client.User.Get(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("read person: %w", err)
+	}
+	return u, nil
+}
+
+func personEvent(action string, u *ent.User) audit.Event {
+	return audit.Event{Action: action, TargetType: "User", TargetID: u.ID, TargetLabel: u.Email}
+}
+
+func peopleEvents(action string, people []*ent.User) []audit.Event {
+	events := make([]audit.Event, len(people))
+	for i, u := range people {
+		events[i] = personEvent(action, u)
+	}
+	return events
+}
+
+// splitName turns "Ada Lovelace" or "Lovelace, Ada" into first and last names.
+func splitName(name string) (first, last *string) {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return nil, nil
+	}
+	if l, f, ok := strings.Cut(name, ","); ok {
+		f, l = strings.TrimSpace(f), strings.TrimSpace(l)
+		return &f, &l
+	}
+	if i := strings.LastIndexByte(name, ' '); i > 0 {
+		f, l := strings.TrimSpace(name[:i]), strings.TrimSpace(name[i+1:])
+		return &f, &l
+	}
+	return &name, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// clip shortens s to at most n bytes, for echoing junk input back.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}

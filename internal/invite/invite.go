@@ -1,0 +1,182 @@
+// Package invite runs the invitation lifecycle: inviting people, resending and
+// revoking invitations, personal links, accepting, password resets, temporary
+// passwords and password changes. Links carry single-use tokens stored as
+// hashes; issuing a token of a kind revokes the person's older ones.
+package invite
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rollcall/rollcall/ent"
+	"github.com/rollcall/rollcall/ent/invitation"
+	"github.com/rollcall/rollcall/ent/schema/enum"
+	"github.com/rollcall/rollcall/ent/user"
+	"github.com/rollcall/rollcall/internal/audit"
+	"github.com/rollcall/rollcall/internal/auth"
+	"github.com/rollcall/rollcall/internal/clock"
+	"github.com/rollcall/rollcall/internal/password"
+	"github.com/rollcall/rollcall/internal/throttle"
+	"github.com/rollcall/rollcall/internal/token"
+)
+
+// Links builds the URLs put in emails.
+type Links struct {
+	PublicURL string // base of the built-in pages, e.g. http://localhost:8080
+	// Optional SPA pages; "{token}" is replaced by the token.
+	InviteTemplate, ResetTemplate string
+}
+
+// Invite is the link that accepts an invitation.
+func (l Links) Invite(tok string) string {
+	return l.build(l.InviteTemplate, "/invite/accept", tok)
+}
+
+// Reset is the link that sets a new password.
+func (l Links) Reset(tok string) string {
+	return l.build(l.ResetTemplate, "/password/reset", tok)
+}
+
+// SignIn is where people sign in.
+func (l Links) SignIn() string { return strings.TrimRight(l.PublicURL, "/") + "/" }
+
+func (l Links) build(tmpl, path, tok string) string {
+	if tmpl != "" {
+		return strings.ReplaceAll(tmpl, "{token}", url.QueryEscape(tok))
+	}
+	return strings.TrimRight(l.PublicURL, "/") + path + "?token=" + url.QueryEscape(tok)
+}
+
+// Limits bound the public operations per client address and per address.
+type Limits struct {
+	PerClient int           // token checks, accepts and resets per client address per Window
+	ResetsPer int           // reset requests per email address per Window
+	Window    time.Duration // the window of both
+}
+
+// DefaultLimits are the production limits.
+func DefaultLimits() Limits { return Limits{PerClient: 60, ResetsPer: 5, Window: 15 * time.Minute} }
+
+// Service runs the invitation lifecycle.
+type Service struct {
+	client  *ent.Client
+	clock   clock.Clock
+	auth    *auth.Service
+	policy  *password.Policy
+	mailer  *Mailer
+	audit   *audit.Log
+	limiter *throttle.Limiter
+	links   Links
+	limits  Limits
+	log     *slog.Logger
+	// background tracks emails sent after a public answer was given.
+	background sync.WaitGroup
+}
+
+// Deps are the Service's collaborators.
+type Deps struct {
+	Client  *ent.Client
+	Clock   clock.Clock
+	Auth    *auth.Service
+	Policy  *password.Policy
+	Mailer  *Mailer
+	Audit   *audit.Log
+	Limiter *throttle.Limiter
+	Links   Links
+	Limits  Limits
+	Log     *slog.Logger
+}
+
+// New returns the invitation service.
+func New(d Deps) *Service {
+	return &Service{client: d.Client, clock: d.Clock, auth: d.Auth, policy: d.Policy, mailer: d.Mailer,
+		audit: d.Audit, limiter: d.Limiter, links: d.Links, limits: d.Limits, log: d.Log}
+}
+
+// Wait blocks until emails sent in the background have gone.
+func (s *Service) Wait() { s.background.Wait() }
+
+// issued is a token handed to one person.
+type issued struct {
+	userID  int
+	plain   string
+	expires time.Time
+}
+
+// issueTokens revokes every open token of kind held by users and records a
+// new one for each, in the transaction behind tx. It returns the plain tokens.
+func (s *Service) issueTokens(ctx context.Context, tx *ent.Client, orgID int, kind invitation.Kind, ttl time.Duration, createdBy *int, userIDs ...int) ([]issued, error) {
+	ctx = auth.AsSystem(ctx)
+	now := s.clock.Now()
+	if err := revokeTokens(ctx, tx, now, kind, userIDs...); err != nil {
+		return nil, err
+	}
+	out := make([]issued, len(userIDs))
+	creates := make([]*ent.InvitationCreate, len(userIDs))
+	for i, id := range userIDs {
+		plain, hash := token.New()
+		out[i] = issued{userID: id, plain: plain, expires: now.Add(ttl)}
+		creates[i] = tx.Invitation.Create().SetOrganizationID(orgID).SetUserID(id).SetKind(kind).
+			SetTokenHash(hash).SetExpiresAt(now.Add(ttl)).SetNillableCreatedByID(createdBy).
+			SetCreatedAt(now).SetUpdatedAt(now)
+	}
+	for start := 0; start < len(creates); start += 1000 {
+		end := min(start+1000, len(creates))
+		if err := tx.Invitation.CreateBulk(creates[start:end]...).Exec(ctx); err != nil {
+			return nil, fmt.Errorf("issue tokens: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// revokeTokens revokes the open tokens of kind (every kind when kind is "")
+// held by users.
+func revokeTokens(ctx context.Context, client *ent.Client, now time.Time, kind invitation.Kind, userIDs ...int) error {
+	for start := 0; start < len(userIDs); start += 1000 {
+		end := min(start+1000, len(userIDs))
+		q := client.Invitation.Update().
+			Where(invitation.UserIDIn(userIDs[start:end]...), invitation.UsedAtIsNil(), invitation.RevokedAtIsNil())
+		if kind != "" {
+			q = q.Where(invitation.KindEQ(kind))
+		}
+		if _, err := q.SetRevokedAt(now).SetUpdatedAt(now).Save(auth.AsSystem(ctx)); err != nil {
+			return fmt.Errorf("revoke tokens: %w", err)
+		}
+	}
+	return nil
+}
+
+// withTx runs fn in a transaction of client, rolling back on error.
+func withTx(ctx context.Context, client *ent.Client, fn func(tx *ent.Client) error) error {
+	tx, err := client.Tx(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx.Client()); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// markEmailStatus records whether each person's latest email left.
+func (s *Service) markEmailStatus(ctx context.Context, sent, failed []int) {
+	ctx = auth.AsSystem(ctx)
+	for status, ids := range map[enum.DeliveryStatus][]int{enum.DeliverySent: sent, enum.DeliveryFailed: failed} {
+		if len(ids) == 0 {
+			continue
+		}
+		err := s.client.User.Update().Where(user.IDIn(ids...)).SetLastEmailStatus(status).Exec(ctx)
+		if err != nil {
+			s.log.ErrorContext(ctx, "record email status", slog.String("error", err.Error()))
+		}
+	}
+}

@@ -1,0 +1,184 @@
+package invite
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rollcall/rollcall/ent"
+	"github.com/rollcall/rollcall/ent/emailtemplate"
+	"github.com/rollcall/rollcall/internal/auth"
+	"github.com/rollcall/rollcall/internal/mail"
+	"github.com/rollcall/rollcall/internal/template"
+)
+
+// Mailer renders an organisation's templates for people and sends them, one
+// message per recipient.
+type Mailer struct {
+	client      *ent.Client
+	sender      mail.Sender
+	from        string
+	concurrency int
+}
+
+// NewMailer returns a mailer sending from the address from through sender,
+// at most concurrency messages at once.
+func NewMailer(client *ent.Client, sender mail.Sender, from string, concurrency int) *Mailer {
+	return &Mailer{client: client, sender: sender, from: from, concurrency: max(1, concurrency)}
+}
+
+// Email is one email to render and send.
+type Email struct {
+	Kind              template.Kind
+	User              *ent.User
+	Org               *ent.Organization
+	Role              *ent.Role
+	Inviter           string
+	URL               string
+	ExpiresAt         time.Time
+	TTL               time.Duration
+	TemporaryPassword string
+}
+
+// Templates resolves the template an organisation uses for a kind and role:
+// the role's override, else the kind's override, else the default.
+type Templates struct {
+	client *ent.Client
+	from   string
+	cache  map[string]template.Source
+}
+
+// NewTemplates returns a resolver that caches what it reads.
+func (m *Mailer) NewTemplates() *Templates {
+	return &Templates{client: m.client, from: m.from, cache: map[string]template.Source{}}
+}
+
+// For returns the effective template.
+func (t *Templates) For(ctx context.Context, orgID int, kind template.Kind, roleID int) (template.Source, error) {
+	key := fmt.Sprint(orgID, kind, roleID)
+	if src, ok := t.cache[key]; ok {
+		return src, nil
+	}
+	rows, err := t.client.EmailTemplate.Query().
+		Where(emailtemplate.OrganizationID(orgID), emailtemplate.KindEQ(emailtemplate.Kind(kind)),
+			emailtemplate.Or(emailtemplate.RoleIDIsNil(), emailtemplate.RoleID(roleID))).
+		All(auth.AsSystem(ctx))
+	if err != nil {
+		return template.Source{}, fmt.Errorf("read templates: %w", err)
+	}
+	src := template.Default(kind)
+	for _, r := range rows {
+		if r.RoleID == nil || *r.RoleID == roleID {
+			src = template.Source{Subject: r.Subject, HTML: r.HTML, Text: r.Text}
+			if r.RoleID != nil {
+				break
+			}
+		}
+	}
+	t.cache[key] = src
+	return src, nil
+}
+
+// Render renders e with the organisation's template.
+func (t *Templates) Render(ctx context.Context, e Email) (mail.Message, error) {
+	src, err := t.For(ctx, e.Org.ID, e.Kind, e.Role.ID)
+	if err != nil {
+		return mail.Message{}, err
+	}
+	out, err := template.Render(e.Kind, src, Data(e))
+	if err != nil {
+		return mail.Message{}, fmt.Errorf("render %s email: %w", e.Kind, err)
+	}
+	msg := mail.Message{
+		From:    mail.Address{Name: fromName(e.Org), Email: t.from},
+		To:      mail.Address{Name: Data(e).FullName, Email: e.User.Email},
+		Subject: out.Subject, Text: out.Text, HTML: out.HTML,
+	}
+	if e.Org.ReplyTo != nil {
+		msg.ReplyTo = *e.Org.ReplyTo
+	}
+	return msg, nil
+}
+
+func fromName(o *ent.Organization) string {
+	if o.EmailFromName != "" {
+		return o.EmailFromName
+	}
+	return o.Name
+}
+
+// Data is what a template sees of e.
+func Data(e Email) template.Data {
+	d := template.Data{
+		Email: e.User.Email, OrganizationName: e.Org.Name, InviterName: e.Inviter,
+		ActionURL: e.URL, TemporaryPassword: e.TemporaryPassword,
+	}
+	if e.Role != nil {
+		d.RoleName = e.Role.Name
+	}
+	if e.User.FirstName != nil {
+		d.FirstName = *e.User.FirstName
+	}
+	if e.User.LastName != nil {
+		d.LastName = *e.User.LastName
+	}
+	d.FullName = strings.TrimSpace(d.FirstName + " " + d.LastName)
+	if e.User.Username != nil {
+		d.Username = *e.User.Username
+	}
+	if e.Org.ReplyTo != nil {
+		d.ReplyTo = *e.Org.ReplyTo
+	}
+	if !e.ExpiresAt.IsZero() {
+		d.ExpiresAt = e.ExpiresAt.UTC().Format("Monday 2 January 2006, 15:04 MST")
+		d.ExpiresIn = humanDuration(e.TTL)
+	}
+	return d
+}
+
+// humanDuration writes d the way an email would: "7 days", "1 hour".
+func humanDuration(d time.Duration) string {
+	unit := func(n int64, name string) string {
+		if n == 1 {
+			return "1 " + name
+		}
+		return fmt.Sprintf("%d %ss", n, name)
+	}
+	switch {
+	case d >= 24*time.Hour && d%(24*time.Hour) == 0:
+		return unit(int64(d/(24*time.Hour)), "day")
+	case d >= time.Hour && d%time.Hour == 0:
+		return unit(int64(d/time.Hour), "hour")
+	case d >= time.Minute:
+		return unit(int64(d/time.Minute), "minute")
+	default:
+		return unit(int64(max(d/time.Second, 1)), "second")
+	}
+}
+
+// Deliver renders and sends emails, several at once, and returns each one's
+// error (nil when it left).
+func (m *Mailer) Deliver(ctx context.Context, emails []Email) []error {
+	errs := make([]error, len(emails))
+	msgs := make([]mail.Message, len(emails))
+	templates := m.NewTemplates()
+	for i, e := range emails {
+		msgs[i], errs[i] = templates.Render(ctx, e)
+	}
+	sem := make(chan struct{}, m.concurrency)
+	var wg sync.WaitGroup
+	for i := range msgs {
+		if errs[i] != nil {
+			continue
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			_, errs[i] = m.sender.Send(ctx, msgs[i])
+		})
+	}
+	wg.Wait()
+	return errs
+}

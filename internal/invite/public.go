@@ -1,0 +1,355 @@
+package invite
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/rollcall/rollcall/ent"
+	"github.com/rollcall/rollcall/ent/invitation"
+	"github.com/rollcall/rollcall/ent/organization"
+	"github.com/rollcall/rollcall/ent/user"
+	"github.com/rollcall/rollcall/internal/apperr"
+	"github.com/rollcall/rollcall/internal/auth"
+	"github.com/rollcall/rollcall/internal/clientip"
+	"github.com/rollcall/rollcall/internal/template"
+	"github.com/rollcall/rollcall/internal/throttle"
+	"github.com/rollcall/rollcall/internal/token"
+	"github.com/rollcall/rollcall/internal/viewer"
+)
+
+var (
+	errInvalidToken = apperr.New(apperr.InvalidToken, "this link is not valid: it was used, replaced by a newer one, or cancelled")
+	errTokenExpired = apperr.New(apperr.TokenExpired, "this link has expired: ask for a new one")
+)
+
+// throttleClient counts one public attempt from the caller's address.
+func (s *Service) throttleClient(ctx context.Context, op string) error {
+	ok, _, err := s.limiter.Take(ctx, throttle.Rule{Key: op + ":client:" + clientip.FromContext(ctx), Limit: s.limits.PerClient, Window: s.limits.Window})
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return apperr.New(apperr.RateLimited, "too many attempts; try again later")
+	}
+	return nil
+}
+
+// lookup finds the open token tok of kind, with its person, role and
+// organisation. It never spends the token.
+func (s *Service) lookup(ctx context.Context, tok string, kind invitation.Kind) (*ent.Invitation, error) {
+	if !token.WellFormed(tok) {
+		return nil, errInvalidToken
+	}
+	inv, err := s.client.Invitation.Query().Where(invitation.TokenHash(token.Hash(tok))).
+		WithUser(func(q *ent.UserQuery) { q.WithRole().WithOrganization() }).
+		Only(auth.AsSystem(ctx))
+	if ent.IsNotFound(err) {
+		return nil, errInvalidToken
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find token: %w", err)
+	}
+	switch {
+	case inv.Kind != kind, inv.UsedAt != nil, inv.RevokedAt != nil, inv.Edges.User.Status == user.StatusDeactivated:
+		return nil, errInvalidToken
+	case !inv.ExpiresAt.After(s.clock.Now()):
+		return nil, errTokenExpired
+	}
+	return inv, nil
+}
+
+// Info is what the accept page shows about an invitation.
+type Info struct {
+	Email, FirstName, OrganizationName string
+	ExpiresAt                          time.Time
+}
+
+// Invitation describes the invitation behind tok without spending it, so
+// link previews and email scanners cannot use it up.
+func (s *Service) Invitation(ctx context.Context, tok string) (*Info, error) {
+	if err := s.throttleClient(ctx, "token"); err != nil {
+		return nil, err
+	}
+	inv, err := s.lookup(ctx, tok, invitation.KindINVITATION)
+	if err != nil {
+		return nil, err
+	}
+	u := inv.Edges.User
+	info := &Info{Email: u.Email, OrganizationName: u.Edges.Organization.Name, ExpiresAt: inv.ExpiresAt}
+	if u.FirstName != nil {
+		info.FirstName = *u.FirstName
+	}
+	return info, nil
+}
+
+// AcceptInput is what a person submits on the accept page.
+type AcceptInput struct {
+	Token               string
+	Username            string // optional
+	Password            string
+	FirstName, LastName string // optional: keep what the admin entered
+}
+
+var usernamePattern = regexp.MustCompile(`^[\pL\pN._-]{2,64}$`)
+
+// Accept spends an invitation token and activates the person with the
+// password they chose, returning a session. Of several simultaneous accepts
+// of one token exactly one succeeds: spending is a conditional update.
+func (s *Service) Accept(ctx context.Context, in AcceptInput) (*auth.Session, error) {
+	if err := s.throttleClient(ctx, "token"); err != nil {
+		return nil, err
+	}
+	inv, err := s.lookup(ctx, in.Token, invitation.KindINVITATION)
+	if err != nil {
+		return nil, err
+	}
+	u := inv.Edges.User
+	username := strings.TrimSpace(in.Username)
+	if username != "" && !usernamePattern.MatchString(username) {
+		return nil, apperr.Invalid("username", "a username has 2 to 64 letters, digits, dots, dashes or underscores")
+	}
+	if err := s.checkPasswordFor("password", in.Password, u.Email, username); err != nil {
+		return nil, err
+	}
+	if username != "" {
+		taken, err := s.client.User.Query().
+			Where(user.OrganizationID(u.OrganizationID), user.UsernameNormalized(strings.ToLower(username)), user.IDNEQ(u.ID)).
+			Exist(auth.AsSystem(ctx))
+		if err != nil {
+			return nil, err
+		}
+		if taken {
+			return nil, &apperr.Error{Code: apperr.Conflict, Message: "that username is taken", Field: "username"}
+		}
+	}
+	hash := s.auth.HashPassword(in.Password)
+	now := s.clock.Now()
+	sys := auth.AsSystem(ctx)
+	err = withTx(sys, s.client, func(tx *ent.Client) error {
+		if err := s.spend(sys, tx, inv.ID, now); err != nil {
+			return err
+		}
+		up := tx.User.UpdateOneID(u.ID).SetStatus(user.StatusActive).SetPasswordHash(hash).
+			SetAcceptedAt(now).SetMustChangePassword(false).ClearInviteExpiresAt().SetUpdatedAt(now)
+		if username != "" {
+			up.SetUsername(username).SetUsernameNormalized(strings.ToLower(username))
+		}
+		if f := strings.TrimSpace(in.FirstName); f != "" {
+			up.SetFirstName(f)
+		}
+		if l := strings.TrimSpace(in.LastName); l != "" {
+			up.SetLastName(l)
+		}
+		if err := up.Exec(sys); err != nil {
+			return fmt.Errorf("activate: %w", err)
+		}
+		if err := revokeTokens(sys, tx, now, "", u.ID); err != nil {
+			return err
+		}
+		return s.audit.Record(as(sys, u), tx, u.OrganizationID, u.Email, personEvent("invitation.accepted", u))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.openFor(ctx, u.ID)
+}
+
+// spend marks a token used if, and only if, it is still open.
+func (s *Service) spend(ctx context.Context, tx *ent.Client, id int, now time.Time) error {
+	n, err := tx.Invitation.Update().
+		Where(invitation.ID(id), invitation.UsedAtIsNil(), invitation.RevokedAtIsNil(), invitation.ExpiresAtGT(now)).
+		SetUsedAt(now).SetUpdatedAt(now).Save(ctx)
+	if err != nil {
+		return fmt.Errorf("spend token: %w", err)
+	}
+	if n != 1 {
+		return errInvalidToken
+	}
+	return nil
+}
+
+// openFor opens a session for the person id.
+func (s *Service) openFor(ctx context.Context, id int) (*auth.Session, error) {
+	u, err := s.client.User.Query().Where(user.ID(id)).WithRole().Only(auth.AsSystem(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("read person: %w", err)
+	}
+	return s.auth.Open(ctx, u)
+}
+
+// as makes u the viewer of ctx, for audit events of public flows.
+func as(ctx context.Context, u *ent.User) context.Context {
+	return viewer.NewContext(ctx, &viewer.Viewer{OrgID: u.OrganizationID, UserID: u.ID})
+}
+
+// ResetRequest asks for password-reset instructions.
+type ResetRequest struct {
+	Organization string // slug; empty: every organisation where the address is known
+	Email        string
+}
+
+// RequestPasswordReset sends reset instructions to an ACTIVE person, and a
+// fresh invitation to an INVITED one. It answers the same, in the same time,
+// whether or not the address is known: the lookup and the email happen after
+// the answer. Requests are limited per address and per client.
+func (s *Service) RequestPasswordReset(ctx context.Context, in ResetRequest) error {
+	email := strings.ToLower(strings.TrimSpace(in.Email))
+	slug := strings.ToLower(strings.TrimSpace(in.Organization))
+	digest := sha256.Sum256([]byte(slug + "\x00" + email))
+	for _, r := range []throttle.Rule{
+		{Key: "reset:address:" + hex.EncodeToString(digest[:16]), Limit: s.limits.ResetsPer, Window: s.limits.Window},
+		{Key: "reset:client:" + clientip.FromContext(ctx), Limit: s.limits.PerClient, Window: s.limits.Window},
+	} {
+		ok, _, err := s.limiter.Take(ctx, r)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return apperr.New(apperr.RateLimited, "too many requests; try again later")
+		}
+	}
+	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	s.background.Go(func() {
+		defer cancel()
+		if err := s.sendReset(bg, slug, email); err != nil {
+			s.log.ErrorContext(bg, "password reset request failed", "error", err.Error())
+		}
+	})
+	return nil
+}
+
+// sendReset does the work of a reset request.
+func (s *Service) sendReset(ctx context.Context, slug, email string) error {
+	sys := auth.AsSystem(ctx)
+	q := s.client.User.Query().Where(user.EmailNormalized(email), user.StatusIn(user.StatusActive, user.StatusInvited)).
+		WithRole().WithOrganization()
+	if slug != "" {
+		q = q.Where(user.HasOrganizationWith(organization.Slug(slug)))
+	}
+	people, err := q.All(sys)
+	if err != nil {
+		return fmt.Errorf("find person: %w", err)
+	}
+	for _, u := range people {
+		o := u.Edges.Organization
+		var e Email
+		err := withTx(sys, s.client, func(tx *ent.Client) error {
+			if u.Status == user.StatusInvited {
+				tokens, err := s.markInvited(sys, tx, o, nil, []int{u.ID})
+				if err != nil {
+					return err
+				}
+				e = Email{Kind: template.Invitation, URL: s.links.Invite(tokens[0].plain), ExpiresAt: tokens[0].expires,
+					TTL: time.Duration(o.InvitationTTLSeconds) * time.Second}
+			} else {
+				ttl := time.Duration(o.ResetTTLSeconds) * time.Second
+				tokens, err := s.issueTokens(sys, tx, o.ID, invitation.KindPASSWORD_RESET, ttl, nil, u.ID)
+				if err != nil {
+					return err
+				}
+				e = Email{Kind: template.PasswordReset, URL: s.links.Reset(tokens[0].plain), ExpiresAt: tokens[0].expires, TTL: ttl}
+			}
+			return s.audit.Record(sys, tx, o.ID, u.Email, personEvent("password_reset.requested", u))
+		})
+		if err != nil {
+			return err
+		}
+		e.User, e.Org, e.Role = u, o, u.Edges.Role
+		s.send(ctx, []Email{e})
+	}
+	return nil
+}
+
+// ResetInput is a new password for a reset link.
+type ResetInput struct {
+	Token, Password string
+}
+
+// ResetPassword spends a reset token, sets the new password, ends every
+// session of the person and opens a new one.
+func (s *Service) ResetPassword(ctx context.Context, in ResetInput) (*auth.Session, error) {
+	if err := s.throttleClient(ctx, "token"); err != nil {
+		return nil, err
+	}
+	inv, err := s.lookup(ctx, in.Token, invitation.KindPASSWORD_RESET)
+	if err != nil {
+		return nil, err
+	}
+	u := inv.Edges.User
+	if err := s.checkPassword("password", in.Password, u); err != nil {
+		return nil, err
+	}
+	hash := s.auth.HashPassword(in.Password)
+	now := s.clock.Now()
+	sys := auth.AsSystem(ctx)
+	err = withTx(sys, s.client, func(tx *ent.Client) error {
+		if err := s.spend(sys, tx, inv.ID, now); err != nil {
+			return err
+		}
+		if err := tx.User.UpdateOneID(u.ID).SetPasswordHash(hash).SetMustChangePassword(false).SetUpdatedAt(now).Exec(sys); err != nil {
+			return fmt.Errorf("set password: %w", err)
+		}
+		if err := revokeTokens(sys, tx, now, invitation.KindPASSWORD_RESET, u.ID); err != nil {
+			return err
+		}
+		if err := auth.EndSessions(sys, tx, 0, u.ID); err != nil {
+			return err
+		}
+		return s.audit.Record(as(sys, u), tx, u.OrganizationID, u.Email, personEvent("password.reset", u))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.openFor(ctx, u.ID)
+}
+
+// ChangePasswordInput is the signed-in person's current and new password.
+type ChangePasswordInput struct {
+	CurrentPassword, NewPassword string
+}
+
+// ChangePassword sets the viewer's own password after checking the current
+// one, and ends the viewer's other sessions.
+func (s *Service) ChangePassword(ctx context.Context, in ChangePasswordInput) error {
+	v, err := viewer.Signed(ctx)
+	if err != nil {
+		return err
+	}
+	ok, _, err := s.limiter.Take(ctx, throttle.Rule{Key: fmt.Sprintf("password:change:%d", v.UserID), Limit: 10, Window: s.limits.Window})
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return apperr.New(apperr.RateLimited, "too many attempts; try again later")
+	}
+	sys := auth.AsSystem(ctx)
+	u, err := s.client.User.Get(sys, v.UserID)
+	if err != nil {
+		return fmt.Errorf("read viewer: %w", err)
+	}
+	if !s.auth.VerifyPassword(u, in.CurrentPassword) {
+		return apperr.Invalid("currentPassword", "the current password is not correct")
+	}
+	if in.NewPassword == in.CurrentPassword {
+		return apperr.Invalid("newPassword", "choose a password different from the current one")
+	}
+	if err := s.checkPassword("newPassword", in.NewPassword, u); err != nil {
+		return err
+	}
+	hash := s.auth.HashPassword(in.NewPassword)
+	now := s.clock.Now()
+	return withTx(sys, s.client, func(tx *ent.Client) error {
+		if err := tx.User.UpdateOneID(u.ID).SetPasswordHash(hash).SetMustChangePassword(false).SetUpdatedAt(now).Exec(sys); err != nil {
+			return fmt.Errorf("set password: %w", err)
+		}
+		if err := auth.EndSessions(sys, tx, v.SessionID, u.ID); err != nil {
+			return err
+		}
+		return s.audit.Record(ctx, tx, u.OrganizationID, u.Email, personEvent("password.changed", u))
+	})
+}

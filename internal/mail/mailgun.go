@@ -1,0 +1,128 @@
+package mail
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/mailgun/mailgun-go/v4"
+)
+
+// defaultMailgunTimeout bounds one Mailgun API request when the config does not.
+const defaultMailgunTimeout = 30 * time.Second
+
+// MailgunConfig configures a Mailgun sender.
+type MailgunConfig struct {
+	Domain, APIKey string
+	APIBase        string        // default mailgun.APIBase (US); may be any compatible server, e.g. http://127.0.0.1:PORT/v3
+	Timeout        time.Duration // per request; default 30s
+}
+
+// Mailgun sends messages through the Mailgun HTTP API.
+type Mailgun struct {
+	client *mailgun.MailgunImpl
+	key    string // only to scrub it from error messages
+}
+
+// NewMailgun returns a Mailgun sender. Domain and APIKey are required; an
+// empty APIBase means mailgun.APIBase and a Timeout <= 0 means 30s.
+func NewMailgun(cfg MailgunConfig) (*Mailgun, error) {
+	if cfg.Domain == "" {
+		return nil, errors.New("create mailgun sender: domain is empty")
+	}
+	if cfg.APIKey == "" {
+		return nil, errors.New("create mailgun sender: API key is empty")
+	}
+	base := cfg.APIBase
+	if base == "" {
+		base = mailgun.APIBase
+	}
+	base = strings.TrimRight(base, "/")
+	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, errors.New("create mailgun sender: API base is not an absolute http(s) URL")
+	}
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = defaultMailgunTimeout
+	}
+	c := mailgun.NewMailgun(cfg.Domain, cfg.APIKey)
+	c.SetAPIBase(base)
+	c.SetClient(&http.Client{Timeout: timeout})
+	return &Mailgun{client: c, key: cfg.APIKey}, nil
+}
+
+// Send posts m to Mailgun and returns the id Mailgun gave it, without the
+// surrounding angle brackets. Errors are *Error: temporary for HTTP 429, 5xx,
+// timeouts and connection failures, permanent otherwise.
+func (g *Mailgun) Send(ctx context.Context, m Message) (string, error) {
+	if err := m.validate(); err != nil {
+		return "", err
+	}
+	if err := ctx.Err(); err != nil {
+		return "", ctxError("mailgun send", err)
+	}
+	msg := mailgun.NewMessage(formatAddress(m.From), m.Subject, m.Text, formatAddress(m.To))
+	if m.HTML != "" {
+		msg.SetHTML(m.HTML)
+	}
+	if m.ReplyTo != "" {
+		msg.SetReplyTo(m.ReplyTo)
+	}
+	for k, v := range m.Variables {
+		if err := msg.AddVariable(k, v); err != nil {
+			return "", permanent(fmt.Errorf("mailgun add variable %q: %w", k, g.redact(err)))
+		}
+	}
+	_, id, err := g.client.Send(ctx, msg)
+	if err != nil {
+		return "", g.classify(err)
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(id, "<"), ">"), nil
+}
+
+// classify turns an error from mailgun-go into an *Error.
+func (g *Mailgun) classify(err error) *Error {
+	e := &Error{Err: fmt.Errorf("mailgun send: %w", g.redact(err))}
+	var resp *mailgun.UnexpectedResponseError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &resp):
+		e.Status = resp.Actual
+		e.Temporary = resp.Actual == http.StatusTooManyRequests || resp.Actual >= 500
+	case errors.Is(err, context.Canceled):
+		// The caller gave up; retrying is its decision, not ours.
+	case errors.Is(err, context.DeadlineExceeded),
+		errors.As(err, &netErr), // *url.Error from the HTTP client: refused, reset, timed out, DNS…
+		errors.Is(err, io.EOF),
+		errors.Is(err, io.ErrUnexpectedEOF):
+		e.Temporary = true
+	}
+	return e
+}
+
+// redact wraps err so its message never shows the API key.
+func (g *Mailgun) redact(err error) error {
+	if g.key == "" || !strings.Contains(err.Error(), g.key) {
+		return err
+	}
+	return &redactedError{err: err, secret: g.key}
+}
+
+// redactedError hides a secret from an error's message; Unwrap still reaches
+// the original so errors.Is and errors.As keep working.
+type redactedError struct {
+	err    error
+	secret string
+}
+
+func (e *redactedError) Error() string {
+	return strings.ReplaceAll(e.err.Error(), e.secret, "[REDACTED]")
+}
+
+func (e *redactedError) Unwrap() error { return e.err }

@@ -1,0 +1,405 @@
+package people
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rollcall/rollcall/ent"
+	"github.com/rollcall/rollcall/ent/auditevent"
+	"github.com/rollcall/rollcall/ent/invitation"
+	"github.com/rollcall/rollcall/ent/predicate"
+	"github.com/rollcall/rollcall/ent/role"
+	"github.com/rollcall/rollcall/ent/user"
+	"github.com/rollcall/rollcall/internal/apperr"
+	"github.com/rollcall/rollcall/internal/audit"
+	"github.com/rollcall/rollcall/internal/auth"
+	"github.com/rollcall/rollcall/internal/clock"
+	"github.com/rollcall/rollcall/internal/emailaddr"
+	"github.com/rollcall/rollcall/internal/perm"
+	"github.com/rollcall/rollcall/internal/viewer"
+)
+
+// Admin changes people and roles within the viewer's organisation.
+type Admin struct {
+	client *ent.Client
+	clock  clock.Clock
+	audit  *audit.Log
+}
+
+// NewAdmin returns the people-administration service.
+func NewAdmin(client *ent.Client, clk clock.Clock, log *audit.Log) *Admin {
+	return &Admin{client: client, clock: clk, audit: log}
+}
+
+// UpdateUserInput holds the fields to change; nil leaves a field as it is,
+// and an empty string clears an optional one.
+type UpdateUserInput struct {
+	Email, Username, FirstName, LastName *string
+	RoleID                               *int
+	Products                             []string // nil: unchanged
+}
+
+// UsernamePattern is the shape of a username.
+var UsernamePattern = regexp.MustCompile(`^[\pL\pN._-]{2,64}$`)
+
+// session is the acting admin with its label for the audit log.
+type session struct {
+	*viewer.Viewer
+	label string
+}
+
+func (a *Admin) begin(ctx context.Context, perms ...perm.Permission) (*session, error) {
+	for _, p := range perms {
+		if err := viewer.Require(ctx, p); err != nil {
+			return nil, err
+		}
+	}
+	v := viewer.FromContext(ctx)
+	me, err := a.client.User.Get(ctx, v.UserID)
+	if err != nil {
+		return nil, fmt.Errorf("read viewer: %w", err)
+	}
+	return &session{Viewer: v, label: me.Email}, nil
+}
+
+func (a *Admin) target(ctx context.Context, id int) (*ent.User, error) {
+	u, err := a.client.User.Query().Where(user.ID(id)).WithRole().Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, apperr.New(apperr.NotFound, "person not found")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read person: %w", err)
+	}
+	return u, nil
+}
+
+// grantable refuses acting on or giving a role whose permissions the viewer lacks.
+func grantable(v *viewer.Viewer, r *ent.Role) error {
+	for _, p := range r.Permissions {
+		if !v.Can(p) {
+			return apperr.New(apperr.Forbidden, fmt.Sprintf("the role %s grants %s, which you do not hold", r.Name, p))
+		}
+	}
+	return nil
+}
+
+// lastOwner refuses when u is the organisation's only active Owner.
+func (a *Admin) lastOwner(ctx context.Context, u *ent.User, doing string) error {
+	if u.Edges.Role.Name != perm.Owner || !u.Edges.Role.Builtin || u.Status != user.StatusActive {
+		return nil
+	}
+	others, err := a.client.User.Query().
+		Where(user.IDNEQ(u.ID), user.StatusEQ(user.StatusActive), user.HasRoleWith(role.Name(perm.Owner), role.Builtin(true))).
+		Exist(ctx)
+	if err != nil {
+		return fmt.Errorf("count owners: %w", err)
+	}
+	if !others {
+		return apperr.New(apperr.Conflict, fmt.Sprintf("the last Owner cannot be %s: make someone else Owner first", doing))
+	}
+	return nil
+}
+
+// UpdateUser changes a person. Needs people.manage (and credentials.manage
+// for the username), and every permission of the person's role. A changed
+// address revokes the person's open links and clears a bounce; a pending
+// invitation then shows as expired until resent.
+func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*ent.User, error) {
+	perms := []perm.Permission{perm.PeopleManage}
+	if in.Username != nil {
+		perms = append(perms, perm.CredentialsManage)
+	}
+	s, err := a.begin(ctx, perms...)
+	if err != nil {
+		return nil, err
+	}
+	u, err := a.target(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := grantable(s.Viewer, u.Edges.Role); err != nil {
+		return nil, err
+	}
+	now := a.clock.Now()
+	var sets []func(*ent.UserUpdateOne)
+	var changed []string
+	set := func(field string, f func(*ent.UserUpdateOne)) {
+		sets = append(sets, f)
+		changed = append(changed, field)
+	}
+	addressChanged := false
+	if in.Email != nil {
+		addr, norm, err := emailaddr.Normalize(*in.Email)
+		if err != nil {
+			return nil, apperr.Invalid("email", err.Error())
+		}
+		if norm != u.EmailNormalized {
+			if err := a.unique(ctx, user.EmailNormalized(norm), u.ID, "email", "another person has this address"); err != nil {
+				return nil, err
+			}
+			addressChanged = true
+		}
+		if addr != u.Email {
+			set("email", func(up *ent.UserUpdateOne) {
+				up.SetEmail(addr).SetEmailNormalized(norm)
+				if addressChanged {
+					up.ClearLastEmailStatus()
+					if u.Status == user.StatusInvited {
+						up.SetInviteExpiresAt(now)
+					}
+				}
+			})
+		}
+	}
+	if in.Username != nil {
+		name := strings.TrimSpace(*in.Username)
+		switch {
+		case name == "":
+			set("username", func(up *ent.UserUpdateOne) { up.ClearUsername().ClearUsernameNormalized() })
+		case !UsernamePattern.MatchString(name):
+			return nil, apperr.Invalid("username", "a username has 2 to 64 letters, digits, dots, dashes or underscores")
+		default:
+			if err := a.unique(ctx, user.UsernameNormalized(strings.ToLower(name)), u.ID, "username", "that username is taken"); err != nil {
+				return nil, err
+			}
+			set("username", func(up *ent.UserUpdateOne) { up.SetUsername(name).SetUsernameNormalized(strings.ToLower(name)) })
+		}
+	}
+	if in.FirstName != nil {
+		v, err := optionalName("firstName", *in.FirstName)
+		if err != nil {
+			return nil, err
+		}
+		set("firstName", func(up *ent.UserUpdateOne) { up.SetNillableFirstName(v); clearIfNil(v, up.ClearFirstName) })
+	}
+	if in.LastName != nil {
+		v, err := optionalName("lastName", *in.LastName)
+		if err != nil {
+			return nil, err
+		}
+		set("lastName", func(up *ent.UserUpdateOne) { up.SetNillableLastName(v); clearIfNil(v, up.ClearLastName) })
+	}
+	if in.RoleID != nil && *in.RoleID != u.RoleID {
+		r, err := a.client.Role.Get(ctx, *in.RoleID)
+		if ent.IsNotFound(err) {
+			return nil, &apperr.Error{Code: apperr.NotFound, Message: "role not found", Field: "roleId"}
+		} else if err != nil {
+			return nil, err
+		}
+		if err := grantable(s.Viewer, r); err != nil {
+			return nil, err
+		}
+		if err := a.lastOwner(ctx, u, "given another role"); err != nil {
+			return nil, err
+		}
+		set("role", func(up *ent.UserUpdateOne) { up.SetRoleID(r.ID) })
+	}
+	if in.Products != nil {
+		o, err := a.client.Organization.Get(ctx, s.OrgID)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range in.Products {
+			if !slices.Contains(o.Products, p) {
+				return nil, apperr.Invalid("products", fmt.Sprintf("product %q is not enabled for this organisation", p))
+			}
+		}
+		set("products", func(up *ent.UserUpdateOne) { up.SetProducts(in.Products) })
+	}
+	if len(sets) == 0 {
+		return u, nil
+	}
+	err = withTx(ctx, a.client, func(tx *ent.Client) error {
+		up := tx.User.UpdateOneID(u.ID).SetUpdatedAt(now)
+		for _, f := range sets {
+			f(up)
+		}
+		if err := up.Exec(ctx); err != nil {
+			return fmt.Errorf("update person: %w", err)
+		}
+		if addressChanged {
+			if err := revokeOpenTokens(ctx, tx, now, u.ID); err != nil {
+				return err
+			}
+		}
+		return a.audit.Record(ctx, tx, s.OrgID, s.label, audit.Event{Action: "user.updated", TargetType: "User",
+			TargetID: u.ID, TargetLabel: u.Email, Details: map[string]any{"fields": changed}})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a.client.User.Get(ctx, u.ID)
+}
+
+// unique refuses a value another person of the organisation already has.
+func (a *Admin) unique(ctx context.Context, p predicate.User, self int, field, message string) error {
+	taken, err := a.client.User.Query().Where(p, user.IDNEQ(self)).Exist(ctx)
+	if err != nil {
+		return fmt.Errorf("check %s: %w", field, err)
+	}
+	if taken {
+		return &apperr.Error{Code: apperr.Conflict, Message: message, Field: field}
+	}
+	return nil
+}
+
+func optionalName(field, v string) (*string, error) {
+	v = strings.TrimSpace(v)
+	if len(v) > 200 {
+		return nil, apperr.Invalid(field, "at most 200 characters")
+	}
+	if v == "" {
+		return nil, nil
+	}
+	return &v, nil
+}
+
+func clearIfNil(v *string, clear func() *ent.UserUpdateOne) {
+	if v == nil {
+		clear()
+	}
+}
+
+// revokeOpenTokens revokes every open link of a person.
+func revokeOpenTokens(ctx context.Context, tx *ent.Client, now time.Time, userID int) error {
+	_, err := tx.Invitation.Update().
+		Where(invitation.UserID(userID), invitation.UsedAtIsNil(), invitation.RevokedAtIsNil()).
+		SetRevokedAt(now).SetUpdatedAt(now).Save(auth.AsSystem(ctx))
+	if err != nil {
+		return fmt.Errorf("revoke links: %w", err)
+	}
+	return nil
+}
+
+// Deactivate stops a person from signing in: sessions and links end. Needs
+// people.manage and every permission of the person's role.
+func (a *Admin) Deactivate(ctx context.Context, id int) (*ent.User, error) {
+	s, u, err := a.beginOn(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if u.Status == user.StatusDeactivated {
+		return u, nil
+	}
+	if err := a.lastOwner(ctx, u, "deactivated"); err != nil {
+		return nil, err
+	}
+	now := a.clock.Now()
+	err = withTx(ctx, a.client, func(tx *ent.Client) error {
+		if err := tx.User.UpdateOneID(u.ID).SetStatus(user.StatusDeactivated).SetUpdatedAt(now).Exec(ctx); err != nil {
+			return fmt.Errorf("deactivate: %w", err)
+		}
+		if err := revokeOpenTokens(ctx, tx, now, u.ID); err != nil {
+			return err
+		}
+		if err := auth.EndSessions(ctx, tx, 0, u.ID); err != nil {
+			return err
+		}
+		return a.audit.Record(ctx, tx, s.OrgID, s.label, personEvent("user.deactivated", u))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a.client.User.Get(ctx, u.ID)
+}
+
+// Reactivate lets a deactivated person back: ACTIVE when they had an
+// account, else NOT_INVITED. Needs people.manage.
+func (a *Admin) Reactivate(ctx context.Context, id int) (*ent.User, error) {
+	s, u, err := a.beginOn(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if u.Status != user.StatusDeactivated {
+		return u, nil
+	}
+	status := user.StatusNotInvited
+	if u.PasswordHash != nil {
+		status = user.StatusActive
+	}
+	err = withTx(ctx, a.client, func(tx *ent.Client) error {
+		if err := tx.User.UpdateOneID(u.ID).SetStatus(status).SetUpdatedAt(a.clock.Now()).Exec(ctx); err != nil {
+			return fmt.Errorf("reactivate: %w", err)
+		}
+		return a.audit.Record(ctx, tx, s.OrgID, s.label, personEvent("user.reactivated", u))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a.client.User.Get(ctx, u.ID)
+}
+
+// Delete erases a person: their row, sessions and links go, and the audit
+// log keeps a pseudonym in place of their address. Needs people.manage and
+// every permission of the person's role.
+func (a *Admin) Delete(ctx context.Context, id int) error {
+	s, u, err := a.beginOn(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := a.lastOwner(ctx, u, "deleted"); err != nil {
+		return err
+	}
+	pseudonym := Pseudonym(u.ID)
+	sys := auth.AsSystem(ctx)
+	return withTx(ctx, a.client, func(tx *ent.Client) error {
+		if err := tx.AuditEvent.Update().Where(auditevent.ActorID(u.ID)).SetActorLabel(pseudonym).Exec(sys); err != nil {
+			return fmt.Errorf("pseudonymise audit log: %w", err)
+		}
+		if err := tx.AuditEvent.Update().Where(auditevent.TargetID(u.ID)).SetTargetLabel(pseudonym).Exec(sys); err != nil {
+			return fmt.Errorf("pseudonymise audit log: %w", err)
+		}
+		if err := tx.User.DeleteOneID(u.ID).Exec(ctx); err != nil {
+			return fmt.Errorf("delete person: %w", err)
+		}
+		return a.audit.Record(ctx, tx, s.OrgID, s.label, audit.Event{Action: "user.deleted", TargetType: "User", TargetID: u.ID, TargetLabel: pseudonym})
+	})
+}
+
+// Pseudonym stands for an erased person in the audit log: stable for the
+// person, revealing nothing about them.
+func Pseudonym(id int) string {
+	h := sha256.Sum256([]byte(fmt.Sprintf("rollcall-person-%d", id)))
+	return "erased-person-" + hex.EncodeToString(h[:6])
+}
+
+func (a *Admin) beginOn(ctx context.Context, id int) (*session, *ent.User, error) {
+	s, err := a.begin(ctx, perm.PeopleManage)
+	if err != nil {
+		return nil, nil, err
+	}
+	u, err := a.target(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := grantable(s.Viewer, u.Edges.Role); err != nil {
+		return nil, nil, err
+	}
+	return s, u, nil
+}
+
+func personEvent(action string, u *ent.User) audit.Event {
+	return audit.Event{Action: action, TargetType: "User", TargetID: u.ID, TargetLabel: u.Email}
+}
+
+// withTx runs fn in a transaction of client, rolling back on error.
+func withTx(ctx context.Context, client *ent.Client, fn func(tx *ent.Client) error) error {
+	tx, err := client.Tx(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx.Client()); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}

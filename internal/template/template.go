@@ -1,0 +1,164 @@
+// Package template validates and renders the emails Rollcall sends: invitations,
+// password resets and temporary passwords.
+//
+// Each kind has a default shipped in the binary (see Default); an organisation may
+// replace it with its own Source, written in Go template syntax against the
+// variables listed by Variables. Validate checks such a Source before it is stored
+// and Render turns one into a ready-to-send email. HTML is rendered with
+// html/template, so every value is escaped for its context; the subject and the
+// plain-text body are rendered verbatim, and the subject is folded onto one line.
+package template
+
+import (
+	"embed"
+	"fmt"
+	"strings"
+	"unicode"
+)
+
+// Kind identifies which email a template is for.
+type Kind string
+
+// The kinds of email Rollcall sends.
+const (
+	// Invitation invites a person to join an organisation.
+	Invitation Kind = "INVITATION"
+	// PasswordReset carries a link to choose a new password.
+	PasswordReset Kind = "PASSWORD_RESET"
+	// TemporaryPassword carries a password to sign in with once.
+	TemporaryPassword Kind = "TEMPORARY_PASSWORD"
+)
+
+// Kinds returns every Kind, in a stable order. The slice is new on every call.
+func Kinds() []Kind {
+	return []Kind{Invitation, PasswordReset, TemporaryPassword}
+}
+
+// valid reports whether k is one of Kinds.
+func (k Kind) valid() bool {
+	switch k {
+	case Invitation, PasswordReset, TemporaryPassword:
+		return true
+	}
+	return false
+}
+
+// Source is a template as an admin writes it.
+type Source struct {
+	// Subject is the subject line; it is rendered as plain text on one line.
+	Subject string
+	// HTML is the HTML body; every value is escaped for its context.
+	HTML string
+	// Text is the plain-text body; values are inserted verbatim.
+	Text string
+}
+
+// The default templates. Listing every file (rather than a pattern) makes a
+// missing file a build error, so Default cannot fail for a valid Kind.
+//
+//go:embed defaults/invitation.subject.txt defaults/invitation.html defaults/invitation.txt
+//go:embed defaults/password_reset.subject.txt defaults/password_reset.html defaults/password_reset.txt
+//go:embed defaults/temporary_password.subject.txt defaults/temporary_password.html defaults/temporary_password.txt
+var defaults embed.FS
+
+// Default returns the built-in template of kind k, read from the embedded files
+// defaults/<kind>.subject.txt, .html and .txt (kind in lower case). It returns
+// the zero Source for an unknown kind.
+func Default(k Kind) Source {
+	if !k.valid() {
+		return Source{}
+	}
+	base := "defaults/" + strings.ToLower(string(k))
+	return Source{
+		Subject: strings.TrimSpace(mustRead(base + ".subject.txt")),
+		HTML:    mustRead(base + ".html"),
+		Text:    mustRead(base + ".txt"),
+	}
+}
+
+// mustRead returns an embedded file. The files are listed in the go:embed
+// directive, so a failure is a programming error.
+func mustRead(name string) string {
+	b, err := defaults.ReadFile(name)
+	if err != nil {
+		panic(fmt.Sprintf("template: embedded default %s: %v", name, err))
+	}
+	return string(b)
+}
+
+// Data is what a template can use. All fields are plain strings, already formatted.
+type Data struct {
+	// FirstName is the recipient's first name, or "".
+	FirstName string
+	// LastName is the recipient's last name, or "".
+	LastName string
+	// FullName is "First Last", or whichever of the two is known, or "".
+	FullName string
+	// Email is the recipient's email address.
+	Email string
+	// Username is the name the recipient signs in with, or "".
+	Username string
+	// OrganizationName is the name of the organisation sending the email.
+	OrganizationName string
+	// RoleName is the recipient's role in the organisation, or "".
+	RoleName string
+	// InviterName is who sent the invitation ("" when unknown).
+	InviterName string
+	// ActionURL is the personal link (accept / reset / sign-in page).
+	ActionURL string
+	// ExpiresAt is when the link or password expires, e.g. "Monday 9 March 2026, 09:00 UTC".
+	ExpiresAt string
+	// ExpiresIn is how long until it expires, e.g. "7 days", "1 hour".
+	ExpiresIn string
+	// TemporaryPassword is the password to sign in with; only for TEMPORARY_PASSWORD.
+	TemporaryPassword string
+	// ReplyTo is the organisation's reply-to address, may be "".
+	ReplyTo string
+}
+
+// Rendered is an email ready to send.
+type Rendered struct {
+	// Subject is a single line with no control characters.
+	Subject string
+	// HTML is the HTML body ("" when the Source has none).
+	HTML string
+	// Text is the plain-text body ("" when the Source has none).
+	Text string
+}
+
+// Render validates src as Validate does, then executes it with d: HTML through
+// html/template (escaping every value for its context), Text and Subject through
+// text/template. The rendered subject has every run of whitespace and control
+// characters (including CR/LF) collapsed to one space and is trimmed, so it can
+// never inject a header. Problems with src are reported as a wrapped *FieldError.
+func Render(k Kind, src Source, d Data) (Rendered, error) {
+	c, err := compile(k, src)
+	if err != nil {
+		return Rendered{}, fmt.Errorf("render %s template: %w", k, err)
+	}
+	var out Rendered
+	var b strings.Builder
+	if err := c.subject.Execute(&b, d); err != nil {
+		return Rendered{}, fmt.Errorf("render %s template: %w", k, execError(fieldSubject, err))
+	}
+	out.Subject = oneLine(b.String())
+	b.Reset()
+	if err := c.html.Execute(&b, d); err != nil {
+		return Rendered{}, fmt.Errorf("render %s template: %w", k, execError(fieldHTML, err))
+	}
+	out.HTML = b.String()
+	b.Reset()
+	if err := c.text.Execute(&b, d); err != nil {
+		return Rendered{}, fmt.Errorf("render %s template: %w", k, execError(fieldText, err))
+	}
+	out.Text = b.String()
+	return out, nil
+}
+
+// oneLine collapses every run of whitespace and control characters in s to a
+// single space and trims the result.
+func oneLine(s string) string {
+	return strings.Join(strings.FieldsFunc(s, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsControl(r)
+	}), " ")
+}

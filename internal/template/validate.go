@@ -1,0 +1,383 @@
+package template
+
+import (
+	"fmt"
+	htmltemplate "html/template"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	texttemplate "text/template"
+	"text/template/parse"
+)
+
+// Names of the parts of a Source, as used in FieldError.Field.
+const (
+	fieldSubject = "subject"
+	fieldHTML    = "html"
+	fieldText    = "text"
+)
+
+// Size limits of a Source, in bytes.
+const (
+	maxSubjectBytes = 500
+	maxBodyBytes    = 100 << 10
+)
+
+// allowedFuncs is the documentation form of the functions templates may call;
+// funcArity is the authoritative list.
+const allowedFuncs = "and, or, not, eq, ne, len"
+
+// funcArity returns how many arguments an allowed function takes (max -1: no
+// limit), and false for a function templates may not call.
+func funcArity(name string) (minArgs, maxArgs int, ok bool) {
+	switch name {
+	case "and", "or":
+		return 1, -1, true
+	case "not", "len":
+		return 1, 1, true
+	case "eq":
+		return 2, -1, true
+	case "ne":
+		return 2, 2, true
+	}
+	return 0, 0, false
+}
+
+// FieldError says which part of a Source is wrong.
+type FieldError struct {
+	// Field is "subject", "html" or "text".
+	Field string
+	// Message describes the problem for an admin, with its line when known.
+	Message string
+}
+
+// Error returns the field and the message.
+func (e *FieldError) Error() string {
+	return e.Field + ": " + e.Message
+}
+
+// Validate parses src and returns a *FieldError for the first problem found,
+// checking the subject, then the HTML, then the text; it returns a plain error
+// for an unknown kind. Problems are:
+//
+//   - a blank subject, or both bodies blank (one of HTML and Text may be empty);
+//   - a subject over 500 bytes, or an HTML or text body over 100 KB;
+//   - a syntax error;
+//   - an unknown variable (the message names it and lists the known ones), or
+//     one not available for k, such as TemporaryPassword outside
+//     TEMPORARY_PASSWORD (see Variables);
+//   - {{define}}, {{template}} and {{block}}, since a Source is one template;
+//   - {{range}}: nothing in Data is a list, and ranging over numbers could
+//     make an email of any size;
+//   - calling a function other than and, or, not, eq, ne and len, or with the
+//     wrong number of arguments (printf, html, js, urlquery, index, slice,
+//     call and print are refused: values are already formatted and escaping
+//     is automatic);
+//   - printing all of Data with {{.}} or {{$}}, fields of a value
+//     ({{.FirstName.X}}), or {{.Field}} inside {{with}}, where dot is the
+//     value itself ({{$.Field}} is fine there);
+//   - nil, and anything html/template cannot escape safely.
+//
+// As a backstop, each part is also executed with sample data (once empty,
+// once filled) so errors that only show when the template runs are caught.
+func Validate(k Kind, src Source) error {
+	_, err := compile(k, src)
+	return err
+}
+
+// compiled is a validated Source, ready to execute.
+type compiled struct {
+	subject *texttemplate.Template
+	html    *htmltemplate.Template
+	text    *texttemplate.Template
+}
+
+// compile validates src and parses its parts.
+func compile(k Kind, src Source) (*compiled, error) {
+	if !k.valid() {
+		return nil, fmt.Errorf("unknown template kind %q", k)
+	}
+	if strings.TrimSpace(src.Subject) == "" {
+		return nil, &FieldError{Field: fieldSubject, Message: "the subject is required"}
+	}
+	if strings.TrimSpace(src.HTML) == "" && strings.TrimSpace(src.Text) == "" {
+		return nil, &FieldError{Field: fieldHTML, Message: "an HTML or a text body is required"}
+	}
+	var c compiled
+	var err error
+	if c.subject, err = compileText(k, fieldSubject, src.Subject, maxSubjectBytes); err != nil {
+		return nil, err
+	}
+	if err = check(k, fieldHTML, src.HTML, maxBodyBytes); err != nil {
+		return nil, err
+	}
+	if c.html, err = htmltemplate.New(fieldHTML).Option("missingkey=error").Parse(src.HTML); err != nil {
+		return nil, &FieldError{Field: fieldHTML, Message: cleanMessage(fieldHTML, err)}
+	}
+	if err = tryExecute(fieldHTML, c.html); err != nil {
+		return nil, err
+	}
+	if c.text, err = compileText(k, fieldText, src.Text, maxBodyBytes); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// compileText checks and parses one plain-text part.
+func compileText(k Kind, field, text string, limit int) (*texttemplate.Template, error) {
+	if err := check(k, field, text, limit); err != nil {
+		return nil, err
+	}
+	t, err := texttemplate.New(field).Option("missingkey=error").Parse(text)
+	if err != nil {
+		return nil, &FieldError{Field: field, Message: cleanMessage(field, err)}
+	}
+	if err := tryExecute(field, t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// executor is what text/template and html/template have in common.
+type executor interface {
+	Execute(w io.Writer, data any) error
+}
+
+// tryExecute runs t with empty and with sample data, so that errors only
+// execution finds (and html/template's escaping errors) are reported now.
+func tryExecute(field string, t executor) error {
+	for _, d := range []Data{{}, sampleData()} {
+		if err := t.Execute(io.Discard, d); err != nil {
+			return execError(field, err)
+		}
+	}
+	return nil
+}
+
+// execError turns an execution error into a *FieldError for field.
+func execError(field string, err error) *FieldError {
+	return &FieldError{Field: field, Message: cleanMessage(field, err)}
+}
+
+// sampleData is Data with every field set, for trial executions.
+func sampleData() Data {
+	return Data{
+		FirstName:         "Ada",
+		LastName:          "Lovelace",
+		FullName:          "Ada Lovelace",
+		Email:             "ada@example.com",
+		Username:          "ada",
+		OrganizationName:  "Analytical Engines Ltd",
+		RoleName:          "Engineer",
+		InviterName:       "Charles Babbage",
+		ActionURL:         "https://rollcall.example.com/accept?token=sample",
+		ExpiresAt:         "Monday 9 March 2026, 09:00 UTC",
+		ExpiresIn:         "7 days",
+		TemporaryPassword: "correct-horse-battery",
+		ReplyTo:           "office@example.com",
+	}
+}
+
+// check enforces the size limit and the rules on the parse tree of one part.
+func check(k Kind, field, text string, limit int) error {
+	if len(text) > limit {
+		return &FieldError{Field: field, Message: fmt.Sprintf("is too long: %d bytes, at most %d", len(text), limit)}
+	}
+	tree := parse.New(field)
+	tree.Mode = parse.SkipFuncCheck // unknown functions get a clearer message from the checker
+	set := map[string]*parse.Tree{}
+	if _, err := tree.Parse(text, "", "", set); err != nil {
+		return &FieldError{Field: field, Message: cleanMessage(field, err)}
+	}
+	if len(set) != 1 || set[field] != tree {
+		return &FieldError{Field: field, Message: "{{define}} and {{block}} are not allowed"}
+	}
+	c := checker{kind: k, field: field, text: text}
+	return c.node(tree.Root, true)
+}
+
+// checker walks a parse tree and reports the first forbidden construct.
+type checker struct {
+	kind  Kind
+	field string
+	text  string // the source, to turn positions into line numbers
+}
+
+// fail returns a *FieldError located at n.
+func (c *checker) fail(n parse.Node, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	if pos := int(n.Position()); pos >= 0 && pos <= len(c.text) {
+		msg = fmt.Sprintf("line %d: %s", 1+strings.Count(c.text[:pos], "\n"), msg)
+	}
+	return &FieldError{Field: c.field, Message: msg}
+}
+
+// node checks n; dotIsData tells whether dot is Data (true) or a value
+// computed by {{with}} (false).
+func (c *checker) node(n parse.Node, dotIsData bool) error {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return nil
+		}
+		for _, m := range n.Nodes {
+			if err := c.node(m, dotIsData); err != nil {
+				return err
+			}
+		}
+	case *parse.TextNode, *parse.CommentNode:
+	case *parse.ActionNode:
+		return c.pipe(n.Pipe, dotIsData)
+	case *parse.IfNode:
+		return c.branch(&n.BranchNode, dotIsData, dotIsData)
+	case *parse.WithNode:
+		return c.branch(&n.BranchNode, false, dotIsData)
+	case *parse.RangeNode:
+		return c.fail(n, "{{range}} is not allowed: no variable is a list")
+	case *parse.TemplateNode:
+		return c.fail(n, "{{template}} and {{block}} are not allowed")
+	default:
+		return c.fail(n, "%s is not allowed", n)
+	}
+	return nil
+}
+
+// branch checks an {{if}} or {{with}}: the condition and else part with the
+// outer dot, the body with dot as bodyDotIsData says.
+func (c *checker) branch(b *parse.BranchNode, bodyDotIsData, dotIsData bool) error {
+	if err := c.pipe(b.Pipe, dotIsData); err != nil {
+		return err
+	}
+	if err := c.node(b.List, bodyDotIsData); err != nil {
+		return err
+	}
+	return c.node(b.ElseList, dotIsData)
+}
+
+// pipe checks a pipeline such as {{.FirstName | eq "Ada"}}.
+func (c *checker) pipe(p *parse.PipeNode, dotIsData bool) error {
+	if p == nil {
+		return nil
+	}
+	for i, cmd := range p.Cmds {
+		if err := c.command(cmd, i > 0, dotIsData); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// command checks one command of a pipeline; piped tells whether it receives
+// the previous command's value as its last argument.
+func (c *checker) command(cmd *parse.CommandNode, piped, dotIsData bool) error {
+	args := cmd.Args
+	argc := len(args) - 1
+	if piped {
+		argc++
+	}
+	if id, ok := args[0].(*parse.IdentifierNode); ok {
+		if err := c.call(id, argc); err != nil {
+			return err
+		}
+		args = args[1:]
+	} else if argc > 0 {
+		return c.fail(cmd, "%s is not a function, so it cannot take arguments or a piped value", args[0])
+	}
+	for _, a := range args {
+		if err := c.arg(a, dotIsData); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// call checks a call of function id with argc arguments.
+func (c *checker) call(id *parse.IdentifierNode, argc int) error {
+	minArgs, maxArgs, ok := funcArity(id.Ident)
+	switch {
+	case !ok:
+		return c.fail(id, "function %q is not allowed (allowed: %s)", id.Ident, allowedFuncs)
+	case argc < minArgs:
+		return c.fail(id, "%s needs at least %d argument(s)", id.Ident, minArgs)
+	case maxArgs >= 0 && argc > maxArgs:
+		return c.fail(id, "%s takes at most %d argument(s)", id.Ident, maxArgs)
+	}
+	return nil
+}
+
+// arg checks one operand.
+func (c *checker) arg(n parse.Node, dotIsData bool) error {
+	switch n := n.(type) {
+	case *parse.FieldNode:
+		if !dotIsData {
+			return c.fail(n, "inside {{with}}, dot is the value itself: write {{.}}, or {{$%s}} for the variable", n)
+		}
+		return c.variable(n, n.Ident)
+	case *parse.VariableNode:
+		if n.Ident[0] == "$" {
+			if len(n.Ident) == 1 {
+				return c.fail(n, "{{$}} on its own is not allowed; use a variable such as {{$.FirstName}}")
+			}
+			return c.variable(n, n.Ident[1:])
+		}
+		if len(n.Ident) > 1 {
+			return c.fail(n, "%s is text and has no field %s", n.Ident[0], n.Ident[1])
+		}
+	case *parse.DotNode:
+		if dotIsData {
+			return c.fail(n, "{{.}} on its own is not allowed here; use a variable such as {{.FirstName}}")
+		}
+	case *parse.IdentifierNode: // a function called without arguments
+		return c.call(n, 0)
+	case *parse.PipeNode: // a parenthesised pipeline
+		return c.pipe(n, dotIsData)
+	case *parse.ChainNode:
+		return c.fail(n, "%s: values have no fields", n)
+	case *parse.StringNode, *parse.NumberNode, *parse.BoolNode:
+	default:
+		return c.fail(n, "%s is not allowed", n)
+	}
+	return nil
+}
+
+// variable checks a reference to a field of Data: ident is the field chain,
+// e.g. ["FirstName"] for .FirstName or $.FirstName.
+func (c *checker) variable(n parse.Node, ident []string) error {
+	name := ident[0]
+	v, ok := lookupVariable(name)
+	if !ok {
+		return c.fail(n, "%s", unknownVariable(c.kind, name))
+	}
+	if !slices.Contains(v.Kinds, c.kind) {
+		return c.fail(n, "variable %q is not available in %s templates", name, c.kind)
+	}
+	if len(ident) > 1 {
+		return c.fail(n, "%s is text and has no field %s", name, ident[1])
+	}
+	return nil
+}
+
+// cleanMessage turns a text/template or html/template error about the part
+// called name into a message for admins: "line 3: unexpected EOF".
+func cleanMessage(name string, err error) string {
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "html/template:")
+	msg = strings.TrimPrefix(msg, "template: ")
+	rest, ok := strings.CutPrefix(msg, name+":")
+	if !ok {
+		return msg
+	}
+	line, rest, ok := strings.Cut(rest, ":")
+	if _, err := strconv.Atoi(line); !ok || err != nil {
+		return msg
+	}
+	if col, r, ok := strings.Cut(rest, ":"); ok {
+		if _, err := strconv.Atoi(col); err == nil {
+			rest = r
+		}
+	}
+	rest = strings.TrimSpace(rest)
+	rest = strings.TrimPrefix(rest, fmt.Sprintf("executing %q at ", name))
+	return "line " + line + ": " + rest
+}
