@@ -31,8 +31,9 @@ var Epoch = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 // HTTP by the real handler.
 type Server struct {
 	*app.App
-	URL   string
-	Clock *clock.Manual
+	URL       string
+	Clock     *clock.Manual
+	OutboxDir string
 }
 
 // Config returns the configuration tests run with: the defaults, but cheap
@@ -49,6 +50,7 @@ func Config(databaseURL string) config.Config {
 		MaxBody:         10 << 20,
 		Auth:            a,
 		ShutdownTimeout: 5 * time.Second,
+		Mail:            config.Mail{Mailer: "outbox", From: "rollcall@example.net", Concurrency: 4},
 	}
 }
 
@@ -67,7 +69,12 @@ func Logger() *slog.Logger {
 // NewServer starts Rollcall on a new database; modify adjusts the config.
 func NewServer(t testing.TB, modify ...func(*config.Config)) *Server {
 	t.Helper()
+	// Listen first, so links in emails can point at this server.
+	ts := httptest.NewUnstartedServer(nil)
+	url := "http://" + ts.Listener.Addr().String()
 	cfg := Config(DatabaseURL(t))
+	cfg.Mail.PublicURL = url
+	cfg.Mail.OutboxDir = t.TempDir()
 	for _, m := range modify {
 		m(&cfg)
 	}
@@ -80,12 +87,13 @@ func NewServer(t testing.TB, modify ...func(*config.Config)) *Server {
 	if err := a.Migrate(ctx, io.Discard); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
-	ts := httptest.NewServer(a.Handler())
+	ts.Config.Handler = a.Handler()
+	ts.Start()
 	t.Cleanup(func() {
 		ts.Close()
 		a.Close()
 	})
-	return &Server{App: a, URL: ts.URL, Clock: clk}
+	return &Server{App: a, URL: url, Clock: clk, OutboxDir: cfg.Mail.OutboxDir}
 }
 
 // Org is an organisation created for a test, with its Owner and roles.
