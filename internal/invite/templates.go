@@ -73,7 +73,7 @@ func (s *Service) UpdateTemplate(ctx context.Context, in TemplateInput) (*ent.Em
 	if err != nil {
 		return nil, err
 	}
-	return saved, nil
+	return saved.Unwrap(), nil
 }
 
 // Templates lists the organisation's overrides. Needs templates.manage or

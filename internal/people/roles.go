@@ -68,7 +68,7 @@ func (a *Admin) CreateRole(ctx context.Context, in RoleInput) (*ent.Role, error)
 	if err != nil {
 		return nil, err
 	}
-	return r, nil
+	return r.Unwrap(), nil
 }
 
 // UpdateRole renames a role and sets its permissions. Built-in roles keep
@@ -105,7 +105,7 @@ func (a *Admin) UpdateRole(ctx context.Context, id int, in RoleInput) (*ent.Role
 	if err != nil {
 		return nil, err
 	}
-	return r, nil
+	return r.Unwrap(), nil
 }
 
 // DeleteRole removes a role nobody holds. Built-in roles stay.
