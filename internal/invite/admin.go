@@ -102,7 +102,8 @@ func CheckProducts(o *ent.Organization, products []string) error {
 // InviteUsers creates people from a pasted list and, with SendEmail, invites
 // them. Addresses already in the organisation are rejected unless the person
 // was never invited, who is then invited. Needs people.invite and every
-// permission of the role.
+// permission of the role. Emails are sent after the answer (Wait waits for
+// them); each person's lastEmailStatus tells whether theirs left.
 func (s *Service) InviteUsers(ctx context.Context, in InviteInput) (*InviteResult, error) {
 	a, err := s.begin(ctx, perm.PeopleInvite)
 	if err != nil {
@@ -193,7 +194,14 @@ func (s *Service) InviteUsers(ctx context.Context, in InviteInput) (*InviteResul
 		return nil, err
 	}
 	if in.SendEmail {
-		s.sendInvitations(ctx, a, out.Users, tokens)
+		// The invitations are committed: everyone has a valid link (an admin
+		// can resend or copy it). The emails leave after the answer, so a
+		// thousand of them do not hold the request.
+		bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
+		s.background.Go(func() {
+			defer cancel()
+			s.sendInvitations(bg, a, out.Users, tokens)
+		})
 	}
 	return out, nil
 }

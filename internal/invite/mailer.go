@@ -47,26 +47,26 @@ type Email struct {
 type Templates struct {
 	client *ent.Client
 	from   string
-	cache  map[string]template.Source
+	cache  map[string]*template.Compiled
 }
 
 // NewTemplates returns a resolver that caches what it reads.
 func (m *Mailer) NewTemplates() *Templates {
-	return &Templates{client: m.client, from: m.from, cache: map[string]template.Source{}}
+	return &Templates{client: m.client, from: m.from, cache: map[string]*template.Compiled{}}
 }
 
-// For returns the effective template.
-func (t *Templates) For(ctx context.Context, orgID int, kind template.Kind, roleID int) (template.Source, error) {
+// For returns the effective template, compiled.
+func (t *Templates) For(ctx context.Context, orgID int, kind template.Kind, roleID int) (*template.Compiled, error) {
 	key := fmt.Sprint(orgID, kind, roleID)
-	if src, ok := t.cache[key]; ok {
-		return src, nil
+	if c, ok := t.cache[key]; ok {
+		return c, nil
 	}
 	rows, err := t.client.EmailTemplate.Query().
 		Where(emailtemplate.OrganizationID(orgID), emailtemplate.KindEQ(emailtemplate.Kind(kind)),
 			emailtemplate.Or(emailtemplate.RoleIDIsNil(), emailtemplate.RoleID(roleID))).
 		All(auth.AsSystem(ctx))
 	if err != nil {
-		return template.Source{}, fmt.Errorf("read templates: %w", err)
+		return nil, fmt.Errorf("read templates: %w", err)
 	}
 	src := template.Default(kind)
 	for _, r := range rows {
@@ -77,17 +77,21 @@ func (t *Templates) For(ctx context.Context, orgID int, kind template.Kind, role
 			}
 		}
 	}
-	t.cache[key] = src
-	return src, nil
+	c, err := template.Compile(kind, src)
+	if err != nil {
+		return nil, err
+	}
+	t.cache[key] = c
+	return c, nil
 }
 
 // Render renders e with the organisation's template.
 func (t *Templates) Render(ctx context.Context, e Email) (mail.Message, error) {
-	src, err := t.For(ctx, e.Org.ID, e.Kind, e.Role.ID)
+	c, err := t.For(ctx, e.Org.ID, e.Kind, e.Role.ID)
 	if err != nil {
 		return mail.Message{}, err
 	}
-	out, err := template.Render(e.Kind, src, Data(e))
+	out, err := c.Render(Data(e))
 	if err != nil {
 		return mail.Message{}, fmt.Errorf("render %s email: %w", e.Kind, err)
 	}

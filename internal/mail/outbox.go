@@ -67,11 +67,13 @@ func (o *Outbox) Send(ctx context.Context, m Message) (string, error) {
 // writeAtomic writes data to a dot-named temp file in the outbox and renames
 // it to name, removing the temp file on any failure.
 func (o *Outbox) writeAtomic(ctx context.Context, name string, data []byte) (err error) {
-	f, err := os.CreateTemp(o.dir, ".outbox-*.tmp")
+	// Created with its final mode, so no chmod; renamed into place so
+	// readers never see a partial file.
+	tmp := filepath.Join(o.dir, "."+name+".tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return &Error{Temporary: true, Err: fmt.Errorf("write outbox message: %w", err)}
 	}
-	tmp := f.Name()
 	defer func() {
 		if err != nil {
 			_ = f.Close()
@@ -79,12 +81,6 @@ func (o *Outbox) writeAtomic(ctx context.Context, name string, data []byte) (err
 		}
 	}()
 	if _, err := f.Write(data); err != nil {
-		return &Error{Temporary: true, Err: fmt.Errorf("write outbox message: %w", err)}
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return &Error{Temporary: true, Err: fmt.Errorf("write outbox message: %w", err)}
-	}
-	if err := f.Sync(); err != nil {
 		return &Error{Temporary: true, Err: fmt.Errorf("write outbox message: %w", err)}
 	}
 	if err := f.Close(); err != nil {

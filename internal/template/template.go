@@ -136,20 +136,25 @@ func Render(k Kind, src Source, d Data) (Rendered, error) {
 	if err != nil {
 		return Rendered{}, fmt.Errorf("render %s template: %w", k, err)
 	}
+	return c.Render(d)
+}
+
+// Render executes the template with d.
+func (c *Compiled) Render(d Data) (Rendered, error) {
 	var out Rendered
 	var b strings.Builder
 	if err := c.subject.Execute(&b, d); err != nil {
-		return Rendered{}, fmt.Errorf("render %s template: %w", k, execError(fieldSubject, err))
+		return Rendered{}, fmt.Errorf("render %s template: %w", c.kind, execError(fieldSubject, err))
 	}
 	out.Subject = oneLine(b.String())
 	b.Reset()
 	if err := c.html.Execute(&b, d); err != nil {
-		return Rendered{}, fmt.Errorf("render %s template: %w", k, execError(fieldHTML, err))
+		return Rendered{}, fmt.Errorf("render %s template: %w", c.kind, execError(fieldHTML, err))
 	}
 	out.HTML = b.String()
 	b.Reset()
 	if err := c.text.Execute(&b, d); err != nil {
-		return Rendered{}, fmt.Errorf("render %s template: %w", k, execError(fieldText, err))
+		return Rendered{}, fmt.Errorf("render %s template: %w", c.kind, execError(fieldText, err))
 	}
 	out.Text = b.String()
 	return out, nil

@@ -87,14 +87,26 @@ func Validate(k Kind, src Source) error {
 }
 
 // compiled is a validated Source, ready to execute.
-type compiled struct {
+// Compiled is a validated, parsed template, ready to render many times
+// (also concurrently).
+type Compiled struct {
+	kind    Kind
 	subject *texttemplate.Template
 	html    *htmltemplate.Template
 	text    *texttemplate.Template
 }
 
+// Compile validates src and parses it once for many Render calls.
+func Compile(k Kind, src Source) (*Compiled, error) {
+	c, err := compile(k, src)
+	if err != nil {
+		return nil, fmt.Errorf("compile %s template: %w", k, err)
+	}
+	return c, nil
+}
+
 // compile validates src and parses its parts.
-func compile(k Kind, src Source) (*compiled, error) {
+func compile(k Kind, src Source) (*Compiled, error) {
 	if !k.valid() {
 		return nil, fmt.Errorf("unknown template kind %q", k)
 	}
@@ -104,7 +116,7 @@ func compile(k Kind, src Source) (*compiled, error) {
 	if strings.TrimSpace(src.HTML) == "" && strings.TrimSpace(src.Text) == "" {
 		return nil, &FieldError{Field: fieldHTML, Message: "an HTML or a text body is required"}
 	}
-	var c compiled
+	c := Compiled{kind: k}
 	var err error
 	if c.subject, err = compileText(k, fieldSubject, src.Subject, maxSubjectBytes); err != nil {
 		return nil, err
