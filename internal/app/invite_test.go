@@ -11,6 +11,7 @@ import (
 
 	"github.com/rollcall/rollcall/ent/invitation"
 	"github.com/rollcall/rollcall/ent/user"
+	"github.com/rollcall/rollcall/internal/config"
 	"github.com/rollcall/rollcall/internal/testkit"
 )
 
@@ -303,4 +304,27 @@ func TestPasswordReset(t *testing.T) {
 			require.Contains(t, strings.ToLower(resp.Errors[0].Message), want, pw)
 		}
 	})
+}
+
+func TestSPALinksAndPublicLimits(t *testing.T) {
+	t.Parallel()
+	s := testkit.NewServer(t, func(c *config.Config) {
+		c.Mail.InviteLink = "https://app.example.com/join?token={token}"
+		c.Mail.ResetLink = "https://app.example.com/reset/{token}"
+	})
+	o := s.CreateOrg(t, "acme")
+	a := &admin{s: s, org: o, tok: s.Login(t, "acme", "owner@acme.test", testkit.OwnerPassword)}
+	a.invite(t, a.tok, []string{"ada@example.com"}, "Member", true)
+	mail := s.LastEmailTo(t, "ada@example.com")
+	require.True(t, strings.HasPrefix(mail.Links()[0], "https://app.example.com/join?token="), mail.Links()[0])
+	s.Query(t, "", `mutation { requestPasswordReset(input: {email: "owner@acme.test"}) }`, nil)
+	reset := s.LastEmailTo(t, "owner@acme.test")
+	require.True(t, strings.HasPrefix(reset.Links()[0], "https://app.example.com/reset/"), reset.Links()[0])
+
+	// Token checks from one client address are limited (60 per 15 minutes).
+	var last *testkit.Response
+	for range 61 {
+		last = s.Query(t, "", `query { invitation(token: "junk") { email } }`, nil)
+	}
+	require.Equal(t, "RATE_LIMITED", last.Code())
 }
