@@ -93,3 +93,8 @@ func (l *Log) List(ctx context.Context, client *ent.Client, first *int, after *e
 	}
 	return conn, nil
 }
+
+// PersonEvent is an event about one person, labelled with their address.
+func PersonEvent(action string, u *ent.User) Event {
+	return Event{Action: action, TargetType: "User", TargetID: u.ID, TargetLabel: u.Email}
+}

@@ -170,3 +170,20 @@ func Redact(raw string) string {
 	}
 	return u.String()
 }
+
+// InTx runs fn in a transaction of client, committing when fn returns nil
+// and rolling back otherwise.
+func InTx(ctx context.Context, client *ent.Client, fn func(tx *ent.Client) error) error {
+	tx, err := client.Tx(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx.Client()); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}

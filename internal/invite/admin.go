@@ -13,6 +13,7 @@ import (
 	"github.com/rollcall/rollcall/internal/apperr"
 	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/auth"
+	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/emailaddr"
 	"github.com/rollcall/rollcall/internal/perm"
 	"github.com/rollcall/rollcall/internal/template"
@@ -157,7 +158,7 @@ func (s *Service) InviteUsers(ctx context.Context, in InviteInput) (*InviteResul
 	now := s.clock.Now()
 	var ids []int
 	var tokens []issued
-	err = withTx(ctx, s.client, func(tx *ent.Client) error {
+	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
 		people := slices.Clone(reinvite)
 		for start := 0; start < len(fresh); start += 500 {
 			batch := fresh[start:min(start+500, len(fresh))]
@@ -333,11 +334,11 @@ func (s *Service) Resend(ctx context.Context, userID int) (*ent.User, error) {
 		return nil, err
 	}
 	var tokens []issued
-	err = withTx(ctx, s.client, func(tx *ent.Client) error {
+	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
 		if tokens, err = s.markInvited(ctx, tx, a.org, &a.UserID, []int{u.ID}); err != nil {
 			return err
 		}
-		return s.audit.Record(ctx, tx, a.OrgID, a.label, personEvent("invitation.resent", u))
+		return s.audit.Record(ctx, tx, a.OrgID, a.label, audit.PersonEvent("invitation.resent", u))
 	})
 	if err != nil {
 		return nil, err
@@ -369,11 +370,11 @@ func (s *Service) CreateLink(ctx context.Context, userID int) (string, time.Time
 		return "", time.Time{}, err
 	}
 	var tokens []issued
-	err = withTx(ctx, s.client, func(tx *ent.Client) error {
+	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
 		if tokens, err = s.markInvited(ctx, tx, a.org, &a.UserID, []int{u.ID}); err != nil {
 			return err
 		}
-		return s.audit.Record(ctx, tx, a.OrgID, a.label, personEvent("invitation.link_created", u))
+		return s.audit.Record(ctx, tx, a.OrgID, a.label, audit.PersonEvent("invitation.link_created", u))
 	})
 	if err != nil {
 		return "", time.Time{}, err
@@ -396,8 +397,8 @@ func (s *Service) Revoke(ctx context.Context, userID int) (*ent.User, error) {
 		return nil, apperr.New(apperr.Conflict, fmt.Sprintf("%s has no pending invitation", u.Email))
 	}
 	now := s.clock.Now()
-	err = withTx(ctx, s.client, func(tx *ent.Client) error {
-		if err := revokeTokens(ctx, tx, now, invitation.KindINVITATION, u.ID); err != nil {
+	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
+		if err := RevokeTokens(ctx, tx, now, invitation.KindINVITATION, u.ID); err != nil {
 			return err
 		}
 		err := tx.User.UpdateOneID(u.ID).SetStatus(user.StatusNotInvited).ClearInviteExpiresAt().
@@ -405,7 +406,7 @@ func (s *Service) Revoke(ctx context.Context, userID int) (*ent.User, error) {
 		if err != nil {
 			return fmt.Errorf("revoke invitation: %w", err)
 		}
-		return s.audit.Record(ctx, tx, a.OrgID, a.label, personEvent("invitation.revoked", u))
+		return s.audit.Record(ctx, tx, a.OrgID, a.label, audit.PersonEvent("invitation.revoked", u))
 	})
 	if err != nil {
 		return nil, err
@@ -437,8 +438,8 @@ func (s *Service) SetTemporaryPassword(ctx context.Context, userID int, password
 	}
 	hash := s.auth.HashPassword(password)
 	now := s.clock.Now()
-	err = withTx(ctx, s.client, func(tx *ent.Client) error {
-		if err := revokeTokens(ctx, tx, now, "", u.ID); err != nil {
+	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
+		if err := RevokeTokens(ctx, tx, now, "", u.ID); err != nil {
 			return err
 		}
 		if err := auth.EndSessions(ctx, tx, 0, u.ID); err != nil {
@@ -449,7 +450,7 @@ func (s *Service) SetTemporaryPassword(ctx context.Context, userID int, password
 		if err != nil {
 			return fmt.Errorf("set temporary password: %w", err)
 		}
-		return s.audit.Record(ctx, tx, a.OrgID, a.label, personEvent("user.temporary_password_set", u))
+		return s.audit.Record(ctx, tx, a.OrgID, a.label, audit.PersonEvent("user.temporary_password_set", u))
 	})
 	if err != nil {
 		return nil, err
@@ -483,14 +484,10 @@ func (s *Service) reload(ctx context.Context, id int) (*ent.User, error) {
 	return u, nil
 }
 
-func personEvent(action string, u *ent.User) audit.Event {
-	return audit.Event{Action: action, TargetType: "User", TargetID: u.ID, TargetLabel: u.Email}
-}
-
 func peopleEvents(action string, people []*ent.User) []audit.Event {
 	events := make([]audit.Event, len(people))
 	for i, u := range people {
-		events[i] = personEvent(action, u)
+		events[i] = audit.PersonEvent(action, u)
 	}
 	return events
 }

@@ -113,7 +113,7 @@ type issued struct {
 func (s *Service) issueTokens(ctx context.Context, tx *ent.Client, orgID int, kind invitation.Kind, ttl time.Duration, createdBy *int, userIDs ...int) ([]issued, error) {
 	ctx = auth.AsSystem(ctx)
 	now := s.clock.Now()
-	if err := revokeTokens(ctx, tx, now, kind, userIDs...); err != nil {
+	if err := RevokeTokens(ctx, tx, now, kind, userIDs...); err != nil {
 		return nil, err
 	}
 	out := make([]issued, len(userIDs))
@@ -134,9 +134,9 @@ func (s *Service) issueTokens(ctx context.Context, tx *ent.Client, orgID int, ki
 	return out, nil
 }
 
-// revokeTokens revokes the open tokens of kind (every kind when kind is "")
-// held by users.
-func revokeTokens(ctx context.Context, client *ent.Client, now time.Time, kind invitation.Kind, userIDs ...int) error {
+// RevokeTokens revokes the open tokens of kind (every kind when kind is "")
+// held by users, through client (a transaction's, usually).
+func RevokeTokens(ctx context.Context, client *ent.Client, now time.Time, kind invitation.Kind, userIDs ...int) error {
 	for start := 0; start < len(userIDs); start += 1000 {
 		end := min(start+1000, len(userIDs))
 		q := client.Invitation.Update().
@@ -147,22 +147,6 @@ func revokeTokens(ctx context.Context, client *ent.Client, now time.Time, kind i
 		if _, err := q.SetRevokedAt(now).SetUpdatedAt(now).Save(auth.AsSystem(ctx)); err != nil {
 			return fmt.Errorf("revoke tokens: %w", err)
 		}
-	}
-	return nil
-}
-
-// withTx runs fn in a transaction of client, rolling back on error.
-func withTx(ctx context.Context, client *ent.Client, fn func(tx *ent.Client) error) error {
-	tx, err := client.Tx(ctx)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	if err := fn(tx.Client()); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
 }

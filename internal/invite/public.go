@@ -14,8 +14,10 @@ import (
 	"github.com/rollcall/rollcall/ent/organization"
 	"github.com/rollcall/rollcall/ent/user"
 	"github.com/rollcall/rollcall/internal/apperr"
+	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/clientip"
+	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/template"
 	"github.com/rollcall/rollcall/internal/throttle"
 	"github.com/rollcall/rollcall/internal/token"
@@ -130,7 +132,7 @@ func (s *Service) Accept(ctx context.Context, in AcceptInput) (*auth.Session, er
 	hash := s.auth.HashPassword(in.Password)
 	now := s.clock.Now()
 	sys := auth.AsSystem(ctx)
-	err = withTx(sys, s.client, func(tx *ent.Client) error {
+	err = db.InTx(sys, s.client, func(tx *ent.Client) error {
 		if err := s.spend(sys, tx, inv.ID, now); err != nil {
 			return err
 		}
@@ -148,10 +150,10 @@ func (s *Service) Accept(ctx context.Context, in AcceptInput) (*auth.Session, er
 		if err := up.Exec(sys); err != nil {
 			return fmt.Errorf("activate: %w", err)
 		}
-		if err := revokeTokens(sys, tx, now, "", u.ID); err != nil {
+		if err := RevokeTokens(sys, tx, now, "", u.ID); err != nil {
 			return err
 		}
-		return s.audit.Record(as(sys, u), tx, u.OrganizationID, u.Email, personEvent("invitation.accepted", u))
+		return s.audit.Record(as(sys, u), tx, u.OrganizationID, u.Email, audit.PersonEvent("invitation.accepted", u))
 	})
 	if err != nil {
 		return nil, err
@@ -238,7 +240,7 @@ func (s *Service) sendReset(ctx context.Context, slug, email string) error {
 	for _, u := range people {
 		o := u.Edges.Organization
 		var e Email
-		err := withTx(sys, s.client, func(tx *ent.Client) error {
+		err := db.InTx(sys, s.client, func(tx *ent.Client) error {
 			if u.Status == user.StatusInvited {
 				tokens, err := s.markInvited(sys, tx, o, nil, []int{u.ID})
 				if err != nil {
@@ -254,7 +256,7 @@ func (s *Service) sendReset(ctx context.Context, slug, email string) error {
 				}
 				e = Email{Kind: template.PasswordReset, URL: s.links.Reset(tokens[0].plain), ExpiresAt: tokens[0].expires, TTL: ttl}
 			}
-			return s.audit.Record(sys, tx, o.ID, u.Email, personEvent("password_reset.requested", u))
+			return s.audit.Record(sys, tx, o.ID, u.Email, audit.PersonEvent("password_reset.requested", u))
 		})
 		if err != nil {
 			return err
@@ -287,20 +289,20 @@ func (s *Service) ResetPassword(ctx context.Context, in ResetInput) (*auth.Sessi
 	hash := s.auth.HashPassword(in.Password)
 	now := s.clock.Now()
 	sys := auth.AsSystem(ctx)
-	err = withTx(sys, s.client, func(tx *ent.Client) error {
+	err = db.InTx(sys, s.client, func(tx *ent.Client) error {
 		if err := s.spend(sys, tx, inv.ID, now); err != nil {
 			return err
 		}
 		if err := tx.User.UpdateOneID(u.ID).SetPasswordHash(hash).SetMustChangePassword(false).SetUpdatedAt(now).Exec(sys); err != nil {
 			return fmt.Errorf("set password: %w", err)
 		}
-		if err := revokeTokens(sys, tx, now, invitation.KindPASSWORD_RESET, u.ID); err != nil {
+		if err := RevokeTokens(sys, tx, now, invitation.KindPASSWORD_RESET, u.ID); err != nil {
 			return err
 		}
 		if err := auth.EndSessions(sys, tx, 0, u.ID); err != nil {
 			return err
 		}
-		return s.audit.Record(as(sys, u), tx, u.OrganizationID, u.Email, personEvent("password.reset", u))
+		return s.audit.Record(as(sys, u), tx, u.OrganizationID, u.Email, audit.PersonEvent("password.reset", u))
 	})
 	if err != nil {
 		return nil, err
@@ -343,13 +345,13 @@ func (s *Service) ChangePassword(ctx context.Context, in ChangePasswordInput) er
 	}
 	hash := s.auth.HashPassword(in.NewPassword)
 	now := s.clock.Now()
-	return withTx(sys, s.client, func(tx *ent.Client) error {
+	return db.InTx(sys, s.client, func(tx *ent.Client) error {
 		if err := tx.User.UpdateOneID(u.ID).SetPasswordHash(hash).SetMustChangePassword(false).SetUpdatedAt(now).Exec(sys); err != nil {
 			return fmt.Errorf("set password: %w", err)
 		}
 		if err := auth.EndSessions(sys, tx, v.SessionID, u.ID); err != nil {
 			return err
 		}
-		return s.audit.Record(ctx, tx, u.OrganizationID, u.Email, personEvent("password.changed", u))
+		return s.audit.Record(ctx, tx, u.OrganizationID, u.Email, audit.PersonEvent("password.changed", u))
 	})
 }

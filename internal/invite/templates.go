@@ -11,6 +11,7 @@ import (
 	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/internal/apperr"
 	"github.com/rollcall/rollcall/internal/audit"
+	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/perm"
 	"github.com/rollcall/rollcall/internal/template"
 	"github.com/rollcall/rollcall/internal/viewer"
@@ -55,7 +56,7 @@ func (s *Service) UpdateTemplate(ctx context.Context, in TemplateInput) (*ent.Em
 	}
 	now := s.clock.Now()
 	var saved *ent.EmailTemplate
-	err = withTx(ctx, s.client, func(tx *ent.Client) error {
+	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
 		if existing != nil {
 			saved, err = tx.EmailTemplate.UpdateOneID(existing.ID).SetSubject(in.Subject).SetHTML(in.HTML).
 				SetText(in.Text).SetUpdatedAt(now).Save(ctx)

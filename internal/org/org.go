@@ -20,6 +20,7 @@ import (
 	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/clock"
+	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/emailaddr"
 	"github.com/rollcall/rollcall/internal/perm"
 	"github.com/rollcall/rollcall/internal/token"
@@ -79,7 +80,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*Created, error) 
 	ctx = auth.AsSystem(ctx)
 	now := s.clock.Now()
 	hash := s.hash(password)
-	err = withTx(ctx, s.client, func(tx *ent.Tx) error {
+	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
 		taken, err := tx.Organization.Query().Where(organization.Slug(slug)).Exist(ctx)
 		if err != nil {
 			return err
@@ -145,19 +146,6 @@ func (s *Service) Current(ctx context.Context) (*ent.Organization, error) {
 		return nil, fmt.Errorf("read organisation: %w", err)
 	}
 	return o, nil
-}
-
-// withTx runs fn in a transaction, rolling back on error.
-func withTx(ctx context.Context, client *ent.Client, fn func(*ent.Tx) error) error {
-	tx, err := client.Tx(ctx)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
 }
 
 // UpdateInput holds the organisation settings to change; nil leaves one as
@@ -232,7 +220,7 @@ func (s *Service) Update(ctx context.Context, in UpdateInput) (*ent.Organization
 			sets = append(sets, func(up *ent.OrganizationUpdateOne) { up.SetReplyTo(addr) })
 		}
 	}
-	err = withTx(ctx, s.client, func(tx *ent.Tx) error {
+	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
 		up := tx.Organization.UpdateOneID(o.ID).SetUpdatedAt(s.clock.Now())
 		for _, f := range sets {
 			f(up)
@@ -240,14 +228,14 @@ func (s *Service) Update(ctx context.Context, in UpdateInput) (*ent.Organization
 		if err := up.Exec(ctx); err != nil {
 			return fmt.Errorf("update organisation: %w", err)
 		}
-		if err := withdrawProducts(ctx, tx.Client(), removed); err != nil {
+		if err := withdrawProducts(ctx, tx, removed); err != nil {
 			return err
 		}
 		me, err := tx.User.Get(ctx, viewer.FromContext(ctx).UserID)
 		if err != nil {
 			return err
 		}
-		return s.audit.Record(ctx, tx.Client(), o.ID, me.Email, audit.Event{Action: "organization.updated",
+		return s.audit.Record(ctx, tx, o.ID, me.Email, audit.Event{Action: "organization.updated",
 			TargetType: "Organization", TargetID: o.ID, TargetLabel: o.Slug})
 	})
 	if err != nil {

@@ -8,11 +8,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/rollcall/rollcall/ent"
 	"github.com/rollcall/rollcall/ent/auditevent"
-	"github.com/rollcall/rollcall/ent/invitation"
 	"github.com/rollcall/rollcall/ent/predicate"
 	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent/user"
@@ -20,7 +18,9 @@ import (
 	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/clock"
+	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/emailaddr"
+	"github.com/rollcall/rollcall/internal/invite"
 	"github.com/rollcall/rollcall/internal/perm"
 	"github.com/rollcall/rollcall/internal/viewer"
 )
@@ -215,7 +215,7 @@ func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*en
 	if len(sets) == 0 {
 		return u, nil
 	}
-	err = withTx(ctx, a.client, func(tx *ent.Client) error {
+	err = db.InTx(ctx, a.client, func(tx *ent.Client) error {
 		up := tx.User.UpdateOneID(u.ID).SetUpdatedAt(now)
 		for _, f := range sets {
 			f(up)
@@ -224,7 +224,7 @@ func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*en
 			return fmt.Errorf("update person: %w", err)
 		}
 		if addressChanged {
-			if err := revokeOpenTokens(ctx, tx, now, u.ID); err != nil {
+			if err := invite.RevokeTokens(ctx, tx, now, "", u.ID); err != nil {
 				return err
 			}
 		}
@@ -266,17 +266,6 @@ func clearIfNil(v *string, clear func() *ent.UserUpdateOne) {
 	}
 }
 
-// revokeOpenTokens revokes every open link of a person.
-func revokeOpenTokens(ctx context.Context, tx *ent.Client, now time.Time, userID int) error {
-	_, err := tx.Invitation.Update().
-		Where(invitation.UserID(userID), invitation.UsedAtIsNil(), invitation.RevokedAtIsNil()).
-		SetRevokedAt(now).SetUpdatedAt(now).Save(auth.AsSystem(ctx))
-	if err != nil {
-		return fmt.Errorf("revoke links: %w", err)
-	}
-	return nil
-}
-
 // Deactivate stops a person from signing in: sessions and links end. Needs
 // people.manage and every permission of the person's role.
 func (a *Admin) Deactivate(ctx context.Context, id int) (*ent.User, error) {
@@ -291,17 +280,17 @@ func (a *Admin) Deactivate(ctx context.Context, id int) (*ent.User, error) {
 		return nil, err
 	}
 	now := a.clock.Now()
-	err = withTx(ctx, a.client, func(tx *ent.Client) error {
+	err = db.InTx(ctx, a.client, func(tx *ent.Client) error {
 		if err := tx.User.UpdateOneID(u.ID).SetStatus(user.StatusDeactivated).SetUpdatedAt(now).Exec(ctx); err != nil {
 			return fmt.Errorf("deactivate: %w", err)
 		}
-		if err := revokeOpenTokens(ctx, tx, now, u.ID); err != nil {
+		if err := invite.RevokeTokens(ctx, tx, now, "", u.ID); err != nil {
 			return err
 		}
 		if err := auth.EndSessions(ctx, tx, 0, u.ID); err != nil {
 			return err
 		}
-		return a.audit.Record(ctx, tx, s.OrgID, s.label, personEvent("user.deactivated", u))
+		return a.audit.Record(ctx, tx, s.OrgID, s.label, audit.PersonEvent("user.deactivated", u))
 	})
 	if err != nil {
 		return nil, err
@@ -323,11 +312,11 @@ func (a *Admin) Reactivate(ctx context.Context, id int) (*ent.User, error) {
 	if u.PasswordHash != nil {
 		status = user.StatusActive
 	}
-	err = withTx(ctx, a.client, func(tx *ent.Client) error {
+	err = db.InTx(ctx, a.client, func(tx *ent.Client) error {
 		if err := tx.User.UpdateOneID(u.ID).SetStatus(status).SetUpdatedAt(a.clock.Now()).Exec(ctx); err != nil {
 			return fmt.Errorf("reactivate: %w", err)
 		}
-		return a.audit.Record(ctx, tx, s.OrgID, s.label, personEvent("user.reactivated", u))
+		return a.audit.Record(ctx, tx, s.OrgID, s.label, audit.PersonEvent("user.reactivated", u))
 	})
 	if err != nil {
 		return nil, err
@@ -348,7 +337,7 @@ func (a *Admin) Delete(ctx context.Context, id int) error {
 	}
 	pseudonym := Pseudonym(u.ID)
 	sys := auth.AsSystem(ctx)
-	return withTx(ctx, a.client, func(tx *ent.Client) error {
+	return db.InTx(ctx, a.client, func(tx *ent.Client) error {
 		if err := tx.AuditEvent.Update().Where(auditevent.ActorID(u.ID)).SetActorLabel(pseudonym).Exec(sys); err != nil {
 			return fmt.Errorf("pseudonymise audit log: %w", err)
 		}
@@ -382,24 +371,4 @@ func (a *Admin) beginOn(ctx context.Context, id int) (*session, *ent.User, error
 		return nil, nil, err
 	}
 	return s, u, nil
-}
-
-func personEvent(action string, u *ent.User) audit.Event {
-	return audit.Event{Action: action, TargetType: "User", TargetID: u.ID, TargetLabel: u.Email}
-}
-
-// withTx runs fn in a transaction of client, rolling back on error.
-func withTx(ctx context.Context, client *ent.Client, fn func(tx *ent.Client) error) error {
-	tx, err := client.Tx(ctx)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	if err := fn(tx.Client()); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
 }

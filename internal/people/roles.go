@@ -11,6 +11,7 @@ import (
 	"github.com/rollcall/rollcall/ent/user"
 	"github.com/rollcall/rollcall/internal/apperr"
 	"github.com/rollcall/rollcall/internal/audit"
+	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/perm"
 )
 
@@ -57,7 +58,7 @@ func (a *Admin) CreateRole(ctx context.Context, in RoleInput) (*ent.Role, error)
 	}
 	var r *ent.Role
 	now := a.clock.Now()
-	err = withTx(ctx, a.client, func(tx *ent.Client) error {
+	err = db.InTx(ctx, a.client, func(tx *ent.Client) error {
 		r, err = tx.Role.Create().SetOrganizationID(s.OrgID).SetName(name).SetPermissions(perms).
 			SetCreatedAt(now).SetUpdatedAt(now).Save(ctx)
 		if err != nil {
@@ -95,7 +96,7 @@ func (a *Admin) UpdateRole(ctx context.Context, id int, in RoleInput) (*ent.Role
 	if err := a.uniqueRole(ctx, name, r.ID); err != nil {
 		return nil, err
 	}
-	err = withTx(ctx, a.client, func(tx *ent.Client) error {
+	err = db.InTx(ctx, a.client, func(tx *ent.Client) error {
 		r, err = tx.Role.UpdateOneID(r.ID).SetName(name).SetPermissions(perms).SetUpdatedAt(a.clock.Now()).Save(ctx)
 		if err != nil {
 			return fmt.Errorf("update role: %w", err)
@@ -128,7 +129,7 @@ func (a *Admin) DeleteRole(ctx context.Context, id int) error {
 	if held > 0 {
 		return apperr.New(apperr.Conflict, fmt.Sprintf("%d people hold the role %s: give them another role first", held, r.Name))
 	}
-	return withTx(ctx, a.client, func(tx *ent.Client) error {
+	return db.InTx(ctx, a.client, func(tx *ent.Client) error {
 		if err := tx.Role.DeleteOneID(r.ID).Exec(ctx); err != nil {
 			return fmt.Errorf("delete role: %w", err)
 		}
