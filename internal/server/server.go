@@ -23,6 +23,7 @@ import (
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/clientip"
 	"github.com/rollcall/rollcall/internal/viewer"
+	"github.com/rollcall/rollcall/internal/web"
 )
 
 // Options configure the HTTP handler.
@@ -52,6 +53,9 @@ func New(opts Options) http.Handler {
 
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", m.instrument("/graphql", origins.guardWebsocket(limitBody(opts.MaxBody, opts.Limits.MaxUpload, authenticate(opts.Auth, gql)))))
+	pages := web.New(opts.Resolver.Invites, opts.Log)
+	mux.Handle("/invite/accept", m.instrument("/invite/accept", pages))
+	mux.Handle("/password/reset", m.instrument("/password/reset", pages))
 	mux.Handle("GET /graphiql", m.instrument("/graphiql", playground.Handler("Rollcall", "/graphql")))
 	mux.Handle("GET /{$}", http.RedirectHandler("/graphiql", http.StatusFound))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
