@@ -97,7 +97,9 @@ func TestMailgunDelivery(t *testing.T) {
 	mg.mu.Lock()
 	mg.status = http.StatusBadRequest
 	mg.mu.Unlock()
-	var out struct{ ResendInvitation struct{ Status, LastEmailStatus string } }
+	var out struct {
+		ResendInvitation struct{ Status, LastEmailStatus string }
+	}
 	s.Query(t, a.tok, `mutation($id: ID!) { resendInvitation(userId: $id) { status lastEmailStatus } }`,
 		map[string]any{"id": res.InviteUsers.Users[1].ID}).Decode(t, &out)
 	require.Equal(t, "INVITED", out.ResendInvitation.Status)
