@@ -226,3 +226,26 @@ func TestUpdateOrganization(t *testing.T) {
 	resp = s.Query(t, a.tok, `mutation($role: ID!) { inviteUsers(input: {emails: ["q2@example.com"], roleId: $role, products: ["crm"]}) { users { id } } }`, map[string]any{"role": a.roleID("Member")})
 	require.Equal(t, "products", resp.Errors[0].Extensions["field"])
 }
+
+func TestNobodyGrantsWhatTheyLack(t *testing.T) {
+	t.Parallel()
+	a := newAdmin(t)
+	s := a.s
+	var manager struct{ CreateRole struct{ ID string } }
+	s.Query(t, a.tok, `mutation { createRole(input: {name: "Org manager", permissions: ["organization.manage"]}) { id } }`, nil).Decode(t, &manager)
+	people := s.AddPeople(t, a.org, testkit.Person{Email: "om@example.com", Status: user.StatusActive, Password: "org-manager-pw-1"})
+	var roleID int
+	fmt.Sscan(manager.CreateRole.ID, &roleID)
+	require.NoError(t, people[0].Update().SetRoleID(roleID).Exec(testkit.System()))
+	om := s.Login(t, "acme", "om@example.com", "org-manager-pw-1")
+
+	resp := s.Query(t, om, `mutation { createRole(input: {name: "Readers", permissions: ["people.read"]}) { id } }`, nil)
+	require.Equal(t, "FORBIDDEN", resp.Code())
+	require.Contains(t, resp.Errors[0].Message, "people.read")
+	resp = s.Query(t, om, `mutation($id: ID!) { updateRole(id: $id, input: {name: "Org manager", permissions: ["organization.manage", "people.manage"]}) { id } }`,
+		map[string]any{"id": manager.CreateRole.ID})
+	require.Equal(t, "FORBIDDEN", resp.Code(), "not even to its own role")
+	var ok struct{ CreateRole struct{ Permissions []string } }
+	s.Query(t, om, `mutation { createRole(input: {name: "Managers", permissions: ["organization.manage"]}) { permissions } }`, nil).Decode(t, &ok)
+	require.Equal(t, []string{"organization.manage"}, ok.CreateRole.Permissions)
+}
