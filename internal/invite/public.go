@@ -99,10 +99,20 @@ type AcceptInput struct {
 
 var usernamePattern = regexp.MustCompile(`^[\pL\pN._-]{2,64}$`)
 
-// Accept spends an invitation token and activates the person with the
-// password they chose, returning a session. Of several simultaneous accepts
-// of one token exactly one succeeds: spending is a conditional update.
+// Accept spends an invitation token, activates the person with the password
+// they chose and signs them in. Of several simultaneous accepts of one token
+// exactly one succeeds: spending is a conditional update.
 func (s *Service) Accept(ctx context.Context, in AcceptInput) (*auth.Session, error) {
+	u, err := s.Activate(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	return s.openFor(ctx, u.ID)
+}
+
+// Activate is Accept without signing in (for the built-in page, which has no
+// use for a session). It returns the activated person.
+func (s *Service) Activate(ctx context.Context, in AcceptInput) (*ent.User, error) {
 	if err := s.throttleClient(ctx, "token"); err != nil {
 		return nil, err
 	}
@@ -158,7 +168,7 @@ func (s *Service) Accept(ctx context.Context, in AcceptInput) (*auth.Session, er
 	if err != nil {
 		return nil, err
 	}
-	return s.openFor(ctx, u.ID)
+	return s.client.User.Get(sys, u.ID)
 }
 
 // spend marks a token used if, and only if, it is still open.
@@ -275,6 +285,15 @@ type ResetInput struct {
 // ResetPassword spends a reset token, sets the new password, ends every
 // session of the person and opens a new one.
 func (s *Service) ResetPassword(ctx context.Context, in ResetInput) (*auth.Session, error) {
+	u, err := s.SetPassword(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	return s.openFor(ctx, u.ID)
+}
+
+// SetPassword is ResetPassword without signing in (for the built-in page).
+func (s *Service) SetPassword(ctx context.Context, in ResetInput) (*ent.User, error) {
 	if err := s.throttleClient(ctx, "token"); err != nil {
 		return nil, err
 	}
@@ -307,7 +326,7 @@ func (s *Service) ResetPassword(ctx context.Context, in ResetInput) (*auth.Sessi
 	if err != nil {
 		return nil, err
 	}
-	return s.openFor(ctx, u.ID)
+	return s.client.User.Get(sys, u.ID)
 }
 
 // ChangePasswordInput is the signed-in person's current and new password.

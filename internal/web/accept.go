@@ -65,11 +65,11 @@ func (p *pages) accept(w http.ResponseWriter, r *http.Request) {
 		Token: f.Get("token"), Username: f.Get("username"), Password: f.Get("password"),
 		FirstName: f.Get("first_name"), LastName: f.Get("last_name"),
 	}
-	session, err := p.svc.Accept(r.Context(), in)
+	u, err := p.svc.Activate(r.Context(), in)
 	if err == nil {
-		page := acceptedPage{Title: "Your account is ready", Email: session.User.Email}
-		if session.User.Username != nil {
-			page.Username = *session.User.Username
+		page := acceptedPage{Title: "Your account is ready", Email: u.Email}
+		if u.Username != nil {
+			page.Username = *u.Username
 		}
 		p.render(w, r, http.StatusOK, "accepted.html", page)
 		return

@@ -48,9 +48,9 @@ func (p *pages) reset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in := invite.ResetInput{Token: r.PostForm.Get("token"), Password: r.PostForm.Get("password")}
-	session, err := p.svc.ResetPassword(r.Context(), in)
+	u, err := p.svc.SetPassword(r.Context(), in)
 	if err == nil {
-		p.render(w, r, http.StatusOK, "reset_done.html", resetDonePage{Title: "Your password has been changed", Email: session.User.Email})
+		p.render(w, r, http.StatusOK, "reset_done.html", resetDonePage{Title: "Your password has been changed", Email: u.Email})
 		return
 	}
 	errs, fixable := fieldError(err, "password")

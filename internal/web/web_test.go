@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rollcall/rollcall/ent/session"
 	"github.com/rollcall/rollcall/ent/user"
 	"github.com/rollcall/rollcall/internal/testkit"
 )
@@ -125,6 +126,9 @@ func TestAcceptPage(t *testing.T) {
 	require.Contains(t, p.Body, "ada@example.com")
 	require.Contains(t, p.Body, "<strong>ada</strong>")
 	require.Empty(t, p.Header.Values("Set-Cookie"))
+	sessions, err := s.DB.Client.Session.Query().Where(session.HasUserWith(user.Email("ada@example.com"))).Count(testkit.System())
+	require.NoError(t, err)
+	require.Zero(t, sessions, "the page signs nobody in: no orphan session")
 
 	viewer := s.Login(t, "acme", "ada", "ada-chose-this-1")
 	var v struct {
