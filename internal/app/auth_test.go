@@ -237,3 +237,15 @@ func TestSessions(t *testing.T) {
 		require.Zero(t, n)
 	})
 }
+
+func TestLoginThrottleIgnoresTheOrganisationNamed(t *testing.T) {
+	t.Parallel()
+	s := testkit.NewServer(t, func(c *config.Config) { c.Auth.AccountAttempts = 3 })
+	acme := s.CreateOrg(t, "acme")
+	s.AddPeople(t, acme, testkit.Person{Email: "ada@acme.test", Status: user.StatusActive, Password: "ada-password-1"})
+	codes := []string{}
+	for _, org := range []string{"acme", "", "default", "acme", "nowhere"} {
+		codes = append(codes, s.Query(t, "", loginMutation, map[string]any{"in": map[string]any{"organization": org, "login": "ada@acme.test", "password": "guess-guess-1"}}).Code())
+	}
+	require.Equal(t, []string{"UNAUTHENTICATED", "UNAUTHENTICATED", "UNAUTHENTICATED", "RATE_LIMITED", "RATE_LIMITED"}, codes)
+}

@@ -108,7 +108,9 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Session, error) {
 	if login == "" || in.Password == "" {
 		return nil, errBadCredentials
 	}
-	account := throttle.Rule{Key: "login:account:" + digest(slug, login), Limit: s.cfg.AccountAttempts, Window: s.cfg.ThrottleWindow}
+	// Keyed by the login alone, so naming other organisations does not buy
+	// more guesses.
+	account := throttle.Rule{Key: "login:account:" + digest(login), Limit: s.cfg.AccountAttempts, Window: s.cfg.ThrottleWindow}
 	client := throttle.Rule{Key: "login:client:" + in.ClientIP, Limit: s.cfg.ClientFailures, Window: s.cfg.ThrottleWindow}
 	if blocked, wait, err := s.limiter.Exceeded(ctx, client); err != nil {
 		return nil, err
@@ -279,7 +281,7 @@ func (s *Service) PruneSessions(ctx context.Context) (int, error) {
 }
 
 // digest keys throttles by a hash, so logins typed by strangers are not stored.
-func digest(parts ...string) string {
-	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+func digest(s string) string {
+	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:16])
 }

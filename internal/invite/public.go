@@ -212,7 +212,9 @@ type ResetRequest struct {
 func (s *Service) RequestPasswordReset(ctx context.Context, in ResetRequest) error {
 	email := strings.ToLower(strings.TrimSpace(in.Email))
 	slug := strings.ToLower(strings.TrimSpace(in.Organization))
-	digest := sha256.Sum256([]byte(slug + "\x00" + email))
+	// Keyed by the address alone, so naming other organisations does not
+	// buy more attempts.
+	digest := sha256.Sum256([]byte(email))
 	for _, r := range []throttle.Rule{
 		{Key: "reset:address:" + hex.EncodeToString(digest[:16]), Limit: s.limits.ResetsPer, Window: s.limits.Window},
 		{Key: "reset:client:" + clientip.FromContext(ctx), Limit: s.limits.PerClient, Window: s.limits.Window},
