@@ -245,7 +245,9 @@ func TestNobodyGrantsWhatTheyLack(t *testing.T) {
 	resp = s.Query(t, om, `mutation($id: ID!) { updateRole(id: $id, input: {name: "Org manager", permissions: ["organization.manage", "people.manage"]}) { id } }`,
 		map[string]any{"id": manager.CreateRole.ID})
 	require.Equal(t, "FORBIDDEN", resp.Code(), "not even to its own role")
-	var ok struct{ CreateRole struct{ Permissions []string } }
+	var ok struct {
+		CreateRole struct{ Permissions []string }
+	}
 	s.Query(t, om, `mutation { createRole(input: {name: "Managers", permissions: ["organization.manage"]}) { permissions } }`, nil).Decode(t, &ok)
 	require.Equal(t, []string{"organization.manage"}, ok.CreateRole.Permissions)
 }
