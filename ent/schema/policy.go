@@ -2,6 +2,7 @@ package schema
 
 import (
 	"context"
+	"slices"
 
 	"entgo.io/ent"
 	"entgo.io/ent/entql"
@@ -58,7 +59,7 @@ func organizationPolicy() ent.Policy {
 
 // userPolicy: people.read shows everyone in the organisation; without it a
 // viewer sees only itself. Admin permissions allow changing people; anyone
-// may update their own row (password, last login).
+// else may change only the self-service fields of their own row.
 func userPolicy() ent.Policy {
 	self := filterBy("id", func(v *viewer.Viewer) int { return v.UserID })
 	return privacy.Policy{
@@ -70,10 +71,29 @@ func userPolicy() ent.Policy {
 		Mutation: privacy.MutationPolicy{
 			allowIfAny(permPeopleInvite, permPeopleManage, permCredentialsManage),
 			privacy.OnMutationOperation(self, ent.OpUpdateOne|ent.OpUpdate),
+			privacy.OnMutationOperation(onlyFields(selfServiceFields...), ent.OpUpdateOne|ent.OpUpdate),
 			privacy.OnMutationOperation(privacy.AlwaysAllowRule(), ent.OpUpdateOne|ent.OpUpdate),
 			privacy.AlwaysDenyRule(),
 		},
 	}
+}
+
+// selfServiceFields are what people may change on their own row.
+var selfServiceFields = []string{
+	"first_name", "last_name", "username", "username_normalized",
+	"password_hash", "must_change_password", "last_login_at", "updated_at",
+}
+
+// onlyFields denies a mutation that sets or clears any other field.
+func onlyFields(allowed ...string) privacy.MutationRule {
+	return privacy.MutationRuleFunc(func(_ context.Context, m ent.Mutation) error {
+		for _, f := range append(m.Fields(), m.ClearedFields()...) {
+			if !slices.Contains(allowed, f) {
+				return privacy.Denyf("%s cannot be changed on one's own account", f)
+			}
+		}
+		return privacy.Skip
+	})
 }
 
 // managedBy lets every member of the organisation read, and only holders of

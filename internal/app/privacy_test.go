@@ -73,6 +73,14 @@ func TestPrivacyRulesGuardRawQueries(t *testing.T) {
 		err := client.User.UpdateOneID(acmePeople[1].ID).SetFirstName("Eve").Exec(member)
 		require.True(t, ent.IsNotFound(err), "a Member cannot edit a colleague: %v", err)
 		require.NoError(t, client.User.UpdateOneID(acmePeople[0].ID).SetFirstName("Me").Exec(member), "but may edit itself")
+		for name, escalate := range map[string]func(*ent.UserUpdateOne) *ent.UserUpdateOne{
+			"role":   func(u *ent.UserUpdateOne) *ent.UserUpdateOne { return u.SetRoleID(acme.Roles["Owner"].ID) },
+			"status": func(u *ent.UserUpdateOne) *ent.UserUpdateOne { return u.SetStatus(user.StatusActive) },
+			"email":  func(u *ent.UserUpdateOne) *ent.UserUpdateOne { return u.SetEmail("x@acme.test").SetEmailNormalized("x@acme.test") },
+		} {
+			err := escalate(client.User.UpdateOneID(acmePeople[0].ID)).Exec(member)
+			require.ErrorIs(t, err, privacy.Deny, "not its own %s", name)
+		}
 		_, err = client.Role.UpdateOneID(acme.Roles["Member"].ID).SetPermissions(perm.All()).Save(member)
 		require.ErrorIs(t, err, privacy.Deny)
 		_, err = client.Organization.UpdateOneID(acme.ID).SetName("Mine").Save(as(acme, acmePeople[0].ID, perm.PeopleManage))
