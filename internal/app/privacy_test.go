@@ -76,7 +76,9 @@ func TestPrivacyRulesGuardRawQueries(t *testing.T) {
 		for name, escalate := range map[string]func(*ent.UserUpdateOne) *ent.UserUpdateOne{
 			"role":   func(u *ent.UserUpdateOne) *ent.UserUpdateOne { return u.SetRoleID(acme.Roles["Owner"].ID) },
 			"status": func(u *ent.UserUpdateOne) *ent.UserUpdateOne { return u.SetStatus(user.StatusActive) },
-			"email":  func(u *ent.UserUpdateOne) *ent.UserUpdateOne { return u.SetEmail("x@acme.test").SetEmailNormalized("x@acme.test") },
+			"email": func(u *ent.UserUpdateOne) *ent.UserUpdateOne {
+				return u.SetEmail("x@acme.test").SetEmailNormalized("x@acme.test")
+			},
 		} {
 			err := escalate(client.User.UpdateOneID(acmePeople[0].ID)).Exec(member)
 			require.ErrorIs(t, err, privacy.Deny, "not its own %s", name)
