@@ -161,3 +161,16 @@ func TestEndpoints(t *testing.T) {
 		}
 	})
 }
+
+func TestCORSDefaultsToNoOrigin(t *testing.T) {
+	t.Parallel()
+	s := testkit.NewServer(t) // ROLLCALL_CORS_ORIGINS unset
+	req, err := http.NewRequest(http.MethodOptions, s.URL+"/graphql", nil)
+	require.NoError(t, err)
+	req.Header.Set("Origin", "https://anywhere.example.com")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Empty(t, res.Header.Get("Access-Control-Allow-Origin"), "no origin is allowed unless configured")
+}

@@ -44,7 +44,7 @@ func New(opts Options) http.Handler {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := newMetrics(reg)
 
-	origins := originPolicy{allowed: opts.CORSOrigins}
+	origins := originPolicy{origins: opts.CORSOrigins}
 	gql := graph.NewServer(opts.Resolver, graph.ServerOptions{
 		Limits:      opts.Limits,
 		Log:         opts.Log,
@@ -74,17 +74,25 @@ func New(opts Options) http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 
 	c := cors.New(cors.Options{
-		AllowedOrigins: opts.CORSOrigins,
-		AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodOptions},
-		AllowedHeaders: []string{"Authorization", "Content-Type", "Apollo-Require-Preflight"},
-		MaxAge:         600,
+		// A func, not AllowedOrigins: rs/cors reads an empty list as "any".
+		AllowOriginFunc: origins.allowed,
+		AllowedMethods:  []string{http.MethodGet, http.MethodPost, http.MethodOptions},
+		AllowedHeaders:  []string{"Authorization", "Content-Type", "Apollo-Require-Preflight"},
+		MaxAge:          600,
 	})
 	return withClientIP(opts.TrustProxy, recoverPanics(opts.Log, logRequests(opts.Log, c.Handler(mux))))
 }
 
-// originPolicy applies the CORS origin list to websockets, which browsers
-// open without CORS.
-type originPolicy struct{ allowed []string }
+// originPolicy is the configured list of browser origins, applied to CORS and
+// to websockets (which browsers open without CORS).
+type originPolicy struct{ origins []string }
+
+// allowed reports whether a browser page of origin may call the API.
+func (p originPolicy) allowed(origin string) bool {
+	return slices.Contains(p.origins, "*") || slices.ContainsFunc(p.origins, func(a string) bool {
+		return strings.EqualFold(strings.TrimRight(a, "/"), origin)
+	})
+}
 
 func (p originPolicy) websocketAllowed(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
@@ -98,9 +106,7 @@ func (p originPolicy) websocketAllowed(r *http.Request) bool {
 	if strings.EqualFold(u.Host, r.Host) {
 		return true // same origin, e.g. GraphiQL served here
 	}
-	return slices.Contains(p.allowed, "*") || slices.ContainsFunc(p.allowed, func(a string) bool {
-		return strings.EqualFold(strings.TrimRight(a, "/"), origin)
-	})
+	return p.allowed(origin)
 }
 
 // guardWebsocket refuses websocket upgrades from origins the policy does not
