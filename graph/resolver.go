@@ -7,6 +7,7 @@ import (
 	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/clock"
+	"github.com/rollcall/rollcall/internal/importer"
 	"github.com/rollcall/rollcall/internal/invite"
 	"github.com/rollcall/rollcall/internal/org"
 	"github.com/rollcall/rollcall/internal/people"
@@ -14,12 +15,13 @@ import (
 
 // Resolver holds the services the resolvers call.
 type Resolver struct {
-	Client  *ent.Client
-	Clock   clock.Clock
-	Auth    *auth.Service
-	Orgs    *org.Service
-	People  *people.Service
-	Admin   *people.Admin
-	Invites *invite.Service
-	Audit   *audit.Log
+	Client   *ent.Client
+	Clock    clock.Clock
+	Auth     *auth.Service
+	Orgs     *org.Service
+	People   *people.Service
+	Admin    *people.Admin
+	Invites  *invite.Service
+	Importer *importer.Service
+	Audit    *audit.Log
 }

@@ -5,12 +5,15 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/urfave/cli/v3"
 
 	"github.com/rollcall/rollcall/internal/testkit"
 )
@@ -96,4 +99,40 @@ func TestServeBootstrapsOnceAndShutsDown(t *testing.T) {
 	second := serveOnce()
 	require.NotContains(t, second, "shown only once", "the password is printed once")
 	require.False(t, strings.Contains(second, password[1]))
+}
+
+func TestImportCommand(t *testing.T) {
+	url := testkit.DatabaseURL(t)
+	ctx := context.Background()
+	_, err := run(t, ctx, "org", "create", "--database-url", url, "--slug", "acme", "--owner-email", "boss@acme.test", "--owner-password", "boss-password-123")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "people.csv")
+	require.NoError(t, os.WriteFile(file, []byte("email,first name,role\nada@example.com,Ada,HR\nbad@@x,Bad,\nbob@example.com,Bob,\n"), 0o600))
+	common := []string{"--database-url", url, "--outbox-dir", filepath.Join(dir, "outbox"), "--org", "acme"}
+
+	out, err := run(t, ctx, append(append([]string{"import"}, common...), "--dry-run", file)...)
+	var exit cli.ExitCoder
+	require.ErrorAs(t, err, &exit)
+	require.Equal(t, 2, exit.ExitCode(), "rejected rows give a non-zero exit")
+	require.Contains(t, out, "dry run: nothing was changed")
+	require.Regexp(t, `created\s+2`, out)
+	require.Regexp(t, `3\s+bad@@x\s+not a valid email address`, out)
+
+	out, err = run(t, ctx, append(append([]string{"import"}, common...), file)...)
+	require.ErrorAs(t, err, &exit)
+	require.Regexp(t, `created\s+2`, out)
+	out, err = run(t, ctx, append(append([]string{"import"}, common...), "--role", "hr", file+".missing")...)
+	require.Error(t, err)
+
+	require.NoError(t, os.WriteFile(file, []byte("email\ncarl@example.com\n"), 0o600))
+	out, err = run(t, ctx, append(append([]string{"import"}, common...), "--send-invitations", file)...)
+	require.NoError(t, err)
+	require.Regexp(t, `invited\s+1`, out)
+	emails, err := filepath.Glob(filepath.Join(dir, "outbox", "*.eml"))
+	require.NoError(t, err)
+	require.Len(t, emails, 1)
+
+	_, err = run(t, ctx, append([]string{"import"}, "--database-url", url, "--org", "nowhere", file)...)
+	require.ErrorContains(t, err, "no organisation")
 }

@@ -124,6 +124,23 @@ type ComplexityRoot struct {
 		UpdatedAt   func(childComplexity int) int
 	}
 
+	ImportError struct {
+		Email   func(childComplexity int) int
+		Line    func(childComplexity int) int
+		Message func(childComplexity int) int
+	}
+
+	ImportUsersPayload struct {
+		BulkSend  func(childComplexity int) int
+		Created   func(childComplexity int) int
+		Errors    func(childComplexity int) int
+		Import    func(childComplexity int) int
+		Invited   func(childComplexity int) int
+		Rejected  func(childComplexity int) int
+		Unchanged func(childComplexity int) int
+		Updated   func(childComplexity int) int
+	}
+
 	InvitationInfo struct {
 		Email            func(childComplexity int) int
 		ExpiresAt        func(childComplexity int) int
@@ -150,6 +167,7 @@ type ComplexityRoot struct {
 		DeactivateUser       func(childComplexity int, id int) int
 		DeleteRole           func(childComplexity int, id int) int
 		DeleteUser           func(childComplexity int, id int) int
+		ImportUsers          func(childComplexity int, input model.ImportUsersInput) int
 		InviteUsers          func(childComplexity int, input model.InviteUsersInput) int
 		Login                func(childComplexity int, input model.LoginInput) int
 		Logout               func(childComplexity int) int
@@ -289,6 +307,7 @@ type ComplexityRoot struct {
 type MutationResolver interface {
 	Login(ctx context.Context, input model.LoginInput) (*model.AuthPayload, error)
 	Logout(ctx context.Context) (bool, error)
+	ImportUsers(ctx context.Context, input model.ImportUsersInput) (*model.ImportUsersPayload, error)
 	InviteUsers(ctx context.Context, input model.InviteUsersInput) (*model.InviteUsersPayload, error)
 	UpdateUser(ctx context.Context, id int, input model.UpdateUserInput) (*ent.User, error)
 	CreateRole(ctx context.Context, input model.RoleInput) (*ent.Role, error)
@@ -682,6 +701,74 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Import.UpdatedAt(childComplexity), true
 
+	case "ImportError.email":
+		if e.ComplexityRoot.ImportError.Email == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportError.Email(childComplexity), true
+	case "ImportError.line":
+		if e.ComplexityRoot.ImportError.Line == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportError.Line(childComplexity), true
+	case "ImportError.message":
+		if e.ComplexityRoot.ImportError.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportError.Message(childComplexity), true
+
+	case "ImportUsersPayload.bulkSend":
+		if e.ComplexityRoot.ImportUsersPayload.BulkSend == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportUsersPayload.BulkSend(childComplexity), true
+	case "ImportUsersPayload.created":
+		if e.ComplexityRoot.ImportUsersPayload.Created == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportUsersPayload.Created(childComplexity), true
+	case "ImportUsersPayload.errors":
+		if e.ComplexityRoot.ImportUsersPayload.Errors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportUsersPayload.Errors(childComplexity), true
+	case "ImportUsersPayload.import":
+		if e.ComplexityRoot.ImportUsersPayload.Import == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportUsersPayload.Import(childComplexity), true
+	case "ImportUsersPayload.invited":
+		if e.ComplexityRoot.ImportUsersPayload.Invited == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportUsersPayload.Invited(childComplexity), true
+	case "ImportUsersPayload.rejected":
+		if e.ComplexityRoot.ImportUsersPayload.Rejected == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportUsersPayload.Rejected(childComplexity), true
+	case "ImportUsersPayload.unchanged":
+		if e.ComplexityRoot.ImportUsersPayload.Unchanged == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportUsersPayload.Unchanged(childComplexity), true
+	case "ImportUsersPayload.updated":
+		if e.ComplexityRoot.ImportUsersPayload.Updated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportUsersPayload.Updated(childComplexity), true
+
 	case "InvitationInfo.email":
 		if e.ComplexityRoot.InvitationInfo.Email == nil {
 			break
@@ -816,6 +903,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteUser(childComplexity, args["id"].(int)), true
+	case "Mutation.importUsers":
+		if e.ComplexityRoot.Mutation.ImportUsers == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_importUsers_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ImportUsers(childComplexity, args["input"].(model.ImportUsersInput)), true
 	case "Mutation.inviteUsers":
 		if e.ComplexityRoot.Mutation.InviteUsers == nil {
 			break
@@ -1476,6 +1574,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputChangePasswordInput,
 		ec.unmarshalInputEmailTemplateOrder,
 		ec.unmarshalInputImportOrder,
+		ec.unmarshalInputImportUsersInput,
 		ec.unmarshalInputImportWhereInput,
 		ec.unmarshalInputInviteUsersInput,
 		ec.unmarshalInputLoginInput,
@@ -2594,6 +2693,54 @@ input UserWhereInput {
   hasImportWith: [ImportWhereInput!]
 }
 `, BuiltIn: false},
+	{Name: "../import.graphqls", Input: `# CSV import (API.md: importUsers).
+
+"A file sent with a GraphQL multipart request."
+scalar Upload
+
+extend type Mutation {
+  """
+  Import people from a CSV (UTF-8; comma or semicolon; header names such as
+  email, first name, last name, username, role, products). Bad rows are
+  reported by line; good rows are imported. Needs people.manage (and
+  people.invite with sendInvitations).
+  """
+  importUsers(input: ImportUsersInput!): ImportUsersPayload!
+}
+
+input ImportUsersInput {
+  file: Upload!
+  "Role of rows without one (default Member)."
+  defaultRoleId: ID
+  "Invite the new and still NOT_INVITED people of this file."
+  sendInvitations: Boolean = false
+  "Validate and count only; change nothing."
+  dryRun: Boolean = false
+}
+
+type ImportUsersPayload {
+  created: Int!
+  updated: Int!
+  unchanged: Int!
+  "Rejected rows, by line (the first 10,000)."
+  errors: [ImportError!]!
+  "All rejected rows."
+  rejected: Int!
+  "The import record (null on a dry run); select its people with users(where: {hasImportWith: {id}})."
+  import: Import
+  "How many people were invited."
+  invited: Int!
+  "The bulk send carrying the invitations; null while emails are sent directly."
+  bulkSend: BulkSend
+}
+
+type ImportError {
+  "Physical line of the file; the header is line 1."
+  line: Int!
+  email: String!
+  message: String!
+}
+`, BuiltIn: false},
 	{Name: "../invitations.graphqls", Input: `# The invitation lifecycle, people and roles administration, templates and the
 # audit log (API.md). Permissions are listed on each field.
 
@@ -2985,6 +3132,40 @@ func (ec *executionContext) childFields_Import(ctx context.Context, field graphq
 		return ec.fieldContext_Import_createdBy(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Import", field.Name)
+}
+
+func (ec *executionContext) childFields_ImportError(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "line":
+		return ec.fieldContext_ImportError_line(ctx, field)
+	case "email":
+		return ec.fieldContext_ImportError_email(ctx, field)
+	case "message":
+		return ec.fieldContext_ImportError_message(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ImportError", field.Name)
+}
+
+func (ec *executionContext) childFields_ImportUsersPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "created":
+		return ec.fieldContext_ImportUsersPayload_created(ctx, field)
+	case "updated":
+		return ec.fieldContext_ImportUsersPayload_updated(ctx, field)
+	case "unchanged":
+		return ec.fieldContext_ImportUsersPayload_unchanged(ctx, field)
+	case "errors":
+		return ec.fieldContext_ImportUsersPayload_errors(ctx, field)
+	case "rejected":
+		return ec.fieldContext_ImportUsersPayload_rejected(ctx, field)
+	case "import":
+		return ec.fieldContext_ImportUsersPayload_import(ctx, field)
+	case "invited":
+		return ec.fieldContext_ImportUsersPayload_invited(ctx, field)
+	case "bulkSend":
+		return ec.fieldContext_ImportUsersPayload_bulkSend(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ImportUsersPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_InvitationInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3426,6 +3607,20 @@ func (ec *executionContext) field_Mutation_deleteUser_args(ctx context.Context, 
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_importUsers_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ImportUsersInput, error) {
+			return ec.unmarshalNImportUsersInput2githubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐImportUsersInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -5196,6 +5391,286 @@ func (ec *executionContext) fieldContext_Import_createdBy(_ context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _ImportError_line(ctx context.Context, field graphql.CollectedField, obj *model.ImportError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportError_line(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Line, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportError_line(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportError", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ImportError_email(ctx context.Context, field graphql.CollectedField, obj *model.ImportError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportError_email(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Email, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportError_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportError", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ImportError_message(ctx context.Context, field graphql.CollectedField, obj *model.ImportError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportError_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportError_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportError", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ImportUsersPayload_created(ctx context.Context, field graphql.CollectedField, obj *model.ImportUsersPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportUsersPayload_created(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Created, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportUsersPayload_created(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportUsersPayload", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ImportUsersPayload_updated(ctx context.Context, field graphql.CollectedField, obj *model.ImportUsersPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportUsersPayload_updated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Updated, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportUsersPayload_updated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportUsersPayload", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ImportUsersPayload_unchanged(ctx context.Context, field graphql.CollectedField, obj *model.ImportUsersPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportUsersPayload_unchanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Unchanged, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportUsersPayload_unchanged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportUsersPayload", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ImportUsersPayload_errors(ctx context.Context, field graphql.CollectedField, obj *model.ImportUsersPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportUsersPayload_errors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Errors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ImportError) graphql.Marshaler {
+			return ec.marshalNImportError2ᚕᚖgithubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐImportErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportUsersPayload_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ImportUsersPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImportError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ImportUsersPayload_rejected(ctx context.Context, field graphql.CollectedField, obj *model.ImportUsersPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportUsersPayload_rejected(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rejected, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportUsersPayload_rejected(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportUsersPayload", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ImportUsersPayload_import(ctx context.Context, field graphql.CollectedField, obj *model.ImportUsersPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportUsersPayload_import(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Import, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.UserImport) graphql.Marshaler {
+			return ec.marshalOImport2ᚖgithubᚗcomᚋrollcallᚋrollcallᚋentᚐUserImport(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ImportUsersPayload_import(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ImportUsersPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Import(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ImportUsersPayload_invited(ctx context.Context, field graphql.CollectedField, obj *model.ImportUsersPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportUsersPayload_invited(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Invited, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportUsersPayload_invited(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportUsersPayload", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ImportUsersPayload_bulkSend(ctx context.Context, field graphql.CollectedField, obj *model.ImportUsersPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportUsersPayload_bulkSend(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BulkSend, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.BulkSend) graphql.Marshaler {
+			return ec.marshalOBulkSend2ᚖgithubᚗcomᚋrollcallᚋrollcallᚋentᚐBulkSend(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ImportUsersPayload_bulkSend(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ImportUsersPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BulkSend(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _InvitationInfo_email(ctx context.Context, field graphql.CollectedField, obj *model.InvitationInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5495,6 +5970,50 @@ func (ec *executionContext) _Mutation_logout(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_Mutation_logout(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Mutation", field, true, true, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _Mutation_importUsers(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_importUsers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ImportUsers(ctx, fc.Args["input"].(model.ImportUsersInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ImportUsersPayload) graphql.Marshaler {
+			return ec.marshalNImportUsersPayload2ᚖgithubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐImportUsersPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_importUsers(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImportUsersPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_importUsers_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Mutation_inviteUsers(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -10527,6 +11046,64 @@ func (ec *executionContext) unmarshalInputImportOrder(ctx context.Context, obj a
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputImportUsersInput(ctx context.Context, obj any) (model.ImportUsersInput, error) {
+	var it model.ImportUsersInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["sendInvitations"]; !present {
+		asMap["sendInvitations"] = false
+	}
+	if _, present := asMap["dryRun"]; !present {
+		asMap["dryRun"] = false
+	}
+
+	fieldsInOrder := [...]string{"file", "defaultRoleId", "sendInvitations", "dryRun"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "file":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("file"))
+			data, err := ec.unmarshalNUpload2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚐUpload(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.File = data
+		case "defaultRoleId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("defaultRoleId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DefaultRoleID = data
+		case "sendInvitations":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sendInvitations"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SendInvitations = data
+		case "dryRun":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dryRun"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DryRun = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputImportWhereInput(ctx context.Context, obj any) (ent.ImportWhereInput, error) {
 	var it ent.ImportWhereInput
 	if obj == nil {
@@ -13861,6 +14438,127 @@ func (ec *executionContext) _Import(ctx context.Context, sel ast.SelectionSet, o
 	return out
 }
 
+var importErrorImplementors = []string{"ImportError"}
+
+func (ec *executionContext) _ImportError(ctx context.Context, sel ast.SelectionSet, obj *model.ImportError) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, importErrorImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ImportError")
+		case "line":
+			out.Values[i] = ec._ImportError_line(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "email":
+			out.Values[i] = ec._ImportError_email(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._ImportError_message(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var importUsersPayloadImplementors = []string{"ImportUsersPayload"}
+
+func (ec *executionContext) _ImportUsersPayload(ctx context.Context, sel ast.SelectionSet, obj *model.ImportUsersPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, importUsersPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ImportUsersPayload")
+		case "created":
+			out.Values[i] = ec._ImportUsersPayload_created(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updated":
+			out.Values[i] = ec._ImportUsersPayload_updated(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unchanged":
+			out.Values[i] = ec._ImportUsersPayload_unchanged(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "errors":
+			out.Values[i] = ec._ImportUsersPayload_errors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rejected":
+			out.Values[i] = ec._ImportUsersPayload_rejected(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "import":
+			out.Values[i] = ec._ImportUsersPayload_import(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "invited":
+			out.Values[i] = ec._ImportUsersPayload_invited(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "bulkSend":
+			out.Values[i] = ec._ImportUsersPayload_bulkSend(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var invitationInfoImplementors = []string{"InvitationInfo"}
 
 func (ec *executionContext) _InvitationInfo(ctx context.Context, sel ast.SelectionSet, obj *model.InvitationInfo) graphql.Marshaler {
@@ -14035,6 +14733,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "logout":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_logout(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "importUsers":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_importUsers(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -15979,6 +16684,32 @@ func (ec *executionContext) marshalNImport2ᚖgithubᚗcomᚋrollcallᚋrollcall
 	return ec._Import(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNImportError2ᚕᚖgithubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐImportErrorᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ImportError) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNImportError2ᚖgithubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐImportError(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNImportError2ᚖgithubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐImportError(ctx context.Context, sel ast.SelectionSet, v *model.ImportError) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ImportError(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNImportOrderField2ᚖgithubᚗcomᚋrollcallᚋrollcallᚋentᚐImportOrderField(ctx context.Context, v any) (*ent.ImportOrderField, error) {
 	var res = new(ent.ImportOrderField)
 	err := res.UnmarshalGQL(v)
@@ -15993,6 +16724,21 @@ func (ec *executionContext) marshalNImportOrderField2ᚖgithubᚗcomᚋrollcall�
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) unmarshalNImportUsersInput2githubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐImportUsersInput(ctx context.Context, v any) (model.ImportUsersInput, error) {
+	res, err := ec.unmarshalInputImportUsersInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNImportUsersPayload2ᚖgithubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐImportUsersPayload(ctx context.Context, sel ast.SelectionSet, v *model.ImportUsersPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ImportUsersPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNImportWhereInput2ᚖgithubᚗcomᚋrollcallᚋrollcallᚋentᚐImportWhereInput(ctx context.Context, v any) (*ent.ImportWhereInput, error) {
@@ -16320,6 +17066,22 @@ func (ec *executionContext) unmarshalNUpdateOrganizationInput2githubᚗcomᚋrol
 func (ec *executionContext) unmarshalNUpdateUserInput2githubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐUpdateUserInput(ctx context.Context, v any) (model.UpdateUserInput, error) {
 	res, err := ec.unmarshalInputUpdateUserInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpload2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚐUpload(ctx context.Context, v any) (graphql.Upload, error) {
+	res, err := graphql.UnmarshalUpload(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNUpload2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚐUpload(ctx context.Context, sel ast.SelectionSet, v graphql.Upload) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalUpload(v)
+	if res == graphql.Null {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+	}
+	return res
 }
 
 func (ec *executionContext) marshalNUser2ᚕᚖgithubᚗcomᚋrollcallᚋrollcallᚋentᚐUserᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.User) graphql.Marshaler {
@@ -16756,6 +17518,13 @@ func (ec *executionContext) marshalOImport2ᚕᚖgithubᚗcomᚋrollcallᚋrollc
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalOImport2ᚖgithubᚗcomᚋrollcallᚋrollcallᚋentᚐUserImport(ctx context.Context, sel ast.SelectionSet, v *ent.UserImport) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Import(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOImportWhereInput2ᚕᚖgithubᚗcomᚋrollcallᚋrollcallᚋentᚐImportWhereInputᚄ(ctx context.Context, v any) ([]*ent.ImportWhereInput, error) {

@@ -5,6 +5,7 @@ package model
 import (
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/rollcall/rollcall/ent"
 	"github.com/rollcall/rollcall/ent/emailtemplate"
 )
@@ -34,6 +35,39 @@ type DefaultEmailTemplate struct {
 	HTML      string              `json:"html"`
 	Text      string              `json:"text"`
 	Variables []*TemplateVariable `json:"variables"`
+}
+
+type ImportError struct {
+	// Physical line of the file; the header is line 1.
+	Line    int    `json:"line"`
+	Email   string `json:"email"`
+	Message string `json:"message"`
+}
+
+type ImportUsersInput struct {
+	File graphql.Upload `json:"file"`
+	// Role of rows without one (default Member).
+	DefaultRoleID *int `json:"defaultRoleId,omitempty"`
+	// Invite the new and still NOT_INVITED people of this file.
+	SendInvitations *bool `json:"sendInvitations,omitempty"`
+	// Validate and count only; change nothing.
+	DryRun *bool `json:"dryRun,omitempty"`
+}
+
+type ImportUsersPayload struct {
+	Created   int `json:"created"`
+	Updated   int `json:"updated"`
+	Unchanged int `json:"unchanged"`
+	// Rejected rows, by line (the first 10,000).
+	Errors []*ImportError `json:"errors"`
+	// All rejected rows.
+	Rejected int `json:"rejected"`
+	// The import record (null on a dry run); select its people with users(where: {hasImportWith: {id}}).
+	Import *ent.UserImport `json:"import,omitempty"`
+	// How many people were invited.
+	Invited int `json:"invited"`
+	// The bulk send carrying the invitations; null while emails are sent directly.
+	BulkSend *ent.BulkSend `json:"bulkSend,omitempty"`
 }
 
 type InvitationInfo struct {

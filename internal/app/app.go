@@ -18,6 +18,7 @@ import (
 	"github.com/rollcall/rollcall/internal/clock"
 	"github.com/rollcall/rollcall/internal/config"
 	"github.com/rollcall/rollcall/internal/db"
+	"github.com/rollcall/rollcall/internal/importer"
 	"github.com/rollcall/rollcall/internal/invite"
 	"github.com/rollcall/rollcall/internal/mail"
 	"github.com/rollcall/rollcall/internal/org"
@@ -29,16 +30,17 @@ import (
 
 // App is a wired Rollcall instance.
 type App struct {
-	cfg     config.Config
-	log     *slog.Logger
-	DB      *db.DB
-	Auth    *auth.Service
-	Orgs    *org.Service
-	People  *people.Service
-	Admin   *people.Admin
-	Invites *invite.Service
-	limiter *throttle.Limiter
-	handler http.Handler
+	cfg      config.Config
+	log      *slog.Logger
+	DB       *db.DB
+	Auth     *auth.Service
+	Orgs     *org.Service
+	People   *people.Service
+	Admin    *people.Admin
+	Invites  *invite.Service
+	Importer *importer.Service
+	limiter  *throttle.Limiter
+	handler  http.Handler
 }
 
 // New opens the database and builds the services and HTTP handler. It does
@@ -71,9 +73,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 		Links:  invite.Links{PublicURL: cfg.Mail.PublicURL, InviteTemplate: cfg.Mail.InviteLink, ResetTemplate: cfg.Mail.ResetLink},
 		Limits: invite.DefaultLimits(),
 	})
+	a.Importer = importer.New(d, clk, auditLog, a.Invites, importer.Limits{
+		MaxBytes: cfg.Limits.MaxUpload, MaxRows: cfg.ImportMaxRows, MaxLineBytes: cfg.ImportMaxLine,
+	})
 	a.handler = server.New(server.Options{
 		Resolver: &graph.Resolver{Client: d.Client, Clock: clk, Auth: a.Auth, Orgs: a.Orgs, People: a.People,
-			Admin: a.Admin, Invites: a.Invites, Audit: auditLog},
+			Admin: a.Admin, Invites: a.Invites, Importer: a.Importer, Audit: auditLog},
 		Auth:        a.Auth,
 		Limits:      cfg.Limits,
 		MaxBody:     cfg.MaxBody,

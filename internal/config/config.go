@@ -29,6 +29,8 @@ type Config struct {
 	Auth            auth.Config
 	ShutdownTimeout time.Duration
 	Mail            Mail
+	ImportMaxRows   int
+	ImportMaxLine   int
 }
 
 // Mail configures links in emails and how emails leave.
@@ -87,6 +89,8 @@ func ServeFlags() []cli.Flag {
 		&cli.IntFlag{Name: "max-complexity", Value: graph.DefaultLimits.MaxComplexity, Sources: cli.EnvVars("ROLLCALL_MAX_COMPLEXITY"), Usage: "most complex query accepted"},
 		&cli.Int64Flag{Name: "max-body", Value: 10 << 20, Sources: cli.EnvVars("ROLLCALL_MAX_BODY"), Usage: "largest JSON request body, bytes"},
 		&cli.Int64Flag{Name: "max-upload", Value: graph.DefaultLimits.MaxUpload, Sources: cli.EnvVars("ROLLCALL_MAX_UPLOAD"), Usage: "largest upload, bytes"},
+		&cli.IntFlag{Name: "import-max-rows", Value: 1_000_000, Sources: cli.EnvVars("ROLLCALL_IMPORT_MAX_ROWS"), Usage: "most data rows in one CSV import"},
+		&cli.IntFlag{Name: "import-max-line", Value: 64 << 10, Sources: cli.EnvVars("ROLLCALL_IMPORT_MAX_LINE"), Usage: "longest line of a CSV import, bytes"},
 		&cli.DurationFlag{Name: "session-idle", Value: d.SessionIdle, Sources: cli.EnvVars("ROLLCALL_SESSION_IDLE"), Usage: "a session unused this long expires"},
 		&cli.DurationFlag{Name: "session-max", Value: d.SessionMax, Sources: cli.EnvVars("ROLLCALL_SESSION_MAX"), Usage: "longest a session lives"},
 		&cli.IntFlag{Name: "argon2-memory", Value: int(d.Argon2.MemoryKiB), Sources: cli.EnvVars("ROLLCALL_ARGON2_MEMORY"), Usage: "argon2id memory, KiB"},
@@ -132,6 +136,8 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 			MaxDepth: cmd.Int("max-depth"), MaxComplexity: cmd.Int("max-complexity"), MaxUpload: cmd.Int64("max-upload"),
 		},
 		MaxBody:         cmd.Int64("max-body"),
+		ImportMaxRows:   cmd.Int("import-max-rows"),
+		ImportMaxLine:   cmd.Int("import-max-line"),
 		Auth:            a,
 		ShutdownTimeout: cmd.Duration("shutdown-timeout"),
 		Mail: Mail{

@@ -523,3 +523,46 @@ func clip(s string, n int) string {
 	}
 	return strings.ToValidUTF8(s[:n], "") + "…"
 }
+
+// InviteNotInvited invites those of userIDs who were never invited (an
+// import's "send invitations"), emailing them after the answer as
+// InviteUsers does. It returns how many were invited. Needs people.invite.
+func (s *Service) InviteNotInvited(ctx context.Context, userIDs []int) (int, error) {
+	a, err := s.begin(ctx, perm.PeopleInvite)
+	if err != nil {
+		return 0, err
+	}
+	var ids []int
+	for start := 0; start < len(userIDs); start += 1000 {
+		batch, err := s.client.User.Query().
+			Where(user.IDIn(userIDs[start:min(start+1000, len(userIDs))]...), user.StatusEQ(user.StatusNotInvited)).
+			IDs(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("find people to invite: %w", err)
+		}
+		ids = append(ids, batch...)
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	people, err := s.load(ctx, ids)
+	if err != nil {
+		return 0, err
+	}
+	var tokens []issued
+	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
+		if tokens, err = s.markInvited(ctx, tx, a.org, &a.UserID, ids); err != nil {
+			return err
+		}
+		return s.audit.Record(ctx, tx, a.OrgID, a.label, peopleEvents("user.invited", people)...)
+	})
+	if err != nil {
+		return 0, err
+	}
+	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
+	s.background.Go(func() {
+		defer cancel()
+		s.sendInvitations(bg, a, people, tokens)
+	})
+	return len(ids), nil
+}

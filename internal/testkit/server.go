@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -51,6 +52,8 @@ func Config(databaseURL string) config.Config {
 		Auth:            a,
 		ShutdownTimeout: 5 * time.Second,
 		Mail:            config.Mail{Mailer: "outbox", From: "rollcall@example.net", Concurrency: 4},
+		ImportMaxRows:   1_000_000,
+		ImportMaxLine:   64 << 10,
 	}
 }
 
@@ -282,4 +285,27 @@ func (s *Server) Login(t testing.TB, orgSlug, login, password string) string {
 		t.Fatal("login returned no token")
 	}
 	return data.Login.Token
+}
+
+// Upload runs a GraphQL multipart request (the upload spec) with one file
+// bound to the variable path fileVar, e.g. "input.file".
+func (s *Server) Upload(t testing.TB, token, query string, vars map[string]any, fileVar, filename string, content []byte) *Response {
+	t.Helper()
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	ops, err := json.Marshal(map[string]any{"query": query, "variables": vars})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = w.WriteField("operations", string(ops))
+	_ = w.WriteField("map", `{"0": ["variables.`+fileVar+`"]}`)
+	part, err := w.CreateFormFile("0", filename)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = part.Write(content)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return s.Post(t, token, w.FormDataContentType(), body.Bytes())
 }
