@@ -304,15 +304,7 @@ func (s *Service) match(ctx context.Context, v *viewer.Viewer, rows []Row, roles
 }
 
 func grantable(v *viewer.Viewer, r *ent.Role) bool {
-	if r == nil {
-		return false
-	}
-	for _, p := range r.Permissions {
-		if !v.Can(p) {
-			return false
-		}
-	}
-	return true
+	return r != nil && v.CanAll(r.Permissions...)
 }
 
 // differs reports whether importing c changes the stored person. Empty

@@ -82,10 +82,8 @@ func displayName(u *ent.User) string {
 
 // CheckGrant refuses giving a role whose permissions the viewer lacks.
 func CheckGrant(v *viewer.Viewer, r *ent.Role) error {
-	for _, p := range r.Permissions {
-		if !v.Can(p) {
-			return apperr.New(apperr.Forbidden, fmt.Sprintf("you cannot give the role %s: it grants %s, which you do not hold", r.Name, p))
-		}
+	if !v.CanAll(r.Permissions...) {
+		return apperr.New(apperr.Forbidden, fmt.Sprintf("you cannot give the role %s: it grants permissions you do not hold", r.Name))
 	}
 	return nil
 }

@@ -81,10 +81,8 @@ func (a *Admin) target(ctx context.Context, id int) (*ent.User, error) {
 
 // grantable refuses acting on or giving a role whose permissions the viewer lacks.
 func grantable(v *viewer.Viewer, r *ent.Role) error {
-	for _, p := range r.Permissions {
-		if !v.Can(p) {
-			return apperr.New(apperr.Forbidden, fmt.Sprintf("the role %s grants %s, which you do not hold", r.Name, p))
-		}
+	if !v.CanAll(r.Permissions...) {
+		return apperr.New(apperr.Forbidden, fmt.Sprintf("the role %s grants permissions you do not hold", r.Name))
 	}
 	return nil
 }

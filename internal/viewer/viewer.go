@@ -28,6 +28,17 @@ func (v *Viewer) Can(p perm.Permission) bool {
 	return v != nil && slices.Contains(v.Permissions, p)
 }
 
+// CanAll reports whether the viewer holds every one of ps (as giving a role,
+// or acting on the credentials of someone holding it, requires).
+func (v *Viewer) CanAll(ps ...perm.Permission) bool {
+	for _, p := range ps {
+		if !v.Can(p) {
+			return false
+		}
+	}
+	return v != nil
+}
+
 // CanAny reports whether the viewer holds at least one of ps.
 func (v *Viewer) CanAny(ps ...perm.Permission) bool {
 	for _, p := range ps {
