@@ -4,7 +4,9 @@ package db
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +20,7 @@ import (
 	_ "modernc.org/sqlite"             // registers the "sqlite" driver
 
 	"github.com/rollcall/rollcall/ent"
+	"github.com/rollcall/rollcall/ent/migrate"
 	_ "github.com/rollcall/rollcall/ent/runtime" // privacy policies and defaults
 )
 
@@ -186,4 +189,23 @@ func InTx(ctx context.Context, client *ent.Client, fn func(tx *ent.Client) error
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// SchemaDigest identifies the schema this binary migrates to (tests key
+// their template databases by it). It reads the same package-level table
+// definitions migrations rewrite, so it holds the same lock.
+func SchemaDigest() string {
+	migrating.Lock()
+	defer migrating.Unlock()
+	h := sha256.New()
+	for _, table := range migrate.Tables {
+		fmt.Fprintf(h, "%s|", table.Name)
+		for _, c := range table.Columns {
+			fmt.Fprintf(h, "%s %s %v %v|", c.Name, c.Type, c.Nullable, c.Unique)
+		}
+		for _, i := range table.Indexes {
+			fmt.Fprintf(h, "%s %v|", i.Name, i.Unique)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12]
 }

@@ -9,7 +9,6 @@ package testkit
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
 	"fmt"
@@ -22,7 +21,6 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
-	"github.com/rollcall/rollcall/ent/migrate"
 	"github.com/rollcall/rollcall/internal/db"
 )
 
@@ -73,7 +71,7 @@ func DatabaseURL(t testing.TB) string {
 func ensureTemplate(t testing.TB, admin *sql.DB, base string) string {
 	t.Helper()
 	ctx := context.Background()
-	name := "rollcall_template_" + schemaDigest()
+	name := "rollcall_template_" + db.SchemaDigest()
 	conn, err := admin.Conn(ctx)
 	if err != nil {
 		t.Fatalf("connect to %s: %v (is PostgreSQL running?)", db.Redact(base), err)
@@ -115,21 +113,6 @@ func migrateURL(t testing.TB, u string) {
 	if err := d.Migrate(ctx, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatalf("migrate test database: %v", err)
 	}
-}
-
-// schemaDigest changes whenever the ent schema does.
-func schemaDigest() string {
-	h := sha256.New()
-	for _, table := range migrate.Tables {
-		fmt.Fprintf(h, "%s|", table.Name)
-		for _, c := range table.Columns {
-			fmt.Fprintf(h, "%s %s %v %v|", c.Name, c.Type, c.Nullable, c.Unique)
-		}
-		for _, i := range table.Indexes {
-			fmt.Fprintf(h, "%s %v|", i.Name, i.Unique)
-		}
-	}
-	return hex.EncodeToString(h.Sum(nil))[:12]
 }
 
 func withDatabase(t testing.TB, base, name string) string {
