@@ -174,7 +174,7 @@ func (r *queryResolver) PreviewEmail(ctx context.Context, kind emailtemplate.Kin
 
 // AuditEvents is the resolver for the auditEvents field.
 func (r *queryResolver) AuditEvents(ctx context.Context, first *int, after *entgql.Cursor[int], where *ent.AuditEventWhereInput) (*ent.AuditEventConnection, error) {
-	return r.Audit.List(ctx, r.Client, first, after, where)
+	return r.Audit.List(ctx, first, after, where)
 }
 
 // Invitation is the resolver for the invitation field.

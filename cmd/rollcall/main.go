@@ -154,7 +154,7 @@ func createOrg(ctx context.Context, cmd *cli.Command) error {
 	}
 	clk := clock.System{}
 	authSvc := auth.New(d.Client, clk, throttle.New(d.Client, d.Dialect, clk), auth.DefaultConfig(), log)
-	created, err := org.New(d.Client, clk, authSvc.HashPassword, audit.New(clk)).Create(ctx, org.CreateInput{
+	created, err := org.New(d.Client, clk, authSvc.HashPassword, audit.New(d.Client, clk)).Create(ctx, org.CreateInput{
 		Slug: cmd.String("slug"), Name: cmd.String("name"),
 		OwnerEmail: cmd.String("owner-email"), OwnerPassword: cmd.String("owner-password"),
 	})

@@ -18,6 +18,7 @@ import (
 	"github.com/rollcall/rollcall/internal/clock"
 	"github.com/rollcall/rollcall/internal/config"
 	"github.com/rollcall/rollcall/internal/db"
+	"github.com/rollcall/rollcall/internal/export"
 	"github.com/rollcall/rollcall/internal/importer"
 	"github.com/rollcall/rollcall/internal/invite"
 	"github.com/rollcall/rollcall/internal/mail"
@@ -61,7 +62,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 		d.Close()
 		return nil, err
 	}
-	auditLog := audit.New(clk)
+	auditLog := audit.New(d.Client, clk)
 	a.limiter = throttle.New(d.Client, d.Dialect, clk)
 	a.Auth = auth.New(d.Client, clk, a.limiter, cfg.Auth, log)
 	a.Orgs = org.New(d.Client, clk, a.Auth.HashPassword, auditLog)
@@ -79,6 +80,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 	a.handler = server.New(server.Options{
 		Resolver: &graph.Resolver{Client: d.Client, Clock: clk, Auth: a.Auth, Orgs: a.Orgs, People: a.People,
 			Admin: a.Admin, Invites: a.Invites, Importer: a.Importer, Audit: auditLog},
+		Export:      export.New(d.Client, clk, log),
 		Auth:        a.Auth,
 		Limits:      cfg.Limits,
 		MaxBody:     cfg.MaxBody,

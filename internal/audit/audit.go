@@ -26,11 +26,12 @@ type Event struct {
 
 // Log writes audit events.
 type Log struct {
-	clock clock.Clock
+	client *ent.Client
+	clock  clock.Clock
 }
 
 // New returns an audit log.
-func New(clk clock.Clock) *Log { return &Log{clock: clk} }
+func New(client *ent.Client, clk clock.Clock) *Log { return &Log{client: client, clock: clk} }
 
 // Record appends events for organisation orgID through client (pass a
 // transaction's client to make the events part of it). The actor is the
@@ -73,7 +74,7 @@ func (l *Log) Record(ctx context.Context, client *ent.Client, orgID int, actorLa
 
 // List returns a page of the organisation's audit log, newest first. The
 // privacy rules let only holders of organization.manage read it.
-func (l *Log) List(ctx context.Context, client *ent.Client, first *int, after *ent.Cursor, where *ent.AuditEventWhereInput) (*ent.AuditEventConnection, error) {
+func (l *Log) List(ctx context.Context, first *int, after *ent.Cursor, where *ent.AuditEventWhereInput) (*ent.AuditEventConnection, error) {
 	if err := viewer.Require(ctx, perm.OrganizationManage); err != nil {
 		return nil, err
 	}
@@ -87,7 +88,7 @@ func (l *Log) List(ctx context.Context, client *ent.Client, first *int, after *e
 	if where != nil {
 		opts = append(opts, ent.WithAuditEventFilter(where.Filter))
 	}
-	conn, err := client.AuditEvent.Query().Paginate(ctx, after, &n, nil, nil, opts...)
+	conn, err := l.client.AuditEvent.Query().Paginate(ctx, after, &n, nil, nil, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("list audit events: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/rollcall/rollcall/internal/username"
 	"io"
 	"slices"
 	"strconv"
@@ -18,8 +19,8 @@ import (
 // Lengths of the values a row may hold, in characters (runes).
 const (
 	MaxNameLength     = 200 // first name, last name
-	MinUsernameLength = 2
-	MaxUsernameLength = 64
+	MinUsernameLength = username.MinLength
+	MaxUsernameLength = username.MaxLength
 	MaxRoleLength     = 100
 	MaxProductLength  = 100
 )
@@ -564,7 +565,7 @@ func (p *csvParser) validate(line int, cells *[numFields]string) (Row, string) {
 	if msg := checkText("last name", lastName, MaxNameLength); msg != "" {
 		return Row{}, msg
 	}
-	if msg := checkUsername(username); msg != "" {
+	if msg := usernameProblem(username); msg != "" {
 		return Row{}, msg
 	}
 	if msg := checkText("role", role, MaxRoleLength); msg != "" {
@@ -638,27 +639,6 @@ func checkText(what, s string, max int) string {
 	}
 	if n > max {
 		return fmt.Sprintf("%s is longer than %d characters", what, max)
-	}
-	return ""
-}
-
-// checkUsername applies ^[\pL\pN._-]{2,64}$ to a non-empty username.
-func checkUsername(s string) string {
-	if s == "" {
-		return ""
-	}
-	n := 0
-	for _, c := range s {
-		n++
-		if !unicode.IsLetter(c) && !unicode.IsNumber(c) && c != '.' && c != '_' && c != '-' {
-			return fmt.Sprintf("username may only contain letters, digits, dots, underscores and dashes (not %q)", c)
-		}
-	}
-	switch {
-	case n > MaxUsernameLength:
-		return fmt.Sprintf("username is longer than %d characters", MaxUsernameLength)
-	case n < MinUsernameLength:
-		return fmt.Sprintf("username is shorter than %d characters", MinUsernameLength)
 	}
 	return ""
 }
@@ -742,4 +722,15 @@ func groupDigits(n int) string {
 		b.WriteRune(c)
 	}
 	return b.String()
+}
+
+// usernameProblem applies the username rule to a non-empty username.
+func usernameProblem(s string) string {
+	if s == "" {
+		return ""
+	}
+	if err := username.Check(s); err != nil {
+		return err.Error()
+	}
+	return ""
 }

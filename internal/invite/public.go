@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/rollcall/rollcall/internal/template"
 	"github.com/rollcall/rollcall/internal/throttle"
 	"github.com/rollcall/rollcall/internal/token"
+	"github.com/rollcall/rollcall/internal/username"
 	"github.com/rollcall/rollcall/internal/viewer"
 )
 
@@ -65,6 +65,15 @@ func (s *Service) lookup(ctx context.Context, tok string, kind invitation.Kind) 
 	return inv, nil
 }
 
+// openToken counts a token check against the caller's address, then finds
+// the open token of kind.
+func (s *Service) openToken(ctx context.Context, tok string, kind invitation.Kind) (*ent.Invitation, error) {
+	if err := s.throttleClient(ctx, "token"); err != nil {
+		return nil, err
+	}
+	return s.lookup(ctx, tok, kind)
+}
+
 // Info is what the accept page shows about an invitation.
 type Info struct {
 	Email, FirstName, OrganizationName string
@@ -74,10 +83,7 @@ type Info struct {
 // Invitation describes the invitation behind tok without spending it, so
 // link previews and email scanners cannot use it up.
 func (s *Service) Invitation(ctx context.Context, tok string) (*Info, error) {
-	if err := s.throttleClient(ctx, "token"); err != nil {
-		return nil, err
-	}
-	inv, err := s.lookup(ctx, tok, invitation.KindINVITATION)
+	inv, err := s.openToken(ctx, tok, invitation.KindINVITATION)
 	if err != nil {
 		return nil, err
 	}
@@ -97,8 +103,6 @@ type AcceptInput struct {
 	FirstName, LastName string // optional: keep what the admin entered
 }
 
-var usernamePattern = regexp.MustCompile(`^[\pL\pN._-]{2,64}$`)
-
 // Accept spends an invitation token, activates the person with the password
 // they chose and signs them in. Of several simultaneous accepts of one token
 // exactly one succeeds: spending is a conditional update.
@@ -113,24 +117,23 @@ func (s *Service) Accept(ctx context.Context, in AcceptInput) (*auth.Session, er
 // Activate is Accept without signing in (for the built-in page, which has no
 // use for a session). It returns the activated person.
 func (s *Service) Activate(ctx context.Context, in AcceptInput) (*ent.User, error) {
-	if err := s.throttleClient(ctx, "token"); err != nil {
-		return nil, err
-	}
-	inv, err := s.lookup(ctx, in.Token, invitation.KindINVITATION)
+	inv, err := s.openToken(ctx, in.Token, invitation.KindINVITATION)
 	if err != nil {
 		return nil, err
 	}
 	u := inv.Edges.User
-	username := strings.TrimSpace(in.Username)
-	if username != "" && !usernamePattern.MatchString(username) {
-		return nil, apperr.Invalid("username", "a username has 2 to 64 letters, digits, dots, dashes or underscores")
+	name := strings.TrimSpace(in.Username)
+	if name != "" {
+		if username.Check(name) != nil {
+			return nil, apperr.Invalid("username", username.Rule)
+		}
 	}
-	if err := s.checkPasswordFor("password", in.Password, u.Email, username); err != nil {
+	if err := s.checkPasswordFor("password", in.Password, u.Email, name); err != nil {
 		return nil, err
 	}
-	if username != "" {
+	if name != "" {
 		taken, err := s.client.User.Query().
-			Where(user.OrganizationID(u.OrganizationID), user.UsernameNormalized(strings.ToLower(username)), user.IDNEQ(u.ID)).
+			Where(user.OrganizationID(u.OrganizationID), user.UsernameNormalized(username.Normalize(name)), user.IDNEQ(u.ID)).
 			Exist(auth.AsSystem(ctx))
 		if err != nil {
 			return nil, err
@@ -148,8 +151,8 @@ func (s *Service) Activate(ctx context.Context, in AcceptInput) (*ent.User, erro
 		}
 		up := tx.User.UpdateOneID(u.ID).SetStatus(user.StatusActive).SetPasswordHash(hash).
 			SetAcceptedAt(now).SetMustChangePassword(false).ClearInviteExpiresAt().SetUpdatedAt(now)
-		if username != "" {
-			up.SetUsername(username).SetUsernameNormalized(strings.ToLower(username))
+		if name != "" {
+			up.SetUsername(name).SetUsernameNormalized(username.Normalize(name))
 		}
 		if f := strings.TrimSpace(in.FirstName); f != "" {
 			up.SetFirstName(f)
@@ -296,10 +299,7 @@ func (s *Service) ResetPassword(ctx context.Context, in ResetInput) (*auth.Sessi
 
 // SetPassword is ResetPassword without signing in (for the built-in page).
 func (s *Service) SetPassword(ctx context.Context, in ResetInput) (*ent.User, error) {
-	if err := s.throttleClient(ctx, "token"); err != nil {
-		return nil, err
-	}
-	inv, err := s.lookup(ctx, in.Token, invitation.KindPASSWORD_RESET)
+	inv, err := s.openToken(ctx, in.Token, invitation.KindPASSWORD_RESET)
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/rollcall/rollcall/internal/emailaddr"
 	"github.com/rollcall/rollcall/internal/invite"
 	"github.com/rollcall/rollcall/internal/perm"
+	"github.com/rollcall/rollcall/internal/username"
 	"github.com/rollcall/rollcall/internal/viewer"
 )
 
@@ -44,9 +44,6 @@ type UpdateUserInput struct {
 	RoleID                               *int
 	Products                             []string // nil: unchanged
 }
-
-// UsernamePattern is the shape of a username.
-var UsernamePattern = regexp.MustCompile(`^[\pL\pN._-]{2,64}$`)
 
 // session is the acting admin with its label for the audit log.
 type session struct {
@@ -157,16 +154,16 @@ func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*en
 	}
 	if in.Username != nil {
 		name := strings.TrimSpace(*in.Username)
-		switch {
-		case name == "":
+		if name == "" {
 			set("username", func(up *ent.UserUpdateOne) { up.ClearUsername().ClearUsernameNormalized() })
-		case !UsernamePattern.MatchString(name):
-			return nil, apperr.Invalid("username", "a username has 2 to 64 letters, digits, dots, dashes or underscores")
-		default:
-			if err := a.unique(ctx, user.UsernameNormalized(strings.ToLower(name)), u.ID, "username", "that username is taken"); err != nil {
+		} else {
+			if username.Check(name) != nil {
+				return nil, apperr.Invalid("username", username.Rule)
+			}
+			if err := a.unique(ctx, user.UsernameNormalized(username.Normalize(name)), u.ID, "username", "that username is taken"); err != nil {
 				return nil, err
 			}
-			set("username", func(up *ent.UserUpdateOne) { up.SetUsername(name).SetUsernameNormalized(strings.ToLower(name)) })
+			set("username", func(up *ent.UserUpdateOne) { up.SetUsername(name).SetUsernameNormalized(username.Normalize(name)) })
 		}
 	}
 	if in.FirstName != nil {

@@ -22,7 +22,6 @@ import (
 	"github.com/rollcall/rollcall/graph"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/clientip"
-	"github.com/rollcall/rollcall/internal/export"
 	"github.com/rollcall/rollcall/internal/viewer"
 	"github.com/rollcall/rollcall/internal/web"
 )
@@ -30,6 +29,7 @@ import (
 // Options configure the HTTP handler.
 type Options struct {
 	Resolver    *graph.Resolver
+	Export      http.Handler // GET /export/users.csv, behind authentication
 	Auth        *auth.Service
 	Limits      graph.Limits
 	MaxBody     int64    // bytes of a JSON request body
@@ -54,7 +54,7 @@ func New(opts Options) http.Handler {
 
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", m.instrument("/graphql", origins.guardWebsocket(limitBody(opts.MaxBody, opts.Limits.MaxUpload, authenticate(opts.Auth, gql)))))
-	mux.Handle("GET /export/users.csv", m.instrument("/export/users.csv", authenticate(opts.Auth, export.New(opts.Resolver.Client, opts.Resolver.Clock, opts.Log))))
+	mux.Handle("GET /export/users.csv", m.instrument("/export/users.csv", authenticate(opts.Auth, opts.Export)))
 	pages := web.New(opts.Resolver.Invites, opts.Log)
 	mux.Handle("/invite/accept", m.instrument("/invite/accept", pages))
 	mux.Handle("/password/reset", m.instrument("/password/reset", pages))
