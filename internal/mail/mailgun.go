@@ -64,20 +64,69 @@ func (g *Mailgun) Send(ctx context.Context, m Message) (string, error) {
 	if err := m.validate(); err != nil {
 		return "", err
 	}
+	msg, err := g.compose(m.From, m.ReplyTo, m.Subject, m.Text, m.HTML, m.Variables)
+	if err != nil {
+		return "", err
+	}
+	if err := msg.AddRecipient(formatAddress(m.To)); err != nil {
+		return "", permanent(fmt.Errorf("mailgun add recipient: %w", g.redact(err)))
+	}
+	return g.post(ctx, msg)
+}
+
+// SendBatch posts b to Mailgun as one batch and returns the id Mailgun gave
+// it, shared by every copy. Errors are *Error, classified as for Send.
+func (g *Mailgun) SendBatch(ctx context.Context, b Batch) (string, error) {
+	if err := b.validate(); err != nil {
+		return "", err
+	}
+	msg, err := g.compose(b.From, b.ReplyTo, b.Subject, b.Text, b.HTML, b.Variables)
+	if err != nil {
+		return "", err
+	}
+	// Mailgun sends each "to" a copy of its own only when recipient-variables
+	// is present (else one message lists everyone), so every recipient gets a
+	// map, even an empty one. Mailgun keys the variables by bare address, but
+	// mailgun-go keys them by the "to" string as given, "Name" <addr>: re-key
+	// through the map RecipientVariables returns, which is the message's own.
+	for _, r := range b.Recipients {
+		to := formatAddress(r.To)
+		vars := make(map[string]any, len(r.Values))
+		for k, v := range r.Values {
+			vars[k] = v
+		}
+		if err := msg.AddRecipientAndVariables(to, vars); err != nil {
+			return "", permanent(fmt.Errorf("mailgun add recipient: %w", g.redact(err)))
+		}
+		rv := msg.RecipientVariables()
+		delete(rv, to)
+		rv[r.To.Email] = vars
+	}
+	return g.post(ctx, msg)
+}
+
+// compose starts a Mailgun message with what Message and Batch share; the
+// caller adds the recipients.
+func (g *Mailgun) compose(from Address, replyTo, subject, text, html string, vars map[string]string) (*mailgun.Message, error) {
+	msg := mailgun.NewMessage(formatAddress(from), subject, text)
+	if html != "" {
+		msg.SetHTML(html)
+	}
+	if replyTo != "" {
+		msg.SetReplyTo(replyTo)
+	}
+	for k, v := range vars {
+		if err := msg.AddVariable(k, v); err != nil {
+			return nil, permanent(fmt.Errorf("mailgun add variable %q: %w", k, g.redact(err)))
+		}
+	}
+	return msg, nil
+}
+
+// post sends msg and returns its id without the surrounding angle brackets.
+func (g *Mailgun) post(ctx context.Context, msg *mailgun.Message) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", ctxError("mailgun send", err)
-	}
-	msg := mailgun.NewMessage(formatAddress(m.From), m.Subject, m.Text, formatAddress(m.To))
-	if m.HTML != "" {
-		msg.SetHTML(m.HTML)
-	}
-	if m.ReplyTo != "" {
-		msg.SetReplyTo(m.ReplyTo)
-	}
-	for k, v := range m.Variables {
-		if err := msg.AddVariable(k, v); err != nil {
-			return "", permanent(fmt.Errorf("mailgun add variable %q: %w", k, g.redact(err)))
-		}
 	}
 	_, id, err := g.client.Send(ctx, msg)
 	if err != nil {
