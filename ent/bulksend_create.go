@@ -616,6 +616,24 @@ func (u *BulkSendUpsert) AddSkipped(v int) *BulkSendUpsert {
 	return u
 }
 
+// SetIdempotencyKey sets the "idempotency_key" field.
+func (u *BulkSendUpsert) SetIdempotencyKey(v string) *BulkSendUpsert {
+	u.Set(bulksend.FieldIdempotencyKey, v)
+	return u
+}
+
+// UpdateIdempotencyKey sets the "idempotency_key" field to the value that was provided on create.
+func (u *BulkSendUpsert) UpdateIdempotencyKey() *BulkSendUpsert {
+	u.SetExcluded(bulksend.FieldIdempotencyKey)
+	return u
+}
+
+// ClearIdempotencyKey clears the value of the "idempotency_key" field.
+func (u *BulkSendUpsert) ClearIdempotencyKey() *BulkSendUpsert {
+	u.SetNull(bulksend.FieldIdempotencyKey)
+	return u
+}
+
 // SetFinishedAt sets the "finished_at" field.
 func (u *BulkSendUpsert) SetFinishedAt(v time.Time) *BulkSendUpsert {
 	u.Set(bulksend.FieldFinishedAt, v)
@@ -656,9 +674,6 @@ func (u *BulkSendUpsertOne) UpdateNewValues() *BulkSendUpsertOne {
 		}
 		if _, exists := u.create.mutation.CreatedByID(); exists {
 			s.SetIgnore(bulksend.FieldCreatedByID)
-		}
-		if _, exists := u.create.mutation.IdempotencyKey(); exists {
-			s.SetIgnore(bulksend.FieldIdempotencyKey)
 		}
 		if _, exists := u.create.mutation.InputHash(); exists {
 			s.SetIgnore(bulksend.FieldInputHash)
@@ -803,6 +818,27 @@ func (u *BulkSendUpsertOne) AddSkipped(v int) *BulkSendUpsertOne {
 func (u *BulkSendUpsertOne) UpdateSkipped() *BulkSendUpsertOne {
 	return u.Update(func(s *BulkSendUpsert) {
 		s.UpdateSkipped()
+	})
+}
+
+// SetIdempotencyKey sets the "idempotency_key" field.
+func (u *BulkSendUpsertOne) SetIdempotencyKey(v string) *BulkSendUpsertOne {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.SetIdempotencyKey(v)
+	})
+}
+
+// UpdateIdempotencyKey sets the "idempotency_key" field to the value that was provided on create.
+func (u *BulkSendUpsertOne) UpdateIdempotencyKey() *BulkSendUpsertOne {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.UpdateIdempotencyKey()
+	})
+}
+
+// ClearIdempotencyKey clears the value of the "idempotency_key" field.
+func (u *BulkSendUpsertOne) ClearIdempotencyKey() *BulkSendUpsertOne {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.ClearIdempotencyKey()
 	})
 }
 
@@ -1015,9 +1051,6 @@ func (u *BulkSendUpsertBulk) UpdateNewValues() *BulkSendUpsertBulk {
 			if _, exists := b.mutation.CreatedByID(); exists {
 				s.SetIgnore(bulksend.FieldCreatedByID)
 			}
-			if _, exists := b.mutation.IdempotencyKey(); exists {
-				s.SetIgnore(bulksend.FieldIdempotencyKey)
-			}
 			if _, exists := b.mutation.InputHash(); exists {
 				s.SetIgnore(bulksend.FieldInputHash)
 			}
@@ -1162,6 +1195,27 @@ func (u *BulkSendUpsertBulk) AddSkipped(v int) *BulkSendUpsertBulk {
 func (u *BulkSendUpsertBulk) UpdateSkipped() *BulkSendUpsertBulk {
 	return u.Update(func(s *BulkSendUpsert) {
 		s.UpdateSkipped()
+	})
+}
+
+// SetIdempotencyKey sets the "idempotency_key" field.
+func (u *BulkSendUpsertBulk) SetIdempotencyKey(v string) *BulkSendUpsertBulk {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.SetIdempotencyKey(v)
+	})
+}
+
+// UpdateIdempotencyKey sets the "idempotency_key" field to the value that was provided on create.
+func (u *BulkSendUpsertBulk) UpdateIdempotencyKey() *BulkSendUpsertBulk {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.UpdateIdempotencyKey()
+	})
+}
+
+// ClearIdempotencyKey clears the value of the "idempotency_key" field.
+func (u *BulkSendUpsertBulk) ClearIdempotencyKey() *BulkSendUpsertBulk {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.ClearIdempotencyKey()
 	})
 }
 

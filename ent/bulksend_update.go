@@ -134,6 +134,26 @@ func (_u *BulkSendUpdate) AddSkipped(v int) *BulkSendUpdate {
 	return _u
 }
 
+// SetIdempotencyKey sets the "idempotency_key" field.
+func (_u *BulkSendUpdate) SetIdempotencyKey(v string) *BulkSendUpdate {
+	_u.mutation.SetIdempotencyKey(v)
+	return _u
+}
+
+// SetNillableIdempotencyKey sets the "idempotency_key" field if the given value is not nil.
+func (_u *BulkSendUpdate) SetNillableIdempotencyKey(v *string) *BulkSendUpdate {
+	if v != nil {
+		_u.SetIdempotencyKey(*v)
+	}
+	return _u
+}
+
+// ClearIdempotencyKey clears the value of the "idempotency_key" field.
+func (_u *BulkSendUpdate) ClearIdempotencyKey() *BulkSendUpdate {
+	_u.mutation.ClearIdempotencyKey()
+	return _u
+}
+
 // SetFinishedAt sets the "finished_at" field.
 func (_u *BulkSendUpdate) SetFinishedAt(v time.Time) *BulkSendUpdate {
 	_u.mutation.SetFinishedAt(v)
@@ -264,6 +284,11 @@ func (_u *BulkSendUpdate) check() error {
 			return &ValidationError{Name: "skipped", err: fmt.Errorf(`ent: validator failed for field "BulkSend.skipped": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.IdempotencyKey(); ok {
+		if err := bulksend.IdempotencyKeyValidator(v); err != nil {
+			return &ValidationError{Name: "idempotency_key", err: fmt.Errorf(`ent: validator failed for field "BulkSend.idempotency_key": %w`, err)}
+		}
+	}
 	if _u.mutation.OrganizationCleared() && len(_u.mutation.OrganizationIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "BulkSend.organization"`)
 	}
@@ -320,6 +345,9 @@ func (_u *BulkSendUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.AddedSkipped(); ok {
 		_spec.AddField(bulksend.FieldSkipped, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.IdempotencyKey(); ok {
+		_spec.SetField(bulksend.FieldIdempotencyKey, field.TypeString, value)
 	}
 	if _u.mutation.IdempotencyKeyCleared() {
 		_spec.ClearField(bulksend.FieldIdempotencyKey, field.TypeString)
@@ -504,6 +532,26 @@ func (_u *BulkSendUpdateOne) AddSkipped(v int) *BulkSendUpdateOne {
 	return _u
 }
 
+// SetIdempotencyKey sets the "idempotency_key" field.
+func (_u *BulkSendUpdateOne) SetIdempotencyKey(v string) *BulkSendUpdateOne {
+	_u.mutation.SetIdempotencyKey(v)
+	return _u
+}
+
+// SetNillableIdempotencyKey sets the "idempotency_key" field if the given value is not nil.
+func (_u *BulkSendUpdateOne) SetNillableIdempotencyKey(v *string) *BulkSendUpdateOne {
+	if v != nil {
+		_u.SetIdempotencyKey(*v)
+	}
+	return _u
+}
+
+// ClearIdempotencyKey clears the value of the "idempotency_key" field.
+func (_u *BulkSendUpdateOne) ClearIdempotencyKey() *BulkSendUpdateOne {
+	_u.mutation.ClearIdempotencyKey()
+	return _u
+}
+
 // SetFinishedAt sets the "finished_at" field.
 func (_u *BulkSendUpdateOne) SetFinishedAt(v time.Time) *BulkSendUpdateOne {
 	_u.mutation.SetFinishedAt(v)
@@ -647,6 +695,11 @@ func (_u *BulkSendUpdateOne) check() error {
 			return &ValidationError{Name: "skipped", err: fmt.Errorf(`ent: validator failed for field "BulkSend.skipped": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.IdempotencyKey(); ok {
+		if err := bulksend.IdempotencyKeyValidator(v); err != nil {
+			return &ValidationError{Name: "idempotency_key", err: fmt.Errorf(`ent: validator failed for field "BulkSend.idempotency_key": %w`, err)}
+		}
+	}
 	if _u.mutation.OrganizationCleared() && len(_u.mutation.OrganizationIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "BulkSend.organization"`)
 	}
@@ -720,6 +773,9 @@ func (_u *BulkSendUpdateOne) sqlSave(ctx context.Context) (_node *BulkSend, err 
 	}
 	if value, ok := _u.mutation.AddedSkipped(); ok {
 		_spec.AddField(bulksend.FieldSkipped, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.IdempotencyKey(); ok {
+		_spec.SetField(bulksend.FieldIdempotencyKey, field.TypeString, value)
 	}
 	if _u.mutation.IdempotencyKeyCleared() {
 		_spec.ClearField(bulksend.FieldIdempotencyKey, field.TypeString)

@@ -2,10 +2,14 @@ package graph
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+
+	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/rollcall/rollcall/ent"
 	"github.com/rollcall/rollcall/ent/privacy"
+	"github.com/rollcall/rollcall/internal/apperr"
 	"github.com/rollcall/rollcall/internal/viewer"
 )
 
@@ -41,4 +45,23 @@ func nonEmpty(s string) *string {
 		return nil
 	}
 	return &s
+}
+
+// nullIfNotFound turns NOT_FOUND into a null result, as node does.
+func nullIfNotFound[T any](v *T, err error) (*T, error) {
+	if apperr.Is(err, apperr.NotFound) {
+		return nil, nil
+	}
+	return v, err
+}
+
+// selection is the canonical form of sendInvitations' selection as the
+// client sent it (including where fields that are not plain predicates), for
+// idempotency checks.
+func selection(ctx context.Context) []byte {
+	fc := graphql.GetFieldContext(ctx)
+	args := fc.Field.ArgumentMap(graphql.GetOperationContext(ctx).Variables)
+	input, _ := args["input"].(map[string]any)
+	b, _ := json.Marshal(input["where"]) // maps marshal with sorted keys
+	return b
 }

@@ -22,7 +22,7 @@ func (r *mutationResolver) ImportUsers(ctx context.Context, input model.ImportUs
 		return nil, err
 	}
 	out := &model.ImportUsersPayload{Created: res.Created, Updated: res.Updated, Unchanged: res.Unchanged,
-		Rejected: res.Rejected, Import: res.Import, Invited: res.Invited, Errors: make([]*model.ImportError, len(res.Errors))}
+		Rejected: res.Rejected, Import: res.Import, Invited: res.Invited, BulkSend: res.BulkSend, Errors: make([]*model.ImportError, len(res.Errors))}
 	for i, e := range res.Errors {
 		out.Errors[i] = &model.ImportError{Line: e.Line, Email: e.Email, Message: e.Message}
 	}

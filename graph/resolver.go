@@ -6,9 +6,11 @@ import (
 	"github.com/rollcall/rollcall/ent"
 	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/auth"
+	"github.com/rollcall/rollcall/internal/bulksend"
 	"github.com/rollcall/rollcall/internal/clock"
 	"github.com/rollcall/rollcall/internal/importer"
 	"github.com/rollcall/rollcall/internal/invite"
+	"github.com/rollcall/rollcall/internal/notify"
 	"github.com/rollcall/rollcall/internal/org"
 	"github.com/rollcall/rollcall/internal/people"
 )
@@ -24,4 +26,7 @@ type Resolver struct {
 	Invites  *invite.Service
 	Importer *importer.Service
 	Audit    *audit.Log
+	// BulkSends plans, reports and cancels bulk sends.
+	BulkSends *bulksend.Service
+	Notify    *notify.Service
 }

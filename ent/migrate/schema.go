@@ -161,9 +161,12 @@ var (
 				Columns: []*schema.Column{DeliveriesColumns[15], DeliveriesColumns[5]},
 			},
 			{
-				Name:    "delivery_status_next_attempt_at",
+				Name:    "delivery_queued",
 				Unique:  false,
-				Columns: []*schema.Column{DeliveriesColumns[5], DeliveriesColumns[7]},
+				Columns: []*schema.Column{DeliveriesColumns[0]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "status = 'QUEUED'",
+				},
 			},
 			{
 				Name:    "delivery_provider_message_id",

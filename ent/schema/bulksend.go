@@ -26,7 +26,7 @@ func (BulkSend) Fields() []ent.Field {
 		field.Int("created_by_id").Immutable(),
 		// idempotency_key and input_hash let a repeated request return the
 		// same send, and a reused key with another input be refused.
-		field.String("idempotency_key").Optional().Nillable().Immutable().MaxLen(200).
+		field.String("idempotency_key").Optional().Nillable().MaxLen(200).
 			Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Bytes("input_hash").Optional().Immutable().
 			Annotations(entgql.Skip(entgql.SkipAll)),

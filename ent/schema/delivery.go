@@ -2,6 +2,7 @@ package schema
 
 import (
 	"entgo.io/contrib/entgql"
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
@@ -49,7 +50,9 @@ func (Delivery) Edges() []ent.Edge {
 func (Delivery) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("bulk_send_id", "status"),
-		index.Fields("status", "next_attempt_at"),
+		// Workers claim from this: only queued rows, in id order.
+		index.Fields("id").StorageKey("delivery_queued").
+			Annotations(entsql.IndexWhere("status = 'QUEUED'")),
 		index.Fields("provider_message_id"),
 		index.Fields("user_id"),
 	}

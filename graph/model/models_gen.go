@@ -7,6 +7,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/rollcall/rollcall/ent"
+	"github.com/rollcall/rollcall/ent/bulksend"
 	"github.com/rollcall/rollcall/ent/emailtemplate"
 )
 
@@ -133,6 +134,35 @@ type ResetPasswordInput struct {
 type RoleInput struct {
 	Name        string   `json:"name"`
 	Permissions []string `json:"permissions"`
+}
+
+type SendInvitationsInput struct {
+	UserIds []int               `json:"userIds,omitempty"`
+	Where   *ent.UserWhereInput `json:"where,omitempty"`
+	RoleIds []int               `json:"roleIds,omitempty"`
+	// AUTO: invitations for NOT_INVITED and INVITED people, reset instructions for ACTIVE ones,
+	// DEACTIVATED skipped. TEMPORARY_PASSWORD: NOT_INVITED and INVITED people get a generated
+	// password by email and become ACTIVE, having to change it at first sign-in.
+	Kind *bulksend.Kind `json:"kind,omitempty"`
+	// Count what would be sent; change nothing.
+	DryRun *bool `json:"dryRun,omitempty"`
+	// Repeating a request with the same key within 24 hours returns the same send.
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+}
+
+type SendInvitationsPayload struct {
+	// Null on a dry run.
+	BulkSend *ent.BulkSend `json:"bulkSend,omitempty"`
+	// People selected.
+	Total              int `json:"total"`
+	Invitations        int `json:"invitations"`
+	PasswordResets     int `json:"passwordResets"`
+	TemporaryPasswords int `json:"temporaryPasswords"`
+	// People who get nothing: deactivated, the wrong status for the kind, or an address that bounced or complained.
+	Skipped int `json:"skipped"`
+}
+
+type Subscription struct {
 }
 
 type TemplateVariable struct {

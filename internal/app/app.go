@@ -10,23 +10,30 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
+
+	"entgo.io/ent/dialect"
 
 	"github.com/rollcall/rollcall/graph"
 	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/auth"
+	"github.com/rollcall/rollcall/internal/bulksend"
 	"github.com/rollcall/rollcall/internal/clock"
 	"github.com/rollcall/rollcall/internal/config"
 	"github.com/rollcall/rollcall/internal/db"
+	"github.com/rollcall/rollcall/internal/events"
 	"github.com/rollcall/rollcall/internal/export"
 	"github.com/rollcall/rollcall/internal/importer"
 	"github.com/rollcall/rollcall/internal/invite"
 	"github.com/rollcall/rollcall/internal/mail"
+	"github.com/rollcall/rollcall/internal/notify"
 	"github.com/rollcall/rollcall/internal/org"
 	"github.com/rollcall/rollcall/internal/password"
 	"github.com/rollcall/rollcall/internal/people"
 	"github.com/rollcall/rollcall/internal/server"
 	"github.com/rollcall/rollcall/internal/throttle"
+	"github.com/rollcall/rollcall/internal/webhook"
 )
 
 // App is a wired Rollcall instance.
@@ -40,8 +47,15 @@ type App struct {
 	Admin    *people.Admin
 	Invites  *invite.Service
 	Importer *importer.Service
-	limiter  *throttle.Limiter
-	handler  http.Handler
+	// BulkSends plans and works bulk sends; Bus carries events between
+	// replicas.
+	BulkSends *bulksend.Service
+	Bus       events.Bus
+	limiter   *throttle.Limiter
+	handler   http.Handler
+	// stopWorkers ends what Start began; workers tracks it.
+	stopWorkers context.CancelFunc
+	workers     sync.WaitGroup
 }
 
 // New opens the database and builds the services and HTTP handler. It does
@@ -62,25 +76,35 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 		d.Close()
 		return nil, err
 	}
+	if a.Bus, err = newBus(ctx, cfg.DatabaseURL, d, log); err != nil {
+		d.Close()
+		return nil, err
+	}
 	auditLog := audit.New(d.Client, clk)
+	notifier := notify.New(d.Client, clk, a.Bus)
 	a.limiter = throttle.New(d.Client, d.Dialect, clk)
 	a.Auth = auth.New(d.Client, clk, a.limiter, cfg.Auth, log)
 	a.Orgs = org.New(d.Client, clk, a.Auth.HashPassword, auditLog)
 	a.People = people.New(d.Client)
 	a.Admin = people.NewAdmin(d.Client, clk, auditLog)
+	mailer := invite.NewMailer(d.Client, sender, cfg.Mail.From, cfg.Mail.Concurrency)
+	links := invite.Links{PublicURL: cfg.Mail.PublicURL, InviteTemplate: cfg.Mail.InviteLink, ResetTemplate: cfg.Mail.ResetLink}
+	a.BulkSends = bulksend.New(bulksend.Deps{
+		DB: d, Clock: clk, Bus: a.Bus, Mailer: mailer, Sender: sender, Links: links, Audit: auditLog, Notify: notifier, Log: log,
+		Config: bulksend.Config{Concurrency: cfg.Mail.Concurrency, Rate: cfg.Mail.SendRate, Lease: cfg.Mail.SendLease},
+	})
 	a.Invites = invite.New(invite.Deps{
 		Client: d.Client, Clock: clk, Auth: a.Auth, Policy: policy, Audit: auditLog, Limiter: a.limiter, Log: log,
-		Mailer: invite.NewMailer(d.Client, sender, cfg.Mail.From, cfg.Mail.Concurrency),
-		Links:  invite.Links{PublicURL: cfg.Mail.PublicURL, InviteTemplate: cfg.Mail.InviteLink, ResetTemplate: cfg.Mail.ResetLink},
-		Limits: invite.DefaultLimits(),
+		Mailer: mailer, Links: links, Limits: invite.DefaultLimits(), Bulk: a.BulkSends,
 	})
 	a.Importer = importer.New(d, clk, auditLog, a.Invites, importer.Limits{
 		MaxBytes: cfg.Limits.MaxUpload, MaxRows: cfg.ImportMaxRows, MaxLineBytes: cfg.ImportMaxLine,
 	})
 	a.handler = server.New(server.Options{
 		Resolver: &graph.Resolver{Client: d.Client, Clock: clk, Auth: a.Auth, Orgs: a.Orgs, People: a.People,
-			Admin: a.Admin, Invites: a.Invites, Importer: a.Importer, Audit: auditLog},
+			Admin: a.Admin, Invites: a.Invites, Importer: a.Importer, Audit: auditLog, BulkSends: a.BulkSends, Notify: notifier},
 		Export:      export.New(d.Client, clk, log),
+		Webhook:     webhook.New(webhook.Config{SigningKey: cfg.Mail.MailgunSigningKey}, clk, a.limiter, a.BulkSends, log),
 		Auth:        a.Auth,
 		Limits:      cfg.Limits,
 		MaxBody:     cfg.MaxBody,
@@ -95,10 +119,32 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 // Handler is the root HTTP handler.
 func (a *App) Handler() http.Handler { return a.handler }
 
-// Close waits for emails still being sent, then closes the database.
+// Start starts the background workers (bulk sending); Close stops them.
+func (a *App) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	a.stopWorkers = cancel
+	a.workers.Go(func() { a.BulkSends.Run(ctx) })
+}
+
+// Close stops the workers (each finishes the unit in hand), waits for emails
+// still being sent, then closes the event bus and the database.
 func (a *App) Close() error {
+	if a.stopWorkers != nil {
+		a.stopWorkers()
+	}
+	a.workers.Wait()
 	a.Invites.Wait()
+	_ = a.Bus.Close()
 	return a.DB.Close()
+}
+
+// newBus is the event bus: LISTEN/NOTIFY on PostgreSQL, so every replica
+// sees every event; in-process on SQLite, which has one server.
+func newBus(ctx context.Context, databaseURL string, d *db.DB, log *slog.Logger) (events.Bus, error) {
+	if d.Dialect != dialect.Postgres {
+		return events.NewLocal(), nil
+	}
+	return events.NewPostgres(ctx, databaseURL, d.SQL, log)
 }
 
 // newSender returns the configured mail transport.
@@ -152,6 +198,7 @@ func (a *App) Serve(ctx context.Context) error {
 		BaseContext:       func(net.Listener) context.Context { return base },
 	}
 	go a.maintain(ctx)
+	a.Start()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	a.log.InfoContext(ctx, "rollcall listening", slog.String("addr", ln.Addr().String()),

@@ -43,6 +43,9 @@ type Mail struct {
 	MailgunDomain, MailgunKey string
 	MailgunAPIBase            string
 	Concurrency               int // parallel provider calls
+	MailgunSigningKey         string
+	SendRate                  float64       // bulk sending, recipients per second; 0 = no fixed limit
+	SendLease                 time.Duration // how long a worker's claim on deliveries lasts unrenewed
 }
 
 // Bootstrap is the organisation and Owner created on an empty database.
@@ -81,7 +84,10 @@ func ServeFlags() []cli.Flag {
 		&cli.StringFlag{Name: "mailgun-domain", Sources: cli.EnvVars("ROLLCALL_MAILGUN_DOMAIN"), Usage: "Mailgun sending domain"},
 		&cli.StringFlag{Name: "mailgun-api-key", Sources: cli.EnvVars("ROLLCALL_MAILGUN_API_KEY"), Usage: "Mailgun API key"},
 		&cli.StringFlag{Name: "mailgun-api-base", Sources: cli.EnvVars("ROLLCALL_MAILGUN_API_BASE"), Usage: "Mailgun API base (default the US endpoint), e.g. http://127.0.0.1:PORT/v3"},
+		&cli.StringFlag{Name: "mailgun-webhook-signing-key", Sources: cli.EnvVars("ROLLCALL_MAILGUN_WEBHOOK_SIGNING_KEY"), Usage: "verifies POST /webhooks/mailgun"},
 		&cli.IntFlag{Name: "send-concurrency", Value: 8, Sources: cli.EnvVars("ROLLCALL_SEND_CONCURRENCY"), Usage: "parallel provider calls"},
+		&cli.FloatFlag{Name: "send-rate", Sources: cli.EnvVars("ROLLCALL_SEND_RATE"), Usage: "bulk sending, recipients per second per replica (0 = no fixed limit; backs off on the provider's 429)"},
+		&cli.DurationFlag{Name: "send-lease", Value: 30 * time.Second, Sources: cli.EnvVars("ROLLCALL_SEND_LEASE"), Usage: "a replica's claim on deliveries lapses after this long unrenewed, so another replica takes the work over"},
 		&cli.StringFlag{Name: "bootstrap-org", Value: "default", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_ORG"), Usage: "slug of the organisation created on an empty database"},
 		&cli.StringFlag{Name: "bootstrap-email", Value: "owner@example.com", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_EMAIL"), Usage: "email of the Owner created on an empty database"},
 		&cli.StringFlag{Name: "bootstrap-password", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_PASSWORD"), Usage: "the Owner's password (generated and printed once when empty)"},
@@ -144,7 +150,8 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 			PublicURL: cmd.String("public-url"), InviteLink: cmd.String("link-template-invite"), ResetLink: cmd.String("link-template-reset"),
 			Mailer: cmd.String("mailer"), OutboxDir: cmd.String("outbox-dir"), From: cmd.String("mail-from"),
 			MailgunDomain: cmd.String("mailgun-domain"), MailgunKey: cmd.String("mailgun-api-key"), MailgunAPIBase: cmd.String("mailgun-api-base"),
-			Concurrency: cmd.Int("send-concurrency"),
+			Concurrency: cmd.Int("send-concurrency"), MailgunSigningKey: cmd.String("mailgun-webhook-signing-key"),
+			SendRate: cmd.Float("send-rate"), SendLease: cmd.Duration("send-lease"),
 		},
 	}, nil
 }

@@ -19,17 +19,17 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/rollcall/rollcall/internal/testkit"
+	"github.com/rollcall/rollcall/internal/testdb"
 )
 
 // postgresURL returns a fresh database for a replica test, or skips the test
 // on SQLite.
 func postgresURL(t *testing.T) string {
 	t.Helper()
-	if !testkit.Postgres() {
-		t.Skipf("replica tests need PostgreSQL: set %s", testkit.EnvDatabaseURL)
+	if !testdb.Postgres() {
+		t.Skipf("replica tests need PostgreSQL: set %s", testdb.EnvDatabaseURL)
 	}
-	return testkit.DatabaseURL(t)
+	return testdb.DatabaseURL(t)
 }
 
 // replica is one Rollcall process: its own pool and its own bus.

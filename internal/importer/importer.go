@@ -64,7 +64,8 @@ type Result struct {
 	Errors                      []RowError
 	Rejected                    int // all rejected rows; Errors holds the first MaxReportedErrors
 	Import                      *ent.UserImport
-	Invited                     int
+	Invited                     int           // people the bulk send invites
+	BulkSend                    *ent.BulkSend // the invitations, with SendInvitations
 }
 
 // change is a valid row matched against the stored person, if any.
@@ -159,7 +160,7 @@ func (s *Service) Import(ctx context.Context, in Input) (*Result, error) {
 				all = append(all, c.existing.ID)
 			}
 		}
-		if res.Invited, err = s.invites.InviteNotInvited(ctx, all); err != nil {
+		if res.BulkSend, res.Invited, err = s.invites.InviteNotInvited(ctx, all); err != nil {
 			return nil, err
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rollcall/rollcall/ent"
+	"github.com/rollcall/rollcall/ent/bulksend"
 	"github.com/rollcall/rollcall/ent/invitation"
 	"github.com/rollcall/rollcall/ent/user"
 	"github.com/rollcall/rollcall/internal/apperr"
@@ -36,10 +37,12 @@ type Rejection struct {
 	Email, Reason, Suggestion string
 }
 
-// InviteResult lists the people created or invited and the rejected addresses.
+// InviteResult lists the people created or invited and the rejected
+// addresses, with the bulk send carrying the invitations.
 type InviteResult struct {
 	Users    []*ent.User
 	Rejected []Rejection
+	BulkSend *ent.BulkSend
 }
 
 // actor is the signed-in admin with its organisation.
@@ -155,7 +158,6 @@ func (s *Service) InviteUsers(ctx context.Context, in InviteInput) (*InviteResul
 	}
 	now := s.clock.Now()
 	var ids []int
-	var tokens []issued
 	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
 		people := slices.Clone(reinvite)
 		for start := 0; start < len(fresh); start += 500 {
@@ -180,7 +182,9 @@ func (s *Service) InviteUsers(ctx context.Context, in InviteInput) (*InviteResul
 		action := "user.created"
 		if in.SendEmail && len(ids) > 0 {
 			action = "user.invited"
-			if tokens, err = s.markInvited(ctx, tx, a.org, &a.UserID, ids); err != nil {
+			// The emails are a bulk send: durable, retried, and watched
+			// like any other; the people become INVITED as theirs leave.
+			if out.BulkSend, err = s.bulk.Queue(ctx, tx, a.OrgID, a.UserID, bulksend.KindINVITATION, ids); err != nil {
 				return err
 			}
 		}
@@ -189,18 +193,11 @@ func (s *Service) InviteUsers(ctx context.Context, in InviteInput) (*InviteResul
 	if err != nil {
 		return nil, err
 	}
+	if out.BulkSend != nil {
+		s.bulk.Queued(ctx, out.BulkSend)
+	}
 	if out.Users, err = s.load(ctx, ids); err != nil {
 		return nil, err
-	}
-	if in.SendEmail {
-		// The invitations are committed: everyone has a valid link (an admin
-		// can resend or copy it). The emails leave after the answer, so a
-		// thousand of them do not hold the request.
-		bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
-		s.background.Go(func() {
-			defer cancel()
-			s.sendInvitations(bg, a, out.Users, tokens)
-		})
 	}
 	return out, nil
 }
@@ -522,13 +519,13 @@ func clip(s string, n int) string {
 	return strings.ToValidUTF8(s[:n], "") + "…"
 }
 
-// InviteNotInvited invites those of userIDs who were never invited (an
-// import's "send invitations"), emailing them after the answer as
-// InviteUsers does. It returns how many were invited. Needs people.invite.
-func (s *Service) InviteNotInvited(ctx context.Context, userIDs []int) (int, error) {
+// InviteNotInvited starts a bulk send of invitations to those of userIDs
+// who were never invited (an import's "send invitations") and returns it
+// with how many it invites (nil and 0 when nobody). Needs people.invite.
+func (s *Service) InviteNotInvited(ctx context.Context, userIDs []int) (*ent.BulkSend, int, error) {
 	a, err := s.begin(ctx, perm.PeopleInvite)
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
 	var ids []int
 	for start := 0; start < len(userIDs); start += 1000 {
@@ -536,31 +533,27 @@ func (s *Service) InviteNotInvited(ctx context.Context, userIDs []int) (int, err
 			Where(user.IDIn(userIDs[start:min(start+1000, len(userIDs))]...), user.StatusEQ(user.StatusNotInvited)).
 			IDs(ctx)
 		if err != nil {
-			return 0, fmt.Errorf("find people to invite: %w", err)
+			return nil, 0, fmt.Errorf("find people to invite: %w", err)
 		}
 		ids = append(ids, batch...)
 	}
 	if len(ids) == 0 {
-		return 0, nil
+		return nil, 0, nil
 	}
 	people, err := s.load(ctx, ids)
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
-	var tokens []issued
+	var send *ent.BulkSend
 	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
-		if tokens, err = s.markInvited(ctx, tx, a.org, &a.UserID, ids); err != nil {
+		if send, err = s.bulk.Queue(ctx, tx, a.OrgID, a.UserID, bulksend.KindINVITATION, ids); err != nil {
 			return err
 		}
 		return s.audit.Record(ctx, tx, a.OrgID, a.label, peopleEvents("user.invited", people)...)
 	})
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
-	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
-	s.background.Go(func() {
-		defer cancel()
-		s.sendInvitations(bg, a, people, tokens)
-	})
-	return len(ids), nil
+	s.bulk.Queued(ctx, send)
+	return send, len(ids), nil
 }

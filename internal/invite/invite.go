@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rollcall/rollcall/ent"
+	"github.com/rollcall/rollcall/ent/bulksend"
 	"github.com/rollcall/rollcall/ent/invitation"
 	"github.com/rollcall/rollcall/ent/schema/enum"
 	"github.com/rollcall/rollcall/ent/user"
@@ -73,6 +74,7 @@ type Service struct {
 	limiter *throttle.Limiter
 	links   Links
 	limits  Limits
+	bulk    Queuer
 	log     *slog.Logger
 	// background tracks emails sent after a public answer was given.
 	background sync.WaitGroup
@@ -89,13 +91,21 @@ type Deps struct {
 	Limiter *throttle.Limiter
 	Links   Links
 	Limits  Limits
+	Bulk    Queuer
 	Log     *slog.Logger
+}
+
+// Queuer queues bulk sends inside a caller's transaction (the bulk-send
+// service; an interface, because that service renders with this package).
+type Queuer interface {
+	Queue(ctx context.Context, tx *ent.Client, orgID, createdBy int, kind bulksend.Kind, userIDs []int) (*ent.BulkSend, error)
+	Queued(ctx context.Context, b *ent.BulkSend)
 }
 
 // New returns the invitation service.
 func New(d Deps) *Service {
 	return &Service{client: d.Client, clock: d.Clock, auth: d.Auth, policy: d.Policy, mailer: d.Mailer,
-		audit: d.Audit, limiter: d.Limiter, links: d.Links, limits: d.Limits, log: d.Log}
+		audit: d.Audit, limiter: d.Limiter, links: d.Links, limits: d.Limits, bulk: d.Bulk, log: d.Log}
 }
 
 // Wait blocks until emails sent in the background have gone.

@@ -96,7 +96,7 @@ func (t *Templates) Render(ctx context.Context, e Email) (mail.Message, error) {
 		return mail.Message{}, fmt.Errorf("render %s email: %w", e.Kind, err)
 	}
 	msg := mail.Message{
-		From:    mail.Address{Name: fromName(e.Org), Email: t.from},
+		From:    t.From(e.Org),
 		To:      mail.Address{Name: Data(e).FullName, Email: e.User.Email},
 		Subject: out.Subject, Text: out.Text, HTML: out.HTML,
 	}
@@ -104,6 +104,11 @@ func (t *Templates) Render(ctx context.Context, e Email) (mail.Message, error) {
 		msg.ReplyTo = *e.Org.ReplyTo
 	}
 	return msg, nil
+}
+
+// From is the sender of an organisation's emails.
+func (t *Templates) From(o *ent.Organization) mail.Address {
+	return mail.Address{Name: fromName(o), Email: t.from}
 }
 
 func fromName(o *ent.Organization) string {

@@ -30,6 +30,7 @@ import (
 type Options struct {
 	Resolver    *graph.Resolver
 	Export      http.Handler // GET /export/users.csv, behind authentication
+	Webhook     http.Handler // POST /webhooks/mailgun, public (it checks Mailgun's signature)
 	Auth        *auth.Service
 	Limits      graph.Limits
 	MaxBody     int64    // bytes of a JSON request body
@@ -56,6 +57,7 @@ func New(opts Options) http.Handler {
 	mux.Handle("/graphql", m.instrument("/graphql", origins.guardWebsocket(limitBody(opts.MaxBody, opts.Limits.MaxUpload, authenticate(opts.Auth, gql)))))
 	mux.Handle("GET /export/users.csv", m.instrument("/export/users.csv", authenticate(opts.Auth, opts.Export)))
 	pages := web.New(opts.Resolver.Invites, opts.Log)
+	mux.Handle("POST /webhooks/mailgun", m.instrument("/webhooks/mailgun", opts.Webhook))
 	mux.Handle("/invite/accept", m.instrument("/invite/accept", pages))
 	mux.Handle("/password/reset", m.instrument("/password/reset", pages))
 	mux.Handle("GET /graphiql", m.instrument("/graphiql", playground.Handler("Rollcall", "/graphql")))

@@ -42,6 +42,7 @@ func (e Email) Token() string {
 func (s *Server) Outbox(t testing.TB) []Email {
 	t.Helper()
 	s.Invites.Wait() // emails sent after a public answer
+	s.WaitDeliveries(t)
 	files, err := filepath.Glob(filepath.Join(s.OutboxDir, "*.eml"))
 	if err != nil {
 		t.Fatal(err)

@@ -90,6 +90,7 @@ func NewServer(t testing.TB, modify ...func(*config.Config)) *Server {
 	if err := a.Migrate(ctx, io.Discard); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
+	a.Start()
 	ts.Config.Handler = a.Handler()
 	ts.Start()
 	t.Cleanup(func() {

@@ -1,0 +1,365 @@
+package bulksend
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/rollcall/rollcall/ent"
+	"github.com/rollcall/rollcall/ent/bulksend"
+	"github.com/rollcall/rollcall/ent/delivery"
+	"github.com/rollcall/rollcall/ent/predicate"
+	"github.com/rollcall/rollcall/ent/role"
+	"github.com/rollcall/rollcall/ent/schema/enum"
+	"github.com/rollcall/rollcall/ent/user"
+	"github.com/rollcall/rollcall/internal/apperr"
+	"github.com/rollcall/rollcall/internal/audit"
+	"github.com/rollcall/rollcall/internal/auth"
+	"github.com/rollcall/rollcall/internal/db"
+	"github.com/rollcall/rollcall/internal/perm"
+	"github.com/rollcall/rollcall/internal/viewer"
+)
+
+// MaxUserIDs is the most ids one request may list.
+const MaxUserIDs = 100_000
+
+// IdempotencyWindow is how long an idempotency key returns its send.
+const IdempotencyWindow = 24 * time.Hour
+
+// Request selects people and says what to send them.
+type Request struct {
+	UserIDs []int          // these people (nil: no id filter)
+	Where   predicate.User // and those matching (nil: everyone)
+	RoleIDs []int          // narrowed to these roles (nil: any)
+	Kind    bulksend.Kind
+	DryRun  bool
+	// IdempotencyKey, with Fingerprint (the canonical form of Where, as the
+	// caller received it), makes a repeated request return the same send.
+	IdempotencyKey string
+	Fingerprint    []byte
+}
+
+// Result counts what a request selected and plans.
+type Result struct {
+	BulkSend                                   *ent.BulkSend // nil on a dry run
+	Total, Invitations, PasswordResets, Skipped int
+	TemporaryPasswords                         int
+}
+
+// recipient is one selected person and what they get.
+type recipient struct {
+	ID     int                 `sql:"id"`
+	Email  string              `sql:"email"`
+	Status user.Status         `sql:"status"`
+	Last   *enum.DeliveryStatus `sql:"last_email_status"`
+	action delivery.Action
+	reason string
+}
+
+// Start plans a bulk send for the viewer (or, with DryRun, only counts it).
+func (s *Service) Start(ctx context.Context, req Request) (*Result, error) {
+	need := perm.PeopleInvite
+	if req.Kind == bulksend.KindTEMPORARY_PASSWORD {
+		need = perm.CredentialsManage
+	}
+	if err := viewer.Require(ctx, need); err != nil {
+		return nil, err
+	}
+	v := viewer.FromContext(ctx)
+	if len(req.IdempotencyKey) > 200 {
+		return nil, apperr.Invalid("idempotencyKey", "at most 200 characters")
+	}
+	if len(req.UserIDs) > MaxUserIDs {
+		return nil, apperr.Invalid("userIds", fmt.Sprintf("at most %d ids at once; select by filter instead", MaxUserIDs))
+	}
+	hash := fingerprint([]byte(req.Kind), intsKey(req.UserIDs), intsKey(req.RoleIDs), req.Fingerprint)
+	if !req.DryRun && req.IdempotencyKey != "" {
+		if res, err := s.repeated(ctx, v, req.IdempotencyKey, hash); res != nil || err != nil {
+			return res, err
+		}
+	}
+	if err := s.checkRoles(ctx, req.RoleIDs); err != nil {
+		return nil, err
+	}
+	people, err := s.selectPeople(ctx, v.OrgID, req)
+	if err != nil {
+		return nil, err
+	}
+	res := count(people, req.Kind)
+	if req.DryRun {
+		return res, nil
+	}
+	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
+		if req.IdempotencyKey != "" {
+			// An expired key is released for reuse.
+			err := tx.BulkSend.Update().
+				Where(bulksend.CreatedByID(v.UserID), bulksend.IdempotencyKey(req.IdempotencyKey)).
+				ClearIdempotencyKey().Exec(auth.AsSystem(ctx))
+			if err != nil {
+				return fmt.Errorf("release idempotency key: %w", err)
+			}
+		}
+		res.BulkSend, err = s.queue(ctx, tx, v.OrgID, v.UserID, req.Kind, people, req.IdempotencyKey, hash)
+		return err
+	})
+	if ent.IsConstraintError(err) && req.IdempotencyKey != "" {
+		// The same key was used concurrently and the other request won.
+		return s.repeated(ctx, v, req.IdempotencyKey, hash)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.queued(ctx, res.BulkSend)
+	return res, nil
+}
+
+// Queue plans a send of kind to userIDs (who must be of orgID) through tx, a
+// transaction's client, on behalf of createdBy, for services that invite as
+// part of a larger change (inviteUsers, importUsers). Call Queued with the
+// send after the transaction commits.
+func (s *Service) Queue(ctx context.Context, tx *ent.Client, orgID, createdBy int, kind bulksend.Kind, userIDs []int) (*ent.BulkSend, error) {
+	people, err := s.selectPeople(ctx, orgID, Request{UserIDs: userIDs, Kind: kind}, tx)
+	if err != nil {
+		return nil, err
+	}
+	count(people, kind)
+	return s.queue(ctx, tx, orgID, createdBy, kind, people, "", nil)
+}
+
+// Queued announces a committed send to the workers and its watchers.
+func (s *Service) Queued(ctx context.Context, b *ent.BulkSend) { s.queued(ctx, b) }
+
+// repeated returns the send an idempotency key already made, nil if the key
+// is unused (or expired), or CONFLICT if it was used for another request.
+func (s *Service) repeated(ctx context.Context, v *viewer.Viewer, key string, hash []byte) (*Result, error) {
+	b, err := s.client.BulkSend.Query().
+		Where(bulksend.OrganizationID(v.OrgID), bulksend.CreatedByID(v.UserID), bulksend.IdempotencyKey(key),
+			bulksend.CreatedAtGT(s.clock.Now().Add(-IdempotencyWindow))).
+		Only(auth.AsSystem(ctx))
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find idempotent send: %w", err)
+	}
+	if !bytes.Equal(b.InputHash, hash) {
+		return nil, apperr.New(apperr.Conflict, "this idempotencyKey was already used for a different request")
+	}
+	res := &Result{BulkSend: b, Total: b.Total}
+	var groups []struct {
+		Action delivery.Action `json:"action"`
+		Count  int             `json:"count"`
+	}
+	err = s.client.Delivery.Query().Where(delivery.BulkSendID(b.ID)).
+		GroupBy(delivery.FieldAction).Aggregate(ent.Count()).Scan(auth.AsSystem(ctx), &groups)
+	if err != nil {
+		return nil, fmt.Errorf("count deliveries: %w", err)
+	}
+	for _, g := range groups {
+		res.add(g.Action, g.Count)
+	}
+	return res, nil
+}
+
+// checkRoles refuses role ids that are not the organisation's.
+func (s *Service) checkRoles(ctx context.Context, ids []int) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	n, err := s.client.Role.Query().Where(role.IDIn(ids...)).Count(ctx)
+	if err != nil {
+		return fmt.Errorf("check roles: %w", err)
+	}
+	if n != len(slices.Compact(slices.Sorted(slices.Values(ids)))) {
+		return &apperr.Error{Code: apperr.NotFound, Message: "role not found", Field: "roleIds"}
+	}
+	return nil
+}
+
+// selectPeople reads the people a request selects in orgID, in id order,
+// through client (or a transaction's, when given). Listed ids that are not
+// the organisation's are NOT_FOUND.
+func (s *Service) selectPeople(ctx context.Context, orgID int, req Request, client ...*ent.Client) ([]*recipient, error) {
+	c := s.client
+	if len(client) > 0 {
+		c = client[0]
+	}
+	ctx = auth.AsSystem(ctx)
+	base := []predicate.User{user.OrganizationID(orgID)}
+	if req.Where != nil {
+		base = append(base, req.Where)
+	}
+	if len(req.RoleIDs) > 0 {
+		base = append(base, user.RoleIDIn(req.RoleIDs...))
+	}
+	read := func(ps ...predicate.User) ([]*recipient, error) {
+		var out []*recipient
+		err := c.User.Query().Where(append(slices.Clone(base), ps...)...).Order(ent.Asc(user.FieldID)).
+			Select(user.FieldID, user.FieldEmail, user.FieldStatus, user.FieldLastEmailStatus).Scan(ctx, &out)
+		if err != nil {
+			return nil, fmt.Errorf("select people: %w", err)
+		}
+		return out, nil
+	}
+	if req.UserIDs == nil {
+		return read()
+	}
+	ids := slices.Compact(slices.Sorted(slices.Values(req.UserIDs)))
+	var out []*recipient
+	for start := 0; start < len(ids); start += 10_000 {
+		part, err := read(user.IDIn(ids[start:min(start+10_000, len(ids))]...))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, part...)
+	}
+	if req.Where == nil && len(req.RoleIDs) == 0 && len(out) != len(ids) {
+		return nil, &apperr.Error{Code: apperr.NotFound, Message: "some people were not found", Field: "userIds"}
+	}
+	if len(out) != len(ids) {
+		// With a filter too, a listed id may rightly be filtered out; but
+		// it must still be one of the organisation's people.
+		n, err := c.User.Query().Where(user.OrganizationID(orgID), user.IDIn(ids...)).Count(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("check people: %w", err)
+		}
+		if n != len(ids) {
+			return nil, &apperr.Error{Code: apperr.NotFound, Message: "some people were not found", Field: "userIds"}
+		}
+	}
+	return out, nil
+}
+
+// choose decides what a person gets from a send of kind.
+func choose(kind bulksend.Kind, r *recipient) (delivery.Action, string) {
+	if r.Status == user.StatusDeactivated {
+		return delivery.ActionSKIP, "deactivated"
+	}
+	var a delivery.Action
+	switch kind {
+	case bulksend.KindAUTO:
+		a = delivery.ActionINVITATION
+		if r.Status == user.StatusActive {
+			a = delivery.ActionPASSWORD_RESET
+		}
+	case bulksend.KindINVITATION:
+		if r.Status == user.StatusActive {
+			return delivery.ActionSKIP, "already has an account"
+		}
+		a = delivery.ActionINVITATION
+	case bulksend.KindPASSWORD_RESET:
+		if r.Status != user.StatusActive {
+			return delivery.ActionSKIP, "has no account yet"
+		}
+		a = delivery.ActionPASSWORD_RESET
+	case bulksend.KindTEMPORARY_PASSWORD:
+		if r.Status == user.StatusActive {
+			return delivery.ActionSKIP, "already has an account"
+		}
+		a = delivery.ActionTEMPORARY_PASSWORD
+	}
+	if r.Last != nil {
+		switch *r.Last {
+		case enum.DeliveryBounced:
+			return delivery.ActionSKIP, "suppressed: an earlier email to this address bounced"
+		case enum.DeliveryComplained:
+			return delivery.ActionSKIP, "suppressed: the recipient marked an earlier email as spam"
+		}
+	}
+	return a, ""
+}
+
+// count decides each person's action and counts them.
+func count(people []*recipient, kind bulksend.Kind) *Result {
+	res := &Result{Total: len(people)}
+	for _, p := range people {
+		p.action, p.reason = choose(kind, p)
+		res.add(p.action, 1)
+	}
+	return res
+}
+
+func (r *Result) add(a delivery.Action, n int) {
+	switch a {
+	case delivery.ActionINVITATION:
+		r.Invitations += n
+	case delivery.ActionPASSWORD_RESET:
+		r.PasswordResets += n
+	case delivery.ActionTEMPORARY_PASSWORD:
+		r.TemporaryPasswords += n
+	default:
+		r.Skipped += n
+	}
+}
+
+// queue writes the send and its deliveries through tx; a send with nothing
+// to deliver is finished at once.
+func (s *Service) queue(ctx context.Context, tx *ent.Client, orgID, createdBy int, kind bulksend.Kind, people []*recipient, key string, hash []byte) (*ent.BulkSend, error) {
+	sys := auth.AsSystem(ctx)
+	now := s.clock.Now()
+	skipped := 0
+	for _, p := range people {
+		if p.action == delivery.ActionSKIP {
+			skipped++
+		}
+	}
+	create := tx.BulkSend.Create().SetOrganizationID(orgID).SetCreatedByID(createdBy).SetKind(kind).
+		SetTotal(len(people)).SetSkipped(skipped).SetCreatedAt(now).SetUpdatedAt(now)
+	if key != "" {
+		create.SetIdempotencyKey(key).SetInputHash(hash)
+	}
+	b, err := create.Save(sys)
+	if err != nil {
+		return nil, fmt.Errorf("create bulk send: %w", err)
+	}
+	if err := s.insertDeliveries(sys, tx, b, people, now); err != nil {
+		return nil, err
+	}
+	err = s.audit.Record(ctx, tx, orgID, "", audit.Event{Action: "bulk_send.created", TargetType: "BulkSend", TargetID: b.ID,
+		Details: map[string]any{"kind": kind, "total": len(people), "skipped": skipped}})
+	if err != nil {
+		return nil, err
+	}
+	if skipped == len(people) {
+		if b, err = s.finish(ctx, tx, b.ID, now); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// insertDeliveries writes one row per person: COPY on PostgreSQL, chunked
+// multi-row inserts on SQLite.
+func (s *Service) insertDeliveries(ctx context.Context, tx *ent.Client, b *ent.BulkSend, people []*recipient, now time.Time) error {
+	if s.db.Dialect == dialectPostgres {
+		return copyDeliveries(ctx, tx, b, people, now)
+	}
+	const chunk = 2000 // 11 columns: well under SQLite's 32,766 parameters
+	for start := 0; start < len(people); start += chunk {
+		part := people[start:min(start+chunk, len(people))]
+		creates := make([]*ent.DeliveryCreate, len(part))
+		for i, p := range part {
+			c := tx.Delivery.Create().SetOrganizationID(b.OrganizationID).SetBulkSendID(b.ID).SetUserID(p.ID).
+				SetEmail(p.Email).SetAction(p.action).SetCreatedAt(now).SetUpdatedAt(now)
+			if p.action == delivery.ActionSKIP {
+				c.SetStatus(enum.DeliverySkipped).SetError(p.reason)
+			}
+			creates[i] = c
+		}
+		if err := tx.Delivery.CreateBulk(creates...).Exec(ctx); err != nil {
+			return fmt.Errorf("queue deliveries: %w", err)
+		}
+	}
+	return nil
+}
+
+// intsKey is a canonical byte form of a set of ids.
+func intsKey(ids []int) []byte {
+	if ids == nil {
+		return nil
+	}
+	sorted := slices.Compact(slices.Sorted(slices.Values(ids)))
+	return fmt.Appendf(nil, "%v", sorted)
+}

@@ -1,0 +1,268 @@
+package bulksend
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/rollcall/rollcall/ent"
+	"github.com/rollcall/rollcall/ent/bulksend"
+	"github.com/rollcall/rollcall/ent/delivery"
+	"github.com/rollcall/rollcall/ent/schema/enum"
+	"github.com/rollcall/rollcall/internal/apperr"
+	"github.com/rollcall/rollcall/internal/auth"
+	"github.com/rollcall/rollcall/internal/db"
+	"github.com/rollcall/rollcall/internal/events"
+	"github.com/rollcall/rollcall/internal/perm"
+	"github.com/rollcall/rollcall/internal/viewer"
+)
+
+// MaxEventsPerSecond bounds the progress events one subscriber receives.
+const MaxEventsPerSecond = 10
+
+// refresh is how often a watcher re-reads its send even without events, in
+// case its replica missed some (a dropped LISTEN connection).
+const refresh = 10 * time.Second
+
+// Summary is the notification text for a finished send, e.g. "1,204
+// invitations or password reset instructions sent, 3 failed".
+func Summary(b *ent.BulkSend) string {
+	what := map[bulksend.Kind]string{
+		bulksend.KindAUTO:               "invitations or password reset instructions",
+		bulksend.KindINVITATION:         "invitations",
+		bulksend.KindPASSWORD_RESET:     "password reset instructions",
+		bulksend.KindTEMPORARY_PASSWORD: "temporary passwords",
+	}[b.Kind]
+	msg := fmt.Sprintf("%s %s sent, %s failed", thousands(b.Sent), what, thousands(b.Failed))
+	if b.Skipped > 0 {
+		msg += fmt.Sprintf(", %s skipped", thousands(b.Skipped))
+	}
+	if b.Status == bulksend.StatusCANCELLED {
+		msg = "Cancelled: " + msg
+	}
+	return msg
+}
+
+// thousands writes n with comma separators.
+func thousands(n int) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// progress is what a progress event carries: the send's changing fields.
+type progress struct {
+	Status     bulksend.Status `json:"status"`
+	Sent       int             `json:"sent"`
+	Failed     int             `json:"failed"`
+	Skipped    int             `json:"skipped"`
+	FinishedAt *time.Time      `json:"finishedAt,omitempty"`
+}
+
+// queued announces a committed send: workers everywhere wake, watchers see
+// it, and a send finished at once (nothing to deliver) notifies its creator.
+func (s *Service) queued(ctx context.Context, b *ent.BulkSend) {
+	s.wake.broadcast()
+	ctx = context.WithoutCancel(ctx)
+	if err := s.bus.Publish(ctx, events.Event{Topic: workTopic}); err != nil {
+		s.log.WarnContext(ctx, "announce bulk send", slog.String("error", err.Error()))
+	}
+	s.published(ctx, b)
+}
+
+// published tells watchers of b its state and, once it has finished, its
+// creator's notification feed.
+func (s *Service) published(ctx context.Context, b *ent.BulkSend) {
+	ctx = context.WithoutCancel(ctx)
+	payload, _ := json.Marshal(progress{Status: b.Status, Sent: b.Sent, Failed: b.Failed, Skipped: b.Skipped, FinishedAt: b.FinishedAt})
+	if err := s.bus.Publish(ctx, events.Event{Topic: progressTopic(b.ID), Payload: payload}); err != nil {
+		s.log.WarnContext(ctx, "publish bulk send progress", slog.String("error", err.Error()))
+	}
+	if b.FinishedAt != nil {
+		if err := s.notify.Published(ctx, b.CreatedByID); err != nil {
+			s.log.WarnContext(ctx, "publish notification", slog.String("error", err.Error()))
+		}
+	}
+}
+
+// Get returns a send of the viewer's organisation, or NOT_FOUND.
+func (s *Service) Get(ctx context.Context, id int) (*ent.BulkSend, error) {
+	if _, err := viewer.Signed(ctx); err != nil {
+		return nil, err
+	}
+	b, err := s.client.BulkSend.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return nil, apperr.New(apperr.NotFound, "bulk send not found")
+	}
+	return b, err
+}
+
+// Cancel stops a send: deliveries nobody holds are skipped at once, and those
+// being sent finish as they will. people.invite cancels one's own sends,
+// people.manage anyone's. Cancelling a finished send changes nothing.
+func (s *Service) Cancel(ctx context.Context, id int) (*ent.BulkSend, error) {
+	v, err := viewer.Signed(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !v.CanAny(perm.PeopleInvite, perm.PeopleManage) {
+		return nil, apperr.New(apperr.Forbidden, "cancelling a send needs people.invite or people.manage")
+	}
+	b, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if b.CreatedByID != v.UserID && !v.Can(perm.PeopleManage) {
+		return nil, apperr.New(apperr.Forbidden, "only people.manage can cancel another person's send")
+	}
+	if b.FinishedAt != nil || b.Status == bulksend.StatusCANCELLED {
+		return b, nil
+	}
+	now := s.clock.Now()
+	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
+		sys := auth.AsSystem(ctx)
+		q := tx.BulkSend.Query().Where(bulksend.ID(id))
+		if s.db.Dialect == dialectPostgres {
+			q = q.ForUpdate()
+		}
+		if b, err = q.Only(sys); err != nil {
+			return fmt.Errorf("read bulk send: %w", err)
+		}
+		if b.FinishedAt != nil {
+			return nil
+		}
+		n, err := tx.Delivery.Update().
+			Where(delivery.BulkSendID(id), delivery.StatusEQ(enum.DeliveryQueued),
+				delivery.Or(delivery.LeasedByIsNil(), delivery.LeaseExpiresAtLT(now))).
+			SetStatus(enum.DeliverySkipped).SetError("cancelled").ClearLeasedBy().ClearLeaseExpiresAt().
+			SetUpdatedAt(now).Save(sys)
+		if err != nil {
+			return fmt.Errorf("cancel deliveries: %w", err)
+		}
+		if b, err = b.Update().SetStatus(bulksend.StatusCANCELLED).AddSkipped(n).SetUpdatedAt(now).Save(sys); err != nil {
+			return fmt.Errorf("cancel bulk send: %w", err)
+		}
+		if b.Sent+b.Failed+b.Skipped >= b.Total {
+			b, err = s.finish(ctx, tx, id, now)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.published(ctx, b)
+	return b, nil
+}
+
+// Watch streams a send of the viewer's organisation: its state at once, then
+// its changes at most MaxEventsPerSecond times a second, then its final
+// state, after which the channel closes. It also closes when ctx ends.
+func (s *Service) Watch(ctx context.Context, id int) (<-chan *ent.BulkSend, error) {
+	hints, cancel := s.bus.Subscribe(ctx, progressTopic(id))
+	b, err := s.Get(ctx, id)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	out := make(chan *ent.BulkSend, 1)
+	out <- b
+	go func() {
+		defer close(out)
+		defer cancel()
+		s.follow(ctx, b, hints, out)
+	}()
+	return out, nil
+}
+
+// follow forwards b's changes to out until b finishes or ctx ends.
+func (s *Service) follow(ctx context.Context, b *ent.BulkSend, hints <-chan events.Event, out chan<- *ent.BulkSend) {
+	timer := time.NewTicker(refresh)
+	defer timer.Stop()
+	gap := time.Second / MaxEventsPerSecond
+	last := time.Now()
+	for b.FinishedAt == nil {
+		var next *ent.BulkSend
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-hints:
+			if !ok {
+				return
+			}
+			next = apply(b, e.Payload)
+		case <-timer.C:
+			fresh, err := s.client.BulkSend.Get(ctx, b.ID)
+			if err != nil {
+				return
+			}
+			next = fresh
+		}
+		if next == nil || !newer(next, b) {
+			continue
+		}
+		b = next
+		if b.FinishedAt == nil {
+			// Coalesce: wait out the gap, then take the newest state.
+			if wait := gap - time.Since(last); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+				b = drain(b, hints)
+			}
+		}
+		last = time.Now()
+		select {
+		case out <- b:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// drain applies the events already waiting.
+func drain(b *ent.BulkSend, hints <-chan events.Event) *ent.BulkSend {
+	for {
+		select {
+		case e, ok := <-hints:
+			if !ok {
+				return b
+			}
+			if next := apply(b, e.Payload); next != nil && newer(next, b) {
+				b = next
+			}
+		default:
+			return b
+		}
+	}
+}
+
+// apply returns a copy of b with an event's progress, or nil for a payload
+// it cannot read.
+func apply(b *ent.BulkSend, payload json.RawMessage) *ent.BulkSend {
+	var p progress
+	if err := json.Unmarshal(payload, &p); err != nil {
+		return nil
+	}
+	c := *b
+	c.Status, c.Sent, c.Failed, c.Skipped, c.FinishedAt = p.Status, p.Sent, p.Failed, p.Skipped, p.FinishedAt
+	return &c
+}
+
+// newer reports whether next is later than cur: events from concurrent
+// workers may arrive out of order, and counters only grow.
+func newer(next, cur *ent.BulkSend) bool {
+	if cur.FinishedAt != nil {
+		return false
+	}
+	if next.FinishedAt != nil {
+		return true
+	}
+	a, b := next.Sent+next.Failed+next.Skipped, cur.Sent+cur.Failed+cur.Skipped
+	return a > b || (a == b && next.Status != cur.Status && next.Status != bulksend.StatusQUEUED)
+}

@@ -1,0 +1,260 @@
+package bulksend
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/rollcall/rollcall/ent"
+	"github.com/rollcall/rollcall/ent/bulksend"
+	"github.com/rollcall/rollcall/ent/delivery"
+	"github.com/rollcall/rollcall/ent/schema/enum"
+	"github.com/rollcall/rollcall/ent/user"
+	"github.com/rollcall/rollcall/internal/auth"
+	"github.com/rollcall/rollcall/internal/db"
+	"github.com/rollcall/rollcall/internal/invite"
+)
+
+// record writes a unit's results in one transaction: the deliveries, the
+// people's fields, the sends' counters, and the end of any send it
+// completes. Only deliveries this replica still holds are written, so a
+// claim another replica took over after a lapsed lease is counted once.
+func (s *Service) record(ctx context.Context, u *unit) error {
+	now := s.clock.Now()
+	var touched []*ent.BulkSend
+	err := db.InTx(ctx, s.client, func(tx *ent.Client) error {
+		sys := auth.AsSystem(ctx)
+		held, err := s.held(sys, tx, u)
+		if err != nil {
+			return err
+		}
+		var jobs []*job
+		for _, j := range u.jobs {
+			if held[j.id] {
+				jobs = append(jobs, j)
+			}
+		}
+		cancelled, err := s.cancelledAmong(sys, tx, u)
+		if err != nil {
+			return err
+		}
+		for _, j := range jobs {
+			if j.result.kind == retry && cancelled[j.bulkSendID] {
+				j.result = result{kind: skipped, reason: "cancelled"}
+			}
+		}
+		if err := s.writeDeliveries(sys, tx, now, jobs); err != nil {
+			return err
+		}
+		if err := s.writePeople(sys, tx, now, jobs); err != nil {
+			return err
+		}
+		touched, err = s.count(ctx, tx, now, jobs)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("record unit: %w", err)
+	}
+	for _, b := range touched {
+		s.published(ctx, b)
+	}
+	return nil
+}
+
+// held returns which of the unit's deliveries are still leased to this
+// replica, locking them on PostgreSQL.
+func (s *Service) held(ctx context.Context, tx *ent.Client, u *unit) (map[int]bool, error) {
+	ids := make([]int, len(u.jobs))
+	for i, j := range u.jobs {
+		ids[i] = j.id
+	}
+	q := tx.Delivery.Query().Where(delivery.IDIn(ids...), delivery.LeasedBy(s.replicaID), delivery.StatusEQ(enum.DeliveryQueued))
+	if s.db.Dialect == dialectPostgres {
+		q = q.ForUpdate()
+	}
+	got, err := q.IDs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("check leases: %w", err)
+	}
+	held := make(map[int]bool, len(got))
+	for _, id := range got {
+		held[id] = true
+	}
+	return held, nil
+}
+
+// cancelledAmong returns which of the unit's sends were cancelled.
+func (s *Service) cancelledAmong(ctx context.Context, tx *ent.Client, u *unit) (map[int]bool, error) {
+	ids := make([]int, 0, len(u.sends))
+	for id := range u.sends {
+		ids = append(ids, id)
+	}
+	got, err := tx.BulkSend.Query().Where(bulksend.IDIn(ids...), bulksend.StatusEQ(bulksend.StatusCANCELLED)).IDs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read bulk sends: %w", err)
+	}
+	out := map[int]bool{}
+	for _, id := range got {
+		out[id] = true
+	}
+	return out, nil
+}
+
+// writeDeliveries records each job's result on its delivery: one statement
+// per kind of result (per reason or retry time where those differ).
+func (s *Service) writeDeliveries(ctx context.Context, tx *ent.Client, now time.Time, jobs []*job) error {
+	var sentIDs []int
+	var messageIDs []string
+	type key struct {
+		kind    resultKind
+		reason  string
+		retryAt time.Time
+	}
+	groups := map[key][]int{}
+	for _, j := range jobs {
+		r := j.result
+		if r.kind == sent {
+			sentIDs = append(sentIDs, j.id)
+			messageIDs = append(messageIDs, r.messageID)
+			continue
+		}
+		groups[key{r.kind, r.reason, r.retryAt}] = append(groups[key{r.kind, r.reason, r.retryAt}], j.id)
+	}
+	if err := s.setSent(ctx, tx, now, sentIDs, messageIDs); err != nil {
+		return err
+	}
+	for k, ids := range groups {
+		q := tx.Delivery.Update().Where(delivery.IDIn(ids...)).
+			ClearLeasedBy().ClearLeaseExpiresAt().SetUpdatedAt(now)
+		switch k.kind {
+		case failed:
+			q.SetStatus(enum.DeliveryFailed).SetError(k.reason)
+		case skipped:
+			q.SetStatus(enum.DeliverySkipped).SetError(k.reason)
+		case retry:
+			q.SetNextAttemptAt(k.retryAt).SetError(k.reason)
+		case released, pending:
+			q.AddAttempts(-1)
+		}
+		if err := q.Exec(ctx); err != nil {
+			return fmt.Errorf("record deliveries: %w", err)
+		}
+	}
+	return nil
+}
+
+// writePeople updates the people whose email left or failed: invited people
+// become INVITED with their expiry, temporary passwords take effect, and
+// everyone's lastEmailStatus follows.
+func (s *Service) writePeople(ctx context.Context, tx *ent.Client, now time.Time, jobs []*job) error {
+	invited := map[time.Time][]int{} // by expiry
+	var resets, failedIDs, tempUsers, tempDeliveries []int
+	for _, j := range jobs {
+		switch {
+		case j.result.kind == failed:
+			failedIDs = append(failedIDs, j.userID)
+		case j.result.kind != sent:
+		case j.action == delivery.ActionINVITATION:
+			invited[j.expires] = append(invited[j.expires], j.userID)
+		case j.action == delivery.ActionPASSWORD_RESET:
+			resets = append(resets, j.userID)
+		case j.action == delivery.ActionTEMPORARY_PASSWORD:
+			tempUsers = append(tempUsers, j.userID)
+			tempDeliveries = append(tempDeliveries, j.id)
+		}
+	}
+	for expires, ids := range invited {
+		err := tx.User.Update().Where(user.IDIn(ids...), user.StatusIn(user.StatusNotInvited, user.StatusInvited)).
+			SetStatus(user.StatusInvited).SetInvitedAt(now).SetInviteExpiresAt(expires).AddInvitationCount(1).
+			SetLastEmailStatus(enum.DeliverySent).SetUpdatedAt(now).Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("mark invited: %w", err)
+		}
+	}
+	if err := s.setTemporaryPasswords(ctx, tx, now, tempUsers, tempDeliveries); err != nil {
+		return err
+	}
+	if len(tempUsers) > 0 {
+		// A password replaces any open link.
+		if err := invite.RevokeTokens(ctx, tx, now, "", tempUsers...); err != nil {
+			return err
+		}
+	}
+	for status, ids := range map[enum.DeliveryStatus][]int{
+		enum.DeliverySent: slices.Concat(resets, tempUsers), enum.DeliveryFailed: failedIDs,
+	} {
+		if len(ids) == 0 {
+			continue
+		}
+		if err := tx.User.Update().Where(user.IDIn(ids...)).SetLastEmailStatus(status).Exec(ctx); err != nil {
+			return fmt.Errorf("record email status: %w", err)
+		}
+	}
+	return nil
+}
+
+// count moves the counters of the sends jobs belong to and finishes those
+// that are complete. It returns the sends as they now stand.
+func (s *Service) count(ctx context.Context, tx *ent.Client, now time.Time, jobs []*job) ([]*ent.BulkSend, error) {
+	type tally struct{ sent, failed, skipped int }
+	tallies := map[int]*tally{}
+	var ids []int
+	for _, j := range jobs {
+		t, ok := tallies[j.bulkSendID]
+		if !ok {
+			t = &tally{}
+			tallies[j.bulkSendID] = t
+			ids = append(ids, j.bulkSendID)
+		}
+		switch j.result.kind {
+		case sent:
+			t.sent++
+		case failed:
+			t.failed++
+		case skipped:
+			t.skipped++
+		}
+	}
+	sys := auth.AsSystem(ctx)
+	var out []*ent.BulkSend
+	for _, id := range ids {
+		t := tallies[id]
+		if err := tx.BulkSend.Update().Where(bulksend.ID(id), bulksend.StatusEQ(bulksend.StatusQUEUED)).
+			SetStatus(bulksend.StatusRUNNING).Exec(sys); err != nil {
+			return nil, fmt.Errorf("start bulk send: %w", err)
+		}
+		b, err := tx.BulkSend.UpdateOneID(id).AddSent(t.sent).AddFailed(t.failed).AddSkipped(t.skipped).
+			SetUpdatedAt(now).Save(sys)
+		if err != nil {
+			return nil, fmt.Errorf("count bulk send: %w", err)
+		}
+		if b.FinishedAt == nil && b.Sent+b.Failed+b.Skipped >= b.Total {
+			if b, err = s.finish(ctx, tx, id, now); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// finish ends a send whose every delivery is settled and tells its creator.
+func (s *Service) finish(ctx context.Context, tx *ent.Client, id int, now time.Time) (*ent.BulkSend, error) {
+	sys := auth.AsSystem(ctx)
+	b, err := tx.BulkSend.Get(sys, id)
+	if err != nil {
+		return nil, fmt.Errorf("read bulk send: %w", err)
+	}
+	up := b.Update().SetFinishedAt(now).SetUpdatedAt(now)
+	if b.Status != bulksend.StatusCANCELLED {
+		up.SetStatus(bulksend.StatusCOMPLETED)
+	}
+	if b, err = up.Save(sys); err != nil {
+		return nil, fmt.Errorf("finish bulk send: %w", err)
+	}
+	if _, err := s.notify.Create(ctx, tx, b.OrganizationID, b.CreatedByID, "bulk_send.finished", Summary(b), &b.ID); err != nil {
+		return nil, err
+	}
+	return b, nil
+}

@@ -1,0 +1,217 @@
+package bulksend
+
+import (
+	"context"
+	htmltemplate "html/template"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/rollcall/rollcall/internal/invite"
+	"github.com/rollcall/rollcall/internal/mail"
+	"github.com/rollcall/rollcall/internal/template"
+)
+
+// A batch renders the template once with a sentinel in place of each value
+// that differs between recipients, then swaps each sentinel for a provider
+// placeholder: %recipient.NAME% in the subject and text, and
+// %recipient.h_NAME% (the value escaped for HTML) in the HTML. That is only
+// right where html/template would escape the value as HTML text or a quoted
+// attribute, so the template is first rendered with probe values, and a
+// template that puts a per-recipient value anywhere else (a script, a style)
+// is sent one message at a time. The first recipient is also rendered
+// directly and compared, as a last check.
+
+// varying is a template value that differs between recipients.
+type varying struct {
+	name  string
+	get   func(*template.Data) *string
+	probe string // appended to the sentinel: how html/template escapes it tells the context
+}
+
+// textProbe escapes differently in HTML text, JavaScript, CSS and URLs.
+const textProbe = `<'"&+`
+
+// urlProbe is left alone by html/template's URL normaliser but for "&".
+const urlProbe = `?a=1&b=2`
+
+func varyingValues() []varying {
+	return []varying{
+		{"email", func(d *template.Data) *string { return &d.Email }, textProbe},
+		{"first_name", func(d *template.Data) *string { return &d.FirstName }, textProbe},
+		{"last_name", func(d *template.Data) *string { return &d.LastName }, textProbe},
+		{"full_name", func(d *template.Data) *string { return &d.FullName }, textProbe},
+		{"username", func(d *template.Data) *string { return &d.Username }, textProbe},
+		{"action_url", func(d *template.Data) *string { return &d.ActionURL }, urlProbe},
+		{"temporary_password", func(d *template.Data) *string { return &d.TemporaryPassword }, textProbe},
+	}
+}
+
+// htmlText escapes a value exactly as html/template does in HTML text.
+var htmlText = htmltemplate.Must(htmltemplate.New("").Parse("{{.}}"))
+
+func escapeHTML(s string) string {
+	var b strings.Builder
+	_ = htmlText.Execute(&b, s)
+	return b.String()
+}
+
+func sentinel(i int) string { return "zqrcptvar" + strconv.Itoa(i) + "zq" }
+
+// shape says which varying values are non-empty: templates branch on them
+// ({{if .FirstName}}), so recipients of one batch share a shape.
+func shape(vs []varying, d *template.Data) uint32 {
+	var m uint32
+	for i, v := range vs {
+		if *v.get(d) != "" {
+			m |= 1 << i
+		}
+	}
+	return m
+}
+
+// batchTemplate is a template rendered for a batch with placeholders.
+type batchTemplate struct {
+	subject, text, html string
+	used                []int // indexes of the varying values present
+}
+
+// prepare renders c for recipients shaped like sample, or reports false if
+// the template cannot be sent as a batch.
+func prepare(c *template.Compiled, vs []varying, sample template.Data) (*batchTemplate, bool) {
+	d := sample
+	bt := &batchTemplate{}
+	for i, v := range vs {
+		if *v.get(&d) != "" {
+			*v.get(&d) = sentinel(i) + v.probe
+			bt.used = append(bt.used, i)
+		}
+	}
+	r, err := c.Render(d)
+	if err != nil {
+		return nil, false
+	}
+	bt.subject, bt.text, bt.html = r.Subject, r.Text, r.HTML
+	bt.used = slices.DeleteFunc(bt.used, func(i int) bool { // values the template never shows
+		m := sentinel(i)
+		return !strings.Contains(bt.html, m) && !strings.Contains(bt.text, m) && !strings.Contains(bt.subject, m)
+	})
+	for _, i := range bt.used {
+		v := vs[i]
+		marker, escaped := sentinel(i), sentinel(i)+escapeHTML(v.probe)
+		if strings.Count(bt.html, marker) != strings.Count(bt.html, escaped) {
+			return nil, false // the value lands in a script, style or URL part
+		}
+		raw := sentinel(i) + v.probe
+		if strings.Count(bt.text, marker) != strings.Count(bt.text, raw) ||
+			strings.Count(bt.subject, marker) != strings.Count(bt.subject, raw) {
+			return nil, false
+		}
+		bt.html = strings.ReplaceAll(bt.html, escaped, "%recipient.h_"+v.name+"%")
+		bt.text = strings.ReplaceAll(bt.text, raw, "%recipient."+v.name+"%")
+		bt.subject = strings.ReplaceAll(bt.subject, raw, "%recipient."+v.name+"%")
+	}
+	want, err := c.Render(sample)
+	if err != nil {
+		return nil, false
+	}
+	vals := bt.values(vs, &sample)
+	if expand(bt.subject, vals) != want.Subject || expand(bt.text, vals) != want.Text || expand(bt.html, vals) != want.HTML {
+		return nil, false
+	}
+	return bt, true
+}
+
+// values are one recipient's recipient-variables.
+func (bt *batchTemplate) values(vs []varying, d *template.Data) map[string]string {
+	out := make(map[string]string, 2*len(bt.used)+1)
+	for _, i := range bt.used {
+		v := *vs[i].get(d)
+		out[vs[i].name] = v
+		out["h_"+vs[i].name] = escapeHTML(v)
+	}
+	return out
+}
+
+// expand substitutes recipient variables as the provider will.
+func expand(s string, vals map[string]string) string {
+	for k, v := range vals {
+		s = strings.ReplaceAll(s, "%recipient."+k+"%", v)
+	}
+	return s
+}
+
+// batchable reports whether a recipient's values are safe to hand to the
+// provider as recipient-variables.
+func batchable(vs []varying, d *template.Data) bool {
+	for _, v := range vs {
+		s := *v.get(d)
+		if strings.Contains(s, "%recipient") || strings.ContainsAny(s, "\r\n") {
+			return false
+		}
+	}
+	return true
+}
+
+// sendBatches sends jobs that share a template as provider batches, one per
+// shape, and returns the jobs that must go one by one instead.
+func (s *Service) sendBatches(ctx context.Context, templates *invite.Templates, c *template.Compiled, jobs []*job) []*job {
+	vs := varyingValues()
+	type group struct {
+		data []template.Data
+		jobs []*job
+	}
+	var singles []*job
+	groups := map[uint32]*group{}
+	var order []uint32
+	for _, j := range jobs {
+		d := invite.Data(s.email(j))
+		if j.attempts > 1 || !batchable(vs, &d) {
+			singles = append(singles, j)
+			continue
+		}
+		m := shape(vs, &d)
+		g, ok := groups[m]
+		if !ok {
+			g = &group{}
+			groups[m] = g
+			order = append(order, m)
+		}
+		g.data = append(g.data, d)
+		g.jobs = append(g.jobs, j)
+	}
+	for _, m := range order {
+		g := groups[m]
+		bt, ok := prepare(c, vs, g.data[0])
+		if !ok || len(g.jobs) == 1 {
+			singles = append(singles, g.jobs...)
+			continue
+		}
+		org := g.jobs[0].send.Edges.Organization
+		b := mail.Batch{From: templates.From(org), Subject: bt.subject, Text: bt.text, HTML: bt.html,
+			Variables: map[string]string{"delivery_id": "%recipient.delivery_id%"}}
+		if org.ReplyTo != nil {
+			b.ReplyTo = *org.ReplyTo
+		}
+		for i, j := range g.jobs {
+			vals := bt.values(vs, &g.data[i])
+			vals["delivery_id"] = strconv.Itoa(j.id)
+			b.Recipients = append(b.Recipients, mail.Recipient{
+				To: mail.Address{Name: g.data[i].FullName, Email: j.user.Email}, Values: vals})
+		}
+		if err := s.await(ctx, len(g.jobs)); err != nil {
+			for _, j := range g.jobs {
+				j.result = result{kind: released}
+			}
+			continue
+		}
+		id, err := s.batch.SendBatch(context.WithoutCancel(ctx), b)
+		if err != nil && !mail.IsTemporary(err) {
+			// One bad address can spoil a whole batch: try each alone.
+			singles = append(singles, g.jobs...)
+			continue
+		}
+		s.settle(err, id, g.jobs...)
+	}
+	return singles
+}

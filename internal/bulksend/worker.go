@@ -1,0 +1,534 @@
+package bulksend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/rollcall/rollcall/ent"
+	"github.com/rollcall/rollcall/ent/bulksend"
+	"github.com/rollcall/rollcall/ent/delivery"
+	"github.com/rollcall/rollcall/ent/invitation"
+	"github.com/rollcall/rollcall/ent/schema/enum"
+	"github.com/rollcall/rollcall/ent/user"
+	"github.com/rollcall/rollcall/internal/auth"
+	"github.com/rollcall/rollcall/internal/db"
+	"github.com/rollcall/rollcall/internal/invite"
+	"github.com/rollcall/rollcall/internal/mail"
+	"github.com/rollcall/rollcall/internal/template"
+	"github.com/rollcall/rollcall/internal/token"
+)
+
+// Run works queued deliveries with Config.Concurrency workers until ctx
+// ends, then lets each finish the unit in hand (sending what it can, handing
+// back the rest) and returns.
+func (s *Service) Run(ctx context.Context) {
+	hints, cancel := s.bus.Subscribe(ctx, workTopic)
+	defer cancel()
+	var wg sync.WaitGroup
+	for range s.cfg.Concurrency {
+		wg.Go(func() { s.work(ctx) })
+	}
+	defer wg.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-hints:
+			if !ok {
+				hints = nil // the bus closed; the workers still poll
+				continue
+			}
+			s.wake.broadcast()
+		}
+	}
+}
+
+// Wake makes idle workers of this replica look for work now.
+func (s *Service) Wake() { s.wake.broadcast() }
+
+// work is one worker: claim a unit, deliver it, record it, repeat; sleep
+// when there is nothing to do.
+func (s *Service) work(ctx context.Context) {
+	poll := time.NewTimer(0)
+	defer poll.Stop()
+	for ctx.Err() == nil {
+		woken := s.wake.wait()
+		n, err := s.runUnit(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.log.ErrorContext(ctx, "bulk send worker", slog.String("error", err.Error()))
+		}
+		if n > 0 && err == nil {
+			continue
+		}
+		poll.Reset(s.cfg.Poll)
+		select {
+		case <-ctx.Done():
+		case <-woken:
+		case <-poll.C:
+		}
+	}
+}
+
+// unit is the work one worker holds: claimed deliveries with what sending
+// them needs.
+type unit struct {
+	jobs  []*job
+	sends map[int]*ent.BulkSend // with organisation and creator
+}
+
+// job is one claimed delivery.
+type job struct {
+	*claimed
+	user    *ent.User // with role
+	send    *ent.BulkSend
+	expires time.Time
+	result  result
+}
+
+// result is what became of a job.
+type result struct {
+	kind      resultKind
+	messageID string
+	reason    string
+	retryAt   time.Time
+}
+
+type resultKind int
+
+const (
+	pending  resultKind = iota
+	sent                // the provider took it
+	failed              // permanently, or out of attempts
+	retry               // temporarily; again at retryAt
+	skipped             // not sent, and never will be (reason)
+	released            // not tried: handed back without using an attempt
+)
+
+// runUnit claims, delivers and records one unit; it returns how many
+// deliveries it claimed.
+func (s *Service) runUnit(ctx context.Context) (int, error) {
+	size := s.cfg.SingleUnit
+	if s.batch != nil {
+		size = s.cfg.BatchUnit
+	}
+	u, err := s.claimUnit(ctx, size)
+	if err != nil || u == nil {
+		return 0, err
+	}
+	// What was claimed is finished even if ctx ends meanwhile: sent or
+	// handed back, and recorded.
+	keep := context.WithoutCancel(ctx)
+	stop := s.keepLeased(keep, u)
+	s.deliver(ctx, u)
+	stop()
+	return len(u.jobs), s.record(keep, u)
+}
+
+// secret is a token or password with its hash.
+type secret struct {
+	plain string
+	hash  []byte
+}
+
+// claimUnit claims up to n deliveries, issues their links (revoking older
+// ones), and decides which can no longer be sent.
+func (s *Service) claimUnit(ctx context.Context, n int) (*unit, error) {
+	now := s.clock.Now()
+	tokens := make([]secret, n)
+	for i := range tokens {
+		tokens[i].plain, tokens[i].hash = token.New()
+	}
+	var u *unit
+	err := db.InTx(ctx, s.client, func(tx *ent.Client) error {
+		sys := auth.AsSystem(ctx)
+		got, err := s.claim(sys, tx, n, now, tokens)
+		if err != nil || len(got) == 0 {
+			return err
+		}
+		if err := s.issuePasswords(sys, tx, got); err != nil {
+			return err
+		}
+		u, err = s.load(sys, tx, got)
+		if err != nil {
+			return err
+		}
+		for _, j := range u.jobs {
+			if reason := stale(j); reason != "" {
+				j.result = result{kind: skipped, reason: reason}
+			} else if j.attempts > s.cfg.MaxAttempts {
+				j.result = result{kind: failed, reason: fmt.Sprintf("gave up after %d attempts", s.cfg.MaxAttempts)}
+			}
+		}
+		return s.issueLinks(sys, tx, u, now)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// issuePasswords gives TEMPORARY_PASSWORD deliveries a generated password in
+// place of the token, recording its hash on the delivery.
+func (s *Service) issuePasswords(ctx context.Context, tx *ent.Client, got []*claimed) error {
+	for _, c := range got {
+		if c.action != delivery.ActionTEMPORARY_PASSWORD {
+			continue
+		}
+		c.secret = token.Password()
+		c.hash = token.Hash(c.secret)
+		if err := tx.Delivery.UpdateOneID(c.id).SetTokenHash(c.hash).Exec(ctx); err != nil {
+			return fmt.Errorf("issue temporary password: %w", err)
+		}
+	}
+	return nil
+}
+
+// load reads the sends and people of claimed deliveries.
+func (s *Service) load(ctx context.Context, tx *ent.Client, got []*claimed) (*unit, error) {
+	var sendIDs, userIDs []int
+	for _, c := range got {
+		sendIDs = append(sendIDs, c.bulkSendID)
+		userIDs = append(userIDs, c.userID)
+	}
+	sends, err := tx.BulkSend.Query().Where(bulksend.IDIn(slices.Compact(slices.Sorted(slices.Values(sendIDs)))...)).
+		WithOrganization().WithCreatedBy().All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read bulk sends: %w", err)
+	}
+	people, err := tx.User.Query().Where(user.IDIn(userIDs...)).WithRole().All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read recipients: %w", err)
+	}
+	u := &unit{sends: map[int]*ent.BulkSend{}}
+	for _, b := range sends {
+		u.sends[b.ID] = b
+	}
+	byID := map[int]*ent.User{}
+	for _, p := range people {
+		byID[p.ID] = p
+	}
+	for _, c := range got {
+		u.jobs = append(u.jobs, &job{claimed: c, user: byID[c.userID], send: u.sends[c.bulkSendID]})
+	}
+	return u, nil
+}
+
+// stale says why a job can no longer be sent, or "".
+func stale(j *job) string {
+	if j.send.Status == bulksend.StatusCANCELLED {
+		return "cancelled"
+	}
+	if j.user == nil {
+		return "person deleted"
+	}
+	if j.user.LastEmailStatus != nil {
+		switch *j.user.LastEmailStatus {
+		case enum.DeliveryBounced:
+			return "suppressed: an earlier email to this address bounced"
+		case enum.DeliveryComplained:
+			return "suppressed: the recipient marked an earlier email as spam"
+		}
+	}
+	st := j.user.Status
+	switch j.action {
+	case delivery.ActionPASSWORD_RESET:
+		if st != user.StatusActive {
+			return fmt.Sprintf("status is now %s", st)
+		}
+	default:
+		if st != user.StatusNotInvited && st != user.StatusInvited {
+			return fmt.Sprintf("status is now %s", st)
+		}
+	}
+	return ""
+}
+
+// issueLinks records the invitation and reset tokens of the unit's pending
+// jobs, revoking the people's older tokens of the same kind.
+func (s *Service) issueLinks(ctx context.Context, tx *ent.Client, u *unit, now time.Time) error {
+	byKind := map[invitation.Kind][]*job{}
+	for _, j := range u.jobs {
+		if j.result.kind != pending {
+			continue
+		}
+		org := j.send.Edges.Organization
+		switch j.action {
+		case delivery.ActionINVITATION:
+			j.expires = now.Add(time.Duration(org.InvitationTTLSeconds) * time.Second)
+			byKind[invitation.KindINVITATION] = append(byKind[invitation.KindINVITATION], j)
+		case delivery.ActionPASSWORD_RESET:
+			j.expires = now.Add(time.Duration(org.ResetTTLSeconds) * time.Second)
+			byKind[invitation.KindPASSWORD_RESET] = append(byKind[invitation.KindPASSWORD_RESET], j)
+		}
+	}
+	for kind, jobs := range byKind {
+		ids := make([]int, len(jobs))
+		creates := make([]*ent.InvitationCreate, len(jobs))
+		for i, j := range jobs {
+			ids[i] = j.userID
+			creates[i] = tx.Invitation.Create().SetOrganizationID(j.orgID).SetUserID(j.userID).SetKind(kind).
+				SetTokenHash(j.hash).SetExpiresAt(j.expires).SetCreatedByID(j.send.CreatedByID).
+				SetCreatedAt(now).SetUpdatedAt(now)
+		}
+		if err := invite.RevokeTokens(ctx, tx, now, kind, ids...); err != nil {
+			return err
+		}
+		if err := tx.Invitation.CreateBulk(creates...).Exec(ctx); err != nil {
+			return fmt.Errorf("issue links: %w", err)
+		}
+	}
+	return nil
+}
+
+// keepLeased renews the unit's lease until the returned func is called.
+func (s *Service) keepLeased(ctx context.Context, u *unit) func() {
+	ids := make([]int, len(u.jobs))
+	for i, j := range u.jobs {
+		ids[i] = j.id
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(s.cfg.Lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			err := s.client.Delivery.Update().
+				Where(delivery.IDIn(ids...), delivery.LeasedBy(s.replicaID), delivery.StatusEQ(enum.DeliveryQueued)).
+				SetLeaseExpiresAt(s.clock.Now().Add(s.cfg.Lease)).Exec(auth.AsSystem(ctx))
+			if err != nil {
+				s.log.WarnContext(ctx, "renew delivery lease", slog.String("error", err.Error()))
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
+// deliver renders and sends the unit's pending jobs, setting each result.
+// Jobs sharing a template go out as provider batches when the sender can
+// batch and none of them is a retry; retries and leftovers go one by one.
+func (s *Service) deliver(ctx context.Context, u *unit) {
+	templates := s.mailer.NewTemplates()
+	type key struct {
+		org, role int
+		action    delivery.Action
+	}
+	groups := map[key][]*job{}
+	var order []key
+	for _, j := range u.jobs {
+		if j.result.kind != pending {
+			continue
+		}
+		k := key{j.orgID, j.user.RoleID, j.action}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], j)
+	}
+	for _, k := range order {
+		jobs := groups[k]
+		singles := jobs
+		if s.batch != nil && len(jobs) > 1 {
+			compiled, err := templates.For(ctx, k.org, kindOf(k.action), k.role)
+			if err != nil {
+				s.failAll(jobs, err)
+				continue
+			}
+			singles = s.sendBatches(ctx, templates, compiled, jobs)
+		}
+		for _, j := range singles {
+			s.sendOne(ctx, templates, j)
+		}
+	}
+}
+
+// email is what the templates see of a job.
+func (s *Service) email(j *job) invite.Email {
+	org := j.send.Edges.Organization
+	e := invite.Email{Kind: kindOf(j.action), User: j.user, Org: org, Role: j.user.Edges.Role,
+		Inviter: displayName(j.send.Edges.CreatedBy), ExpiresAt: j.expires}
+	switch j.action {
+	case delivery.ActionINVITATION:
+		e.URL, e.TTL = s.links.Invite(j.secret), time.Duration(org.InvitationTTLSeconds)*time.Second
+	case delivery.ActionPASSWORD_RESET:
+		e.URL, e.TTL = s.links.Reset(j.secret), time.Duration(org.ResetTTLSeconds)*time.Second
+	case delivery.ActionTEMPORARY_PASSWORD:
+		e.URL, e.TemporaryPassword = s.links.SignIn(), j.secret
+	}
+	return e
+}
+
+// sendOne renders and sends one job on its own.
+func (s *Service) sendOne(ctx context.Context, templates *invite.Templates, j *job) {
+	if err := s.await(ctx, 1); err != nil {
+		j.result = result{kind: released}
+		return
+	}
+	msg, err := templates.Render(ctx, s.email(j))
+	if err != nil {
+		j.result = result{kind: failed, reason: clip(err.Error())}
+		return
+	}
+	msg.Variables = map[string]string{"delivery_id": fmt.Sprint(j.id)}
+	id, err := s.sender.Send(context.WithoutCancel(ctx), msg)
+	s.settle(err, id, j)
+}
+
+// settle records a provider call's outcome on jobs.
+func (s *Service) settle(err error, messageID string, jobs ...*job) {
+	now := s.clock.Now()
+	for _, j := range jobs {
+		switch {
+		case err == nil:
+			j.result = result{kind: sent, messageID: messageID}
+		case mail.IsTemporary(err) && j.attempts < s.cfg.MaxAttempts:
+			j.result = result{kind: retry, reason: clip(err.Error()), retryAt: now.Add(s.backoff(j.attempts))}
+		default:
+			j.result = result{kind: failed, reason: clip(err.Error())}
+		}
+	}
+	var me *mail.Error
+	if errors.As(err, &me) && me.Status == http.StatusTooManyRequests {
+		s.pause.until(time.Now().Add(s.backoff(1)))
+	}
+}
+
+// failAll fails jobs that cannot be rendered.
+func (s *Service) failAll(jobs []*job, err error) {
+	for _, j := range jobs {
+		j.result = result{kind: failed, reason: clip(err.Error())}
+	}
+}
+
+// await waits for the rate limit and any pause the provider asked for.
+func (s *Service) await(ctx context.Context, n int) error {
+	if err := s.pause.wait(ctx); err != nil {
+		return err
+	}
+	if s.limiter != nil {
+		return s.limiter.WaitN(ctx, n)
+	}
+	return ctx.Err()
+}
+
+// backoff is the delay before the attempt after attempt: exponential from
+// RetryBase, capped at RetryMax, with jitter over its upper half.
+func (s *Service) backoff(attempt int) time.Duration {
+	d := s.cfg.RetryBase << min(max(attempt-1, 0), 20)
+	if d > s.cfg.RetryMax || d <= 0 {
+		d = s.cfg.RetryMax
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// kindOf is the template kind of a delivery action.
+func kindOf(a delivery.Action) template.Kind { return template.Kind(a) }
+
+// displayName is how the inviter appears in emails.
+func displayName(u *ent.User) string {
+	if u == nil {
+		return ""
+	}
+	name := ""
+	if u.FirstName != nil {
+		name = *u.FirstName
+	}
+	if u.LastName != nil {
+		name = trimJoin(name, *u.LastName)
+	}
+	if name == "" {
+		return u.Email
+	}
+	return name
+}
+
+func trimJoin(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + " " + b
+}
+
+// clip keeps error text within the column.
+func clip(s string) string {
+	if len(s) > 1000 {
+		return s[:1000]
+	}
+	return s
+}
+
+// sortByID orders claimed rows by id (RETURNING does not promise an order).
+func sortByID(cs []*claimed) {
+	slices.SortFunc(cs, func(a, b *claimed) int { return a.id - b.id })
+}
+
+// signal wakes every waiter at once.
+type signal struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func newSignal() *signal { return &signal{ch: make(chan struct{})} }
+
+// wait returns a channel closed by the next broadcast.
+func (s *signal) wait() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ch
+}
+
+func (s *signal) broadcast() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	close(s.ch)
+	s.ch = make(chan struct{})
+}
+
+// pause holds every worker of the replica back after the provider answered
+// 429, so the whole replica backs off, not just the worker that was told.
+type pause struct {
+	mu  sync.Mutex
+	end time.Time
+}
+
+func (p *pause) until(t time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t.After(p.end) {
+		p.end = t
+	}
+}
+
+func (p *pause) wait(ctx context.Context) error {
+	p.mu.Lock()
+	d := time.Until(p.end)
+	p.mu.Unlock()
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
