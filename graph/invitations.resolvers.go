@@ -27,7 +27,7 @@ func (r *mutationResolver) InviteUsers(ctx context.Context, input model.InviteUs
 	if err != nil {
 		return nil, err
 	}
-	out := &model.InviteUsersPayload{Users: res.Users, Rejected: []*model.RejectedEmail{}}
+	out := &model.InviteUsersPayload{Users: res.Users, Rejected: []*model.RejectedEmail{}, BulkSend: res.BulkSend}
 	for _, rej := range res.Rejected {
 		out.Rejected = append(out.Rejected, &model.RejectedEmail{Email: rej.Email, Reason: rej.Reason, Suggestion: nonEmpty(rej.Suggestion)})
 	}

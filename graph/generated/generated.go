@@ -3022,10 +3022,10 @@ input InviteUsersInput {
 }
 
 type InviteUsersPayload {
-  "The people created or invited."
+  "The people created or invited, as they stand at the answer: NOT_INVITED until the bulk send delivers their email."
   users: [User!]!
   rejected: [RejectedEmail!]!
-  "The bulk send carrying the emails; null while emails are sent directly."
+  "The bulk send carrying the invitations (watch it with bulkSendProgress); null with sendEmail: false or nobody to invite."
   bulkSend: BulkSend
 }
 

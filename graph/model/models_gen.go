@@ -93,10 +93,10 @@ type InviteUsersInput struct {
 }
 
 type InviteUsersPayload struct {
-	// The people created or invited.
+	// The people created or invited, as they stand at the answer: NOT_INVITED until the bulk send delivers their email.
 	Users    []*ent.User      `json:"users"`
 	Rejected []*RejectedEmail `json:"rejected"`
-	// The bulk send carrying the emails; null while emails are sent directly.
+	// The bulk send carrying the invitations (watch it with bulkSendProgress); null with sendEmail: false or nobody to invite.
 	BulkSend *ent.BulkSend `json:"bulkSend,omitempty"`
 }
 

@@ -48,6 +48,7 @@ type invitePayload struct {
 			Email, Reason string
 			Suggestion    *string
 		}
+		BulkSend *struct{ ID string }
 	}
 }
 
@@ -78,11 +79,18 @@ func TestInvitationJourney(t *testing.T) {
 	require.Equal(t, "ada@example.com", users[0].Email)
 	require.Equal(t, "Ada", *users[0].FirstName)
 	require.Equal(t, "Lovelace", *users[0].LastName)
+	// The answer comes before the emails: the people become INVITED as
+	// the bulk send delivers theirs.
+	require.NotNil(t, res.InviteUsers.BulkSend)
+	s.WaitDeliveries(t)
 	for _, u := range users {
-		require.Equal(t, "INVITED", u.Status)
-		require.Equal(t, 1, u.InvitationCount)
+		require.Equal(t, "NOT_INVITED", u.Status)
 		require.Equal(t, "HR", u.Role.Name)
-		require.True(t, u.InviteExpiresAt.Equal(testkit.Epoch.Add(7*24*time.Hour)))
+		stored, err := s.DB.Client.User.Query().Where(user.EmailNormalized(u.Email)).Only(testkit.System())
+		require.NoError(t, err)
+		require.Equal(t, user.StatusInvited, stored.Status)
+		require.Equal(t, 1, stored.InvitationCount)
+		require.True(t, stored.InviteExpiresAt.Equal(testkit.Epoch.Add(7*24*time.Hour)))
 	}
 	require.Len(t, rejected, 2)
 	require.Equal(t, "bad@@example.com", rejected[0].Email)

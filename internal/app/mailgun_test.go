@@ -27,7 +27,7 @@ func TestMailgunDelivery(t *testing.T) {
 	s.Query(t, a.tok, `mutation { updateOrganization(input: {replyTo: "people@acme.test", emailFromName: "Acme People"}) { id } }`, nil)
 
 	res, _ := a.invite(t, a.tok, []string{"Ada <ada@example.com>", "bob@example.com"}, "Member", true)
-	s.Invites.Wait()
+	s.WaitDeliveries(t)
 	msgs := mg.Messages()
 	require.Len(t, msgs, 2, "one message per recipient")
 	for _, m := range msgs {

@@ -95,7 +95,8 @@ func (s *Service) Start(ctx context.Context, req Request) (*Result, error) {
 		if req.IdempotencyKey != "" {
 			// An expired key is released for reuse.
 			err := tx.BulkSend.Update().
-				Where(bulksend.CreatedByID(v.UserID), bulksend.IdempotencyKey(req.IdempotencyKey)).
+				Where(bulksend.CreatedByID(v.UserID), bulksend.IdempotencyKey(req.IdempotencyKey),
+					bulksend.CreatedAtLTE(s.clock.Now().Add(-IdempotencyWindow))).
 				ClearIdempotencyKey().Exec(auth.AsSystem(ctx))
 			if err != nil {
 				return fmt.Errorf("release idempotency key: %w", err)
@@ -111,6 +112,7 @@ func (s *Service) Start(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	res.BulkSend = res.BulkSend.Unwrap()
 	s.queued(ctx, res.BulkSend)
 	return res, nil
 }

@@ -194,6 +194,7 @@ func (s *Service) InviteUsers(ctx context.Context, in InviteInput) (*InviteResul
 		return nil, err
 	}
 	if out.BulkSend != nil {
+		out.BulkSend = out.BulkSend.Unwrap()
 		s.bulk.Queued(ctx, out.BulkSend)
 	}
 	if out.Users, err = s.load(ctx, ids); err != nil {
@@ -554,6 +555,7 @@ func (s *Service) InviteNotInvited(ctx context.Context, userIDs []int) (*ent.Bul
 	if err != nil {
 		return nil, 0, err
 	}
+	send = send.Unwrap()
 	s.bulk.Queued(ctx, send)
 	return send, len(ids), nil
 }
