@@ -42,6 +42,7 @@ type Config struct {
 	RetryBase   time.Duration // first retry delay, doubled each time with jitter; default 2s
 	RetryMax    time.Duration // longest retry delay; default 5 min
 	Poll        time.Duration // how often idle workers look for work nobody announced; default 1s
+	Singly      bool          // never batch, even with a sender that can
 }
 
 func (c Config) withDefaults() Config {
@@ -108,7 +109,7 @@ func New(d Deps) *Service {
 	s := &Service{db: d.DB, client: d.DB.Client, clock: d.Clock, bus: d.Bus, mailer: d.Mailer, sender: d.Sender,
 		links: d.Links, audit: d.Audit, notify: d.Notify, log: d.Log, cfg: cfg, replicaID: d.ReplicaID,
 		wake: newSignal()}
-	if b, ok := d.Sender.(mail.BatchSender); ok {
+	if b, ok := d.Sender.(mail.BatchSender); ok && !cfg.Singly {
 		s.batch = b
 	}
 	if s.replicaID == "" {

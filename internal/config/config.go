@@ -46,6 +46,7 @@ type Mail struct {
 	MailgunSigningKey         string
 	SendRate                  float64       // bulk sending, recipients per second; 0 = no fixed limit
 	SendLease                 time.Duration // how long a worker's claim on deliveries lasts unrenewed
+	SendSingly                bool          // never batch, even with a mailer that can
 }
 
 // Bootstrap is the organisation and Owner created on an empty database.
@@ -87,6 +88,7 @@ func ServeFlags() []cli.Flag {
 		&cli.StringFlag{Name: "mailgun-webhook-signing-key", Sources: cli.EnvVars("ROLLCALL_MAILGUN_WEBHOOK_SIGNING_KEY"), Usage: "verifies POST /webhooks/mailgun"},
 		&cli.IntFlag{Name: "send-concurrency", Value: 8, Sources: cli.EnvVars("ROLLCALL_SEND_CONCURRENCY"), Usage: "parallel provider calls"},
 		&cli.FloatFlag{Name: "send-rate", Sources: cli.EnvVars("ROLLCALL_SEND_RATE"), Usage: "bulk sending, recipients per second per replica (0 = no fixed limit; backs off on the provider's 429)"},
+		&cli.BoolFlag{Name: "send-singly", Sources: cli.EnvVars("ROLLCALL_SEND_SINGLY"), Usage: "one provider call per recipient even where batch sending is possible (for comparison)"},
 		&cli.DurationFlag{Name: "send-lease", Value: 30 * time.Second, Sources: cli.EnvVars("ROLLCALL_SEND_LEASE"), Usage: "a replica's claim on deliveries lapses after this long unrenewed, so another replica takes the work over"},
 		&cli.StringFlag{Name: "bootstrap-org", Value: "default", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_ORG"), Usage: "slug of the organisation created on an empty database"},
 		&cli.StringFlag{Name: "bootstrap-email", Value: "owner@example.com", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_EMAIL"), Usage: "email of the Owner created on an empty database"},
@@ -151,7 +153,7 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 			Mailer: cmd.String("mailer"), OutboxDir: cmd.String("outbox-dir"), From: cmd.String("mail-from"),
 			MailgunDomain: cmd.String("mailgun-domain"), MailgunKey: cmd.String("mailgun-api-key"), MailgunAPIBase: cmd.String("mailgun-api-base"),
 			Concurrency: cmd.Int("send-concurrency"), MailgunSigningKey: cmd.String("mailgun-webhook-signing-key"),
-			SendRate: cmd.Float("send-rate"), SendLease: cmd.Duration("send-lease"),
+			SendRate: cmd.Float("send-rate"), SendLease: cmd.Duration("send-lease"), SendSingly: cmd.Bool("send-singly"),
 		},
 	}, nil
 }
