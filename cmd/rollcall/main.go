@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -23,6 +24,7 @@ import (
 	"github.com/rollcall/rollcall/internal/app"
 	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/auth"
+	"github.com/rollcall/rollcall/internal/bulksend"
 	"github.com/rollcall/rollcall/internal/clock"
 	"github.com/rollcall/rollcall/internal/config"
 	"github.com/rollcall/rollcall/internal/db"
@@ -224,9 +226,36 @@ func importFile(ctx context.Context, cmd *cli.Command) error {
 	if err := w.Flush(); err != nil {
 		return err
 	}
+	if res.BulkSend != nil {
+		if err := sendNow(actx, a, res.BulkSend, cmd.Root().ErrWriter, cmd.Root().Writer); err != nil {
+			return err
+		}
+	}
 	if res.Rejected > 0 {
 		return cli.Exit(fmt.Sprintf("%d rows were rejected", res.Rejected), 2)
 	}
+	return nil
+}
+
+// sendNow works a bulk send in this process (alongside any running server)
+// until it finishes, with a progress bar on errw and the outcome on w.
+func sendNow(ctx context.Context, a *app.App, b *ent.BulkSend, errw, w io.Writer) error {
+	progress, err := a.BulkSends.Watch(ctx, b.ID)
+	if err != nil {
+		return err
+	}
+	a.Start()
+	bar := progressbar.NewOptions(b.Total, progressbar.OptionSetWriter(errw),
+		progressbar.OptionSetDescription("sending invitations"), progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish())
+	for b = range progress {
+		_ = bar.Set(b.Sent + b.Failed + b.Skipped)
+	}
+	_ = bar.Finish()
+	if b.FinishedAt == nil {
+		return fmt.Errorf("stopped before the invitations were all sent; a running server will finish them")
+	}
+	fmt.Fprintf(w, "\n%s\n", bulksend.Summary(b))
 	return nil
 }
 

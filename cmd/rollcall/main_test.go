@@ -129,6 +129,7 @@ func TestImportCommand(t *testing.T) {
 	out, err = run(t, ctx, append(append([]string{"import"}, common...), "--send-invitations", file)...)
 	require.NoError(t, err)
 	require.Regexp(t, `invited\s+1`, out)
+	require.Contains(t, out, "1 invitation sent, 0 failed", "the CLI sends them itself")
 	emails, err := filepath.Glob(filepath.Join(dir, "outbox", "*.eml"))
 	require.NoError(t, err)
 	require.Len(t, emails, 1)

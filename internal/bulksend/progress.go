@@ -35,6 +35,14 @@ func Summary(b *ent.BulkSend) string {
 		bulksend.KindPASSWORD_RESET:     "password reset instructions",
 		bulksend.KindTEMPORARY_PASSWORD: "temporary passwords",
 	}[b.Kind]
+	if b.Sent == 1 {
+		what = map[bulksend.Kind]string{
+			bulksend.KindAUTO:               "invitation or password reset email",
+			bulksend.KindINVITATION:         "invitation",
+			bulksend.KindPASSWORD_RESET:     "set of password reset instructions",
+			bulksend.KindTEMPORARY_PASSWORD: "temporary password",
+		}[b.Kind]
+	}
 	msg := fmt.Sprintf("%s %s sent, %s failed", thousands(b.Sent), what, thousands(b.Failed))
 	if b.Skipped > 0 {
 		msg += fmt.Sprintf(", %s skipped", thousands(b.Skipped))
