@@ -12,7 +12,7 @@ import (
 )
 
 const importMutation = `mutation($in: ImportUsersInput!) { importUsers(input: $in) {
-  created updated unchanged rejected invited errors { line email message } import { id } bulkSend { id } } }`
+  created updated unchanged rejected invited errors { line email message } import { id } bulkSend { id total } } }`
 
 type importPayload struct {
 	ImportUsers struct {
@@ -21,7 +21,11 @@ type importPayload struct {
 			Line           int
 			Email, Message string
 		}
-		Import *struct{ ID string }
+		Import   *struct{ ID string }
+		BulkSend *struct {
+			ID    string
+			Total int
+		}
 	}
 }
 
@@ -165,6 +169,20 @@ func TestImportWithInvitationsAndPermissions(t *testing.T) {
 		require.Len(t, s.EmailsTo(t, addr), 1, "exactly one invitation to %s", addr)
 	}
 	require.Empty(t, s.EmailsTo(t, "active@example.com"))
+	require.NotNil(t, out.ImportUsers.BulkSend, "the invitations are one bulk send")
+	require.Equal(t, 3, out.ImportUsers.BulkSend.Total)
+
+	// Invite from the import summary: exactly the people of a later import.
+	later, resp := a.importCSV(t, a.tok, "email\nlate1@example.com\nlate2@example.com\n", nil)
+	require.Empty(t, resp.Errors)
+	require.Nil(t, later.ImportUsers.BulkSend, "no invitations unless asked")
+	require.Empty(t, s.EmailsTo(t, "late1@example.com"))
+	send := a.send(t, map[string]any{"where": map[string]any{"hasImportWith": []any{map[string]any{"id": later.ImportUsers.Import.ID}}}}).SendInvitations
+	require.Equal(t, 2, send.Total)
+	s.WaitDeliveries(t)
+	require.Len(t, s.EmailsTo(t, "late1@example.com"), 1)
+	require.Len(t, s.EmailsTo(t, "late2@example.com"), 1)
+	require.Len(t, s.EmailsTo(t, "new1@example.com"), 1, "earlier imports are not selected")
 
 	s.AddPeople(t, a.org,
 		testkit.Person{Email: "hr@example.com", Role: "HR", Status: user.StatusActive, Password: "hr-password-123"},
