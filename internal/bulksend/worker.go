@@ -322,6 +322,9 @@ func (s *Service) keepLeased(ctx context.Context, u *unit) func() {
 // Jobs sharing a template go out as provider batches when the sender can
 // batch and none of them is a retry; retries and leftovers go one by one.
 func (s *Service) deliver(ctx context.Context, u *unit) {
+	// ctx ending stops waiting, not reading: templates are read regardless,
+	// so a shutdown hands jobs back instead of failing them.
+	read := context.WithoutCancel(ctx)
 	templates := s.mailer.NewTemplates()
 	type key struct {
 		org, role int
@@ -343,7 +346,7 @@ func (s *Service) deliver(ctx context.Context, u *unit) {
 		jobs := groups[k]
 		singles := jobs
 		if s.batch != nil && len(jobs) > 1 {
-			compiled, err := templates.For(ctx, k.org, kindOf(k.action), k.role)
+			compiled, err := templates.For(read, k.org, kindOf(k.action), k.role)
 			if err != nil {
 				s.failAll(jobs, err)
 				continue
@@ -351,7 +354,7 @@ func (s *Service) deliver(ctx context.Context, u *unit) {
 			singles = s.sendBatches(ctx, templates, compiled, jobs)
 		}
 		for _, j := range singles {
-			s.sendOne(ctx, templates, j)
+			s.sendOne(ctx, read, templates, j)
 		}
 	}
 }
@@ -373,18 +376,18 @@ func (s *Service) email(j *job) invite.Email {
 }
 
 // sendOne renders and sends one job on its own.
-func (s *Service) sendOne(ctx context.Context, templates *invite.Templates, j *job) {
+func (s *Service) sendOne(ctx, read context.Context, templates *invite.Templates, j *job) {
 	if err := s.await(ctx, 1); err != nil {
 		j.result = result{kind: released}
 		return
 	}
-	msg, err := templates.Render(ctx, s.email(j))
+	msg, err := templates.Render(read, s.email(j))
 	if err != nil {
 		j.result = result{kind: failed, reason: clip(err.Error())}
 		return
 	}
 	msg.Variables = map[string]string{"delivery_id": fmt.Sprint(j.id)}
-	id, err := s.sender.Send(context.WithoutCancel(ctx), msg)
+	id, err := s.sender.Send(read, msg)
 	s.settle(err, id, j)
 }
 
