@@ -18,6 +18,7 @@ import (
 
 	"github.com/rollcall/rollcall/graph/generated"
 	"github.com/rollcall/rollcall/internal/apperr"
+	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/viewer"
 	"github.com/rollcall/rollcall/internal/wsgorilla"
 )
@@ -102,7 +103,31 @@ func (r *Resolver) websocketInit(ctx context.Context, payload transport.InitPayl
 	if err != nil {
 		return refuse(ctx, "invalid or expired session")
 	}
-	return viewer.NewContext(ctx, v), nil, nil
+	// The connection, and every subscription on it, ends with the session.
+	return sessionEndReason(r.Auth.Watch(viewer.NewContext(ctx, v), v)), nil, nil
+}
+
+// sessionEndReason returns ctx (from auth.Watch) as a websocket context that
+// tells a legacy graphql-ws client "session ended" (a connection_error)
+// when ctx ends because its session did. graphql-transport-ws has no such
+// message: the socket just closes, and reconnecting is refused (4403).
+func sessionEndReason(ctx context.Context) context.Context {
+	return closeReasonContext{Context: ctx, withReason: transport.AppendCloseReason(ctx, "session ended")}
+}
+
+// closeReasonContext gives gqlgen a close reason only once the session has
+// ended: gqlgen reads it when the context is cancelled for whatever cause,
+// and a client that went away or a server shutting down is no ended session.
+type closeReasonContext struct {
+	context.Context
+	withReason context.Context // Context plus the close reason
+}
+
+func (c closeReasonContext) Value(key any) any {
+	if errors.Is(context.Cause(c.Context), auth.ErrSessionEnded) {
+		return c.withReason.Value(key)
+	}
+	return c.Context.Value(key)
 }
 
 // refuse ends a websocket handshake with 4403 Forbidden, as

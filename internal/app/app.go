@@ -83,10 +83,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 	auditLog := audit.New(d.Client, clk)
 	notifier := notify.New(d.Client, clk, a.Bus)
 	a.limiter = throttle.New(d.Client, d.Dialect, clk)
-	a.Auth = auth.New(d.Client, clk, a.limiter, cfg.Auth, log)
+	a.Auth = auth.New(d.Client, clk, a.limiter, cfg.Auth, log, auth.WithBus(a.Bus))
 	a.Orgs = org.New(d.Client, clk, a.Auth.HashPassword, auditLog)
 	a.People = people.New(d.Client)
-	a.Admin = people.NewAdmin(d.Client, clk, auditLog)
+	a.Admin = people.NewAdmin(d.Client, clk, auditLog, a.Auth)
 	mailer := invite.NewMailer(d.Client, sender, cfg.Mail.From, cfg.Mail.Concurrency)
 	links := invite.Links{PublicURL: cfg.Mail.PublicURL, InviteTemplate: cfg.Mail.InviteLink, ResetTemplate: cfg.Mail.ResetLink}
 	a.BulkSends = bulksend.New(bulksend.Deps{

@@ -21,6 +21,7 @@ import (
 	"github.com/rollcall/rollcall/ent/user"
 	"github.com/rollcall/rollcall/internal/apperr"
 	"github.com/rollcall/rollcall/internal/clock"
+	"github.com/rollcall/rollcall/internal/events"
 	"github.com/rollcall/rollcall/internal/throttle"
 	"github.com/rollcall/rollcall/internal/token"
 	"github.com/rollcall/rollcall/internal/viewer"
@@ -42,6 +43,9 @@ type Config struct {
 	AccountAttempts int
 	ClientFailures  int
 	ThrottleWindow  time.Duration
+	// SessionCheck is how often a watched session (an open websocket) is
+	// re-read, in case the event that ended it was lost; 0 means 30 seconds.
+	SessionCheck time.Duration
 }
 
 // DefaultConfig is the production configuration.
@@ -53,6 +57,7 @@ func DefaultConfig() Config {
 		AccountAttempts: 10,
 		ClientFailures:  50,
 		ThrottleWindow:  15 * time.Minute,
+		SessionCheck:    defaultSessionCheck,
 	}
 }
 
@@ -66,16 +71,28 @@ type Service struct {
 	limiter *throttle.Limiter
 	cfg     Config
 	log     *slog.Logger
+	bus     events.Bus // nil: ended sessions are not announced
 	// decoy is verified when no account matches, so an unknown login costs
 	// the same time as a wrong password.
 	decoy string
 }
 
 // New returns the auth service.
-func New(client *ent.Client, clk clock.Clock, limiter *throttle.Limiter, cfg Config, log *slog.Logger) *Service {
-	return &Service{client: client, clock: clk, limiter: limiter, cfg: cfg, log: log,
+func New(client *ent.Client, clk clock.Clock, limiter *throttle.Limiter, cfg Config, log *slog.Logger, opts ...Option) *Service {
+	s := &Service{client: client, clock: clk, limiter: limiter, cfg: cfg, log: log,
 		decoy: cfg.Argon2.HashPassword(token.Password())}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithBus announces ended sessions on bus, so that Watch ends websockets at
+// once. Without it, Watch notices only when it re-reads the session.
+func WithBus(bus events.Bus) Option { return func(s *Service) { s.bus = bus } }
 
 // HashPassword hashes a password with the configured argon2id parameters.
 func (s *Service) HashPassword(password string) string { return s.cfg.Argon2.HashPassword(password) }
@@ -240,7 +257,8 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (*viewer.View
 		Permissions: u.Edges.Role.Permissions, MustChangePassword: u.MustChangePassword}, nil
 }
 
-// Logout ends the viewer's session.
+// Logout ends the viewer's session, and with it the viewer's subscriptions
+// on that session (see Watch).
 func (s *Service) Logout(ctx context.Context) error {
 	v, err := viewer.Signed(ctx)
 	if err != nil {
@@ -249,18 +267,28 @@ func (s *Service) Logout(ctx context.Context) error {
 	if err := s.client.Session.DeleteOneID(v.SessionID).Exec(AsSystem(ctx)); err != nil && !ent.IsNotFound(err) {
 		return fmt.Errorf("end session: %w", err)
 	}
+	s.announce(ctx, v.UserID, ended{Session: v.SessionID})
 	return nil
 }
 
 // EndSessions ends every session of the people userIDs, except keep (0 for
-// none). client may be a transaction's.
-func EndSessions(ctx context.Context, client *ent.Client, keep int, userIDs ...int) error {
+// none), and the subscriptions on them (see Watch). client may be a
+// transaction's.
+//
+// The end is announced at once, before the transaction commits: a watcher
+// only closes its websocket, so if the transaction rolls back the client
+// reconnects with its still valid token. Announcing after the commit instead
+// would need every caller to remember to do it.
+func (s *Service) EndSessions(ctx context.Context, client *ent.Client, keep int, userIDs ...int) error {
 	q := client.Session.Delete().Where(session.UserIDIn(userIDs...))
 	if keep != 0 {
 		q = q.Where(session.IDNEQ(keep))
 	}
 	if _, err := q.Exec(AsSystem(ctx)); err != nil {
 		return fmt.Errorf("end sessions: %w", err)
+	}
+	for _, id := range userIDs {
+		s.announce(ctx, id, ended{Keep: keep})
 	}
 	return nil
 }

@@ -438,7 +438,7 @@ func (s *Service) SetTemporaryPassword(ctx context.Context, userID int, password
 		if err := RevokeTokens(ctx, tx, now, "", u.ID); err != nil {
 			return err
 		}
-		if err := auth.EndSessions(ctx, tx, 0, u.ID); err != nil {
+		if err := s.auth.EndSessions(ctx, tx, 0, u.ID); err != nil {
 			return err
 		}
 		err := tx.User.UpdateOneID(u.ID).SetStatus(user.StatusActive).SetPasswordHash(hash).

@@ -320,7 +320,7 @@ func (s *Service) SetPassword(ctx context.Context, in ResetInput) (*ent.User, er
 		if err := RevokeTokens(sys, tx, now, invitation.KindPASSWORD_RESET, u.ID); err != nil {
 			return err
 		}
-		if err := auth.EndSessions(sys, tx, 0, u.ID); err != nil {
+		if err := s.auth.EndSessions(sys, tx, 0, u.ID); err != nil {
 			return err
 		}
 		return s.audit.Record(as(sys, u), tx, u.OrganizationID, u.Email, audit.PersonEvent("password.reset", u))
@@ -370,7 +370,7 @@ func (s *Service) ChangePassword(ctx context.Context, in ChangePasswordInput) er
 		if err := tx.User.UpdateOneID(u.ID).SetPasswordHash(hash).SetMustChangePassword(false).SetUpdatedAt(now).Exec(sys); err != nil {
 			return fmt.Errorf("set password: %w", err)
 		}
-		if err := auth.EndSessions(sys, tx, v.SessionID, u.ID); err != nil {
+		if err := s.auth.EndSessions(sys, tx, v.SessionID, u.ID); err != nil {
 			return err
 		}
 		return s.audit.Record(ctx, tx, u.OrganizationID, u.Email, audit.PersonEvent("password.changed", u))

@@ -30,11 +30,12 @@ type Admin struct {
 	client *ent.Client
 	clock  clock.Clock
 	audit  *audit.Log
+	auth   *auth.Service // ends sessions, and the subscriptions on them
 }
 
 // NewAdmin returns the people-administration service.
-func NewAdmin(client *ent.Client, clk clock.Clock, log *audit.Log) *Admin {
-	return &Admin{client: client, clock: clk, audit: log}
+func NewAdmin(client *ent.Client, clk clock.Clock, log *audit.Log, sessions *auth.Service) *Admin {
+	return &Admin{client: client, clock: clk, audit: log, auth: sessions}
 }
 
 // UpdateUserInput holds the fields to change; nil leaves a field as it is,
@@ -282,7 +283,7 @@ func (a *Admin) Deactivate(ctx context.Context, id int) (*ent.User, error) {
 		if err := invite.RevokeTokens(ctx, tx, now, "", u.ID); err != nil {
 			return err
 		}
-		if err := auth.EndSessions(ctx, tx, 0, u.ID); err != nil {
+		if err := a.auth.EndSessions(ctx, tx, 0, u.ID); err != nil {
 			return err
 		}
 		return a.audit.Record(ctx, tx, s.OrgID, s.label, audit.PersonEvent("user.deactivated", u))
@@ -338,6 +339,9 @@ func (a *Admin) Delete(ctx context.Context, id int) error {
 		}
 		if err := tx.AuditEvent.Update().Where(auditevent.TargetID(u.ID)).SetTargetLabel(pseudonym).Exec(sys); err != nil {
 			return fmt.Errorf("pseudonymise audit log: %w", err)
+		}
+		if err := a.auth.EndSessions(ctx, tx, 0, u.ID); err != nil {
+			return err
 		}
 		if err := tx.User.DeleteOneID(u.ID).Exec(ctx); err != nil {
 			return fmt.Errorf("delete person: %w", err)
