@@ -616,6 +616,18 @@ func (u *BulkSendUpsert) AddSkipped(v int) *BulkSendUpsert {
 	return u
 }
 
+// SetCreatedByID sets the "created_by_id" field.
+func (u *BulkSendUpsert) SetCreatedByID(v int) *BulkSendUpsert {
+	u.Set(bulksend.FieldCreatedByID, v)
+	return u
+}
+
+// UpdateCreatedByID sets the "created_by_id" field to the value that was provided on create.
+func (u *BulkSendUpsert) UpdateCreatedByID() *BulkSendUpsert {
+	u.SetExcluded(bulksend.FieldCreatedByID)
+	return u
+}
+
 // SetIdempotencyKey sets the "idempotency_key" field.
 func (u *BulkSendUpsert) SetIdempotencyKey(v string) *BulkSendUpsert {
 	u.Set(bulksend.FieldIdempotencyKey, v)
@@ -671,9 +683,6 @@ func (u *BulkSendUpsertOne) UpdateNewValues() *BulkSendUpsertOne {
 		}
 		if _, exists := u.create.mutation.Kind(); exists {
 			s.SetIgnore(bulksend.FieldKind)
-		}
-		if _, exists := u.create.mutation.CreatedByID(); exists {
-			s.SetIgnore(bulksend.FieldCreatedByID)
 		}
 		if _, exists := u.create.mutation.InputHash(); exists {
 			s.SetIgnore(bulksend.FieldInputHash)
@@ -818,6 +827,20 @@ func (u *BulkSendUpsertOne) AddSkipped(v int) *BulkSendUpsertOne {
 func (u *BulkSendUpsertOne) UpdateSkipped() *BulkSendUpsertOne {
 	return u.Update(func(s *BulkSendUpsert) {
 		s.UpdateSkipped()
+	})
+}
+
+// SetCreatedByID sets the "created_by_id" field.
+func (u *BulkSendUpsertOne) SetCreatedByID(v int) *BulkSendUpsertOne {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.SetCreatedByID(v)
+	})
+}
+
+// UpdateCreatedByID sets the "created_by_id" field to the value that was provided on create.
+func (u *BulkSendUpsertOne) UpdateCreatedByID() *BulkSendUpsertOne {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.UpdateCreatedByID()
 	})
 }
 
@@ -1048,9 +1071,6 @@ func (u *BulkSendUpsertBulk) UpdateNewValues() *BulkSendUpsertBulk {
 			if _, exists := b.mutation.Kind(); exists {
 				s.SetIgnore(bulksend.FieldKind)
 			}
-			if _, exists := b.mutation.CreatedByID(); exists {
-				s.SetIgnore(bulksend.FieldCreatedByID)
-			}
 			if _, exists := b.mutation.InputHash(); exists {
 				s.SetIgnore(bulksend.FieldInputHash)
 			}
@@ -1195,6 +1215,20 @@ func (u *BulkSendUpsertBulk) AddSkipped(v int) *BulkSendUpsertBulk {
 func (u *BulkSendUpsertBulk) UpdateSkipped() *BulkSendUpsertBulk {
 	return u.Update(func(s *BulkSendUpsert) {
 		s.UpdateSkipped()
+	})
+}
+
+// SetCreatedByID sets the "created_by_id" field.
+func (u *BulkSendUpsertBulk) SetCreatedByID(v int) *BulkSendUpsertBulk {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.SetCreatedByID(v)
+	})
+}
+
+// UpdateCreatedByID sets the "created_by_id" field to the value that was provided on create.
+func (u *BulkSendUpsertBulk) UpdateCreatedByID() *BulkSendUpsertBulk {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.UpdateCreatedByID()
 	})
 }
 

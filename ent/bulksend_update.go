@@ -14,6 +14,7 @@ import (
 	"github.com/rollcall/rollcall/ent/bulksend"
 	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/predicate"
+	"github.com/rollcall/rollcall/ent/user"
 )
 
 // BulkSendUpdate is the builder for updating BulkSend entities.
@@ -134,6 +135,20 @@ func (_u *BulkSendUpdate) AddSkipped(v int) *BulkSendUpdate {
 	return _u
 }
 
+// SetCreatedByID sets the "created_by_id" field.
+func (_u *BulkSendUpdate) SetCreatedByID(v int) *BulkSendUpdate {
+	_u.mutation.SetCreatedByID(v)
+	return _u
+}
+
+// SetNillableCreatedByID sets the "created_by_id" field if the given value is not nil.
+func (_u *BulkSendUpdate) SetNillableCreatedByID(v *int) *BulkSendUpdate {
+	if v != nil {
+		_u.SetCreatedByID(*v)
+	}
+	return _u
+}
+
 // SetIdempotencyKey sets the "idempotency_key" field.
 func (_u *BulkSendUpdate) SetIdempotencyKey(v string) *BulkSendUpdate {
 	_u.mutation.SetIdempotencyKey(v)
@@ -174,6 +189,11 @@ func (_u *BulkSendUpdate) ClearFinishedAt() *BulkSendUpdate {
 	return _u
 }
 
+// SetCreatedBy sets the "created_by" edge to the User entity.
+func (_u *BulkSendUpdate) SetCreatedBy(v *User) *BulkSendUpdate {
+	return _u.SetCreatedByID(v.ID)
+}
+
 // AddDeliveryIDs adds the "deliveries" edge to the Delivery entity by IDs.
 func (_u *BulkSendUpdate) AddDeliveryIDs(ids ...int) *BulkSendUpdate {
 	_u.mutation.AddDeliveryIDs(ids...)
@@ -192,6 +212,12 @@ func (_u *BulkSendUpdate) AddDeliveries(v ...*Delivery) *BulkSendUpdate {
 // Mutation returns the BulkSendMutation object of the builder.
 func (_u *BulkSendUpdate) Mutation() *BulkSendMutation {
 	return _u.mutation
+}
+
+// ClearCreatedBy clears the "created_by" edge to the User entity.
+func (_u *BulkSendUpdate) ClearCreatedBy() *BulkSendUpdate {
+	_u.mutation.ClearCreatedBy()
+	return _u
 }
 
 // ClearDeliveries clears all "deliveries" edges to the Delivery entity.
@@ -360,6 +386,35 @@ func (_u *BulkSendUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.FinishedAtCleared() {
 		_spec.ClearField(bulksend.FieldFinishedAt, field.TypeTime)
+	}
+	if _u.mutation.CreatedByCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   bulksend.CreatedByTable,
+			Columns: []string{bulksend.CreatedByColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CreatedByIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   bulksend.CreatedByTable,
+			Columns: []string{bulksend.CreatedByColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
 	if _u.mutation.DeliveriesCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -532,6 +587,20 @@ func (_u *BulkSendUpdateOne) AddSkipped(v int) *BulkSendUpdateOne {
 	return _u
 }
 
+// SetCreatedByID sets the "created_by_id" field.
+func (_u *BulkSendUpdateOne) SetCreatedByID(v int) *BulkSendUpdateOne {
+	_u.mutation.SetCreatedByID(v)
+	return _u
+}
+
+// SetNillableCreatedByID sets the "created_by_id" field if the given value is not nil.
+func (_u *BulkSendUpdateOne) SetNillableCreatedByID(v *int) *BulkSendUpdateOne {
+	if v != nil {
+		_u.SetCreatedByID(*v)
+	}
+	return _u
+}
+
 // SetIdempotencyKey sets the "idempotency_key" field.
 func (_u *BulkSendUpdateOne) SetIdempotencyKey(v string) *BulkSendUpdateOne {
 	_u.mutation.SetIdempotencyKey(v)
@@ -572,6 +641,11 @@ func (_u *BulkSendUpdateOne) ClearFinishedAt() *BulkSendUpdateOne {
 	return _u
 }
 
+// SetCreatedBy sets the "created_by" edge to the User entity.
+func (_u *BulkSendUpdateOne) SetCreatedBy(v *User) *BulkSendUpdateOne {
+	return _u.SetCreatedByID(v.ID)
+}
+
 // AddDeliveryIDs adds the "deliveries" edge to the Delivery entity by IDs.
 func (_u *BulkSendUpdateOne) AddDeliveryIDs(ids ...int) *BulkSendUpdateOne {
 	_u.mutation.AddDeliveryIDs(ids...)
@@ -590,6 +664,12 @@ func (_u *BulkSendUpdateOne) AddDeliveries(v ...*Delivery) *BulkSendUpdateOne {
 // Mutation returns the BulkSendMutation object of the builder.
 func (_u *BulkSendUpdateOne) Mutation() *BulkSendMutation {
 	return _u.mutation
+}
+
+// ClearCreatedBy clears the "created_by" edge to the User entity.
+func (_u *BulkSendUpdateOne) ClearCreatedBy() *BulkSendUpdateOne {
+	_u.mutation.ClearCreatedBy()
+	return _u
 }
 
 // ClearDeliveries clears all "deliveries" edges to the Delivery entity.
@@ -788,6 +868,35 @@ func (_u *BulkSendUpdateOne) sqlSave(ctx context.Context) (_node *BulkSend, err 
 	}
 	if _u.mutation.FinishedAtCleared() {
 		_spec.ClearField(bulksend.FieldFinishedAt, field.TypeTime)
+	}
+	if _u.mutation.CreatedByCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   bulksend.CreatedByTable,
+			Columns: []string{bulksend.CreatedByColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CreatedByIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   bulksend.CreatedByTable,
+			Columns: []string{bulksend.CreatedByColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
 	if _u.mutation.DeliveriesCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -30,7 +30,7 @@ type Delivery struct {
 	// BulkSendID holds the value of the "bulk_send_id" field.
 	BulkSendID int `json:"bulk_send_id,omitempty"`
 	// UserID holds the value of the "user_id" field.
-	UserID int `json:"user_id,omitempty"`
+	UserID *int `json:"user_id,omitempty"`
 	// Email holds the value of the "email" field.
 	Email string `json:"email,omitempty"`
 	// Action holds the value of the "action" field.
@@ -169,7 +169,8 @@ func (_m *Delivery) assignValues(columns []string, values []any) error {
 			if value, ok := values[i].(*sql.NullInt64); !ok {
 				return fmt.Errorf("unexpected type %T for field user_id", values[i])
 			} else if value.Valid {
-				_m.UserID = int(value.Int64)
+				_m.UserID = new(int)
+				*_m.UserID = int(value.Int64)
 			}
 		case delivery.FieldEmail:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -306,8 +307,10 @@ func (_m *Delivery) String() string {
 	builder.WriteString("bulk_send_id=")
 	builder.WriteString(fmt.Sprintf("%v", _m.BulkSendID))
 	builder.WriteString(", ")
-	builder.WriteString("user_id=")
-	builder.WriteString(fmt.Sprintf("%v", _m.UserID))
+	if v := _m.UserID; v != nil {
+		builder.WriteString("user_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
 	builder.WriteString(", ")
 	builder.WriteString("email=")
 	builder.WriteString(_m.Email)

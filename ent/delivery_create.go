@@ -72,6 +72,14 @@ func (_c *DeliveryCreate) SetUserID(v int) *DeliveryCreate {
 	return _c
 }
 
+// SetNillableUserID sets the "user_id" field if the given value is not nil.
+func (_c *DeliveryCreate) SetNillableUserID(v *int) *DeliveryCreate {
+	if v != nil {
+		_c.SetUserID(*v)
+	}
+	return _c
+}
+
 // SetEmail sets the "email" field.
 func (_c *DeliveryCreate) SetEmail(v string) *DeliveryCreate {
 	_c.mutation.SetEmail(v)
@@ -293,9 +301,6 @@ func (_c *DeliveryCreate) check() error {
 	if _, ok := _c.mutation.BulkSendID(); !ok {
 		return &ValidationError{Name: "bulk_send_id", err: errors.New(`ent: missing required field "Delivery.bulk_send_id"`)}
 	}
-	if _, ok := _c.mutation.UserID(); !ok {
-		return &ValidationError{Name: "user_id", err: errors.New(`ent: missing required field "Delivery.user_id"`)}
-	}
 	if _, ok := _c.mutation.Email(); !ok {
 		return &ValidationError{Name: "email", err: errors.New(`ent: missing required field "Delivery.email"`)}
 	}
@@ -338,9 +343,6 @@ func (_c *DeliveryCreate) check() error {
 	}
 	if len(_c.mutation.BulkSendIDs()) == 0 {
 		return &ValidationError{Name: "bulk_send", err: errors.New(`ent: missing required edge "Delivery.bulk_send"`)}
-	}
-	if len(_c.mutation.UserIDs()) == 0 {
-		return &ValidationError{Name: "user", err: errors.New(`ent: missing required edge "Delivery.user"`)}
 	}
 	return nil
 }
@@ -469,7 +471,7 @@ func (_c *DeliveryCreate) createSpec() (*Delivery, *sqlgraph.CreateSpec) {
 		for _, k := range nodes {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
-		_node.UserID = nodes[0]
+		_node.UserID = &nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	return _node, _spec
@@ -533,6 +535,24 @@ func (u *DeliveryUpsert) SetUpdatedAt(v time.Time) *DeliveryUpsert {
 // UpdateUpdatedAt sets the "updated_at" field to the value that was provided on create.
 func (u *DeliveryUpsert) UpdateUpdatedAt() *DeliveryUpsert {
 	u.SetExcluded(delivery.FieldUpdatedAt)
+	return u
+}
+
+// SetUserID sets the "user_id" field.
+func (u *DeliveryUpsert) SetUserID(v int) *DeliveryUpsert {
+	u.Set(delivery.FieldUserID, v)
+	return u
+}
+
+// UpdateUserID sets the "user_id" field to the value that was provided on create.
+func (u *DeliveryUpsert) UpdateUserID() *DeliveryUpsert {
+	u.SetExcluded(delivery.FieldUserID)
+	return u
+}
+
+// ClearUserID clears the value of the "user_id" field.
+func (u *DeliveryUpsert) ClearUserID() *DeliveryUpsert {
+	u.SetNull(delivery.FieldUserID)
 	return u
 }
 
@@ -736,9 +756,6 @@ func (u *DeliveryUpsertOne) UpdateNewValues() *DeliveryUpsertOne {
 		if _, exists := u.create.mutation.BulkSendID(); exists {
 			s.SetIgnore(delivery.FieldBulkSendID)
 		}
-		if _, exists := u.create.mutation.UserID(); exists {
-			s.SetIgnore(delivery.FieldUserID)
-		}
 	}))
 	return u
 }
@@ -781,6 +798,27 @@ func (u *DeliveryUpsertOne) SetUpdatedAt(v time.Time) *DeliveryUpsertOne {
 func (u *DeliveryUpsertOne) UpdateUpdatedAt() *DeliveryUpsertOne {
 	return u.Update(func(s *DeliveryUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetUserID sets the "user_id" field.
+func (u *DeliveryUpsertOne) SetUserID(v int) *DeliveryUpsertOne {
+	return u.Update(func(s *DeliveryUpsert) {
+		s.SetUserID(v)
+	})
+}
+
+// UpdateUserID sets the "user_id" field to the value that was provided on create.
+func (u *DeliveryUpsertOne) UpdateUserID() *DeliveryUpsertOne {
+	return u.Update(func(s *DeliveryUpsert) {
+		s.UpdateUserID()
+	})
+}
+
+// ClearUserID clears the value of the "user_id" field.
+func (u *DeliveryUpsertOne) ClearUserID() *DeliveryUpsertOne {
+	return u.Update(func(s *DeliveryUpsert) {
+		s.ClearUserID()
 	})
 }
 
@@ -1179,9 +1217,6 @@ func (u *DeliveryUpsertBulk) UpdateNewValues() *DeliveryUpsertBulk {
 			if _, exists := b.mutation.BulkSendID(); exists {
 				s.SetIgnore(delivery.FieldBulkSendID)
 			}
-			if _, exists := b.mutation.UserID(); exists {
-				s.SetIgnore(delivery.FieldUserID)
-			}
 		}
 	}))
 	return u
@@ -1225,6 +1260,27 @@ func (u *DeliveryUpsertBulk) SetUpdatedAt(v time.Time) *DeliveryUpsertBulk {
 func (u *DeliveryUpsertBulk) UpdateUpdatedAt() *DeliveryUpsertBulk {
 	return u.Update(func(s *DeliveryUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetUserID sets the "user_id" field.
+func (u *DeliveryUpsertBulk) SetUserID(v int) *DeliveryUpsertBulk {
+	return u.Update(func(s *DeliveryUpsert) {
+		s.SetUserID(v)
+	})
+}
+
+// UpdateUserID sets the "user_id" field to the value that was provided on create.
+func (u *DeliveryUpsertBulk) UpdateUserID() *DeliveryUpsertBulk {
+	return u.Update(func(s *DeliveryUpsert) {
+		s.UpdateUserID()
+	})
+}
+
+// ClearUserID clears the value of the "user_id" field.
+func (u *DeliveryUpsertBulk) ClearUserID() *DeliveryUpsertBulk {
+	return u.Update(func(s *DeliveryUpsert) {
+		s.ClearUserID()
 	})
 }
 

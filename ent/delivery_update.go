@@ -14,6 +14,7 @@ import (
 	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/predicate"
 	"github.com/rollcall/rollcall/ent/schema/enum"
+	"github.com/rollcall/rollcall/ent/user"
 )
 
 // DeliveryUpdate is the builder for updating Delivery entities.
@@ -33,6 +34,26 @@ func (_u *DeliveryUpdate) Where(ps ...predicate.Delivery) *DeliveryUpdate {
 // SetUpdatedAt sets the "updated_at" field.
 func (_u *DeliveryUpdate) SetUpdatedAt(v time.Time) *DeliveryUpdate {
 	_u.mutation.SetUpdatedAt(v)
+	return _u
+}
+
+// SetUserID sets the "user_id" field.
+func (_u *DeliveryUpdate) SetUserID(v int) *DeliveryUpdate {
+	_u.mutation.SetUserID(v)
+	return _u
+}
+
+// SetNillableUserID sets the "user_id" field if the given value is not nil.
+func (_u *DeliveryUpdate) SetNillableUserID(v *int) *DeliveryUpdate {
+	if v != nil {
+		_u.SetUserID(*v)
+	}
+	return _u
+}
+
+// ClearUserID clears the value of the "user_id" field.
+func (_u *DeliveryUpdate) ClearUserID() *DeliveryUpdate {
+	_u.mutation.ClearUserID()
 	return _u
 }
 
@@ -231,9 +252,20 @@ func (_u *DeliveryUpdate) ClearSentAt() *DeliveryUpdate {
 	return _u
 }
 
+// SetUser sets the "user" edge to the User entity.
+func (_u *DeliveryUpdate) SetUser(v *User) *DeliveryUpdate {
+	return _u.SetUserID(v.ID)
+}
+
 // Mutation returns the DeliveryMutation object of the builder.
 func (_u *DeliveryUpdate) Mutation() *DeliveryMutation {
 	return _u.mutation
+}
+
+// ClearUser clears the "user" edge to the User entity.
+func (_u *DeliveryUpdate) ClearUser() *DeliveryUpdate {
+	_u.mutation.ClearUser()
+	return _u
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -310,9 +342,6 @@ func (_u *DeliveryUpdate) check() error {
 	}
 	if _u.mutation.BulkSendCleared() && len(_u.mutation.BulkSendIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Delivery.bulk_send"`)
-	}
-	if _u.mutation.UserCleared() && len(_u.mutation.UserIDs()) > 0 {
-		return errors.New(`ent: clearing a required unique edge "Delivery.user"`)
 	}
 	return nil
 }
@@ -395,6 +424,35 @@ func (_u *DeliveryUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if _u.mutation.SentAtCleared() {
 		_spec.ClearField(delivery.FieldSentAt, field.TypeTime)
 	}
+	if _u.mutation.UserCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   delivery.UserTable,
+			Columns: []string{delivery.UserColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.UserIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   delivery.UserTable,
+			Columns: []string{delivery.UserColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -420,6 +478,26 @@ type DeliveryUpdateOne struct {
 // SetUpdatedAt sets the "updated_at" field.
 func (_u *DeliveryUpdateOne) SetUpdatedAt(v time.Time) *DeliveryUpdateOne {
 	_u.mutation.SetUpdatedAt(v)
+	return _u
+}
+
+// SetUserID sets the "user_id" field.
+func (_u *DeliveryUpdateOne) SetUserID(v int) *DeliveryUpdateOne {
+	_u.mutation.SetUserID(v)
+	return _u
+}
+
+// SetNillableUserID sets the "user_id" field if the given value is not nil.
+func (_u *DeliveryUpdateOne) SetNillableUserID(v *int) *DeliveryUpdateOne {
+	if v != nil {
+		_u.SetUserID(*v)
+	}
+	return _u
+}
+
+// ClearUserID clears the value of the "user_id" field.
+func (_u *DeliveryUpdateOne) ClearUserID() *DeliveryUpdateOne {
+	_u.mutation.ClearUserID()
 	return _u
 }
 
@@ -618,9 +696,20 @@ func (_u *DeliveryUpdateOne) ClearSentAt() *DeliveryUpdateOne {
 	return _u
 }
 
+// SetUser sets the "user" edge to the User entity.
+func (_u *DeliveryUpdateOne) SetUser(v *User) *DeliveryUpdateOne {
+	return _u.SetUserID(v.ID)
+}
+
 // Mutation returns the DeliveryMutation object of the builder.
 func (_u *DeliveryUpdateOne) Mutation() *DeliveryMutation {
 	return _u.mutation
+}
+
+// ClearUser clears the "user" edge to the User entity.
+func (_u *DeliveryUpdateOne) ClearUser() *DeliveryUpdateOne {
+	_u.mutation.ClearUser()
+	return _u
 }
 
 // Where appends a list predicates to the DeliveryUpdate builder.
@@ -710,9 +799,6 @@ func (_u *DeliveryUpdateOne) check() error {
 	}
 	if _u.mutation.BulkSendCleared() && len(_u.mutation.BulkSendIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Delivery.bulk_send"`)
-	}
-	if _u.mutation.UserCleared() && len(_u.mutation.UserIDs()) > 0 {
-		return errors.New(`ent: clearing a required unique edge "Delivery.user"`)
 	}
 	return nil
 }
@@ -811,6 +897,35 @@ func (_u *DeliveryUpdateOne) sqlSave(ctx context.Context) (_node *Delivery, err 
 	}
 	if _u.mutation.SentAtCleared() {
 		_spec.ClearField(delivery.FieldSentAt, field.TypeTime)
+	}
+	if _u.mutation.UserCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   delivery.UserTable,
+			Columns: []string{delivery.UserColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.UserIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   delivery.UserTable,
+			Columns: []string{delivery.UserColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &Delivery{config: _u.config}

@@ -2765,7 +2765,7 @@ func (m *DeliveryMutation) UserID() (r int, exists bool) {
 // OldUserID returns the old "user_id" field's value of the Delivery entity.
 // If the Delivery object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *DeliveryMutation) OldUserID(ctx context.Context) (v int, err error) {
+func (m *DeliveryMutation) OldUserID(ctx context.Context) (v *int, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldUserID is only allowed on UpdateOne operations")
 	}
@@ -2779,9 +2779,22 @@ func (m *DeliveryMutation) OldUserID(ctx context.Context) (v int, err error) {
 	return oldValue.UserID, nil
 }
 
+// ClearUserID clears the value of the "user_id" field.
+func (m *DeliveryMutation) ClearUserID() {
+	m.user = nil
+	m.clearedFields[delivery.FieldUserID] = struct{}{}
+}
+
+// UserIDCleared returns if the "user_id" field was cleared in this mutation.
+func (m *DeliveryMutation) UserIDCleared() bool {
+	_, ok := m.clearedFields[delivery.FieldUserID]
+	return ok
+}
+
 // ResetUserID resets all changes to the "user_id" field.
 func (m *DeliveryMutation) ResetUserID() {
 	m.user = nil
+	delete(m.clearedFields, delivery.FieldUserID)
 }
 
 // SetEmail sets the "email" field.
@@ -3353,7 +3366,7 @@ func (m *DeliveryMutation) ClearUser() {
 
 // UserCleared reports if the "user" edge to the User entity was cleared.
 func (m *DeliveryMutation) UserCleared() bool {
-	return m.cleareduser
+	return m.UserIDCleared() || m.cleareduser
 }
 
 // UserIDs returns the "user" edge IDs in the mutation.
@@ -3702,6 +3715,9 @@ func (m *DeliveryMutation) AddField(name string, value ent.Value) error {
 // mutation.
 func (m *DeliveryMutation) ClearedFields() []string {
 	var fields []string
+	if m.FieldCleared(delivery.FieldUserID) {
+		fields = append(fields, delivery.FieldUserID)
+	}
 	if m.FieldCleared(delivery.FieldNextAttemptAt) {
 		fields = append(fields, delivery.FieldNextAttemptAt)
 	}
@@ -3737,6 +3753,9 @@ func (m *DeliveryMutation) FieldCleared(name string) bool {
 // error if the field is not defined in the schema.
 func (m *DeliveryMutation) ClearField(name string) error {
 	switch name {
+	case delivery.FieldUserID:
+		m.ClearUserID()
+		return nil
 	case delivery.FieldNextAttemptAt:
 		m.ClearNextAttemptAt()
 		return nil

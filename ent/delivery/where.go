@@ -266,6 +266,16 @@ func UserIDNotIn(vs ...int) predicate.Delivery {
 	return predicate.Delivery(sql.FieldNotIn(FieldUserID, vs...))
 }
 
+// UserIDIsNil applies the IsNil predicate on the "user_id" field.
+func UserIDIsNil() predicate.Delivery {
+	return predicate.Delivery(sql.FieldIsNull(FieldUserID))
+}
+
+// UserIDNotNil applies the NotNil predicate on the "user_id" field.
+func UserIDNotNil() predicate.Delivery {
+	return predicate.Delivery(sql.FieldNotNull(FieldUserID))
+}
+
 // EmailEQ applies the EQ predicate on the "email" field.
 func EmailEQ(v string) predicate.Delivery {
 	return predicate.Delivery(sql.FieldEQ(FieldEmail, v))

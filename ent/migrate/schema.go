@@ -127,7 +127,7 @@ var (
 		{Name: "sent_at", Type: field.TypeTime, Nullable: true},
 		{Name: "organization_id", Type: field.TypeInt},
 		{Name: "bulk_send_id", Type: field.TypeInt},
-		{Name: "user_id", Type: field.TypeInt},
+		{Name: "user_id", Type: field.TypeInt, Nullable: true},
 	}
 	// DeliveriesTable holds the schema information for the "deliveries" table.
 	DeliveriesTable = &schema.Table{
@@ -151,7 +151,7 @@ var (
 				Symbol:     "deliveries_users_user",
 				Columns:    []*schema.Column{DeliveriesColumns[16]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
-				OnDelete:   schema.Cascade,
+				OnDelete:   schema.SetNull,
 			},
 		},
 		Indexes: []*schema.Index{

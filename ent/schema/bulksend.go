@@ -23,7 +23,8 @@ func (BulkSend) Fields() []ent.Field {
 		field.Int("sent").Default(0).NonNegative(),
 		field.Int("failed").Default(0).NonNegative(),
 		field.Int("skipped").Default(0).NonNegative(),
-		field.Int("created_by_id").Immutable(),
+		// created_by_id passes to whoever erases the creator.
+		field.Int("created_by_id"),
 		// idempotency_key and input_hash let a repeated request return the
 		// same send, and a reused key with another input be refused.
 		field.String("idempotency_key").Optional().Nillable().MaxLen(200).
@@ -37,7 +38,7 @@ func (BulkSend) Fields() []ent.Field {
 // Edges of the BulkSend.
 func (BulkSend) Edges() []ent.Edge {
 	return []ent.Edge{
-		edge.To("created_by", User.Type).Field("created_by_id").Unique().Required().Immutable(),
+		edge.To("created_by", User.Type).Field("created_by_id").Unique().Required(),
 		edge.From("deliveries", Delivery.Type).Ref("bulk_send").
 			Annotations(entgql.Skip(entgql.SkipAll)),
 	}

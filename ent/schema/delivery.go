@@ -21,7 +21,9 @@ type Delivery struct{ ent.Schema }
 func (Delivery) Fields() []ent.Field {
 	return []ent.Field{
 		field.Int("bulk_send_id").Immutable(),
-		field.Int("user_id").Immutable(),
+		// user_id is cleared when the person is erased; the row stays, so
+		// the send's counts still add up.
+		field.Int("user_id").Optional().Nillable(),
 		field.String("email").MaxLen(320),
 		field.Enum("action").Values("INVITATION", "PASSWORD_RESET", "TEMPORARY_PASSWORD", "SKIP"),
 		field.Enum("status").GoType(enum.DeliveryStatus("")).Default(string(enum.DeliveryQueued)),
@@ -41,8 +43,8 @@ func (Delivery) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.To("bulk_send", BulkSend.Type).Field("bulk_send_id").Unique().Required().Immutable().
 			Annotations(cascade()),
-		edge.To("user", User.Type).Field("user_id").Unique().Required().Immutable().
-			Annotations(cascade()),
+		edge.To("user", User.Type).Field("user_id").Unique().
+			Annotations(setNull()),
 	}
 }
 

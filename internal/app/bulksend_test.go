@@ -24,15 +24,15 @@ const sendMutation = `mutation($in: SendInvitationsInput!) { sendInvitations(inp
   total invitations passwordResets temporaryPasswords skipped } }`
 
 type bulkSend struct {
-	ID, Status, Kind            string
+	ID, Status, Kind             string
 	Total, Sent, Failed, Skipped int
-	FinishedAt                  *time.Time
-	CreatedBy                   struct{ Email string }
+	FinishedAt                   *time.Time
+	CreatedBy                    struct{ Email string }
 }
 
 type sendPayload struct {
 	SendInvitations struct {
-		BulkSend                                                         *bulkSend
+		BulkSend                                                        *bulkSend
 		Total, Invitations, PasswordResets, TemporaryPasswords, Skipped int
 	}
 }
@@ -133,7 +133,13 @@ func TestSendInvitationsAuto(t *testing.T) {
 
 	var feed struct {
 		Notifications struct {
-			Edges []struct{ Node struct{ Kind, Message string; Read bool; BulkSend struct{ ID string } } }
+			Edges []struct {
+				Node struct {
+					Kind, Message string
+					Read          bool
+					BulkSend      struct{ ID string }
+				}
+			}
 		}
 	}
 	s.Query(t, a.tok, `{ notifications(first: 10) { edges { node { kind message read bulkSend { id } } } } }`, nil).Decode(t, &feed)
@@ -268,7 +274,9 @@ func TestSendTemporaryPasswords(t *testing.T) {
 	require.NotContains(t, *u.PasswordHash, password, "only a hash is stored")
 
 	tok := s.Login(t, "acme", "new@example.com", password)
-	var v struct{ Viewer struct{ MustChangePassword bool } }
+	var v struct {
+		Viewer struct{ MustChangePassword bool }
+	}
 	s.Query(t, tok, `{ viewer { mustChangePassword } }`, nil).Decode(t, &v)
 	require.True(t, v.Viewer.MustChangePassword)
 }
@@ -381,4 +389,41 @@ func TestBulkSendMailgunBatchesAndRetries(t *testing.T) {
 		tok = strings.Fields(tok)[0]
 		require.Empty(t, accept(s, t, tok, "a-long-password-123").Errors, m.To)
 	}
+}
+
+func TestEraseDuringSend(t *testing.T) {
+	t.Parallel()
+	s := testkit.NewServer(t, func(c *config.Config) { c.Mail.SendRate = 40 })
+	o := s.CreateOrg(t, "acme")
+	owner := &admin{s: s, org: o, tok: s.Login(t, "acme", "owner@acme.test", testkit.OwnerPassword)}
+	sender := s.AddPeople(t, o, testkit.Person{Email: "admin@acme.test", Role: "Admin", Status: user.StatusActive, Password: "admin-password-1"})[0]
+	var people []testkit.Person
+	for i := range 80 {
+		people = append(people, testkit.Person{Email: fmt.Sprintf("p%02d@example.com", i)})
+	}
+	added := s.AddPeople(t, o, people...)
+	a := &admin{s: s, org: o, tok: s.Login(t, "acme", "admin@acme.test", "admin-password-1")}
+	res := a.send(t, map[string]any{"where": map[string]any{"status": "NOT_INVITED"}}).SendInvitations
+	require.Equal(t, 80, res.Total)
+
+	// Mid-send, erase the send's creator and a recipient still queued.
+	time.Sleep(200 * time.Millisecond)
+	for _, id := range []int{sender.ID, added[79].ID} {
+		resp := s.Query(t, owner.tok, `mutation($id: ID!) { deleteUser(id: $id) }`, map[string]any{"id": id})
+		require.Empty(t, resp.Errors, "%+v", resp.Errors)
+	}
+	s.WaitDeliveries(t)
+	var out struct{ BulkSend bulkSend }
+	s.Query(t, owner.tok, `query($id: ID!) { bulkSend(id: $id) { status total sent failed skipped createdBy { email } } }`,
+		map[string]any{"id": res.BulkSend.ID}).Decode(t, &out)
+	b := out.BulkSend
+	require.Equal(t, "COMPLETED", b.Status)
+	require.Equal(t, 80, b.Sent+b.Failed+b.Skipped, "counts add up without the erased person")
+	require.Equal(t, 1, b.Skipped)
+	require.Equal(t, "owner@acme.test", b.CreatedBy.Email, "the send passes to whoever erased its creator")
+	require.Empty(t, s.EmailsTo(t, "p79@example.com"))
+	d, err := s.DB.Client.Delivery.Query().Where(delivery.StatusEQ(enum.DeliverySkipped)).Only(testkit.System())
+	require.NoError(t, err)
+	require.Nil(t, d.UserID)
+	require.NotContains(t, d.Email, "p79", "the erased address is gone from the delivery too")
 }

@@ -118,12 +118,14 @@ func New(d Deps) *Service {
 		s.replicaID = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), plain[:8])
 	}
 	if cfg.Rate > 0 {
-		// A unit never asks for more than the burst, so batches shrink to
-		// what one second allows.
+		// A unit holds at most a tenth of a second's sending, so claims
+		// stay short-lived (less to resend after a crash, fresher data,
+		// a fair share for other replicas) and never exceed the burst.
 		burst := max(1, int(cfg.Rate))
 		s.limiter = rate.NewLimiter(rate.Limit(cfg.Rate), burst)
-		s.cfg.BatchUnit = min(s.cfg.BatchUnit, burst)
-		s.cfg.SingleUnit = min(s.cfg.SingleUnit, burst)
+		unit := max(1, int(cfg.Rate/10))
+		s.cfg.BatchUnit = min(s.cfg.BatchUnit, unit)
+		s.cfg.SingleUnit = min(s.cfg.SingleUnit, unit)
 	}
 	return s
 }

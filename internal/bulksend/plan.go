@@ -43,16 +43,16 @@ type Request struct {
 
 // Result counts what a request selected and plans.
 type Result struct {
-	BulkSend                                   *ent.BulkSend // nil on a dry run
+	BulkSend                                    *ent.BulkSend // nil on a dry run
 	Total, Invitations, PasswordResets, Skipped int
-	TemporaryPasswords                         int
+	TemporaryPasswords                          int
 }
 
 // recipient is one selected person and what they get.
 type recipient struct {
-	ID     int                 `sql:"id"`
-	Email  string              `sql:"email"`
-	Status user.Status         `sql:"status"`
+	ID     int                  `sql:"id"`
+	Email  string               `sql:"email"`
+	Status user.Status          `sql:"status"`
 	Last   *enum.DeliveryStatus `sql:"last_email_status"`
 	action delivery.Action
 	reason string

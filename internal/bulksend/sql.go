@@ -2,6 +2,7 @@ package bulksend
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -71,9 +72,11 @@ func (s *Service) claim(ctx context.Context, tx *ent.Client, n int, now time.Tim
 		defer rows.Close()
 		for rows.Next() {
 			var c claimed
-			if err := rows.Scan(&c.id, &c.bulkSendID, &c.userID, &c.orgID, &c.action, &c.attempts); err != nil {
+			var userID sql.NullInt64 // NULL once the person is erased
+			if err := rows.Scan(&c.id, &c.bulkSendID, &userID, &c.orgID, &c.action, &c.attempts); err != nil {
 				return fmt.Errorf("claim deliveries: %w", err)
 			}
+			c.userID = int(userID.Int64)
 			out = append(out, &c)
 		}
 		return rows.Err()

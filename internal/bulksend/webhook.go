@@ -47,8 +47,11 @@ func (s *Service) ApplyDeliveryEvent(ctx context.Context, e webhook.Event) error
 		if err := up.Exec(ctx); err != nil {
 			return fmt.Errorf("record delivery event: %w", err)
 		}
+		if d.UserID == nil {
+			return nil // the person was erased
+		}
 		// Only while the person still has the address the report is about.
-		err := tx.User.Update().Where(user.ID(d.UserID), user.EmailNormalized(strings.ToLower(d.Email))).
+		err := tx.User.Update().Where(user.ID(*d.UserID), user.EmailNormalized(strings.ToLower(d.Email))).
 			SetLastEmailStatus(e.Status).Exec(ctx)
 		if err != nil {
 			return fmt.Errorf("record email status: %w", err)

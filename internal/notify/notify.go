@@ -81,6 +81,9 @@ func (s *Service) Stream(ctx context.Context) (<-chan *ent.Notification, error) 
 	last, err := s.client.Notification.Query().Order(ent.Desc(notification.FieldID)).FirstID(ctx)
 	if err != nil && !ent.IsNotFound(err) {
 		cancel()
+		if ctx.Err() != nil { // the subscriber left while it started
+			return nil, ctx.Err()
+		}
 		return nil, fmt.Errorf("read notifications: %w", err)
 	}
 	out := make(chan *ent.Notification)

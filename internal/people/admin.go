@@ -10,6 +10,8 @@ import (
 
 	"github.com/rollcall/rollcall/ent"
 	"github.com/rollcall/rollcall/ent/auditevent"
+	"github.com/rollcall/rollcall/ent/bulksend"
+	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/predicate"
 	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent/user"
@@ -342,6 +344,15 @@ func (a *Admin) Delete(ctx context.Context, id int) error {
 		}
 		if err := a.auth.EndSessions(ctx, tx, 0, u.ID); err != nil {
 			return err
+		}
+		// Deliveries first (bulk-send workers lock them before people, so
+		// the same order cannot deadlock): they keep counting, without the
+		// address; the person's own sends pass to the admin erasing them.
+		if err := tx.Delivery.Update().Where(delivery.UserID(u.ID)).SetEmail(pseudonym).Exec(sys); err != nil {
+			return fmt.Errorf("erase deliveries: %w", err)
+		}
+		if err := tx.BulkSend.Update().Where(bulksend.CreatedByID(u.ID)).SetCreatedByID(s.UserID).Exec(sys); err != nil {
+			return fmt.Errorf("reassign bulk sends: %w", err)
 		}
 		if err := tx.User.DeleteOneID(u.ID).Exec(ctx); err != nil {
 			return fmt.Errorf("delete person: %w", err)
