@@ -145,6 +145,13 @@ func (s *Service) claimUnit(ctx context.Context, n int) (*unit, error) {
 	for i := range tokens {
 		tokens[i].plain, tokens[i].hash = token.New()
 	}
+	if ctx.Err() != nil {
+		return nil, nil
+	}
+	// The claim commits or not regardless of a stop arriving meanwhile: a
+	// COMMIT abandoned half-way may still have committed, leaving a unit
+	// nobody works until its lease lapses.
+	ctx = context.WithoutCancel(ctx)
 	var u *unit
 	err := db.InTx(ctx, s.client, func(tx *ent.Client) error {
 		sys := auth.AsSystem(ctx)

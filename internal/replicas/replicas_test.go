@@ -298,7 +298,6 @@ func TestRestartResumes(t *testing.T) {
 // window is the COMMIT's round trip (about one graceful stop in eight hit it
 // under load here).
 func TestGracefulStopHandsBackItsClaim(t *testing.T) {
-	knownBug(t, "bulksend: a unit whose claim commits as the workers stop stays leased to the stopped replica")
 	c := newCluster(t)
 	proxy := newPGProxy(t, c.dbURL)
 	mg := newProvider(t, "key", nil)
@@ -402,15 +401,6 @@ func TestGracefulStopWhileReadingTemplates(t *testing.T) {
 	require.Zero(t, failed, "a graceful stop fails nobody")
 	require.Zero(t, held, "nothing stays leased")
 	require.Zero(t, spent, "what was not sent was handed back")
-}
-
-// knownBug skips a reproducer of a bug not yet fixed unless
-// ROLLCALL_TEST_KNOWN_BUGS is set; until the fix it fails every time.
-func knownBug(t *testing.T, what string) {
-	t.Helper()
-	if os.Getenv("ROLLCALL_TEST_KNOWN_BUGS") == "" {
-		t.Skipf("known bug, reproduce with ROLLCALL_TEST_KNOWN_BUGS=1: %s", what)
-	}
 }
 
 // --- the binary -------------------------------------------------------------
