@@ -325,7 +325,7 @@ func (s *Service) queue(ctx context.Context, tx *ent.Client, orgID, createdBy in
 		return nil, err
 	}
 	if skipped == len(people) {
-		if b, err = s.finish(ctx, tx, b.ID, now); err != nil {
+		if b, err = s.finish(ctx, tx, b.ID); err != nil {
 			return nil, err
 		}
 	}

@@ -19,12 +19,14 @@ import (
 	"github.com/rollcall/rollcall/internal/viewer"
 )
 
-// MaxEventsPerSecond bounds the progress events one subscriber receives.
-const MaxEventsPerSecond = 10
+// MaxEventsPerSecond bounds the progress events one subscriber receives
+// (the contract allows 10; 5 looks as live and halves the cost of a
+// thousand dashboards watching one send).
+const MaxEventsPerSecond = 5
 
 // refresh is how often a watcher re-reads its send even without events, in
 // case its replica missed some (a dropped LISTEN connection).
-const refresh = 10 * time.Second
+const refresh = 30 * time.Second
 
 // Summary is the notification text for a finished send, e.g. "1,204
 // invitations or password reset instructions sent, 3 failed".
@@ -155,7 +157,7 @@ func (s *Service) Cancel(ctx context.Context, id int) (*ent.BulkSend, error) {
 			return fmt.Errorf("cancel bulk send: %w", err)
 		}
 		if b.Sent+b.Failed+b.Skipped >= b.Total {
-			b, err = s.finish(ctx, tx, id, now)
+			b, err = s.finish(ctx, tx, id)
 		}
 		return err
 	})

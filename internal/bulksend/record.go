@@ -230,7 +230,7 @@ func (s *Service) count(ctx context.Context, tx *ent.Client, now time.Time, jobs
 			return nil, fmt.Errorf("count bulk send: %w", err)
 		}
 		if b.FinishedAt == nil && b.Sent+b.Failed+b.Skipped >= b.Total {
-			if b, err = s.finish(ctx, tx, id, now); err != nil {
+			if b, err = s.finish(ctx, tx, id); err != nil {
 				return nil, err
 			}
 		}
@@ -240,8 +240,9 @@ func (s *Service) count(ctx context.Context, tx *ent.Client, now time.Time, jobs
 }
 
 // finish ends a send whose every delivery is settled and tells its creator.
-func (s *Service) finish(ctx context.Context, tx *ent.Client, id int, now time.Time) (*ent.BulkSend, error) {
+func (s *Service) finish(ctx context.Context, tx *ent.Client, id int) (*ent.BulkSend, error) {
 	sys := auth.AsSystem(ctx)
+	now := s.clock.Now() // after the unit's other writes: the end is now
 	b, err := tx.BulkSend.Get(sys, id)
 	if err != nil {
 		return nil, fmt.Errorf("read bulk send: %w", err)

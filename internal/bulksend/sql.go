@@ -88,11 +88,10 @@ func (s *Service) claim(ctx context.Context, tx *ent.Client, n int, now time.Tim
 		}
 		err := scan(`WITH picked AS (
 				SELECT id FROM deliveries WHERE `+due+` ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED),
-			numbered AS (SELECT id, row_number() OVER (ORDER BY id) AS n FROM picked),
-			secrets AS (SELECT * FROM unnest($5::bytea[]) WITH ORDINALITY AS s(hash, n))
+			numbered AS (SELECT id, row_number() OVER (ORDER BY id) AS n FROM picked)
 			UPDATE deliveries d SET leased_by = $3, lease_expires_at = $4, attempts = d.attempts + 1, updated_at = $1,
-				token_hash = secrets.hash
-			FROM numbered JOIN secrets USING (n)
+				token_hash = ($5::bytea[])[numbered.n]
+			FROM numbered
 			WHERE d.id = numbered.id
 			RETURNING d.id, d.bulk_send_id, d.user_id, d.organization_id, d.action, d.attempts`,
 			now, n, s.replicaID, leaseEnds, hashes)
@@ -136,7 +135,7 @@ func (s *Service) setSent(ctx context.Context, tx *ent.Client, now time.Time, id
 		}
 		_, err := tx.ExecContext(ctx, `UPDATE deliveries d SET status = 'SENT', provider_message_id = v.mid,
 			sent_at = $1, updated_at = $1, leased_by = NULL, lease_expires_at = NULL, error = NULL
-			FROM unnest($2::bigint[], $3::text[]) AS v(id, mid) WHERE d.id = v.id`, now, ids64, messageIDs)
+			FROM unnest($2::bigint[], $3::text[]) AS v(id, mid) WHERE d.id = v.id AND d.id = ANY($2)`, now, ids64, messageIDs)
 		if err != nil {
 			return fmt.Errorf("record sent: %w", err)
 		}
