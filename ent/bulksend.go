@@ -57,15 +57,11 @@ type BulkSendEdges struct {
 	Organization *Organization `json:"organization,omitempty"`
 	// CreatedBy holds the value of the created_by edge.
 	CreatedBy *User `json:"created_by,omitempty"`
-	// Deliveries holds the value of the deliveries edge.
-	Deliveries []*Delivery `json:"deliveries,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [3]bool
+	loadedTypes [2]bool
 	// totalCount holds the count of the edges above.
 	totalCount [1]map[string]int
-
-	namedDeliveries map[string][]*Delivery
 }
 
 // OrganizationOrErr returns the Organization value or an error if the edge
@@ -88,15 +84,6 @@ func (e BulkSendEdges) CreatedByOrErr() (*User, error) {
 		return nil, &NotFoundError{label: user.Label}
 	}
 	return nil, &NotLoadedError{edge: "created_by"}
-}
-
-// DeliveriesOrErr returns the Deliveries value or an error if the edge
-// was not loaded in eager-loading.
-func (e BulkSendEdges) DeliveriesOrErr() ([]*Delivery, error) {
-	if e.loadedTypes[2] {
-		return e.Deliveries, nil
-	}
-	return nil, &NotLoadedError{edge: "deliveries"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -236,11 +223,6 @@ func (_m *BulkSend) QueryCreatedBy() *UserQuery {
 	return NewBulkSendClient(_m.config).QueryCreatedBy(_m)
 }
 
-// QueryDeliveries queries the "deliveries" edge of the BulkSend entity.
-func (_m *BulkSend) QueryDeliveries() *DeliveryQuery {
-	return NewBulkSendClient(_m.config).QueryDeliveries(_m)
-}
-
 // Update returns a builder for updating this BulkSend.
 // Note that you need to call BulkSend.Unwrap() before calling this method if this BulkSend
 // was returned from a transaction, and the transaction was committed or rolled back.
@@ -308,30 +290,6 @@ func (_m *BulkSend) String() string {
 	}
 	builder.WriteByte(')')
 	return builder.String()
-}
-
-// NamedDeliveries returns the Deliveries named value or an error if the edge was not
-// loaded in eager-loading with this name.
-func (_m *BulkSend) NamedDeliveries(name string) ([]*Delivery, error) {
-	if _m.Edges.namedDeliveries == nil {
-		return nil, &NotLoadedError{edge: name}
-	}
-	nodes, ok := _m.Edges.namedDeliveries[name]
-	if !ok {
-		return nil, &NotLoadedError{edge: name}
-	}
-	return nodes, nil
-}
-
-func (_m *BulkSend) appendNamedDeliveries(name string, edges ...*Delivery) {
-	if _m.Edges.namedDeliveries == nil {
-		_m.Edges.namedDeliveries = make(map[string][]*Delivery)
-	}
-	if len(edges) == 0 {
-		_m.Edges.namedDeliveries[name] = []*Delivery{}
-	} else {
-		_m.Edges.namedDeliveries[name] = append(_m.Edges.namedDeliveries[name], edges...)
-	}
 }
 
 // BulkSends is a parsable slice of BulkSend.

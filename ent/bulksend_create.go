@@ -12,7 +12,6 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/rollcall/rollcall/ent/bulksend"
-	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/organization"
 	"github.com/rollcall/rollcall/ent/user"
 )
@@ -183,21 +182,6 @@ func (_c *BulkSendCreate) SetOrganization(v *Organization) *BulkSendCreate {
 // SetCreatedBy sets the "created_by" edge to the User entity.
 func (_c *BulkSendCreate) SetCreatedBy(v *User) *BulkSendCreate {
 	return _c.SetCreatedByID(v.ID)
-}
-
-// AddDeliveryIDs adds the "deliveries" edge to the Delivery entity by IDs.
-func (_c *BulkSendCreate) AddDeliveryIDs(ids ...int) *BulkSendCreate {
-	_c.mutation.AddDeliveryIDs(ids...)
-	return _c
-}
-
-// AddDeliveries adds the "deliveries" edges to the Delivery entity.
-func (_c *BulkSendCreate) AddDeliveries(v ...*Delivery) *BulkSendCreate {
-	ids := make([]int, len(v))
-	for i := range v {
-		ids[i] = v[i].ID
-	}
-	return _c.AddDeliveryIDs(ids...)
 }
 
 // Mutation returns the BulkSendMutation object of the builder.
@@ -450,22 +434,6 @@ func (_c *BulkSendCreate) createSpec() (*BulkSend, *sqlgraph.CreateSpec) {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		_node.CreatedByID = nodes[0]
-		_spec.Edges = append(_spec.Edges, edge)
-	}
-	if nodes := _c.mutation.DeliveriesIDs(); len(nodes) > 0 {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: true,
-			Table:   bulksend.DeliveriesTable,
-			Columns: []string{bulksend.DeliveriesColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(delivery.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	return _node, _spec

@@ -4,7 +4,6 @@ package ent
 
 import (
 	"context"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"math"
@@ -15,7 +14,6 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/rollcall/rollcall/ent/bulksend"
-	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/organization"
 	"github.com/rollcall/rollcall/ent/predicate"
 	"github.com/rollcall/rollcall/ent/user"
@@ -24,16 +22,14 @@ import (
 // BulkSendQuery is the builder for querying BulkSend entities.
 type BulkSendQuery struct {
 	config
-	ctx                 *QueryContext
-	order               []bulksend.OrderOption
-	inters              []Interceptor
-	predicates          []predicate.BulkSend
-	withOrganization    *OrganizationQuery
-	withCreatedBy       *UserQuery
-	withDeliveries      *DeliveryQuery
-	loadTotal           []func(context.Context, []*BulkSend) error
-	modifiers           []func(*sql.Selector)
-	withNamedDeliveries map[string]*DeliveryQuery
+	ctx              *QueryContext
+	order            []bulksend.OrderOption
+	inters           []Interceptor
+	predicates       []predicate.BulkSend
+	withOrganization *OrganizationQuery
+	withCreatedBy    *UserQuery
+	loadTotal        []func(context.Context, []*BulkSend) error
+	modifiers        []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -107,28 +103,6 @@ func (_q *BulkSendQuery) QueryCreatedBy() *UserQuery {
 			sqlgraph.From(bulksend.Table, bulksend.FieldID, selector),
 			sqlgraph.To(user.Table, user.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, false, bulksend.CreatedByTable, bulksend.CreatedByColumn),
-		)
-		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
-		return fromU, nil
-	}
-	return query
-}
-
-// QueryDeliveries chains the current query on the "deliveries" edge.
-func (_q *BulkSendQuery) QueryDeliveries() *DeliveryQuery {
-	query := (&DeliveryClient{config: _q.config}).Query()
-	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
-		if err := _q.prepareQuery(ctx); err != nil {
-			return nil, err
-		}
-		selector := _q.sqlQuery(ctx)
-		if err := selector.Err(); err != nil {
-			return nil, err
-		}
-		step := sqlgraph.NewStep(
-			sqlgraph.From(bulksend.Table, bulksend.FieldID, selector),
-			sqlgraph.To(delivery.Table, delivery.FieldID),
-			sqlgraph.Edge(sqlgraph.O2M, true, bulksend.DeliveriesTable, bulksend.DeliveriesColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -330,7 +304,6 @@ func (_q *BulkSendQuery) Clone() *BulkSendQuery {
 		predicates:       append([]predicate.BulkSend{}, _q.predicates...),
 		withOrganization: _q.withOrganization.Clone(),
 		withCreatedBy:    _q.withCreatedBy.Clone(),
-		withDeliveries:   _q.withDeliveries.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -357,17 +330,6 @@ func (_q *BulkSendQuery) WithCreatedBy(opts ...func(*UserQuery)) *BulkSendQuery 
 		opt(query)
 	}
 	_q.withCreatedBy = query
-	return _q
-}
-
-// WithDeliveries tells the query-builder to eager-load the nodes that are connected to
-// the "deliveries" edge. The optional arguments are used to configure the query builder of the edge.
-func (_q *BulkSendQuery) WithDeliveries(opts ...func(*DeliveryQuery)) *BulkSendQuery {
-	query := (&DeliveryClient{config: _q.config}).Query()
-	for _, opt := range opts {
-		opt(query)
-	}
-	_q.withDeliveries = query
 	return _q
 }
 
@@ -455,10 +417,9 @@ func (_q *BulkSendQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Bul
 	var (
 		nodes       = []*BulkSend{}
 		_spec       = _q.querySpec()
-		loadedTypes = [3]bool{
+		loadedTypes = [2]bool{
 			_q.withOrganization != nil,
 			_q.withCreatedBy != nil,
-			_q.withDeliveries != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -491,20 +452,6 @@ func (_q *BulkSendQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Bul
 	if query := _q.withCreatedBy; query != nil {
 		if err := _q.loadCreatedBy(ctx, query, nodes, nil,
 			func(n *BulkSend, e *User) { n.Edges.CreatedBy = e }); err != nil {
-			return nil, err
-		}
-	}
-	if query := _q.withDeliveries; query != nil {
-		if err := _q.loadDeliveries(ctx, query, nodes,
-			func(n *BulkSend) { n.Edges.Deliveries = []*Delivery{} },
-			func(n *BulkSend, e *Delivery) { n.Edges.Deliveries = append(n.Edges.Deliveries, e) }); err != nil {
-			return nil, err
-		}
-	}
-	for name, query := range _q.withNamedDeliveries {
-		if err := _q.loadDeliveries(ctx, query, nodes,
-			func(n *BulkSend) { n.appendNamedDeliveries(name) },
-			func(n *BulkSend, e *Delivery) { n.appendNamedDeliveries(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -571,36 +518,6 @@ func (_q *BulkSendQuery) loadCreatedBy(ctx context.Context, query *UserQuery, no
 		for i := range nodes {
 			assign(nodes[i], n)
 		}
-	}
-	return nil
-}
-func (_q *BulkSendQuery) loadDeliveries(ctx context.Context, query *DeliveryQuery, nodes []*BulkSend, init func(*BulkSend), assign func(*BulkSend, *Delivery)) error {
-	fks := make([]driver.Value, 0, len(nodes))
-	nodeids := make(map[int]*BulkSend)
-	for i := range nodes {
-		fks = append(fks, nodes[i].ID)
-		nodeids[nodes[i].ID] = nodes[i]
-		if init != nil {
-			init(nodes[i])
-		}
-	}
-	if len(query.ctx.Fields) > 0 {
-		query.ctx.AppendFieldOnce(delivery.FieldBulkSendID)
-	}
-	query.Where(predicate.Delivery(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(bulksend.DeliveriesColumn), fks...))
-	}))
-	neighbors, err := query.All(ctx)
-	if err != nil {
-		return err
-	}
-	for _, n := range neighbors {
-		fk := n.BulkSendID
-		node, ok := nodeids[fk]
-		if !ok {
-			return fmt.Errorf(`unexpected referenced foreign-key "bulk_send_id" returned %v for node %v`, fk, n.ID)
-		}
-		assign(node, n)
 	}
 	return nil
 }
@@ -728,20 +645,6 @@ func (_q *BulkSendQuery) ForShare(opts ...sql.LockOption) *BulkSendQuery {
 func (_q *BulkSendQuery) Modify(modifiers ...func(s *sql.Selector)) *BulkSendSelect {
 	_q.modifiers = append(_q.modifiers, modifiers...)
 	return _q.Select()
-}
-
-// WithNamedDeliveries tells the query-builder to eager-load the nodes that are connected to the "deliveries"
-// edge with the given name. The optional arguments are used to configure the query builder of the edge.
-func (_q *BulkSendQuery) WithNamedDeliveries(name string, opts ...func(*DeliveryQuery)) *BulkSendQuery {
-	query := (&DeliveryClient{config: _q.config}).Query()
-	for _, opt := range opts {
-		opt(query)
-	}
-	if _q.withNamedDeliveries == nil {
-		_q.withNamedDeliveries = make(map[string]*DeliveryQuery)
-	}
-	_q.withNamedDeliveries[name] = query
-	return _q
 }
 
 // BulkSendGroupBy is the group-by builder for BulkSend entities.

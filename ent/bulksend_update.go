@@ -12,7 +12,6 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/rollcall/rollcall/ent/bulksend"
-	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/predicate"
 	"github.com/rollcall/rollcall/ent/user"
 )
@@ -194,21 +193,6 @@ func (_u *BulkSendUpdate) SetCreatedBy(v *User) *BulkSendUpdate {
 	return _u.SetCreatedByID(v.ID)
 }
 
-// AddDeliveryIDs adds the "deliveries" edge to the Delivery entity by IDs.
-func (_u *BulkSendUpdate) AddDeliveryIDs(ids ...int) *BulkSendUpdate {
-	_u.mutation.AddDeliveryIDs(ids...)
-	return _u
-}
-
-// AddDeliveries adds the "deliveries" edges to the Delivery entity.
-func (_u *BulkSendUpdate) AddDeliveries(v ...*Delivery) *BulkSendUpdate {
-	ids := make([]int, len(v))
-	for i := range v {
-		ids[i] = v[i].ID
-	}
-	return _u.AddDeliveryIDs(ids...)
-}
-
 // Mutation returns the BulkSendMutation object of the builder.
 func (_u *BulkSendUpdate) Mutation() *BulkSendMutation {
 	return _u.mutation
@@ -218,27 +202,6 @@ func (_u *BulkSendUpdate) Mutation() *BulkSendMutation {
 func (_u *BulkSendUpdate) ClearCreatedBy() *BulkSendUpdate {
 	_u.mutation.ClearCreatedBy()
 	return _u
-}
-
-// ClearDeliveries clears all "deliveries" edges to the Delivery entity.
-func (_u *BulkSendUpdate) ClearDeliveries() *BulkSendUpdate {
-	_u.mutation.ClearDeliveries()
-	return _u
-}
-
-// RemoveDeliveryIDs removes the "deliveries" edge to Delivery entities by IDs.
-func (_u *BulkSendUpdate) RemoveDeliveryIDs(ids ...int) *BulkSendUpdate {
-	_u.mutation.RemoveDeliveryIDs(ids...)
-	return _u
-}
-
-// RemoveDeliveries removes "deliveries" edges to Delivery entities.
-func (_u *BulkSendUpdate) RemoveDeliveries(v ...*Delivery) *BulkSendUpdate {
-	ids := make([]int, len(v))
-	for i := range v {
-		ids[i] = v[i].ID
-	}
-	return _u.RemoveDeliveryIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -409,51 +372,6 @@ func (_u *BulkSendUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges.Add = append(_spec.Edges.Add, edge)
-	}
-	if _u.mutation.DeliveriesCleared() {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: true,
-			Table:   bulksend.DeliveriesTable,
-			Columns: []string{bulksend.DeliveriesColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(delivery.FieldID, field.TypeInt),
-			},
-		}
-		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
-	}
-	if nodes := _u.mutation.RemovedDeliveriesIDs(); len(nodes) > 0 && !_u.mutation.DeliveriesCleared() {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: true,
-			Table:   bulksend.DeliveriesTable,
-			Columns: []string{bulksend.DeliveriesColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(delivery.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
-	}
-	if nodes := _u.mutation.DeliveriesIDs(); len(nodes) > 0 {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: true,
-			Table:   bulksend.DeliveriesTable,
-			Columns: []string{bulksend.DeliveriesColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(delivery.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {
@@ -646,21 +564,6 @@ func (_u *BulkSendUpdateOne) SetCreatedBy(v *User) *BulkSendUpdateOne {
 	return _u.SetCreatedByID(v.ID)
 }
 
-// AddDeliveryIDs adds the "deliveries" edge to the Delivery entity by IDs.
-func (_u *BulkSendUpdateOne) AddDeliveryIDs(ids ...int) *BulkSendUpdateOne {
-	_u.mutation.AddDeliveryIDs(ids...)
-	return _u
-}
-
-// AddDeliveries adds the "deliveries" edges to the Delivery entity.
-func (_u *BulkSendUpdateOne) AddDeliveries(v ...*Delivery) *BulkSendUpdateOne {
-	ids := make([]int, len(v))
-	for i := range v {
-		ids[i] = v[i].ID
-	}
-	return _u.AddDeliveryIDs(ids...)
-}
-
 // Mutation returns the BulkSendMutation object of the builder.
 func (_u *BulkSendUpdateOne) Mutation() *BulkSendMutation {
 	return _u.mutation
@@ -670,27 +573,6 @@ func (_u *BulkSendUpdateOne) Mutation() *BulkSendMutation {
 func (_u *BulkSendUpdateOne) ClearCreatedBy() *BulkSendUpdateOne {
 	_u.mutation.ClearCreatedBy()
 	return _u
-}
-
-// ClearDeliveries clears all "deliveries" edges to the Delivery entity.
-func (_u *BulkSendUpdateOne) ClearDeliveries() *BulkSendUpdateOne {
-	_u.mutation.ClearDeliveries()
-	return _u
-}
-
-// RemoveDeliveryIDs removes the "deliveries" edge to Delivery entities by IDs.
-func (_u *BulkSendUpdateOne) RemoveDeliveryIDs(ids ...int) *BulkSendUpdateOne {
-	_u.mutation.RemoveDeliveryIDs(ids...)
-	return _u
-}
-
-// RemoveDeliveries removes "deliveries" edges to Delivery entities.
-func (_u *BulkSendUpdateOne) RemoveDeliveries(v ...*Delivery) *BulkSendUpdateOne {
-	ids := make([]int, len(v))
-	for i := range v {
-		ids[i] = v[i].ID
-	}
-	return _u.RemoveDeliveryIDs(ids...)
 }
 
 // Where appends a list predicates to the BulkSendUpdate builder.
@@ -891,51 +773,6 @@ func (_u *BulkSendUpdateOne) sqlSave(ctx context.Context) (_node *BulkSend, err 
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges.Add = append(_spec.Edges.Add, edge)
-	}
-	if _u.mutation.DeliveriesCleared() {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: true,
-			Table:   bulksend.DeliveriesTable,
-			Columns: []string{bulksend.DeliveriesColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(delivery.FieldID, field.TypeInt),
-			},
-		}
-		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
-	}
-	if nodes := _u.mutation.RemovedDeliveriesIDs(); len(nodes) > 0 && !_u.mutation.DeliveriesCleared() {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: true,
-			Table:   bulksend.DeliveriesTable,
-			Columns: []string{bulksend.DeliveriesColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(delivery.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
-	}
-	if nodes := _u.mutation.DeliveriesIDs(); len(nodes) > 0 {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: true,
-			Table:   bulksend.DeliveriesTable,
-			Columns: []string{bulksend.DeliveriesColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(delivery.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

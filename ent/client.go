@@ -589,22 +589,6 @@ func (c *BulkSendClient) QueryCreatedBy(_m *BulkSend) *UserQuery {
 	return query
 }
 
-// QueryDeliveries queries the deliveries edge of a BulkSend.
-func (c *BulkSendClient) QueryDeliveries(_m *BulkSend) *DeliveryQuery {
-	query := (&DeliveryClient{config: c.config}).Query()
-	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
-		id := _m.ID
-		step := sqlgraph.NewStep(
-			sqlgraph.From(bulksend.Table, bulksend.FieldID, id),
-			sqlgraph.To(delivery.Table, delivery.FieldID),
-			sqlgraph.Edge(sqlgraph.O2M, true, bulksend.DeliveriesTable, bulksend.DeliveriesColumn),
-		)
-		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
-		return fromV, nil
-	}
-	return query
-}
-
 // Hooks returns the client hooks.
 func (c *BulkSendClient) Hooks() []Hook {
 	hooks := c.hooks.BulkSend
@@ -748,38 +732,6 @@ func (c *DeliveryClient) QueryOrganization(_m *Delivery) *OrganizationQuery {
 			sqlgraph.From(delivery.Table, delivery.FieldID, id),
 			sqlgraph.To(organization.Table, organization.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, false, delivery.OrganizationTable, delivery.OrganizationColumn),
-		)
-		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
-		return fromV, nil
-	}
-	return query
-}
-
-// QueryBulkSend queries the bulk_send edge of a Delivery.
-func (c *DeliveryClient) QueryBulkSend(_m *Delivery) *BulkSendQuery {
-	query := (&BulkSendClient{config: c.config}).Query()
-	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
-		id := _m.ID
-		step := sqlgraph.NewStep(
-			sqlgraph.From(delivery.Table, delivery.FieldID, id),
-			sqlgraph.To(bulksend.Table, bulksend.FieldID),
-			sqlgraph.Edge(sqlgraph.M2O, false, delivery.BulkSendTable, delivery.BulkSendColumn),
-		)
-		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
-		return fromV, nil
-	}
-	return query
-}
-
-// QueryUser queries the user edge of a Delivery.
-func (c *DeliveryClient) QueryUser(_m *Delivery) *UserQuery {
-	query := (&UserClient{config: c.config}).Query()
-	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
-		id := _m.ID
-		step := sqlgraph.NewStep(
-			sqlgraph.From(delivery.Table, delivery.FieldID, id),
-			sqlgraph.To(user.Table, user.FieldID),
-			sqlgraph.Edge(sqlgraph.M2O, false, delivery.UserTable, delivery.UserColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil

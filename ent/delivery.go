@@ -9,11 +9,9 @@ import (
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
-	"github.com/rollcall/rollcall/ent/bulksend"
 	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/organization"
 	"github.com/rollcall/rollcall/ent/schema/enum"
-	"github.com/rollcall/rollcall/ent/user"
 )
 
 // Delivery is the model entity for the Delivery schema.
@@ -63,15 +61,9 @@ type Delivery struct {
 type DeliveryEdges struct {
 	// Organization holds the value of the organization edge.
 	Organization *Organization `json:"organization,omitempty"`
-	// BulkSend holds the value of the bulk_send edge.
-	BulkSend *BulkSend `json:"bulk_send,omitempty"`
-	// User holds the value of the user edge.
-	User *User `json:"user,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [3]bool
-	// totalCount holds the count of the edges above.
-	totalCount [2]map[string]int
+	loadedTypes [1]bool
 }
 
 // OrganizationOrErr returns the Organization value or an error if the edge
@@ -83,28 +75,6 @@ func (e DeliveryEdges) OrganizationOrErr() (*Organization, error) {
 		return nil, &NotFoundError{label: organization.Label}
 	}
 	return nil, &NotLoadedError{edge: "organization"}
-}
-
-// BulkSendOrErr returns the BulkSend value or an error if the edge
-// was not loaded in eager-loading, or loaded but was not found.
-func (e DeliveryEdges) BulkSendOrErr() (*BulkSend, error) {
-	if e.BulkSend != nil {
-		return e.BulkSend, nil
-	} else if e.loadedTypes[1] {
-		return nil, &NotFoundError{label: bulksend.Label}
-	}
-	return nil, &NotLoadedError{edge: "bulk_send"}
-}
-
-// UserOrErr returns the User value or an error if the edge
-// was not loaded in eager-loading, or loaded but was not found.
-func (e DeliveryEdges) UserOrErr() (*User, error) {
-	if e.User != nil {
-		return e.User, nil
-	} else if e.loadedTypes[2] {
-		return nil, &NotFoundError{label: user.Label}
-	}
-	return nil, &NotLoadedError{edge: "user"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -260,16 +230,6 @@ func (_m *Delivery) Value(name string) (ent.Value, error) {
 // QueryOrganization queries the "organization" edge of the Delivery entity.
 func (_m *Delivery) QueryOrganization() *OrganizationQuery {
 	return NewDeliveryClient(_m.config).QueryOrganization(_m)
-}
-
-// QueryBulkSend queries the "bulk_send" edge of the Delivery entity.
-func (_m *Delivery) QueryBulkSend() *BulkSendQuery {
-	return NewDeliveryClient(_m.config).QueryBulkSend(_m)
-}
-
-// QueryUser queries the "user" edge of the Delivery entity.
-func (_m *Delivery) QueryUser() *UserQuery {
-	return NewDeliveryClient(_m.config).QueryUser(_m)
 }
 
 // Update returns a builder for updating this Delivery.

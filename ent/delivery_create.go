@@ -11,11 +11,9 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
-	"github.com/rollcall/rollcall/ent/bulksend"
 	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/organization"
 	"github.com/rollcall/rollcall/ent/schema/enum"
-	"github.com/rollcall/rollcall/ent/user"
 )
 
 // DeliveryCreate is the builder for creating a Delivery entity.
@@ -215,16 +213,6 @@ func (_c *DeliveryCreate) SetOrganization(v *Organization) *DeliveryCreate {
 	return _c.SetOrganizationID(v.ID)
 }
 
-// SetBulkSend sets the "bulk_send" edge to the BulkSend entity.
-func (_c *DeliveryCreate) SetBulkSend(v *BulkSend) *DeliveryCreate {
-	return _c.SetBulkSendID(v.ID)
-}
-
-// SetUser sets the "user" edge to the User entity.
-func (_c *DeliveryCreate) SetUser(v *User) *DeliveryCreate {
-	return _c.SetUserID(v.ID)
-}
-
 // Mutation returns the DeliveryMutation object of the builder.
 func (_c *DeliveryCreate) Mutation() *DeliveryMutation {
 	return _c.mutation
@@ -341,9 +329,6 @@ func (_c *DeliveryCreate) check() error {
 	if len(_c.mutation.OrganizationIDs()) == 0 {
 		return &ValidationError{Name: "organization", err: errors.New(`ent: missing required edge "Delivery.organization"`)}
 	}
-	if len(_c.mutation.BulkSendIDs()) == 0 {
-		return &ValidationError{Name: "bulk_send", err: errors.New(`ent: missing required edge "Delivery.bulk_send"`)}
-	}
 	return nil
 }
 
@@ -378,6 +363,14 @@ func (_c *DeliveryCreate) createSpec() (*Delivery, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.UpdatedAt(); ok {
 		_spec.SetField(delivery.FieldUpdatedAt, field.TypeTime, value)
 		_node.UpdatedAt = value
+	}
+	if value, ok := _c.mutation.BulkSendID(); ok {
+		_spec.SetField(delivery.FieldBulkSendID, field.TypeInt, value)
+		_node.BulkSendID = value
+	}
+	if value, ok := _c.mutation.UserID(); ok {
+		_spec.SetField(delivery.FieldUserID, field.TypeInt, value)
+		_node.UserID = &value
 	}
 	if value, ok := _c.mutation.Email(); ok {
 		_spec.SetField(delivery.FieldEmail, field.TypeString, value)
@@ -438,40 +431,6 @@ func (_c *DeliveryCreate) createSpec() (*Delivery, *sqlgraph.CreateSpec) {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		_node.OrganizationID = nodes[0]
-		_spec.Edges = append(_spec.Edges, edge)
-	}
-	if nodes := _c.mutation.BulkSendIDs(); len(nodes) > 0 {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.M2O,
-			Inverse: false,
-			Table:   delivery.BulkSendTable,
-			Columns: []string{delivery.BulkSendColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(bulksend.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_node.BulkSendID = nodes[0]
-		_spec.Edges = append(_spec.Edges, edge)
-	}
-	if nodes := _c.mutation.UserIDs(); len(nodes) > 0 {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.M2O,
-			Inverse: false,
-			Table:   delivery.UserTable,
-			Columns: []string{delivery.UserColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_node.UserID = &nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	return _node, _spec
@@ -547,6 +506,12 @@ func (u *DeliveryUpsert) SetUserID(v int) *DeliveryUpsert {
 // UpdateUserID sets the "user_id" field to the value that was provided on create.
 func (u *DeliveryUpsert) UpdateUserID() *DeliveryUpsert {
 	u.SetExcluded(delivery.FieldUserID)
+	return u
+}
+
+// AddUserID adds v to the "user_id" field.
+func (u *DeliveryUpsert) AddUserID(v int) *DeliveryUpsert {
+	u.Add(delivery.FieldUserID, v)
 	return u
 }
 
@@ -805,6 +770,13 @@ func (u *DeliveryUpsertOne) UpdateUpdatedAt() *DeliveryUpsertOne {
 func (u *DeliveryUpsertOne) SetUserID(v int) *DeliveryUpsertOne {
 	return u.Update(func(s *DeliveryUpsert) {
 		s.SetUserID(v)
+	})
+}
+
+// AddUserID adds v to the "user_id" field.
+func (u *DeliveryUpsertOne) AddUserID(v int) *DeliveryUpsertOne {
+	return u.Update(func(s *DeliveryUpsert) {
+		s.AddUserID(v)
 	})
 }
 
@@ -1267,6 +1239,13 @@ func (u *DeliveryUpsertBulk) UpdateUpdatedAt() *DeliveryUpsertBulk {
 func (u *DeliveryUpsertBulk) SetUserID(v int) *DeliveryUpsertBulk {
 	return u.Update(func(s *DeliveryUpsert) {
 		s.SetUserID(v)
+	})
+}
+
+// AddUserID adds v to the "user_id" field.
+func (u *DeliveryUpsertBulk) AddUserID(v int) *DeliveryUpsertBulk {
+	return u.Update(func(s *DeliveryUpsert) {
+		s.AddUserID(v)
 	})
 }
 

@@ -13,11 +13,9 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
-	"github.com/rollcall/rollcall/ent/bulksend"
 	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/organization"
 	"github.com/rollcall/rollcall/ent/predicate"
-	"github.com/rollcall/rollcall/ent/user"
 )
 
 // DeliveryQuery is the builder for querying Delivery entities.
@@ -28,8 +26,6 @@ type DeliveryQuery struct {
 	inters           []Interceptor
 	predicates       []predicate.Delivery
 	withOrganization *OrganizationQuery
-	withBulkSend     *BulkSendQuery
-	withUser         *UserQuery
 	loadTotal        []func(context.Context, []*Delivery) error
 	modifiers        []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
@@ -83,50 +79,6 @@ func (_q *DeliveryQuery) QueryOrganization() *OrganizationQuery {
 			sqlgraph.From(delivery.Table, delivery.FieldID, selector),
 			sqlgraph.To(organization.Table, organization.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, false, delivery.OrganizationTable, delivery.OrganizationColumn),
-		)
-		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
-		return fromU, nil
-	}
-	return query
-}
-
-// QueryBulkSend chains the current query on the "bulk_send" edge.
-func (_q *DeliveryQuery) QueryBulkSend() *BulkSendQuery {
-	query := (&BulkSendClient{config: _q.config}).Query()
-	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
-		if err := _q.prepareQuery(ctx); err != nil {
-			return nil, err
-		}
-		selector := _q.sqlQuery(ctx)
-		if err := selector.Err(); err != nil {
-			return nil, err
-		}
-		step := sqlgraph.NewStep(
-			sqlgraph.From(delivery.Table, delivery.FieldID, selector),
-			sqlgraph.To(bulksend.Table, bulksend.FieldID),
-			sqlgraph.Edge(sqlgraph.M2O, false, delivery.BulkSendTable, delivery.BulkSendColumn),
-		)
-		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
-		return fromU, nil
-	}
-	return query
-}
-
-// QueryUser chains the current query on the "user" edge.
-func (_q *DeliveryQuery) QueryUser() *UserQuery {
-	query := (&UserClient{config: _q.config}).Query()
-	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
-		if err := _q.prepareQuery(ctx); err != nil {
-			return nil, err
-		}
-		selector := _q.sqlQuery(ctx)
-		if err := selector.Err(); err != nil {
-			return nil, err
-		}
-		step := sqlgraph.NewStep(
-			sqlgraph.From(delivery.Table, delivery.FieldID, selector),
-			sqlgraph.To(user.Table, user.FieldID),
-			sqlgraph.Edge(sqlgraph.M2O, false, delivery.UserTable, delivery.UserColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -327,8 +279,6 @@ func (_q *DeliveryQuery) Clone() *DeliveryQuery {
 		inters:           append([]Interceptor{}, _q.inters...),
 		predicates:       append([]predicate.Delivery{}, _q.predicates...),
 		withOrganization: _q.withOrganization.Clone(),
-		withBulkSend:     _q.withBulkSend.Clone(),
-		withUser:         _q.withUser.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -344,28 +294,6 @@ func (_q *DeliveryQuery) WithOrganization(opts ...func(*OrganizationQuery)) *Del
 		opt(query)
 	}
 	_q.withOrganization = query
-	return _q
-}
-
-// WithBulkSend tells the query-builder to eager-load the nodes that are connected to
-// the "bulk_send" edge. The optional arguments are used to configure the query builder of the edge.
-func (_q *DeliveryQuery) WithBulkSend(opts ...func(*BulkSendQuery)) *DeliveryQuery {
-	query := (&BulkSendClient{config: _q.config}).Query()
-	for _, opt := range opts {
-		opt(query)
-	}
-	_q.withBulkSend = query
-	return _q
-}
-
-// WithUser tells the query-builder to eager-load the nodes that are connected to
-// the "user" edge. The optional arguments are used to configure the query builder of the edge.
-func (_q *DeliveryQuery) WithUser(opts ...func(*UserQuery)) *DeliveryQuery {
-	query := (&UserClient{config: _q.config}).Query()
-	for _, opt := range opts {
-		opt(query)
-	}
-	_q.withUser = query
 	return _q
 }
 
@@ -453,10 +381,8 @@ func (_q *DeliveryQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Del
 	var (
 		nodes       = []*Delivery{}
 		_spec       = _q.querySpec()
-		loadedTypes = [3]bool{
+		loadedTypes = [1]bool{
 			_q.withOrganization != nil,
-			_q.withBulkSend != nil,
-			_q.withUser != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -483,18 +409,6 @@ func (_q *DeliveryQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Del
 	if query := _q.withOrganization; query != nil {
 		if err := _q.loadOrganization(ctx, query, nodes, nil,
 			func(n *Delivery, e *Organization) { n.Edges.Organization = e }); err != nil {
-			return nil, err
-		}
-	}
-	if query := _q.withBulkSend; query != nil {
-		if err := _q.loadBulkSend(ctx, query, nodes, nil,
-			func(n *Delivery, e *BulkSend) { n.Edges.BulkSend = e }); err != nil {
-			return nil, err
-		}
-	}
-	if query := _q.withUser; query != nil {
-		if err := _q.loadUser(ctx, query, nodes, nil,
-			func(n *Delivery, e *User) { n.Edges.User = e }); err != nil {
 			return nil, err
 		}
 	}
@@ -535,67 +449,6 @@ func (_q *DeliveryQuery) loadOrganization(ctx context.Context, query *Organizati
 	}
 	return nil
 }
-func (_q *DeliveryQuery) loadBulkSend(ctx context.Context, query *BulkSendQuery, nodes []*Delivery, init func(*Delivery), assign func(*Delivery, *BulkSend)) error {
-	ids := make([]int, 0, len(nodes))
-	nodeids := make(map[int][]*Delivery)
-	for i := range nodes {
-		fk := nodes[i].BulkSendID
-		if _, ok := nodeids[fk]; !ok {
-			ids = append(ids, fk)
-		}
-		nodeids[fk] = append(nodeids[fk], nodes[i])
-	}
-	if len(ids) == 0 {
-		return nil
-	}
-	query.Where(bulksend.IDIn(ids...))
-	neighbors, err := query.All(ctx)
-	if err != nil {
-		return err
-	}
-	for _, n := range neighbors {
-		nodes, ok := nodeids[n.ID]
-		if !ok {
-			return fmt.Errorf(`unexpected foreign-key "bulk_send_id" returned %v`, n.ID)
-		}
-		for i := range nodes {
-			assign(nodes[i], n)
-		}
-	}
-	return nil
-}
-func (_q *DeliveryQuery) loadUser(ctx context.Context, query *UserQuery, nodes []*Delivery, init func(*Delivery), assign func(*Delivery, *User)) error {
-	ids := make([]int, 0, len(nodes))
-	nodeids := make(map[int][]*Delivery)
-	for i := range nodes {
-		if nodes[i].UserID == nil {
-			continue
-		}
-		fk := *nodes[i].UserID
-		if _, ok := nodeids[fk]; !ok {
-			ids = append(ids, fk)
-		}
-		nodeids[fk] = append(nodeids[fk], nodes[i])
-	}
-	if len(ids) == 0 {
-		return nil
-	}
-	query.Where(user.IDIn(ids...))
-	neighbors, err := query.All(ctx)
-	if err != nil {
-		return err
-	}
-	for _, n := range neighbors {
-		nodes, ok := nodeids[n.ID]
-		if !ok {
-			return fmt.Errorf(`unexpected foreign-key "user_id" returned %v`, n.ID)
-		}
-		for i := range nodes {
-			assign(nodes[i], n)
-		}
-	}
-	return nil
-}
 
 func (_q *DeliveryQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -627,12 +480,6 @@ func (_q *DeliveryQuery) querySpec() *sqlgraph.QuerySpec {
 		}
 		if _q.withOrganization != nil {
 			_spec.Node.AddColumnOnce(delivery.FieldOrganizationID)
-		}
-		if _q.withBulkSend != nil {
-			_spec.Node.AddColumnOnce(delivery.FieldBulkSendID)
-		}
-		if _q.withUser != nil {
-			_spec.Node.AddColumnOnce(delivery.FieldUserID)
 		}
 	}
 	if ps := _q.predicates; len(ps) > 0 {

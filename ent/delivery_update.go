@@ -14,7 +14,6 @@ import (
 	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/predicate"
 	"github.com/rollcall/rollcall/ent/schema/enum"
-	"github.com/rollcall/rollcall/ent/user"
 )
 
 // DeliveryUpdate is the builder for updating Delivery entities.
@@ -39,6 +38,7 @@ func (_u *DeliveryUpdate) SetUpdatedAt(v time.Time) *DeliveryUpdate {
 
 // SetUserID sets the "user_id" field.
 func (_u *DeliveryUpdate) SetUserID(v int) *DeliveryUpdate {
+	_u.mutation.ResetUserID()
 	_u.mutation.SetUserID(v)
 	return _u
 }
@@ -48,6 +48,12 @@ func (_u *DeliveryUpdate) SetNillableUserID(v *int) *DeliveryUpdate {
 	if v != nil {
 		_u.SetUserID(*v)
 	}
+	return _u
+}
+
+// AddUserID adds value to the "user_id" field.
+func (_u *DeliveryUpdate) AddUserID(v int) *DeliveryUpdate {
+	_u.mutation.AddUserID(v)
 	return _u
 }
 
@@ -252,20 +258,9 @@ func (_u *DeliveryUpdate) ClearSentAt() *DeliveryUpdate {
 	return _u
 }
 
-// SetUser sets the "user" edge to the User entity.
-func (_u *DeliveryUpdate) SetUser(v *User) *DeliveryUpdate {
-	return _u.SetUserID(v.ID)
-}
-
 // Mutation returns the DeliveryMutation object of the builder.
 func (_u *DeliveryUpdate) Mutation() *DeliveryMutation {
 	return _u.mutation
-}
-
-// ClearUser clears the "user" edge to the User entity.
-func (_u *DeliveryUpdate) ClearUser() *DeliveryUpdate {
-	_u.mutation.ClearUser()
-	return _u
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -340,9 +335,6 @@ func (_u *DeliveryUpdate) check() error {
 	if _u.mutation.OrganizationCleared() && len(_u.mutation.OrganizationIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Delivery.organization"`)
 	}
-	if _u.mutation.BulkSendCleared() && len(_u.mutation.BulkSendIDs()) > 0 {
-		return errors.New(`ent: clearing a required unique edge "Delivery.bulk_send"`)
-	}
 	return nil
 }
 
@@ -366,6 +358,15 @@ func (_u *DeliveryUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(delivery.FieldUpdatedAt, field.TypeTime, value)
+	}
+	if value, ok := _u.mutation.UserID(); ok {
+		_spec.SetField(delivery.FieldUserID, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedUserID(); ok {
+		_spec.AddField(delivery.FieldUserID, field.TypeInt, value)
+	}
+	if _u.mutation.UserIDCleared() {
+		_spec.ClearField(delivery.FieldUserID, field.TypeInt)
 	}
 	if value, ok := _u.mutation.Email(); ok {
 		_spec.SetField(delivery.FieldEmail, field.TypeString, value)
@@ -424,35 +425,6 @@ func (_u *DeliveryUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if _u.mutation.SentAtCleared() {
 		_spec.ClearField(delivery.FieldSentAt, field.TypeTime)
 	}
-	if _u.mutation.UserCleared() {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.M2O,
-			Inverse: false,
-			Table:   delivery.UserTable,
-			Columns: []string{delivery.UserColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeInt),
-			},
-		}
-		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
-	}
-	if nodes := _u.mutation.UserIDs(); len(nodes) > 0 {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.M2O,
-			Inverse: false,
-			Table:   delivery.UserTable,
-			Columns: []string{delivery.UserColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges.Add = append(_spec.Edges.Add, edge)
-	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -483,6 +455,7 @@ func (_u *DeliveryUpdateOne) SetUpdatedAt(v time.Time) *DeliveryUpdateOne {
 
 // SetUserID sets the "user_id" field.
 func (_u *DeliveryUpdateOne) SetUserID(v int) *DeliveryUpdateOne {
+	_u.mutation.ResetUserID()
 	_u.mutation.SetUserID(v)
 	return _u
 }
@@ -492,6 +465,12 @@ func (_u *DeliveryUpdateOne) SetNillableUserID(v *int) *DeliveryUpdateOne {
 	if v != nil {
 		_u.SetUserID(*v)
 	}
+	return _u
+}
+
+// AddUserID adds value to the "user_id" field.
+func (_u *DeliveryUpdateOne) AddUserID(v int) *DeliveryUpdateOne {
+	_u.mutation.AddUserID(v)
 	return _u
 }
 
@@ -696,20 +675,9 @@ func (_u *DeliveryUpdateOne) ClearSentAt() *DeliveryUpdateOne {
 	return _u
 }
 
-// SetUser sets the "user" edge to the User entity.
-func (_u *DeliveryUpdateOne) SetUser(v *User) *DeliveryUpdateOne {
-	return _u.SetUserID(v.ID)
-}
-
 // Mutation returns the DeliveryMutation object of the builder.
 func (_u *DeliveryUpdateOne) Mutation() *DeliveryMutation {
 	return _u.mutation
-}
-
-// ClearUser clears the "user" edge to the User entity.
-func (_u *DeliveryUpdateOne) ClearUser() *DeliveryUpdateOne {
-	_u.mutation.ClearUser()
-	return _u
 }
 
 // Where appends a list predicates to the DeliveryUpdate builder.
@@ -797,9 +765,6 @@ func (_u *DeliveryUpdateOne) check() error {
 	if _u.mutation.OrganizationCleared() && len(_u.mutation.OrganizationIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Delivery.organization"`)
 	}
-	if _u.mutation.BulkSendCleared() && len(_u.mutation.BulkSendIDs()) > 0 {
-		return errors.New(`ent: clearing a required unique edge "Delivery.bulk_send"`)
-	}
 	return nil
 }
 
@@ -840,6 +805,15 @@ func (_u *DeliveryUpdateOne) sqlSave(ctx context.Context) (_node *Delivery, err 
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(delivery.FieldUpdatedAt, field.TypeTime, value)
+	}
+	if value, ok := _u.mutation.UserID(); ok {
+		_spec.SetField(delivery.FieldUserID, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedUserID(); ok {
+		_spec.AddField(delivery.FieldUserID, field.TypeInt, value)
+	}
+	if _u.mutation.UserIDCleared() {
+		_spec.ClearField(delivery.FieldUserID, field.TypeInt)
 	}
 	if value, ok := _u.mutation.Email(); ok {
 		_spec.SetField(delivery.FieldEmail, field.TypeString, value)
@@ -897,35 +871,6 @@ func (_u *DeliveryUpdateOne) sqlSave(ctx context.Context) (_node *Delivery, err 
 	}
 	if _u.mutation.SentAtCleared() {
 		_spec.ClearField(delivery.FieldSentAt, field.TypeTime)
-	}
-	if _u.mutation.UserCleared() {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.M2O,
-			Inverse: false,
-			Table:   delivery.UserTable,
-			Columns: []string{delivery.UserColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeInt),
-			},
-		}
-		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
-	}
-	if nodes := _u.mutation.UserIDs(); len(nodes) > 0 {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.M2O,
-			Inverse: false,
-			Table:   delivery.UserTable,
-			Columns: []string{delivery.UserColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &Delivery{config: _u.config}

@@ -342,18 +342,6 @@ var schemaGraph = func() *sqlgraph.Schema {
 		"User",
 	)
 	graph.MustAddE(
-		"deliveries",
-		&sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: true,
-			Table:   bulksend.DeliveriesTable,
-			Columns: []string{bulksend.DeliveriesColumn},
-			Bidi:    false,
-		},
-		"BulkSend",
-		"Delivery",
-	)
-	graph.MustAddE(
 		"organization",
 		&sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -364,30 +352,6 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"Delivery",
 		"Organization",
-	)
-	graph.MustAddE(
-		"bulk_send",
-		&sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.M2O,
-			Inverse: false,
-			Table:   delivery.BulkSendTable,
-			Columns: []string{delivery.BulkSendColumn},
-			Bidi:    false,
-		},
-		"Delivery",
-		"BulkSend",
-	)
-	graph.MustAddE(
-		"user",
-		&sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.M2O,
-			Inverse: false,
-			Table:   delivery.UserTable,
-			Columns: []string{delivery.UserColumn},
-			Bidi:    false,
-		},
-		"Delivery",
-		"User",
 	)
 	graph.MustAddE(
 		"organization",
@@ -856,20 +820,6 @@ func (f *BulkSendFilter) WhereHasCreatedByWith(preds ...predicate.User) {
 	})))
 }
 
-// WhereHasDeliveries applies a predicate to check if query has an edge deliveries.
-func (f *BulkSendFilter) WhereHasDeliveries() {
-	f.Where(entql.HasEdge("deliveries"))
-}
-
-// WhereHasDeliveriesWith applies a predicate to check if query has an edge deliveries with a given conditions (other predicates).
-func (f *BulkSendFilter) WhereHasDeliveriesWith(preds ...predicate.Delivery) {
-	f.Where(entql.HasEdgeWith("deliveries", sqlgraph.WrapFunc(func(s *sql.Selector) {
-		for _, p := range preds {
-			p(s)
-		}
-	})))
-}
-
 // addPredicate implements the predicateAdder interface.
 func (_q *DeliveryQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
@@ -998,34 +948,6 @@ func (f *DeliveryFilter) WhereHasOrganization() {
 // WhereHasOrganizationWith applies a predicate to check if query has an edge organization with a given conditions (other predicates).
 func (f *DeliveryFilter) WhereHasOrganizationWith(preds ...predicate.Organization) {
 	f.Where(entql.HasEdgeWith("organization", sqlgraph.WrapFunc(func(s *sql.Selector) {
-		for _, p := range preds {
-			p(s)
-		}
-	})))
-}
-
-// WhereHasBulkSend applies a predicate to check if query has an edge bulk_send.
-func (f *DeliveryFilter) WhereHasBulkSend() {
-	f.Where(entql.HasEdge("bulk_send"))
-}
-
-// WhereHasBulkSendWith applies a predicate to check if query has an edge bulk_send with a given conditions (other predicates).
-func (f *DeliveryFilter) WhereHasBulkSendWith(preds ...predicate.BulkSend) {
-	f.Where(entql.HasEdgeWith("bulk_send", sqlgraph.WrapFunc(func(s *sql.Selector) {
-		for _, p := range preds {
-			p(s)
-		}
-	})))
-}
-
-// WhereHasUser applies a predicate to check if query has an edge user.
-func (f *DeliveryFilter) WhereHasUser() {
-	f.Where(entql.HasEdge("user"))
-}
-
-// WhereHasUserWith applies a predicate to check if query has an edge user with a given conditions (other predicates).
-func (f *DeliveryFilter) WhereHasUserWith(preds ...predicate.User) {
-	f.Where(entql.HasEdgeWith("user", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)
 		}

@@ -1146,9 +1146,6 @@ type BulkSendMutation struct {
 	clearedorganization bool
 	created_by          *int
 	clearedcreated_by   bool
-	deliveries          map[int]struct{}
-	removeddeliveries   map[int]struct{}
-	cleareddeliveries   bool
 	done                bool
 	oldValue            func(context.Context) (*BulkSend, error)
 	predicates          []predicate.BulkSend
@@ -1893,60 +1890,6 @@ func (m *BulkSendMutation) ResetCreatedBy() {
 	m.clearedcreated_by = false
 }
 
-// AddDeliveryIDs adds the "deliveries" edge to the Delivery entity by ids.
-func (m *BulkSendMutation) AddDeliveryIDs(ids ...int) {
-	if m.deliveries == nil {
-		m.deliveries = make(map[int]struct{})
-	}
-	for i := range ids {
-		m.deliveries[ids[i]] = struct{}{}
-	}
-}
-
-// ClearDeliveries clears the "deliveries" edge to the Delivery entity.
-func (m *BulkSendMutation) ClearDeliveries() {
-	m.cleareddeliveries = true
-}
-
-// DeliveriesCleared reports if the "deliveries" edge to the Delivery entity was cleared.
-func (m *BulkSendMutation) DeliveriesCleared() bool {
-	return m.cleareddeliveries
-}
-
-// RemoveDeliveryIDs removes the "deliveries" edge to the Delivery entity by IDs.
-func (m *BulkSendMutation) RemoveDeliveryIDs(ids ...int) {
-	if m.removeddeliveries == nil {
-		m.removeddeliveries = make(map[int]struct{})
-	}
-	for i := range ids {
-		delete(m.deliveries, ids[i])
-		m.removeddeliveries[ids[i]] = struct{}{}
-	}
-}
-
-// RemovedDeliveries returns the removed IDs of the "deliveries" edge to the Delivery entity.
-func (m *BulkSendMutation) RemovedDeliveriesIDs() (ids []int) {
-	for id := range m.removeddeliveries {
-		ids = append(ids, id)
-	}
-	return
-}
-
-// DeliveriesIDs returns the "deliveries" edge IDs in the mutation.
-func (m *BulkSendMutation) DeliveriesIDs() (ids []int) {
-	for id := range m.deliveries {
-		ids = append(ids, id)
-	}
-	return
-}
-
-// ResetDeliveries resets all changes to the "deliveries" edge.
-func (m *BulkSendMutation) ResetDeliveries() {
-	m.deliveries = nil
-	m.cleareddeliveries = false
-	m.removeddeliveries = nil
-}
-
 // Where appends a list predicates to the BulkSendMutation builder.
 func (m *BulkSendMutation) Where(ps ...predicate.BulkSend) {
 	m.predicates = append(m.predicates, ps...)
@@ -2356,15 +2299,12 @@ func (m *BulkSendMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *BulkSendMutation) AddedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 2)
 	if m.organization != nil {
 		edges = append(edges, bulksend.EdgeOrganization)
 	}
 	if m.created_by != nil {
 		edges = append(edges, bulksend.EdgeCreatedBy)
-	}
-	if m.deliveries != nil {
-		edges = append(edges, bulksend.EdgeDeliveries)
 	}
 	return edges
 }
@@ -2381,50 +2321,30 @@ func (m *BulkSendMutation) AddedIDs(name string) []ent.Value {
 		if id := m.created_by; id != nil {
 			return []ent.Value{*id}
 		}
-	case bulksend.EdgeDeliveries:
-		ids := make([]ent.Value, 0, len(m.deliveries))
-		for id := range m.deliveries {
-			ids = append(ids, id)
-		}
-		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *BulkSendMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 3)
-	if m.removeddeliveries != nil {
-		edges = append(edges, bulksend.EdgeDeliveries)
-	}
+	edges := make([]string, 0, 2)
 	return edges
 }
 
 // RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
 // the given name in this mutation.
 func (m *BulkSendMutation) RemovedIDs(name string) []ent.Value {
-	switch name {
-	case bulksend.EdgeDeliveries:
-		ids := make([]ent.Value, 0, len(m.removeddeliveries))
-		for id := range m.removeddeliveries {
-			ids = append(ids, id)
-		}
-		return ids
-	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *BulkSendMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 2)
 	if m.clearedorganization {
 		edges = append(edges, bulksend.EdgeOrganization)
 	}
 	if m.clearedcreated_by {
 		edges = append(edges, bulksend.EdgeCreatedBy)
-	}
-	if m.cleareddeliveries {
-		edges = append(edges, bulksend.EdgeDeliveries)
 	}
 	return edges
 }
@@ -2437,8 +2357,6 @@ func (m *BulkSendMutation) EdgeCleared(name string) bool {
 		return m.clearedorganization
 	case bulksend.EdgeCreatedBy:
 		return m.clearedcreated_by
-	case bulksend.EdgeDeliveries:
-		return m.cleareddeliveries
 	}
 	return false
 }
@@ -2467,9 +2385,6 @@ func (m *BulkSendMutation) ResetEdge(name string) error {
 	case bulksend.EdgeCreatedBy:
 		m.ResetCreatedBy()
 		return nil
-	case bulksend.EdgeDeliveries:
-		m.ResetDeliveries()
-		return nil
 	}
 	return fmt.Errorf("unknown BulkSend edge %s", name)
 }
@@ -2482,6 +2397,10 @@ type DeliveryMutation struct {
 	id                  *int
 	created_at          *time.Time
 	updated_at          *time.Time
+	bulk_send_id        *int
+	addbulk_send_id     *int
+	user_id             *int
+	adduser_id          *int
 	email               *string
 	action              *delivery.Action
 	status              *enum.DeliveryStatus
@@ -2497,10 +2416,6 @@ type DeliveryMutation struct {
 	clearedFields       map[string]struct{}
 	organization        *int
 	clearedorganization bool
-	bulk_send           *int
-	clearedbulk_send    bool
-	user                *int
-	cleareduser         bool
 	done                bool
 	oldValue            func(context.Context) (*Delivery, error)
 	predicates          []predicate.Delivery
@@ -2714,12 +2629,13 @@ func (m *DeliveryMutation) ResetOrganizationID() {
 
 // SetBulkSendID sets the "bulk_send_id" field.
 func (m *DeliveryMutation) SetBulkSendID(i int) {
-	m.bulk_send = &i
+	m.bulk_send_id = &i
+	m.addbulk_send_id = nil
 }
 
 // BulkSendID returns the value of the "bulk_send_id" field in the mutation.
 func (m *DeliveryMutation) BulkSendID() (r int, exists bool) {
-	v := m.bulk_send
+	v := m.bulk_send_id
 	if v == nil {
 		return
 	}
@@ -2743,19 +2659,39 @@ func (m *DeliveryMutation) OldBulkSendID(ctx context.Context) (v int, err error)
 	return oldValue.BulkSendID, nil
 }
 
+// AddBulkSendID adds i to the "bulk_send_id" field.
+func (m *DeliveryMutation) AddBulkSendID(i int) {
+	if m.addbulk_send_id != nil {
+		*m.addbulk_send_id += i
+	} else {
+		m.addbulk_send_id = &i
+	}
+}
+
+// AddedBulkSendID returns the value that was added to the "bulk_send_id" field in this mutation.
+func (m *DeliveryMutation) AddedBulkSendID() (r int, exists bool) {
+	v := m.addbulk_send_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
 // ResetBulkSendID resets all changes to the "bulk_send_id" field.
 func (m *DeliveryMutation) ResetBulkSendID() {
-	m.bulk_send = nil
+	m.bulk_send_id = nil
+	m.addbulk_send_id = nil
 }
 
 // SetUserID sets the "user_id" field.
 func (m *DeliveryMutation) SetUserID(i int) {
-	m.user = &i
+	m.user_id = &i
+	m.adduser_id = nil
 }
 
 // UserID returns the value of the "user_id" field in the mutation.
 func (m *DeliveryMutation) UserID() (r int, exists bool) {
-	v := m.user
+	v := m.user_id
 	if v == nil {
 		return
 	}
@@ -2779,9 +2715,28 @@ func (m *DeliveryMutation) OldUserID(ctx context.Context) (v *int, err error) {
 	return oldValue.UserID, nil
 }
 
+// AddUserID adds i to the "user_id" field.
+func (m *DeliveryMutation) AddUserID(i int) {
+	if m.adduser_id != nil {
+		*m.adduser_id += i
+	} else {
+		m.adduser_id = &i
+	}
+}
+
+// AddedUserID returns the value that was added to the "user_id" field in this mutation.
+func (m *DeliveryMutation) AddedUserID() (r int, exists bool) {
+	v := m.adduser_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
 // ClearUserID clears the value of the "user_id" field.
 func (m *DeliveryMutation) ClearUserID() {
-	m.user = nil
+	m.user_id = nil
+	m.adduser_id = nil
 	m.clearedFields[delivery.FieldUserID] = struct{}{}
 }
 
@@ -2793,7 +2748,8 @@ func (m *DeliveryMutation) UserIDCleared() bool {
 
 // ResetUserID resets all changes to the "user_id" field.
 func (m *DeliveryMutation) ResetUserID() {
-	m.user = nil
+	m.user_id = nil
+	m.adduser_id = nil
 	delete(m.clearedFields, delivery.FieldUserID)
 }
 
@@ -3331,60 +3287,6 @@ func (m *DeliveryMutation) ResetOrganization() {
 	m.clearedorganization = false
 }
 
-// ClearBulkSend clears the "bulk_send" edge to the BulkSend entity.
-func (m *DeliveryMutation) ClearBulkSend() {
-	m.clearedbulk_send = true
-	m.clearedFields[delivery.FieldBulkSendID] = struct{}{}
-}
-
-// BulkSendCleared reports if the "bulk_send" edge to the BulkSend entity was cleared.
-func (m *DeliveryMutation) BulkSendCleared() bool {
-	return m.clearedbulk_send
-}
-
-// BulkSendIDs returns the "bulk_send" edge IDs in the mutation.
-// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
-// BulkSendID instead. It exists only for internal usage by the builders.
-func (m *DeliveryMutation) BulkSendIDs() (ids []int) {
-	if id := m.bulk_send; id != nil {
-		ids = append(ids, *id)
-	}
-	return
-}
-
-// ResetBulkSend resets all changes to the "bulk_send" edge.
-func (m *DeliveryMutation) ResetBulkSend() {
-	m.bulk_send = nil
-	m.clearedbulk_send = false
-}
-
-// ClearUser clears the "user" edge to the User entity.
-func (m *DeliveryMutation) ClearUser() {
-	m.cleareduser = true
-	m.clearedFields[delivery.FieldUserID] = struct{}{}
-}
-
-// UserCleared reports if the "user" edge to the User entity was cleared.
-func (m *DeliveryMutation) UserCleared() bool {
-	return m.UserIDCleared() || m.cleareduser
-}
-
-// UserIDs returns the "user" edge IDs in the mutation.
-// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
-// UserID instead. It exists only for internal usage by the builders.
-func (m *DeliveryMutation) UserIDs() (ids []int) {
-	if id := m.user; id != nil {
-		ids = append(ids, *id)
-	}
-	return
-}
-
-// ResetUser resets all changes to the "user" edge.
-func (m *DeliveryMutation) ResetUser() {
-	m.user = nil
-	m.cleareduser = false
-}
-
 // Where appends a list predicates to the DeliveryMutation builder.
 func (m *DeliveryMutation) Where(ps ...predicate.Delivery) {
 	m.predicates = append(m.predicates, ps...)
@@ -3429,10 +3331,10 @@ func (m *DeliveryMutation) Fields() []string {
 	if m.organization != nil {
 		fields = append(fields, delivery.FieldOrganizationID)
 	}
-	if m.bulk_send != nil {
+	if m.bulk_send_id != nil {
 		fields = append(fields, delivery.FieldBulkSendID)
 	}
-	if m.user != nil {
+	if m.user_id != nil {
 		fields = append(fields, delivery.FieldUserID)
 	}
 	if m.email != nil {
@@ -3678,6 +3580,12 @@ func (m *DeliveryMutation) SetField(name string, value ent.Value) error {
 // this mutation.
 func (m *DeliveryMutation) AddedFields() []string {
 	var fields []string
+	if m.addbulk_send_id != nil {
+		fields = append(fields, delivery.FieldBulkSendID)
+	}
+	if m.adduser_id != nil {
+		fields = append(fields, delivery.FieldUserID)
+	}
 	if m.addattempts != nil {
 		fields = append(fields, delivery.FieldAttempts)
 	}
@@ -3689,6 +3597,10 @@ func (m *DeliveryMutation) AddedFields() []string {
 // was not set, or was not defined in the schema.
 func (m *DeliveryMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
+	case delivery.FieldBulkSendID:
+		return m.AddedBulkSendID()
+	case delivery.FieldUserID:
+		return m.AddedUserID()
 	case delivery.FieldAttempts:
 		return m.AddedAttempts()
 	}
@@ -3700,6 +3612,20 @@ func (m *DeliveryMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *DeliveryMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case delivery.FieldBulkSendID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddBulkSendID(v)
+		return nil
+	case delivery.FieldUserID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddUserID(v)
+		return nil
 	case delivery.FieldAttempts:
 		v, ok := value.(int)
 		if !ok {
@@ -3839,15 +3765,9 @@ func (m *DeliveryMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *DeliveryMutation) AddedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 1)
 	if m.organization != nil {
 		edges = append(edges, delivery.EdgeOrganization)
-	}
-	if m.bulk_send != nil {
-		edges = append(edges, delivery.EdgeBulkSend)
-	}
-	if m.user != nil {
-		edges = append(edges, delivery.EdgeUser)
 	}
 	return edges
 }
@@ -3860,21 +3780,13 @@ func (m *DeliveryMutation) AddedIDs(name string) []ent.Value {
 		if id := m.organization; id != nil {
 			return []ent.Value{*id}
 		}
-	case delivery.EdgeBulkSend:
-		if id := m.bulk_send; id != nil {
-			return []ent.Value{*id}
-		}
-	case delivery.EdgeUser:
-		if id := m.user; id != nil {
-			return []ent.Value{*id}
-		}
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *DeliveryMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 1)
 	return edges
 }
 
@@ -3886,15 +3798,9 @@ func (m *DeliveryMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *DeliveryMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 1)
 	if m.clearedorganization {
 		edges = append(edges, delivery.EdgeOrganization)
-	}
-	if m.clearedbulk_send {
-		edges = append(edges, delivery.EdgeBulkSend)
-	}
-	if m.cleareduser {
-		edges = append(edges, delivery.EdgeUser)
 	}
 	return edges
 }
@@ -3905,10 +3811,6 @@ func (m *DeliveryMutation) EdgeCleared(name string) bool {
 	switch name {
 	case delivery.EdgeOrganization:
 		return m.clearedorganization
-	case delivery.EdgeBulkSend:
-		return m.clearedbulk_send
-	case delivery.EdgeUser:
-		return m.cleareduser
 	}
 	return false
 }
@@ -3920,12 +3822,6 @@ func (m *DeliveryMutation) ClearEdge(name string) error {
 	case delivery.EdgeOrganization:
 		m.ClearOrganization()
 		return nil
-	case delivery.EdgeBulkSend:
-		m.ClearBulkSend()
-		return nil
-	case delivery.EdgeUser:
-		m.ClearUser()
-		return nil
 	}
 	return fmt.Errorf("unknown Delivery unique edge %s", name)
 }
@@ -3936,12 +3832,6 @@ func (m *DeliveryMutation) ResetEdge(name string) error {
 	switch name {
 	case delivery.EdgeOrganization:
 		m.ResetOrganization()
-		return nil
-	case delivery.EdgeBulkSend:
-		m.ResetBulkSend()
-		return nil
-	case delivery.EdgeUser:
-		m.ResetUser()
 		return nil
 	}
 	return fmt.Errorf("unknown Delivery edge %s", name)

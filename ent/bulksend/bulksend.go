@@ -48,8 +48,6 @@ const (
 	EdgeOrganization = "organization"
 	// EdgeCreatedBy holds the string denoting the created_by edge name in mutations.
 	EdgeCreatedBy = "created_by"
-	// EdgeDeliveries holds the string denoting the deliveries edge name in mutations.
-	EdgeDeliveries = "deliveries"
 	// Table holds the table name of the bulksend in the database.
 	Table = "bulk_sends"
 	// OrganizationTable is the table that holds the organization relation/edge.
@@ -66,13 +64,6 @@ const (
 	CreatedByInverseTable = "users"
 	// CreatedByColumn is the table column denoting the created_by relation/edge.
 	CreatedByColumn = "created_by_id"
-	// DeliveriesTable is the table that holds the deliveries relation/edge.
-	DeliveriesTable = "deliveries"
-	// DeliveriesInverseTable is the table name for the Delivery entity.
-	// It exists in this package in order to avoid circular dependency with the "delivery" package.
-	DeliveriesInverseTable = "deliveries"
-	// DeliveriesColumn is the table column denoting the deliveries relation/edge.
-	DeliveriesColumn = "bulk_send_id"
 )
 
 // Columns holds all SQL columns for bulksend fields.
@@ -272,20 +263,6 @@ func ByCreatedByField(field string, opts ...sql.OrderTermOption) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newCreatedByStep(), sql.OrderByField(field, opts...))
 	}
 }
-
-// ByDeliveriesCount orders the results by deliveries count.
-func ByDeliveriesCount(opts ...sql.OrderTermOption) OrderOption {
-	return func(s *sql.Selector) {
-		sqlgraph.OrderByNeighborsCount(s, newDeliveriesStep(), opts...)
-	}
-}
-
-// ByDeliveries orders the results by deliveries terms.
-func ByDeliveries(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
-	return func(s *sql.Selector) {
-		sqlgraph.OrderByNeighborTerms(s, newDeliveriesStep(), append([]sql.OrderTerm{term}, terms...)...)
-	}
-}
 func newOrganizationStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -298,13 +275,6 @@ func newCreatedByStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(CreatedByInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, false, CreatedByTable, CreatedByColumn),
-	)
-}
-func newDeliveriesStep() *sqlgraph.Step {
-	return sqlgraph.NewStep(
-		sqlgraph.From(Table, FieldID),
-		sqlgraph.To(DeliveriesInverseTable, FieldID),
-		sqlgraph.Edge(sqlgraph.O2M, true, DeliveriesTable, DeliveriesColumn),
 	)
 }
 

@@ -651,29 +651,6 @@ func HasCreatedByWith(preds ...predicate.User) predicate.BulkSend {
 	})
 }
 
-// HasDeliveries applies the HasEdge predicate on the "deliveries" edge.
-func HasDeliveries() predicate.BulkSend {
-	return predicate.BulkSend(func(s *sql.Selector) {
-		step := sqlgraph.NewStep(
-			sqlgraph.From(Table, FieldID),
-			sqlgraph.Edge(sqlgraph.O2M, true, DeliveriesTable, DeliveriesColumn),
-		)
-		sqlgraph.HasNeighbors(s, step)
-	})
-}
-
-// HasDeliveriesWith applies the HasEdge predicate on the "deliveries" edge with a given conditions (other predicates).
-func HasDeliveriesWith(preds ...predicate.Delivery) predicate.BulkSend {
-	return predicate.BulkSend(func(s *sql.Selector) {
-		step := newDeliveriesStep()
-		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
-			for _, p := range preds {
-				p(s)
-			}
-		})
-	})
-}
-
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.BulkSend) predicate.BulkSend {
 	return predicate.BulkSend(sql.AndPredicates(predicates...))

@@ -54,10 +54,6 @@ const (
 	FieldSentAt = "sent_at"
 	// EdgeOrganization holds the string denoting the organization edge name in mutations.
 	EdgeOrganization = "organization"
-	// EdgeBulkSend holds the string denoting the bulk_send edge name in mutations.
-	EdgeBulkSend = "bulk_send"
-	// EdgeUser holds the string denoting the user edge name in mutations.
-	EdgeUser = "user"
 	// Table holds the table name of the delivery in the database.
 	Table = "deliveries"
 	// OrganizationTable is the table that holds the organization relation/edge.
@@ -67,20 +63,6 @@ const (
 	OrganizationInverseTable = "organizations"
 	// OrganizationColumn is the table column denoting the organization relation/edge.
 	OrganizationColumn = "organization_id"
-	// BulkSendTable is the table that holds the bulk_send relation/edge.
-	BulkSendTable = "deliveries"
-	// BulkSendInverseTable is the table name for the BulkSend entity.
-	// It exists in this package in order to avoid circular dependency with the "bulksend" package.
-	BulkSendInverseTable = "bulk_sends"
-	// BulkSendColumn is the table column denoting the bulk_send relation/edge.
-	BulkSendColumn = "bulk_send_id"
-	// UserTable is the table that holds the user relation/edge.
-	UserTable = "deliveries"
-	// UserInverseTable is the table name for the User entity.
-	// It exists in this package in order to avoid circular dependency with the "user" package.
-	UserInverseTable = "users"
-	// UserColumn is the table column denoting the user relation/edge.
-	UserColumn = "user_id"
 )
 
 // Columns holds all SQL columns for delivery fields.
@@ -264,39 +246,11 @@ func ByOrganizationField(field string, opts ...sql.OrderTermOption) OrderOption 
 		sqlgraph.OrderByNeighborTerms(s, newOrganizationStep(), sql.OrderByField(field, opts...))
 	}
 }
-
-// ByBulkSendField orders the results by bulk_send field.
-func ByBulkSendField(field string, opts ...sql.OrderTermOption) OrderOption {
-	return func(s *sql.Selector) {
-		sqlgraph.OrderByNeighborTerms(s, newBulkSendStep(), sql.OrderByField(field, opts...))
-	}
-}
-
-// ByUserField orders the results by user field.
-func ByUserField(field string, opts ...sql.OrderTermOption) OrderOption {
-	return func(s *sql.Selector) {
-		sqlgraph.OrderByNeighborTerms(s, newUserStep(), sql.OrderByField(field, opts...))
-	}
-}
 func newOrganizationStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(OrganizationInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, false, OrganizationTable, OrganizationColumn),
-	)
-}
-func newBulkSendStep() *sqlgraph.Step {
-	return sqlgraph.NewStep(
-		sqlgraph.From(Table, FieldID),
-		sqlgraph.To(BulkSendInverseTable, FieldID),
-		sqlgraph.Edge(sqlgraph.M2O, false, BulkSendTable, BulkSendColumn),
-	)
-}
-func newUserStep() *sqlgraph.Step {
-	return sqlgraph.NewStep(
-		sqlgraph.From(Table, FieldID),
-		sqlgraph.To(UserInverseTable, FieldID),
-		sqlgraph.Edge(sqlgraph.M2O, false, UserTable, UserColumn),
 	)
 }
 

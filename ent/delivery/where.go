@@ -246,6 +246,26 @@ func BulkSendIDNotIn(vs ...int) predicate.Delivery {
 	return predicate.Delivery(sql.FieldNotIn(FieldBulkSendID, vs...))
 }
 
+// BulkSendIDGT applies the GT predicate on the "bulk_send_id" field.
+func BulkSendIDGT(v int) predicate.Delivery {
+	return predicate.Delivery(sql.FieldGT(FieldBulkSendID, v))
+}
+
+// BulkSendIDGTE applies the GTE predicate on the "bulk_send_id" field.
+func BulkSendIDGTE(v int) predicate.Delivery {
+	return predicate.Delivery(sql.FieldGTE(FieldBulkSendID, v))
+}
+
+// BulkSendIDLT applies the LT predicate on the "bulk_send_id" field.
+func BulkSendIDLT(v int) predicate.Delivery {
+	return predicate.Delivery(sql.FieldLT(FieldBulkSendID, v))
+}
+
+// BulkSendIDLTE applies the LTE predicate on the "bulk_send_id" field.
+func BulkSendIDLTE(v int) predicate.Delivery {
+	return predicate.Delivery(sql.FieldLTE(FieldBulkSendID, v))
+}
+
 // UserIDEQ applies the EQ predicate on the "user_id" field.
 func UserIDEQ(v int) predicate.Delivery {
 	return predicate.Delivery(sql.FieldEQ(FieldUserID, v))
@@ -264,6 +284,26 @@ func UserIDIn(vs ...int) predicate.Delivery {
 // UserIDNotIn applies the NotIn predicate on the "user_id" field.
 func UserIDNotIn(vs ...int) predicate.Delivery {
 	return predicate.Delivery(sql.FieldNotIn(FieldUserID, vs...))
+}
+
+// UserIDGT applies the GT predicate on the "user_id" field.
+func UserIDGT(v int) predicate.Delivery {
+	return predicate.Delivery(sql.FieldGT(FieldUserID, v))
+}
+
+// UserIDGTE applies the GTE predicate on the "user_id" field.
+func UserIDGTE(v int) predicate.Delivery {
+	return predicate.Delivery(sql.FieldGTE(FieldUserID, v))
+}
+
+// UserIDLT applies the LT predicate on the "user_id" field.
+func UserIDLT(v int) predicate.Delivery {
+	return predicate.Delivery(sql.FieldLT(FieldUserID, v))
+}
+
+// UserIDLTE applies the LTE predicate on the "user_id" field.
+func UserIDLTE(v int) predicate.Delivery {
+	return predicate.Delivery(sql.FieldLTE(FieldUserID, v))
 }
 
 // UserIDIsNil applies the IsNil predicate on the "user_id" field.
@@ -871,52 +911,6 @@ func HasOrganization() predicate.Delivery {
 func HasOrganizationWith(preds ...predicate.Organization) predicate.Delivery {
 	return predicate.Delivery(func(s *sql.Selector) {
 		step := newOrganizationStep()
-		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
-			for _, p := range preds {
-				p(s)
-			}
-		})
-	})
-}
-
-// HasBulkSend applies the HasEdge predicate on the "bulk_send" edge.
-func HasBulkSend() predicate.Delivery {
-	return predicate.Delivery(func(s *sql.Selector) {
-		step := sqlgraph.NewStep(
-			sqlgraph.From(Table, FieldID),
-			sqlgraph.Edge(sqlgraph.M2O, false, BulkSendTable, BulkSendColumn),
-		)
-		sqlgraph.HasNeighbors(s, step)
-	})
-}
-
-// HasBulkSendWith applies the HasEdge predicate on the "bulk_send" edge with a given conditions (other predicates).
-func HasBulkSendWith(preds ...predicate.BulkSend) predicate.Delivery {
-	return predicate.Delivery(func(s *sql.Selector) {
-		step := newBulkSendStep()
-		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
-			for _, p := range preds {
-				p(s)
-			}
-		})
-	})
-}
-
-// HasUser applies the HasEdge predicate on the "user" edge.
-func HasUser() predicate.Delivery {
-	return predicate.Delivery(func(s *sql.Selector) {
-		step := sqlgraph.NewStep(
-			sqlgraph.From(Table, FieldID),
-			sqlgraph.Edge(sqlgraph.M2O, false, UserTable, UserColumn),
-		)
-		sqlgraph.HasNeighbors(s, step)
-	})
-}
-
-// HasUserWith applies the HasEdge predicate on the "user" edge with a given conditions (other predicates).
-func HasUserWith(preds ...predicate.User) predicate.Delivery {
-	return predicate.Delivery(func(s *sql.Selector) {
-		step := newUserStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

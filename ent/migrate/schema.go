@@ -114,6 +114,8 @@ var (
 		{Name: "id", Type: field.TypeInt, Increment: true},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "bulk_send_id", Type: field.TypeInt},
+		{Name: "user_id", Type: field.TypeInt, Nullable: true},
 		{Name: "email", Type: field.TypeString, Size: 320},
 		{Name: "action", Type: field.TypeEnum, Enums: []string{"INVITATION", "PASSWORD_RESET", "TEMPORARY_PASSWORD", "SKIP"}},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"QUEUED", "SENT", "DELIVERED", "FAILED", "BOUNCED", "COMPLAINED", "SKIPPED"}, Default: "QUEUED"},
@@ -126,8 +128,6 @@ var (
 		{Name: "error", Type: field.TypeString, Nullable: true, Size: 2000},
 		{Name: "sent_at", Type: field.TypeTime, Nullable: true},
 		{Name: "organization_id", Type: field.TypeInt},
-		{Name: "bulk_send_id", Type: field.TypeInt},
-		{Name: "user_id", Type: field.TypeInt, Nullable: true},
 	}
 	// DeliveriesTable holds the schema information for the "deliveries" table.
 	DeliveriesTable = &schema.Table{
@@ -137,28 +137,16 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "deliveries_organizations_organization",
-				Columns:    []*schema.Column{DeliveriesColumns[14]},
+				Columns:    []*schema.Column{DeliveriesColumns[16]},
 				RefColumns: []*schema.Column{OrganizationsColumns[0]},
 				OnDelete:   schema.NoAction,
-			},
-			{
-				Symbol:     "deliveries_bulk_sends_bulk_send",
-				Columns:    []*schema.Column{DeliveriesColumns[15]},
-				RefColumns: []*schema.Column{BulkSendsColumns[0]},
-				OnDelete:   schema.Cascade,
-			},
-			{
-				Symbol:     "deliveries_users_user",
-				Columns:    []*schema.Column{DeliveriesColumns[16]},
-				RefColumns: []*schema.Column{UsersColumns[0]},
-				OnDelete:   schema.SetNull,
 			},
 		},
 		Indexes: []*schema.Index{
 			{
 				Name:    "delivery_bulk_send_id_status",
 				Unique:  false,
-				Columns: []*schema.Column{DeliveriesColumns[15], DeliveriesColumns[5]},
+				Columns: []*schema.Column{DeliveriesColumns[3], DeliveriesColumns[7]},
 			},
 			{
 				Name:    "delivery_queued",
@@ -171,12 +159,12 @@ var (
 			{
 				Name:    "delivery_provider_message_id",
 				Unique:  false,
-				Columns: []*schema.Column{DeliveriesColumns[11]},
+				Columns: []*schema.Column{DeliveriesColumns[13]},
 			},
 			{
 				Name:    "delivery_user_id",
 				Unique:  false,
-				Columns: []*schema.Column{DeliveriesColumns[16]},
+				Columns: []*schema.Column{DeliveriesColumns[4]},
 			},
 		},
 	}
@@ -605,8 +593,6 @@ func init() {
 		IncrementStart: func(i int) *int { return &i }(4294967296),
 	}
 	DeliveriesTable.ForeignKeys[0].RefTable = OrganizationsTable
-	DeliveriesTable.ForeignKeys[1].RefTable = BulkSendsTable
-	DeliveriesTable.ForeignKeys[2].RefTable = UsersTable
 	DeliveriesTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(8589934592),
 	}

@@ -39,8 +39,6 @@ func (BulkSend) Fields() []ent.Field {
 func (BulkSend) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.To("created_by", User.Type).Field("created_by_id").Unique().Required(),
-		edge.From("deliveries", Delivery.Type).Ref("bulk_send").
-			Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 

@@ -348,7 +348,7 @@ func (a *Admin) Delete(ctx context.Context, id int) error {
 		// Deliveries first (bulk-send workers lock them before people, so
 		// the same order cannot deadlock): they keep counting, without the
 		// address; the person's own sends pass to the admin erasing them.
-		if err := tx.Delivery.Update().Where(delivery.UserID(u.ID)).SetEmail(pseudonym).Exec(sys); err != nil {
+		if err := tx.Delivery.Update().Where(delivery.UserID(u.ID)).SetEmail(pseudonym).ClearUserID().Exec(sys); err != nil {
 			return fmt.Errorf("erase deliveries: %w", err)
 		}
 		if err := tx.BulkSend.Update().Where(bulksend.CreatedByID(u.ID)).SetCreatedByID(s.UserID).Exec(sys); err != nil {
