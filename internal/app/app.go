@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -199,6 +200,9 @@ func (a *App) Serve(ctx context.Context) error {
 	}
 	go a.maintain(ctx)
 	a.Start()
+	if a.cfg.PprofAddr != "" {
+		go a.servePprof(ctx)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	a.log.InfoContext(ctx, "rollcall listening", slog.String("addr", ln.Addr().String()),
@@ -218,6 +222,23 @@ func (a *App) Serve(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// servePprof serves Go's profiler on its own address until ctx ends.
+func (a *App) servePprof(ctx context.Context) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: a.cfg.PprofAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	a.log.InfoContext(ctx, "profiler listening", slog.String("addr", a.cfg.PprofAddr))
+	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+		a.log.WarnContext(ctx, "profiler stopped", slog.String("error", err.Error()))
+	}
 }
 
 // maintain prunes expired sessions and throttle windows every few minutes.

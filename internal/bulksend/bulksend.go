@@ -37,7 +37,7 @@ type Config struct {
 	Rate        float64       // recipients per second per replica; 0 = no fixed limit
 	Lease       time.Duration // a claim lapses after this long unrenewed; default 30s
 	BatchUnit   int           // deliveries claimed at once with a batch sender; default mail.MaxBatch
-	SingleUnit  int           // deliveries claimed at once otherwise; default 50
+	SingleUnit  int           // deliveries claimed at once otherwise; default 200
 	MaxAttempts int           // provider calls per delivery before it fails; default 10
 	RetryBase   time.Duration // first retry delay, doubled each time with jitter; default 2s
 	RetryMax    time.Duration // longest retry delay; default 5 min
@@ -58,7 +58,7 @@ func (c Config) withDefaults() Config {
 	}
 	def(&c.Concurrency, 8)
 	def(&c.BatchUnit, mail.MaxBatch)
-	def(&c.SingleUnit, 50)
+	def(&c.SingleUnit, 200)
 	def(&c.MaxAttempts, 10)
 	defDur(&c.Lease, 30*time.Second)
 	defDur(&c.RetryBase, 2*time.Second)

@@ -28,6 +28,7 @@ type Config struct {
 	MaxBody         int64
 	Auth            auth.Config
 	ShutdownTimeout time.Duration
+	PprofAddr       string // optional listener for net/http/pprof (never the public one)
 	Mail            Mail
 	ImportMaxRows   int
 	ImportMaxLine   int
@@ -106,6 +107,7 @@ func ServeFlags() []cli.Flag {
 		&cli.IntFlag{Name: "login-attempts", Value: d.AccountAttempts, Sources: cli.EnvVars("ROLLCALL_LOGIN_ATTEMPTS"), Usage: "sign-in attempts per login per window"},
 		&cli.IntFlag{Name: "login-client-failures", Value: d.ClientFailures, Sources: cli.EnvVars("ROLLCALL_LOGIN_CLIENT_FAILURES"), Usage: "failed sign-ins per client address per window"},
 		&cli.DurationFlag{Name: "login-window", Value: d.ThrottleWindow, Sources: cli.EnvVars("ROLLCALL_LOGIN_WINDOW"), Usage: "sign-in throttling window"},
+		&cli.StringFlag{Name: "pprof-addr", Sources: cli.EnvVars("ROLLCALL_PPROF_ADDR"), Usage: "serve Go's profiler (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060; off when empty"},
 		&cli.DurationFlag{Name: "shutdown-timeout", Value: 20 * time.Second, Sources: cli.EnvVars("ROLLCALL_SHUTDOWN_TIMEOUT"), Usage: "time to finish requests on SIGTERM"},
 	}, LogFlags()...)
 }
@@ -148,6 +150,7 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 		ImportMaxLine:   cmd.Int("import-max-line"),
 		Auth:            a,
 		ShutdownTimeout: cmd.Duration("shutdown-timeout"),
+		PprofAddr:       cmd.String("pprof-addr"),
 		Mail: Mail{
 			PublicURL: cmd.String("public-url"), InviteLink: cmd.String("link-template-invite"), ResetLink: cmd.String("link-template-reset"),
 			Mailer: cmd.String("mailer"), OutboxDir: cmd.String("outbox-dir"), From: cmd.String("mail-from"),

@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -53,7 +54,7 @@ func NewMailgun(cfg MailgunConfig) (*Mailgun, error) {
 	}
 	c := mailgun.NewMailgun(cfg.Domain, cfg.APIKey)
 	c.SetAPIBase(base)
-	c.SetClient(&http.Client{Timeout: timeout})
+	c.SetClient(&http.Client{Timeout: timeout, Transport: newTransport()})
 	return &Mailgun{client: c, key: cfg.APIKey}, nil
 }
 
@@ -133,6 +134,37 @@ func (g *Mailgun) post(ctx context.Context, msg *mailgun.Message) (string, error
 		return "", g.classify(err)
 	}
 	return strings.TrimSuffix(strings.TrimPrefix(id, "<"), ">"), nil
+}
+
+// newTransport is HTTP for many messages to one host: enough idle
+// connections for every worker (the default keeps two, so eight workers
+// would open and close connections all the time), and request bodies sent
+// in large writes.
+func newTransport() http.RoundTripper {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	return bufferedBodies{next: t}
+}
+
+// bufferedBodies reads each request body into memory before sending it.
+// mailgun-go streams its multipart form through a pipe, and the socket would
+// otherwise get one small write, one system call, per form field.
+type bufferedBodies struct{ next http.RoundTripper }
+
+func (b bufferedBodies) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return b.next.RoundTrip(r)
+	}
+	body, err := io.ReadAll(r.Body)
+	_ = r.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	buffered := r.Clone(r.Context())
+	buffered.ContentLength = int64(len(body))
+	buffered.Body = io.NopCloser(bytes.NewReader(body))
+	buffered.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	return b.next.RoundTrip(buffered)
 }
 
 // classify turns an error from mailgun-go into an *Error.
