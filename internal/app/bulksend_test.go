@@ -3,7 +3,6 @@ package app_test
 import (
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -15,7 +14,6 @@ import (
 	"github.com/rollcall/rollcall/ent/schema/enum"
 	"github.com/rollcall/rollcall/ent/user"
 	"github.com/rollcall/rollcall/internal/config"
-	"github.com/rollcall/rollcall/internal/fakemailgun"
 	"github.com/rollcall/rollcall/internal/testkit"
 )
 
@@ -310,12 +308,7 @@ func TestCancelBulkSend(t *testing.T) {
 
 func TestBulkSendMailgunBatchesAndRetries(t *testing.T) {
 	t.Parallel()
-	mg := fakemailgun.New(fakemailgun.Options{Domain: "mg.example.com", APIKey: "key-test", Record: true})
-	ts := httptest.NewServer(mg)
-	t.Cleanup(ts.Close)
-	s := testkit.NewServer(t, func(c *config.Config) {
-		c.Mail.Mailer = "mailgun"
-		c.Mail.MailgunDomain, c.Mail.MailgunKey, c.Mail.MailgunAPIBase = "mg.example.com", "key-test", ts.URL+"/v3"
+	s, mg := withMailgun(t, func(c *config.Config) {
 		c.Mail.SendLease = time.Hour // the test clock races ahead; leases must not lapse
 	})
 	o := s.CreateOrg(t, "acme")

@@ -13,15 +13,23 @@ import (
 	"github.com/rollcall/rollcall/internal/testkit"
 )
 
-func TestMailgunDelivery(t *testing.T) {
-	t.Parallel()
+// withMailgun starts a server whose mailer is a fake Mailgun on loopback,
+// recording every message; modify adjusts the config further.
+func withMailgun(t *testing.T, modify ...func(*config.Config)) (*testkit.Server, *fakemailgun.Server) {
+	t.Helper()
 	mg := fakemailgun.New(fakemailgun.Options{Domain: "mg.example.com", APIKey: "key-test", Record: true})
 	ts := httptest.NewServer(mg)
 	t.Cleanup(ts.Close)
-	s := testkit.NewServer(t, func(c *config.Config) {
+	s := testkit.NewServer(t, append([]func(*config.Config){func(c *config.Config) {
 		c.Mail.Mailer = "mailgun"
 		c.Mail.MailgunDomain, c.Mail.MailgunKey, c.Mail.MailgunAPIBase = "mg.example.com", "key-test", ts.URL+"/v3"
-	})
+	}}, modify...)...)
+	return s, mg
+}
+
+func TestMailgunDelivery(t *testing.T) {
+	t.Parallel()
+	s, mg := withMailgun(t)
 	o := s.CreateOrg(t, "acme")
 	a := &admin{s: s, org: o, tok: s.Login(t, "acme", "owner@acme.test", testkit.OwnerPassword)}
 	s.Query(t, a.tok, `mutation { updateOrganization(input: {replyTo: "people@acme.test", emailFromName: "Acme People"}) { id } }`, nil)

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
@@ -53,14 +52,7 @@ func postWebhookBody(t *testing.T, s *testkit.Server, body []byte) (int, string)
 
 func TestMailgunWebhooksAndSuppression(t *testing.T) {
 	t.Parallel()
-	mg := fakemailgun.New(fakemailgun.Options{Domain: "mg.example.com", APIKey: "key-test", Record: true})
-	ts := httptest.NewServer(mg)
-	t.Cleanup(ts.Close)
-	s := testkit.NewServer(t, func(c *config.Config) {
-		c.Mail.Mailer = "mailgun"
-		c.Mail.MailgunDomain, c.Mail.MailgunKey, c.Mail.MailgunAPIBase = "mg.example.com", "key-test", ts.URL+"/v3"
-		c.Mail.MailgunSigningKey = webhookKey
-	})
+	s, mg := withMailgun(t, func(c *config.Config) { c.Mail.MailgunSigningKey = webhookKey })
 	o := s.CreateOrg(t, "acme")
 	a := &admin{s: s, org: o, tok: s.Login(t, "acme", "owner@acme.test", testkit.OwnerPassword)}
 	people := s.AddPeople(t, o, testkit.Person{Email: "bounce@example.com"}, testkit.Person{Email: "spam@example.com"},

@@ -370,7 +370,7 @@ func (s *Service) deliver(ctx context.Context, u *unit) {
 func (s *Service) email(j *job) invite.Email {
 	org := j.send.Edges.Organization
 	e := invite.Email{Kind: kindOf(j.action), User: j.user, Org: org, Role: j.user.Edges.Role,
-		Inviter: displayName(j.send.Edges.CreatedBy), ExpiresAt: j.expires}
+		Inviter: invite.DisplayName(j.send.Edges.CreatedBy), ExpiresAt: j.expires}
 	switch j.action {
 	case delivery.ActionINVITATION:
 		e.URL, e.TTL = s.links.Invite(j.secret), time.Duration(org.InvitationTTLSeconds)*time.Second
@@ -447,34 +447,6 @@ func (s *Service) backoff(attempt int) time.Duration {
 
 // kindOf is the template kind of a delivery action.
 func kindOf(a delivery.Action) template.Kind { return template.Kind(a) }
-
-// displayName is how the inviter appears in emails.
-func displayName(u *ent.User) string {
-	if u == nil {
-		return ""
-	}
-	name := ""
-	if u.FirstName != nil {
-		name = *u.FirstName
-	}
-	if u.LastName != nil {
-		name = trimJoin(name, *u.LastName)
-	}
-	if name == "" {
-		return u.Email
-	}
-	return name
-}
-
-func trimJoin(a, b string) string {
-	switch {
-	case a == "":
-		return b
-	case b == "":
-		return a
-	}
-	return a + " " + b
-}
 
 // clip keeps error text within the column.
 func clip(s string) string {

@@ -66,10 +66,12 @@ func (s *Service) begin(ctx context.Context, p perm.Permission) (*actor, error) 
 	if err != nil {
 		return nil, fmt.Errorf("read viewer: %w", err)
 	}
-	return &actor{Viewer: v, org: o, label: displayName(me)}, nil
+	return &actor{Viewer: v, org: o, label: DisplayName(me)}, nil
 }
 
-func displayName(u *ent.User) string {
+// DisplayName is how a person appears in emails and the audit log: their
+// name, else their address.
+func DisplayName(u *ent.User) string {
 	var parts []string
 	if u.FirstName != nil {
 		parts = append(parts, *u.FirstName)
