@@ -43,6 +43,7 @@ type options struct {
 	serverEnv         []string
 	subscribeParallel int
 	cpuProfile        string
+	importRows        int
 }
 
 func parseFlags(args []string) (options, error) {
@@ -80,6 +81,7 @@ Flags:
 		return nil
 	})
 	fs.IntVar(&o.subscribeParallel, "subscribe-parallel", 100, "websocket subscriptions opened at once")
+	fs.IntVar(&o.importRows, "import", 0, "instead of a send, import a CSV of this many new people through importUsers and report its time and the server's peak RSS")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write this process's CPU profile (fake Mailgun and watchers) here")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -193,6 +195,24 @@ func run(ctx context.Context, opts options) (ok bool, err error) {
 		}
 	}()
 	step("server pid %d on %s (log %s)", srv.Pid(), srv.url, logPath)
+
+	if opts.importRows > 0 {
+		gql := &client{url: srv.url + "/graphql"}
+		if err := gql.login(ctx, benchOrg, ownerEmail, ownerPassword); err != nil {
+			return false, err
+		}
+		took, created, err := gql.importCSV(ctx, opts.importRows)
+		if err != nil {
+			return false, err
+		}
+		rss, err := srv.PeakRSS()
+		if err != nil {
+			return false, err
+		}
+		fmt.Printf("rollcall-bench: import of %s rows (%s), PostgreSQL %s\n\nimportUsers answered\t%s\ncreated\t%s\nserver peak RSS (VmHWM)\t%d MiB\n",
+			thousands(opts.importRows), "email, names, role", pgVersion, secs(took), thousands(created), rss>>20)
+		return created == opts.importRows, nil
+	}
 
 	seedStart := time.Now()
 	seeded, err := seed(ctx, opts.databaseURL, benchOrg, opts.recipients)
