@@ -187,6 +187,18 @@ func TestSendInvitationsSelection(t *testing.T) {
 	require.Equal(t, "NOT_FOUND", resp.Code())
 	resp = s.Query(t, a.tok, sendMutation, map[string]any{"in": map[string]any{"roleIds": []string{fmt.Sprint(other.Roles["HR"].ID)}}})
 	require.Equal(t, "NOT_FOUND", resp.Code())
+	// Huge and malformed inputs are refused whole, naming the field.
+	huge := make([]string, 100_001)
+	for i := range huge {
+		huge[i] = fmt.Sprint(i + 1)
+	}
+	resp = s.Query(t, a.tok, sendMutation, map[string]any{"in": map[string]any{"userIds": huge}})
+	require.Equal(t, "BAD_USER_INPUT", resp.Code())
+	require.Equal(t, "userIds", resp.Errors[0].Extensions["field"])
+	resp = s.Query(t, a.tok, sendMutation, map[string]any{"in": map[string]any{"idempotencyKey": strings.Repeat("k", 201)}})
+	require.Equal(t, "idempotencyKey", resp.Errors[0].Extensions["field"])
+	resp = s.Query(t, a.tok, sendMutation, map[string]any{"in": map[string]any{"kind": "EVERYTHING"}})
+	require.Equal(t, "BAD_USER_INPUT", resp.Code())
 	n, err := s.DB.Client.BulkSend.Query().Count(testkit.System())
 	require.NoError(t, err)
 	require.Zero(t, n)
