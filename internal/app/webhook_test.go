@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rollcall/rollcall/ent/delivery"
+	"github.com/rollcall/rollcall/ent/schema/enum"
 	"github.com/rollcall/rollcall/internal/config"
 	"github.com/rollcall/rollcall/internal/fakemailgun"
 	"github.com/rollcall/rollcall/internal/testkit"
@@ -83,6 +85,18 @@ func TestMailgunWebhooksAndSuppression(t *testing.T) {
 	var page userPage
 	s.Query(t, a.tok, usersQuery, map[string]any{"where": map[string]any{"lastEmailStatus": "BOUNCED"}}).Decode(t, &page)
 	require.Zero(t, page.Users.TotalCount)
+
+	// A report for a delivery whose send is not recorded yet waits: it is
+	// refused (Mailgun retries later) and changes nothing.
+	fine, err := s.DB.Client.Delivery.Query().Where(delivery.EmailEQ("fine@example.com")).Only(testkit.System())
+	require.NoError(t, err)
+	require.NoError(t, fine.Update().SetStatus(enum.DeliveryQueued).Exec(testkit.System()))
+	early := event("delivered", "", "fine@example.com", map[string]any{"delivery_id": msg("fine@example.com").Variables["delivery_id"]})
+	require.Equal(t, http.StatusInternalServerError, postWebhook(t, s, mailgunEvent(t, webhookKey, now, webhookToken(), early)))
+	fine, err = s.DB.Client.Delivery.Get(testkit.System(), fine.ID)
+	require.NoError(t, err)
+	require.Equal(t, enum.DeliveryQueued, fine.Status)
+	require.NoError(t, fine.Update().SetStatus(enum.DeliverySent).Exec(testkit.System()))
 
 	// Accepted once: found by delivery_id; the replay is refused.
 	signed := mailgunEvent(t, webhookKey, now, webhookToken(), bounce)

@@ -107,7 +107,9 @@ func (s *Service) Start(ctx context.Context, req Request) (*Result, error) {
 	})
 	if ent.IsConstraintError(err) && req.IdempotencyKey != "" {
 		// The same key was used concurrently and the other request won.
-		return s.repeated(ctx, v, req.IdempotencyKey, hash)
+		if res, rerr := s.repeated(ctx, v, req.IdempotencyKey, hash); res != nil || rerr != nil {
+			return res, rerr
+		}
 	}
 	if err != nil {
 		return nil, err

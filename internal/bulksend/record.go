@@ -181,13 +181,14 @@ func (s *Service) writePeople(ctx context.Context, tx *ent.Client, now time.Time
 			return err
 		}
 	}
-	for status, ids := range map[enum.DeliveryStatus][]int{
-		enum.DeliverySent: slices.Concat(resets, tempUsers), enum.DeliveryFailed: failedIDs,
-	} {
-		if len(ids) == 0 {
+	for _, st := range []struct {
+		status enum.DeliveryStatus
+		ids    []int
+	}{{enum.DeliverySent, slices.Concat(resets, tempUsers)}, {enum.DeliveryFailed, failedIDs}} {
+		if len(st.ids) == 0 {
 			continue
 		}
-		if err := tx.User.Update().Where(user.IDIn(ids...)).SetLastEmailStatus(status).Exec(ctx); err != nil {
+		if err := tx.User.Update().Where(user.IDIn(st.ids...)).SetLastEmailStatus(st.status).Exec(ctx); err != nil {
 			return fmt.Errorf("record email status: %w", err)
 		}
 	}
@@ -217,6 +218,7 @@ func (s *Service) count(ctx context.Context, tx *ent.Client, now time.Time, jobs
 		}
 	}
 	sys := auth.AsSystem(ctx)
+	slices.Sort(ids) // every unit locks sends in the same order
 	var out []*ent.BulkSend
 	for _, id := range ids {
 		t := tallies[id]

@@ -29,8 +29,9 @@ type varying struct {
 	probe string // appended to the sentinel: how html/template escapes it tells the context
 }
 
-// textProbe escapes differently in HTML text, JavaScript, CSS and URLs.
-const textProbe = `<'"&+`
+// textProbe escapes differently in HTML text and quoted attributes than in
+// unquoted attributes (space, =, backtick), JavaScript, CSS and URLs.
+const textProbe = "<'\"&+ =`"
 
 // urlProbe is left alone by html/template's URL normaliser but for "&".
 const urlProbe = `?a=1&b=2`
@@ -164,12 +165,17 @@ func (s *Service) sendBatches(ctx context.Context, templates *invite.Templates, 
 	var singles []*job
 	groups := map[uint32]*group{}
 	var order []uint32
+	// Recipient variables are keyed by address: one person queued twice
+	// (by two sends) goes once in the batch, then alone.
+	addresses := map[string]bool{}
 	for _, j := range jobs {
 		d := invite.Data(s.email(j))
-		if j.attempts > 1 || !batchable(vs, &d) {
+		address := strings.ToLower(j.user.Email)
+		if j.attempts > 1 || !batchable(vs, &d) || addresses[address] {
 			singles = append(singles, j)
 			continue
 		}
+		addresses[address] = true
 		m := shape(vs, &d)
 		g, ok := groups[m]
 		if !ok {

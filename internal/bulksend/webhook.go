@@ -15,9 +15,9 @@ import (
 	"github.com/rollcall/rollcall/internal/webhook"
 )
 
-// rank orders what the provider reports after a send: a later report only
-// replaces an earlier one of lower rank (a bounce after "delivered" is news,
-// "delivered" after a complaint is not).
+// rank orders what the provider reports after a send: a report only
+// replaces one of lower rank (a bounce after "delivered" is news, "delivered"
+// after a complaint is not). Deliveries not sent have no rank.
 var rank = map[enum.DeliveryStatus]int{
 	enum.DeliverySent: 1, enum.DeliveryDelivered: 2, enum.DeliveryBounced: 3, enum.DeliveryComplained: 4,
 }
@@ -33,25 +33,41 @@ func (s *Service) ApplyDeliveryEvent(ctx context.Context, e webhook.Event) error
 	if d == nil || err != nil {
 		return err
 	}
+	if d.Status == enum.DeliveryQueued {
+		// The worker has not recorded the send yet (or died doing so):
+		// writing now would take the row from it, and its send would
+		// never be counted. The error makes Mailgun deliver the event
+		// again later.
+		return fmt.Errorf("delivery %d: outcome not recorded yet", d.ID)
+	}
 	if e.Status == "" { // a temporary failure: the provider retries by itself
 		return s.client.Delivery.UpdateOne(d).SetError(clip("provider retrying: " + e.Reason)).Exec(ctx)
 	}
-	if rank[e.Status] <= rank[d.Status] {
-		return nil
+	var earlier []enum.DeliveryStatus // what this event may replace
+	for st, r := range rank {
+		if r < rank[e.Status] {
+			earlier = append(earlier, st)
+		}
 	}
 	return db.InTx(ctx, s.client, func(tx *ent.Client) error {
-		up := tx.Delivery.UpdateOneID(d.ID).SetStatus(e.Status).SetUpdatedAt(s.clock.Now())
+		// Conditional, so two events racing keep the stronger one.
+		up := tx.Delivery.Update().Where(delivery.ID(d.ID), delivery.StatusIn(earlier...)).
+			SetStatus(e.Status).SetUpdatedAt(s.clock.Now())
 		if e.Reason != "" {
 			up.SetError(clip(e.Reason))
 		}
-		if err := up.Exec(ctx); err != nil {
+		n, err := up.Save(ctx)
+		if err != nil {
 			return fmt.Errorf("record delivery event: %w", err)
+		}
+		if n == 0 {
+			return nil // a stronger report came first
 		}
 		if d.UserID == nil {
 			return nil // the person was erased
 		}
 		// Only while the person still has the address the report is about.
-		err := tx.User.Update().Where(user.ID(*d.UserID), user.EmailNormalized(strings.ToLower(d.Email))).
+		err = tx.User.Update().Where(user.ID(*d.UserID), user.EmailNormalized(strings.ToLower(d.Email))).
 			SetLastEmailStatus(e.Status).Exec(ctx)
 		if err != nil {
 			return fmt.Errorf("record email status: %w", err)

@@ -126,10 +126,24 @@ func (s *Service) runUnit(ctx context.Context) (int, error) {
 	// handed back, and recorded.
 	keep := context.WithoutCancel(ctx)
 	stop := s.keepLeased(keep, u)
+	defer stop()
 	s.deliver(ctx, u)
-	stop()
-	return len(u.jobs), s.record(keep, u)
+	// The emails have left: recording must not give up lightly (a
+	// deadlock victim, a dropped connection), or the unit would be sent
+	// again once its lease lapses. The lease is renewed meanwhile.
+	for attempt := range recordAttempts {
+		if err = s.record(keep, u); err == nil {
+			return len(u.jobs), nil
+		}
+		s.log.WarnContext(ctx, "record bulk-send unit; retrying", slog.Int("attempt", attempt+1), slog.String("error", err.Error()))
+		time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
+	}
+	return len(u.jobs), err
 }
+
+// recordAttempts is how often a unit's outcome is tried before it is left
+// to its lease.
+const recordAttempts = 5
 
 // secret is a token or password with its hash.
 type secret struct {
@@ -334,8 +348,8 @@ func (s *Service) deliver(ctx context.Context, u *unit) {
 	read := context.WithoutCancel(ctx)
 	templates := s.mailer.NewTemplates()
 	type key struct {
-		org, role int
-		action    delivery.Action
+		send, org, role int // one send: the inviter is the same for all
+		action          delivery.Action
 	}
 	groups := map[key][]*job{}
 	var order []key
@@ -343,7 +357,7 @@ func (s *Service) deliver(ctx context.Context, u *unit) {
 		if j.result.kind != pending {
 			continue
 		}
-		k := key{j.orgID, j.user.RoleID, j.action}
+		k := key{j.bulkSendID, j.orgID, j.user.RoleID, j.action}
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
 		}

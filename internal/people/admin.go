@@ -351,7 +351,8 @@ func (a *Admin) Delete(ctx context.Context, id int) error {
 		if err := tx.Delivery.Update().Where(delivery.UserID(u.ID)).SetEmail(pseudonym).ClearUserID().Exec(sys); err != nil {
 			return fmt.Errorf("erase deliveries: %w", err)
 		}
-		if err := tx.BulkSend.Update().Where(bulksend.CreatedByID(u.ID)).SetCreatedByID(s.UserID).Exec(sys); err != nil {
+		if err := tx.BulkSend.Update().Where(bulksend.CreatedByID(u.ID)).SetCreatedByID(s.UserID).
+			ClearIdempotencyKey().Exec(sys); err != nil {
 			return fmt.Errorf("reassign bulk sends: %w", err)
 		}
 		if err := tx.User.DeleteOneID(u.ID).Exec(ctx); err != nil {
