@@ -10,10 +10,13 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rollcall/rollcall/ent"
+	entbulksend "github.com/rollcall/rollcall/ent/bulksend"
 	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/schema/enum"
 	"github.com/rollcall/rollcall/ent/user"
 	"github.com/rollcall/rollcall/internal/config"
+	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/testkit"
 )
 
@@ -431,4 +434,39 @@ func TestEraseDuringSend(t *testing.T) {
 	require.NoError(t, err)
 	require.Nil(t, d.UserID)
 	require.NotContains(t, d.Email, "p79", "the erased address is gone from the delivery too")
+}
+
+func TestBatchesKeepEachSendsInviter(t *testing.T) {
+	t.Parallel()
+	s, mg := withMailgun(t)
+	o := s.CreateOrg(t, "acme")
+	admin := s.AddPeople(t, o, testkit.Person{Email: "adam@acme.test", FirstName: "Adam", LastName: "Admin", Role: "Admin", Status: user.StatusActive})[0]
+	people := s.AddPeople(t, o, testkit.Person{Email: "p1@example.com"}, testkit.Person{Email: "p2@example.com"},
+		testkit.Person{Email: "p3@example.com"}, testkit.Person{Email: "p4@example.com"})
+	// Two sends committed together, so one worker's unit holds both.
+	ctx := testkit.System()
+	var sends []*ent.BulkSend
+	require.NoError(t, db.InTx(ctx, s.DB.Client, func(tx *ent.Client) error {
+		for _, q := range []struct {
+			by    int
+			users []int
+		}{{o.Owner.ID, []int{people[0].ID, people[1].ID}}, {admin.ID, []int{people[2].ID, people[3].ID}}} {
+			b, err := s.BulkSends.Queue(ctx, tx, o.ID, q.by, entbulksend.KindINVITATION, q.users)
+			if err != nil {
+				return err
+			}
+			sends = append(sends, b)
+		}
+		return nil
+	}))
+	for _, b := range sends {
+		s.BulkSends.Queued(ctx, b.Unwrap())
+	}
+	s.WaitDeliveries(t)
+	for to, inviter := range map[string]string{"p1@example.com": "owner@acme.test", "p2@example.com": "owner@acme.test",
+		"p3@example.com": "Adam Admin", "p4@example.com": "Adam Admin"} {
+		got := mg.MessagesTo(to)
+		require.Len(t, got, 1, to)
+		require.Contains(t, got[0].Text, inviter+" invited you", to)
+	}
 }
