@@ -83,7 +83,7 @@ func (s *Service) Start(ctx context.Context, req Request) (*Result, error) {
 	if err := s.checkRoles(ctx, req.RoleIDs); err != nil {
 		return nil, err
 	}
-	people, err := s.selectPeople(ctx, v.OrgID, req)
+	people, err := s.selectPeople(ctx, s.client, v.OrgID, req)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +115,7 @@ func (s *Service) Start(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 	res.BulkSend = res.BulkSend.Unwrap()
-	s.queued(ctx, res.BulkSend)
+	s.Queued(ctx, res.BulkSend)
 	return res, nil
 }
 
@@ -124,16 +124,13 @@ func (s *Service) Start(ctx context.Context, req Request) (*Result, error) {
 // part of a larger change (inviteUsers, importUsers). Call Queued with the
 // send after the transaction commits.
 func (s *Service) Queue(ctx context.Context, tx *ent.Client, orgID, createdBy int, kind bulksend.Kind, userIDs []int) (*ent.BulkSend, error) {
-	people, err := s.selectPeople(ctx, orgID, Request{UserIDs: userIDs, Kind: kind}, tx)
+	people, err := s.selectPeople(ctx, tx, orgID, Request{UserIDs: userIDs, Kind: kind})
 	if err != nil {
 		return nil, err
 	}
-	count(people, kind)
+	count(people, kind) // decides each person's action
 	return s.queue(ctx, tx, orgID, createdBy, kind, people, "", nil)
 }
-
-// Queued announces a committed send to the workers and its watchers.
-func (s *Service) Queued(ctx context.Context, b *ent.BulkSend) { s.queued(ctx, b) }
 
 // repeated returns the send an idempotency key already made, nil if the key
 // is unused (or expired), or CONFLICT if it was used for another request.
@@ -183,13 +180,9 @@ func (s *Service) checkRoles(ctx context.Context, ids []int) error {
 }
 
 // selectPeople reads the people a request selects in orgID, in id order,
-// through client (or a transaction's, when given). Listed ids that are not
+// through c (the service's client or a transaction's). Listed ids that are not
 // the organisation's are NOT_FOUND.
-func (s *Service) selectPeople(ctx context.Context, orgID int, req Request, client ...*ent.Client) ([]*recipient, error) {
-	c := s.client
-	if len(client) > 0 {
-		c = client[0]
-	}
+func (s *Service) selectPeople(ctx context.Context, c *ent.Client, orgID int, req Request) ([]*recipient, error) {
 	ctx = auth.AsSystem(ctx)
 	base := []predicate.User{user.OrganizationID(orgID)}
 	if req.Where != nil {

@@ -31,19 +31,15 @@ const refresh = 30 * time.Second
 // Summary is the notification text for a finished send, e.g. "1,204
 // invitations or password reset instructions sent, 3 failed".
 func Summary(b *ent.BulkSend) string {
-	what := map[bulksend.Kind]string{
-		bulksend.KindAUTO:               "invitations or password reset instructions",
-		bulksend.KindINVITATION:         "invitations",
-		bulksend.KindPASSWORD_RESET:     "password reset instructions",
-		bulksend.KindTEMPORARY_PASSWORD: "temporary passwords",
+	names := map[bulksend.Kind][2]string{ // one, many
+		bulksend.KindAUTO:               {"invitation or password reset email", "invitations or password reset instructions"},
+		bulksend.KindINVITATION:         {"invitation", "invitations"},
+		bulksend.KindPASSWORD_RESET:     {"set of password reset instructions", "password reset instructions"},
+		bulksend.KindTEMPORARY_PASSWORD: {"temporary password", "temporary passwords"},
 	}[b.Kind]
+	what := names[1]
 	if b.Sent == 1 {
-		what = map[bulksend.Kind]string{
-			bulksend.KindAUTO:               "invitation or password reset email",
-			bulksend.KindINVITATION:         "invitation",
-			bulksend.KindPASSWORD_RESET:     "set of password reset instructions",
-			bulksend.KindTEMPORARY_PASSWORD: "temporary password",
-		}[b.Kind]
+		what = names[0]
 	}
 	msg := fmt.Sprintf("%s %s sent, %s failed", thousands(b.Sent), what, thousands(b.Failed))
 	if b.Skipped > 0 {
@@ -73,9 +69,9 @@ type progress struct {
 	FinishedAt *time.Time      `json:"finishedAt,omitempty"`
 }
 
-// queued announces a committed send: workers everywhere wake, watchers see
+// Queued announces a committed send: workers everywhere wake, watchers see
 // it, and a send finished at once (nothing to deliver) notifies its creator.
-func (s *Service) queued(ctx context.Context, b *ent.BulkSend) {
+func (s *Service) Queued(ctx context.Context, b *ent.BulkSend) {
 	s.wake.broadcast()
 	ctx = context.WithoutCancel(ctx)
 	if err := s.bus.Publish(ctx, events.Event{Topic: workTopic}); err != nil {

@@ -111,15 +111,43 @@ func (s *Service) claim(ctx context.Context, tx *ent.Client, n int, now time.Tim
 		}
 		sortByID(out)
 		for i, c := range out {
-			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET token_hash = ? WHERE id = ?`, tokens[i].hash, c.id); err != nil {
-				return nil, fmt.Errorf("claim deliveries: %w", err)
-			}
+			c.secret, c.hash = tokens[i].plain, tokens[i].hash
 		}
+		if err := s.setTokenHashes(ctx, tx, out); err != nil {
+			return nil, err
+		}
+		return out, nil
 	}
 	for i, c := range out {
 		c.secret, c.hash = tokens[i].plain, tokens[i].hash
 	}
 	return out, nil
+}
+
+// setTokenHashes records each claimed delivery's hash: one statement on
+// PostgreSQL, a statement a row on in-process SQLite.
+func (s *Service) setTokenHashes(ctx context.Context, tx *ent.Client, cs []*claimed) error {
+	if len(cs) == 0 {
+		return nil
+	}
+	if s.db.Dialect == dialectPostgres {
+		ids, hashes := make([]int64, len(cs)), make([][]byte, len(cs))
+		for i, c := range cs {
+			ids[i], hashes[i] = int64(c.id), c.hash
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE deliveries d SET token_hash = v.hash
+			FROM unnest($1::bigint[], $2::bytea[]) AS v(id, hash) WHERE d.id = v.id AND d.id = ANY($1)`, ids, hashes)
+		if err != nil {
+			return fmt.Errorf("record token hashes: %w", err)
+		}
+		return nil
+	}
+	for _, c := range cs {
+		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET token_hash = ? WHERE id = ?`, c.hash, c.id); err != nil {
+			return fmt.Errorf("record token hashes: %w", err)
+		}
+	}
+	return nil
 }
 
 // setSent marks deliveries sent with their provider message ids, in one

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,9 +50,6 @@ func (s *Service) Run(ctx context.Context) {
 		}
 	}
 }
-
-// Wake makes idle workers of this replica look for work now.
-func (s *Service) Wake() { s.wake.broadcast() }
 
 // work is one worker: claim a unit, deliver it, record it, repeat; sleep
 // when there is nothing to do.
@@ -198,17 +196,15 @@ func (s *Service) claimUnit(ctx context.Context, n int) (*unit, error) {
 // issuePasswords gives TEMPORARY_PASSWORD deliveries a generated password in
 // place of the token, recording its hash on the delivery.
 func (s *Service) issuePasswords(ctx context.Context, tx *ent.Client, got []*claimed) error {
+	var passwords []*claimed
 	for _, c := range got {
-		if c.action != delivery.ActionTEMPORARY_PASSWORD {
-			continue
-		}
-		c.secret = token.Password()
-		c.hash = token.Hash(c.secret)
-		if err := tx.Delivery.UpdateOneID(c.id).SetTokenHash(c.hash).Exec(ctx); err != nil {
-			return fmt.Errorf("issue temporary password: %w", err)
+		if c.action == delivery.ActionTEMPORARY_PASSWORD {
+			c.secret = token.Password()
+			c.hash = token.Hash(c.secret)
+			passwords = append(passwords, c)
 		}
 	}
-	return nil
+	return s.setTokenHashes(ctx, tx, passwords)
 }
 
 // load reads the sends and people of claimed deliveries.
@@ -462,10 +458,11 @@ func (s *Service) backoff(attempt int) time.Duration {
 // kindOf is the template kind of a delivery action.
 func kindOf(a delivery.Action) template.Kind { return template.Kind(a) }
 
-// clip keeps error text within the column.
+// clip keeps error text within the column, and valid UTF-8 (PostgreSQL
+// refuses a cut through a character).
 func clip(s string) string {
 	if len(s) > 1000 {
-		return s[:1000]
+		return strings.ToValidUTF8(s[:1000], "")
 	}
 	return s
 }
