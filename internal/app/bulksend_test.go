@@ -265,7 +265,9 @@ func TestSendTemporaryPasswords(t *testing.T) {
 	t.Parallel()
 	a := newAdmin(t)
 	s := a.s
-	seedMix(t, a)
+	ids := seedMix(t, a)
+	pendingUntil := s.Clock.Now().Add(time.Hour)
+	require.NoError(t, s.DB.Client.User.UpdateOneID(ids["pending@example.com"]).SetInviteExpiresAt(pendingUntil).Exec(testkit.System()))
 	res := a.send(t, map[string]any{"kind": "TEMPORARY_PASSWORD"}).SendInvitations
 	require.Equal(t, 2, res.TemporaryPasswords, "new and pending; the owner, active, deactivated and bounced people are skipped")
 	s.WaitDeliveries(t)
@@ -285,6 +287,11 @@ func TestSendTemporaryPasswords(t *testing.T) {
 	require.Equal(t, user.StatusActive, u.Status)
 	require.True(t, u.MustChangePassword)
 	require.NotContains(t, *u.PasswordHash, password, "only a hash is stored")
+
+	pending, err := s.DB.Client.User.Get(testkit.System(), ids["pending@example.com"])
+	require.NoError(t, err)
+	require.Equal(t, user.StatusActive, pending.Status)
+	require.Nil(t, pending.InviteExpiresAt, "as setTemporaryPassword: no invitation pending")
 
 	tok := s.Login(t, "acme", "new@example.com", password)
 	var v struct {

@@ -191,7 +191,7 @@ func (s *Service) setTemporaryPasswords(ctx context.Context, tx *ent.Client, now
 	if s.db.Dialect == dialectPostgres {
 		hexOf = "encode(d.token_hash, 'hex')"
 	}
-	query := fmt.Sprintf(`UPDATE users SET status = 'ACTIVE', must_change_password = true, updated_at = $1,
+	query := fmt.Sprintf(`UPDATE users SET status = 'ACTIVE', must_change_password = true, invite_expires_at = NULL, updated_at = $1,
 		password_hash = $2 || (SELECT %s FROM deliveries d WHERE d.user_id = users.id AND d.id IN (%s))
 		WHERE id IN (%s) AND status IN ('NOT_INVITED', 'INVITED')`,
 		hexOf, placeholders(3, len(deliveryIDs)), placeholders(3+len(deliveryIDs), len(userIDs)))
