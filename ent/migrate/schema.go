@@ -466,6 +466,9 @@ var (
 				Name:    "user_organization_id_username_normalized",
 				Unique:  true,
 				Columns: []*schema.Column{UsersColumns[19], UsersColumns[6]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "username_normalized IS NOT NULL",
+				},
 			},
 			{
 				Name:    "user_organization_id_status_id",
@@ -496,11 +499,17 @@ var (
 				Name:    "user_organization_id_last_email_status_id",
 				Unique:  false,
 				Columns: []*schema.Column{UsersColumns[19], UsersColumns[18], UsersColumns[0]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "last_email_status IS NOT NULL",
+				},
 			},
 			{
-				Name:    "user_organization_id_status_invite_expires_at",
+				Name:    "user_organization_id_invite_expires_at",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[19], UsersColumns[9], UsersColumns[14]},
+				Columns: []*schema.Column{UsersColumns[19], UsersColumns[14]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "status = 'INVITED'",
+				},
 			},
 		},
 	}

@@ -115,6 +115,22 @@ func TestImport(t *testing.T) {
 	}
 	s.Query(t, a.tok, `{ users(where: {email: "ada@example.com"}) { edges { node { lastName } } } }`, nil).Decode(t, &ada2)
 	require.Equal(t, "Lovelace", *ada2.Users.Edges[0].Node.LastName)
+
+	// Erasing a person takes their import links with them (on PostgreSQL
+	// the links have no foreign key to do it).
+	var bobID struct {
+		Users struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
+	}
+	s.Query(t, a.tok, `{ users(where: {email: "bob@example.com"}) { edges { node { id } } } }`, nil).Decode(t, &bobID)
+	resp = s.Query(t, a.tok, `mutation($id: ID!) { deleteUser(id: $id) }`, map[string]any{"id": bobID.Users.Edges[0].Node.ID})
+	require.Empty(t, resp.Errors)
+	var links, dangling int
+	require.NoError(t, s.DB.SQL.QueryRow(`SELECT count(*) FROM user_import`).Scan(&links))
+	require.NoError(t, s.DB.SQL.QueryRow(`SELECT count(*) FROM user_import WHERE user_id NOT IN (SELECT id FROM users)`).Scan(&dangling))
+	require.Equal(t, 2, links, "ada and active from the first import; bob, in both, is gone")
+	require.Zero(t, dangling)
 }
 
 func TestImportDryRunAndRefusedFiles(t *testing.T) {

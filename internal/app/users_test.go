@@ -180,7 +180,11 @@ func TestUsersFilters(t *testing.T) {
 		{"search with filter", map[string]any{"status": "ACTIVE"}, "grace", pick(func(u *ent.User) bool {
 			return contains(u.FirstName, "grace") && u.Status == user.StatusActive
 		})},
+		{"search across first and last name", nil, "grace HOPPER1", pick(func(u *ent.User) bool {
+			return contains(u.FirstName, "grace") && contains(u.LastName, "hopper1")
+		})},
 		{"search matching nothing, wildcards literal", nil, "%_", nil},
+		{"search matching nothing, backslash literal", nil, `\`, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -142,12 +142,46 @@ func expand(s string, vals map[string]string) string {
 	return s
 }
 
+// singles renders the messages of jobs sent one at a time. Where the
+// template passes prepare, it renders once per shape and substitutes each
+// recipient's values, as the provider does for a batch, which costs a tenth
+// of running the template; otherwise, or for values unsafe to substitute, it
+// runs the template.
+type singles struct {
+	c        *template.Compiled
+	vs       []varying
+	prepared map[uint32]*batchTemplate // nil: this shape runs the template
+}
+
+func newSingles(c *template.Compiled) *singles {
+	return &singles{c: c, vs: varyingValues(), prepared: map[uint32]*batchTemplate{}}
+}
+
+func (r *singles) render(d template.Data) (template.Rendered, error) {
+	if !batchable(r.vs, &d) {
+		return r.c.Render(d)
+	}
+	m := shape(r.vs, &d)
+	bt, seen := r.prepared[m]
+	if !seen {
+		bt, _ = prepare(r.c, r.vs, d)
+		r.prepared[m] = bt
+	}
+	if bt == nil {
+		return r.c.Render(d)
+	}
+	vals := bt.values(r.vs, &d)
+	return template.Rendered{Subject: expand(bt.subject, vals), Text: expand(bt.text, vals), HTML: expand(bt.html, vals)}, nil
+}
+
 // batchable reports whether a recipient's values are safe to hand to the
 // provider as recipient-variables.
 func batchable(vs []varying, d *template.Data) bool {
 	for _, v := range vs {
 		s := *v.get(d)
-		if strings.Contains(s, "%recipient") || strings.ContainsAny(s, "\r\n") {
+		// A subject collapses whitespace around and inside values, which a
+		// substituted value would escape.
+		if strings.Contains(s, "%recipient") || template.OneLine(s) != s {
 			return false
 		}
 	}

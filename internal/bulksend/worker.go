@@ -361,17 +361,18 @@ func (s *Service) deliver(ctx context.Context, u *unit) {
 	}
 	for _, k := range order {
 		jobs := groups[k]
-		singles := jobs
-		if s.batch != nil && len(jobs) > 1 {
-			compiled, err := templates.For(read, k.org, kindOf(k.action), k.role)
-			if err != nil {
-				s.failAll(jobs, err)
-				continue
-			}
-			singles = s.sendBatches(ctx, templates, compiled, jobs)
+		compiled, err := templates.For(read, k.org, kindOf(k.action), k.role)
+		if err != nil {
+			s.failAll(jobs, err)
+			continue
 		}
-		for _, j := range singles {
-			s.sendOne(ctx, read, templates, j)
+		alone := jobs
+		if s.batch != nil && len(jobs) > 1 {
+			alone = s.sendBatches(ctx, templates, compiled, jobs)
+		}
+		r := newSingles(compiled)
+		for _, j := range alone {
+			s.sendOne(ctx, templates, r, j)
 		}
 	}
 }
@@ -393,18 +394,20 @@ func (s *Service) email(j *job) invite.Email {
 }
 
 // sendOne renders and sends one job on its own.
-func (s *Service) sendOne(ctx, read context.Context, templates *invite.Templates, j *job) {
+func (s *Service) sendOne(ctx context.Context, templates *invite.Templates, r *singles, j *job) {
 	if err := s.await(ctx, 1); err != nil {
 		j.result = result{kind: released}
 		return
 	}
-	msg, err := templates.Render(read, s.email(j))
+	e := s.email(j)
+	out, err := r.render(invite.Data(e))
 	if err != nil {
 		j.result = result{kind: failed, reason: clip(err.Error())}
 		return
 	}
+	msg := templates.Message(e, out)
 	msg.Variables = map[string]string{"delivery_id": fmt.Sprint(j.id)}
-	id, err := s.sender.Send(read, msg)
+	id, err := s.sender.Send(context.WithoutCancel(ctx), msg)
 	s.settle(err, id, j)
 }
 

@@ -11,11 +11,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 
+	atlas "ariga.io/atlas/sql/schema"
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
+	"entgo.io/ent/dialect/sql/schema"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	_ "modernc.org/sqlite"             // registers the "sqlite" driver
 
@@ -125,7 +128,7 @@ func (d *DB) Migrate(ctx context.Context, log *slog.Logger) error {
 			trigram = false
 			log.WarnContext(ctx, "pg_trgm unavailable; search runs without trigram indexes", slog.String("error", err.Error()))
 		}
-		if err := d.Client.Schema.Create(ctx); err != nil {
+		if err := d.Client.Schema.Create(ctx, schema.WithDiffHook(withoutForeignKeys(serviceKeptKeys...))); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
 		// Room on each page lets a worker's claim (which changes no indexed
@@ -136,14 +139,53 @@ func (d *DB) Migrate(ctx context.Context, log *slog.Logger) error {
 		if !trigram {
 			return nil
 		}
+		// One trigram index over everything search matches, rather than one
+		// per column: one index to maintain per person written, not four.
+		// Databases from before it get theirs dropped.
 		for _, col := range []string{"email_normalized", "first_name", "last_name", "username_normalized"} {
-			stmt := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS users_%s_trgm ON users USING gin (%s gin_trgm_ops)`, col, col)
-			if _, err := d.SQL.ExecContext(ctx, stmt); err != nil {
-				return fmt.Errorf("create trigram index on %s: %w", col, err)
+			if _, err := d.SQL.ExecContext(ctx, fmt.Sprintf(`DROP INDEX IF EXISTS users_%s_trgm`, col)); err != nil {
+				return fmt.Errorf("drop trigram index on %s: %w", col, err)
 			}
+		}
+		stmt := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS users_search_trgm ON users USING gin ((%s) gin_trgm_ops)`,
+			UserSearchText(func(col string) string { return col }))
+		if _, err := d.SQL.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("create search index: %w", err)
 		}
 		return nil
 	})
+}
+
+// serviceKeptKeys are foreign keys PostgreSQL does not enforce, because
+// checking them costs more than everything else in a bulk import (a trigger
+// and a row lock per row) and the services keep them right themselves:
+// organisations are never deleted, and erasing a person removes their import
+// links (people.Admin.Delete). SQLite keeps them, as it cannot drop a
+// constraint in place.
+var serviceKeptKeys = []string{"users_organizations_organization", "user_import_user_id", "user_import_user_import_id"}
+
+// withoutForeignKeys leaves the named foreign keys out of the schema ent
+// migrates to, dropping them where they exist.
+func withoutForeignKeys(symbols ...string) schema.DiffHook {
+	return func(next schema.Differ) schema.Differ {
+		return schema.DiffFunc(func(current, desired *atlas.Schema) ([]atlas.Change, error) {
+			for _, t := range desired.Tables {
+				t.ForeignKeys = slices.DeleteFunc(t.ForeignKeys, func(fk *atlas.ForeignKey) bool {
+					return slices.Contains(symbols, fk.Symbol)
+				})
+			}
+			return next.Diff(current, desired)
+		})
+	}
+}
+
+// UserSearchText is the SQL text a people search looks in: email, names and
+// username, space-separated, with column names given by col (qualified in a
+// query, bare in the index). Query and index must spell it the same way for
+// PostgreSQL to use the index.
+func UserSearchText(col func(string) string) string {
+	return fmt.Sprintf(`(%s || ' ' || coalesce(%s || ' ', '') || coalesce(%s || ' ', '') || coalesce(%s, ''))`,
+		col("email_normalized"), col("first_name"), col("last_name"), col("username_normalized"))
 }
 
 // WithLock runs fn while holding a PostgreSQL session advisory lock named
@@ -210,7 +252,12 @@ func SchemaDigest() string {
 		}
 		for _, i := range table.Indexes {
 			fmt.Fprintf(h, "%s %v|", i.Name, i.Unique)
+			if i.Annotation != nil {
+				fmt.Fprintf(h, "where %s|", i.Annotation.Where)
+			}
 		}
 	}
+	// What Migrate does beyond ent's schema.
+	fmt.Fprintf(h, "%v|%s", serviceKeptKeys, UserSearchText(func(col string) string { return col }))
 	return hex.EncodeToString(h.Sum(nil))[:12]
 }

@@ -190,7 +190,13 @@ func (s *Service) InviteUsers(ctx context.Context, in InviteInput) (*InviteResul
 				return err
 			}
 		}
-		return s.audit.Record(ctx, tx, a.OrgID, a.label, peopleEvents(action, people)...)
+		if err := s.audit.Record(ctx, tx, a.OrgID, a.label, peopleEvents(action, people)...); err != nil {
+			return err
+		}
+		// Read before commit, so the answer shows everyone as the send
+		// found them, whatever its workers have done since.
+		out.Users, err = s.load(ctx, tx, ids)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -198,9 +204,6 @@ func (s *Service) InviteUsers(ctx context.Context, in InviteInput) (*InviteResul
 	if out.BulkSend != nil {
 		out.BulkSend = out.BulkSend.Unwrap()
 		s.bulk.Queued(ctx, out.BulkSend)
-	}
-	if out.Users, err = s.load(ctx, ids); err != nil {
-		return nil, err
 	}
 	return out, nil
 }
@@ -226,10 +229,10 @@ func (s *Service) byNormalizedEmail(ctx context.Context, entries []emailaddr.Ent
 }
 
 // load reads people with their roles, in the order of ids.
-func (s *Service) load(ctx context.Context, ids []int) ([]*ent.User, error) {
+func (s *Service) load(ctx context.Context, client *ent.Client, ids []int) ([]*ent.User, error) {
 	byID := map[int]*ent.User{}
 	for start := 0; start < len(ids); start += 1000 {
-		us, err := s.client.User.Query().Where(user.IDIn(ids[start:min(start+1000, len(ids))]...)).WithRole().All(auth.AsSystem(ctx))
+		us, err := client.User.Query().Where(user.IDIn(ids[start:min(start+1000, len(ids))]...)).WithRole().All(auth.AsSystem(ctx))
 		if err != nil {
 			return nil, fmt.Errorf("read people: %w", err)
 		}
@@ -341,7 +344,7 @@ func (s *Service) Resend(ctx context.Context, userID int) (*ent.User, error) {
 	if err != nil {
 		return nil, err
 	}
-	people, err := s.load(ctx, []int{u.ID})
+	people, err := s.load(ctx, s.client, []int{u.ID})
 	if err != nil {
 		return nil, err
 	}
@@ -543,7 +546,7 @@ func (s *Service) InviteNotInvited(ctx context.Context, userIDs []int) (*ent.Bul
 	if len(ids) == 0 {
 		return nil, 0, nil
 	}
-	people, err := s.load(ctx, ids)
+	people, err := s.load(ctx, s.client, ids)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -95,6 +95,11 @@ func (t *Templates) Render(ctx context.Context, e Email) (mail.Message, error) {
 	if err != nil {
 		return mail.Message{}, fmt.Errorf("render %s email: %w", e.Kind, err)
 	}
+	return t.Message(e, out), nil
+}
+
+// Message addresses e's rendered content.
+func (t *Templates) Message(e Email, out template.Rendered) mail.Message {
 	msg := mail.Message{
 		From:    t.From(e.Org),
 		To:      mail.Address{Name: Data(e).FullName, Email: e.User.Email},
@@ -103,7 +108,7 @@ func (t *Templates) Render(ctx context.Context, e Email) (mail.Message, error) {
 	if e.Org.ReplyTo != nil {
 		msg.ReplyTo = *e.Org.ReplyTo
 	}
-	return msg, nil
+	return msg
 }
 
 // From is the sender of an organisation's emails.

@@ -7,11 +7,15 @@ import (
 	"strings"
 	"time"
 
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+
 	"github.com/rollcall/rollcall/ent"
 	"github.com/rollcall/rollcall/ent/predicate"
 	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent/user"
 	"github.com/rollcall/rollcall/internal/apperr"
+	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/perm"
 	"github.com/rollcall/rollcall/internal/viewer"
 )
@@ -65,16 +69,25 @@ func (s *Service) List(ctx context.Context, p ListParams) (*Page, error) {
 }
 
 // Matching selects people whose email, names or username contain s,
-// ignoring case.
+// ignoring case. It matches db.UserSearchText, which PostgreSQL indexes with
+// trigrams, so a search spanning a first and last name ("ann smith") matches
+// too.
 func Matching(s string) predicate.User {
-	lower := strings.ToLower(s)
-	return user.Or(
-		user.EmailNormalizedContains(lower),
-		user.UsernameNormalizedContains(lower),
-		user.FirstNameContainsFold(s),
-		user.LastNameContainsFold(s),
-	)
+	pattern := "%" + likeEscaper.Replace(s) + "%"
+	return func(sel *entsql.Selector) {
+		text := db.UserSearchText(sel.C)
+		sel.Where(entsql.P(func(b *entsql.Builder) {
+			if b.Dialect() == dialect.Postgres {
+				b.WriteString(text).WriteString(" ILIKE ").Arg(pattern)
+				return
+			}
+			b.WriteString(text).WriteString(" LIKE ").Arg(pattern).WriteString(` ESCAPE '\'`)
+		}))
+	}
 }
+
+// likeEscaper makes a search string match literally within LIKE.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
 // InviteExpired selects people whose invitation is past its expiry at now
 // (expired true), or everyone else (expired false).

@@ -146,7 +146,7 @@ func (c *Compiled) Render(d Data) (Rendered, error) {
 	if err := c.subject.Execute(&b, d); err != nil {
 		return Rendered{}, fmt.Errorf("render %s template: %w", c.kind, execError(fieldSubject, err))
 	}
-	out.Subject = oneLine(b.String())
+	out.Subject = OneLine(b.String())
 	b.Reset()
 	if err := c.html.Execute(&b, d); err != nil {
 		return Rendered{}, fmt.Errorf("render %s template: %w", c.kind, execError(fieldHTML, err))
@@ -160,9 +160,9 @@ func (c *Compiled) Render(d Data) (Rendered, error) {
 	return out, nil
 }
 
-// oneLine collapses every run of whitespace and control characters in s to a
+// OneLine collapses every run of whitespace and control characters in s to a
 // single space and trims the result.
-func oneLine(s string) string {
+func OneLine(s string) string {
 	return strings.Join(strings.FieldsFunc(s, func(r rune) bool {
 		return unicode.IsSpace(r) || unicode.IsControl(r)
 	}), " ")
