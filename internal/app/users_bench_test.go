@@ -42,6 +42,7 @@ func BenchmarkUsers1M(b *testing.B) {
 	dbURL := benchDatabase(b, base, "rollcall_bench_1m")
 	ctx := context.Background()
 	cfg := testkit.Config(dbURL)
+	cfg.Mail.OutboxDir = b.TempDir()
 	a, err := app.New(ctx, cfg, testkit.Logger(), clock.System{})
 	if err != nil {
 		b.Fatal(err)
@@ -74,6 +75,7 @@ func BenchmarkUsers1M(b *testing.B) {
 		{"page1", page, nil},
 		{"page2000", page, map[string]any{"after": afterPage1999}},
 		{"totalCount", `{ users(where: {status: INVITED}) { totalCount } }`, nil},
+		{"search", `{ users(first: 50, search: "SON0424242@") { edges { node { id email } } } }`, nil},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
