@@ -118,7 +118,7 @@ func (d *DB) Migrate(ctx context.Context, log *slog.Logger) error {
 		if err := d.Client.Schema.Create(ctx); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
-		return nil
+		return d.dropRetiredIndexes(ctx)
 	}
 	return d.WithLock(ctx, "rollcall:migrate", func(ctx context.Context) error {
 		// pg_trgm serves the case-insensitive search; without it search
@@ -136,17 +136,14 @@ func (d *DB) Migrate(ctx context.Context, log *slog.Logger) error {
 		if _, err := d.SQL.ExecContext(ctx, `ALTER TABLE deliveries SET (fillfactor = 70)`); err != nil {
 			return fmt.Errorf("tune deliveries: %w", err)
 		}
+		if err := d.dropRetiredIndexes(ctx); err != nil {
+			return err
+		}
 		if !trigram {
 			return nil
 		}
 		// One trigram index over everything search matches, rather than one
 		// per column: one index to maintain per person written, not four.
-		// Databases from before it get theirs dropped.
-		for _, col := range []string{"email_normalized", "first_name", "last_name", "username_normalized"} {
-			if _, err := d.SQL.ExecContext(ctx, fmt.Sprintf(`DROP INDEX IF EXISTS users_%s_trgm`, col)); err != nil {
-				return fmt.Errorf("drop trigram index on %s: %w", col, err)
-			}
-		}
 		stmt := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS users_search_trgm ON users USING gin ((%s) gin_trgm_ops)`,
 			UserSearchText(func(col string) string { return col }))
 		if _, err := d.SQL.ExecContext(ctx, stmt); err != nil {
@@ -154,6 +151,23 @@ func (d *DB) Migrate(ctx context.Context, log *slog.Logger) error {
 		}
 		return nil
 	})
+}
+
+// retiredIndexes are indexes earlier versions created, which ent's migrator
+// leaves in place: per-column trigram indexes (one now covers all columns),
+// and the full index on invitation expiry (now partial, under its own name).
+var retiredIndexes = []string{
+	"users_email_normalized_trgm", "users_first_name_trgm", "users_last_name_trgm", "users_username_normalized_trgm",
+	"user_organization_id_status_invite_expires_at",
+}
+
+func (d *DB) dropRetiredIndexes(ctx context.Context) error {
+	for _, name := range retiredIndexes {
+		if _, err := d.SQL.ExecContext(ctx, `DROP INDEX IF EXISTS `+name); err != nil {
+			return fmt.Errorf("drop index %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // serviceKeptKeys are foreign keys PostgreSQL does not enforce, because

@@ -104,3 +104,45 @@ func TestConcurrentMigrations(t *testing.T) {
 	_, err = d.Client.User.Query().Count(systemContext(ctx))
 	require.NoError(t, err)
 }
+
+// TestMigrateUpgradesEarlierSchemas brings back what earlier versions
+// created (a retired index; on PostgreSQL also per-column trigram indexes and
+// foreign keys the services now keep) and checks that migrating removes them,
+// keeping the one search index.
+func TestMigrateUpgradesEarlierSchemas(t *testing.T) {
+	ctx := context.Background()
+	d, err := Open(ctx, freshDatabase(t))
+	require.NoError(t, err)
+	defer d.Close()
+	log := slog.New(slog.DiscardHandler)
+	require.NoError(t, d.Migrate(ctx, log))
+
+	old := []string{`CREATE INDEX user_organization_id_status_invite_expires_at ON users (organization_id, status, invite_expires_at)`}
+	if d.Dialect == dialect.Postgres {
+		old = append(old,
+			`CREATE INDEX users_first_name_trgm ON users USING gin (first_name gin_trgm_ops)`,
+			`ALTER TABLE users ADD CONSTRAINT users_organizations_organization FOREIGN KEY (organization_id) REFERENCES organizations(id)`,
+			`ALTER TABLE user_import ADD CONSTRAINT user_import_user_id FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE`)
+	}
+	for _, stmt := range old {
+		_, err := d.SQL.ExecContext(ctx, stmt)
+		require.NoError(t, err, stmt)
+	}
+	require.NoError(t, d.Migrate(ctx, log))
+
+	var indexes, keys int
+	if d.Dialect == dialect.Postgres {
+		require.NoError(t, d.SQL.QueryRowContext(ctx, `SELECT count(*) FROM pg_indexes
+			WHERE indexname IN ('user_organization_id_status_invite_expires_at', 'users_first_name_trgm')`).Scan(&indexes))
+		require.NoError(t, d.SQL.QueryRowContext(ctx, `SELECT count(*) FROM pg_constraint
+			WHERE conname IN ('users_organizations_organization', 'user_import_user_id', 'user_import_user_import_id')`).Scan(&keys))
+		var search int
+		require.NoError(t, d.SQL.QueryRowContext(ctx, `SELECT count(*) FROM pg_indexes WHERE indexname = 'users_search_trgm'`).Scan(&search))
+		require.Equal(t, 1, search)
+	} else {
+		require.NoError(t, d.SQL.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master
+			WHERE type = 'index' AND name = 'user_organization_id_status_invite_expires_at'`).Scan(&indexes))
+	}
+	require.Zero(t, indexes, "retired indexes are dropped")
+	require.Zero(t, keys, "foreign keys the services keep are dropped")
+}
