@@ -170,13 +170,16 @@ func (d *DB) dropRetiredIndexes(ctx context.Context) error {
 	return nil
 }
 
-// serviceKeptKeys are foreign keys PostgreSQL does not enforce, because
-// checking them costs more than everything else in a bulk import (a trigger
-// and a row lock per row) and the services keep them right themselves:
-// organisations are never deleted, and erasing a person removes their import
-// links (people.Admin.Delete). SQLite keeps them, as it cannot drop a
-// constraint in place.
-var serviceKeptKeys = []string{"users_organizations_organization", "user_import_user_id", "user_import_user_import_id"}
+// serviceKeptKeys are foreign keys PostgreSQL does not enforce on the tables
+// written in bulk, because checking them (a trigger and a row lock per row)
+// costs more than everything else in an import, and a tenth of a bulk send;
+// the services keep them right themselves: organisations are never deleted,
+// and erasing a person removes their import links (people.Admin.Delete).
+// SQLite keeps them, as it cannot drop a constraint in place.
+var serviceKeptKeys = []string{
+	"users_organizations_organization", "user_import_user_id", "user_import_user_import_id",
+	"deliveries_organizations_organization", "invitations_organizations_organization",
+}
 
 // withoutForeignKeys leaves the named foreign keys out of the schema ent
 // migrates to, dropping them where they exist.
