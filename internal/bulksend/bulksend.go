@@ -101,6 +101,7 @@ type Service struct {
 	limiter   *rate.Limiter
 	wake      *signal
 	pause     pause
+	feeds     feeds
 }
 
 // New returns the bulk-send service. Call Run to start its workers.
@@ -108,7 +109,7 @@ func New(d Deps) *Service {
 	cfg := d.Config.withDefaults()
 	s := &Service{db: d.DB, client: d.DB.Client, clock: d.Clock, bus: d.Bus, mailer: d.Mailer, sender: d.Sender,
 		links: d.Links, audit: d.Audit, notify: d.Notify, log: d.Log, cfg: cfg, replicaID: d.ReplicaID,
-		wake: newSignal()}
+		wake: newSignal(), feeds: feeds{bus: d.Bus, m: map[int]*feed{}}}
 	if b, ok := d.Sender.(mail.BatchSender); ok && !cfg.Singly {
 		s.batch = b
 	}

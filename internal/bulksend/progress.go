@@ -84,7 +84,7 @@ func (s *Service) Queued(ctx context.Context, b *ent.BulkSend) {
 // creator's notification feed.
 func (s *Service) published(ctx context.Context, b *ent.BulkSend) {
 	ctx = context.WithoutCancel(ctx)
-	payload, _ := json.Marshal(progress{Status: b.Status, Sent: b.Sent, Failed: b.Failed, Skipped: b.Skipped, FinishedAt: b.FinishedAt})
+	payload, _ := json.Marshal(progressOf(b))
 	if err := s.bus.Publish(ctx, events.Event{Topic: progressTopic(b.ID), Payload: payload}); err != nil {
 		s.log.WarnContext(ctx, "publish bulk send progress", slog.String("error", err.Error()))
 	}
@@ -168,50 +168,51 @@ func (s *Service) Cancel(ctx context.Context, id int) (*ent.BulkSend, error) {
 // its changes at most MaxEventsPerSecond times a second, then its final
 // state, after which the channel closes. It also closes when ctx ends.
 func (s *Service) Watch(ctx context.Context, id int) (<-chan *ent.BulkSend, error) {
-	hints, cancel := s.bus.Subscribe(ctx, progressTopic(id))
+	f, leave := s.feeds.join(id) // before reading, so no change is missed
 	b, err := s.Get(ctx, id)
 	if err != nil {
-		cancel()
+		leave()
 		return nil, err
 	}
 	out := make(chan *ent.BulkSend, 1)
 	out <- b
 	go func() {
 		defer close(out)
-		defer cancel()
-		s.follow(ctx, b, hints, out)
+		defer leave()
+		s.follow(ctx, b, f, out)
 	}()
 	return out, nil
 }
 
 // follow forwards b's changes to out until b finishes or ctx ends.
-func (s *Service) follow(ctx context.Context, b *ent.BulkSend, hints <-chan events.Event, out chan<- *ent.BulkSend) {
+func (s *Service) follow(ctx context.Context, b *ent.BulkSend, f *feed, out chan<- *ent.BulkSend) {
 	timer := time.NewTicker(refresh)
 	defer timer.Stop()
 	gap := time.Second / MaxEventsPerSecond
 	last := time.Now()
-	for b.FinishedAt == nil {
-		var next *ent.BulkSend
-		select {
-		case <-ctx.Done():
-			return
-		case e, ok := <-hints:
-			if !ok {
+	for cur := progressOf(b); cur.FinishedAt == nil; {
+		changed := f.changed.wait() // before reading, so no change is missed
+		next, ok := f.after(cur)
+		if !ok {
+			select {
+			case <-ctx.Done():
 				return
-			}
-			next = apply(b, e.Payload)
-		case <-timer.C:
-			fresh, err := s.client.BulkSend.Get(ctx, b.ID)
-			if err != nil {
+			case <-f.done:
 				return
+			case <-changed:
+				continue
+			case <-timer.C:
+				fresh, err := s.client.BulkSend.Get(ctx, b.ID)
+				if err != nil {
+					return
+				}
+				if next = progressOf(fresh); !next.after(cur) {
+					continue
+				}
 			}
-			next = fresh
 		}
-		if next == nil || !newer(next, b) {
-			continue
-		}
-		b = next
-		if b.FinishedAt == nil {
+		cur = next
+		if cur.FinishedAt == nil {
 			// Coalesce: wait out the gap, then take the newest state.
 			if wait := gap - time.Since(last); wait > 0 {
 				select {
@@ -219,10 +220,13 @@ func (s *Service) follow(ctx context.Context, b *ent.BulkSend, hints <-chan even
 					return
 				case <-time.After(wait):
 				}
-				b = drain(b, hints)
+				if next, ok := f.after(cur); ok {
+					cur = next
+				}
 			}
 		}
 		last = time.Now()
+		b = cur.on(b) // a new value each time: the last one may still be being written out
 		select {
 		case out <- b:
 		case <-ctx.Done():
@@ -231,44 +235,27 @@ func (s *Service) follow(ctx context.Context, b *ent.BulkSend, hints <-chan even
 	}
 }
 
-// drain applies the events already waiting.
-func drain(b *ent.BulkSend, hints <-chan events.Event) *ent.BulkSend {
-	for {
-		select {
-		case e, ok := <-hints:
-			if !ok {
-				return b
-			}
-			if next := apply(b, e.Payload); next != nil && newer(next, b) {
-				b = next
-			}
-		default:
-			return b
-		}
-	}
+// progressOf is b's changing fields.
+func progressOf(b *ent.BulkSend) progress {
+	return progress{Status: b.Status, Sent: b.Sent, Failed: b.Failed, Skipped: b.Skipped, FinishedAt: b.FinishedAt}
 }
 
-// apply returns a copy of b with an event's progress, or nil for a payload
-// it cannot read.
-func apply(b *ent.BulkSend, payload json.RawMessage) *ent.BulkSend {
-	var p progress
-	if err := json.Unmarshal(payload, &p); err != nil {
-		return nil
-	}
+// on returns a copy of b with p's fields.
+func (p progress) on(b *ent.BulkSend) *ent.BulkSend {
 	c := *b
 	c.Status, c.Sent, c.Failed, c.Skipped, c.FinishedAt = p.Status, p.Sent, p.Failed, p.Skipped, p.FinishedAt
 	return &c
 }
 
-// newer reports whether next is later than cur: events from concurrent
-// workers may arrive out of order, and counters only grow.
-func newer(next, cur *ent.BulkSend) bool {
-	if cur.FinishedAt != nil {
+// after reports whether p is later than q: events from concurrent workers
+// may arrive out of order, and counters only grow.
+func (p progress) after(q progress) bool {
+	if q.FinishedAt != nil {
 		return false
 	}
-	if next.FinishedAt != nil {
+	if p.FinishedAt != nil {
 		return true
 	}
-	a, b := next.Sent+next.Failed+next.Skipped, cur.Sent+cur.Failed+cur.Skipped
-	return a > b || (a == b && next.Status != cur.Status && next.Status != bulksend.StatusQUEUED)
+	a, b := p.Sent+p.Failed+p.Skipped, q.Sent+q.Failed+q.Skipped
+	return a > b || (a == b && p.Status != q.Status && p.Status != bulksend.StatusQUEUED)
 }
