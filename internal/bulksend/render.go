@@ -24,7 +24,8 @@ import (
 
 // varying is a template value that differs between recipients.
 type varying struct {
-	name  string
+	name  string // the provider's recipient-variable
+	field string // the template's
 	get   func(*template.Data) *string
 	probe string // appended to the sentinel: how html/template escapes it tells the context
 }
@@ -38,13 +39,13 @@ const urlProbe = `?a=1&b=2`
 
 func varyingValues() []varying {
 	return []varying{
-		{"email", func(d *template.Data) *string { return &d.Email }, textProbe},
-		{"first_name", func(d *template.Data) *string { return &d.FirstName }, textProbe},
-		{"last_name", func(d *template.Data) *string { return &d.LastName }, textProbe},
-		{"full_name", func(d *template.Data) *string { return &d.FullName }, textProbe},
-		{"username", func(d *template.Data) *string { return &d.Username }, textProbe},
-		{"action_url", func(d *template.Data) *string { return &d.ActionURL }, urlProbe},
-		{"temporary_password", func(d *template.Data) *string { return &d.TemporaryPassword }, textProbe},
+		{"email", "Email", func(d *template.Data) *string { return &d.Email }, textProbe},
+		{"first_name", "FirstName", func(d *template.Data) *string { return &d.FirstName }, textProbe},
+		{"last_name", "LastName", func(d *template.Data) *string { return &d.LastName }, textProbe},
+		{"full_name", "FullName", func(d *template.Data) *string { return &d.FullName }, textProbe},
+		{"username", "Username", func(d *template.Data) *string { return &d.Username }, textProbe},
+		{"action_url", "ActionURL", func(d *template.Data) *string { return &d.ActionURL }, urlProbe},
+		{"temporary_password", "TemporaryPassword", func(d *template.Data) *string { return &d.TemporaryPassword }, textProbe},
 	}
 }
 
@@ -80,6 +81,13 @@ type batchTemplate struct {
 // prepare renders c for recipients shaped like sample, or reports false if
 // the template cannot be sent as a batch.
 func prepare(c *template.Compiled, vs []varying, sample template.Data) (*batchTemplate, bool) {
+	fields := make([]string, len(vs))
+	for i, v := range vs {
+		fields[i] = v.field
+	}
+	if !c.Substitutable(fields...) {
+		return nil, false // the template looks into a value: {{if eq .FirstName "Ada"}}
+	}
 	d := sample
 	bt := &batchTemplate{}
 	for i, v := range vs {
@@ -116,8 +124,7 @@ func prepare(c *template.Compiled, vs []varying, sample template.Data) (*batchTe
 	if err != nil {
 		return nil, false
 	}
-	vals := bt.values(vs, &sample)
-	if expand(bt.subject, vals) != want.Subject || expand(bt.text, vals) != want.Text || expand(bt.html, vals) != want.HTML {
+	if bt.expand(bt.values(vs, &sample)) != want {
 		return nil, false
 	}
 	return bt, true
@@ -134,12 +141,20 @@ func (bt *batchTemplate) values(vs []varying, d *template.Data) map[string]strin
 	return out
 }
 
-// expand substitutes recipient variables as the provider will.
-func expand(s string, vals map[string]string) string {
+// substitution replaces recipient variables as the provider will, in one
+// pass, so no value can complete another's placeholder.
+func substitution(vals map[string]string) *strings.Replacer {
+	pairs := make([]string, 0, 2*len(vals))
 	for k, v := range vals {
-		s = strings.ReplaceAll(s, "%recipient."+k+"%", v)
+		pairs = append(pairs, "%recipient."+k+"%", v)
 	}
-	return s
+	return strings.NewReplacer(pairs...)
+}
+
+// expand renders bt for one recipient's values.
+func (bt *batchTemplate) expand(vals map[string]string) template.Rendered {
+	r := substitution(vals)
+	return template.Rendered{Subject: r.Replace(bt.subject), Text: r.Replace(bt.text), HTML: r.Replace(bt.html)}
 }
 
 // singles renders the messages of jobs sent one at a time. Where the
@@ -170,8 +185,7 @@ func (r *singles) render(d template.Data) (template.Rendered, error) {
 	if bt == nil {
 		return r.c.Render(d)
 	}
-	vals := bt.values(r.vs, &d)
-	return template.Rendered{Subject: expand(bt.subject, vals), Text: expand(bt.text, vals), HTML: expand(bt.html, vals)}, nil
+	return bt.expand(bt.values(r.vs, &d)), nil
 }
 
 // batchable reports whether a recipient's values are safe to hand to the

@@ -15,24 +15,38 @@ func TestSinglesRenderLikeTheTemplate(t *testing.T) {
 		Subject: "{{if .FirstName}}{{.FirstName}}, {{end}}join   {{.OrganizationName}}",
 		HTML: `<p title="{{.FullName}}">Hello {{.FirstName}} {{.LastName}}</p><a href="{{.ActionURL}}">go</a>` +
 			`{{if .Username}}<b>{{.Username}}</b>{{end}}`,
-		Text: "Hello {{.FullName}} <{{.Email}}>: {{.ActionURL}}",
+		Text: "Hello {{.FullName}} <{{.Email}}>: {{.ActionURL}} {{.FirstName}}{{.LastName}}",
 	}
 	inScript := template.Source{
 		Subject: "Join",
 		HTML:    `<script>var name = "{{.FirstName}}";</script><a href="{{.ActionURL}}">go</a>`,
 		Text:    "{{.ActionURL}}",
 	}
+	// Templates that look into a value, not just whether it is set.
+	compares := template.Source{Subject: "Join", Text: "t",
+		HTML: `{{if eq .FirstName "Ada"}}Dear Countess{{else}}Hi {{.FirstName}}{{end}}`}
+	measures := template.Source{Subject: "Join", Text: "t",
+		HTML: `{{if eq (len .LastName) 8}}eight{{end}} {{.LastName}}`}
+	binds := template.Source{Subject: "{{with .FirstName}}{{len .}}{{end}}", Text: "t", HTML: `{{.Email}}`}
+	declares := template.Source{Subject: "Join", HTML: "h", Text: `{{$n := .Email}}{{if eq $n "ada@example.com"}}Ada{{end}}`}
+	// Only whether values are set: substitutable.
+	tests := template.Source{Subject: "{{if not .FirstName}}Hello{{else}}Hi {{.FirstName}}{{end}}",
+		Text: "{{if and .FirstName (not .LastName)}}{{.FirstName}}{{end}} {{.ActionURL}}", HTML: `<a href="{{.ActionURL}}">{{$.Email}}</a>`}
 	sources := map[string]template.Source{
 		"default": template.Default(template.Invitation),
 		"custom":  custom,
-		"script":  inScript,
+		"tests":   tests,
+		"script":  inScript, "compares": compares, "measures": measures, "binds": binds, "declares": declares,
 	}
+	runsTemplate := map[string]bool{"script": true, "compares": true, "measures": true, "binds": true, "declares": true}
 	people := []template.Data{
+		{FirstName: "Grace", LastName: "Hopper", FullName: "Grace Hopper", Email: "grace@example.com"}, // Ada's shape, first
 		{FirstName: "Ada", LastName: "Lovelace", FullName: "Ada Lovelace", Email: "ada@example.com"},
 		{FirstName: `<b>"O'Brien" & +co</b>`, LastName: "x=`y`", FullName: `<b>"O'Brien" & +co</b> x=` + "`y`", Email: "ob@example.com", Username: "ob"},
 		{Email: "nameless@example.com"},
 		{FirstName: "Two  spaces\there", FullName: "Two  spaces\there", Email: "ws@example.com"},
 		{FirstName: "%recipient.h_email%", FullName: "%recipient.h_email%", Email: "tricky@example.com"},
+		{FirstName: "%rec", LastName: "ipient.email%", FullName: "%rec ipient.email%", Email: "split@example.com"},
 		{FirstName: "Zoë", LastName: "Ünal", FullName: "Zoë Ünal", Email: "zoe@example.com", Username: "zoë"},
 	}
 	for name, src := range sources {
@@ -56,8 +70,8 @@ func TestSinglesRenderLikeTheTemplate(t *testing.T) {
 				unprepared++
 			}
 		}
-		if name == "script" {
-			require.NotZero(t, unprepared, "a first name in a script runs the template")
+		if runsTemplate[name] {
+			require.NotZero(t, unprepared, "%s: values the template looks into run it", name)
 		} else {
 			require.Zero(t, unprepared, "%s template substitutes values", name)
 		}

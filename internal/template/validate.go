@@ -393,3 +393,114 @@ func cleanMessage(name string, err error) string {
 	rest = strings.TrimPrefix(rest, fmt.Sprintf("executing %q at ", name))
 	return "line " + line + ": " + rest
 }
+
+// Substitutable reports whether c uses the named fields only as whole
+// values: printed ({{.FirstName}}), or tested for being set ({{if
+// .FirstName}}, also through and, or and not). Then rendering once with
+// stand-ins for them and substituting a recipient's values gives what
+// rendering for that recipient would, among recipients whose values are empty
+// in the same places. A field compared ({{if eq .FirstName "Ada"}}),
+// measured (len) or bound by {{with}} or a variable makes it false.
+func (c *Compiled) Substitutable(fields ...string) bool {
+	for _, t := range []*parse.Tree{c.subject.Tree, c.html.Tree, c.text.Tree} {
+		if t != nil && !substitutable(t.Root, fields) {
+			return false
+		}
+	}
+	return true
+}
+
+func substitutable(n parse.Node, fields []string) bool {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return true
+		}
+		for _, m := range n.Nodes {
+			if !substitutable(m, fields) {
+				return false
+			}
+		}
+		return true
+	case *parse.ActionNode:
+		return printed(n.Pipe, fields)
+	case *parse.IfNode:
+		return tested(n.Pipe, fields) && substitutable(n.List, fields) && substitutable(n.ElseList, fields)
+	case *parse.WithNode:
+		return !mentions(n.Pipe, fields) && substitutable(n.List, fields) && substitutable(n.ElseList, fields)
+	}
+	return true // text and comments
+}
+
+// printed: the pipeline prints one of fields as it is (html/template's
+// escapers may follow), or uses none of them.
+func printed(p *parse.PipeNode, fields []string) bool {
+	if len(p.Decl) == 0 && len(p.Cmds[0].Args) == 1 && refersTo(p.Cmds[0].Args[0], fields) {
+		for _, cmd := range p.Cmds[1:] {
+			id, ok := cmd.Args[0].(*parse.IdentifierNode)
+			if !ok || len(cmd.Args) != 1 || !strings.HasPrefix(id.Ident, "_html_template_") {
+				return false
+			}
+		}
+		return true
+	}
+	return !mentions(p, fields)
+}
+
+// tested: the condition depends on fields only through whether they are set.
+func tested(p *parse.PipeNode, fields []string) bool {
+	if len(p.Decl) > 0 || len(p.Cmds) != 1 {
+		return !mentions(p, fields)
+	}
+	args := p.Cmds[0].Args
+	if len(args) == 1 {
+		if inner, ok := args[0].(*parse.PipeNode); ok {
+			return tested(inner, fields)
+		}
+		return true // a value tested for being set
+	}
+	if id, ok := args[0].(*parse.IdentifierNode); !ok || (id.Ident != "and" && id.Ident != "or" && id.Ident != "not") {
+		return !mentions(p, fields)
+	}
+	for _, a := range args[1:] {
+		if inner, ok := a.(*parse.PipeNode); ok && !tested(inner, fields) {
+			return false
+		}
+	}
+	return true
+}
+
+// mentions reports whether n refers to any of fields.
+func mentions(n parse.Node, fields []string) bool {
+	switch n := n.(type) {
+	case *parse.PipeNode:
+		if n == nil {
+			return false
+		}
+		for _, cmd := range n.Cmds {
+			if mentions(cmd, fields) {
+				return true
+			}
+		}
+	case *parse.CommandNode:
+		for _, a := range n.Args {
+			if mentions(a, fields) {
+				return true
+			}
+		}
+	default:
+		return refersTo(n, fields)
+	}
+	return false
+}
+
+// refersTo reports whether n is .Name or $.Name for one of fields.
+func refersTo(n parse.Node, fields []string) bool {
+	switch n := n.(type) {
+	case *parse.FieldNode:
+		return slices.Contains(fields, n.Ident[0])
+	case *parse.VariableNode:
+		return len(n.Ident) > 1 && n.Ident[0] == "$" && slices.Contains(fields, n.Ident[1])
+	}
+	return false
+}
