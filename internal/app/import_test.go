@@ -116,8 +116,9 @@ func TestImport(t *testing.T) {
 	s.Query(t, a.tok, `{ users(where: {email: "ada@example.com"}) { edges { node { lastName } } } }`, nil).Decode(t, &ada2)
 	require.Equal(t, "Lovelace", *ada2.Users.Edges[0].Node.LastName)
 
-	// Erasing a person takes their import links with them (on PostgreSQL
-	// the links have no foreign key to do it).
+	// Erasing a person takes their import links with them. On PostgreSQL
+	// the links have no foreign key, so this checks the service; on SQLite
+	// the foreign key's cascade does it anyway.
 	var bobID struct {
 		Users struct {
 			Edges []struct{ Node struct{ ID string } }

@@ -43,6 +43,9 @@ func newRoster(t *testing.T) *roster {
 		if i%3 == 0 {
 			p.FirstName, p.LastName = "Grace", fmt.Sprintf("Hopper%d", i)
 		}
+		if i == 1 {
+			p.FirstName, p.LastName = "Zoë", `O\Neil`
+		}
 		if i%5 == 0 {
 			p.Username = fmt.Sprintf("User%02d", i)
 		}
@@ -184,7 +187,8 @@ func TestUsersFilters(t *testing.T) {
 			return contains(u.FirstName, "grace") && contains(u.LastName, "hopper1")
 		})},
 		{"search matching nothing, wildcards literal", nil, "%_", nil},
-		{"search matching nothing, backslash literal", nil, `\`, nil},
+		{"search with a backslash, literal", nil, `o\n`, pick(func(u *ent.User) bool { return contains(u.LastName, `o\n`) })},
+		{"search non-ASCII, any case", nil, "ZOË", pick(func(u *ent.User) bool { return contains(u.FirstName, "zoë") })},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

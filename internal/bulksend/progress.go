@@ -198,7 +198,9 @@ func (s *Service) follow(ctx context.Context, b *ent.BulkSend, f *feed, out chan
 			case <-ctx.Done():
 				return
 			case <-f.done:
-				return
+				if next, ok = f.after(cur); !ok {
+					return
+				}
 			case <-changed:
 				continue
 			case <-timer.C:

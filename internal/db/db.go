@@ -19,6 +19,7 @@ import (
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/schema"
+	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	_ "modernc.org/sqlite"             // registers the "sqlite" driver
 
@@ -142,15 +143,44 @@ func (d *DB) Migrate(ctx context.Context, log *slog.Logger) error {
 		if !trigram {
 			return nil
 		}
-		// One trigram index over everything search matches, rather than one
-		// per column: one index to maintain per person written, not four.
-		stmt := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS users_search_trgm ON users USING gin ((%s) gin_trgm_ops)`,
-			UserSearchText(func(col string) string { return col }))
-		if _, err := d.SQL.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("create search index: %w", err)
-		}
-		return nil
+		return d.createSearchIndex(ctx)
 	})
+}
+
+// createSearchIndex creates one trigram index over everything search
+// matches, rather than one per column: one index to maintain per person
+// written, not four. Its name carries a digest of the expression, so a
+// changed expression gets a new index and the old one goes.
+func (d *DB) createSearchIndex(ctx context.Context) error {
+	text := UserSearchText(func(col string) string { return col })
+	sum := sha256.Sum256([]byte(text))
+	name := "users_search_trgm_" + hex.EncodeToString(sum[:4])
+	if _, err := d.SQL.ExecContext(ctx, fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON users USING gin ((%s) gin_trgm_ops)`, name, text)); err != nil {
+		return fmt.Errorf("create search index: %w", err)
+	}
+	rows, err := d.SQL.QueryContext(ctx, `SELECT indexname FROM pg_indexes
+		WHERE schemaname = current_schema() AND tablename = 'users' AND indexname LIKE 'users\_search\_trgm%' AND indexname <> $1`, name)
+	if err != nil {
+		return fmt.Errorf("find old search indexes: %w", err)
+	}
+	var old []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return fmt.Errorf("find old search indexes: %w", err)
+		}
+		old = append(old, n)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fmt.Errorf("find old search indexes: %w", err)
+	}
+	for _, n := range old {
+		if _, err := d.SQL.ExecContext(ctx, `DROP INDEX IF EXISTS `+pgx.Identifier{n}.Sanitize()); err != nil {
+			return fmt.Errorf("drop old search index: %w", err)
+		}
+	}
+	return nil
 }
 
 // retiredIndexes are indexes earlier versions created, which ent's migrator

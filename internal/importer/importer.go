@@ -183,6 +183,12 @@ func (s *Service) persist(ctx context.Context, orgID, actorID int, filename stri
 		if written, err = write(imp.ID, now); err != nil {
 			return err
 		}
+		if n := len(written) - res.Created; n != res.Updated { // people erased while it ran
+			res.Updated = n
+			if imp, err = imp.Update().SetUpdated(n).Save(ctx); err != nil {
+				return fmt.Errorf("record import: %w", err)
+			}
+		}
 		res.Import = imp
 		return s.audit.Record(ctx, tx, orgID, "", audit.Event{Action: "users.imported", TargetType: "Import",
 			TargetID: imp.ID, TargetLabel: imp.Filename, Details: map[string]any{

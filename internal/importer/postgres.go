@@ -83,20 +83,23 @@ func copyMerge(ctx context.Context, conn *sql.Conn, orgID, importID int, now tim
 			return fmt.Errorf("create people: %w", err)
 		}
 		ids = append(ids, created...)
-		// Links only for rows the update found: a person erased meanwhile
-		// gets none (links have no foreign key; db.serviceKeptKeys).
-		if _, err := c.Exec(ctx, `WITH updated AS (
+		// Links, and ids, only for rows the update found: a person erased
+		// meanwhile gets none (links have no foreign key; db.serviceKeptKeys).
+		rows, err = c.Query(ctx, `WITH updated AS (
 				UPDATE users u SET first_name = r.first_name, last_name = r.last_name,
 					username = r.username, username_normalized = r.username_normalized,
 					role_id = r.role_id, products = r.products, updated_at = $2
 				FROM rollcall_import r WHERE r.existing_id = u.id AND u.organization_id = $1
 				RETURNING u.id)
-			INSERT INTO user_import (user_id, user_import_id) SELECT id, $3 FROM updated`, orgID, now, importID); err != nil {
+			INSERT INTO user_import (user_id, user_import_id) SELECT id, $3 FROM updated RETURNING user_id`, orgID, now, importID)
+		if err != nil {
 			return fmt.Errorf("update people: %w", err)
 		}
-		for _, u := range updates {
-			ids = append(ids, u.existing.ID)
+		updated, err := pgx.CollectRows(rows, pgx.RowTo[int])
+		if err != nil {
+			return fmt.Errorf("update people: %w", err)
 		}
+		ids = append(ids, updated...)
 		return nil
 	})
 	return ids, err

@@ -228,7 +228,8 @@ func (s *Service) byNormalizedEmail(ctx context.Context, entries []emailaddr.Ent
 	return found, nil
 }
 
-// load reads people with their roles, in the order of ids.
+// load reads people with their roles, in the order of ids, leaving out
+// those no longer there.
 func (s *Service) load(ctx context.Context, client *ent.Client, ids []int) ([]*ent.User, error) {
 	byID := map[int]*ent.User{}
 	for start := 0; start < len(ids); start += 1000 {
@@ -242,7 +243,9 @@ func (s *Service) load(ctx context.Context, client *ent.Client, ids []int) ([]*e
 	}
 	out := make([]*ent.User, 0, len(ids))
 	for _, id := range ids {
-		out = append(out, byID[id])
+		if u := byID[id]; u != nil { // else erased meanwhile
+			out = append(out, u)
+		}
 	}
 	return out, nil
 }

@@ -356,9 +356,9 @@ func (a *Admin) Delete(ctx context.Context, id int) error {
 			return fmt.Errorf("reassign bulk sends: %w", err)
 		}
 		// Import links have no foreign key on PostgreSQL (db.serviceKeptKeys).
-		// This update locks the row first, so an import changing the person
-		// has committed its link by the time the links go.
-		if err := tx.User.UpdateOneID(u.ID).ClearImport().Exec(sys); err != nil {
+		// The row is updated (so locked) before the links go, so an import
+		// changing the person has committed its link by then.
+		if err := tx.User.UpdateOneID(u.ID).SetUpdatedAt(a.clock.Now()).ClearImport().Exec(sys); err != nil {
 			return fmt.Errorf("unlink imports: %w", err)
 		}
 		if err := tx.User.DeleteOneID(u.ID).Exec(ctx); err != nil {

@@ -73,7 +73,9 @@ func (s *Service) List(ctx context.Context, p ListParams) (*Page, error) {
 // trigrams, so a search spanning a first and last name ("ann smith") matches
 // too.
 func Matching(s string) predicate.User {
-	pattern := "%" + likeEscaper.Replace(s) + "%"
+	// Lower-cased here too: SQLite's LIKE folds ASCII only, and emails and
+	// usernames are stored lower-cased.
+	pattern := "%" + likeEscaper.Replace(strings.ToLower(s)) + "%"
 	return func(sel *entsql.Selector) {
 		text := db.UserSearchText(sel.C)
 		sel.Where(entsql.P(func(b *entsql.Builder) {
@@ -92,7 +94,12 @@ var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 // InviteExpired selects people whose invitation is past its expiry at now
 // (expired true), or everyone else (expired false).
 func InviteExpired(now time.Time, expired bool) predicate.User {
-	p := user.And(user.StatusEQ(user.StatusInvited), user.InviteExpiresAtLTE(now))
+	// The status is written out, not a parameter, so PostgreSQL can use the
+	// partial index on expiry (WHERE status = 'INVITED') in any plan.
+	invited := predicate.User(func(sel *entsql.Selector) {
+		sel.Where(entsql.ExprP(sel.C(user.FieldStatus) + " = 'INVITED'"))
+	})
+	p := user.And(invited, user.InviteExpiresAtLTE(now))
 	if expired {
 		return p
 	}
