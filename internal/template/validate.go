@@ -410,6 +410,7 @@ func (c *Compiled) Substitutable(fields ...string) bool {
 	return true
 }
 
+// substitutable walks n for uses of fields (see Substitutable).
 func substitutable(n parse.Node, fields []string) bool {
 	switch n := n.(type) {
 	case *parse.ListNode:
