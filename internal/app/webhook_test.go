@@ -90,13 +90,16 @@ func TestMailgunWebhooksAndSuppression(t *testing.T) {
 	// refused (Mailgun retries later) and changes nothing.
 	fine, err := s.DB.Client.Delivery.Query().Where(delivery.EmailEQ("fine@example.com")).Only(testkit.System())
 	require.NoError(t, err)
-	require.NoError(t, fine.Update().SetStatus(enum.DeliveryQueued).Exec(testkit.System()))
+	// As a worker elsewhere that has sent it holds it: leased, so no worker
+	// here claims and sends it again meanwhile.
+	require.NoError(t, fine.Update().SetStatus(enum.DeliveryQueued).
+		SetLeasedBy("another-replica").SetLeaseExpiresAt(now.Add(time.Hour)).Exec(testkit.System()))
 	early := event("delivered", "", "fine@example.com", map[string]any{"delivery_id": msg("fine@example.com").Variables["delivery_id"]})
 	require.Equal(t, http.StatusInternalServerError, postWebhook(t, s, mailgunEvent(t, webhookKey, now, webhookToken(), early)))
 	fine, err = s.DB.Client.Delivery.Get(testkit.System(), fine.ID)
 	require.NoError(t, err)
 	require.Equal(t, enum.DeliveryQueued, fine.Status)
-	require.NoError(t, fine.Update().SetStatus(enum.DeliverySent).Exec(testkit.System()))
+	require.NoError(t, fine.Update().SetStatus(enum.DeliverySent).ClearLeasedBy().ClearLeaseExpiresAt().Exec(testkit.System()))
 
 	// Accepted once: found by delivery_id; the replay is refused.
 	signed := mailgunEvent(t, webhookKey, now, webhookToken(), bounce)
