@@ -7,32 +7,22 @@ package graph
 
 import (
 	"context"
-	"errors"
 
 	"entgo.io/contrib/entgql"
 	"github.com/rollcall/rollcall/ent"
-	entbulksend "github.com/rollcall/rollcall/ent/bulksend"
 	"github.com/rollcall/rollcall/graph/generated"
 	"github.com/rollcall/rollcall/graph/model"
-	"github.com/rollcall/rollcall/internal/apperr"
 	"github.com/rollcall/rollcall/internal/bulksend"
 )
 
 // SendInvitations is the resolver for the sendInvitations field.
 func (r *mutationResolver) SendInvitations(ctx context.Context, input model.SendInvitationsInput) (*model.SendInvitationsPayload, error) {
 	req := bulksend.Request{
-		UserIDs: input.UserIds, RoleIDs: input.RoleIds, Kind: entbulksend.KindAUTO, DryRun: deref(input.DryRun),
+		UserIDs: input.UserIds, Where: input.Where, RoleIDs: input.RoleIds, DryRun: deref(input.DryRun),
 		IdempotencyKey: deref(input.IdempotencyKey), Fingerprint: selection(ctx),
 	}
 	if input.Kind != nil {
 		req.Kind = *input.Kind
-	}
-	if input.Where != nil {
-		p, err := input.Where.P()
-		if err != nil && !errors.Is(err, ent.ErrEmptyUserWhereInput) {
-			return nil, apperr.Invalid("where", err.Error())
-		}
-		req.Where = p
 	}
 	res, err := r.BulkSends.Start(ctx, req)
 	if err != nil {

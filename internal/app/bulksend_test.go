@@ -304,8 +304,8 @@ func TestSendTemporaryPasswords(t *testing.T) {
 func TestCancelBulkSend(t *testing.T) {
 	t.Parallel()
 	s := testkit.NewServer(t, func(c *config.Config) { c.Mail.SendRate = 20 })
-	o := s.CreateOrg(t, "acme")
-	a := &admin{s: s, org: o, tok: s.Login(t, "acme", "owner@acme.test", testkit.OwnerPassword)}
+	a := signIn(t, s, "acme")
+	o := a.org
 	var people []testkit.Person
 	for i := range 200 {
 		people = append(people, testkit.Person{Email: fmt.Sprintf("p%03d@example.com", i)})
@@ -333,8 +333,8 @@ func TestBulkSendMailgunBatchesAndRetries(t *testing.T) {
 	s, mg := withMailgun(t, func(c *config.Config) {
 		c.Mail.SendLease = time.Hour // the test clock races ahead; leases must not lapse
 	})
-	o := s.CreateOrg(t, "acme")
-	a := &admin{s: s, org: o, tok: s.Login(t, "acme", "owner@acme.test", testkit.OwnerPassword)}
+	a := signIn(t, s, "acme")
+	o := a.org
 	var people []testkit.Person
 	for i := range 30 {
 		people = append(people, testkit.Person{Email: fmt.Sprintf("p%02d@example.com", i), FirstName: fmt.Sprintf("P<%d>", i)})
@@ -409,8 +409,8 @@ func TestBulkSendMailgunBatchesAndRetries(t *testing.T) {
 func TestEraseDuringSend(t *testing.T) {
 	t.Parallel()
 	s := testkit.NewServer(t, func(c *config.Config) { c.Mail.SendRate = 40 })
-	o := s.CreateOrg(t, "acme")
-	owner := &admin{s: s, org: o, tok: s.Login(t, "acme", "owner@acme.test", testkit.OwnerPassword)}
+	owner := signIn(t, s, "acme")
+	o := owner.org
 	sender := s.AddPeople(t, o, testkit.Person{Email: "admin@acme.test", Role: "Admin", Status: user.StatusActive, Password: "admin-password-1"})[0]
 	var people []testkit.Person
 	for i := range 80 {

@@ -24,9 +24,14 @@ type admin struct {
 
 func newAdmin(t *testing.T) *admin {
 	t.Helper()
-	s := testkit.NewServer(t)
-	o := s.CreateOrg(t, "acme")
-	return &admin{s: s, org: o, tok: s.Login(t, "acme", "owner@acme.test", testkit.OwnerPassword)}
+	return signIn(t, testkit.NewServer(t), "acme")
+}
+
+// signIn creates organisation slug with its Owner signed in.
+func signIn(t *testing.T, s *testkit.Server, slug string) *admin {
+	t.Helper()
+	o := s.CreateOrg(t, slug)
+	return &admin{s: s, org: o, tok: s.Login(t, slug, "owner@"+slug+".test", testkit.OwnerPassword)}
 }
 
 func (a *admin) roleID(name string) string { return fmt.Sprint(a.org.Roles[name].ID) }
@@ -320,8 +325,7 @@ func TestSPALinksAndPublicLimits(t *testing.T) {
 		c.Mail.InviteLink = "https://app.example.com/join?token={token}"
 		c.Mail.ResetLink = "https://app.example.com/reset/{token}"
 	})
-	o := s.CreateOrg(t, "acme")
-	a := &admin{s: s, org: o, tok: s.Login(t, "acme", "owner@acme.test", testkit.OwnerPassword)}
+	a := signIn(t, s, "acme")
 	a.invite(t, a.tok, []string{"ada@example.com"}, "Member", true)
 	mail := s.LastEmailTo(t, "ada@example.com")
 	require.True(t, strings.HasPrefix(mail.Links()[0], "https://app.example.com/join?token="), mail.Links()[0])

@@ -30,8 +30,7 @@ func withMailgun(t *testing.T, modify ...func(*config.Config)) (*testkit.Server,
 func TestMailgunDelivery(t *testing.T) {
 	t.Parallel()
 	s, mg := withMailgun(t)
-	o := s.CreateOrg(t, "acme")
-	a := &admin{s: s, org: o, tok: s.Login(t, "acme", "owner@acme.test", testkit.OwnerPassword)}
+	a := signIn(t, s, "acme")
 	s.Query(t, a.tok, `mutation { updateOrganization(input: {replyTo: "people@acme.test", emailFromName: "Acme People"}) { id } }`, nil)
 
 	res, _ := a.invite(t, a.tok, []string{"Ada <ada@example.com>", "bob@example.com"}, "Member", true)

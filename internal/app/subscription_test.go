@@ -175,13 +175,6 @@ func (w *wsClient) requireFinished(opID, sendID string) {
 	require.Equal(w.t, opID, m.ID)
 }
 
-// signIn creates organisation slug with its Owner signed in.
-func signIn(t *testing.T, s *testkit.Server, slug string) *admin {
-	t.Helper()
-	o := s.CreateOrg(t, slug)
-	return &admin{s: s, org: o, tok: s.Login(t, slug, "owner@"+slug+".test", testkit.OwnerPassword)}
-}
-
 func TestSubscriptionBulkSendProgress(t *testing.T) {
 	t.Parallel()
 	for _, p := range wsProtocols {

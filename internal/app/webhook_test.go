@@ -55,8 +55,8 @@ func postWebhookBody(t *testing.T, s *testkit.Server, body []byte) (int, string)
 func TestMailgunWebhooksAndSuppression(t *testing.T) {
 	t.Parallel()
 	s, mg := withMailgun(t, func(c *config.Config) { c.Mail.MailgunSigningKey = webhookKey })
-	o := s.CreateOrg(t, "acme")
-	a := &admin{s: s, org: o, tok: s.Login(t, "acme", "owner@acme.test", testkit.OwnerPassword)}
+	a := signIn(t, s, "acme")
+	o := a.org
 	people := s.AddPeople(t, o, testkit.Person{Email: "bounce@example.com"}, testkit.Person{Email: "spam@example.com"},
 		testkit.Person{Email: "fine@example.com"})
 	in := map[string]any{"where": map[string]any{"emailHasSuffix": "@example.com"}}

@@ -3,6 +3,7 @@ package bulksend
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -30,15 +31,17 @@ const IdempotencyWindow = 24 * time.Hour
 
 // Request selects people and says what to send them.
 type Request struct {
-	UserIDs []int          // these people (nil: no id filter)
-	Where   predicate.User // and those matching (nil: everyone)
-	RoleIDs []int          // narrowed to these roles (nil: any)
-	Kind    bulksend.Kind
+	UserIDs []int               // these people (nil: no id filter)
+	Where   *ent.UserWhereInput // and those matching (nil or empty: everyone)
+	RoleIDs []int               // narrowed to these roles (nil: any)
+	Kind    bulksend.Kind       // AUTO when empty
 	DryRun  bool
 	// IdempotencyKey, with Fingerprint (the canonical form of Where, as the
 	// caller received it), makes a repeated request return the same send.
 	IdempotencyKey string
 	Fingerprint    []byte
+
+	where predicate.User // Where, as a predicate
 }
 
 // Result counts what a request selected and plans.
@@ -60,6 +63,16 @@ type recipient struct {
 
 // Start plans a bulk send for the viewer (or, with DryRun, only counts it).
 func (s *Service) Start(ctx context.Context, req Request) (*Result, error) {
+	if req.Kind == "" {
+		req.Kind = bulksend.KindAUTO
+	}
+	if req.Where != nil {
+		p, err := req.Where.P()
+		if err != nil && !errors.Is(err, ent.ErrEmptyUserWhereInput) {
+			return nil, apperr.Invalid("where", err.Error())
+		}
+		req.where = p
+	}
 	need := perm.PeopleInvite
 	if req.Kind == bulksend.KindTEMPORARY_PASSWORD {
 		need = perm.CredentialsManage
@@ -185,8 +198,8 @@ func (s *Service) checkRoles(ctx context.Context, ids []int) error {
 func (s *Service) selectPeople(ctx context.Context, c *ent.Client, orgID int, req Request) ([]*recipient, error) {
 	ctx = auth.AsSystem(ctx)
 	base := []predicate.User{user.OrganizationID(orgID)}
-	if req.Where != nil {
-		base = append(base, req.Where)
+	if req.where != nil {
+		base = append(base, req.where)
 	}
 	if len(req.RoleIDs) > 0 {
 		base = append(base, user.RoleIDIn(req.RoleIDs...))
@@ -212,15 +225,19 @@ func (s *Service) selectPeople(ctx context.Context, c *ent.Client, orgID int, re
 		}
 		out = append(out, part...)
 	}
-	if req.Where == nil && len(req.RoleIDs) == 0 && len(out) != len(ids) {
+	if req.where == nil && len(req.RoleIDs) == 0 && len(out) != len(ids) {
 		return nil, &apperr.Error{Code: apperr.NotFound, Message: "some people were not found", Field: "userIds"}
 	}
 	if len(out) != len(ids) {
 		// With a filter too, a listed id may rightly be filtered out; but
 		// it must still be one of the organisation's people.
-		n, err := c.User.Query().Where(user.OrganizationID(orgID), user.IDIn(ids...)).Count(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("check people: %w", err)
+		n := 0
+		for start := 0; start < len(ids); start += 10_000 { // within the databases' parameter limits
+			part, err := c.User.Query().Where(user.OrganizationID(orgID), user.IDIn(ids[start:min(start+10_000, len(ids))]...)).Count(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("check people: %w", err)
+			}
+			n += part
 		}
 		if n != len(ids) {
 			return nil, &apperr.Error{Code: apperr.NotFound, Message: "some people were not found", Field: "userIds"}

@@ -149,7 +149,8 @@ func (s *Service) writeDeliveries(ctx context.Context, tx *ent.Client, now time.
 // everyone's lastEmailStatus follows.
 func (s *Service) writePeople(ctx context.Context, tx *ent.Client, now time.Time, jobs []*job) error {
 	invited := map[time.Time][]int{} // by expiry
-	var resets, failedIDs, tempUsers, tempDeliveries []int
+	var resets, failedIDs, tempUsers []int
+	var temp []*job
 	for _, j := range jobs {
 		switch {
 		case j.result.kind == failed:
@@ -161,7 +162,7 @@ func (s *Service) writePeople(ctx context.Context, tx *ent.Client, now time.Time
 			resets = append(resets, j.userID)
 		case j.action == delivery.ActionTEMPORARY_PASSWORD:
 			tempUsers = append(tempUsers, j.userID)
-			tempDeliveries = append(tempDeliveries, j.id)
+			temp = append(temp, j)
 		}
 	}
 	for expires, ids := range invited {
@@ -172,7 +173,7 @@ func (s *Service) writePeople(ctx context.Context, tx *ent.Client, now time.Time
 			return fmt.Errorf("mark invited: %w", err)
 		}
 	}
-	if err := s.setTemporaryPasswords(ctx, tx, now, tempUsers, tempDeliveries); err != nil {
+	if err := s.setTemporaryPasswords(ctx, tx, now, temp); err != nil {
 		return err
 	}
 	if len(tempUsers) > 0 {

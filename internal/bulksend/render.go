@@ -157,31 +157,39 @@ func (bt *batchTemplate) expand(vals map[string]string) template.Rendered {
 	return template.Rendered{Subject: r.Replace(bt.subject), Text: r.Replace(bt.text), HTML: r.Replace(bt.html)}
 }
 
-// singles renders the messages of jobs sent one at a time. Where the
-// template passes prepare, it renders once per shape and substitutes each
-// recipient's values, as the provider does for a batch, which costs a tenth
-// of running the template; otherwise, or for values unsafe to substitute, it
-// runs the template.
-type singles struct {
+// renderer renders one template for many recipients. Where the template
+// passes prepare, it renders once per shape (batchTemplate), which provider
+// batches carry and single sends substitute locally, as the provider does,
+// at a tenth of the cost of running the template; otherwise, or for values
+// unsafe to substitute, it runs the template.
+type renderer struct {
 	c        *template.Compiled
 	vs       []varying
 	prepared map[uint32]*batchTemplate // nil: this shape runs the template
 }
 
-func newSingles(c *template.Compiled) *singles {
-	return &singles{c: c, vs: varyingValues(), prepared: map[uint32]*batchTemplate{}}
+func newRenderer(c *template.Compiled) *renderer {
+	return &renderer{c: c, vs: varyingValues(), prepared: map[uint32]*batchTemplate{}}
 }
 
-func (r *singles) render(d template.Data) (template.Rendered, error) {
-	if !batchable(r.vs, &d) {
-		return r.c.Render(d)
-	}
+// template returns the template prepared for recipients shaped like d, or
+// nil when they must run the template.
+func (r *renderer) template(d template.Data) *batchTemplate {
 	m := shape(r.vs, &d)
 	bt, seen := r.prepared[m]
 	if !seen {
 		bt, _ = prepare(r.c, r.vs, d)
 		r.prepared[m] = bt
 	}
+	return bt
+}
+
+// render renders one recipient's message.
+func (r *renderer) render(d template.Data) (template.Rendered, error) {
+	if !batchable(r.vs, &d) {
+		return r.c.Render(d)
+	}
+	bt := r.template(d)
 	if bt == nil {
 		return r.c.Render(d)
 	}
@@ -204,8 +212,8 @@ func batchable(vs []varying, d *template.Data) bool {
 
 // sendBatches sends jobs that share a template as provider batches, one per
 // shape, and returns the jobs that must go one by one instead.
-func (s *Service) sendBatches(ctx context.Context, templates *invite.Templates, c *template.Compiled, jobs []*job) []*job {
-	vs := varyingValues()
+func (s *Service) sendBatches(ctx context.Context, templates *invite.Templates, r *renderer, jobs []*job) []*job {
+	vs := r.vs
 	type group struct {
 		data []template.Data
 		jobs []*job
@@ -236,8 +244,11 @@ func (s *Service) sendBatches(ctx context.Context, templates *invite.Templates, 
 	}
 	for _, m := range order {
 		g := groups[m]
-		bt, ok := prepare(c, vs, g.data[0])
-		if !ok || len(g.jobs) == 1 {
+		var bt *batchTemplate
+		if len(g.jobs) > 1 {
+			bt = r.template(g.data[0])
+		}
+		if bt == nil {
 			singles = append(singles, g.jobs...)
 			continue
 		}

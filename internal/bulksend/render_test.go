@@ -52,7 +52,7 @@ func TestSinglesRenderLikeTheTemplate(t *testing.T) {
 	for name, src := range sources {
 		c, err := template.Compile(template.Invitation, src)
 		require.NoError(t, err, name)
-		r := newSingles(c)
+		r := newRenderer(c)
 		for i, p := range people {
 			p.OrganizationName, p.InviterName, p.RoleName = "Acme & Co", "Grace", "Member"
 			p.ActionURL = "https://rollcall.test/invite/tok" + string(rune('a'+i)) + "?x=1&y=2"

@@ -12,6 +12,7 @@ import (
 	"github.com/rollcall/rollcall/ent"
 	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/schema/enum"
+	"github.com/rollcall/rollcall/ent/user"
 	"github.com/rollcall/rollcall/internal/auth"
 )
 
@@ -98,7 +99,6 @@ func (s *Service) claim(ctx context.Context, tx *ent.Client, n int, now time.Tim
 		if err != nil {
 			return nil, err
 		}
-		sortByID(out)
 	} else {
 		// SQLite has one writer at a time: the transaction already holds
 		// the database, so nobody can claim the same rows.
@@ -109,17 +109,16 @@ func (s *Service) claim(ctx context.Context, tx *ent.Client, n int, now time.Tim
 		if err != nil {
 			return nil, err
 		}
-		sortByID(out)
-		for i, c := range out {
-			c.secret, c.hash = tokens[i].plain, tokens[i].hash
-		}
+	}
+	// PostgreSQL gave the i-th row by id the i-th hash; SQLite gets them now.
+	sortByID(out)
+	for i, c := range out {
+		c.secret, c.hash = tokens[i].plain, tokens[i].hash
+	}
+	if s.db.Dialect != dialectPostgres {
 		if err := s.setTokenHashes(ctx, tx, out); err != nil {
 			return nil, err
 		}
-		return out, nil
-	}
-	for i, c := range out {
-		c.secret, c.hash = tokens[i].plain, tokens[i].hash
 	}
 	return out, nil
 }
@@ -180,47 +179,36 @@ func (s *Service) setSent(ctx context.Context, tx *ent.Client, now time.Time, id
 	return nil
 }
 
-// setTemporaryPasswords gives each person in userIDs the password whose hash
-// their delivery (one of deliveryIDs) carries, and makes them ACTIVE with a
-// password to change.
-func (s *Service) setTemporaryPasswords(ctx context.Context, tx *ent.Client, now time.Time, userIDs, deliveryIDs []int) error {
-	if len(userIDs) == 0 {
+// setTemporaryPasswords gives each job's person the job's generated
+// password and makes them ACTIVE with a password to change: one statement on
+// PostgreSQL, a statement a row on in-process SQLite.
+func (s *Service) setTemporaryPasswords(ctx context.Context, tx *ent.Client, now time.Time, jobs []*job) error {
+	if len(jobs) == 0 {
 		return nil
 	}
-	hexOf := "lower(hex(d.token_hash))"
+	ids, hashes := make([]int64, len(jobs)), make([]string, len(jobs))
+	for i, j := range jobs {
+		ids[i], hashes[i] = int64(j.userID), auth.FastHash(j.secret)
+	}
 	if s.db.Dialect == dialectPostgres {
-		hexOf = "encode(d.token_hash, 'hex')"
+		_, err := tx.ExecContext(ctx, `UPDATE users u SET status = 'ACTIVE', must_change_password = true,
+				invite_expires_at = NULL, updated_at = $1, password_hash = v.hash
+			FROM unnest($2::bigint[], $3::text[]) AS v(id, hash)
+			WHERE u.id = v.id AND u.id = ANY($2) AND u.status IN ('NOT_INVITED', 'INVITED')`, now, ids, hashes)
+		if err != nil {
+			return fmt.Errorf("set temporary passwords: %w", err)
+		}
+		return nil
 	}
-	query := fmt.Sprintf(`UPDATE users SET status = 'ACTIVE', must_change_password = true, invite_expires_at = NULL, updated_at = $1,
-		password_hash = $2 || (SELECT %s FROM deliveries d WHERE d.user_id = users.id AND d.id IN (%s))
-		WHERE id IN (%s) AND status IN ('NOT_INVITED', 'INVITED')`,
-		hexOf, placeholders(3, len(deliveryIDs)), placeholders(3+len(deliveryIDs), len(userIDs)))
-	args := []any{now, auth.FastHashPrefix}
-	for _, id := range deliveryIDs {
-		args = append(args, id)
-	}
-	for _, id := range userIDs {
-		args = append(args, id)
-	}
-	if s.db.Dialect != dialectPostgres {
-		query = sqlite(query)
-	}
-	if _, err := tx.ExecContext(ctx, query, args...); err != nil {
-		return fmt.Errorf("set temporary passwords: %w", err)
+	for i, id := range ids {
+		err := tx.User.Update().Where(user.ID(int(id)), user.StatusIn(user.StatusNotInvited, user.StatusInvited)).
+			SetStatus(user.StatusActive).SetMustChangePassword(true).ClearInviteExpiresAt().SetUpdatedAt(now).
+			SetPasswordHash(hashes[i]).Exec(auth.AsSystem(ctx))
+		if err != nil {
+			return fmt.Errorf("set temporary passwords: %w", err)
+		}
 	}
 	return nil
-}
-
-// placeholders returns "$from, …" for n parameters.
-func placeholders(from, n int) string {
-	var b strings.Builder
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "$%d", from+i)
-	}
-	return b.String()
 }
 
 // sqlite rewrites PostgreSQL's $N parameters as SQLite's ?N.

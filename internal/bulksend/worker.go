@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/rollcall/rollcall/ent/schema/enum"
 	"github.com/rollcall/rollcall/ent/user"
 	"github.com/rollcall/rollcall/internal/auth"
+	"github.com/rollcall/rollcall/internal/backoff"
 	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/invite"
 	"github.com/rollcall/rollcall/internal/mail"
@@ -133,8 +133,10 @@ func (s *Service) runUnit(ctx context.Context) (int, error) {
 		if err = s.record(keep, u); err == nil {
 			return len(u.jobs), nil
 		}
-		s.log.WarnContext(ctx, "record bulk-send unit; retrying", slog.Int("attempt", attempt+1), slog.String("error", err.Error()))
-		time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
+		if attempt+1 < recordAttempts {
+			s.log.WarnContext(ctx, "record bulk-send unit; retrying", slog.Int("attempt", attempt+1), slog.String("error", err.Error()))
+			time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
+		}
 	}
 	return len(u.jobs), err
 }
@@ -366,11 +368,11 @@ func (s *Service) deliver(ctx context.Context, u *unit) {
 			s.failAll(jobs, err)
 			continue
 		}
+		r := newRenderer(compiled)
 		alone := jobs
 		if s.batch != nil && len(jobs) > 1 {
-			alone = s.sendBatches(ctx, templates, compiled, jobs)
+			alone = s.sendBatches(ctx, templates, r, jobs)
 		}
-		r := newSingles(compiled)
 		for _, j := range alone {
 			s.sendOne(ctx, templates, r, j)
 		}
@@ -394,7 +396,7 @@ func (s *Service) email(j *job) invite.Email {
 }
 
 // sendOne renders and sends one job on its own.
-func (s *Service) sendOne(ctx context.Context, templates *invite.Templates, r *singles, j *job) {
+func (s *Service) sendOne(ctx context.Context, templates *invite.Templates, r *renderer, j *job) {
 	if err := s.await(ctx, 1); err != nil {
 		j.result = result{kind: released}
 		return
@@ -448,14 +450,9 @@ func (s *Service) await(ctx context.Context, n int) error {
 	return ctx.Err()
 }
 
-// backoff is the delay before the attempt after attempt: exponential from
-// RetryBase, capped at RetryMax, with jitter over its upper half.
+// backoff is the wait before a delivery's next attempt.
 func (s *Service) backoff(attempt int) time.Duration {
-	d := s.cfg.RetryBase << min(max(attempt-1, 0), 20)
-	if d > s.cfg.RetryMax || d <= 0 {
-		d = s.cfg.RetryMax
-	}
-	return d/2 + rand.N(d/2+1)
+	return backoff.Delay(attempt, s.cfg.RetryBase, s.cfg.RetryMax)
 }
 
 // kindOf is the template kind of a delivery action.

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -76,20 +75,6 @@ func TestEncodeFitsNotify(t *testing.T) {
 	for _, bad := range []string{"", "not json", `{"p":1}`, `[]`} {
 		_, err := decode(bad)
 		require.Error(t, err, bad)
-	}
-}
-
-func TestBackoff(t *testing.T) {
-	t.Parallel()
-	lo, hi := 200*time.Millisecond, 15*time.Second
-	ceiling := lo
-	for n := 1; n <= 40; n++ {
-		for range 50 {
-			d := backoff(n, lo, hi)
-			require.GreaterOrEqual(t, d, ceiling/2, "attempt %d", n)
-			require.LessOrEqual(t, d, ceiling, "attempt %d", n)
-		}
-		ceiling = min(2*ceiling, hi)
 	}
 }
 

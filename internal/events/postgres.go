@@ -6,12 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/rollcall/rollcall/internal/backoff"
 )
 
 // channel is the NOTIFY channel every replica publishes on and listens to.
@@ -219,7 +220,7 @@ func (p *Postgres) receive(ctx context.Context, ch, msg string) {
 func (p *Postgres) reconnect(ctx context.Context) *pgx.Conn {
 	lost := time.Now()
 	for attempt := 1; ; attempt++ {
-		wait := backoff(attempt, p.timing.minBackoff, p.timing.maxBackoff)
+		wait := backoff.Delay(attempt, p.timing.minBackoff, p.timing.maxBackoff)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -281,15 +282,4 @@ func pending(chans []<-chan struct{}) []<-chan struct{} {
 		}
 	}
 	return open
-}
-
-// backoff returns the wait before reconnection attempt n (from 1): lo
-// doubled n-1 times, at most hi, less a random part of up to half.
-func backoff(n int, lo, hi time.Duration) time.Duration {
-	d := lo
-	for i := 1; i < n && d < hi; i++ {
-		d *= 2
-	}
-	d = min(d, hi)
-	return d - rand.N(d/2+1)
 }

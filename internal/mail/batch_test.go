@@ -183,14 +183,7 @@ func TestMailgunSendBatchErrors(t *testing.T) {
 			fake, g := newBatchServer(t)
 			fake.Fail(1, c.status)
 			id, err := g.SendBatch(context.Background(), batchOf(5))
-			require.Error(t, err)
-			require.Empty(t, id)
-			var me *mail.Error
-			require.ErrorAs(t, err, &me)
-			require.Equal(t, c.temporary, me.Temporary)
-			require.Equal(t, c.temporary, mail.IsTemporary(err))
-			require.Equal(t, c.status, me.Status)
-			require.NotContains(t, err.Error(), testKey)
+			requireMailError(t, id, err, c.status, c.temporary)
 			require.Empty(t, fake.Messages())
 
 			// The next call goes through: a retry of the same batch works.

@@ -195,20 +195,26 @@ func TestMailgunErrors(t *testing.T) {
 			g := newTestMailgun(t, base, c.timeout)
 
 			id, err := g.Send(ctx, validMessage())
-			require.Error(t, err)
-			require.Empty(t, id)
-
-			var me *mail.Error
-			require.ErrorAs(t, err, &me)
-			require.Equal(t, c.temporary, me.Temporary)
-			require.Equal(t, c.temporary, mail.IsTemporary(err))
-			require.Equal(t, c.status, me.Status)
-			require.NotContains(t, err.Error(), testKey)
+			requireMailError(t, id, err, c.status, c.temporary)
 			if c.target != nil {
 				require.ErrorIs(t, err, c.target)
 			}
 		})
 	}
+}
+
+// requireMailError checks a failed call: no id, a *mail.Error with the
+// status and classification, and the API key nowhere in the message.
+func requireMailError(t *testing.T, id string, err error, status int, temporary bool) {
+	t.Helper()
+	require.Error(t, err)
+	require.Empty(t, id)
+	var me *mail.Error
+	require.ErrorAs(t, err, &me)
+	require.Equal(t, temporary, me.Temporary)
+	require.Equal(t, temporary, mail.IsTemporary(err))
+	require.Equal(t, status, me.Status)
+	require.NotContains(t, err.Error(), testKey)
 }
 
 func TestNewMailgun(t *testing.T) {
