@@ -196,11 +196,11 @@ func run(ctx context.Context, opts options) (ok bool, err error) {
 	}()
 	step("server pid %d on %s (log %s)", srv.Pid(), srv.url, logPath)
 
+	gql := &client{url: srv.url + "/graphql"}
+	if err := gql.login(ctx, benchOrg, ownerEmail, ownerPassword); err != nil {
+		return false, err
+	}
 	if opts.importRows > 0 {
-		gql := &client{url: srv.url + "/graphql"}
-		if err := gql.login(ctx, benchOrg, ownerEmail, ownerPassword); err != nil {
-			return false, err
-		}
 		took, created, err := gql.importCSV(ctx, opts.importRows)
 		if err != nil {
 			return false, err
@@ -221,10 +221,6 @@ func run(ctx context.Context, opts options) (ok bool, err error) {
 	}
 	step("seeded %d people in %s", seeded, time.Since(seedStart).Round(10*time.Millisecond))
 
-	gql := &client{url: srv.url + "/graphql"}
-	if err := gql.login(ctx, benchOrg, ownerEmail, ownerPassword); err != nil {
-		return false, err
-	}
 	m, err := measure(ctx, gql, srv, mg, opts)
 	if err != nil {
 		return false, err

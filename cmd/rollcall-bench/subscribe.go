@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 
+	"github.com/rollcall/rollcall/internal/bulksend"
 	"github.com/rollcall/rollcall/internal/events"
 )
 
@@ -165,6 +167,10 @@ func decodeNext(payload json.RawMessage) (sendState, error) {
 // arrivals, it splits the final event's delay into the part before the
 // server published it and the server's fan-out to websockets.
 func listenFinal(ctx context.Context, dbURL, id string) (func() time.Time, error) {
+	sendID, err := strconv.Atoi(id)
+	if err != nil {
+		return nil, fmt.Errorf("bulk send id %q: %w", id, err)
+	}
 	db, err := sql.Open("pgx", dbURL)
 	if err != nil {
 		return nil, err
@@ -174,7 +180,7 @@ func listenFinal(ctx context.Context, dbURL, id string) (func() time.Time, error
 		db.Close()
 		return nil, fmt.Errorf("listen for events: %w", err)
 	}
-	ch, cancel := bus.Subscribe(ctx, "bulksend:"+id)
+	ch, cancel := bus.Subscribe(ctx, bulksend.ProgressTopic(sendID))
 	var at time.Time
 	done := make(chan struct{})
 	go func() {

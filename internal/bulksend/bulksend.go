@@ -131,11 +131,11 @@ func New(d Deps) *Service {
 	return s
 }
 
-// progressTopic carries a send's progress; workTopic tells every replica's
-// workers that deliveries were queued.
+// workTopic tells every replica's workers that deliveries were queued.
 const workTopic = "bulksend:work"
 
-func progressTopic(id int) string { return "bulksend:" + strconv.Itoa(id) }
+// ProgressTopic is the events topic carrying send id's progress.
+func ProgressTopic(id int) string { return "bulksend:" + strconv.Itoa(id) }
 
 // fingerprint hashes a request's selection for idempotency checks.
 func fingerprint(parts ...[]byte) []byte {

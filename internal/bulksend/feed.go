@@ -35,7 +35,7 @@ func (fs *feeds) join(id int) (f *feed, leave func()) {
 	defer fs.mu.Unlock()
 	if f = fs.m[id]; f == nil {
 		ctx, cancel := context.WithCancel(context.Background())
-		hints, unsubscribe := fs.bus.Subscribe(ctx, progressTopic(id))
+		hints, unsubscribe := fs.bus.Subscribe(ctx, ProgressTopic(id))
 		f = &feed{changed: newSignal(), done: make(chan struct{}), stop: func() { unsubscribe(); cancel() }}
 		fs.m[id] = f
 		go f.run(hints, func() { fs.drop(id, f) })

@@ -28,7 +28,7 @@ func TestFeedsShareOneSubscriptionPerSend(t *testing.T) {
 		changed := a.changed.wait()
 		payload, err := json.Marshal(p)
 		require.NoError(t, err)
-		require.NoError(t, bus.Publish(context.Background(), events.Event{Topic: progressTopic(7), Payload: payload}))
+		require.NoError(t, bus.Publish(context.Background(), events.Event{Topic: ProgressTopic(7), Payload: payload}))
 		select {
 		case <-changed:
 		case <-time.After(5 * time.Second):

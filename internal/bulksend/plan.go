@@ -246,6 +246,21 @@ func (s *Service) selectPeople(ctx context.Context, c *ent.Client, orgID int, re
 	return out, nil
 }
 
+// suppressed says why an address whose last email ended as last gets no
+// more, or "".
+func suppressed(last *enum.DeliveryStatus) string {
+	if last == nil {
+		return ""
+	}
+	switch *last {
+	case enum.DeliveryBounced:
+		return "suppressed: an earlier email to this address bounced"
+	case enum.DeliveryComplained:
+		return "suppressed: the recipient marked an earlier email as spam"
+	}
+	return ""
+}
+
 // choose decides what a person gets from a send of kind.
 func choose(kind bulksend.Kind, r *recipient) (delivery.Action, string) {
 	if r.Status == user.StatusDeactivated {
@@ -274,13 +289,8 @@ func choose(kind bulksend.Kind, r *recipient) (delivery.Action, string) {
 		}
 		a = delivery.ActionTEMPORARY_PASSWORD
 	}
-	if r.Last != nil {
-		switch *r.Last {
-		case enum.DeliveryBounced:
-			return delivery.ActionSKIP, "suppressed: an earlier email to this address bounced"
-		case enum.DeliveryComplained:
-			return delivery.ActionSKIP, "suppressed: the recipient marked an earlier email as spam"
-		}
+	if reason := suppressed(r.Last); reason != "" {
+		return delivery.ActionSKIP, reason
 	}
 	return a, ""
 }

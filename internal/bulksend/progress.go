@@ -85,7 +85,7 @@ func (s *Service) Queued(ctx context.Context, b *ent.BulkSend) {
 func (s *Service) published(ctx context.Context, b *ent.BulkSend) {
 	ctx = context.WithoutCancel(ctx)
 	payload, _ := json.Marshal(progressOf(b))
-	if err := s.bus.Publish(ctx, events.Event{Topic: progressTopic(b.ID), Payload: payload}); err != nil {
+	if err := s.bus.Publish(ctx, events.Event{Topic: ProgressTopic(b.ID), Payload: payload}); err != nil {
 		s.log.WarnContext(ctx, "publish bulk send progress", slog.String("error", err.Error()))
 	}
 	if b.FinishedAt != nil {

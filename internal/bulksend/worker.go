@@ -247,13 +247,8 @@ func stale(j *job) string {
 	if j.user == nil {
 		return "person deleted"
 	}
-	if j.user.LastEmailStatus != nil {
-		switch *j.user.LastEmailStatus {
-		case enum.DeliveryBounced:
-			return "suppressed: an earlier email to this address bounced"
-		case enum.DeliveryComplained:
-			return "suppressed: the recipient marked an earlier email as spam"
-		}
+	if reason := suppressed(j.user.LastEmailStatus); reason != "" {
+		return reason
 	}
 	st := j.user.Status
 	switch j.action {

@@ -536,22 +536,21 @@ func (s *Service) InviteNotInvited(ctx context.Context, userIDs []int) (*ent.Bul
 	if err != nil {
 		return nil, 0, err
 	}
+	var people []*ent.User
 	var ids []int
 	for start := 0; start < len(userIDs); start += 1000 {
 		batch, err := s.client.User.Query().
 			Where(user.IDIn(userIDs[start:min(start+1000, len(userIDs))]...), user.StatusEQ(user.StatusNotInvited)).
-			IDs(ctx)
+			Select(user.FieldID, user.FieldEmail).All(ctx)
 		if err != nil {
 			return nil, 0, fmt.Errorf("find people to invite: %w", err)
 		}
-		ids = append(ids, batch...)
+		for _, u := range batch {
+			people, ids = append(people, u), append(ids, u.ID)
+		}
 	}
 	if len(ids) == 0 {
 		return nil, 0, nil
-	}
-	people, err := s.load(ctx, s.client, ids)
-	if err != nil {
-		return nil, 0, err
 	}
 	var send *ent.BulkSend
 	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {

@@ -940,13 +940,6 @@ func (c *cluster) seed(t *testing.T, n int) []string {
 	return emails
 }
 
-// exec runs a statement on the test database.
-func (c *cluster) exec(t *testing.T, query string) {
-	t.Helper()
-	_, err := c.db.SQL.Exec(query)
-	require.NoError(t, err, query)
-}
-
 // waitFor polls a count query until ok accepts its result.
 func (c *cluster) waitFor(t *testing.T, what, query string, ok func(int) bool) {
 	t.Helper()
