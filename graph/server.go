@@ -15,6 +15,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/gorilla/websocket"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/rollcall/rollcall/graph/generated"
 	"github.com/rollcall/rollcall/internal/apperr"
@@ -48,7 +49,7 @@ func NewServer(r *Resolver, opts ServerOptions) *handler.Server {
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: r}))
 	srv.AddTransport(transport.Websocket{
 		Implementation:        &wsgorilla.Implementation{Upgrader: websocket.Upgrader{CheckOrigin: opts.CheckOrigin}},
-		InitFunc:              r.websocketInit,
+		InitFunc:              websocketInit(r.Auth, opts.Log),
 		InitTimeout:           10 * time.Second,
 		KeepAlivePingInterval: 15 * time.Second,
 	})
@@ -61,6 +62,7 @@ func NewServer(r *Resolver, opts ServerOptions) *handler.Server {
 	srv.Use(extension.Introspection{})
 	srv.Use(depthLimit{Max: opts.Limits.MaxDepth})
 	srv.Use(extension.FixedComplexityLimit(opts.Limits.MaxComplexity))
+	srv.AroundOperations(currentRights(r.Auth, opts.Log))
 	srv.AroundRootFields(passwordChangeFirst)
 	srv.AroundFields(markResolverErrors)
 	srv.SetErrorPresenter(presentError(opts.Log))
@@ -84,56 +86,109 @@ func passwordChangeFirst(ctx context.Context, next graphql.RootResolver) graphql
 }
 
 // websocketInit authenticates a websocket from its connection_init payload.
-// No authorization means an anonymous connection; a bad one is refused.
-func (r *Resolver) websocketInit(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+// A websocket needs a valid session: a missing and a bad authorization are
+// refused alike (4403), and one that cannot be checked (the database is
+// down) is refused with 4500.
+func websocketInit(a *auth.Service, log *slog.Logger) transport.WebsocketInitFunc {
+	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+		return authenticateWebsocket(ctx, a, log, payload)
+	}
+}
+
+func authenticateWebsocket(ctx context.Context, a *auth.Service, log *slog.Logger, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 	var header string
 	for k, v := range payload {
 		if s, ok := v.(string); ok && strings.EqualFold(k, "authorization") {
 			header = s
 		}
 	}
-	if header == "" {
-		return ctx, nil, nil
-	}
 	bearer, ok := BearerToken(header)
 	if !ok {
-		return refuse(ctx, "authorization must be \"Bearer <token>\"")
+		return refuse(ctx, 4403, errNoSession)
 	}
-	v, err := r.Auth.Authenticate(ctx, bearer)
+	v, err := a.Authenticate(ctx, bearer)
+	if errors.Is(err, auth.ErrInvalidSession) {
+		return refuse(ctx, 4403, errNoSession)
+	}
 	if err != nil {
-		return refuse(ctx, "invalid or expired session")
+		log.ErrorContext(ctx, "authenticate websocket", slog.String("error", err.Error()))
+		return refuse(ctx, 4500, "internal error")
 	}
-	// The connection, and every subscription on it, ends with the session.
-	return sessionEndReason(r.Auth.Watch(viewer.NewContext(ctx, v), v)), nil, nil
+	// The connection, and every subscription on it, ends with the session
+	// or when the person's rights change.
+	ctx = context.WithValue(ctx, longLivedKey{}, true)
+	return sessionEndReason(a.Watch(viewer.NewContext(ctx, v), v)), nil, nil
+}
+
+// errNoSession is the one answer to a missing, malformed, unknown or expired
+// credential on a websocket, so the answer does not tell which.
+const errNoSession = "a valid session is required: send {\"authorization\": \"Bearer <token>\"} in connection_init"
+
+// longLivedKey marks the context of a connection that outlives one
+// operation (a websocket): its viewer is read again for every operation.
+type longLivedKey struct{}
+
+// currentRights authorises every operation on a long-lived connection with
+// the viewer's current session, role and permissions, not those it had when
+// the connection opened: a demoted person's next operation is refused.
+// Requests over plain HTTP authenticate afresh anyway.
+func currentRights(a *auth.Service, log *slog.Logger) graphql.OperationMiddleware {
+	return func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		v := viewer.FromContext(ctx)
+		if v == nil || ctx.Value(longLivedKey{}) == nil {
+			return next(ctx)
+		}
+		fresh, err := a.Refresh(ctx, v)
+		switch {
+		case errors.Is(err, auth.ErrInvalidSession):
+			return graphql.OneShot(errorResponse(apperr.Unauthenticated, "session ended; sign in again"))
+		case err != nil:
+			log.ErrorContext(ctx, "refresh viewer", slog.String("error", err.Error()))
+			return graphql.OneShot(errorResponse(apperr.Internal, "internal error"))
+		}
+		return next(viewer.NewContext(ctx, fresh))
+	}
+}
+
+// errorResponse is a response carrying one error with its code.
+func errorResponse(code apperr.Code, message string) *graphql.Response {
+	return &graphql.Response{Errors: gqlerror.List{{Message: message, Extensions: map[string]any{"code": string(code)}}}}
 }
 
 // sessionEndReason returns ctx (from auth.Watch) as a websocket context that
-// tells a legacy graphql-ws client "session ended" (a connection_error)
-// when ctx ends because its session did. graphql-transport-ws has no such
-// message: the socket just closes, and reconnecting is refused (4403).
+// tells a legacy graphql-ws client "session ended" or "permissions changed"
+// (a connection_error) when ctx ends for that cause. graphql-transport-ws has
+// no such message: the socket just closes; reconnecting is refused (4403)
+// after an ended session, and authorised afresh after changed permissions.
 func sessionEndReason(ctx context.Context) context.Context {
-	return closeReasonContext{Context: ctx, withReason: transport.AppendCloseReason(ctx, "session ended")}
+	return closeReasonContext{Context: ctx,
+		ended:   transport.AppendCloseReason(ctx, auth.ErrSessionEnded.Error()),
+		demoted: transport.AppendCloseReason(ctx, auth.ErrRightsChanged.Error())}
 }
 
 // closeReasonContext gives gqlgen a close reason only once the session has
-// ended: gqlgen reads it when the context is cancelled for whatever cause,
-// and a client that went away or a server shutting down is no ended session.
+// ended or the rights changed: gqlgen reads it when the context is cancelled
+// for whatever cause, and a client that went away or a server shutting down
+// is neither.
 type closeReasonContext struct {
 	context.Context
-	withReason context.Context // Context plus the close reason
+	ended, demoted context.Context // Context plus the close reason
 }
 
 func (c closeReasonContext) Value(key any) any {
-	if errors.Is(context.Cause(c.Context), auth.ErrSessionEnded) {
-		return c.withReason.Value(key)
+	switch cause := context.Cause(c.Context); {
+	case errors.Is(cause, auth.ErrSessionEnded):
+		return c.ended.Value(key)
+	case errors.Is(cause, auth.ErrRightsChanged):
+		return c.demoted.Value(key)
 	}
 	return c.Context.Value(key)
 }
 
-// refuse ends a websocket handshake with 4403 Forbidden, as
-// graphql-transport-ws prescribes for a rejected connection_init.
-func refuse(ctx context.Context, reason string) (context.Context, *transport.InitPayload, error) {
-	ctx = transport.WithWebsocketCloseCode(transport.AppendCloseReason(ctx, reason), 4403)
+// refuse ends a websocket handshake with code: 4403 Forbidden, as
+// graphql-transport-ws prescribes for a rejected connection_init, or 4500.
+func refuse(ctx context.Context, code int, reason string) (context.Context, *transport.InitPayload, error) {
+	ctx = transport.WithWebsocketCloseCode(transport.AppendCloseReason(ctx, reason), code)
 	return ctx, nil, errors.New(reason)
 }
 

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -177,19 +178,37 @@ func TestSessions(t *testing.T) {
 	s := testkit.NewServer(t)
 	acme := s.CreateOrg(t, "acme")
 	people := s.AddPeople(t, acme, testkit.Person{Email: "ada@acme.test", Status: user.StatusActive, Password: "ada-password-1"})
+	// viewerEmail is the viewer's address, or "" when the token is refused
+	// (401 UNAUTHENTICATED: a bad token never reads as anonymous).
 	viewerEmail := func(tok string) string {
-		var data struct{ Viewer *struct{ Email string } }
-		s.Query(t, tok, viewerQuery, nil).Decode(t, &data)
-		if data.Viewer == nil {
+		resp := s.Query(t, tok, viewerQuery, nil)
+		if resp.Status == http.StatusUnauthorized {
+			require.Equal(t, "UNAUTHENTICATED", resp.Code())
 			return ""
 		}
+		var data struct{ Viewer *struct{ Email string } }
+		resp.Decode(t, &data)
+		require.NotNil(t, data.Viewer, "a token either works or is refused")
 		return data.Viewer.Email
 	}
 
 	t.Run("anonymous viewer is null", func(t *testing.T) {
-		require.Equal(t, "", viewerEmail(""))
-		require.Equal(t, "", viewerEmail("not-a-token"))
-		require.Equal(t, "", viewerEmail("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"))
+		var data struct{ Viewer *struct{ Email string } }
+		s.Query(t, "", viewerQuery, nil).Decode(t, &data)
+		require.Nil(t, data.Viewer)
+	})
+
+	t.Run("a bad token is refused, not anonymous", func(t *testing.T) {
+		for _, tok := range []string{"not-a-token", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"} {
+			resp := s.Query(t, tok, viewerQuery, nil)
+			require.Equal(t, http.StatusUnauthorized, resp.Status, tok)
+			require.Equal(t, "UNAUTHENTICATED", resp.Code(), tok)
+			require.Nil(t, resp.Data, "nothing runs")
+		}
+		// Nor may a public operation run under a bad token.
+		resp := s.Query(t, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", loginMutation,
+			map[string]any{"in": map[string]any{"login": "ada@acme.test", "password": "ada-password-1"}})
+		require.Equal(t, http.StatusUnauthorized, resp.Status)
 	})
 
 	t.Run("logout ends the session", func(t *testing.T) {
@@ -200,6 +219,7 @@ func TestSessions(t *testing.T) {
 		require.True(t, data.Logout)
 		require.Equal(t, "", viewerEmail(tok))
 		require.Equal(t, "UNAUTHENTICATED", s.Query(t, tok, `mutation { logout }`, nil).Code())
+		require.Equal(t, http.StatusUnauthorized, s.Query(t, tok, `mutation { logout }`, nil).Status)
 	})
 
 	t.Run("idle expiry slides with use, up to the maximum", func(t *testing.T) {

@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -76,6 +77,24 @@ func wsViewer(t *testing.T, s *testkit.Server, p wsProtocol, payload map[string]
 	return nil
 }
 
+// wsRefusal opens a connection with payload and describes how it is
+// refused: the close code and reason, or the connection_error.
+func wsRefusal(t *testing.T, s *testkit.Server, p wsProtocol, payload map[string]any) string {
+	t.Helper()
+	c, res, err := wsDial(t, s, p.name, nil)
+	require.NoError(t, err)
+	res.Body.Close()
+	require.NoError(t, c.WriteJSON(wsMessage{Type: "connection_init", Payload: payload}))
+	m, err := wsRead(t, c)
+	if err == nil {
+		require.Equal(t, "connection_error", m.Type, "refused, not acknowledged: %+v", m)
+		return fmt.Sprintf("connection_error %v", m.Payload)
+	}
+	var closeErr *websocket.CloseError
+	require.ErrorAs(t, err, &closeErr)
+	return fmt.Sprintf("close %d %s", closeErr.Code, closeErr.Text)
+}
+
 func TestWebsocketAuth(t *testing.T) {
 	t.Parallel()
 	s := testkit.NewServer(t)
@@ -84,18 +103,13 @@ func TestWebsocketAuth(t *testing.T) {
 		t.Run(p.name, func(t *testing.T) {
 			require.Equal(t, "owner@example.com", wsViewer(t, s, p, map[string]any{"authorization": "Bearer " + tok}))
 			require.Equal(t, "owner@example.com", wsViewer(t, s, p, map[string]any{"Authorization": "bearer " + tok}), "key and scheme case-insensitive")
-			require.Nil(t, wsViewer(t, s, p, nil), "anonymous")
-
-			c, res, err := wsDial(t, s, p.name, nil)
-			require.NoError(t, err)
-			res.Body.Close()
-			require.NoError(t, c.WriteJSON(wsMessage{Type: "connection_init", Payload: map[string]any{"authorization": "Bearer expired-or-made-up"}}))
-			m, err := wsRead(t, c)
-			if err == nil {
-				require.Equal(t, "connection_error", m.Type, "a bad token is refused, not acknowledged")
-			} else {
-				var closeErr *websocket.CloseError
-				require.ErrorAs(t, err, &closeErr)
+			// A missing and a bad credential are refused alike.
+			missing := wsRefusal(t, s, p, nil)
+			require.Equal(t, missing, wsRefusal(t, s, p, map[string]any{"authorization": "Bearer expired-or-made-up"}))
+			require.Equal(t, missing, wsRefusal(t, s, p, map[string]any{"authorization": "Bearer AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}))
+			require.Equal(t, missing, wsRefusal(t, s, p, map[string]any{"authorization": "Basic b3duZXI="}))
+			if p.name == "graphql-transport-ws" {
+				require.Contains(t, missing, "close 4403")
 			}
 		})
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rollcall/rollcall/ent"
 	"github.com/rollcall/rollcall/ent/organization"
+	"github.com/rollcall/rollcall/ent/predicate"
 	"github.com/rollcall/rollcall/ent/privacy"
 	"github.com/rollcall/rollcall/ent/session"
 	"github.com/rollcall/rollcall/ent/user"
@@ -223,15 +224,30 @@ func (s *Service) Open(ctx context.Context, u *ent.User) (*Session, error) {
 var ErrInvalidSession = errors.New("invalid or expired session")
 
 // Authenticate returns the viewer behind a bearer token, sliding the
-// session's expiry forward.
+// session's expiry forward. A token that is malformed, unknown, expired or
+// whose person may no longer sign in is ErrInvalidSession; any other error
+// means the session could not be read (the database is unreachable, say) and
+// must not be taken for an anonymous request.
 func (s *Service) Authenticate(ctx context.Context, bearer string) (*viewer.Viewer, error) {
 	if !token.WellFormed(bearer) {
 		return nil, ErrInvalidSession
 	}
+	return s.viewerOf(ctx, session.TokenHash(token.Hash(bearer)))
+}
+
+// Refresh re-reads v's session, person and role and returns the viewer as it
+// is now, so an operation on a long-lived connection (a websocket) runs with
+// the person's current permissions, not those they had when it opened.
+func (s *Service) Refresh(ctx context.Context, v *viewer.Viewer) (*viewer.Viewer, error) {
+	return s.viewerOf(ctx, session.ID(v.SessionID))
+}
+
+// viewerOf reads the live session matching which, with its person and role.
+func (s *Service) viewerOf(ctx context.Context, which predicate.Session) (*viewer.Viewer, error) {
 	ctx = AsSystem(ctx)
 	now := s.clock.Now()
 	sess, err := s.client.Session.Query().
-		Where(session.TokenHash(token.Hash(bearer)), session.ExpiresAtGT(now)).
+		Where(which, session.ExpiresAtGT(now)).
 		WithUser(func(q *ent.UserQuery) { q.WithRole() }).
 		Only(ctx)
 	if ent.IsNotFound(err) {
@@ -253,7 +269,7 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (*viewer.View
 			return nil, fmt.Errorf("extend session: %w", err)
 		}
 	}
-	return &viewer.Viewer{OrgID: u.OrganizationID, UserID: u.ID, SessionID: sess.ID,
+	return &viewer.Viewer{OrgID: u.OrganizationID, UserID: u.ID, SessionID: sess.ID, RoleID: u.RoleID,
 		Permissions: u.Edges.Role.Permissions, MustChangePassword: u.MustChangePassword}, nil
 }
 

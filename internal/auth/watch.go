@@ -5,11 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"strconv"
 	"time"
 
-	"github.com/rollcall/rollcall/ent/session"
-	"github.com/rollcall/rollcall/ent/user"
 	"github.com/rollcall/rollcall/internal/events"
 	"github.com/rollcall/rollcall/internal/viewer"
 )
@@ -17,6 +16,12 @@ import (
 // ErrSessionEnded is the cause of a Watch context cancelled because its
 // session ended.
 var ErrSessionEnded = errors.New("session ended")
+
+// ErrRightsChanged is the cause of a Watch context cancelled because the
+// person's role, or their role's permissions, changed: what was allowed when
+// the connection opened may no longer be, so its subscriptions end and a
+// reconnecting client is authorised afresh.
+var ErrRightsChanged = errors.New("permissions changed")
 
 // errBusClosed is the cause of a Watch context cancelled because the event
 // bus closed: the server is stopping.
@@ -30,10 +35,34 @@ const defaultSessionCheck = 30 * time.Second
 // every one but {"keep": id} when given.
 func SessionTopic(userID int) string { return "sessions:" + strconv.Itoa(userID) }
 
+// RoleTopic is the event topic announcing that the permissions of role
+// roleID changed.
+func RoleTopic(roleID int) string { return "roles:" + strconv.Itoa(roleID) }
+
+// rightsChanged is the payload of a SessionTopic event saying that the
+// person's role changed (their sessions stay open).
+const rightsChanged = `{"rights":true}`
+
+// RoleChanged announces that the people userIDs now hold another role, so
+// their open connections end (see Watch). Like EndSessions it announces at
+// once; a rolled-back change only makes clients reconnect.
+func (s *Service) RoleChanged(ctx context.Context, userIDs ...int) {
+	for _, id := range userIDs {
+		s.publish(ctx, SessionTopic(id), []byte(rightsChanged))
+	}
+}
+
+// PermissionsChanged announces that role roleID's permissions changed, so
+// the open connections of everyone holding it end (see Watch).
+func (s *Service) PermissionsChanged(ctx context.Context, roleID int) {
+	s.publish(ctx, RoleTopic(roleID), []byte(rightsChanged))
+}
+
 // ended is the payload of a SessionTopic event.
 type ended struct {
-	Session int `json:"session,omitempty"`
-	Keep    int `json:"keep,omitempty"`
+	Session int  `json:"session,omitempty"`
+	Keep    int  `json:"keep,omitempty"`
+	Rights  bool `json:"rights,omitempty"` // not an end: the person's role changed
 }
 
 // includes reports whether session id is one of those that ended.
@@ -48,34 +77,46 @@ func (e ended) includes(id int) bool {
 // returned: the sessions have ended all the same, and watchers notice on
 // their next check.
 func (s *Service) announce(ctx context.Context, userID int, e ended) {
+	payload, err := json.Marshal(e)
+	if err != nil {
+		s.log.WarnContext(ctx, "announce ended session", slog.Int("user_id", userID), slog.String("error", err.Error()))
+		return
+	}
+	s.publish(ctx, SessionTopic(userID), payload)
+}
+
+// publish sends an event on the bus, logging a failure: watchers notice on
+// their next check.
+func (s *Service) publish(ctx context.Context, topic string, payload []byte) {
 	if s.bus == nil {
 		return
 	}
-	payload, err := json.Marshal(e)
-	if err == nil {
-		err = s.bus.Publish(context.WithoutCancel(ctx), events.Event{Topic: SessionTopic(userID), Payload: payload})
-	}
-	if err != nil {
-		s.log.WarnContext(ctx, "announce ended session", slog.Int("user_id", userID), slog.String("error", err.Error()))
+	if err := s.bus.Publish(context.WithoutCancel(ctx), events.Event{Topic: topic, Payload: payload}); err != nil {
+		s.log.WarnContext(ctx, "announce session change", slog.String("topic", topic), slog.String("error", err.Error()))
 	}
 }
 
 // Watch returns a context derived from ctx that is cancelled, with cause
 // ErrSessionEnded, when v's session ends: logout, deactivation, a password
-// reset, set or changed elsewhere, deletion or expiry. It is meant for a
-// websocket, whose subscriptions must end with the session.
+// reset, set or changed elsewhere, deletion or expiry; or with cause
+// ErrRightsChanged when v's role, or its permissions, change. It is meant for
+// a websocket, whose subscriptions must end with the session and must not
+// outlive the rights they were opened with.
 //
-// Ends are announced on the event bus (see WithBus). Events can be lost (a
+// Changes are announced on the event bus (see WithBus). Events can be lost (a
 // replica's listening connection was down, or the session ended while v was
 // being authenticated), so Watch also re-reads the session every
 // Config.SessionCheck. If the bus closes, the context is cancelled with
-// another cause. Watch's goroutine and subscription end with the context.
+// another cause. Watch's goroutine and subscriptions end with the context.
 func (s *Service) Watch(ctx context.Context, v *viewer.Viewer) context.Context {
 	ctx, cancel := context.WithCancelCause(ctx)
-	var hints <-chan events.Event // nil without a bus: never ready
+	var sessions, roles <-chan events.Event // nil without a bus: never ready
 	unsubscribe := func() {}
 	if s.bus != nil {
-		hints, unsubscribe = s.bus.Subscribe(ctx, SessionTopic(v.UserID))
+		var endSessions, endRoles func()
+		sessions, endSessions = s.bus.Subscribe(ctx, SessionTopic(v.UserID))
+		roles, endRoles = s.bus.Subscribe(ctx, RoleTopic(v.RoleID))
+		unsubscribe = func() { endSessions(); endRoles() }
 	}
 	every := s.cfg.SessionCheck
 	if every <= 0 {
@@ -83,49 +124,57 @@ func (s *Service) Watch(ctx context.Context, v *viewer.Viewer) context.Context {
 	}
 	go func() {
 		defer unsubscribe()
-		cancel(s.watch(ctx, v.SessionID, hints, every))
+		cancel(s.watch(ctx, v, sessions, roles, every))
 	}()
 	return ctx
 }
 
-// watch waits until session id ends or ctx does, and says which.
-func (s *Service) watch(ctx context.Context, id int, hints <-chan events.Event, every time.Duration) error {
+// watch waits until v's session ends, v's rights change or ctx ends, and
+// says which.
+func (s *Service) watch(ctx context.Context, v *viewer.Viewer, sessions, roles <-chan events.Event, every time.Duration) error {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	closed := func() error {
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		return errBusClosed
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return context.Cause(ctx)
-		case e, ok := <-hints:
+		case _, ok := <-roles:
 			if !ok {
-				if ctx.Err() != nil {
-					return context.Cause(ctx)
-				}
-				return errBusClosed
+				return closed()
+			}
+			return ErrRightsChanged
+		case e, ok := <-sessions:
+			if !ok {
+				return closed()
 			}
 			var end ended
-			if err := json.Unmarshal(e.Payload, &end); err != nil || end.includes(id) {
+			if err := json.Unmarshal(e.Payload, &end); err != nil {
 				return ErrSessionEnded // an unreadable event errs on the safe side
 			}
-		case <-t.C:
-			live, err := s.live(ctx, id)
-			if err != nil {
-				if ctx.Err() == nil {
-					s.log.WarnContext(ctx, "check session", slog.Int("session_id", id), slog.String("error", err.Error()))
-				}
-				continue
+			if end.Rights {
+				return ErrRightsChanged
 			}
-			if !live {
+			if end.includes(v.SessionID) {
 				return ErrSessionEnded
+			}
+		case <-t.C:
+			now, err := s.Refresh(ctx, v)
+			switch {
+			case errors.Is(err, ErrInvalidSession):
+				return ErrSessionEnded
+			case err != nil:
+				if ctx.Err() == nil {
+					s.log.WarnContext(ctx, "check session", slog.Int("session_id", v.SessionID), slog.String("error", err.Error()))
+				}
+			case now.RoleID != v.RoleID || !slices.Equal(now.Permissions, v.Permissions):
+				return ErrRightsChanged
 			}
 		}
 	}
-}
-
-// live reports whether session id is still open: not ended or expired, and
-// its person still active.
-func (s *Service) live(ctx context.Context, id int) (bool, error) {
-	return s.client.Session.Query().
-		Where(session.ID(id), session.ExpiresAtGT(s.clock.Now()), session.HasUserWith(user.StatusEQ(user.StatusActive))).
-		Exist(AsSystem(ctx))
 }

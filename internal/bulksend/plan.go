@@ -57,6 +57,7 @@ type recipient struct {
 	Email  string               `sql:"email"`
 	Status user.Status          `sql:"status"`
 	Last   *enum.DeliveryStatus `sql:"last_email_status"`
+	RoleID int                  `sql:"role_id"`
 	action delivery.Action
 	reason string
 }
@@ -100,7 +101,11 @@ func (s *Service) Start(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := count(people, req.Kind)
+	guarded, err := s.guardedRoles(ctx, v, req.Kind)
+	if err != nil {
+		return nil, err
+	}
+	res := count(people, req.Kind, guarded)
 	if req.DryRun {
 		return res, nil
 	}
@@ -141,7 +146,7 @@ func (s *Service) Queue(ctx context.Context, tx *ent.Client, orgID, createdBy in
 	if err != nil {
 		return nil, err
 	}
-	count(people, kind) // decides each person's action
+	count(people, kind, nil) // decides each person's action
 	return s.queue(ctx, tx, orgID, createdBy, kind, people, "", nil)
 }
 
@@ -207,7 +212,7 @@ func (s *Service) selectPeople(ctx context.Context, c *ent.Client, orgID int, re
 	read := func(ps ...predicate.User) ([]*recipient, error) {
 		var out []*recipient
 		err := c.User.Query().Where(append(slices.Clone(base), ps...)...).Order(ent.Asc(user.FieldID)).
-			Select(user.FieldID, user.FieldEmail, user.FieldStatus, user.FieldLastEmailStatus).Scan(ctx, &out)
+			Select(user.FieldID, user.FieldEmail, user.FieldStatus, user.FieldLastEmailStatus, user.FieldRoleID).Scan(ctx, &out)
 		if err != nil {
 			return nil, fmt.Errorf("select people: %w", err)
 		}
@@ -261,10 +266,36 @@ func suppressed(last *enum.DeliveryStatus) string {
 	return ""
 }
 
-// choose decides what a person gets from a send of kind.
-func choose(kind bulksend.Kind, r *recipient) (delivery.Action, string) {
+// guardedRoles returns the roles of v's organisation whose holders v may not
+// send kind to: a temporary password hands over the account, so, as for
+// setTemporaryPassword, it needs every permission of the person's role.
+// Invitations and reset instructions go to the person's own address and
+// need no more than the send's permission.
+func (s *Service) guardedRoles(ctx context.Context, v *viewer.Viewer, kind bulksend.Kind) (map[int]bool, error) {
+	if kind != bulksend.KindTEMPORARY_PASSWORD {
+		return nil, nil
+	}
+	roles, err := s.client.Role.Query().Where(role.OrganizationID(v.OrgID)).All(auth.AsSystem(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("read roles: %w", err)
+	}
+	guarded := map[int]bool{}
+	for _, r := range roles {
+		if !v.CanGrant(r.Permissions) {
+			guarded[r.ID] = true
+		}
+	}
+	return guarded, nil
+}
+
+// choose decides what a person gets from a send of kind; guarded holds the
+// roles whose holders the sender may not send kind to.
+func choose(kind bulksend.Kind, r *recipient, guarded map[int]bool) (delivery.Action, string) {
 	if r.Status == user.StatusDeactivated {
 		return delivery.ActionSKIP, "deactivated"
+	}
+	if guarded[r.RoleID] {
+		return delivery.ActionSKIP, "their role holds permissions you do not have"
 	}
 	var a delivery.Action
 	switch kind {
@@ -296,10 +327,10 @@ func choose(kind bulksend.Kind, r *recipient) (delivery.Action, string) {
 }
 
 // count decides each person's action and counts them.
-func count(people []*recipient, kind bulksend.Kind) *Result {
+func count(people []*recipient, kind bulksend.Kind, guarded map[int]bool) *Result {
 	res := &Result{Total: len(people)}
 	for _, p := range people {
-		p.action, p.reason = choose(kind, p)
+		p.action, p.reason = choose(kind, p, guarded)
 		res.add(p.action, 1)
 	}
 	return res

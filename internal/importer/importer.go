@@ -311,7 +311,7 @@ func (s *Service) match(ctx context.Context, v *viewer.Viewer, rows []Row, roles
 }
 
 func grantable(v *viewer.Viewer, r *ent.Role) bool {
-	return r != nil && v.CanAll(r.Permissions...)
+	return r != nil && v.CanGrant(r.Permissions)
 }
 
 // differs reports whether importing c changes the stored person. Empty

@@ -87,7 +87,7 @@ func DisplayName(u *ent.User) string {
 
 // CheckGrant refuses giving a role whose permissions the viewer lacks.
 func CheckGrant(v *viewer.Viewer, r *ent.Role) error {
-	if !v.CanAll(r.Permissions...) {
+	if !v.CanGrant(r.Permissions) {
 		return apperr.New(apperr.Forbidden, fmt.Sprintf("you cannot give the role %s: it grants permissions you do not hold", r.Name))
 	}
 	return nil

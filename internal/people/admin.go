@@ -81,7 +81,7 @@ func (a *Admin) target(ctx context.Context, id int) (*ent.User, error) {
 
 // grantable refuses acting on or giving a role whose permissions the viewer lacks.
 func grantable(v *viewer.Viewer, r *ent.Role) error {
-	if !v.CanAll(r.Permissions...) {
+	if !v.CanGrant(r.Permissions) {
 		return apperr.New(apperr.Forbidden, fmt.Sprintf("the role %s grants permissions you do not hold", r.Name))
 	}
 	return nil
@@ -138,6 +138,12 @@ func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*en
 			return nil, apperr.Invalid("email", err.Error())
 		}
 		if norm != u.EmailNormalized {
+			// An account's address is where its password can be reset:
+			// changing it is a credential change.
+			if u.Status == user.StatusActive && !s.Can(perm.CredentialsManage) {
+				return nil, &apperr.Error{Code: apperr.Forbidden, Field: "email",
+					Message: fmt.Sprintf("permission %s required to change the address of an active account", perm.CredentialsManage)}
+			}
 			if err := a.unique(ctx, user.EmailNormalized(norm), u.ID, "email", "another person has this address"); err != nil {
 				return nil, err
 			}
@@ -225,12 +231,22 @@ func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*en
 			if err := invite.RevokeTokens(ctx, tx, now, "", u.ID); err != nil {
 				return err
 			}
+			keep := 0 // someone changing their own address stays signed in here
+			if u.ID == s.UserID {
+				keep = s.SessionID
+			}
+			if err := a.auth.EndSessions(ctx, tx, keep, u.ID); err != nil {
+				return err
+			}
 		}
 		return a.audit.Record(ctx, tx, s.OrgID, s.label, audit.Event{Action: "user.updated", TargetType: "User",
 			TargetID: u.ID, TargetLabel: u.Email, Details: map[string]any{"fields": changed}})
 	})
 	if err != nil {
 		return nil, err
+	}
+	if in.RoleID != nil && *in.RoleID != u.RoleID {
+		a.auth.RoleChanged(ctx, u.ID)
 	}
 	return a.client.User.Get(ctx, u.ID)
 }

@@ -96,6 +96,7 @@ func (a *Admin) UpdateRole(ctx context.Context, id int, in RoleInput) (*ent.Role
 	if err := a.uniqueRole(ctx, name, r.ID); err != nil {
 		return nil, err
 	}
+	before := r.Permissions
 	err = db.InTx(ctx, a.client, func(tx *ent.Client) error {
 		r, err = tx.Role.UpdateOneID(r.ID).SetName(name).SetPermissions(perms).SetUpdatedAt(a.clock.Now()).Save(ctx)
 		if err != nil {
@@ -105,6 +106,9 @@ func (a *Admin) UpdateRole(ctx context.Context, id int, in RoleInput) (*ent.Role
 	})
 	if err != nil {
 		return nil, err
+	}
+	if !slices.Equal(before, perms) {
+		a.auth.PermissionsChanged(ctx, r.ID)
 	}
 	return r.Unwrap(), nil
 }

@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -54,8 +55,8 @@ func New(opts Options) http.Handler {
 	})
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", m.instrument("/graphql", origins.guardWebsocket(limitBody(opts.MaxBody, opts.Limits.MaxUpload, authenticate(opts.Auth, gql)))))
-	mux.Handle("GET /export/users.csv", m.instrument("/export/users.csv", authenticate(opts.Auth, opts.Export)))
+	mux.Handle("/graphql", m.instrument("/graphql", origins.guardWebsocket(limitBody(opts.MaxBody, opts.Limits.MaxUpload, authenticate(opts.Auth, opts.Log, gql)))))
+	mux.Handle("GET /export/users.csv", m.instrument("/export/users.csv", authenticate(opts.Auth, opts.Log, opts.Export)))
 	pages := web.New(opts.Resolver.Invites, opts.Log)
 	mux.Handle("POST /webhooks/mailgun", m.instrument("/webhooks/mailgun", opts.Webhook))
 	mux.Handle("/invite/accept", m.instrument("/invite/accept", pages))
@@ -126,16 +127,35 @@ func (p originPolicy) guardWebsocket(next http.Handler) http.Handler {
 }
 
 // authenticate puts the viewer of a valid bearer token in the request
-// context. A missing or invalid token leaves the request anonymous: public
-// operations still work, the rest answer UNAUTHENTICATED.
-func authenticate(a *auth.Service, next http.Handler) http.Handler {
+// context. Without an Authorization header the request is anonymous (public
+// operations work, the rest answer UNAUTHENTICATED); with one that is not a
+// valid session it is refused with 401, never taken for anonymous; and when
+// the session cannot be read (the database is down) with 503.
+func authenticate(a *auth.Service, log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if tok, ok := graph.BearerToken(r.Header.Get("Authorization")); ok {
-			if v, err := a.Authenticate(r.Context(), tok); err == nil {
-				r = r.WithContext(viewer.NewContext(r.Context(), v))
-			}
+		header := r.Header.Get("Authorization")
+		if header == "" {
+			next.ServeHTTP(w, r)
+			return
 		}
-		next.ServeHTTP(w, r)
+		tok, ok := graph.BearerToken(header)
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_request"`)
+			writeError(w, http.StatusUnauthorized, "UNAUTHENTICATED", `authorization must be "Bearer <token>"`)
+			return
+		}
+		v, err := a.Authenticate(r.Context(), tok)
+		if errors.Is(err, auth.ErrInvalidSession) {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			writeError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "invalid or expired session; sign in again")
+			return
+		}
+		if err != nil {
+			log.ErrorContext(r.Context(), "authenticate request", slog.String("error", err.Error()))
+			writeError(w, http.StatusServiceUnavailable, "INTERNAL", "internal error")
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(viewer.NewContext(r.Context(), v)))
 	})
 }
 

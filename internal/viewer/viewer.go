@@ -17,6 +17,7 @@ type Viewer struct {
 	OrgID       int
 	UserID      int
 	SessionID   int
+	RoleID      int
 	Permissions []perm.Permission
 	// MustChangePassword limits the session to changing the password (a
 	// temporary password was set).
@@ -37,6 +38,12 @@ func (v *Viewer) CanAll(ps ...perm.Permission) bool {
 		}
 	}
 	return v != nil
+}
+
+// CanGrant reports whether the viewer may give a role holding perms, or act
+// on the credentials of someone holding it: only with every one of them.
+func (v *Viewer) CanGrant(perms []perm.Permission) bool {
+	return v.CanAll(perms...)
 }
 
 // CanAny reports whether the viewer holds at least one of ps.
