@@ -98,7 +98,9 @@ func TestRightsOnOpenWebsockets(t *testing.T) {
 
 			// Demoted through the API: the connection and its subscriptions end.
 			w.subscribe("5", `subscription { notificationAdded { id } }`, nil)
-			var out struct{ UpdateUser struct{ Role struct{ Name string } } }
+			var out struct {
+				UpdateUser struct{ Role struct{ Name string } }
+			}
 			s.Query(t, a.tok, `mutation($id: ID!, $role: ID!) { updateUser(id: $id, input: {roleId: $role}) { role { name } } }`,
 				map[string]any{"id": fmt.Sprint(bob.ID), "role": a.roleID("Member")}).Decode(t, &out)
 			require.Equal(t, "Member", out.UpdateUser.Role.Name)
