@@ -105,6 +105,7 @@ const (
 	KindINVITATION         Kind = "INVITATION"
 	KindPASSWORD_RESET     Kind = "PASSWORD_RESET"
 	KindTEMPORARY_PASSWORD Kind = "TEMPORARY_PASSWORD"
+	KindEMAIL_CHANGED      Kind = "EMAIL_CHANGED"
 )
 
 func (k Kind) String() string {
@@ -114,7 +115,7 @@ func (k Kind) String() string {
 // KindValidator is a validator for the "kind" field enum values. It is called by the builders before save.
 func KindValidator(k Kind) error {
 	switch k {
-	case KindINVITATION, KindPASSWORD_RESET, KindTEMPORARY_PASSWORD:
+	case KindINVITATION, KindPASSWORD_RESET, KindTEMPORARY_PASSWORD, KindEMAIL_CHANGED:
 		return nil
 	default:
 		return fmt.Errorf("emailtemplate: invalid enum value for kind field: %q", k)

@@ -173,7 +173,7 @@ var (
 		{Name: "id", Type: field.TypeInt, Increment: true},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
-		{Name: "kind", Type: field.TypeEnum, Enums: []string{"INVITATION", "PASSWORD_RESET", "TEMPORARY_PASSWORD"}},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"INVITATION", "PASSWORD_RESET", "TEMPORARY_PASSWORD", "EMAIL_CHANGED"}},
 		{Name: "subject", Type: field.TypeString, Size: 500},
 		{Name: "html", Type: field.TypeString, Size: 2147483647},
 		{Name: "text", Type: field.TypeString, Size: 2147483647},

@@ -16,7 +16,7 @@ type EmailTemplate struct{ ent.Schema }
 // Fields of the EmailTemplate.
 func (EmailTemplate) Fields() []ent.Field {
 	return []ent.Field{
-		field.Enum("kind").Values("INVITATION", "PASSWORD_RESET", "TEMPORARY_PASSWORD").
+		field.Enum("kind").Values("INVITATION", "PASSWORD_RESET", "TEMPORARY_PASSWORD", "EMAIL_CHANGED").
 			Annotations(entgql.Type("EmailKind")),
 		field.Int("role_id").Optional().Nillable(),
 		field.String("subject").MaxLen(500),

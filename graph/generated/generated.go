@@ -2158,6 +2158,7 @@ enum EmailKind @goModel(model: "github.com/rollcall/rollcall/ent/emailtemplate.K
   INVITATION
   PASSWORD_RESET
   TEMPORARY_PASSWORD
+  EMAIL_CHANGED
 }
 type EmailTemplate implements Node {
   id: ID!
