@@ -125,7 +125,10 @@ func serve(ctx context.Context, cmd *cli.Command) error {
 		return err
 	}
 	defer a.Close()
-	if err := a.Migrate(ctx, cmd.Root().Writer); err != nil {
+	if err := a.Migrate(ctx); err != nil {
+		return err
+	}
+	if err := a.Bootstrap(ctx, cmd.Root().Writer); err != nil {
 		return err
 	}
 	return a.Serve(ctx)
@@ -137,7 +140,7 @@ func migrate(ctx context.Context, cmd *cli.Command) error {
 		return err
 	}
 	defer a.Close()
-	return a.Migrate(ctx, cmd.Root().Writer)
+	return a.Migrate(ctx)
 }
 
 func createOrg(ctx context.Context, cmd *cli.Command) error {

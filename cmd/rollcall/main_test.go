@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/urfave/cli/v3"
 
+	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/testkit"
 )
 
@@ -92,6 +93,18 @@ func TestServeBootstrapsOnceAndShutsDown(t *testing.T) {
 		}
 		return out.String()
 	}
+	// A migration job applies the schema and nothing else: no organisation,
+	// no password in its log.
+	migrated, err := run(t, context.Background(), "migrate", "--database-url", url, "--bootstrap-email", "first@example.com", "--log-level", "error")
+	require.NoError(t, err)
+	require.NotContains(t, migrated, "shown only once")
+	d, err := db.Open(context.Background(), url)
+	require.NoError(t, err)
+	orgs, err := d.Client.Organization.Query().Count(testkit.System())
+	d.Close()
+	require.NoError(t, err)
+	require.Zero(t, orgs, "migrate creates no organisation")
+
 	first := serveOnce()
 	require.Contains(t, first, `created organisation "default" with Owner first@example.com`)
 	password := regexp.MustCompile(`shown only once:\s+(\S+)`).FindStringSubmatch(first)

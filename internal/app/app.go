@@ -160,13 +160,17 @@ func newSender(c config.Mail) (mail.Sender, error) {
 	}
 }
 
-// Migrate applies the schema, then creates the bootstrap organisation if the
-// database has none, printing a generated Owner password once to out. Both
-// steps hold a lock on PostgreSQL, so replicas starting together do each once.
-func (a *App) Migrate(ctx context.Context, out io.Writer) error {
-	if err := a.DB.Migrate(ctx, a.log); err != nil {
-		return err
-	}
+// Migrate applies the schema and nothing else. It holds a lock on
+// PostgreSQL, so replicas starting together migrate once.
+func (a *App) Migrate(ctx context.Context) error {
+	return a.DB.Migrate(ctx, a.log)
+}
+
+// Bootstrap creates the bootstrap organisation if the database has none,
+// printing a generated Owner password once to out. It holds a lock on
+// PostgreSQL, so replicas starting together create it once. Only serve
+// bootstraps: a migration job never creates people or prints passwords.
+func (a *App) Bootstrap(ctx context.Context, out io.Writer) error {
 	return a.DB.WithLock(ctx, "rollcall:bootstrap", func(ctx context.Context) error {
 		b := a.cfg.Bootstrap
 		created, err := a.Orgs.Bootstrap(ctx, org.CreateInput{Slug: b.Org, Name: b.Org, OwnerEmail: b.Email, OwnerPassword: b.Password})

@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -48,7 +47,7 @@ func BenchmarkUsers1M(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer a.Close()
-	if err := a.Migrate(ctx, io.Discard); err != nil {
+	if err := a.Migrate(ctx); err != nil {
 		b.Fatal(err)
 	}
 	orgID := seedMillion(b, a, dbURL, people, invitedEvery)

@@ -87,8 +87,11 @@ func NewServer(t testing.TB, modify ...func(*config.Config)) *Server {
 	if err != nil {
 		t.Fatalf("start app: %v", err)
 	}
-	if err := a.Migrate(ctx, io.Discard); err != nil {
+	if err := a.Migrate(ctx); err != nil {
 		t.Fatalf("migrate: %v", err)
+	}
+	if err := a.Bootstrap(ctx, io.Discard); err != nil {
+		t.Fatalf("bootstrap: %v", err)
 	}
 	a.Start()
 	ts.Config.Handler = a.Handler()
