@@ -28,7 +28,7 @@ func fullData() Data {
 }
 
 func TestKinds(t *testing.T) {
-	require.Equal(t, []Kind{Invitation, PasswordReset, TemporaryPassword}, Kinds())
+	require.Equal(t, []Kind{Invitation, PasswordReset, TemporaryPassword, EmailChanged}, Kinds())
 	for _, k := range Kinds() {
 		require.True(t, k.valid(), k)
 	}
@@ -234,7 +234,10 @@ func TestVariables(t *testing.T) {
 func TestVariablesUsableInTheirKinds(t *testing.T) {
 	for _, v := range Variables() {
 		for _, k := range Kinds() {
-			src := Source{Subject: "{{." + v.Name + "}} x", HTML: "<p>{{." + v.Name + "}}</p>", Text: "{{$." + v.Name + "}}"}
+			src := Source{Subject: "x", HTML: "<p>{{." + v.Name + "}}</p>", Text: "{{$." + v.Name + "}}"}
+			if !secret(v.Name) {
+				src.Subject = "{{." + v.Name + "}} x"
+			}
 			err := Validate(k, src)
 			if slices.Contains(v.Kinds, k) {
 				require.NoError(t, err, "%s in %s", v.Name, k)
@@ -243,4 +246,16 @@ func TestVariablesUsableInTheirKinds(t *testing.T) {
 			}
 		}
 	}
+}
+
+func TestSecretVariables(t *testing.T) {
+	var got []string
+	for _, v := range Variables() {
+		if secret(v.Name) {
+			got = append(got, v.Name)
+			require.Contains(t, v.Description, "secret", v.Name)
+			require.NotContains(t, v.Kinds, EmailChanged, v.Name)
+		}
+	}
+	require.Equal(t, secrets(), got)
 }
