@@ -63,10 +63,10 @@ type scan struct {
 	attrs  string // the tag's attributes so far, each followed by a space
 	name   string // inTagName, inEndTagName, inAttrName, inDecl: the name read so far
 	quote  byte   // inValue: the quote that ends the value, 0 when unquoted
-	value  tail   // inValue: the first bytes of the value's text, for a link's scheme
-	texted bool   // inValue: the value has text
-	filled bool   // inValue: a value was printed into it
-	secret bool   // inValue: it is {{.ActionURL}}
+	value  tail   // inValue, of href: the first bytes of the value's text, for the scheme
+	texted bool   // inValue, of href: the value has text
+	filled bool   // inValue, of href: a value was printed into it
+	secret bool   // inValue, of href: it is {{.ActionURL}}
 	css    cssScan
 	recent tail // inComment, inRawText: the last bytes read, to find the end
 	count  int  // inComment: bytes read so far (up to 3); inDoctype unused
@@ -564,7 +564,7 @@ func (m *markup) printValue(s scan, name string, pos int) (scan, error) {
 	case s.attr == "href" && !linkScheme(s.value.String()):
 		return s, m.failAt(pos, "a link must start with https:, http: or mailto: before any value is printed in it")
 	}
-	s.filled = true
+	s.filled = s.attr == "href"
 	return s, nil
 }
 
@@ -822,8 +822,10 @@ func (m *markup) readValue(s scan, text string, i, pos int) (int, scan, error) {
 				return i, s, m.failAt(pos+i, "%s", p)
 			}
 		}
-		s.value.add(c)
-		s.texted = true
+		if s.attr == "href" { // other values are not kept: branches in them then join
+			s.value.add(c)
+			s.texted = true
+		}
 	}
 	return i, s, nil
 }

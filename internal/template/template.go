@@ -140,13 +140,13 @@ type Rendered struct {
 	Text string
 }
 
-// Render validates src as Validate does, then executes it with d: HTML through
+// Render checks src as Compile does, then executes it with d: HTML through
 // html/template (escaping every value for its context), Text and Subject through
 // text/template. The rendered subject has every run of whitespace and control
 // characters (including CR/LF) collapsed to one space and is trimmed, so it can
 // never inject a header. Problems with src are reported as a wrapped *FieldError.
 func Render(k Kind, src Source, d Data) (Rendered, error) {
-	c, err := compile(k, src)
+	c, err := compile(k, src, false)
 	if err != nil {
 		return Rendered{}, fmt.Errorf("render %s template: %w", k, err)
 	}

@@ -171,6 +171,9 @@ func (t *typer) command(cmd *parse.CommandNode, dot types, piped *types) (types,
 	}
 	describe := func(i int) string {
 		if i < len(nodes) {
+			if _, ok := nodes[i].(*parse.PipeNode); ok {
+				return fmt.Sprintf("(%s) (%s)", nodes[i], args[i].describe())
+			}
 			return fmt.Sprintf("%s (%s)", nodes[i], args[i].describe())
 		}
 		return fmt.Sprintf("the piped value (%s)", args[i].describe())

@@ -112,10 +112,10 @@ func (e *FieldError) Error() string {
 //     attribute values.
 //
 // As a backstop, each part is also executed with every combination of set and
-// empty for the variables it uses (a sample of 256 beyond eight variables), so
-// an error that only shows when the template runs is caught.
+// empty for the variables it uses (see maxTrials), so an error that only shows
+// when the template runs is caught.
 func Validate(k Kind, src Source) error {
-	_, err := compile(k, src)
+	_, err := compile(k, src, true)
 	return err
 }
 
@@ -128,17 +128,22 @@ type Compiled struct {
 	text    *texttemplate.Template
 }
 
-// Compile validates src and parses it once for many Render calls.
+// Compile checks src as Validate does and parses it once for many Render
+// calls. It executes each part once rather than with every combination of
+// values (templates are stored only once Validate accepted them, and the
+// checks on the parse tree are what decide), so it stays cheap enough to run
+// for every send; a template saved before a rule existed is still refused.
 func Compile(k Kind, src Source) (*Compiled, error) {
-	c, err := compile(k, src)
+	c, err := compile(k, src, false)
 	if err != nil {
 		return nil, fmt.Errorf("compile %s template: %w", k, err)
 	}
 	return c, nil
 }
 
-// compile validates src and parses its parts.
-func compile(k Kind, src Source) (*Compiled, error) {
+// compile validates src and parses its parts; trials tells whether to execute
+// each part with every combination of values, or once.
+func compile(k Kind, src Source, trials bool) (*Compiled, error) {
 	if !k.valid() {
 		return nil, fmt.Errorf("unknown template kind %q", k)
 	}
@@ -150,7 +155,7 @@ func compile(k Kind, src Source) (*Compiled, error) {
 	}
 	c := Compiled{kind: k}
 	var err error
-	if c.subject, err = compileText(k, fieldSubject, src.Subject, maxSubjectBytes); err != nil {
+	if c.subject, err = compileText(k, fieldSubject, src.Subject, maxSubjectBytes, trials); err != nil {
 		return nil, err
 	}
 	tree, err := check(k, fieldHTML, src.HTML, maxBodyBytes)
@@ -160,17 +165,17 @@ func compile(k Kind, src Source) (*Compiled, error) {
 	if c.html, err = htmltemplate.New(fieldHTML).Option("missingkey=error").Parse(src.HTML); err != nil {
 		return nil, &FieldError{Field: fieldHTML, Message: cleanMessage(fieldHTML, err)}
 	}
-	if err = tryExecute(k, fieldHTML, c.html, tree); err != nil {
+	if err = tryExecute(k, fieldHTML, c.html, tree, trialLimit(len(src.HTML), trials)); err != nil {
 		return nil, err
 	}
-	if c.text, err = compileText(k, fieldText, src.Text, maxBodyBytes); err != nil {
+	if c.text, err = compileText(k, fieldText, src.Text, maxBodyBytes, trials); err != nil {
 		return nil, err
 	}
 	return &c, nil
 }
 
 // compileText checks and parses one plain-text part.
-func compileText(k Kind, field, text string, limit int) (*texttemplate.Template, error) {
+func compileText(k Kind, field, text string, limit int, trials bool) (*texttemplate.Template, error) {
 	tree, err := check(k, field, text, limit)
 	if err != nil {
 		return nil, err
@@ -179,7 +184,7 @@ func compileText(k Kind, field, text string, limit int) (*texttemplate.Template,
 	if err != nil {
 		return nil, &FieldError{Field: field, Message: cleanMessage(field, err)}
 	}
-	if err := tryExecute(k, field, t, tree); err != nil {
+	if err := tryExecute(k, field, t, tree, trialLimit(len(text), trials)); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -190,17 +195,33 @@ type executor interface {
 	Execute(w io.Writer, data any) error
 }
 
-// maxTrials bounds the trial executions of one part: every combination of set
-// and empty for the variables it uses while there are at most 256 of them
-// (eight variables), a sample of 256 beyond.
-const maxTrials = 256
+// Bounds on the trial executions of one part: every combination of set and
+// empty for the variables it uses while there are at most maxTrials of them
+// (eight variables), a sample beyond; and for a large part, fewer, so that
+// trials times the part's size stay within trialBytes (but at least
+// minTrials: a 100 KB body is tried 40 times).
+const (
+	maxTrials  = 256
+	minTrials  = 16
+	trialBytes = 4 << 20
+)
 
-// tryExecute runs t with every combination of set and empty for the variables
-// tree uses (see maxTrials), so that errors only execution finds (and
-// html/template's escaping errors) are reported now.
-func tryExecute(k Kind, field string, t executor, tree *parse.Tree) error {
+// trialLimit is how many trial executions a part of size bytes gets: one
+// without all.
+func trialLimit(size int, all bool) int {
+	if !all {
+		return 1
+	}
+	return min(maxTrials, max(minTrials, trialBytes/max(size, 1)))
+}
+
+// tryExecute runs t with up to limit combinations of set and empty for the
+// variables tree uses (see combinations; with a limit of 1, all empty), so
+// that errors only execution finds, and html/template's escaping errors (found
+// on the first execution whatever the data), are reported now.
+func tryExecute(k Kind, field string, t executor, tree *parse.Tree, limit int) error {
 	used := usedVariables(k, tree)
-	for _, mask := range combinations(len(used), maxTrials) {
+	for _, mask := range combinations(len(used), limit) {
 		d := trialData(used, mask)
 		if err := t.Execute(io.Discard, d); err != nil {
 			fe := execError(field, err)
@@ -360,7 +381,7 @@ func check(k Kind, field, text string, limit int) (*parse.Tree, error) {
 	if len(set) != 1 || set[field] != tree {
 		return nil, &FieldError{Field: field, Message: "{{define}} and {{block}} are not allowed"}
 	}
-	c := checker{kind: k, field: field, text: text}
+	c := checker{kind: k, field: field, text: text, vars: Variables()}
 	if err := c.node(tree.Root, true); err != nil {
 		return nil, err
 	}
@@ -379,6 +400,7 @@ type checker struct {
 	kind  Kind
 	field string
 	text  string // the source, to turn positions into line numbers
+	vars  []Variable
 }
 
 // fail returns a *FieldError located at n.
@@ -522,7 +544,7 @@ func (c *checker) arg(n parse.Node, dotIsData bool) error {
 // e.g. ["FirstName"] for .FirstName or $.FirstName.
 func (c *checker) variable(n parse.Node, ident []string) error {
 	name := ident[0]
-	v, ok := lookupVariable(name)
+	v, ok := lookupVariable(c.vars, name)
 	if !ok {
 		return c.fail(n, "%s", unknownVariable(c.kind, name))
 	}

@@ -56,9 +56,9 @@ func secret(name string) bool {
 // secrets lists the secret variables, for mentions and tested.
 func secrets() []string { return []string{"ActionURL", "TemporaryPassword"} }
 
-// lookupVariable returns the variable called name.
-func lookupVariable(name string) (Variable, bool) {
-	for _, v := range Variables() {
+// lookupVariable returns the variable called name among vars (Variables).
+func lookupVariable(vars []Variable, name string) (Variable, bool) {
+	for _, v := range vars {
 		if v.Name == name {
 			return v, true
 		}
