@@ -259,3 +259,32 @@ func TestSecretVariables(t *testing.T) {
 	}
 	require.Equal(t, secrets(), got)
 }
+
+func TestRenderEmailChanged(t *testing.T) {
+	t.Parallel()
+	d := fullData()
+	d.NewEmail = "ada.new@example.org"
+	r, err := Render(EmailChanged, Default(EmailChanged), d)
+	require.NoError(t, err)
+	require.Equal(t, "Your Acme email address was changed", r.Subject)
+	for _, body := range []string{r.HTML, r.Text} {
+		require.Contains(t, body, "Hi Ada,")
+		require.Contains(t, body, "The email address of your Acme account was changed to ")
+		require.Contains(t, body, "ada.new@example.org")
+		require.Contains(t, body, "this is the last one sent to ada@example.com.")
+		require.Contains(t, body, "If you did not make or ask for this change, contact Acme at once by replying to this email or writing to ")
+		require.Contains(t, body, "office@acme.example")
+		require.Contains(t, body, "Sent by Acme.")
+	}
+	require.Contains(t, r.HTML, `<a href="mailto:office@acme.example"`)
+	require.Contains(t, r.Text, "changed to ada.new@example.org.")
+	require.NotContains(t, r.HTML+r.Text, d.ActionURL, "no link in this email")
+	require.NotContains(t, r.HTML+r.Text, d.TemporaryPassword)
+
+	r, err = Render(EmailChanged, Default(EmailChanged), Data{Email: "bob@example.com", NewEmail: "robert@example.com", OrganizationName: "Acme"})
+	require.NoError(t, err)
+	require.Contains(t, r.Text, "Hello,")
+	require.Contains(t, r.Text, "contact Acme at once.\n")
+	require.NotContains(t, r.HTML+r.Text, "Reply to")
+	require.NotContains(t, r.HTML, "mailto:")
+}
