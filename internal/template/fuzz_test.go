@@ -2,6 +2,7 @@ package template
 
 import (
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -39,6 +40,13 @@ func FuzzValidate(f *testing.F) {
 		f.Add(kindIndex(k), d.Subject, d.HTML, d.Text, "Ada||Ada|ada@example.com|a@b.c||Acme|Admin|Grace")
 	}
 	f.Add(kindIndex(PasswordReset), "Hi", `<a href="{{.ActionURL}}">x</a>`, "{{.ActionURL}}", "||||||||||javascript:alert(1)")
+	r := rand.New(rand.NewPCG(5, 6)) // random templates of the pieces the rules are about
+	for range 40 {
+		var h, x strings.Builder
+		randomTemplate(r, &h, 3+r.IntN(12), 0)
+		randomTemplate(r, &x, 2+r.IntN(6), 0)
+		f.Add(kindIndex(TemporaryPassword), "Hi", h.String(), x.String(), "https://evil.example/?u=|x")
+	}
 	f.Fuzz(func(t *testing.T, kind uint8, subject, html, text, data string) {
 		ks := Kinds()
 		k := ks[int(kind)%len(ks)]
