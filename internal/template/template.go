@@ -1,5 +1,5 @@
 // Package template validates and renders the emails Rollcall sends: invitations,
-// password resets and temporary passwords.
+// password resets, temporary passwords and notices of a changed address.
 //
 // Each kind has a default shipped in the binary (see Default); an organisation may
 // replace it with its own Source, written in Go template syntax against the
@@ -7,6 +7,11 @@
 // and Render turns one into a ready-to-send email. HTML is rendered with
 // html/template, so every value is escaped for its context; the subject and the
 // plain-text body are rendered verbatim, and the subject is folded onto one line.
+//
+// Whoever edits templates must not be able to send a person's link or password
+// anywhere but to that person, nor make an email load anything: Validate decides
+// where each value may stand on the template's parse tree, over every branch,
+// with an allow-list of HTML elements and attributes (see Validate).
 package template
 
 import (
@@ -27,17 +32,20 @@ const (
 	PasswordReset Kind = "PASSWORD_RESET"
 	// TemporaryPassword carries a password to sign in with once.
 	TemporaryPassword Kind = "TEMPORARY_PASSWORD"
+	// EmailChanged tells a person, at their old address, that their address was
+	// changed (to NewEmail). It carries no link and no password.
+	EmailChanged Kind = "EMAIL_CHANGED"
 )
 
 // Kinds returns every Kind, in a stable order. The slice is new on every call.
 func Kinds() []Kind {
-	return []Kind{Invitation, PasswordReset, TemporaryPassword}
+	return []Kind{Invitation, PasswordReset, TemporaryPassword, EmailChanged}
 }
 
 // valid reports whether k is one of Kinds.
 func (k Kind) valid() bool {
 	switch k {
-	case Invitation, PasswordReset, TemporaryPassword:
+	case Invitation, PasswordReset, TemporaryPassword, EmailChanged:
 		return true
 	}
 	return false
@@ -59,6 +67,7 @@ type Source struct {
 //go:embed defaults/invitation.subject.txt defaults/invitation.html defaults/invitation.txt
 //go:embed defaults/password_reset.subject.txt defaults/password_reset.html defaults/password_reset.txt
 //go:embed defaults/temporary_password.subject.txt defaults/temporary_password.html defaults/temporary_password.txt
+//go:embed defaults/email_changed.subject.txt defaults/email_changed.html defaults/email_changed.txt
 var defaults embed.FS
 
 // Default returns the built-in template of kind k, read from the embedded files
@@ -94,8 +103,11 @@ type Data struct {
 	LastName string
 	// FullName is "First Last", or whichever of the two is known, or "".
 	FullName string
-	// Email is the recipient's email address.
+	// Email is the recipient's email address (for EMAIL_CHANGED, the old one,
+	// which the email is sent to).
 	Email string
+	// NewEmail is the recipient's new address; only for EMAIL_CHANGED.
+	NewEmail string
 	// Username is the name the recipient signs in with, or "".
 	Username string
 	// OrganizationName is the name of the organisation sending the email.
@@ -104,13 +116,15 @@ type Data struct {
 	RoleName string
 	// InviterName is who sent the invitation ("" when unknown).
 	InviterName string
-	// ActionURL is the personal link (accept / reset / sign-in page).
+	// ActionURL is the personal link (accept / reset / sign-in page); a secret,
+	// not for EMAIL_CHANGED.
 	ActionURL string
 	// ExpiresAt is when the link or password expires, e.g. "Monday 9 March 2026, 09:00 UTC".
 	ExpiresAt string
 	// ExpiresIn is how long until it expires, e.g. "7 days", "1 hour".
 	ExpiresIn string
-	// TemporaryPassword is the password to sign in with; only for TEMPORARY_PASSWORD.
+	// TemporaryPassword is the password to sign in with; a secret, only for
+	// TEMPORARY_PASSWORD.
 	TemporaryPassword string
 	// ReplyTo is the organisation's reply-to address, may be "".
 	ReplyTo string
@@ -126,13 +140,13 @@ type Rendered struct {
 	Text string
 }
 
-// Render validates src as Validate does, then executes it with d: HTML through
+// Render checks src as Compile does, then executes it with d: HTML through
 // html/template (escaping every value for its context), Text and Subject through
 // text/template. The rendered subject has every run of whitespace and control
 // characters (including CR/LF) collapsed to one space and is trimmed, so it can
 // never inject a header. Problems with src are reported as a wrapped *FieldError.
 func Render(k Kind, src Source, d Data) (Rendered, error) {
-	c, err := compile(k, src)
+	c, err := compile(k, src, false)
 	if err != nil {
 		return Rendered{}, fmt.Errorf("render %s template: %w", k, err)
 	}

@@ -28,7 +28,7 @@ func fullData() Data {
 }
 
 func TestKinds(t *testing.T) {
-	require.Equal(t, []Kind{Invitation, PasswordReset, TemporaryPassword}, Kinds())
+	require.Equal(t, []Kind{Invitation, PasswordReset, TemporaryPassword, EmailChanged}, Kinds())
 	for _, k := range Kinds() {
 		require.True(t, k.valid(), k)
 	}
@@ -234,7 +234,10 @@ func TestVariables(t *testing.T) {
 func TestVariablesUsableInTheirKinds(t *testing.T) {
 	for _, v := range Variables() {
 		for _, k := range Kinds() {
-			src := Source{Subject: "{{." + v.Name + "}} x", HTML: "<p>{{." + v.Name + "}}</p>", Text: "{{$." + v.Name + "}}"}
+			src := Source{Subject: "x", HTML: "<p>{{." + v.Name + "}}</p>", Text: "{{$." + v.Name + "}}"}
+			if !secret(v.Name) {
+				src.Subject = "{{." + v.Name + "}} x"
+			}
 			err := Validate(k, src)
 			if slices.Contains(v.Kinds, k) {
 				require.NoError(t, err, "%s in %s", v.Name, k)
@@ -243,4 +246,45 @@ func TestVariablesUsableInTheirKinds(t *testing.T) {
 			}
 		}
 	}
+}
+
+func TestSecretVariables(t *testing.T) {
+	var got []string
+	for _, v := range Variables() {
+		if secret(v.Name) {
+			got = append(got, v.Name)
+			require.Contains(t, v.Description, "secret", v.Name)
+			require.NotContains(t, v.Kinds, EmailChanged, v.Name)
+		}
+	}
+	require.Equal(t, secrets(), got)
+}
+
+func TestRenderEmailChanged(t *testing.T) {
+	t.Parallel()
+	d := fullData()
+	d.NewEmail = "ada.new@example.org"
+	r, err := Render(EmailChanged, Default(EmailChanged), d)
+	require.NoError(t, err)
+	require.Equal(t, "Your Acme email address was changed", r.Subject)
+	for _, body := range []string{r.HTML, r.Text} {
+		require.Contains(t, body, "Hi Ada,")
+		require.Contains(t, body, "The email address of your Acme account was changed to ")
+		require.Contains(t, body, "ada.new@example.org")
+		require.Contains(t, body, "this is the last one sent to ada@example.com.")
+		require.Contains(t, body, "If you did not make or ask for this change, contact Acme at once by replying to this email or writing to ")
+		require.Contains(t, body, "office@acme.example")
+		require.Contains(t, body, "Sent by Acme.")
+	}
+	require.Contains(t, r.HTML, `<a href="mailto:office@acme.example"`)
+	require.Contains(t, r.Text, "changed to ada.new@example.org.")
+	require.NotContains(t, r.HTML+r.Text, d.ActionURL, "no link in this email")
+	require.NotContains(t, r.HTML+r.Text, d.TemporaryPassword)
+
+	r, err = Render(EmailChanged, Default(EmailChanged), Data{Email: "bob@example.com", NewEmail: "robert@example.com", OrganizationName: "Acme"})
+	require.NoError(t, err)
+	require.Contains(t, r.Text, "Hello,")
+	require.Contains(t, r.Text, "contact Acme at once.\n")
+	require.NotContains(t, r.HTML+r.Text, "Reply to")
+	require.NotContains(t, r.HTML, "mailto:")
 }

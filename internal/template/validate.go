@@ -4,6 +4,8 @@ import (
 	"fmt"
 	htmltemplate "html/template"
 	"io"
+	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -77,16 +79,46 @@ func (e *FieldError) Error() string {
 //   - printing all of Data with {{.}} or {{$}}, fields of a value
 //     ({{.FirstName.X}}), or {{.Field}} inside {{with}}, where dot is the
 //     value itself ({{$.Field}} is fine there);
-//   - nil, and anything html/template cannot escape safely.
+//   - nil, and anything html/template cannot escape safely;
+//   - what would fail when rendered for some person: eq or ne between values
+//     of different kinds (every variable is text, len gives a number, not a
+//     boolean: {{eq .FirstName 1}} can never work), len of anything but text,
+//     a number constant too large;
+//   - a secret out of place. {{.ActionURL}} may only be the whole, quoted
+//     value of a link's href (<a href="{{.ActionURL}}">) or stand alone in
+//     text; {{.TemporaryPassword}} only alone in text; neither in the subject.
+//     Alone in text means printed as it is (no function, pipeline, variable or
+//     {{with}}), in HTML text or the text body (not in an attribute, <title>,
+//     <style> or a comment), at the start of the part or right after a space,
+//     tab or line break or an element that breaks the line (<p>, <br>, <td>…:
+//     not an inline one such as <a>, <span>, <strong> or <code>, nor a value),
+//     and followed by the end, a space, one of . , ; : ! ? ) or (in HTML) a
+//     tag. In conditions a secret may only be tested for being set
+//     ({{if .ActionURL}}, also through and, or and not). This holds on every
+//     way through the template's {{if}} and {{with}} branches;
+//   - in the HTML body, anything that could load or run something: elements
+//     other than html, head, body, title, meta, style, table, tr, td, th,
+//     tbody, thead, tfoot, caption, colgroup, col, div, span, p, br, hr, a,
+//     h1–h6, strong, b, em, i, u, s, small, sup, sub, ul, ol, li, blockquote,
+//     pre, code, center and font; attributes other than class, id, style,
+//     align, valign, width, height, bgcolor, color, border, cellpadding,
+//     cellspacing, role, dir, lang, title, alt, target, rel, face, size,
+//     colspan, rowspan, span, start, type, media, nowrap and aria-*, plus href
+//     on <a> (starting with https:, http: or mailto:, or {{.ActionURL}} alone)
+//     and charset, name and content on <meta>; CSS (in style attributes and
+//     <style>) with url(, @import, image-set( and the like, a backslash or an
+//     "&", or any printed value; conditional comments; a "<" that does not
+//     start a tag; and values printed anywhere but in text and quoted
+//     attribute values.
 //
-// As a backstop, each part is also executed with sample data (once empty,
-// once filled) so errors that only show when the template runs are caught.
+// As a backstop, each part is also executed with every combination of set and
+// empty for the variables it uses (see maxTrials), so an error that only shows
+// when the template runs is caught.
 func Validate(k Kind, src Source) error {
-	_, err := compile(k, src)
+	_, err := compile(k, src, true)
 	return err
 }
 
-// compiled is a validated Source, ready to execute.
 // Compiled is a validated, parsed template, ready to render many times
 // (also concurrently).
 type Compiled struct {
@@ -96,17 +128,22 @@ type Compiled struct {
 	text    *texttemplate.Template
 }
 
-// Compile validates src and parses it once for many Render calls.
+// Compile checks src as Validate does and parses it once for many Render
+// calls. It executes each part once rather than with every combination of
+// values (templates are stored only once Validate accepted them, and the
+// checks on the parse tree are what decide), so it stays cheap enough to run
+// for every send; a template saved before a rule existed is still refused.
 func Compile(k Kind, src Source) (*Compiled, error) {
-	c, err := compile(k, src)
+	c, err := compile(k, src, false)
 	if err != nil {
 		return nil, fmt.Errorf("compile %s template: %w", k, err)
 	}
 	return c, nil
 }
 
-// compile validates src and parses its parts.
-func compile(k Kind, src Source) (*Compiled, error) {
+// compile validates src and parses its parts; trials tells whether to execute
+// each part with every combination of values, or once.
+func compile(k Kind, src Source, trials bool) (*Compiled, error) {
 	if !k.valid() {
 		return nil, fmt.Errorf("unknown template kind %q", k)
 	}
@@ -118,34 +155,36 @@ func compile(k Kind, src Source) (*Compiled, error) {
 	}
 	c := Compiled{kind: k}
 	var err error
-	if c.subject, err = compileText(k, fieldSubject, src.Subject, maxSubjectBytes); err != nil {
+	if c.subject, err = compileText(k, fieldSubject, src.Subject, maxSubjectBytes, trials); err != nil {
 		return nil, err
 	}
-	if err = check(k, fieldHTML, src.HTML, maxBodyBytes); err != nil {
+	tree, err := check(k, fieldHTML, src.HTML, maxBodyBytes)
+	if err != nil {
 		return nil, err
 	}
 	if c.html, err = htmltemplate.New(fieldHTML).Option("missingkey=error").Parse(src.HTML); err != nil {
 		return nil, &FieldError{Field: fieldHTML, Message: cleanMessage(fieldHTML, err)}
 	}
-	if err = tryExecute(fieldHTML, c.html); err != nil {
+	if err = tryExecute(k, fieldHTML, c.html, tree, trialLimit(len(src.HTML), trials)); err != nil {
 		return nil, err
 	}
-	if c.text, err = compileText(k, fieldText, src.Text, maxBodyBytes); err != nil {
+	if c.text, err = compileText(k, fieldText, src.Text, maxBodyBytes, trials); err != nil {
 		return nil, err
 	}
 	return &c, nil
 }
 
 // compileText checks and parses one plain-text part.
-func compileText(k Kind, field, text string, limit int) (*texttemplate.Template, error) {
-	if err := check(k, field, text, limit); err != nil {
+func compileText(k Kind, field, text string, limit int, trials bool) (*texttemplate.Template, error) {
+	tree, err := check(k, field, text, limit)
+	if err != nil {
 		return nil, err
 	}
 	t, err := texttemplate.New(field).Option("missingkey=error").Parse(text)
 	if err != nil {
 		return nil, &FieldError{Field: field, Message: cleanMessage(field, err)}
 	}
-	if err := tryExecute(field, t); err != nil {
+	if err := tryExecute(k, field, t, tree, trialLimit(len(text), trials)); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -156,15 +195,150 @@ type executor interface {
 	Execute(w io.Writer, data any) error
 }
 
-// tryExecute runs t with empty and with sample data, so that errors only
-// execution finds (and html/template's escaping errors) are reported now.
-func tryExecute(field string, t executor) error {
-	for _, d := range []Data{{}, sampleData()} {
+// Bounds on the trial executions of one part: every combination of set and
+// empty for the variables it uses while there are at most maxTrials of them
+// (eight variables), a sample beyond; and for a large part, fewer, so that
+// trials times the part's size stay within trialBytes (but at least
+// minTrials: a 100 KB body is tried 40 times).
+const (
+	maxTrials  = 256
+	minTrials  = 16
+	trialBytes = 4 << 20
+)
+
+// trialLimit is how many trial executions a part of size bytes gets: one
+// without all.
+func trialLimit(size int, all bool) int {
+	if !all {
+		return 1
+	}
+	return min(maxTrials, max(minTrials, trialBytes/max(size, 1)))
+}
+
+// tryExecute runs t with up to limit combinations of set and empty for the
+// variables tree uses (see combinations; with a limit of 1, all empty), so
+// that errors only execution finds, and html/template's escaping errors (found
+// on the first execution whatever the data), are reported now.
+func tryExecute(k Kind, field string, t executor, tree *parse.Tree, limit int) error {
+	used := usedVariables(k, tree)
+	for _, mask := range combinations(len(used), limit) {
+		d := trialData(used, mask)
 		if err := t.Execute(io.Discard, d); err != nil {
-			return execError(field, err)
+			fe := execError(field, err)
+			if len(used) > 0 {
+				fe.Message += " (" + describeTrial(used, mask) + ")"
+			}
+			return fe
 		}
 	}
 	return nil
+}
+
+// usedVariables lists the variables tree refers to, in the order of Variables.
+func usedVariables(k Kind, tree *parse.Tree) []string {
+	var out []string
+	for _, v := range Variables() {
+		if slices.Contains(v.Kinds, k) && tree != nil && mentions(rootPipe(tree.Root), []string{v.Name}) {
+			out = append(out, v.Name)
+		}
+	}
+	return out
+}
+
+// rootPipe gathers every pipeline of a tree into one, for mentions.
+func rootPipe(n *parse.ListNode) *parse.PipeNode {
+	p := &parse.PipeNode{}
+	var walk func(n parse.Node)
+	walk = func(n parse.Node) {
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n != nil {
+				for _, m := range n.Nodes {
+					walk(m)
+				}
+			}
+		case *parse.ActionNode:
+			p.Cmds = append(p.Cmds, n.Pipe.Cmds...)
+		case *parse.IfNode:
+			p.Cmds = append(p.Cmds, n.Pipe.Cmds...)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.WithNode:
+			p.Cmds = append(p.Cmds, n.Pipe.Cmds...)
+			walk(n.List)
+			walk(n.ElseList)
+		}
+	}
+	walk(n)
+	return p
+}
+
+// combinations returns bit masks over n variables (bit i set: variable i is
+// set): all 2^n of them when that is at most limit, otherwise none set, all
+// set, each one alone set and alone empty, and a fixed pseudo-random sample up
+// to limit.
+func combinations(n, limit int) []uint64 {
+	if n < 63 && 1<<n <= limit {
+		out := make([]uint64, 1<<n)
+		for i := range out {
+			out[i] = uint64(i)
+		}
+		return out
+	}
+	all := uint64(1)<<n - 1
+	seen := map[uint64]bool{}
+	var out []uint64
+	add := func(m uint64) {
+		if m &= all; !seen[m] && len(out) < limit {
+			seen[m] = true
+			out = append(out, m)
+		}
+	}
+	add(0)
+	add(all)
+	for i := range n {
+		add(1 << i)
+		add(all &^ (1 << i))
+	}
+	r := rand.New(rand.NewPCG(0x5eed, uint64(n)))
+	for len(out) < limit {
+		add(r.Uint64())
+	}
+	return out
+}
+
+// trialData is Data with the variables of used set (from sampleData) where
+// mask has a bit.
+func trialData(used []string, mask uint64) Data {
+	sample := reflect.ValueOf(sampleData())
+	var d Data
+	v := reflect.ValueOf(&d).Elem()
+	for i, name := range used {
+		if mask&(1<<i) != 0 {
+			v.FieldByName(name).Set(sample.FieldByName(name))
+		}
+	}
+	return d
+}
+
+// describeTrial says which variables were set and empty, for a message.
+func describeTrial(used []string, mask uint64) string {
+	var set, empty []string
+	for i, name := range used {
+		if mask&(1<<i) != 0 {
+			set = append(set, name)
+		} else {
+			empty = append(empty, name)
+		}
+	}
+	var parts []string
+	if len(set) > 0 {
+		parts = append(parts, "with "+strings.Join(set, ", ")+" set")
+	}
+	if len(empty) > 0 {
+		parts = append(parts, "with "+strings.Join(empty, ", ")+" empty")
+	}
+	return "when rendered " + strings.Join(parts, " and ")
 }
 
 // execError turns an execution error into a *FieldError for field.
@@ -179,6 +353,7 @@ func sampleData() Data {
 		LastName:          "Lovelace",
 		FullName:          "Ada Lovelace",
 		Email:             "ada@example.com",
+		NewEmail:          "ada.lovelace@example.org",
 		Username:          "ada",
 		OrganizationName:  "Analytical Engines Ltd",
 		RoleName:          "Engineer",
@@ -191,22 +366,33 @@ func sampleData() Data {
 	}
 }
 
-// check enforces the size limit and the rules on the parse tree of one part.
-func check(k Kind, field, text string, limit int) error {
+// check enforces the size limit and the rules on the parse tree of one part
+// (see Validate), and returns the tree.
+func check(k Kind, field, text string, limit int) (*parse.Tree, error) {
 	if len(text) > limit {
-		return &FieldError{Field: field, Message: fmt.Sprintf("is too long: %d bytes, at most %d", len(text), limit)}
+		return nil, &FieldError{Field: field, Message: fmt.Sprintf("is too long: %d bytes, at most %d", len(text), limit)}
 	}
 	tree := parse.New(field)
 	tree.Mode = parse.SkipFuncCheck // unknown functions get a clearer message from the checker
 	set := map[string]*parse.Tree{}
 	if _, err := tree.Parse(text, "", "", set); err != nil {
-		return &FieldError{Field: field, Message: cleanMessage(field, err)}
+		return nil, &FieldError{Field: field, Message: cleanMessage(field, err)}
 	}
 	if len(set) != 1 || set[field] != tree {
-		return &FieldError{Field: field, Message: "{{define}} and {{block}} are not allowed"}
+		return nil, &FieldError{Field: field, Message: "{{define}} and {{block}} are not allowed"}
 	}
-	c := checker{kind: k, field: field, text: text}
-	return c.node(tree.Root, true)
+	c := checker{kind: k, field: field, text: text, vars: Variables()}
+	if err := c.node(tree.Root, true); err != nil {
+		return nil, err
+	}
+	if err := checkTypes(field, text, tree.Root); err != nil {
+		return nil, err
+	}
+	m := markup{kind: k, field: field, text: text, html: field == fieldHTML, subject: field == fieldSubject}
+	if err := m.check(tree.Root); err != nil {
+		return nil, err
+	}
+	return tree, nil
 }
 
 // checker walks a parse tree and reports the first forbidden construct.
@@ -214,6 +400,7 @@ type checker struct {
 	kind  Kind
 	field string
 	text  string // the source, to turn positions into line numbers
+	vars  []Variable
 }
 
 // fail returns a *FieldError located at n.
@@ -357,7 +544,7 @@ func (c *checker) arg(n parse.Node, dotIsData bool) error {
 // e.g. ["FirstName"] for .FirstName or $.FirstName.
 func (c *checker) variable(n parse.Node, ident []string) error {
 	name := ident[0]
-	v, ok := lookupVariable(name)
+	v, ok := lookupVariable(c.vars, name)
 	if !ok {
 		return c.fail(n, "%s", unknownVariable(c.kind, name))
 	}

@@ -83,7 +83,7 @@ func TestValidate(t *testing.T) {
 		{"chain", Invitation, with("text", "{{(.Email).Domain}}"), "text", []string{"no fields"}},
 		{"field inside with", Invitation, with("text", "{{with .FirstName}}{{.LastName}}{{end}}"), "text", []string{"{{$.LastName}}"}},
 		{"nil", Invitation, with("text", `{{if eq .Email nil}}x{{end}}`), "text", []string{"nil"}},
-		{"runtime type error", Invitation, with("text", `{{if eq .Email 3}}x{{end}}`), "text", []string{"line 1", "incompatible types"}},
+		{"runtime type error", Invitation, with("text", `{{if eq .Email 3}}x{{end}}`), "text", []string{"line 1", "eq compares .Email (text) with 3"}},
 		{"runtime type error len", Invitation, with("text", `{{len 3}}`), "text", []string{"len"}},
 		{"html escaping error", Invitation, with("html", `{{if .Email}}<a href="{{end}}">x</a>`), "html", []string{"line 1"}},
 		{"empty subject", Invitation, with("subject", ""), "subject", []string{"required"}},

@@ -18,28 +18,47 @@ type Variable struct {
 
 // Variables lists the variables templates may use, one per field of Data, in the
 // order of Data. The slice is new on every call.
+//
+// ActionURL and TemporaryPassword are secrets: {{.ActionURL}} may stand only as
+// the whole href of a link (<a href="{{.ActionURL}}">) or alone in text,
+// {{.TemporaryPassword}} only alone in text, and neither in a subject (see
+// Validate).
 func Variables() []Variable {
 	all := Kinds
+	personal := func() []Kind { return []Kind{Invitation, PasswordReset, TemporaryPassword} }
 	return []Variable{
 		{"FirstName", "The recipient's first name; may be empty, so test it with {{if .FirstName}}.", all()},
 		{"LastName", "The recipient's last name; may be empty.", all()},
 		{"FullName", `The recipient's first and last name ("Ada Lovelace"), whichever of them is known, or empty.`, all()},
-		{"Email", "The recipient's email address.", all()},
+		{"Email", "The recipient's email address (in EMAIL_CHANGED, the old address, which the email goes to).", all()},
+		{"NewEmail", "The recipient's new email address; only in EMAIL_CHANGED, which is sent to the old one.", []Kind{EmailChanged}},
 		{"Username", "The name the recipient signs in with; may be empty.", all()},
 		{"OrganizationName", "The name of your organisation.", all()},
 		{"RoleName", "The recipient's role in the organisation; may be empty.", all()},
 		{"InviterName", "The name of the person who sent the invitation; may be empty.", []Kind{Invitation}},
-		{"ActionURL", "The recipient's personal link: accept the invitation, choose a new password or sign in.", all()},
-		{"ExpiresAt", `When the link or password expires, e.g. "Monday 9 March 2026, 09:00 UTC"; may be empty.`, all()},
-		{"ExpiresIn", `How long until the link or password expires, e.g. "7 days" or "1 hour"; may be empty.`, all()},
-		{"TemporaryPassword", "The temporary password to sign in with.", []Kind{TemporaryPassword}},
+		{"ActionURL", `The recipient's personal link: accept the invitation, choose a new password or sign in. ` +
+			`A secret: it may only be the whole href of a link (<a href="{{.ActionURL}}">) or stand alone in text, ` +
+			`never in the subject.`, personal()},
+		{"ExpiresAt", `When the link or password expires, e.g. "Monday 9 March 2026, 09:00 UTC"; may be empty.`, personal()},
+		{"ExpiresIn", `How long until the link or password expires, e.g. "7 days" or "1 hour"; may be empty.`, personal()},
+		{"TemporaryPassword", "The temporary password to sign in with. A secret: it may only stand alone in text, " +
+			"never in an attribute or the subject.", []Kind{TemporaryPassword}},
 		{"ReplyTo", "Your organisation's reply-to email address; may be empty.", all()},
 	}
 }
 
-// lookupVariable returns the variable called name.
-func lookupVariable(name string) (Variable, bool) {
-	for _, v := range Variables() {
+// secret reports whether the variable called name is a secret: a person's
+// link or password, which may stand only where Validate allows.
+func secret(name string) bool {
+	return name == "ActionURL" || name == "TemporaryPassword"
+}
+
+// secrets lists the secret variables, for mentions and tested.
+func secrets() []string { return []string{"ActionURL", "TemporaryPassword"} }
+
+// lookupVariable returns the variable called name among vars (Variables).
+func lookupVariable(vars []Variable, name string) (Variable, bool) {
+	for _, v := range vars {
 		if v.Name == name {
 			return v, true
 		}
