@@ -133,6 +133,9 @@ func TestHostileTextIsRefused(t *testing.T) {
 		})
 	}
 
+	resp = s.Query(t, "", acceptMutation, map[string]any{"in": map[string]any{"token": link, "password": "grace-password-1", "lastName": strings.Repeat("é", 201)}})
+	requireRefused(t, resp, "lastName", "200 characters")
+
 	// Nothing spent the link: Grace can still accept it.
 	resp = s.Query(t, "", acceptMutation, map[string]any{"in": map[string]any{"token": link, "password": "grace-password-1", "firstName": "Grace"}})
 	require.Empty(t, resp.Errors)
