@@ -58,6 +58,12 @@ func TestOrgCreate(t *testing.T) {
 	require.ErrorContains(t, err, "slug")
 	_, err = run(t, ctx, "org", "create", "--database-url", url, "--slug", "beta", "--owner-email", "not-an-email")
 	require.ErrorContains(t, err, "email")
+	_, err = run(t, ctx, "org", "create", "--database-url", url, "--slug", "gamma", "--name", "Gamma\u202E Inc", "--owner-email", "g@gamma.test")
+	require.ErrorContains(t, err, "organisation name contains a bidirectional control character (U+202E)")
+	_, err = run(t, ctx, "org", "create", "--database-url", url, "--slug", "gamma", "--name", "Gamma\r\nInc", "--owner-email", "g@gamma.test")
+	require.ErrorContains(t, err, "line break")
+	_, err = run(t, ctx, "org", "create", "--database-url", url, "--slug", "gamma", "--owner-email", "g\x1b@gamma.test")
+	require.ErrorContains(t, err, "email address contains a control character (U+001B)")
 }
 
 func TestServeBootstrapsOnceAndShutsDown(t *testing.T) {

@@ -4,6 +4,8 @@ package emailaddr
 import (
 	"net/mail"
 	"strings"
+
+	"github.com/rollcall/rollcall/internal/plaintext"
 )
 
 // MaxLength is the longest address accepted (RFC 5321's path limit).
@@ -28,9 +30,13 @@ const (
 	ErrDomain Error = "email domain is not valid"
 )
 
-// Normalize trims s and checks it is a single plain address (no display name).
+// Normalize trims s and checks it is a single plain address (no display name)
+// holding no character plaintext refuses in addresses (controls,
+// bidirectional and invisible characters, joiners, special spaces).
 // It returns the address as typed and its lower-cased form, which is what
-// uniqueness and lookups use. Errors are one of the Err* constants.
+// uniqueness and lookups use. Errors are one of the Err* constants, or an
+// Error naming the refused character ("email address contains a
+// bidirectional control character (U+202E)"; see CharacterError).
 func Normalize(s string) (address, normalized string, err error) {
 	s = strings.TrimSpace(s)
 	switch {
@@ -38,6 +44,9 @@ func Normalize(s string) (address, normalized string, err error) {
 		return "", "", ErrEmpty
 	case len(s) > MaxLength:
 		return "", "", ErrTooLong
+	}
+	if err := plaintext.Check(plaintext.Address, s); err != nil {
+		return "", "", CharacterError("email address", err)
 	}
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Address != s || a.Name != "" {
@@ -48,6 +57,12 @@ func Normalize(s string) (address, normalized string, err error) {
 		return "", "", ErrDomain
 	}
 	return s, strings.ToLower(s), nil
+}
+
+// CharacterError is the reason for a text that what (a noun phrase, "email
+// address") names and that plaintext refused with err.
+func CharacterError(what string, err error) Error {
+	return Error(what + " " + err.Error())
 }
 
 // validDomain reports whether d is a host name with at least two labels:

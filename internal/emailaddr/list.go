@@ -3,6 +3,8 @@ package emailaddr
 import (
 	"iter"
 	"strings"
+
+	"github.com/rollcall/rollcall/internal/plaintext"
 )
 
 // MaxNameLength is the longest display name accepted, in bytes.
@@ -29,7 +31,11 @@ type Entry struct {
 // and so does an unquoted comma between words (no @) and a following
 // "Name <email>" piece, as in "Lovelace, Ada <ada@example.com>".
 //
-// Pieces are trimmed and empty ones dropped. Valid entries are de-duplicated
+// A byte order mark (U+FEFF) starting an input is dropped, as it is in a
+// file. Pieces are trimmed and empty ones dropped. An address or display name
+// holding a character plaintext refuses (controls, bidirectional and
+// invisible characters; joiners too in the address) makes the entry invalid,
+// with a Reason naming the character. Valid entries are de-duplicated
 // by Normalized: the first occurrence wins and later ones are dropped
 // silently. Invalid pieces are returned with Reason set (and Suggestion when
 // fixing a domain typo would make them valid); they are de-duplicated by their
@@ -40,6 +46,7 @@ func ParseList(inputs []string) []Entry {
 	seenInput := make(map[string]struct{}) // every piece met, valid or not
 	seenAddr := make(map[string]struct{})  // Normalized of the valid ones
 	for _, in := range inputs {
+		in = strings.TrimPrefix(in, "\uFEFF")
 		for p := range pieces(in) {
 			// The same piece again is a duplicate whatever it holds;
 			// skipping it early keeps repeated pastes cheap.
@@ -85,6 +92,10 @@ func parseEntry(p string) (Entry, string) {
 		e.Reason = err.Error()
 	case len(name) > MaxNameLength:
 		e.Reason = ErrNameTooLong.Error()
+	default:
+		if err := plaintext.Check(plaintext.Name, name); err != nil {
+			e.Reason = CharacterError("display name", err).Error()
+		}
 	}
 	if e.Reason != "" {
 		return e, addr

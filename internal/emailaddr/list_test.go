@@ -19,12 +19,16 @@ func bad(input string, reason Error) Entry {
 	return Entry{Input: input, Reason: reason.Error()}
 }
 
-func TestParseList(t *testing.T) {
-	cases := []struct {
-		name string
-		in   []string
-		want []Entry
-	}{
+// parseListCase is a case of TestParseList; FuzzParseList starts from
+// their inputs.
+type parseListCase struct {
+	name string
+	in   []string
+	want []Entry
+}
+
+func parseListCases() []parseListCase {
+	return []parseListCase{
 		{"nothing", nil, nil},
 		{"only separators and spaces", []string{" , ;\t\n\r\n ", ""}, nil},
 		{"one", []string{"  ada@example.com  "}, []Entry{ok("ada@example.com")}},
@@ -127,8 +131,41 @@ func TestParseList(t *testing.T) {
 				ok("dan@example.com"),
 			},
 		},
+		{
+			"hostile characters in addresses and names",
+			[]string{"ada\x1b@example.com, bob\u202E@example.com\nAda\aL <ada@example.com>, \"Bob\u200B\" <bob@example.com>, c\u200Cy@example.com"},
+			[]Entry{
+				bad("ada\x1b@example.com", "email address contains a control character (U+001B)"),
+				bad("bob\u202E@example.com", "email address contains a bidirectional control character (U+202E)"),
+				bad("Ada\aL <ada@example.com>", "display name contains a control character (U+0007)"),
+				bad("\"Bob\u200B\" <bob@example.com>", "display name contains an invisible character (U+200B)"),
+				bad("c\u200Cy@example.com", "email address contains an invisible character (U+200C)"),
+			},
+		},
+		{
+			"joiners stay in names, other scripts pass",
+			[]string{"علی\u200Cرضا <ali@example.com>; क्\u200Dष <ksha@example.com>; Zoë José <zoe@example.com>"},
+			[]Entry{
+				{Input: "علی\u200Cرضا <ali@example.com>", Name: "علی\u200Cرضا", Address: "ali@example.com", Normalized: "ali@example.com"},
+				{Input: "क्\u200Dष <ksha@example.com>", Name: "क्\u200Dष", Address: "ksha@example.com", Normalized: "ksha@example.com"},
+				{Input: "Zoë José <zoe@example.com>", Name: "Zoë José", Address: "zoe@example.com", Normalized: "zoe@example.com"},
+			},
+		},
+		{
+			"a byte order mark starting an input is dropped, one inside is not",
+			[]string{"\uFEFFada@example.com,\uFEFFbob@example.com"},
+			[]Entry{ok("ada@example.com"), bad("\uFEFFbob@example.com", "email address contains an invisible character (U+FEFF)")},
+		},
+		{
+			"no suggestion carries a refused character",
+			[]string{"ada\u202E@gmial.com"},
+			[]Entry{bad("ada\u202E@gmial.com", "email address contains a bidirectional control character (U+202E)")},
+		},
 	}
-	for _, c := range cases {
+}
+
+func TestParseList(t *testing.T) {
+	for _, c := range parseListCases() {
 		t.Run(c.name, func(t *testing.T) {
 			require.Equal(t, c.want, ParseList(c.in))
 		})

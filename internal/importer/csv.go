@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/rollcall/rollcall/internal/username"
 	"io"
 	"slices"
 	"strconv"
@@ -14,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/rollcall/rollcall/internal/emailaddr"
+	"github.com/rollcall/rollcall/internal/plaintext"
+	"github.com/rollcall/rollcall/internal/username"
 )
 
 // Lengths of the values a row may hold, in characters (runes).
@@ -74,7 +75,7 @@ type Row struct {
 // RowError is one rejected row.
 type RowError struct {
 	Line    int
-	Email   string // as written, possibly "" or invalid; clipped to 320 bytes
+	Email   string // as written, possibly "" or invalid, with characters the text rule refuses written as <U+XXXX> (plaintext.Visible); clipped to 320 bytes
 	Message string
 }
 
@@ -129,8 +130,9 @@ type Stats struct {
 // with the suggestion, since admins fix typos before importing); first and
 // last name hold at most 200 characters, the username 2 to 64 letters, digits,
 // dots, underscores or dashes, the role and each product at most 100; names,
-// role and products hold no control characters (such as line breaks from
-// quoted cells); the role and products pass checks; the address (compared
+// role and products hold no character the text rule refuses in names
+// (package plaintext: controls such as line breaks from quoted cells,
+// bidirectional controls, invisible characters); the role and products pass checks; the address (compared
 // lower-cased) was not on an earlier row. That earlier row owns the address
 // even if it was rejected for another reason: of two rows for one address,
 // the later one is the error, "duplicate of line N".
@@ -520,7 +522,7 @@ func (p *csvParser) handle(line int, fields []string) error {
 		if p.onError == nil {
 			return nil
 		}
-		return p.onError(RowError{Line: line, Email: clipEmail(email), Message: msg})
+		return p.onError(RowError{Line: line, Email: clipEmail(plaintext.Visible(plaintext.Address, email)), Message: msg})
 	}
 	p.stats.Valid++
 	if p.onRow == nil {
@@ -627,17 +629,14 @@ func orNil(s *string) *string {
 	return s
 }
 
-// checkText refuses a value longer than max characters or holding control
-// characters (line breaks and tabs from quoted cells included).
+// checkText refuses a value longer than max characters or holding a
+// character the text rule refuses in names (line breaks and tabs from quoted
+// cells included).
 func checkText(what, s string, max int) string {
-	n := 0
-	for _, c := range s {
-		n++
-		if unicode.IsControl(c) {
-			return what + " contains a line break or another control character"
-		}
+	if err := plaintext.Check(plaintext.Name, s); err != nil {
+		return what + " " + err.Error()
 	}
-	if n > max {
+	if utf8.RuneCountInString(s) > max {
 		return fmt.Sprintf("%s is longer than %d characters", what, max)
 	}
 	return ""

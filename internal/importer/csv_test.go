@@ -39,13 +39,17 @@ func fileErr(t *testing.T, err error) *FileError {
 	return fe
 }
 
-func TestParseValidFiles(t *testing.T) {
-	cases := []struct {
-		name  string
-		in    string
-		delim rune
-		rows  []Row
-	}{
+// validFileCase is a case of TestParseValidFiles; FuzzCSV starts from
+// their files.
+type validFileCase struct {
+	name  string
+	in    string
+	delim rune
+	rows  []Row
+}
+
+func validFileCases() []validFileCase {
+	return []validFileCase{
 		{
 			name:  "BOM",
 			in:    "\xEF\xBB\xBFemail,first name\nada@example.com,Ada\n",
@@ -142,6 +146,15 @@ func TestParseValidFiles(t *testing.T) {
 				Products: []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k"}}},
 		},
 		{
+			name:  "names in other scripts, joiners in names",
+			in:    "email,first name,last name\nali@example.com,علی\u200Cرضا,کریمی\nksha@example.com,क्\u200Dष,Zoë José\n",
+			delim: ',',
+			rows: []Row{
+				{Line: 2, Email: "ali@example.com", Normalized: "ali@example.com", FirstName: str("علی\u200Cرضا"), LastName: str("کریمی")},
+				{Line: 3, Email: "ksha@example.com", Normalized: "ksha@example.com", FirstName: str("क्\u200Dष"), LastName: str("Zoë José")},
+			},
+		},
+		{
 			name:  "longest values",
 			in:    "email,first name,last name,username,role,products\nada@example.com," + strings.Repeat("é", 200) + "," + strings.Repeat("L", 200) + "," + strings.Repeat("ü", 64) + "," + strings.Repeat("r", 100) + "," + strings.Repeat("p", 100) + "\n",
 			delim: ',',
@@ -150,7 +163,10 @@ func TestParseValidFiles(t *testing.T) {
 				Products: []string{strings.Repeat("p", 100)}}},
 		},
 	}
-	for _, c := range cases {
+}
+
+func TestParseValidFiles(t *testing.T) {
+	for _, c := range validFileCases() {
 		t.Run(c.name, func(t *testing.T) {
 			res := parseCSV(c.in, Limits{}, Checks{})
 			if c.rows == nil {
@@ -167,18 +183,33 @@ func TestParseValidFiles(t *testing.T) {
 	}
 }
 
-func TestParseRowErrors(t *testing.T) {
-	checks := Checks{
+// rowErrorChecks are the organisation's roles and products in
+// TestParseRowErrors (and FuzzCSV).
+func rowErrorChecks() Checks {
+	return Checks{
 		Role:    func(name string) bool { return strings.EqualFold(name, "Member") || strings.EqualFold(name, "Admin") },
 		Product: func(name string) bool { return name == "crm" || name == "hr" },
 	}
+}
+
+// rowErrorCase is a case of TestParseRowErrors: one bad row between two
+// good ones (rowErrorFile); FuzzCSV starts from their files.
+type rowErrorCase struct {
+	name  string
+	cells string // email,first name,last name,username,role,products
+	email string
+	msg   string
+}
+
+// rowErrorFile is the file a rowErrorCase's cells stand in, on line 3.
+func rowErrorFile(cells string) string {
+	return "email,first name,last name,username,role,products\n" +
+		"ok@example.com,,,,admin,hr\n" + cells + "\nok2@example.com\n"
+}
+
+func rowErrorCases() []rowErrorCase {
 	longEmail := strings.Repeat("é", 200) + "@example.com" // 412 bytes
-	cases := []struct {
-		name  string
-		cells string // email,first name,last name,username,role,products
-		email string
-		msg   string
-	}{
+	return []rowErrorCase{
 		{"email missing", ",Ada,,,,", "", "email is missing"},
 		{"invalid", "ada,Ada,,,,", "ada", "not a valid email address"},
 		{"invalid with suggestion", "ada@gmailcom,,,,,", "ada@gmailcom", "email domain is not valid (did you mean ada@gmail.com?)"},
@@ -187,7 +218,20 @@ func TestParseRowErrors(t *testing.T) {
 		{"email too long", longEmail + ",,,,,", longEmail[:320], "email address is too long"},
 		{"first name too long", "ada@example.com," + strings.Repeat("é", 201) + ",,,,", "ada@example.com", "first name is longer than 200 characters"},
 		{"last name too long", "ada@example.com,," + strings.Repeat("x", 201) + ",,,", "ada@example.com", "last name is longer than 200 characters"},
-		{"name with a line break", "ada@example.com,\"Ada\nMarie\",,,,", "ada@example.com", "first name contains a line break or another control character"},
+		{"name with a line break", "ada@example.com,\"Ada\nMarie\",,,,", "ada@example.com", "first name contains a line break (U+000A)"},
+		{"name with a tab", "ada@example.com,\"Ada\tMarie\",,,,", "ada@example.com", "first name contains a tab (U+0009)"},
+		{"name with ESC", "ada@example.com,Ada\x1b[2J,,,,", "ada@example.com", "first name contains a control character (U+001B)"},
+		{"name with a C1 control", "ada@example.com,Ada\u009b,,,,", "ada@example.com", "first name contains a control character (U+009B)"},
+		{"name with a right-to-left override", "ada@example.com,,Love\u202Elace,,,", "ada@example.com", "last name contains a bidirectional control character (U+202E)"},
+		{"name with a zero-width space", "ada@example.com,,Love\u200Blace,,,", "ada@example.com", "last name contains an invisible character (U+200B)"},
+		{"name with a word joiner", "ada@example.com,A\u2060da,,,,", "ada@example.com", "first name contains an invisible character (U+2060)"},
+		{"name with a BOM", "ada@example.com,\uFEFFAda,,,,", "ada@example.com", "first name contains an invisible character (U+FEFF)"},
+		{"role with DEL", "ada@example.com,,,,Member\x7f,", "ada@example.com", "role contains a control character (U+007F)"},
+		{"role with BEL", "ada@example.com,,,,\aMember,", "ada@example.com", "role contains a control character (U+0007)"},
+		{"product with a left-to-right mark", "ada@example.com,,,,,crm\u200E", "ada@example.com", "product contains a bidirectional control character (U+200E)"},
+		{"email with ESC", "ada\x1b@example.com,Ada,,,,", "ada<U+001B>@example.com", "email address contains a control character (U+001B)"},
+		{"email with a right-to-left override", "ada\u202E@gmial.com,Ada,,,,", "ada<U+202E>@gmial.com", "email address contains a bidirectional control character (U+202E)"},
+		{"email with a joiner", "a\u200Dda@example.com,,,,,", "a<U+200D>da@example.com", "email address contains an invisible character (U+200D)"},
 		{"username too long", "ada@example.com,,," + strings.Repeat("u", 65) + ",,", "ada@example.com", "username is longer than 64 characters"},
 		{"username too short", "ada@example.com,,,u,,", "ada@example.com", "username is shorter than 2 characters"},
 		{"username with a space", "ada@example.com,,,ada l,,", "ada@example.com", `username may only contain letters, digits, dots, underscores and dashes (not ' ')`},
@@ -198,11 +242,13 @@ func TestParseRowErrors(t *testing.T) {
 		{"unknown product", "ada@example.com,,,,member,crm|x", "ada@example.com", `unknown product "x"`},
 		{"first failure wins", "ada@example.com," + strings.Repeat("x", 201) + ",,,Pilot,x", "ada@example.com", "first name is longer than 200 characters"},
 	}
-	for _, c := range cases {
+}
+
+func TestParseRowErrors(t *testing.T) {
+	checks := rowErrorChecks()
+	for _, c := range rowErrorCases() {
 		t.Run(c.name, func(t *testing.T) {
-			in := "email,first name,last name,username,role,products\n" +
-				"ok@example.com,,,,admin,hr\n" + c.cells + "\nok2@example.com\n"
-			res := parseCSV(in, Limits{}, checks)
+			res := parseCSV(rowErrorFile(c.cells), Limits{}, checks)
 			require.NoError(t, res.err)
 			require.Equal(t, []RowError{{Line: 3, Email: c.email, Message: c.msg}}, res.errs)
 			require.Len(t, res.rows, 2)
@@ -271,15 +317,19 @@ func TestParseSuggestionsPerDomain(t *testing.T) {
 	}, res.errs)
 }
 
-func TestParseFileErrors(t *testing.T) {
+// fileErrorCase is a case of TestParseFileErrors; FuzzCSV starts from
+// their files and limits.
+type fileErrorCase struct {
+	name   string
+	in     string
+	limits Limits
+	line   int
+	msg    string
+}
+
+func fileErrorCases() []fileErrorCase {
 	png := "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00"
-	cases := []struct {
-		name   string
-		in     string
-		limits Limits
-		line   int
-		msg    string
-	}{
+	return []fileErrorCase{
 		{"empty", "", Limits{}, 0, "the file is empty (it has no rows)"},
 		{"only a BOM and blank lines", "\xEF\xBB\xBF\r\n\n  \n", Limits{}, 0, "the file is empty (it has no rows)"},
 		{"header only", "email,first name\n", Limits{}, 0, "the file has no rows, only a header"},
@@ -313,7 +363,10 @@ func TestParseFileErrors(t *testing.T) {
 		{"too large (MB)", "email\n" + strings.Repeat("a@example.com\n", 100), Limits{MaxBytes: 3 << 20}, 0, ""},
 		{"bad sep line", "sep=|\nemail\n", Limits{}, 1, `line 1 asks for the separator '|': use a comma or a semicolon`},
 	}
-	for _, c := range cases {
+}
+
+func TestParseFileErrors(t *testing.T) {
+	for _, c := range fileErrorCases() {
 		t.Run(c.name, func(t *testing.T) {
 			res := parseCSV(c.in, c.limits, Checks{})
 			if c.msg == "" {

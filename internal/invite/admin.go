@@ -17,6 +17,7 @@ import (
 	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/emailaddr"
 	"github.com/rollcall/rollcall/internal/perm"
+	"github.com/rollcall/rollcall/internal/plaintext"
 	"github.com/rollcall/rollcall/internal/template"
 	"github.com/rollcall/rollcall/internal/viewer"
 )
@@ -32,7 +33,9 @@ type InviteInput struct {
 	SendEmail bool
 }
 
-// Rejection is an address that was not invited, and why.
+// Rejection is an address that was not invited, and why. For an entry that
+// is not a valid address, Email is the entry as pasted (clipped), with any
+// character the text rule refuses written out as <U+XXXX>.
 type Rejection struct {
 	Email, Reason, Suggestion string
 }
@@ -104,7 +107,9 @@ func CheckProducts(o *ent.Organization, products []string) error {
 }
 
 // InviteUsers creates people from a pasted list and, with SendEmail, invites
-// them. Addresses already in the organisation are rejected unless the person
+// them. Entries emailaddr.ParseList finds invalid (control, bidirectional or
+// invisible characters in an address or name included) are rejected with its
+// reason, and so are addresses already in the organisation, unless the person
 // was never invited, who is then invited. Needs people.invite and every
 // permission of the role. Emails are sent after the answer (Wait waits for
 // them); each person's lastEmailStatus tells whether theirs left.
@@ -134,7 +139,7 @@ func (s *Service) InviteUsers(ctx context.Context, in InviteInput) (*InviteResul
 	for _, e := range entries {
 		switch {
 		case e.Reason != "":
-			out.Rejected = append(out.Rejected, Rejection{Email: clip(e.Input, emailaddr.MaxLength), Reason: e.Reason, Suggestion: e.Suggestion})
+			out.Rejected = append(out.Rejected, Rejection{Email: clip(plaintext.Visible(plaintext.Address, e.Input), emailaddr.MaxLength), Reason: e.Reason, Suggestion: e.Suggestion})
 		case e.Suggestion != "":
 			out.Rejected = append(out.Rejected, Rejection{Email: e.Address, Reason: "the domain looks like a typo", Suggestion: e.Suggestion})
 		default:

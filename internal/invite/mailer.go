@@ -132,11 +132,14 @@ func (t *Templates) From(o *ent.Organization) mail.Address {
 	return mail.Address{Name: fromName(o), Email: t.from}
 }
 
+// fromName is the sender name of o's emails, on one line: names stored
+// before line breaks were refused cannot break the header.
 func fromName(o *ent.Organization) string {
-	if o.EmailFromName != "" {
-		return o.EmailFromName
+	name := o.EmailFromName
+	if name == "" {
+		name = o.Name
 	}
-	return o.Name
+	return strings.Join(strings.Fields(name), " ")
 }
 
 // Data is what a template sees of e.

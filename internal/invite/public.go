@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rollcall/rollcall/ent"
 	"github.com/rollcall/rollcall/ent/invitation"
@@ -17,6 +18,7 @@ import (
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/clientip"
 	"github.com/rollcall/rollcall/internal/db"
+	"github.com/rollcall/rollcall/internal/plaintext"
 	"github.com/rollcall/rollcall/internal/template"
 	"github.com/rollcall/rollcall/internal/throttle"
 	"github.com/rollcall/rollcall/internal/token"
@@ -128,6 +130,14 @@ func (s *Service) Activate(ctx context.Context, in AcceptInput) (*ent.User, erro
 			return nil, apperr.Invalid("username", username.Rule)
 		}
 	}
+	first, err := personName("firstName", "first name", in.FirstName)
+	if err != nil {
+		return nil, err
+	}
+	last, err := personName("lastName", "last name", in.LastName)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.checkPasswordFor("password", in.Password, u.Email, name); err != nil {
 		return nil, err
 	}
@@ -154,11 +164,11 @@ func (s *Service) Activate(ctx context.Context, in AcceptInput) (*ent.User, erro
 		if name != "" {
 			up.SetUsername(name).SetUsernameNormalized(username.Normalize(name))
 		}
-		if f := strings.TrimSpace(in.FirstName); f != "" {
-			up.SetFirstName(f)
+		if first != "" {
+			up.SetFirstName(first)
 		}
-		if l := strings.TrimSpace(in.LastName); l != "" {
-			up.SetLastName(l)
+		if last != "" {
+			up.SetLastName(last)
 		}
 		if err := up.Exec(sys); err != nil {
 			return fmt.Errorf("activate: %w", err)
@@ -172,6 +182,24 @@ func (s *Service) Activate(ctx context.Context, in AcceptInput) (*ent.User, erro
 		return nil, err
 	}
 	return s.client.User.Get(sys, u.ID)
+}
+
+// MaxNameLength is the longest first or last name a person may give when
+// accepting, in characters.
+const MaxNameLength = 200
+
+// personName trims a first or last name given on acceptance and refuses one
+// longer than MaxNameLength or holding a character the text rule refuses in
+// names, as BAD_USER_INPUT on field (what names it in the message).
+func personName(field, what, v string) (string, error) {
+	v = strings.TrimSpace(v)
+	if err := plaintext.Check(plaintext.Name, v); err != nil {
+		return "", apperr.Invalid(field, "the "+what+" "+err.Error())
+	}
+	if utf8.RuneCountInString(v) > MaxNameLength {
+		return "", apperr.Invalid(field, fmt.Sprintf("the %s has at most %d characters", what, MaxNameLength))
+	}
+	return v, nil
 }
 
 // spend marks a token used if, and only if, it is still open.

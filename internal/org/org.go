@@ -23,6 +23,7 @@ import (
 	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/emailaddr"
 	"github.com/rollcall/rollcall/internal/perm"
+	"github.com/rollcall/rollcall/internal/plaintext"
 	"github.com/rollcall/rollcall/internal/token"
 	"github.com/rollcall/rollcall/internal/viewer"
 )
@@ -58,6 +59,7 @@ type Created struct {
 
 // Create adds an organisation with the built-in roles and an active Owner, in
 // one transaction. It is system work: the caller is an operator, not a viewer.
+// The name (the slug when empty) follows the same rules as in Update.
 func (s *Service) Create(ctx context.Context, in CreateInput) (*Created, error) {
 	slug := strings.ToLower(strings.TrimSpace(in.Slug))
 	if !schema.SlugPattern.MatchString(slug) {
@@ -66,6 +68,9 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*Created, error) 
 	name := strings.TrimSpace(in.Name)
 	if name == "" {
 		name = slug
+	}
+	if err := checkName(name); err != nil {
+		return nil, err
 	}
 	email, normalized, err := emailaddr.Normalize(in.OwnerEmail)
 	if err != nil {
@@ -161,7 +166,11 @@ type UpdateInput struct {
 const MaxTTLSeconds = 30 * 24 * 3600
 
 // Update changes the viewer's organisation. Needs organization.manage.
-// A product taken away is taken from everyone who had it.
+// A product taken away is taken from everyone who had it. The name, the
+// sender name and product names are refused when they hold a character the
+// text rule refuses in names (package plaintext): they end up in email
+// headers and subjects, where a line break would break every email. The
+// reply-to address is checked by emailaddr.Normalize, rule included.
 func (s *Service) Update(ctx context.Context, in UpdateInput) (*ent.Organization, error) {
 	if err := viewer.Require(ctx, perm.OrganizationManage); err != nil {
 		return nil, err
@@ -173,8 +182,8 @@ func (s *Service) Update(ctx context.Context, in UpdateInput) (*ent.Organization
 	var sets []func(*ent.OrganizationUpdateOne)
 	if in.Name != nil {
 		name := strings.TrimSpace(*in.Name)
-		if name == "" || len(name) > 200 {
-			return nil, apperr.Invalid("name", "a name has 1 to 200 characters")
+		if err := checkName(name); err != nil {
+			return nil, err
 		}
 		sets = append(sets, func(up *ent.OrganizationUpdateOne) { up.SetName(name) })
 	}
@@ -204,7 +213,10 @@ func (s *Service) Update(ctx context.Context, in UpdateInput) (*ent.Organization
 	}
 	if in.EmailFromName != nil {
 		name := strings.TrimSpace(*in.EmailFromName)
-		if len(name) > 200 || strings.ContainsAny(name, "\r\n") {
+		if err := plaintext.Check(plaintext.Name, name); err != nil {
+			return nil, apperr.Invalid("emailFromName", "the sender name "+err.Error())
+		}
+		if len(name) > 200 {
 			return nil, apperr.Invalid("emailFromName", "a sender name has at most 200 characters on one line")
 		}
 		sets = append(sets, func(up *ent.OrganizationUpdateOne) { up.SetEmailFromName(name) })
@@ -263,6 +275,18 @@ func withdrawProducts(ctx context.Context, client *ent.Client, products []string
 	return nil
 }
 
+// checkName refuses an organisation name (trimmed) that is empty, longer
+// than 200 bytes, or holds a character the text rule refuses in names.
+func checkName(name string) error {
+	if name == "" || len(name) > 200 {
+		return apperr.Invalid("name", "a name has 1 to 200 characters")
+	}
+	if err := plaintext.Check(plaintext.Name, name); err != nil {
+		return apperr.Invalid("name", "the organisation name "+err.Error())
+	}
+	return nil
+}
+
 // cleanProducts trims, checks and de-duplicates product names.
 func cleanProducts(in []string) ([]string, error) {
 	out := []string{}
@@ -270,6 +294,9 @@ func cleanProducts(in []string) ([]string, error) {
 		p = strings.TrimSpace(p)
 		if p == "" || len(p) > 100 {
 			return nil, apperr.Invalid("products", "a product name has 1 to 100 characters")
+		}
+		if err := plaintext.Check(plaintext.Name, p); err != nil {
+			return nil, apperr.Invalid("products", "a product name "+err.Error())
 		}
 		if !slices.Contains(out, p) {
 			out = append(out, p)

@@ -25,6 +25,7 @@ import (
 	"github.com/rollcall/rollcall/internal/invite"
 	"github.com/rollcall/rollcall/internal/perm"
 	"github.com/rollcall/rollcall/internal/template"
+	"github.com/rollcall/rollcall/internal/plaintext"
 	"github.com/rollcall/rollcall/internal/username"
 	"github.com/rollcall/rollcall/internal/viewer"
 )
@@ -290,8 +291,14 @@ func (a *Admin) unique(ctx context.Context, p predicate.User, self int, field, m
 	return nil
 }
 
+// optionalName trims a first or last name and refuses one holding a
+// character the text rule refuses in names, or longer than 200 bytes; ""
+// becomes nil.
 func optionalName(field, v string) (*string, error) {
 	v = strings.TrimSpace(v)
+	if err := plaintext.Check(plaintext.Name, v); err != nil {
+		return nil, apperr.Invalid(field, "the name "+err.Error())
+	}
 	if len(v) > 200 {
 		return nil, apperr.Invalid(field, "at most 200 characters")
 	}

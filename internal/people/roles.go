@@ -13,6 +13,7 @@ import (
 	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/perm"
+	"github.com/rollcall/rollcall/internal/plaintext"
 )
 
 // RoleInput names a role and the permissions it grants.
@@ -22,10 +23,14 @@ type RoleInput struct {
 }
 
 // checkRole validates in and refuses permissions the viewer does not hold.
+// A name holding a character the text rule refuses in names is refused.
 func checkRole(s *session, in RoleInput) (string, []string, error) {
 	name := strings.TrimSpace(in.Name)
 	if name == "" || len(name) > 100 {
 		return "", nil, apperr.Invalid("name", "a role name has 1 to 100 characters")
+	}
+	if err := plaintext.Check(plaintext.Name, name); err != nil {
+		return "", nil, apperr.Invalid("name", "the role name "+err.Error())
 	}
 	perms := []string{}
 	for _, p := range in.Permissions {
