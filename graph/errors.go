@@ -42,7 +42,17 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		out := graphql.DefaultErrorPresenter(ctx, err)
 		code, message, field := classify(err, out)
-		if code == apperr.Internal {
+		stop, clientLeft, halted := stopped(ctx)
+		switch {
+		case code != apperr.Internal:
+		case halted && errors.As(err, &resolverError{}):
+			// The operation ran out of time or its client left: say so,
+			// and log it as no fault of ours.
+			if !clientLeft {
+				log.WarnContext(ctx, "operation timed out", slog.String("error", err.Error()), slog.String("path", out.Path.String()))
+			}
+			message = stop.Message
+		default:
 			log.ErrorContext(ctx, "request failed", slog.String("error", err.Error()), slog.String("path", out.Path.String()))
 			message = "internal error"
 		}
