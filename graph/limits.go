@@ -11,8 +11,6 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/parser"
-
-	"github.com/rollcall/rollcall/internal/apperr"
 )
 
 // Limits bound what one request may ask for. Each is a setting
@@ -111,8 +109,9 @@ func (e timeoutError) Error() string {
 // deadline gives each query and mutation limits.OperationTimeout, or
 // limits.ImportTimeout when it imports a file; subscriptions run as long as
 // their connection. The work runs under the request's context, so it also
-// stops when the client goes away.
-func deadline(limits Limits) graphql.OperationMiddleware {
+// stops when the client goes away. present reports an operation whose time
+// ran out before it produced anything.
+func deadline(limits Limits, present graphql.ErrorPresenterFunc) graphql.OperationMiddleware {
 	return func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		oc := graphql.GetOperationContext(ctx)
 		if oc.Operation == nil || oc.Operation.Operation == ast.Subscription {
@@ -129,8 +128,15 @@ func deadline(limits Limits) graphql.OperationMiddleware {
 		}
 		ctx, cancel := context.WithTimeoutCause(ctx, d, timeoutError{after: d})
 		responses := next(ctx)
+		answered := false
 		return func(ctx context.Context) *graphql.Response {
 			resp := responses(ctx)
+			var timeout timeoutError
+			if resp == nil && !answered && errors.As(context.Cause(ctx), &timeout) {
+				// gqlgen answers nothing once the context has ended.
+				resp = &graphql.Response{Errors: gqlerror.List{present(ctx, timeout)}}
+			}
+			answered = answered || resp != nil
 			if resp == nil || resp.HasNext == nil || !*resp.HasNext {
 				cancel() // the last response: the operation is over
 			}
@@ -139,17 +145,18 @@ func deadline(limits Limits) graphql.OperationMiddleware {
 	}
 }
 
-// stopped classifies an error of an operation whose context ended: it ran
-// out of time, or its client went away. ok is false otherwise.
-func stopped(ctx context.Context) (err *apperr.Error, clientLeft, ok bool) {
+// stopped explains the unexpected error err of an operation that was
+// stopped: it ran out of time, or its client went away. ok is false when
+// the operation was not stopped.
+func stopped(ctx context.Context, err error) (message string, clientLeft, ok bool) {
 	var timeout timeoutError
-	switch cause := context.Cause(ctx); {
-	case errors.As(cause, &timeout):
-		return apperr.New(apperr.Internal, timeout.Error()), false, true
+	switch {
+	case errors.As(err, &timeout), errors.As(context.Cause(ctx), &timeout):
+		return timeout.Error(), false, true
 	case errors.Is(ctx.Err(), context.Canceled):
-		return apperr.New(apperr.Internal, "the request was cancelled"), true, true
+		return "the request was cancelled", true, true
 	}
-	return nil, false, false
+	return "", false, false
 }
 
 // boundedCache keeps parsed documents of up to maxBytes of text: a cache of

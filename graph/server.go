@@ -53,10 +53,11 @@ func NewServer(r *Resolver, opts ServerOptions) *handler.Server {
 	srv.Use(extension.Introspection{})
 	// After any extension that fills in the query (persisted queries).
 	srv.Use(guard{schema: schema.Schema(), limits: opts.Limits})
-	srv.AroundOperations(deadline(opts.Limits))
+	present := presentError(opts.Log)
+	srv.AroundOperations(deadline(opts.Limits, present))
 	srv.AroundRootFields(passwordChangeFirst)
 	srv.AroundFields(markResolverErrors)
-	srv.SetErrorPresenter(presentError(opts.Log))
+	srv.SetErrorPresenter(present)
 	srv.SetRecoverFunc(recoverPanic(opts.Log))
 	return srv
 }
