@@ -121,8 +121,9 @@ func limitErrorf(format string, args ...any) error {
 }
 
 // check refuses a document whose selection sets are too wide, whose
-// operations are too deep, or whose operation op (the one to run; nil when
-// unknown) costs too much.
+// fragments spread themselves, whose operations are too deep, whose
+// operation op (the one to run; nil when unknown) costs too much, or which
+// selects too many fields, or the same ones too often, for validation.
 func (s *shape) check(op *ast.OperationDefinition) error {
 	s.fragments = make(map[string]*fragmentMeasure, len(s.doc.Fragments))
 	for _, f := range s.doc.Fragments {
