@@ -42,7 +42,16 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		out := graphql.DefaultErrorPresenter(ctx, err)
 		code, message, field := classify(err, out)
-		if code == apperr.Internal {
+		switch stop, clientLeft, halted := stopped(ctx, err); {
+		case code != apperr.Internal:
+		case halted:
+			// The operation ran out of time or its client left: say so,
+			// and log it as no fault of ours.
+			if !clientLeft {
+				log.WarnContext(ctx, "operation timed out", slog.String("error", err.Error()), slog.String("path", out.Path.String()))
+			}
+			message = stop
+		default:
 			log.ErrorContext(ctx, "request failed", slog.String("error", err.Error()), slog.String("path", out.Path.String()))
 			message = "internal error"
 		}
@@ -71,7 +80,7 @@ func classify(err error, presented *gqlerror.Error) (code apperr.Code, message, 
 		return apperr.BadUserInput, fmt.Sprintf("invalid value for %s", valErr.Name), valErr.Name
 	case ent.IsConstraintError(err):
 		return apperr.Conflict, "conflicts with existing data", ""
-	case errors.As(err, &resolverError{}):
+	case errors.As(err, &resolverError{}), errors.As(err, &timeoutError{}):
 		return apperr.Internal, "", ""
 	default:
 		// Raised by gqlgen itself: a parse or validation failure, a bad

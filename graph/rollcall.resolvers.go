@@ -58,7 +58,7 @@ func (r *queryResolver) Roles(ctx context.Context) ([]*ent.Role, error) {
 func (r *queryResolver) Users(ctx context.Context, first *int, after *entgql.Cursor[int], last *int, before *entgql.Cursor[int], orderBy *ent.UserOrder, where *ent.UserWhereInput, search *string) (*people.Page, error) {
 	return r.People.List(ctx, people.ListParams{
 		First: first, After: after, Last: last, Before: before,
-		OrderBy: orderBy, Where: where, Search: deref(search),
+		OrderBy: orderBy, Where: where, Search: deref(search), Eager: eagerUsers(ctx),
 	})
 }
 

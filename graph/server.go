@@ -24,16 +24,6 @@ import (
 	"github.com/rollcall/rollcall/internal/wsgorilla"
 )
 
-// Limits bound what one request may ask for.
-type Limits struct {
-	MaxDepth      int   // nesting of fields, introspection included
-	MaxComplexity int   // gqlgen's complexity: one per field, summed
-	MaxUpload     int64 // bytes of a multipart request
-}
-
-// DefaultLimits are API.md's limits.
-var DefaultLimits = Limits{MaxDepth: 15, MaxComplexity: 2000, MaxUpload: 50 << 20}
-
 // ServerOptions configure the GraphQL handler.
 type ServerOptions struct {
 	Limits Limits
@@ -46,7 +36,8 @@ type ServerOptions struct {
 // websockets (graphql-transport-ws and graphql-ws). Websockets authenticate
 // with the connection_init payload {"authorization": "Bearer …"}.
 func NewServer(r *Resolver, opts ServerOptions) *handler.Server {
-	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: r}))
+	schema := generated.NewExecutableSchema(generated.Config{Resolvers: r})
+	srv := handler.New(schema)
 	srv.AddTransport(transport.Websocket{
 		Implementation:        &wsgorilla.Implementation{Upgrader: websocket.Upgrader{CheckOrigin: opts.CheckOrigin}},
 		InitFunc:              websocketInit(r.Auth, opts.Log),
@@ -58,14 +49,17 @@ func NewServer(r *Resolver, opts ServerOptions) *handler.Server {
 	srv.AddTransport(transport.POST{})
 	srv.AddTransport(transport.MultipartForm{MaxUploadSize: opts.Limits.MaxUpload, MaxMemory: 8 << 20})
 
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.SetQueryCache(boundedCache{Cache: lru.New[*ast.QueryDocument](1000), maxBytes: 32 << 10})
+	srv.SetParserTokenLimit(max(opts.Limits.MaxTokens, 0))
 	srv.Use(extension.Introspection{})
-	srv.Use(depthLimit{Max: opts.Limits.MaxDepth})
-	srv.Use(extension.FixedComplexityLimit(opts.Limits.MaxComplexity))
+	// After any extension that fills in the query (persisted queries).
+	srv.Use(guard{schema: schema.Schema(), limits: opts.Limits})
+	present := presentError(opts.Log)
+	srv.AroundOperations(deadline(opts.Limits, present))
 	srv.AroundOperations(currentRights(r.Auth, opts.Log))
 	srv.AroundRootFields(passwordChangeFirst)
 	srv.AroundFields(markResolverErrors)
-	srv.SetErrorPresenter(presentError(opts.Log))
+	srv.SetErrorPresenter(present)
 	srv.SetRecoverFunc(recoverPanic(opts.Log))
 	return srv
 }

@@ -182,8 +182,9 @@ func (p *pager) cursor(u *ent.User) ent.Cursor {
 	return c
 }
 
-// paginate reads one page of q, which holds only the filters.
-func (p *pager) paginate(ctx context.Context, q *ent.UserQuery, first, last *int, after, before *ent.Cursor) (*Page, error) {
+// paginate reads one page of q, which holds only the filters, with the
+// edges eager configures (nil: the role).
+func (p *pager) paginate(ctx context.Context, q *ent.UserQuery, first, last *int, after, before *ent.Cursor, eager func(*ent.UserQuery) (*ent.UserQuery, error)) (*Page, error) {
 	size, backwards, err := pageSize(first, last)
 	if err != nil {
 		return nil, err
@@ -210,7 +211,16 @@ func (p *pager) paginate(ctx context.Context, q *ent.UserQuery, first, last *int
 	if size == 0 {
 		return page, nil
 	}
-	nodes, err := p.order(q, walk).WithRole().Limit(size + 1).All(ctx)
+	if eager == nil {
+		q = q.WithRole()
+	} else if q, err = eager(q); err != nil {
+		return nil, err
+	} else {
+		// Cursors and ordering read more than the page may have selected;
+		// a column selected twice is harmless.
+		q.Select(user.Columns...)
+	}
+	nodes, err := p.order(q, walk).Limit(size + 1).All(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -35,6 +35,11 @@ type ListParams struct {
 	OrderBy       *ent.UserOrder
 	Where         *ent.UserWhereInput
 	Search        string
+	// Eager, when set, configures which edges the page loads along with
+	// the people (one query per edge for the whole page); it may narrow
+	// the columns, the page still reads every column. Without it the page
+	// loads each person's role.
+	Eager func(*ent.UserQuery) (*ent.UserQuery, error)
 }
 
 // MaxSearchLength bounds the search string.
@@ -61,7 +66,7 @@ func (s *Service) List(ctx context.Context, p ListParams) (*Page, error) {
 		}
 		q = q.Where(Matching(search))
 	}
-	page, err := pg.paginate(ctx, q, p.First, p.Last, p.After, p.Before)
+	page, err := pg.paginate(ctx, q, p.First, p.Last, p.After, p.Before, p.Eager)
 	if err != nil {
 		return nil, fmt.Errorf("list people: %w", err)
 	}
