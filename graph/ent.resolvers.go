@@ -35,6 +35,9 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []int) ([]ent.Noder, erro
 	return nodes, nil
 }
 
+// AuditEvent returns generated.AuditEventResolver implementation.
+func (r *Resolver) AuditEvent() generated.AuditEventResolver { return &auditEventResolver{r} }
+
 // Query returns generated.QueryResolver implementation.
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 
@@ -44,6 +47,7 @@ func (r *Resolver) UserWhereInput() generated.UserWhereInputResolver {
 }
 
 type (
+	auditEventResolver     struct{ *Resolver }
 	queryResolver          struct{ *Resolver }
 	userWhereInputResolver struct{ *Resolver }
 )

@@ -65,3 +65,12 @@ func selection(ctx context.Context) []byte {
 	b, _ := json.Marshal(input["where"]) // maps marshal with sorted keys
 	return b
 }
+
+// optionalNode is the node with id, or null when there is no id or the node
+// is gone (erased) or not the viewer's to see.
+func (r *Resolver) optionalNode(ctx context.Context, id *int) (ent.Noder, error) {
+	if id == nil {
+		return nil, nil
+	}
+	return r.node(ctx, *id)
+}

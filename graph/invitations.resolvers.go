@@ -18,6 +18,16 @@ import (
 	"github.com/rollcall/rollcall/internal/template"
 )
 
+// Actor is the resolver for the actor field.
+func (r *auditEventResolver) Actor(ctx context.Context, obj *ent.AuditEvent) (ent.Noder, error) {
+	return r.optionalNode(ctx, obj.ActorID)
+}
+
+// Target is the resolver for the target field.
+func (r *auditEventResolver) Target(ctx context.Context, obj *ent.AuditEvent) (ent.Noder, error) {
+	return r.optionalNode(ctx, obj.TargetID)
+}
+
 // InviteUsers is the resolver for the inviteUsers field.
 func (r *mutationResolver) InviteUsers(ctx context.Context, input model.InviteUsersInput) (*model.InviteUsersPayload, error) {
 	res, err := r.Invites.InviteUsers(ctx, invite.InviteInput{

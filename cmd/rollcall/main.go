@@ -286,5 +286,5 @@ func actAsOwner(ctx context.Context, a *app.App, slug, roleName string) (context
 		}
 		roleID = &r.ID
 	}
-	return viewer.NewContext(ctx, &viewer.Viewer{OrgID: o.ID, UserID: owner.ID, Permissions: perm.All()}), roleID, nil
+	return viewer.NewContext(ctx, &viewer.Viewer{OrgID: o.ID, UserID: owner.ID, RoleID: owner.RoleID, Label: owner.Email, Permissions: perm.All()}), roleID, nil
 }

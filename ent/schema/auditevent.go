@@ -16,11 +16,15 @@ type AuditEvent struct{ ent.Schema }
 // Fields of the AuditEvent.
 func (AuditEvent) Fields() []ent.Field {
 	return []ent.Field{
-		field.Int("actor_id").Optional().Nillable().Immutable(),
+		// Global ids (a User, later an API key), so GraphQL clients can
+		// use them in node(id:) and filters.
+		field.Int("actor_id").Optional().Nillable().Immutable().
+			Annotations(entgql.Type("ID")),
 		field.String("actor_label").Default(""),
 		field.String("action").NotEmpty().Immutable().MaxLen(100),
 		field.String("target_type").Default("").Immutable(),
-		field.Int("target_id").Optional().Nillable().Immutable(),
+		field.Int("target_id").Optional().Nillable().Immutable().
+			Annotations(entgql.Type("ID")),
 		field.String("target_label").Default(""),
 		field.JSON("details", map[string]any{}).Optional().
 			Annotations(entgql.Skip(entgql.SkipAll)),

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -268,4 +269,62 @@ func TestTemplatesCannotMoveSecrets(t *testing.T) {
 	reset := s.LastEmailTo(t, "owner@acme.test")
 	require.NotContains(t, reset.HTML, "attacker.example")
 	require.Contains(t, reset.Links()[0], "/password/reset?token=")
+}
+
+// Every audit event names its actor, and actor and target are global ids a
+// client can pass to node(id:) and to the filter.
+func TestAuditActorsAndTargets(t *testing.T) {
+	t.Parallel()
+	a := newAdmin(t)
+	s := a.s
+	res, _ := a.invite(t, a.tok, []string{"ada@example.com"}, "Member", true)
+	ada := res.InviteUsers.Users[0].ID
+	require.Empty(t, accept(s, t, s.LastEmailTo(t, "ada@example.com").Token(), "ada-chose-this-1").Errors)
+	var del struct{ DeleteUser bool }
+	s.Query(t, a.tok, `mutation($id: ID!) { deleteUser(id: $id) }`, map[string]any{"id": ada}).Decode(t, &del)
+
+	type node struct {
+		Typename string `json:"__typename"`
+		ID       string
+	}
+	var log struct {
+		AuditEvents struct {
+			Edges []struct {
+				Node struct {
+					Action, ActorLabel string
+					ActorID, TargetID  *string
+					Actor, Target      *node
+				}
+			}
+		}
+	}
+	s.Query(t, a.tok, `{ auditEvents(first: 50) { edges { node { action actorLabel actorID targetID
+		actor { __typename id } target { __typename id } } } } }`, nil).Decode(t, &log)
+	require.NotEmpty(t, log.AuditEvents.Edges)
+	owner := fmt.Sprint(a.org.Owner.ID)
+	seen := map[string]bool{}
+	for _, e := range log.AuditEvents.Edges {
+		n := e.Node
+		seen[n.Action] = true
+		require.NotEmpty(t, n.ActorLabel, n.Action)
+		switch n.Action {
+		case "user.invited", "user.deleted":
+			require.Equal(t, "owner@acme.test", n.ActorLabel)
+			require.Equal(t, owner, *n.ActorID)
+			require.Equal(t, &node{"User", owner}, n.Actor)
+			require.Nil(t, n.Target, "erased")
+			require.Equal(t, ada, *n.TargetID)
+		case "invitation.accepted":
+			require.True(t, strings.HasPrefix(n.ActorLabel, "erased-person-"), "erased since: %s", n.ActorLabel)
+			require.Nil(t, n.Actor, "erased since")
+		case "bulk_send.created":
+			require.Equal(t, "owner@acme.test", n.ActorLabel)
+			require.Equal(t, "BulkSend", n.Target.Typename)
+		}
+	}
+	require.True(t, seen["user.invited"] && seen["invitation.accepted"] && seen["user.deleted"] && seen["bulk_send.created"], "%v", seen)
+
+	var filtered struct{ AuditEvents struct{ TotalCount int } }
+	s.Query(t, a.tok, `query($id: ID!) { auditEvents(where: {actorID: $id}) { totalCount } }`, map[string]any{"id": owner}).Decode(t, &filtered)
+	require.Positive(t, filtered.AuditEvents.TotalCount)
 }

@@ -33,16 +33,24 @@ type Log struct {
 // New returns an audit log.
 func New(client *ent.Client, clk clock.Clock) *Log { return &Log{client: client, clock: clk} }
 
+// System labels audit events no person or key performed.
+const System = "system"
+
 // Record appends events for organisation orgID through client (pass a
 // transaction's client to make the events part of it). The actor is the
-// viewer, if any; actorLabel names it for the log (its email).
-func (l *Log) Record(ctx context.Context, client *ent.Client, orgID int, actorLabel string, events ...Event) error {
+// viewer in ctx when it belongs to orgID, named by its label; anything else
+// is the system.
+func (l *Log) Record(ctx context.Context, client *ent.Client, orgID int, events ...Event) error {
 	if len(events) == 0 {
 		return nil
 	}
 	now := l.clock.Now()
 	ip := clientip.FromContext(ctx)
 	v := viewer.FromContext(ctx)
+	actorLabel := System
+	if v != nil && v.OrgID == orgID && v.Label != "" {
+		actorLabel = v.Label
+	}
 	creates := make([]*ent.AuditEventCreate, len(events))
 	for i, e := range events {
 		c := client.AuditEvent.Create().

@@ -269,7 +269,7 @@ func (s *Service) viewerOf(ctx context.Context, which predicate.Session) (*viewe
 			return nil, fmt.Errorf("extend session: %w", err)
 		}
 	}
-	return &viewer.Viewer{OrgID: u.OrganizationID, UserID: u.ID, SessionID: sess.ID, RoleID: u.RoleID,
+	return &viewer.Viewer{OrgID: u.OrganizationID, UserID: u.ID, SessionID: sess.ID, RoleID: u.RoleID, Label: u.Email,
 		Permissions: u.Edges.Role.Permissions, MustChangePassword: u.MustChangePassword}, nil
 }
 

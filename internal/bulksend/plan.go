@@ -372,7 +372,7 @@ func (s *Service) queue(ctx context.Context, tx *ent.Client, orgID, createdBy in
 	if err := s.insertDeliveries(sys, tx, b, people, now); err != nil {
 		return nil, err
 	}
-	err = s.audit.Record(ctx, tx, orgID, "", audit.Event{Action: "bulk_send.created", TargetType: "BulkSend", TargetID: b.ID,
+	err = s.audit.Record(ctx, tx, orgID, audit.Event{Action: "bulk_send.created", TargetType: "BulkSend", TargetID: b.ID,
 		Details: map[string]any{"kind": kind, "total": len(people), "skipped": skipped}})
 	if err != nil {
 		return nil, err

@@ -119,6 +119,9 @@ func (d *DB) Migrate(ctx context.Context, log *slog.Logger) error {
 		if err := d.Client.Schema.Create(ctx); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
+		if err := d.upgradeData(ctx); err != nil {
+			return err
+		}
 		return d.dropRetiredIndexes(ctx)
 	}
 	return d.WithLock(ctx, "rollcall:migrate", func(ctx context.Context) error {
@@ -137,6 +140,9 @@ func (d *DB) Migrate(ctx context.Context, log *slog.Logger) error {
 		if _, err := d.SQL.ExecContext(ctx, `ALTER TABLE deliveries SET (fillfactor = 70)`); err != nil {
 			return fmt.Errorf("tune deliveries: %w", err)
 		}
+		if err := d.upgradeData(ctx); err != nil {
+			return err
+		}
 		if err := d.dropRetiredIndexes(ctx); err != nil {
 			return err
 		}
@@ -145,6 +151,15 @@ func (d *DB) Migrate(ctx context.Context, log *slog.Logger) error {
 		}
 		return d.createSearchIndex(ctx)
 	})
+}
+
+// upgradeData brings rows written by earlier versions up to today's rules:
+// every audit event names its actor ("system" where none was recorded).
+func (d *DB) upgradeData(ctx context.Context) error {
+	if _, err := d.SQL.ExecContext(ctx, `UPDATE audit_events SET actor_label = 'system' WHERE actor_label = ''`); err != nil {
+		return fmt.Errorf("label audit actors: %w", err)
+	}
+	return nil
 }
 
 // createSearchIndex creates one trigram index over everything search

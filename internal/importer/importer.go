@@ -190,7 +190,7 @@ func (s *Service) persist(ctx context.Context, orgID, actorID int, filename stri
 			}
 		}
 		res.Import = imp
-		return s.audit.Record(ctx, tx, orgID, "", audit.Event{Action: "users.imported", TargetType: "Import",
+		return s.audit.Record(ctx, tx, orgID, audit.Event{Action: "users.imported", TargetType: "Import",
 			TargetID: imp.ID, TargetLabel: imp.Filename, Details: map[string]any{
 				"created": res.Created, "updated": res.Updated, "unchanged": res.Unchanged, "rejected": res.Rejected,
 			}})

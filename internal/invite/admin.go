@@ -195,7 +195,7 @@ func (s *Service) InviteUsers(ctx context.Context, in InviteInput) (*InviteResul
 				return err
 			}
 		}
-		if err := s.audit.Record(ctx, tx, a.OrgID, a.label, peopleEvents(action, people)...); err != nil {
+		if err := s.audit.Record(ctx, tx, a.OrgID, peopleEvents(action, people)...); err != nil {
 			return err
 		}
 		// Read before commit, so the answer shows everyone as the send
@@ -347,7 +347,7 @@ func (s *Service) Resend(ctx context.Context, userID int) (*ent.User, error) {
 		if tokens, err = s.markInvited(ctx, tx, a.org, &a.UserID, []int{u.ID}); err != nil {
 			return err
 		}
-		return s.audit.Record(ctx, tx, a.OrgID, a.label, audit.PersonEvent("invitation.resent", u))
+		return s.audit.Record(ctx, tx, a.OrgID, audit.PersonEvent("invitation.resent", u))
 	})
 	if err != nil {
 		return nil, err
@@ -383,7 +383,7 @@ func (s *Service) CreateLink(ctx context.Context, userID int) (string, time.Time
 		if tokens, err = s.markInvited(ctx, tx, a.org, &a.UserID, []int{u.ID}); err != nil {
 			return err
 		}
-		return s.audit.Record(ctx, tx, a.OrgID, a.label, audit.PersonEvent("invitation.link_created", u))
+		return s.audit.Record(ctx, tx, a.OrgID, audit.PersonEvent("invitation.link_created", u))
 	})
 	if err != nil {
 		return "", time.Time{}, err
@@ -415,7 +415,7 @@ func (s *Service) Revoke(ctx context.Context, userID int) (*ent.User, error) {
 		if err != nil {
 			return fmt.Errorf("revoke invitation: %w", err)
 		}
-		return s.audit.Record(ctx, tx, a.OrgID, a.label, audit.PersonEvent("invitation.revoked", u))
+		return s.audit.Record(ctx, tx, a.OrgID, audit.PersonEvent("invitation.revoked", u))
 	})
 	if err != nil {
 		return nil, err
@@ -459,7 +459,7 @@ func (s *Service) SetTemporaryPassword(ctx context.Context, userID int, password
 		if err != nil {
 			return fmt.Errorf("set temporary password: %w", err)
 		}
-		return s.audit.Record(ctx, tx, a.OrgID, a.label, audit.PersonEvent("user.temporary_password_set", u))
+		return s.audit.Record(ctx, tx, a.OrgID, audit.PersonEvent("user.temporary_password_set", u))
 	})
 	if err != nil {
 		return nil, err
@@ -562,7 +562,7 @@ func (s *Service) InviteNotInvited(ctx context.Context, userIDs []int) (*ent.Bul
 		if send, err = s.bulk.Queue(ctx, tx, a.OrgID, a.UserID, bulksend.KindINVITATION, ids); err != nil {
 			return err
 		}
-		return s.audit.Record(ctx, tx, a.OrgID, a.label, peopleEvents("user.invited", people)...)
+		return s.audit.Record(ctx, tx, a.OrgID, peopleEvents("user.invited", people)...)
 	})
 	if err != nil {
 		return nil, 0, err

@@ -176,7 +176,7 @@ func (s *Service) Activate(ctx context.Context, in AcceptInput) (*ent.User, erro
 		if err := RevokeTokens(sys, tx, now, "", u.ID); err != nil {
 			return err
 		}
-		return s.audit.Record(as(sys, u), tx, u.OrganizationID, u.Email, audit.PersonEvent("invitation.accepted", u))
+		return s.audit.Record(as(sys, u), tx, u.OrganizationID, audit.PersonEvent("invitation.accepted", u))
 	})
 	if err != nil {
 		return nil, err
@@ -227,7 +227,7 @@ func (s *Service) openFor(ctx context.Context, id int) (*auth.Session, error) {
 
 // as makes u the viewer of ctx, for audit events of public flows.
 func as(ctx context.Context, u *ent.User) context.Context {
-	return viewer.NewContext(ctx, &viewer.Viewer{OrgID: u.OrganizationID, UserID: u.ID})
+	return viewer.NewContext(ctx, &viewer.Viewer{OrgID: u.OrganizationID, UserID: u.ID, Label: u.Email})
 }
 
 // ResetRequest asks for password-reset instructions.
@@ -299,7 +299,7 @@ func (s *Service) sendReset(ctx context.Context, slug, email string) error {
 				}
 				e = Email{Kind: template.PasswordReset, URL: s.links.Reset(tokens[0].plain), ExpiresAt: tokens[0].expires, TTL: ttl}
 			}
-			return s.audit.Record(sys, tx, o.ID, u.Email, audit.PersonEvent("password_reset.requested", u))
+			return s.audit.Record(as(sys, u), tx, o.ID, audit.PersonEvent("password_reset.requested", u))
 		})
 		if err != nil {
 			return err
@@ -351,7 +351,7 @@ func (s *Service) SetPassword(ctx context.Context, in ResetInput) (*ent.User, er
 		if err := s.auth.EndSessions(sys, tx, 0, u.ID); err != nil {
 			return err
 		}
-		return s.audit.Record(as(sys, u), tx, u.OrganizationID, u.Email, audit.PersonEvent("password.reset", u))
+		return s.audit.Record(as(sys, u), tx, u.OrganizationID, audit.PersonEvent("password.reset", u))
 	})
 	if err != nil {
 		return nil, err
@@ -401,6 +401,6 @@ func (s *Service) ChangePassword(ctx context.Context, in ChangePasswordInput) er
 		if err := s.auth.EndSessions(sys, tx, v.SessionID, u.ID); err != nil {
 			return err
 		}
-		return s.audit.Record(ctx, tx, u.OrganizationID, u.Email, audit.PersonEvent("password.changed", u))
+		return s.audit.Record(ctx, tx, u.OrganizationID, audit.PersonEvent("password.changed", u))
 	})
 }

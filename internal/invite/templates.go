@@ -68,7 +68,7 @@ func (s *Service) UpdateTemplate(ctx context.Context, in TemplateInput) (*ent.Em
 		if err != nil {
 			return fmt.Errorf("save template: %w", err)
 		}
-		return s.audit.Record(ctx, tx, a.OrgID, a.label, audit.Event{Action: "template.updated", TargetType: "EmailTemplate",
+		return s.audit.Record(ctx, tx, a.OrgID, audit.Event{Action: "template.updated", TargetType: "EmailTemplate",
 			TargetID: saved.ID, TargetLabel: string(in.Kind)})
 	})
 	if err != nil {

@@ -243,11 +243,7 @@ func (s *Service) Update(ctx context.Context, in UpdateInput) (*ent.Organization
 		if err := withdrawProducts(ctx, tx, removed); err != nil {
 			return err
 		}
-		me, err := tx.User.Get(ctx, viewer.FromContext(ctx).UserID)
-		if err != nil {
-			return err
-		}
-		return s.audit.Record(ctx, tx, o.ID, me.Email, audit.Event{Action: "organization.updated",
+		return s.audit.Record(ctx, tx, o.ID, audit.Event{Action: "organization.updated",
 			TargetType: "Organization", TargetID: o.ID, TargetLabel: o.Slug})
 	})
 	if err != nil {

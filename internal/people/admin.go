@@ -244,7 +244,7 @@ func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*en
 				return err
 			}
 		}
-		return a.audit.Record(ctx, tx, s.OrgID, s.label, audit.Event{Action: "user.updated", TargetType: "User",
+		return a.audit.Record(ctx, tx, s.OrgID, audit.Event{Action: "user.updated", TargetType: "User",
 			TargetID: u.ID, TargetLabel: u.Email, Details: map[string]any{"fields": changed}})
 	})
 	if err != nil {
@@ -338,7 +338,7 @@ func (a *Admin) Deactivate(ctx context.Context, id int) (*ent.User, error) {
 		if err := a.auth.EndSessions(ctx, tx, 0, u.ID); err != nil {
 			return err
 		}
-		return a.audit.Record(ctx, tx, s.OrgID, s.label, audit.PersonEvent("user.deactivated", u))
+		return a.audit.Record(ctx, tx, s.OrgID, audit.PersonEvent("user.deactivated", u))
 	})
 	if err != nil {
 		return nil, err
@@ -364,7 +364,7 @@ func (a *Admin) Reactivate(ctx context.Context, id int) (*ent.User, error) {
 		if err := tx.User.UpdateOneID(u.ID).SetStatus(status).SetUpdatedAt(a.clock.Now()).Exec(ctx); err != nil {
 			return fmt.Errorf("reactivate: %w", err)
 		}
-		return a.audit.Record(ctx, tx, s.OrgID, s.label, audit.PersonEvent("user.reactivated", u))
+		return a.audit.Record(ctx, tx, s.OrgID, audit.PersonEvent("user.reactivated", u))
 	})
 	if err != nil {
 		return nil, err
@@ -414,7 +414,7 @@ func (a *Admin) Delete(ctx context.Context, id int) error {
 		if err := tx.User.DeleteOneID(u.ID).Exec(ctx); err != nil {
 			return fmt.Errorf("delete person: %w", err)
 		}
-		return a.audit.Record(ctx, tx, s.OrgID, s.label, audit.Event{Action: "user.deleted", TargetType: "User", TargetID: u.ID, TargetLabel: pseudonym})
+		return a.audit.Record(ctx, tx, s.OrgID, audit.Event{Action: "user.deleted", TargetType: "User", TargetID: u.ID, TargetLabel: pseudonym})
 	})
 }
 

@@ -69,7 +69,7 @@ func (a *Admin) CreateRole(ctx context.Context, in RoleInput) (*ent.Role, error)
 		if err != nil {
 			return fmt.Errorf("create role: %w", err)
 		}
-		return a.audit.Record(ctx, tx, s.OrgID, s.label, roleEvent("role.created", r))
+		return a.audit.Record(ctx, tx, s.OrgID, roleEvent("role.created", r))
 	})
 	if err != nil {
 		return nil, err
@@ -107,7 +107,7 @@ func (a *Admin) UpdateRole(ctx context.Context, id int, in RoleInput) (*ent.Role
 		if err != nil {
 			return fmt.Errorf("update role: %w", err)
 		}
-		return a.audit.Record(ctx, tx, s.OrgID, s.label, roleEvent("role.updated", r))
+		return a.audit.Record(ctx, tx, s.OrgID, roleEvent("role.updated", r))
 	})
 	if err != nil {
 		return nil, err
@@ -142,7 +142,7 @@ func (a *Admin) DeleteRole(ctx context.Context, id int) error {
 		if err := tx.Role.DeleteOneID(r.ID).Exec(ctx); err != nil {
 			return fmt.Errorf("delete role: %w", err)
 		}
-		return a.audit.Record(ctx, tx, s.OrgID, s.label, roleEvent("role.deleted", r))
+		return a.audit.Record(ctx, tx, s.OrgID, roleEvent("role.deleted", r))
 	})
 }
 

@@ -18,6 +18,8 @@ type Viewer struct {
 	UserID      int
 	SessionID   int
 	RoleID      int
+	// Label names the viewer in the audit log: the person's email.
+	Label       string
 	Permissions []perm.Permission
 	// MustChangePassword limits the session to changing the password (a
 	// temporary password was set).
