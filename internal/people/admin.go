@@ -24,8 +24,8 @@ import (
 	"github.com/rollcall/rollcall/internal/emailaddr"
 	"github.com/rollcall/rollcall/internal/invite"
 	"github.com/rollcall/rollcall/internal/perm"
-	"github.com/rollcall/rollcall/internal/template"
 	"github.com/rollcall/rollcall/internal/plaintext"
+	"github.com/rollcall/rollcall/internal/template"
 	"github.com/rollcall/rollcall/internal/username"
 	"github.com/rollcall/rollcall/internal/viewer"
 )

@@ -14,10 +14,10 @@ import (
 
 // Viewer is a signed-in person acting within one organisation.
 type Viewer struct {
-	OrgID       int
-	UserID      int
-	SessionID   int
-	RoleID      int
+	OrgID     int
+	UserID    int
+	SessionID int
+	RoleID    int
 	// Label names the viewer in the audit log: the person's email.
 	Label       string
 	Permissions []perm.Permission
