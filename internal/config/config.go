@@ -104,6 +104,7 @@ func ServeFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "session-max", Value: d.SessionMax, Sources: cli.EnvVars("ROLLCALL_SESSION_MAX"), Usage: "longest a session lives"},
 		&cli.IntFlag{Name: "argon2-memory", Value: int(d.Argon2.MemoryKiB), Sources: cli.EnvVars("ROLLCALL_ARGON2_MEMORY"), Usage: "argon2id memory, KiB"},
 		&cli.IntFlag{Name: "argon2-iterations", Value: int(d.Argon2.Iterations), Sources: cli.EnvVars("ROLLCALL_ARGON2_ITERATIONS"), Usage: "argon2id passes"},
+		&cli.IntFlag{Name: "hash-concurrency", Sources: cli.EnvVars("ROLLCALL_HASH_CONCURRENCY"), Usage: "most password hashes computed at once; others wait (0 = one per CPU, within 256 MiB of argon2id memory)"},
 		&cli.IntFlag{Name: "login-attempts", Value: d.AccountAttempts, Sources: cli.EnvVars("ROLLCALL_LOGIN_ATTEMPTS"), Usage: "sign-in attempts per login per window"},
 		&cli.IntFlag{Name: "login-client-failures", Value: d.ClientFailures, Sources: cli.EnvVars("ROLLCALL_LOGIN_CLIENT_FAILURES"), Usage: "failed sign-ins per client address per window"},
 		&cli.DurationFlag{Name: "login-window", Value: d.ThrottleWindow, Sources: cli.EnvVars("ROLLCALL_LOGIN_WINDOW"), Usage: "sign-in throttling window"},
@@ -123,6 +124,7 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 	a.SessionMax = cmd.Duration("session-max")
 	a.Argon2.MemoryKiB = uint32(cmd.Int("argon2-memory"))
 	a.Argon2.Iterations = uint32(cmd.Int("argon2-iterations"))
+	a.HashConcurrency = cmd.Int("hash-concurrency")
 	a.AccountAttempts = cmd.Int("login-attempts")
 	a.ClientFailures = cmd.Int("login-client-failures")
 	a.ThrottleWindow = cmd.Duration("login-window")

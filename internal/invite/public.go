@@ -142,7 +142,10 @@ func (s *Service) Activate(ctx context.Context, in AcceptInput) (*ent.User, erro
 			return nil, &apperr.Error{Code: apperr.Conflict, Message: "that username is taken", Field: "username"}
 		}
 	}
-	hash := s.auth.HashPassword(in.Password)
+	hash, err := s.auth.HashPassword(ctx, in.Password)
+	if err != nil {
+		return nil, err
+	}
 	now := s.clock.Now()
 	sys := auth.AsSystem(ctx)
 	err = db.InTx(sys, s.client, func(tx *ent.Client) error {
@@ -307,7 +310,10 @@ func (s *Service) SetPassword(ctx context.Context, in ResetInput) (*ent.User, er
 	if err := s.checkPassword("password", in.Password, u); err != nil {
 		return nil, err
 	}
-	hash := s.auth.HashPassword(in.Password)
+	hash, err := s.auth.HashPassword(ctx, in.Password)
+	if err != nil {
+		return nil, err
+	}
 	now := s.clock.Now()
 	sys := auth.AsSystem(ctx)
 	err = db.InTx(sys, s.client, func(tx *ent.Client) error {
@@ -355,7 +361,9 @@ func (s *Service) ChangePassword(ctx context.Context, in ChangePasswordInput) er
 	if err != nil {
 		return fmt.Errorf("read viewer: %w", err)
 	}
-	if !s.auth.VerifyPassword(u, in.CurrentPassword) {
+	if ok, err := s.auth.VerifyPassword(ctx, u, in.CurrentPassword); err != nil {
+		return err
+	} else if !ok {
 		return apperr.Invalid("currentPassword", "the current password is not correct")
 	}
 	if in.NewPassword == in.CurrentPassword {
@@ -364,7 +372,10 @@ func (s *Service) ChangePassword(ctx context.Context, in ChangePasswordInput) er
 	if err := s.checkPassword("newPassword", in.NewPassword, u); err != nil {
 		return err
 	}
-	hash := s.auth.HashPassword(in.NewPassword)
+	hash, err := s.auth.HashPassword(ctx, in.NewPassword)
+	if err != nil {
+		return err
+	}
 	now := s.clock.Now()
 	return db.InTx(sys, s.client, func(tx *ent.Client) error {
 		if err := tx.User.UpdateOneID(u.ID).SetPasswordHash(hash).SetMustChangePassword(false).SetUpdatedAt(now).Exec(sys); err != nil {

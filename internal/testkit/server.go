@@ -183,7 +183,11 @@ func (s *Server) AddPeople(t testing.TB, o *Org, people ...Person) []*ent.User {
 			c.SetLastEmailStatus(p.LastEmailStatus)
 		}
 		if p.Password != "" {
-			c.SetPasswordHash(s.Auth.HashPassword(p.Password))
+			hash, err := s.Auth.HashPassword(context.Background(), p.Password)
+			if err != nil {
+				t.Fatalf("hash password: %v", err)
+			}
+			c.SetPasswordHash(hash)
 		}
 		creates[i] = c
 	}
