@@ -43,7 +43,7 @@ type Hasher struct {
 type HasherStats struct {
 	Running int   // computing now
 	Peak    int   // the most that ever ran at once
-	Total   int64 // computations finished or running, decoys included
+	Total   int64 // computations started, decoys included
 }
 
 // NewHasher returns a hasher with params running at most concurrency
@@ -74,7 +74,6 @@ func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 	}
 	h.mu.Lock()
 	h.stats.Running++
-	h.stats.Total++
 	h.stats.Peak = max(h.stats.Peak, h.stats.Running)
 	h.mu.Unlock()
 	return func() {
@@ -92,7 +91,22 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 		return "", err
 	}
 	defer release()
+	h.count()
 	return h.params.HashPassword(password), nil
+}
+
+// count records an argon2id computation about to start.
+func (h *Hasher) count() {
+	h.mu.Lock()
+	h.stats.Total++
+	h.mu.Unlock()
+}
+
+// matches counts and computes argon2id of password with a's salt and
+// parameters.
+func (h *Hasher) matches(a argon2Hash, password string) bool {
+	h.count()
+	return a.matches(password)
 }
 
 // Check reports whether password matches stored, at the same cost whatever
@@ -111,9 +125,9 @@ func (h *Hasher) Check(ctx context.Context, password, stored string) (bool, erro
 	}
 	defer release()
 	if ownErr == nil {
-		return own.matches(password), nil
+		return h.matches(own, password), nil
 	}
-	h.decoy.matches(password)
+	h.matches(h.decoy, password)
 	switch {
 	case isFast && fastErr == nil:
 		return fastMatches(password, fast), nil
