@@ -32,6 +32,10 @@ type Config struct {
 	Mail            Mail
 	ImportMaxRows   int
 	ImportMaxLine   int
+	// How often each replica looks for password-reset requests it was not
+	// woken for, and how long a claimed one is left to its worker; 0: the
+	// defaults (invite.DefaultResetConfig).
+	ResetPoll, ResetLease time.Duration
 }
 
 // Mail configures links in emails and how emails leave.
@@ -90,6 +94,8 @@ func ServeFlags() []cli.Flag {
 		&cli.IntFlag{Name: "send-concurrency", Value: 8, Sources: cli.EnvVars("ROLLCALL_SEND_CONCURRENCY"), Usage: "parallel provider calls"},
 		&cli.FloatFlag{Name: "send-rate", Sources: cli.EnvVars("ROLLCALL_SEND_RATE"), Usage: "bulk sending, recipients per second per replica (0 = no fixed limit; backs off on the provider's 429)"},
 		&cli.BoolFlag{Name: "send-singly", Sources: cli.EnvVars("ROLLCALL_SEND_SINGLY"), Usage: "one provider call per recipient even where batch sending is possible (for comparison)"},
+		&cli.DurationFlag{Name: "reset-poll", Value: 10 * time.Second, Sources: cli.EnvVars("ROLLCALL_RESET_POLL"), Usage: "how often a replica looks for password-reset requests written elsewhere or left by a stopped replica"},
+		&cli.DurationFlag{Name: "reset-lease", Value: time.Minute, Sources: cli.EnvVars("ROLLCALL_RESET_LEASE"), Usage: "a replica's claim on a password-reset request lapses after this long, so another replica takes it over"},
 		&cli.DurationFlag{Name: "send-lease", Value: 30 * time.Second, Sources: cli.EnvVars("ROLLCALL_SEND_LEASE"), Usage: "a replica's claim on deliveries lapses after this long unrenewed, so another replica takes the work over"},
 		&cli.StringFlag{Name: "bootstrap-org", Value: "default", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_ORG"), Usage: "slug of the organisation created on an empty database"},
 		&cli.StringFlag{Name: "bootstrap-email", Value: "owner@example.com", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_EMAIL"), Usage: "email of the Owner created on an empty database"},
@@ -150,6 +156,8 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 		MaxBody:         cmd.Int64("max-body"),
 		ImportMaxRows:   cmd.Int("import-max-rows"),
 		ImportMaxLine:   cmd.Int("import-max-line"),
+		ResetPoll:       cmd.Duration("reset-poll"),
+		ResetLease:      cmd.Duration("reset-lease"),
 		Auth:            a,
 		ShutdownTimeout: cmd.Duration("shutdown-timeout"),
 		PprofAddr:       cmd.String("pprof-addr"),
