@@ -97,7 +97,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 	a.Invites = invite.New(invite.Deps{
 		Client: d.Client, Clock: clk, Auth: a.Auth, Policy: policy, Audit: auditLog, Limiter: a.limiter, Log: log,
 		Mailer: mailer, Links: links, Limits: invite.DefaultLimits(), Bulk: a.BulkSends,
-		Dialect: d.Dialect, Resets: invite.ResetConfig{Poll: cfg.ResetPoll, Lease: cfg.ResetLease},
+		Dialect: d.Dialect, Resets: invite.ResetConfig{Poll: cfg.ResetPoll, Lease: cfg.ResetLease, Delay: cfg.ResetDelay},
 	})
 	a.Importer = importer.New(d, clk, auditLog, a.Invites, importer.Limits{
 		MaxBytes: cfg.Limits.MaxUpload, MaxRows: cfg.ImportMaxRows, MaxLineBytes: cfg.ImportMaxLine,

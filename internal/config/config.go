@@ -33,9 +33,10 @@ type Config struct {
 	ImportMaxRows   int
 	ImportMaxLine   int
 	// How often each replica looks for password-reset requests it was not
-	// woken for, and how long a claimed one is left to its worker; 0: the
-	// defaults (invite.DefaultResetConfig).
-	ResetPoll, ResetLease time.Duration
+	// woken for, how long a claimed one is left to its worker, and how long
+	// after a request its worker is woken; 0: the defaults
+	// (invite.DefaultResetConfig).
+	ResetPoll, ResetLease, ResetDelay time.Duration
 }
 
 // Mail configures links in emails and how emails leave.
@@ -96,6 +97,7 @@ func ServeFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "send-singly", Sources: cli.EnvVars("ROLLCALL_SEND_SINGLY"), Usage: "one provider call per recipient even where batch sending is possible (for comparison)"},
 		&cli.DurationFlag{Name: "reset-poll", Value: 10 * time.Second, Sources: cli.EnvVars("ROLLCALL_RESET_POLL"), Usage: "how often a replica looks for password-reset requests written elsewhere or left by a stopped replica"},
 		&cli.DurationFlag{Name: "reset-lease", Value: time.Minute, Sources: cli.EnvVars("ROLLCALL_RESET_LEASE"), Usage: "a replica's claim on a password-reset request lapses after this long, so another replica takes it over"},
+		&cli.DurationFlag{Name: "reset-delay", Value: 100 * time.Millisecond, Sources: cli.EnvVars("ROLLCALL_RESET_DELAY"), Usage: "how long after a password-reset request its email is worked on, so the answer leaves first and takes as long for unknown addresses"},
 		&cli.DurationFlag{Name: "send-lease", Value: 30 * time.Second, Sources: cli.EnvVars("ROLLCALL_SEND_LEASE"), Usage: "a replica's claim on deliveries lapses after this long unrenewed, so another replica takes the work over"},
 		&cli.StringFlag{Name: "bootstrap-org", Value: "default", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_ORG"), Usage: "slug of the organisation created on an empty database"},
 		&cli.StringFlag{Name: "bootstrap-email", Value: "owner@example.com", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_EMAIL"), Usage: "email of the Owner created on an empty database"},
@@ -158,6 +160,7 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 		ImportMaxLine:   cmd.Int("import-max-line"),
 		ResetPoll:       cmd.Duration("reset-poll"),
 		ResetLease:      cmd.Duration("reset-lease"),
+		ResetDelay:      cmd.Duration("reset-delay"),
 		Auth:            a,
 		ShutdownTimeout: cmd.Duration("shutdown-timeout"),
 		PprofAddr:       cmd.String("pprof-addr"),

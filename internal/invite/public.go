@@ -215,8 +215,9 @@ type ResetRequest struct {
 // RequestPasswordReset asks for reset instructions to an ACTIVE person, and
 // a fresh invitation to an INVITED one. It does the same work whether or
 // not the address is known: it counts the request against the address and
-// the client (both limited), records it, and wakes a worker (RunResets),
-// which looks the address up and sends the email after the answer. Input
+// the client (both limited), records it, and wakes a worker (RunResets)
+// ResetConfig.Delay later, once the answer has left; the worker looks the
+// address up and sends the email. Input
 // that no account can match (too long, not UTF-8, NUL) is refused.
 func (s *Service) RequestPasswordReset(ctx context.Context, in ResetRequest) error {
 	email := strings.ToLower(strings.TrimSpace(in.Email))
@@ -251,7 +252,9 @@ func (s *Service) RequestPasswordReset(ctx context.Context, in ResetRequest) err
 	if err != nil {
 		return fmt.Errorf("record reset request: %w", err)
 	}
-	s.wakeResets()
+	// Not at once: the worker's lookup and email would compete with this
+	// answer for the processor, and make it slower for a known address.
+	time.AfterFunc(s.resets.Delay, s.wakeResets)
 	return nil
 }
 

@@ -32,10 +32,16 @@ type ResetConfig struct {
 	// Lease is how long a claimed request is left to its worker before
 	// another may take it over.
 	Lease time.Duration
+	// Delay is how long after a request its replica's worker is woken:
+	// long enough for the answer to have left, so that the work a known
+	// address causes never slows the answer down.
+	Delay time.Duration
 }
 
 // DefaultResetConfig is the production configuration.
-func DefaultResetConfig() ResetConfig { return ResetConfig{Poll: 10 * time.Second, Lease: time.Minute} }
+func DefaultResetConfig() ResetConfig {
+	return ResetConfig{Poll: 10 * time.Second, Lease: time.Minute, Delay: 100 * time.Millisecond}
+}
 
 // withDefaults fills in the values left zero.
 func (c ResetConfig) withDefaults() ResetConfig {
@@ -45,6 +51,9 @@ func (c ResetConfig) withDefaults() ResetConfig {
 	}
 	if c.Lease <= 0 {
 		c.Lease = d.Lease
+	}
+	if c.Delay <= 0 {
+		c.Delay = d.Delay
 	}
 	return c
 }
@@ -66,9 +75,9 @@ func (s *Service) wakeResets() {
 	}
 }
 
-// RunResets resolves password-reset requests until ctx ends: at once when a
-// request arrives at this replica, and every ResetConfig.Poll (and when it
-// starts) for the others. The requests in hand when ctx ends are finished.
+// RunResets resolves password-reset requests until ctx ends: shortly after a
+// request arrives at this replica (ResetConfig.Delay), and every
+// ResetConfig.Poll (and when it starts) for the others. The requests in hand when ctx ends are finished.
 func (s *Service) RunResets(ctx context.Context) {
 	poll := time.NewTimer(0)
 	defer poll.Stop()
