@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -161,4 +163,65 @@ func TestMannWhitneyZ(t *testing.T) {
 	lo, hi := ms(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), ms(11, 12, 13, 14, 15, 16, 17, 18, 19, 20)
 	require.InDelta(t, 50/math.Sqrt(175), mannWhitneyZ(hi, lo), 1e-9)
 	require.InDelta(t, -50/math.Sqrt(175), mannWhitneyZ(lo, hi), 1e-9)
+}
+
+// BenchmarkLoginBurst sends 300 sign-ins with different unknown names at
+// once (the per-address failure limit raised so that every one is checked),
+// with the production argon2id parameters, and reports the most heap in use
+// while they ran (sampled every 5 ms, the test harness included), the
+// slowest answer, and the most hashes that ran at once:
+//
+//	go test ./internal/app -run '^$' -bench BenchmarkLoginBurst -benchtime 3x
+func BenchmarkLoginBurst(b *testing.B) {
+	s := testkit.NewServer(b, func(c *config.Config) {
+		c.Auth.Argon2 = auth.DefaultArgon2
+		c.Auth.ClientFailures = 1 << 30
+	})
+	s.CreateOrg(b, "bench")
+	var peakHeap uint64
+	var slowest time.Duration
+	for b.Loop() {
+		s.Clock.Advance(16 * time.Minute)
+		runtime.GC()
+		stop := make(chan struct{})
+		sampled := make(chan uint64)
+		go func() {
+			var peak uint64
+			var m runtime.MemStats
+			tick := time.NewTicker(5 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				runtime.ReadMemStats(&m)
+				peak = max(peak, m.HeapInuse)
+				select {
+				case <-stop:
+					sampled <- peak
+					return
+				case <-tick.C:
+				}
+			}
+		}()
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for i := range 300 {
+			wg.Go(func() {
+				in := map[string]any{"organization": "bench", "login": fmt.Sprintf("stranger-%d@bench.test", i), "password": "wrong-password-1"}
+				start := time.Now()
+				resp := s.Query(b, "", loginMutation, map[string]any{"in": in})
+				d := time.Since(start)
+				mu.Lock()
+				slowest = max(slowest, d)
+				mu.Unlock()
+				if resp.Code() != "UNAUTHENTICATED" {
+					b.Errorf("%+v", resp.Errors)
+				}
+			})
+		}
+		wg.Wait()
+		close(stop)
+		peakHeap = max(peakHeap, <-sampled)
+	}
+	b.ReportMetric(float64(peakHeap)/(1<<20), "MiB-heap-peak")
+	b.ReportMetric(float64(slowest.Milliseconds()), "ms-slowest")
+	b.ReportMetric(float64(s.Auth.Hasher().Stats().Peak), "hashes-at-once")
 }
