@@ -22,6 +22,7 @@ import (
 	"github.com/rollcall/rollcall/ent/invitation"
 	"github.com/rollcall/rollcall/ent/notification"
 	"github.com/rollcall/rollcall/ent/organization"
+	"github.com/rollcall/rollcall/ent/passwordresetrequest"
 	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent/session"
 	"github.com/rollcall/rollcall/ent/throttle"
@@ -50,6 +51,8 @@ type Client struct {
 	Notification *NotificationClient
 	// Organization is the client for interacting with the Organization builders.
 	Organization *OrganizationClient
+	// PasswordResetRequest is the client for interacting with the PasswordResetRequest builders.
+	PasswordResetRequest *PasswordResetRequestClient
 	// Role is the client for interacting with the Role builders.
 	Role *RoleClient
 	// Session is the client for interacting with the Session builders.
@@ -78,6 +81,7 @@ func (c *Client) init() {
 	c.Invitation = NewInvitationClient(c.config)
 	c.Notification = NewNotificationClient(c.config)
 	c.Organization = NewOrganizationClient(c.config)
+	c.PasswordResetRequest = NewPasswordResetRequestClient(c.config)
 	c.Role = NewRoleClient(c.config)
 	c.Session = NewSessionClient(c.config)
 	c.Throttle = NewThrottleClient(c.config)
@@ -173,20 +177,21 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	cfg := c.config
 	cfg.driver = tx
 	return &Tx{
-		ctx:           ctx,
-		config:        cfg,
-		AuditEvent:    NewAuditEventClient(cfg),
-		BulkSend:      NewBulkSendClient(cfg),
-		Delivery:      NewDeliveryClient(cfg),
-		EmailTemplate: NewEmailTemplateClient(cfg),
-		Invitation:    NewInvitationClient(cfg),
-		Notification:  NewNotificationClient(cfg),
-		Organization:  NewOrganizationClient(cfg),
-		Role:          NewRoleClient(cfg),
-		Session:       NewSessionClient(cfg),
-		Throttle:      NewThrottleClient(cfg),
-		User:          NewUserClient(cfg),
-		UserImport:    NewUserImportClient(cfg),
+		ctx:                  ctx,
+		config:               cfg,
+		AuditEvent:           NewAuditEventClient(cfg),
+		BulkSend:             NewBulkSendClient(cfg),
+		Delivery:             NewDeliveryClient(cfg),
+		EmailTemplate:        NewEmailTemplateClient(cfg),
+		Invitation:           NewInvitationClient(cfg),
+		Notification:         NewNotificationClient(cfg),
+		Organization:         NewOrganizationClient(cfg),
+		PasswordResetRequest: NewPasswordResetRequestClient(cfg),
+		Role:                 NewRoleClient(cfg),
+		Session:              NewSessionClient(cfg),
+		Throttle:             NewThrottleClient(cfg),
+		User:                 NewUserClient(cfg),
+		UserImport:           NewUserImportClient(cfg),
 	}, nil
 }
 
@@ -204,20 +209,21 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	cfg := c.config
 	cfg.driver = &txDriver{tx: tx, drv: c.driver}
 	return &Tx{
-		ctx:           ctx,
-		config:        cfg,
-		AuditEvent:    NewAuditEventClient(cfg),
-		BulkSend:      NewBulkSendClient(cfg),
-		Delivery:      NewDeliveryClient(cfg),
-		EmailTemplate: NewEmailTemplateClient(cfg),
-		Invitation:    NewInvitationClient(cfg),
-		Notification:  NewNotificationClient(cfg),
-		Organization:  NewOrganizationClient(cfg),
-		Role:          NewRoleClient(cfg),
-		Session:       NewSessionClient(cfg),
-		Throttle:      NewThrottleClient(cfg),
-		User:          NewUserClient(cfg),
-		UserImport:    NewUserImportClient(cfg),
+		ctx:                  ctx,
+		config:               cfg,
+		AuditEvent:           NewAuditEventClient(cfg),
+		BulkSend:             NewBulkSendClient(cfg),
+		Delivery:             NewDeliveryClient(cfg),
+		EmailTemplate:        NewEmailTemplateClient(cfg),
+		Invitation:           NewInvitationClient(cfg),
+		Notification:         NewNotificationClient(cfg),
+		Organization:         NewOrganizationClient(cfg),
+		PasswordResetRequest: NewPasswordResetRequestClient(cfg),
+		Role:                 NewRoleClient(cfg),
+		Session:              NewSessionClient(cfg),
+		Throttle:             NewThrottleClient(cfg),
+		User:                 NewUserClient(cfg),
+		UserImport:           NewUserImportClient(cfg),
 	}, nil
 }
 
@@ -248,8 +254,8 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.AuditEvent, c.BulkSend, c.Delivery, c.EmailTemplate, c.Invitation,
-		c.Notification, c.Organization, c.Role, c.Session, c.Throttle, c.User,
-		c.UserImport,
+		c.Notification, c.Organization, c.PasswordResetRequest, c.Role, c.Session,
+		c.Throttle, c.User, c.UserImport,
 	} {
 		n.Use(hooks...)
 	}
@@ -260,8 +266,8 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.AuditEvent, c.BulkSend, c.Delivery, c.EmailTemplate, c.Invitation,
-		c.Notification, c.Organization, c.Role, c.Session, c.Throttle, c.User,
-		c.UserImport,
+		c.Notification, c.Organization, c.PasswordResetRequest, c.Role, c.Session,
+		c.Throttle, c.User, c.UserImport,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -284,6 +290,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Notification.mutate(ctx, m)
 	case *OrganizationMutation:
 		return c.Organization.mutate(ctx, m)
+	case *PasswordResetRequestMutation:
+		return c.PasswordResetRequest.mutate(ctx, m)
 	case *RoleMutation:
 		return c.Role.mutate(ctx, m)
 	case *SessionMutation:
@@ -1429,6 +1437,140 @@ func (c *OrganizationClient) mutate(ctx context.Context, m *OrganizationMutation
 	}
 }
 
+// PasswordResetRequestClient is a client for the PasswordResetRequest schema.
+type PasswordResetRequestClient struct {
+	config
+}
+
+// NewPasswordResetRequestClient returns a client for the PasswordResetRequest from the given config.
+func NewPasswordResetRequestClient(c config) *PasswordResetRequestClient {
+	return &PasswordResetRequestClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `passwordresetrequest.Hooks(f(g(h())))`.
+func (c *PasswordResetRequestClient) Use(hooks ...Hook) {
+	c.hooks.PasswordResetRequest = append(c.hooks.PasswordResetRequest, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `passwordresetrequest.Intercept(f(g(h())))`.
+func (c *PasswordResetRequestClient) Intercept(interceptors ...Interceptor) {
+	c.inters.PasswordResetRequest = append(c.inters.PasswordResetRequest, interceptors...)
+}
+
+// Create returns a builder for creating a PasswordResetRequest entity.
+func (c *PasswordResetRequestClient) Create() *PasswordResetRequestCreate {
+	mutation := newPasswordResetRequestMutation(c.config, OpCreate)
+	return &PasswordResetRequestCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of PasswordResetRequest entities.
+func (c *PasswordResetRequestClient) CreateBulk(builders ...*PasswordResetRequestCreate) *PasswordResetRequestCreateBulk {
+	return &PasswordResetRequestCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *PasswordResetRequestClient) MapCreateBulk(slice any, setFunc func(*PasswordResetRequestCreate, int)) *PasswordResetRequestCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &PasswordResetRequestCreateBulk{err: fmt.Errorf("calling to PasswordResetRequestClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*PasswordResetRequestCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &PasswordResetRequestCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for PasswordResetRequest.
+func (c *PasswordResetRequestClient) Update() *PasswordResetRequestUpdate {
+	mutation := newPasswordResetRequestMutation(c.config, OpUpdate)
+	return &PasswordResetRequestUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *PasswordResetRequestClient) UpdateOne(_m *PasswordResetRequest) *PasswordResetRequestUpdateOne {
+	mutation := newPasswordResetRequestMutation(c.config, OpUpdateOne, withPasswordResetRequest(_m))
+	return &PasswordResetRequestUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *PasswordResetRequestClient) UpdateOneID(id int) *PasswordResetRequestUpdateOne {
+	mutation := newPasswordResetRequestMutation(c.config, OpUpdateOne, withPasswordResetRequestID(id))
+	return &PasswordResetRequestUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for PasswordResetRequest.
+func (c *PasswordResetRequestClient) Delete() *PasswordResetRequestDelete {
+	mutation := newPasswordResetRequestMutation(c.config, OpDelete)
+	return &PasswordResetRequestDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *PasswordResetRequestClient) DeleteOne(_m *PasswordResetRequest) *PasswordResetRequestDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *PasswordResetRequestClient) DeleteOneID(id int) *PasswordResetRequestDeleteOne {
+	builder := c.Delete().Where(passwordresetrequest.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &PasswordResetRequestDeleteOne{builder}
+}
+
+// Query returns a query builder for PasswordResetRequest.
+func (c *PasswordResetRequestClient) Query() *PasswordResetRequestQuery {
+	return &PasswordResetRequestQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypePasswordResetRequest},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a PasswordResetRequest entity by its id.
+func (c *PasswordResetRequestClient) Get(ctx context.Context, id int) (*PasswordResetRequest, error) {
+	return c.Query().Where(passwordresetrequest.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *PasswordResetRequestClient) GetX(ctx context.Context, id int) *PasswordResetRequest {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *PasswordResetRequestClient) Hooks() []Hook {
+	hooks := c.hooks.PasswordResetRequest
+	return append(hooks[:len(hooks):len(hooks)], passwordresetrequest.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *PasswordResetRequestClient) Interceptors() []Interceptor {
+	return c.inters.PasswordResetRequest
+}
+
+func (c *PasswordResetRequestClient) mutate(ctx context.Context, m *PasswordResetRequestMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&PasswordResetRequestCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&PasswordResetRequestUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&PasswordResetRequestUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&PasswordResetRequestDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown PasswordResetRequest mutation op: %q", m.Op())
+	}
+}
+
 // RoleClient is a client for the Role schema.
 type RoleClient struct {
 	config
@@ -2263,11 +2405,13 @@ func (c *UserImportClient) mutate(ctx context.Context, m *UserImportMutation) (V
 type (
 	hooks struct {
 		AuditEvent, BulkSend, Delivery, EmailTemplate, Invitation, Notification,
-		Organization, Role, Session, Throttle, User, UserImport []ent.Hook
+		Organization, PasswordResetRequest, Role, Session, Throttle, User,
+		UserImport []ent.Hook
 	}
 	inters struct {
 		AuditEvent, BulkSend, Delivery, EmailTemplate, Invitation, Notification,
-		Organization, Role, Session, Throttle, User, UserImport []ent.Interceptor
+		Organization, PasswordResetRequest, Role, Session, Throttle, User,
+		UserImport []ent.Interceptor
 	}
 )
 

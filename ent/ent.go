@@ -19,6 +19,7 @@ import (
 	"github.com/rollcall/rollcall/ent/invitation"
 	"github.com/rollcall/rollcall/ent/notification"
 	"github.com/rollcall/rollcall/ent/organization"
+	"github.com/rollcall/rollcall/ent/passwordresetrequest"
 	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent/session"
 	"github.com/rollcall/rollcall/ent/throttle"
@@ -84,18 +85,19 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			auditevent.Table:    auditevent.ValidColumn,
-			bulksend.Table:      bulksend.ValidColumn,
-			delivery.Table:      delivery.ValidColumn,
-			emailtemplate.Table: emailtemplate.ValidColumn,
-			invitation.Table:    invitation.ValidColumn,
-			notification.Table:  notification.ValidColumn,
-			organization.Table:  organization.ValidColumn,
-			role.Table:          role.ValidColumn,
-			session.Table:       session.ValidColumn,
-			throttle.Table:      throttle.ValidColumn,
-			user.Table:          user.ValidColumn,
-			userimport.Table:    userimport.ValidColumn,
+			auditevent.Table:           auditevent.ValidColumn,
+			bulksend.Table:             bulksend.ValidColumn,
+			delivery.Table:             delivery.ValidColumn,
+			emailtemplate.Table:        emailtemplate.ValidColumn,
+			invitation.Table:           invitation.ValidColumn,
+			notification.Table:         notification.ValidColumn,
+			organization.Table:         organization.ValidColumn,
+			passwordresetrequest.Table: passwordresetrequest.ValidColumn,
+			role.Table:                 role.ValidColumn,
+			session.Table:              session.ValidColumn,
+			throttle.Table:             throttle.ValidColumn,
+			user.Table:                 user.ValidColumn,
+			userimport.Table:           userimport.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

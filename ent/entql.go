@@ -10,6 +10,7 @@ import (
 	"github.com/rollcall/rollcall/ent/invitation"
 	"github.com/rollcall/rollcall/ent/notification"
 	"github.com/rollcall/rollcall/ent/organization"
+	"github.com/rollcall/rollcall/ent/passwordresetrequest"
 	"github.com/rollcall/rollcall/ent/predicate"
 	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent/session"
@@ -25,7 +26,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 12)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 13)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   auditevent.Table,
@@ -194,6 +195,26 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[7] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   passwordresetrequest.Table,
+			Columns: passwordresetrequest.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: passwordresetrequest.FieldID,
+			},
+		},
+		Type: "PasswordResetRequest",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			passwordresetrequest.FieldOrganizationSlug: {Type: field.TypeString, Column: passwordresetrequest.FieldOrganizationSlug},
+			passwordresetrequest.FieldEmail:            {Type: field.TypeString, Column: passwordresetrequest.FieldEmail},
+			passwordresetrequest.FieldClientIP:         {Type: field.TypeString, Column: passwordresetrequest.FieldClientIP},
+			passwordresetrequest.FieldCreatedAt:        {Type: field.TypeTime, Column: passwordresetrequest.FieldCreatedAt},
+			passwordresetrequest.FieldLeasedBy:         {Type: field.TypeString, Column: passwordresetrequest.FieldLeasedBy},
+			passwordresetrequest.FieldLeaseExpiresAt:   {Type: field.TypeTime, Column: passwordresetrequest.FieldLeaseExpiresAt},
+			passwordresetrequest.FieldAttempts:         {Type: field.TypeInt, Column: passwordresetrequest.FieldAttempts},
+		},
+	}
+	graph.Nodes[8] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   role.Table,
 			Columns: role.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -211,7 +232,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			role.FieldBuiltin:        {Type: field.TypeBool, Column: role.FieldBuiltin},
 		},
 	}
-	graph.Nodes[8] = &sqlgraph.Node{
+	graph.Nodes[9] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   session.Table,
 			Columns: session.Columns,
@@ -232,7 +253,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			session.FieldMaxExpiresAt:   {Type: field.TypeTime, Column: session.FieldMaxExpiresAt},
 		},
 	}
-	graph.Nodes[9] = &sqlgraph.Node{
+	graph.Nodes[10] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   throttle.Table,
 			Columns: throttle.Columns,
@@ -248,7 +269,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			throttle.FieldWindowEndsAt: {Type: field.TypeTime, Column: throttle.FieldWindowEndsAt},
 		},
 	}
-	graph.Nodes[10] = &sqlgraph.Node{
+	graph.Nodes[11] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -281,7 +302,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldLastEmailStatus:    {Type: field.TypeEnum, Column: user.FieldLastEmailStatus},
 		},
 	}
-	graph.Nodes[11] = &sqlgraph.Node{
+	graph.Nodes[12] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   userimport.Table,
 			Columns: userimport.Columns,
@@ -1402,6 +1423,81 @@ func (f *OrganizationFilter) WhereReplyTo(p entql.StringP) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *PasswordResetRequestQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the PasswordResetRequestQuery builder.
+func (_q *PasswordResetRequestQuery) Filter() *PasswordResetRequestFilter {
+	return &PasswordResetRequestFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *PasswordResetRequestMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the PasswordResetRequestMutation builder.
+func (m *PasswordResetRequestMutation) Filter() *PasswordResetRequestFilter {
+	return &PasswordResetRequestFilter{config: m.config, predicateAdder: m}
+}
+
+// PasswordResetRequestFilter provides a generic filtering capability at runtime for PasswordResetRequestQuery.
+type PasswordResetRequestFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *PasswordResetRequestFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *PasswordResetRequestFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(passwordresetrequest.FieldID))
+}
+
+// WhereOrganizationSlug applies the entql string predicate on the organization_slug field.
+func (f *PasswordResetRequestFilter) WhereOrganizationSlug(p entql.StringP) {
+	f.Where(p.Field(passwordresetrequest.FieldOrganizationSlug))
+}
+
+// WhereEmail applies the entql string predicate on the email field.
+func (f *PasswordResetRequestFilter) WhereEmail(p entql.StringP) {
+	f.Where(p.Field(passwordresetrequest.FieldEmail))
+}
+
+// WhereClientIP applies the entql string predicate on the client_ip field.
+func (f *PasswordResetRequestFilter) WhereClientIP(p entql.StringP) {
+	f.Where(p.Field(passwordresetrequest.FieldClientIP))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *PasswordResetRequestFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(passwordresetrequest.FieldCreatedAt))
+}
+
+// WhereLeasedBy applies the entql string predicate on the leased_by field.
+func (f *PasswordResetRequestFilter) WhereLeasedBy(p entql.StringP) {
+	f.Where(p.Field(passwordresetrequest.FieldLeasedBy))
+}
+
+// WhereLeaseExpiresAt applies the entql time.Time predicate on the lease_expires_at field.
+func (f *PasswordResetRequestFilter) WhereLeaseExpiresAt(p entql.TimeP) {
+	f.Where(p.Field(passwordresetrequest.FieldLeaseExpiresAt))
+}
+
+// WhereAttempts applies the entql int predicate on the attempts field.
+func (f *PasswordResetRequestFilter) WhereAttempts(p entql.IntP) {
+	f.Where(p.Field(passwordresetrequest.FieldAttempts))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *RoleQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -1430,7 +1526,7 @@ type RoleFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RoleFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1528,7 +1624,7 @@ type SessionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SessionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1636,7 +1732,7 @@ type ThrottleFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ThrottleFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1691,7 +1787,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1873,7 +1969,7 @@ type UserImportFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserImportFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

@@ -18,6 +18,7 @@ import (
 	"github.com/rollcall/rollcall/ent/invitation"
 	"github.com/rollcall/rollcall/ent/notification"
 	"github.com/rollcall/rollcall/ent/organization"
+	"github.com/rollcall/rollcall/ent/passwordresetrequest"
 	"github.com/rollcall/rollcall/ent/predicate"
 	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent/schema/enum"
@@ -36,18 +37,19 @@ const (
 	OpUpdateOne = ent.OpUpdateOne
 
 	// Node types.
-	TypeAuditEvent    = "AuditEvent"
-	TypeBulkSend      = "BulkSend"
-	TypeDelivery      = "Delivery"
-	TypeEmailTemplate = "EmailTemplate"
-	TypeInvitation    = "Invitation"
-	TypeNotification  = "Notification"
-	TypeOrganization  = "Organization"
-	TypeRole          = "Role"
-	TypeSession       = "Session"
-	TypeThrottle      = "Throttle"
-	TypeUser          = "User"
-	TypeUserImport    = "UserImport"
+	TypeAuditEvent           = "AuditEvent"
+	TypeBulkSend             = "BulkSend"
+	TypeDelivery             = "Delivery"
+	TypeEmailTemplate        = "EmailTemplate"
+	TypeInvitation           = "Invitation"
+	TypeNotification         = "Notification"
+	TypeOrganization         = "Organization"
+	TypePasswordResetRequest = "PasswordResetRequest"
+	TypeRole                 = "Role"
+	TypeSession              = "Session"
+	TypeThrottle             = "Throttle"
+	TypeUser                 = "User"
+	TypeUserImport           = "UserImport"
 )
 
 // AuditEventMutation represents an operation that mutates the AuditEvent nodes in the graph.
@@ -7425,6 +7427,733 @@ func (m *OrganizationMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *OrganizationMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Organization edge %s", name)
+}
+
+// PasswordResetRequestMutation represents an operation that mutates the PasswordResetRequest nodes in the graph.
+type PasswordResetRequestMutation struct {
+	config
+	op                Op
+	typ               string
+	id                *int
+	organization_slug *string
+	email             *string
+	client_ip         *string
+	created_at        *time.Time
+	leased_by         *string
+	lease_expires_at  *time.Time
+	attempts          *int
+	addattempts       *int
+	clearedFields     map[string]struct{}
+	done              bool
+	oldValue          func(context.Context) (*PasswordResetRequest, error)
+	predicates        []predicate.PasswordResetRequest
+}
+
+var _ ent.Mutation = (*PasswordResetRequestMutation)(nil)
+
+// passwordresetrequestOption allows management of the mutation configuration using functional options.
+type passwordresetrequestOption func(*PasswordResetRequestMutation)
+
+// newPasswordResetRequestMutation creates new mutation for the PasswordResetRequest entity.
+func newPasswordResetRequestMutation(c config, op Op, opts ...passwordresetrequestOption) *PasswordResetRequestMutation {
+	m := &PasswordResetRequestMutation{
+		config:        c,
+		op:            op,
+		typ:           TypePasswordResetRequest,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withPasswordResetRequestID sets the ID field of the mutation.
+func withPasswordResetRequestID(id int) passwordresetrequestOption {
+	return func(m *PasswordResetRequestMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *PasswordResetRequest
+		)
+		m.oldValue = func(ctx context.Context) (*PasswordResetRequest, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().PasswordResetRequest.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withPasswordResetRequest sets the old PasswordResetRequest of the mutation.
+func withPasswordResetRequest(node *PasswordResetRequest) passwordresetrequestOption {
+	return func(m *PasswordResetRequestMutation) {
+		m.oldValue = func(context.Context) (*PasswordResetRequest, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m PasswordResetRequestMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m PasswordResetRequestMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *PasswordResetRequestMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *PasswordResetRequestMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().PasswordResetRequest.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetOrganizationSlug sets the "organization_slug" field.
+func (m *PasswordResetRequestMutation) SetOrganizationSlug(s string) {
+	m.organization_slug = &s
+}
+
+// OrganizationSlug returns the value of the "organization_slug" field in the mutation.
+func (m *PasswordResetRequestMutation) OrganizationSlug() (r string, exists bool) {
+	v := m.organization_slug
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationSlug returns the old "organization_slug" field's value of the PasswordResetRequest entity.
+// If the PasswordResetRequest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PasswordResetRequestMutation) OldOrganizationSlug(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationSlug is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationSlug requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationSlug: %w", err)
+	}
+	return oldValue.OrganizationSlug, nil
+}
+
+// ResetOrganizationSlug resets all changes to the "organization_slug" field.
+func (m *PasswordResetRequestMutation) ResetOrganizationSlug() {
+	m.organization_slug = nil
+}
+
+// SetEmail sets the "email" field.
+func (m *PasswordResetRequestMutation) SetEmail(s string) {
+	m.email = &s
+}
+
+// Email returns the value of the "email" field in the mutation.
+func (m *PasswordResetRequestMutation) Email() (r string, exists bool) {
+	v := m.email
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEmail returns the old "email" field's value of the PasswordResetRequest entity.
+// If the PasswordResetRequest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PasswordResetRequestMutation) OldEmail(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEmail is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEmail requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEmail: %w", err)
+	}
+	return oldValue.Email, nil
+}
+
+// ResetEmail resets all changes to the "email" field.
+func (m *PasswordResetRequestMutation) ResetEmail() {
+	m.email = nil
+}
+
+// SetClientIP sets the "client_ip" field.
+func (m *PasswordResetRequestMutation) SetClientIP(s string) {
+	m.client_ip = &s
+}
+
+// ClientIP returns the value of the "client_ip" field in the mutation.
+func (m *PasswordResetRequestMutation) ClientIP() (r string, exists bool) {
+	v := m.client_ip
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClientIP returns the old "client_ip" field's value of the PasswordResetRequest entity.
+// If the PasswordResetRequest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PasswordResetRequestMutation) OldClientIP(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClientIP is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClientIP requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClientIP: %w", err)
+	}
+	return oldValue.ClientIP, nil
+}
+
+// ResetClientIP resets all changes to the "client_ip" field.
+func (m *PasswordResetRequestMutation) ResetClientIP() {
+	m.client_ip = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *PasswordResetRequestMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *PasswordResetRequestMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the PasswordResetRequest entity.
+// If the PasswordResetRequest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PasswordResetRequestMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *PasswordResetRequestMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetLeasedBy sets the "leased_by" field.
+func (m *PasswordResetRequestMutation) SetLeasedBy(s string) {
+	m.leased_by = &s
+}
+
+// LeasedBy returns the value of the "leased_by" field in the mutation.
+func (m *PasswordResetRequestMutation) LeasedBy() (r string, exists bool) {
+	v := m.leased_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLeasedBy returns the old "leased_by" field's value of the PasswordResetRequest entity.
+// If the PasswordResetRequest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PasswordResetRequestMutation) OldLeasedBy(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLeasedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLeasedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLeasedBy: %w", err)
+	}
+	return oldValue.LeasedBy, nil
+}
+
+// ClearLeasedBy clears the value of the "leased_by" field.
+func (m *PasswordResetRequestMutation) ClearLeasedBy() {
+	m.leased_by = nil
+	m.clearedFields[passwordresetrequest.FieldLeasedBy] = struct{}{}
+}
+
+// LeasedByCleared returns if the "leased_by" field was cleared in this mutation.
+func (m *PasswordResetRequestMutation) LeasedByCleared() bool {
+	_, ok := m.clearedFields[passwordresetrequest.FieldLeasedBy]
+	return ok
+}
+
+// ResetLeasedBy resets all changes to the "leased_by" field.
+func (m *PasswordResetRequestMutation) ResetLeasedBy() {
+	m.leased_by = nil
+	delete(m.clearedFields, passwordresetrequest.FieldLeasedBy)
+}
+
+// SetLeaseExpiresAt sets the "lease_expires_at" field.
+func (m *PasswordResetRequestMutation) SetLeaseExpiresAt(t time.Time) {
+	m.lease_expires_at = &t
+}
+
+// LeaseExpiresAt returns the value of the "lease_expires_at" field in the mutation.
+func (m *PasswordResetRequestMutation) LeaseExpiresAt() (r time.Time, exists bool) {
+	v := m.lease_expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLeaseExpiresAt returns the old "lease_expires_at" field's value of the PasswordResetRequest entity.
+// If the PasswordResetRequest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PasswordResetRequestMutation) OldLeaseExpiresAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLeaseExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLeaseExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLeaseExpiresAt: %w", err)
+	}
+	return oldValue.LeaseExpiresAt, nil
+}
+
+// ClearLeaseExpiresAt clears the value of the "lease_expires_at" field.
+func (m *PasswordResetRequestMutation) ClearLeaseExpiresAt() {
+	m.lease_expires_at = nil
+	m.clearedFields[passwordresetrequest.FieldLeaseExpiresAt] = struct{}{}
+}
+
+// LeaseExpiresAtCleared returns if the "lease_expires_at" field was cleared in this mutation.
+func (m *PasswordResetRequestMutation) LeaseExpiresAtCleared() bool {
+	_, ok := m.clearedFields[passwordresetrequest.FieldLeaseExpiresAt]
+	return ok
+}
+
+// ResetLeaseExpiresAt resets all changes to the "lease_expires_at" field.
+func (m *PasswordResetRequestMutation) ResetLeaseExpiresAt() {
+	m.lease_expires_at = nil
+	delete(m.clearedFields, passwordresetrequest.FieldLeaseExpiresAt)
+}
+
+// SetAttempts sets the "attempts" field.
+func (m *PasswordResetRequestMutation) SetAttempts(i int) {
+	m.attempts = &i
+	m.addattempts = nil
+}
+
+// Attempts returns the value of the "attempts" field in the mutation.
+func (m *PasswordResetRequestMutation) Attempts() (r int, exists bool) {
+	v := m.attempts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAttempts returns the old "attempts" field's value of the PasswordResetRequest entity.
+// If the PasswordResetRequest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PasswordResetRequestMutation) OldAttempts(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAttempts is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAttempts requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAttempts: %w", err)
+	}
+	return oldValue.Attempts, nil
+}
+
+// AddAttempts adds i to the "attempts" field.
+func (m *PasswordResetRequestMutation) AddAttempts(i int) {
+	if m.addattempts != nil {
+		*m.addattempts += i
+	} else {
+		m.addattempts = &i
+	}
+}
+
+// AddedAttempts returns the value that was added to the "attempts" field in this mutation.
+func (m *PasswordResetRequestMutation) AddedAttempts() (r int, exists bool) {
+	v := m.addattempts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAttempts resets all changes to the "attempts" field.
+func (m *PasswordResetRequestMutation) ResetAttempts() {
+	m.attempts = nil
+	m.addattempts = nil
+}
+
+// Where appends a list predicates to the PasswordResetRequestMutation builder.
+func (m *PasswordResetRequestMutation) Where(ps ...predicate.PasswordResetRequest) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the PasswordResetRequestMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *PasswordResetRequestMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.PasswordResetRequest, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *PasswordResetRequestMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *PasswordResetRequestMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (PasswordResetRequest).
+func (m *PasswordResetRequestMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *PasswordResetRequestMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.organization_slug != nil {
+		fields = append(fields, passwordresetrequest.FieldOrganizationSlug)
+	}
+	if m.email != nil {
+		fields = append(fields, passwordresetrequest.FieldEmail)
+	}
+	if m.client_ip != nil {
+		fields = append(fields, passwordresetrequest.FieldClientIP)
+	}
+	if m.created_at != nil {
+		fields = append(fields, passwordresetrequest.FieldCreatedAt)
+	}
+	if m.leased_by != nil {
+		fields = append(fields, passwordresetrequest.FieldLeasedBy)
+	}
+	if m.lease_expires_at != nil {
+		fields = append(fields, passwordresetrequest.FieldLeaseExpiresAt)
+	}
+	if m.attempts != nil {
+		fields = append(fields, passwordresetrequest.FieldAttempts)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *PasswordResetRequestMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case passwordresetrequest.FieldOrganizationSlug:
+		return m.OrganizationSlug()
+	case passwordresetrequest.FieldEmail:
+		return m.Email()
+	case passwordresetrequest.FieldClientIP:
+		return m.ClientIP()
+	case passwordresetrequest.FieldCreatedAt:
+		return m.CreatedAt()
+	case passwordresetrequest.FieldLeasedBy:
+		return m.LeasedBy()
+	case passwordresetrequest.FieldLeaseExpiresAt:
+		return m.LeaseExpiresAt()
+	case passwordresetrequest.FieldAttempts:
+		return m.Attempts()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *PasswordResetRequestMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case passwordresetrequest.FieldOrganizationSlug:
+		return m.OldOrganizationSlug(ctx)
+	case passwordresetrequest.FieldEmail:
+		return m.OldEmail(ctx)
+	case passwordresetrequest.FieldClientIP:
+		return m.OldClientIP(ctx)
+	case passwordresetrequest.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case passwordresetrequest.FieldLeasedBy:
+		return m.OldLeasedBy(ctx)
+	case passwordresetrequest.FieldLeaseExpiresAt:
+		return m.OldLeaseExpiresAt(ctx)
+	case passwordresetrequest.FieldAttempts:
+		return m.OldAttempts(ctx)
+	}
+	return nil, fmt.Errorf("unknown PasswordResetRequest field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PasswordResetRequestMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case passwordresetrequest.FieldOrganizationSlug:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationSlug(v)
+		return nil
+	case passwordresetrequest.FieldEmail:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEmail(v)
+		return nil
+	case passwordresetrequest.FieldClientIP:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClientIP(v)
+		return nil
+	case passwordresetrequest.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case passwordresetrequest.FieldLeasedBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLeasedBy(v)
+		return nil
+	case passwordresetrequest.FieldLeaseExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLeaseExpiresAt(v)
+		return nil
+	case passwordresetrequest.FieldAttempts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAttempts(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PasswordResetRequest field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *PasswordResetRequestMutation) AddedFields() []string {
+	var fields []string
+	if m.addattempts != nil {
+		fields = append(fields, passwordresetrequest.FieldAttempts)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *PasswordResetRequestMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case passwordresetrequest.FieldAttempts:
+		return m.AddedAttempts()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PasswordResetRequestMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case passwordresetrequest.FieldAttempts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAttempts(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PasswordResetRequest numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *PasswordResetRequestMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(passwordresetrequest.FieldLeasedBy) {
+		fields = append(fields, passwordresetrequest.FieldLeasedBy)
+	}
+	if m.FieldCleared(passwordresetrequest.FieldLeaseExpiresAt) {
+		fields = append(fields, passwordresetrequest.FieldLeaseExpiresAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *PasswordResetRequestMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *PasswordResetRequestMutation) ClearField(name string) error {
+	switch name {
+	case passwordresetrequest.FieldLeasedBy:
+		m.ClearLeasedBy()
+		return nil
+	case passwordresetrequest.FieldLeaseExpiresAt:
+		m.ClearLeaseExpiresAt()
+		return nil
+	}
+	return fmt.Errorf("unknown PasswordResetRequest nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *PasswordResetRequestMutation) ResetField(name string) error {
+	switch name {
+	case passwordresetrequest.FieldOrganizationSlug:
+		m.ResetOrganizationSlug()
+		return nil
+	case passwordresetrequest.FieldEmail:
+		m.ResetEmail()
+		return nil
+	case passwordresetrequest.FieldClientIP:
+		m.ResetClientIP()
+		return nil
+	case passwordresetrequest.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case passwordresetrequest.FieldLeasedBy:
+		m.ResetLeasedBy()
+		return nil
+	case passwordresetrequest.FieldLeaseExpiresAt:
+		m.ResetLeaseExpiresAt()
+		return nil
+	case passwordresetrequest.FieldAttempts:
+		m.ResetAttempts()
+		return nil
+	}
+	return fmt.Errorf("unknown PasswordResetRequest field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *PasswordResetRequestMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *PasswordResetRequestMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *PasswordResetRequestMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *PasswordResetRequestMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *PasswordResetRequestMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *PasswordResetRequestMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *PasswordResetRequestMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown PasswordResetRequest unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *PasswordResetRequestMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown PasswordResetRequest edge %s", name)
 }
 
 // RoleMutation represents an operation that mutates the Role nodes in the graph.

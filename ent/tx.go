@@ -28,6 +28,8 @@ type Tx struct {
 	Notification *NotificationClient
 	// Organization is the client for interacting with the Organization builders.
 	Organization *OrganizationClient
+	// PasswordResetRequest is the client for interacting with the PasswordResetRequest builders.
+	PasswordResetRequest *PasswordResetRequestClient
 	// Role is the client for interacting with the Role builders.
 	Role *RoleClient
 	// Session is the client for interacting with the Session builders.
@@ -176,6 +178,7 @@ func (tx *Tx) init() {
 	tx.Invitation = NewInvitationClient(tx.config)
 	tx.Notification = NewNotificationClient(tx.config)
 	tx.Organization = NewOrganizationClient(tx.config)
+	tx.PasswordResetRequest = NewPasswordResetRequestClient(tx.config)
 	tx.Role = NewRoleClient(tx.config)
 	tx.Session = NewSessionClient(tx.config)
 	tx.Throttle = NewThrottleClient(tx.config)

@@ -318,6 +318,30 @@ var (
 		Columns:    OrganizationsColumns,
 		PrimaryKey: []*schema.Column{OrganizationsColumns[0]},
 	}
+	// PasswordResetRequestsColumns holds the columns for the "password_reset_requests" table.
+	PasswordResetRequestsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "organization_slug", Type: field.TypeString, Size: 100, Default: ""},
+		{Name: "email", Type: field.TypeString, Size: 254},
+		{Name: "client_ip", Type: field.TypeString, Size: 100, Default: ""},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "leased_by", Type: field.TypeString, Nullable: true},
+		{Name: "lease_expires_at", Type: field.TypeTime, Nullable: true},
+		{Name: "attempts", Type: field.TypeInt, Default: 0},
+	}
+	// PasswordResetRequestsTable holds the schema information for the "password_reset_requests" table.
+	PasswordResetRequestsTable = &schema.Table{
+		Name:       "password_reset_requests",
+		Columns:    PasswordResetRequestsColumns,
+		PrimaryKey: []*schema.Column{PasswordResetRequestsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "passwordresetrequest_lease_expires_at",
+				Unique:  false,
+				Columns: []*schema.Column{PasswordResetRequestsColumns[6]},
+			},
+		},
+	}
 	// RolesColumns holds the columns for the "roles" table.
 	RolesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -582,6 +606,7 @@ var (
 		InvitationsTable,
 		NotificationsTable,
 		OrganizationsTable,
+		PasswordResetRequestsTable,
 		RolesTable,
 		SessionsTable,
 		ThrottlesTable,
@@ -624,6 +649,9 @@ func init() {
 	}
 	OrganizationsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(25769803776),
+	}
+	PasswordResetRequestsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(51539607552),
 	}
 	RolesTable.ForeignKeys[0].RefTable = OrganizationsTable
 	RolesTable.Annotation = &entsql.Annotation{

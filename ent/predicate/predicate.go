@@ -27,6 +27,9 @@ type Notification func(*sql.Selector)
 // Organization is the predicate function for organization builders.
 type Organization func(*sql.Selector)
 
+// PasswordResetRequest is the predicate function for passwordresetrequest builders.
+type PasswordResetRequest func(*sql.Selector)
+
 // Role is the predicate function for role builders.
 type Role func(*sql.Selector)
 

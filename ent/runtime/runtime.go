@@ -13,6 +13,7 @@ import (
 	"github.com/rollcall/rollcall/ent/invitation"
 	"github.com/rollcall/rollcall/ent/notification"
 	"github.com/rollcall/rollcall/ent/organization"
+	"github.com/rollcall/rollcall/ent/passwordresetrequest"
 	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent/schema"
 	"github.com/rollcall/rollcall/ent/session"
@@ -332,6 +333,37 @@ func init() {
 	organizationDescReplyTo := organizationFields[6].Descriptor()
 	// organization.ReplyToValidator is a validator for the "reply_to" field. It is called by the builders before save.
 	organization.ReplyToValidator = organizationDescReplyTo.Validators[0].(func(string) error)
+	passwordresetrequest.Policy = privacy.NewPolicies(schema.PasswordResetRequest{})
+	passwordresetrequest.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := passwordresetrequest.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	passwordresetrequestFields := schema.PasswordResetRequest{}.Fields()
+	_ = passwordresetrequestFields
+	// passwordresetrequestDescOrganizationSlug is the schema descriptor for organization_slug field.
+	passwordresetrequestDescOrganizationSlug := passwordresetrequestFields[0].Descriptor()
+	// passwordresetrequest.DefaultOrganizationSlug holds the default value on creation for the organization_slug field.
+	passwordresetrequest.DefaultOrganizationSlug = passwordresetrequestDescOrganizationSlug.Default.(string)
+	// passwordresetrequest.OrganizationSlugValidator is a validator for the "organization_slug" field. It is called by the builders before save.
+	passwordresetrequest.OrganizationSlugValidator = passwordresetrequestDescOrganizationSlug.Validators[0].(func(string) error)
+	// passwordresetrequestDescEmail is the schema descriptor for email field.
+	passwordresetrequestDescEmail := passwordresetrequestFields[1].Descriptor()
+	// passwordresetrequest.EmailValidator is a validator for the "email" field. It is called by the builders before save.
+	passwordresetrequest.EmailValidator = passwordresetrequestDescEmail.Validators[0].(func(string) error)
+	// passwordresetrequestDescClientIP is the schema descriptor for client_ip field.
+	passwordresetrequestDescClientIP := passwordresetrequestFields[2].Descriptor()
+	// passwordresetrequest.DefaultClientIP holds the default value on creation for the client_ip field.
+	passwordresetrequest.DefaultClientIP = passwordresetrequestDescClientIP.Default.(string)
+	// passwordresetrequest.ClientIPValidator is a validator for the "client_ip" field. It is called by the builders before save.
+	passwordresetrequest.ClientIPValidator = passwordresetrequestDescClientIP.Validators[0].(func(string) error)
+	// passwordresetrequestDescAttempts is the schema descriptor for attempts field.
+	passwordresetrequestDescAttempts := passwordresetrequestFields[6].Descriptor()
+	// passwordresetrequest.DefaultAttempts holds the default value on creation for the attempts field.
+	passwordresetrequest.DefaultAttempts = passwordresetrequestDescAttempts.Default.(int)
 	roleMixin := schema.Role{}.Mixin()
 	role.Policy = privacy.NewPolicies(roleMixin[1], schema.Role{})
 	role.Hooks[0] = func(next ent.Mutator) ent.Mutator {

@@ -97,6 +97,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 	a.Invites = invite.New(invite.Deps{
 		Client: d.Client, Clock: clk, Auth: a.Auth, Policy: policy, Audit: auditLog, Limiter: a.limiter, Log: log,
 		Mailer: mailer, Links: links, Limits: invite.DefaultLimits(), Bulk: a.BulkSends,
+		Dialect: d.Dialect, Resets: invite.ResetConfig{Poll: cfg.ResetPoll, Lease: cfg.ResetLease, Delay: cfg.ResetDelay},
 	})
 	a.Importer = importer.New(d, clk, auditLog, a.Invites, importer.Limits{
 		MaxBytes: cfg.Limits.MaxUpload, MaxRows: cfg.ImportMaxRows, MaxLineBytes: cfg.ImportMaxLine,
@@ -120,21 +121,27 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 // Handler is the root HTTP handler.
 func (a *App) Handler() http.Handler { return a.handler }
 
-// Start starts the background workers (bulk sending); Close stops them.
+// Start starts the background workers (bulk sending, password-reset
+// requests); Close stops them.
 func (a *App) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	a.stopWorkers = cancel
 	a.workers.Go(func() { a.BulkSends.Run(ctx) })
+	a.workers.Go(func() { a.Invites.RunResets(ctx) })
 }
 
-// Close stops the workers (each finishes the unit in hand), waits for emails
-// still being sent, then closes the event bus and the database.
-func (a *App) Close() error {
+// StopWorkers stops what Start began and waits until each worker has
+// finished the work in hand, emails included.
+func (a *App) StopWorkers() {
 	if a.stopWorkers != nil {
 		a.stopWorkers()
 	}
 	a.workers.Wait()
-	a.Invites.Wait()
+}
+
+// Close stops the workers, then closes the event bus and the database.
+func (a *App) Close() error {
+	a.StopWorkers()
 	_ = a.Bus.Close()
 	return a.DB.Close()
 }

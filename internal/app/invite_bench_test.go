@@ -42,7 +42,7 @@ func BenchmarkInviteUsers1000(b *testing.B) {
 		resp := s.Query(b, tok, `mutation($in: InviteUsersInput!) { inviteUsers(input: $in) { users { id } rejected { email } } }`,
 			map[string]any{"in": map[string]any{"emails": emails, "roleId": role}})
 		durations = append(durations, time.Since(start))
-		s.Invites.Wait()
+		s.WaitDeliveries(b)
 		sent = append(sent, time.Since(start))
 		var out struct {
 			InviteUsers struct{ Users []struct{ ID string } }

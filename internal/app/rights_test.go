@@ -265,7 +265,7 @@ func TestTemplatesCannotMoveSecrets(t *testing.T) {
 		SetCreatedAt(s.Clock.Now()).SetUpdatedAt(s.Clock.Now()).Exec(testkit.System()))
 	resp := s.Query(t, "", `mutation { requestPasswordReset(input: {organization: "acme", email: "owner@acme.test"}) }`, nil)
 	require.Empty(t, resp.Errors)
-	s.App.Invites.Wait()
+	s.WaitResets(t)
 	reset := s.LastEmailTo(t, "owner@acme.test")
 	require.NotContains(t, reset.HTML, "attacker.example")
 	require.Contains(t, reset.Links()[0], "/password/reset?token=")

@@ -39,6 +39,9 @@ type Config struct {
 	SessionIdle time.Duration // a session unused this long expires
 	SessionMax  time.Duration // no session lives longer
 	Argon2      Argon2Params
+	// HashConcurrency is the most argon2id computations run at once;
+	// below 1, DefaultHashConcurrency.
+	HashConcurrency int
 	// At most AccountAttempts sign-ins per login name and ClientFailures
 	// failed ones per client address, within each ThrottleWindow.
 	AccountAttempts int
@@ -73,15 +76,13 @@ type Service struct {
 	cfg     Config
 	log     *slog.Logger
 	bus     events.Bus // nil: ended sessions are not announced
-	// decoy is verified when no account matches, so an unknown login costs
-	// the same time as a wrong password.
-	decoy string
+	hasher  *Hasher
 }
 
 // New returns the auth service.
 func New(client *ent.Client, clk clock.Clock, limiter *throttle.Limiter, cfg Config, log *slog.Logger, opts ...Option) *Service {
 	s := &Service{client: client, clock: clk, limiter: limiter, cfg: cfg, log: log,
-		decoy: cfg.Argon2.HashPassword(token.Password())}
+		hasher: NewHasher(cfg.Argon2, cfg.HashConcurrency)}
 	for _, o := range opts {
 		o(s)
 	}
@@ -95,8 +96,15 @@ type Option func(*Service)
 // once. Without it, Watch notices only when it re-reads the session.
 func WithBus(bus events.Bus) Option { return func(s *Service) { s.bus = bus } }
 
-// HashPassword hashes a password with the configured argon2id parameters.
-func (s *Service) HashPassword(password string) string { return s.cfg.Argon2.HashPassword(password) }
+// HashPassword hashes a password with the configured argon2id parameters,
+// waiting (with ctx) for its turn among the hashes running at once.
+func (s *Service) HashPassword(ctx context.Context, password string) (string, error) {
+	return s.hasher.Hash(ctx, password)
+}
+
+// Hasher is the service's password hasher, shared by everything that hashes
+// or checks a password.
+func (s *Service) Hasher() *Hasher { return s.hasher }
 
 // LoginInput is what a person types to sign in.
 type LoginInput struct {
@@ -115,10 +123,13 @@ type Session struct {
 var errBadCredentials = apperr.New(apperr.Unauthenticated, "invalid login or password")
 
 // Login checks a login and password and opens a session. An unknown login, a
-// wrong password and an account that may not sign in get the same answer, in
-// about the same time. Attempts are throttled per login name (counted before
-// the password is checked, so parallel guesses are bounded too) and failures
-// per client address.
+// wrong password (chosen or generated) and an account that may not sign in
+// get the same answer after the same work: two throttle statements, one
+// query and one argon2id computation (see Hasher.Check). Attempts are
+// throttled per login name and failures per client address; both are
+// counted before the password is checked, in one statement each, so
+// parallel attempts cannot overrun either limit. A sign-in that succeeds
+// gives its client failure back.
 func (s *Service) Login(ctx context.Context, in LoginInput) (*Session, error) {
 	ctx = AsSystem(ctx)
 	login := strings.ToLower(strings.TrimSpace(in.Login))
@@ -130,14 +141,18 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Session, error) {
 	// more guesses.
 	account := throttle.Rule{Key: "login:account:" + digest(login), Limit: s.cfg.AccountAttempts, Window: s.cfg.ThrottleWindow}
 	client := throttle.Rule{Key: "login:client:" + in.ClientIP, Limit: s.cfg.ClientFailures, Window: s.cfg.ThrottleWindow}
-	if blocked, wait, err := s.limiter.Exceeded(ctx, client); err != nil {
+	if ok, wait, err := s.limiter.Take(ctx, client); err != nil {
 		return nil, err
-	} else if blocked {
+	} else if !ok {
 		return nil, tooManyAttempts(wait)
 	}
 	if ok, wait, err := s.limiter.Take(ctx, account); err != nil {
 		return nil, err
 	} else if !ok {
+		// Refused before any password was checked: no failure of the client.
+		if err := s.limiter.Release(ctx, client); err != nil {
+			return nil, err
+		}
 		return nil, tooManyAttempts(wait)
 	}
 	u, err := s.verify(ctx, slug, login, in.Password)
@@ -145,14 +160,19 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Session, error) {
 		return nil, err
 	}
 	if u == nil {
-		if err := s.limiter.Record(ctx, client); err != nil {
-			return nil, err
-		}
 		return nil, errBadCredentials
+	}
+	if err := s.limiter.Release(ctx, client); err != nil {
+		return nil, err
 	}
 	if err := s.limiter.Clear(ctx, account.Key); err != nil {
 		return nil, err
 	}
+	r, err := u.QueryRole().Only(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read role of person %d: %w", u.ID, err)
+	}
+	u.Edges.Role = r
 	return s.Open(ctx, u)
 }
 
@@ -161,36 +181,36 @@ func tooManyAttempts(wait time.Duration) error {
 	return apperr.New(apperr.RateLimited, fmt.Sprintf("too many sign-in attempts; try again in %d minute(s)", minutes))
 }
 
-// verify returns the one active person whose login and password match, or nil.
+// verify returns the active person whose login and password match, or nil,
+// after one query and exactly one argon2id computation whatever it finds.
+// A login held by active people of several organisations matches nobody
+// unless the organisation is named: checking each one's password would cost
+// one computation per account, and so tell that the login exists.
 func (s *Service) verify(ctx context.Context, slug, login, password string) (*ent.User, error) {
 	q := s.client.User.Query().
-		Where(user.Or(user.EmailNormalized(login), user.UsernameNormalized(login)), user.PasswordHashNotNil())
+		Where(user.Or(user.EmailNormalized(login), user.UsernameNormalized(login)),
+			user.StatusEQ(user.StatusActive), user.PasswordHashNotNil())
 	if slug != "" {
 		q = q.Where(user.HasOrganizationWith(organization.Slug(slug)))
 	}
-	candidates, err := q.WithRole().Limit(10).All(ctx)
+	candidates, err := q.Limit(2).All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("find login: %w", err)
 	}
-	if len(candidates) == 0 {
-		_, _ = VerifyPassword(password, s.decoy)
+	var match *ent.User
+	stored := ""
+	if len(candidates) == 1 {
+		match, stored = candidates[0], *candidates[0].PasswordHash
+	}
+	ok, err := s.hasher.Check(ctx, password, stored)
+	if errors.Is(err, errBadHash) {
+		s.log.ErrorContext(ctx, "stored password hash unreadable", slog.Int("user_id", match.ID))
 		return nil, nil
 	}
-	var match *ent.User
-	for _, c := range candidates {
-		ok, err := VerifyPassword(password, *c.PasswordHash)
-		if err != nil {
-			s.log.ErrorContext(ctx, "stored password hash unreadable", slog.Int("user_id", c.ID))
-			continue
-		}
-		if ok {
-			if match != nil {
-				return nil, nil // the same login and password in two organisations: name one
-			}
-			match = c
-		}
+	if err != nil {
+		return nil, err
 	}
-	if match == nil || match.Status != user.StatusActive {
+	if !ok {
 		return nil, nil
 	}
 	return match, nil
@@ -309,14 +329,19 @@ func (s *Service) EndSessions(ctx context.Context, client *ent.Client, keep int,
 	return nil
 }
 
-// VerifyPassword checks u's password.
-func (s *Service) VerifyPassword(u *ent.User, password string) bool {
-	if u.PasswordHash == nil {
-		_, _ = VerifyPassword(password, s.decoy)
-		return false
+// VerifyPassword checks u's password, at the cost of Hasher.Check whatever
+// u's password is; it fails only when ctx ends while it waits its turn.
+func (s *Service) VerifyPassword(ctx context.Context, u *ent.User, password string) (bool, error) {
+	stored := ""
+	if u.PasswordHash != nil {
+		stored = *u.PasswordHash
 	}
-	ok, err := VerifyPassword(password, *u.PasswordHash)
-	return err == nil && ok
+	ok, err := s.hasher.Check(ctx, password, stored)
+	if errors.Is(err, errBadHash) {
+		s.log.ErrorContext(ctx, "stored password hash unreadable", slog.Int("user_id", u.ID))
+		return false, nil
+	}
+	return ok, err
 }
 
 // PruneSessions deletes expired sessions.

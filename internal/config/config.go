@@ -32,6 +32,11 @@ type Config struct {
 	Mail            Mail
 	ImportMaxRows   int
 	ImportMaxLine   int
+	// How often each replica looks for password-reset requests it was not
+	// woken for, how long a claimed one is left to its worker, and how long
+	// after a request its worker is woken; 0: the defaults
+	// (invite.DefaultResetConfig).
+	ResetPoll, ResetLease, ResetDelay time.Duration
 }
 
 // Mail configures links in emails and how emails leave.
@@ -90,6 +95,9 @@ func ServeFlags() []cli.Flag {
 		&cli.IntFlag{Name: "send-concurrency", Value: 8, Sources: cli.EnvVars("ROLLCALL_SEND_CONCURRENCY"), Usage: "parallel provider calls"},
 		&cli.FloatFlag{Name: "send-rate", Sources: cli.EnvVars("ROLLCALL_SEND_RATE"), Usage: "bulk sending, recipients per second per replica (0 = no fixed limit; backs off on the provider's 429)"},
 		&cli.BoolFlag{Name: "send-singly", Sources: cli.EnvVars("ROLLCALL_SEND_SINGLY"), Usage: "one provider call per recipient even where batch sending is possible (for comparison)"},
+		&cli.DurationFlag{Name: "reset-poll", Value: 10 * time.Second, Sources: cli.EnvVars("ROLLCALL_RESET_POLL"), Usage: "how often a replica looks for password-reset requests written elsewhere or left by a stopped replica"},
+		&cli.DurationFlag{Name: "reset-lease", Value: time.Minute, Sources: cli.EnvVars("ROLLCALL_RESET_LEASE"), Usage: "a replica's claim on a password-reset request lapses after this long, so another replica takes it over"},
+		&cli.DurationFlag{Name: "reset-delay", Value: 100 * time.Millisecond, Sources: cli.EnvVars("ROLLCALL_RESET_DELAY"), Usage: "how long after a password-reset request its email is worked on, so the answer leaves first and takes as long for unknown addresses"},
 		&cli.DurationFlag{Name: "send-lease", Value: 30 * time.Second, Sources: cli.EnvVars("ROLLCALL_SEND_LEASE"), Usage: "a replica's claim on deliveries lapses after this long unrenewed, so another replica takes the work over"},
 		&cli.StringFlag{Name: "bootstrap-org", Value: "default", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_ORG"), Usage: "slug of the organisation created on an empty database"},
 		&cli.StringFlag{Name: "bootstrap-email", Value: "owner@example.com", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_EMAIL"), Usage: "email of the Owner created on an empty database"},
@@ -111,6 +119,7 @@ func ServeFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "session-max", Value: d.SessionMax, Sources: cli.EnvVars("ROLLCALL_SESSION_MAX"), Usage: "longest a session lives"},
 		&cli.IntFlag{Name: "argon2-memory", Value: int(d.Argon2.MemoryKiB), Sources: cli.EnvVars("ROLLCALL_ARGON2_MEMORY"), Usage: "argon2id memory, KiB"},
 		&cli.IntFlag{Name: "argon2-iterations", Value: int(d.Argon2.Iterations), Sources: cli.EnvVars("ROLLCALL_ARGON2_ITERATIONS"), Usage: "argon2id passes"},
+		&cli.IntFlag{Name: "hash-concurrency", Sources: cli.EnvVars("ROLLCALL_HASH_CONCURRENCY"), Usage: "most password hashes computed at once; others wait (0 = one per CPU, within 256 MiB of argon2id memory)"},
 		&cli.IntFlag{Name: "login-attempts", Value: d.AccountAttempts, Sources: cli.EnvVars("ROLLCALL_LOGIN_ATTEMPTS"), Usage: "sign-in attempts per login per window"},
 		&cli.IntFlag{Name: "login-client-failures", Value: d.ClientFailures, Sources: cli.EnvVars("ROLLCALL_LOGIN_CLIENT_FAILURES"), Usage: "failed sign-ins per client address per window"},
 		&cli.DurationFlag{Name: "login-window", Value: d.ThrottleWindow, Sources: cli.EnvVars("ROLLCALL_LOGIN_WINDOW"), Usage: "sign-in throttling window"},
@@ -130,6 +139,7 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 	a.SessionMax = cmd.Duration("session-max")
 	a.Argon2.MemoryKiB = uint32(cmd.Int("argon2-memory"))
 	a.Argon2.Iterations = uint32(cmd.Int("argon2-iterations"))
+	a.HashConcurrency = cmd.Int("hash-concurrency")
 	a.AccountAttempts = cmd.Int("login-attempts")
 	a.ClientFailures = cmd.Int("login-client-failures")
 	a.ThrottleWindow = cmd.Duration("login-window")
@@ -158,6 +168,9 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 		MaxBody:         cmd.Int64("max-body"),
 		ImportMaxRows:   cmd.Int("import-max-rows"),
 		ImportMaxLine:   cmd.Int("import-max-line"),
+		ResetPoll:       cmd.Duration("reset-poll"),
+		ResetLease:      cmd.Duration("reset-lease"),
+		ResetDelay:      cmd.Duration("reset-delay"),
 		Auth:            a,
 		ShutdownTimeout: cmd.Duration("shutdown-timeout"),
 		PprofAddr:       cmd.String("pprof-addr"),

@@ -445,7 +445,10 @@ func (s *Service) SetTemporaryPassword(ctx context.Context, userID int, password
 	if err := s.checkPassword("password", password, u); err != nil {
 		return nil, err
 	}
-	hash := s.auth.HashPassword(password)
+	hash, err := s.auth.HashPassword(ctx, password)
+	if err != nil {
+		return nil, err
+	}
 	now := s.clock.Now()
 	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
 		if err := RevokeTokens(ctx, tx, now, "", u.ID); err != nil {

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rollcall/rollcall/ent"
@@ -76,8 +75,10 @@ type Service struct {
 	limits  Limits
 	bulk    Queuer
 	log     *slog.Logger
-	// background tracks emails sent after a public answer was given.
-	background sync.WaitGroup
+	dialect string
+	resets  ResetConfig
+	// resetWake wakes this replica's reset worker (see RunResets).
+	resetWake chan struct{}
 }
 
 // Deps are the Service's collaborators.
@@ -93,6 +94,9 @@ type Deps struct {
 	Limits  Limits
 	Bulk    Queuer
 	Log     *slog.Logger
+	// Dialect is the database's (entgo.io/ent/dialect's names).
+	Dialect string
+	Resets  ResetConfig
 }
 
 // Queuer queues bulk sends inside a caller's transaction (the bulk-send
@@ -105,11 +109,9 @@ type Queuer interface {
 // New returns the invitation service.
 func New(d Deps) *Service {
 	return &Service{client: d.Client, clock: d.Clock, auth: d.Auth, policy: d.Policy, mailer: d.Mailer,
-		audit: d.Audit, limiter: d.Limiter, links: d.Links, limits: d.Limits, bulk: d.Bulk, log: d.Log}
+		audit: d.Audit, limiter: d.Limiter, links: d.Links, limits: d.Limits, bulk: d.Bulk, log: d.Log,
+		dialect: d.Dialect, resets: d.Resets.withDefaults(), resetWake: make(chan struct{}, 1)}
 }
-
-// Wait blocks until emails sent in the background have gone.
-func (s *Service) Wait() { s.background.Wait() }
 
 // issued is a token handed to one person.
 type issued struct {

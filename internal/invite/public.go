@@ -11,15 +11,15 @@ import (
 
 	"github.com/rollcall/rollcall/ent"
 	"github.com/rollcall/rollcall/ent/invitation"
-	"github.com/rollcall/rollcall/ent/organization"
+	"github.com/rollcall/rollcall/ent/schema"
 	"github.com/rollcall/rollcall/ent/user"
 	"github.com/rollcall/rollcall/internal/apperr"
 	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/clientip"
 	"github.com/rollcall/rollcall/internal/db"
+	"github.com/rollcall/rollcall/internal/emailaddr"
 	"github.com/rollcall/rollcall/internal/plaintext"
-	"github.com/rollcall/rollcall/internal/template"
 	"github.com/rollcall/rollcall/internal/throttle"
 	"github.com/rollcall/rollcall/internal/token"
 	"github.com/rollcall/rollcall/internal/username"
@@ -152,7 +152,10 @@ func (s *Service) Activate(ctx context.Context, in AcceptInput) (*ent.User, erro
 			return nil, &apperr.Error{Code: apperr.Conflict, Message: "that username is taken", Field: "username"}
 		}
 	}
-	hash := s.auth.HashPassword(in.Password)
+	hash, err := s.auth.HashPassword(ctx, in.Password)
+	if err != nil {
+		return nil, err
+	}
 	now := s.clock.Now()
 	sys := auth.AsSystem(ctx)
 	err = db.InTx(sys, s.client, func(tx *ent.Client) error {
@@ -236,19 +239,29 @@ type ResetRequest struct {
 	Email        string
 }
 
-// RequestPasswordReset sends reset instructions to an ACTIVE person, and a
-// fresh invitation to an INVITED one. It answers the same, in the same time,
-// whether or not the address is known: the lookup and the email happen after
-// the answer. Requests are limited per address and per client.
+// RequestPasswordReset asks for reset instructions to an ACTIVE person, and
+// a fresh invitation to an INVITED one. It does the same work whether or
+// not the address is known: it counts the request against the address and
+// the client (both limited), records it, and wakes a worker (RunResets)
+// ResetConfig.Delay later, once the answer has left; the worker looks the
+// address up and sends the email. Input
+// that no account can match (too long, not UTF-8, NUL) is refused.
 func (s *Service) RequestPasswordReset(ctx context.Context, in ResetRequest) error {
 	email := strings.ToLower(strings.TrimSpace(in.Email))
 	slug := strings.ToLower(strings.TrimSpace(in.Organization))
+	if len(email) > emailaddr.MaxLength || !utf8.ValidString(email) || strings.ContainsRune(email, 0) {
+		return apperr.Invalid("email", string(emailaddr.ErrInvalid))
+	}
+	if slug != "" && !schema.SlugPattern.MatchString(slug) {
+		return apperr.Invalid("organization", "not an organisation's slug: lower-case letters, digits and dashes")
+	}
 	// Keyed by the address alone, so naming other organisations does not
 	// buy more attempts.
 	digest := sha256.Sum256([]byte(email))
+	ip := clientip.FromContext(ctx)
 	for _, r := range []throttle.Rule{
 		{Key: "reset:address:" + hex.EncodeToString(digest[:16]), Limit: s.limits.ResetsPer, Window: s.limits.Window},
-		{Key: "reset:client:" + clientip.FromContext(ctx), Limit: s.limits.PerClient, Window: s.limits.Window},
+		{Key: "reset:client:" + ip, Limit: s.limits.PerClient, Window: s.limits.Window},
 	} {
 		ok, _, err := s.limiter.Take(ctx, r)
 		if err != nil {
@@ -258,57 +271,22 @@ func (s *Service) RequestPasswordReset(ctx context.Context, in ResetRequest) err
 			return apperr.New(apperr.RateLimited, "too many requests; try again later")
 		}
 	}
-	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	s.background.Go(func() {
-		defer cancel()
-		if err := s.sendReset(bg, slug, email); err != nil {
-			s.log.ErrorContext(bg, "password reset request failed", "error", err.Error())
-		}
-	})
+	if len(ip) > maxClientIP {
+		ip = ip[:maxClientIP]
+	}
+	err := s.client.PasswordResetRequest.Create().SetOrganizationSlug(slug).SetEmail(email).
+		SetClientIP(ip).SetCreatedAt(s.clock.Now()).Exec(auth.AsSystem(ctx))
+	if err != nil {
+		return fmt.Errorf("record reset request: %w", err)
+	}
+	// Not at once: the worker's lookup and email would compete with this
+	// answer for the processor, and make it slower for a known address.
+	time.AfterFunc(s.resets.Delay, s.wakeResets)
 	return nil
 }
 
-// sendReset does the work of a reset request.
-func (s *Service) sendReset(ctx context.Context, slug, email string) error {
-	sys := auth.AsSystem(ctx)
-	q := s.client.User.Query().Where(user.EmailNormalized(email), user.StatusIn(user.StatusActive, user.StatusInvited)).
-		WithRole().WithOrganization()
-	if slug != "" {
-		q = q.Where(user.HasOrganizationWith(organization.Slug(slug)))
-	}
-	people, err := q.All(sys)
-	if err != nil {
-		return fmt.Errorf("find person: %w", err)
-	}
-	for _, u := range people {
-		o := u.Edges.Organization
-		var e Email
-		err := db.InTx(sys, s.client, func(tx *ent.Client) error {
-			if u.Status == user.StatusInvited {
-				tokens, err := s.markInvited(sys, tx, o, nil, []int{u.ID})
-				if err != nil {
-					return err
-				}
-				e = Email{Kind: template.Invitation, URL: s.links.Invite(tokens[0].plain), ExpiresAt: tokens[0].expires,
-					TTL: time.Duration(o.InvitationTTLSeconds) * time.Second}
-			} else {
-				ttl := time.Duration(o.ResetTTLSeconds) * time.Second
-				tokens, err := s.issueTokens(sys, tx, o.ID, invitation.KindPASSWORD_RESET, ttl, nil, u.ID)
-				if err != nil {
-					return err
-				}
-				e = Email{Kind: template.PasswordReset, URL: s.links.Reset(tokens[0].plain), ExpiresAt: tokens[0].expires, TTL: ttl}
-			}
-			return s.audit.Record(as(sys, u), tx, o.ID, audit.PersonEvent("password_reset.requested", u))
-		})
-		if err != nil {
-			return err
-		}
-		e.User, e.Org, e.Role = u, o, u.Edges.Role
-		s.send(ctx, []Email{e})
-	}
-	return nil
-}
+// maxClientIP is the longest client address a reset request keeps.
+const maxClientIP = 100
 
 // ResetInput is a new password for a reset link.
 type ResetInput struct {
@@ -335,7 +313,10 @@ func (s *Service) SetPassword(ctx context.Context, in ResetInput) (*ent.User, er
 	if err := s.checkPassword("password", in.Password, u); err != nil {
 		return nil, err
 	}
-	hash := s.auth.HashPassword(in.Password)
+	hash, err := s.auth.HashPassword(ctx, in.Password)
+	if err != nil {
+		return nil, err
+	}
 	now := s.clock.Now()
 	sys := auth.AsSystem(ctx)
 	err = db.InTx(sys, s.client, func(tx *ent.Client) error {
@@ -383,7 +364,9 @@ func (s *Service) ChangePassword(ctx context.Context, in ChangePasswordInput) er
 	if err != nil {
 		return fmt.Errorf("read viewer: %w", err)
 	}
-	if !s.auth.VerifyPassword(u, in.CurrentPassword) {
+	if ok, err := s.auth.VerifyPassword(ctx, u, in.CurrentPassword); err != nil {
+		return err
+	} else if !ok {
 		return apperr.Invalid("currentPassword", "the current password is not correct")
 	}
 	if in.NewPassword == in.CurrentPassword {
@@ -392,7 +375,10 @@ func (s *Service) ChangePassword(ctx context.Context, in ChangePasswordInput) er
 	if err := s.checkPassword("newPassword", in.NewPassword, u); err != nil {
 		return err
 	}
-	hash := s.auth.HashPassword(in.NewPassword)
+	hash, err := s.auth.HashPassword(ctx, in.NewPassword)
+	if err != nil {
+		return err
+	}
 	now := s.clock.Now()
 	return db.InTx(sys, s.client, func(tx *ent.Client) error {
 		if err := tx.User.UpdateOneID(u.ID).SetPasswordHash(hash).SetMustChangePassword(false).SetUpdatedAt(now).Exec(sys); err != nil {

@@ -32,12 +32,13 @@ import (
 type Service struct {
 	client *ent.Client
 	clock  clock.Clock
-	hash   func(password string) string
+	hash   func(ctx context.Context, password string) (string, error)
 	audit  *audit.Log
 }
 
-// New returns the organisation service; hash hashes owner passwords.
-func New(client *ent.Client, clk clock.Clock, hash func(string) string, log *audit.Log) *Service {
+// New returns the organisation service; hash hashes owner passwords (the
+// auth service's bounded hasher).
+func New(client *ent.Client, clk clock.Clock, hash func(context.Context, string) (string, error), log *audit.Log) *Service {
 	return &Service{client: client, clock: clk, hash: hash, audit: log}
 }
 
@@ -84,7 +85,10 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*Created, error) 
 	}
 	ctx = auth.AsSystem(ctx)
 	now := s.clock.Now()
-	hash := s.hash(password)
+	hash, err := s.hash(ctx, password)
+	if err != nil {
+		return nil, fmt.Errorf("create organisation %q: %w", slug, err)
+	}
 	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
 		taken, err := tx.Organization.Query().Where(organization.Slug(slug)).Exist(ctx)
 		if err != nil {

@@ -41,7 +41,7 @@ func (e Email) Token() string {
 // Outbox reads every email written so far, oldest first.
 func (s *Server) Outbox(t testing.TB) []Email {
 	t.Helper()
-	s.Invites.Wait() // emails sent after a public answer
+	s.WaitResets(t) // emails sent after a public answer
 	s.WaitDeliveries(t)
 	files, err := filepath.Glob(filepath.Join(s.OutboxDir, "*.eml"))
 	if err != nil {

@@ -32,9 +32,10 @@ var Epoch = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 // HTTP by the real handler.
 type Server struct {
 	*app.App
-	URL       string
-	Clock     *clock.Manual
-	OutboxDir string
+	URL         string
+	Clock       *clock.Manual
+	OutboxDir   string
+	DatabaseURL string
 }
 
 // Config returns the configuration tests run with: the defaults, but cheap
@@ -93,14 +94,41 @@ func NewServer(t testing.TB, modify ...func(*config.Config)) *Server {
 	if err := a.Bootstrap(ctx, io.Discard); err != nil {
 		t.Fatalf("bootstrap: %v", err)
 	}
-	a.Start()
+	return serve(t, ts, a, cfg, clk, true)
+}
+
+// serve starts a's workers (when start is set) and serves a on ts.
+func serve(t testing.TB, ts *httptest.Server, a *app.App, cfg config.Config, clk *clock.Manual, start bool) *Server {
+	if start {
+		a.Start()
+	}
 	ts.Config.Handler = a.Handler()
 	ts.Start()
 	t.Cleanup(func() {
 		ts.Close()
 		a.Close()
 	})
-	return &Server{App: a, URL: url, Clock: clk, OutboxDir: cfg.Mail.OutboxDir}
+	return &Server{App: a, URL: "http://" + ts.Listener.Addr().String(), Clock: clk, OutboxDir: cfg.Mail.OutboxDir, DatabaseURL: cfg.DatabaseURL}
+}
+
+// Replica starts another Rollcall instance on s's database, with s's clock
+// and outbox, as a second replica would be; modify adjusts its config. With
+// start false it serves requests but runs no workers (a replica whose
+// workers are down).
+func (s *Server) Replica(t testing.TB, start bool, modify ...func(*config.Config)) *Server {
+	t.Helper()
+	ts := httptest.NewUnstartedServer(nil)
+	cfg := Config(s.DatabaseURL)
+	cfg.Mail.PublicURL = "http://" + ts.Listener.Addr().String()
+	cfg.Mail.OutboxDir = s.OutboxDir
+	for _, m := range modify {
+		m(&cfg)
+	}
+	a, err := app.New(context.Background(), cfg, Logger(), s.Clock)
+	if err != nil {
+		t.Fatalf("start replica: %v", err)
+	}
+	return serve(t, ts, a, cfg, s.Clock, start)
 }
 
 // Org is an organisation created for a test, with its Owner and roles.
@@ -186,7 +214,11 @@ func (s *Server) AddPeople(t testing.TB, o *Org, people ...Person) []*ent.User {
 			c.SetLastEmailStatus(p.LastEmailStatus)
 		}
 		if p.Password != "" {
-			c.SetPasswordHash(s.Auth.HashPassword(p.Password))
+			hash, err := s.Auth.HashPassword(context.Background(), p.Password)
+			if err != nil {
+				t.Fatalf("hash password: %v", err)
+			}
+			c.SetPasswordHash(hash)
 		}
 		creates[i] = c
 	}

@@ -88,6 +88,22 @@ func (l *Limiter) Take(ctx context.Context, r Rule) (bool, time.Duration, error)
 	return true, 0, nil
 }
 
+// Release gives back one attempt that Take counted against r (an attempt
+// that turned out not to be a failure), while r's window is still open; a
+// window that has ended has nothing to give back. It is one conditional
+// statement, so releases and takes running at once never lose a count and the
+// count never drops below zero.
+func (l *Limiter) Release(ctx context.Context, r Rule) error {
+	ctx = privacy.DecisionContext(ctx, privacy.Allow)
+	_, err := l.client.Throttle.Update().
+		Where(entthrottle.Key(r.Key), entthrottle.WindowEndsAtGT(l.clock.Now()), entthrottle.CountGT(0)).
+		AddCount(-1).Save(ctx)
+	if err != nil {
+		return fmt.Errorf("release attempt: %w", err)
+	}
+	return nil
+}
+
 // hit increments r's counter, starting a new window where the previous one
 // has ended, and returns the count including this attempt.
 func (l *Limiter) hit(ctx context.Context, r Rule) (int, time.Time, error) {

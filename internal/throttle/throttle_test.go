@@ -86,3 +86,51 @@ func TestTakeUnderConcurrency(t *testing.T) {
 	wg.Wait()
 	require.Equal(t, 7, allowed)
 }
+
+func TestRelease(t *testing.T) {
+	t.Parallel()
+	l, clk := newLimiter(t)
+	ctx := context.Background()
+	r := throttle.Rule{Key: "reserve", Limit: 5, Window: time.Minute}
+
+	t.Run("takes and releases at once lose no count", func(t *testing.T) {
+		// 40 reserve-then-give-back pairs and 5 kept: exactly the 5 stay.
+		var wg sync.WaitGroup
+		for i := range 45 {
+			wg.Go(func() {
+				_, _, err := l.Take(ctx, r)
+				require.NoError(t, err)
+				if i >= 5 {
+					require.NoError(t, l.Release(ctx, r))
+				}
+			})
+		}
+		wg.Wait()
+		ok, _, err := l.Take(ctx, r)
+		require.NoError(t, err)
+		require.False(t, ok, "the five kept fill the window")
+		require.NoError(t, l.Release(ctx, r))
+	})
+
+	t.Run("never below zero", func(t *testing.T) {
+		for range 10 {
+			require.NoError(t, l.Release(ctx, r))
+		}
+		for range 5 {
+			ok, _, err := l.Take(ctx, r)
+			require.NoError(t, err)
+			require.True(t, ok)
+		}
+		ok, _, err := l.Take(ctx, r)
+		require.NoError(t, err)
+		require.False(t, ok)
+	})
+
+	t.Run("an ended window has nothing to give back", func(t *testing.T) {
+		clk.Advance(time.Minute)
+		require.NoError(t, l.Release(ctx, r))
+		ok, _, err := l.Take(ctx, r)
+		require.NoError(t, err)
+		require.True(t, ok, "a new window")
+	})
+}
