@@ -105,7 +105,7 @@ func ServeFlags() []cli.Flag {
 		&cli.Int64Flag{Name: "max-upload", Value: graph.DefaultLimits.MaxUpload, Sources: cli.EnvVars("ROLLCALL_MAX_UPLOAD"), Usage: "largest upload, bytes"},
 		&cli.IntFlag{Name: "max-websockets", Value: conns.MaxWebsockets, Sources: cli.EnvVars("ROLLCALL_MAX_WEBSOCKETS"), Usage: "open websockets at once; beyond it upgrades are refused with 429 (0 = half the open-file limit)"},
 		&cli.IntFlag{Name: "max-websockets-per-ip", Value: conns.MaxWebsocketsPerIP, Sources: cli.EnvVars("ROLLCALL_MAX_WEBSOCKETS_PER_IP"), Usage: "open websockets per client address (IPv6: per /64); beyond it upgrades are refused with 429 (0 = no cap)"},
-		&cli.IntFlag{Name: "max-subscriptions-per-connection", Value: conns.MaxSubscriptionsPerConnection, Sources: cli.EnvVars("ROLLCALL_MAX_SUBSCRIPTIONS_PER_CONNECTION"), Usage: "operations running at once on one websocket; one more gets RATE_LIMITED (0 = no cap)"},
+		&cli.IntFlag{Name: "max-subscriptions-per-connection", Value: conns.MaxSubscriptionsPerConnection, Sources: cli.EnvVars("ROLLCALL_MAX_SUBSCRIPTIONS_PER_CONNECTION"), Usage: "subscriptions running at once on one websocket; one more gets RATE_LIMITED (0 = no cap)"},
 		&cli.IntFlag{Name: "max-connections", Value: conns.MaxConnections, Sources: cli.EnvVars("ROLLCALL_MAX_CONNECTIONS"), Usage: "HTTP connections held open besides websockets; at the cap idle keep-alives are closed, then new connections refused with 503 (0 = what the open-file limit leaves)"},
 		&cli.DurationFlag{Name: "read-timeout", Value: conns.ReadTimeout, Sources: cli.EnvVars("ROLLCALL_READ_TIMEOUT"), Usage: "time to send a whole request, body included (uploads too)"},
 		&cli.DurationFlag{Name: "read-header-timeout", Value: conns.ReadHeaderTimeout, Sources: cli.EnvVars("ROLLCALL_READ_HEADER_TIMEOUT"), Usage: "time to send a request's headers"},
@@ -157,12 +157,7 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 		Limits: graph.Limits{
 			MaxDepth: cmd.Int("max-depth"), MaxComplexity: cmd.Int("max-complexity"), MaxUpload: cmd.Int64("max-upload"),
 		},
-		MaxBody: cmd.Int64("max-body"),
-		Conns: server.ConnLimits{
-			MaxWebsockets: cmd.Int("max-websockets"), MaxWebsocketsPerIP: cmd.Int("max-websockets-per-ip"),
-			MaxSubscriptionsPerConnection: cmd.Int("max-subscriptions-per-connection"), MaxConnections: cmd.Int("max-connections"),
-			ReadTimeout: cmd.Duration("read-timeout"), ReadHeaderTimeout: cmd.Duration("read-header-timeout"), IdleTimeout: cmd.Duration("idle-timeout"),
-		},
+		MaxBody:         cmd.Int64("max-body"),
 		ImportMaxRows:   cmd.Int("import-max-rows"),
 		ImportMaxLine:   cmd.Int("import-max-line"),
 		Auth:            a,
@@ -174,6 +169,11 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 			MailgunDomain: cmd.String("mailgun-domain"), MailgunKey: cmd.String("mailgun-api-key"), MailgunAPIBase: cmd.String("mailgun-api-base"),
 			Concurrency: cmd.Int("send-concurrency"), MailgunSigningKey: cmd.String("mailgun-webhook-signing-key"),
 			SendRate: cmd.Float("send-rate"), SendLease: cmd.Duration("send-lease"), SendSingly: cmd.Bool("send-singly"),
+		},
+		Conns: server.ConnLimits{
+			MaxWebsockets: cmd.Int("max-websockets"), MaxWebsocketsPerIP: cmd.Int("max-websockets-per-ip"),
+			MaxSubscriptionsPerConnection: cmd.Int("max-subscriptions-per-connection"), MaxConnections: cmd.Int("max-connections"),
+			ReadTimeout: cmd.Duration("read-timeout"), ReadHeaderTimeout: cmd.Duration("read-header-timeout"), IdleTimeout: cmd.Duration("idle-timeout"),
 		},
 	}, nil
 }

@@ -18,10 +18,11 @@ type ConnLimits struct {
 	// MaxWebsocketsPerIP is the same per client address (clientip.Key: an
 	// IPv4 address, or an IPv6 /64).
 	MaxWebsocketsPerIP int
-	// MaxSubscriptionsPerConnection is how many operations may run at once
-	// on one websocket (subscriptions, and queries or mutations sent over
-	// it); one more is answered with a RATE_LIMITED error and the rest of
-	// the connection carries on.
+	// MaxSubscriptionsPerConnection is how many subscriptions may run at
+	// once on one websocket; one more is answered with a RATE_LIMITED error
+	// and the rest of the connection carries on. It also paces reading: a
+	// client with twice that many operations of any kind unanswered is read
+	// no further until some are answered.
 	MaxSubscriptionsPerConnection int
 	// MaxConnections is how many HTTP connections other than websockets the
 	// server holds open. At the cap the longest-idle keep-alive connection

@@ -59,8 +59,8 @@ func (c *websocketCaps) release(key string) {
 // guard refuses a websocket upgrade beyond the caps with 429 RATE_LIMITED,
 // before anything is upgraded; an accepted one holds its slot until the
 // socket closes. It also gives the connection its operation count (see
-// limitOperations), which paces its reading. A request with any Upgrade header counts, as gqlgen's
-// websocket transport takes every such request.
+// limitOperations), which paces its reading. A request with any Upgrade
+// header counts, as gqlgen's websocket transport takes every such request.
 func (c *websocketCaps) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Upgrade") == "" {
