@@ -22,6 +22,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -184,7 +185,10 @@ func run(ctx context.Context, opts options) (ok bool, err error) {
 	}
 	srv, err := startServer(ctx, serverConfig{
 		bin: bin, databaseURL: opts.databaseURL, mailgunBase: mg.apiBase, concurrency: opts.concurrency,
-		singly: opts.singly, logPath: logPath, logLevel: opts.serverLogLevel, extraEnv: opts.serverEnv,
+		singly: opts.singly, logPath: logPath, logLevel: opts.serverLogLevel,
+		// Every subscriber connects from this one address: lift the
+		// per-address websocket cap for this server (--server-env wins).
+		extraEnv: append([]string{"ROLLCALL_MAX_WEBSOCKETS_PER_IP=" + strconv.Itoa(opts.subscribers+10)}, opts.serverEnv...),
 	})
 	if err != nil {
 		return false, err

@@ -54,6 +54,7 @@ type App struct {
 	Bus       events.Bus
 	limiter   *throttle.Limiter
 	handler   http.Handler
+	conns     server.ConnLimits // cfg.Conns fitted to the open-file limit
 	// stopWorkers ends what Start began; workers tracks it.
 	stopWorkers context.CancelFunc
 	workers     sync.WaitGroup
@@ -102,6 +103,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 	a.Importer = importer.New(d, clk, auditLog, a.Invites, importer.Limits{
 		MaxBytes: cfg.Limits.MaxUpload, MaxRows: cfg.ImportMaxRows, MaxLineBytes: cfg.ImportMaxLine,
 	})
+	a.conns = server.FitDescriptors(ctx, cfg.Conns, log)
 	a.handler = server.New(server.Options{
 		Resolver: &graph.Resolver{Client: d.Client, Clock: clk, Auth: a.Auth, Orgs: a.Orgs, People: a.People,
 			Admin: a.Admin, Invites: a.Invites, Importer: a.Importer, Audit: auditLog, BulkSends: a.BulkSends, Notify: notifier},
@@ -112,6 +114,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 		MaxBody:     cfg.MaxBody,
 		CORSOrigins: cfg.CORSOrigins,
 		TrustProxy:  cfg.TrustProxy,
+		Conns:       a.conns,
 		Ready:       d.Ping,
 		Log:         log,
 	})
@@ -120,6 +123,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 
 // Handler is the root HTTP handler.
 func (a *App) Handler() http.Handler { return a.handler }
+
+// HTTPServer returns the HTTP server Serve runs: the handler with the
+// configured timeouts and connection caps. Requests' contexts derive from
+// base.
+func (a *App) HTTPServer(base context.Context) *server.HTTPServer {
+	return server.NewHTTPServer(base, a.handler, a.conns)
+}
 
 // Start starts the background workers (bulk sending, password-reset
 // requests); Close stops them.
@@ -204,11 +214,7 @@ func (a *App) Serve(ctx context.Context) error {
 	// which Shutdown does not wait for, end when base is cancelled after it.
 	base, endConnections := context.WithCancel(context.WithoutCancel(ctx))
 	defer endConnections()
-	srv := &http.Server{
-		Handler:           a.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return base },
-	}
+	srv := a.HTTPServer(base)
 	go a.maintain(ctx)
 	a.Start()
 	if a.cfg.PprofAddr != "" {

@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/user"
+	"github.com/rollcall/rollcall/internal/config"
 	"github.com/rollcall/rollcall/internal/perm"
 	"github.com/rollcall/rollcall/internal/testkit"
 )
@@ -327,4 +329,34 @@ func TestAuditActorsAndTargets(t *testing.T) {
 	var filtered struct{ AuditEvents struct{ TotalCount int } }
 	s.Query(t, a.tok, `query($id: ID!) { auditEvents(where: {actorID: $id}) { totalCount } }`, map[string]any{"id": owner}).Decode(t, &filtered)
 	require.Positive(t, filtered.AuditEvents.TotalCount)
+}
+
+// Behind one trusted proxy, a client that writes its own X-Forwarded-For
+// entries cannot escape the per-address limit on failed sign-ins: only the
+// entry the proxy appended counts.
+func TestSpoofedForwardedForSharesOneLimit(t *testing.T) {
+	t.Parallel()
+	s := testkit.NewServer(t, func(c *config.Config) { c.TrustProxy = 1; c.Auth.ClientFailures = 5 })
+	login := func(i int) string {
+		body, err := json.Marshal(map[string]any{"query": loginMutation, "variables": map[string]any{"in": map[string]any{
+			"login": fmt.Sprintf("nobody%d@example.com", i), "password": "wrong-password-1"}}})
+		require.NoError(t, err)
+		req, err := http.NewRequest(http.MethodPost, s.URL+"/graphql", bytes.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		// The client's own entries first, then the proxy's (on two lines).
+		req.Header.Add("X-Forwarded-For", fmt.Sprintf("10.%d.%d.1, 192.0.2.%d", i/250, i%250, i%200))
+		req.Header.Add("X-Forwarded-For", "203.0.113.7")
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		var out testkit.Response
+		require.NoError(t, json.NewDecoder(res.Body).Decode(&out))
+		return out.Code()
+	}
+	codes := map[string]int{}
+	for i := range 12 {
+		codes[login(i)]++
+	}
+	require.Equal(t, map[string]int{"UNAUTHENTICATED": 5, "RATE_LIMITED": 7}, codes)
 }

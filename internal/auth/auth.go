@@ -21,6 +21,7 @@ import (
 	"github.com/rollcall/rollcall/ent/session"
 	"github.com/rollcall/rollcall/ent/user"
 	"github.com/rollcall/rollcall/internal/apperr"
+	"github.com/rollcall/rollcall/internal/clientip"
 	"github.com/rollcall/rollcall/internal/clock"
 	"github.com/rollcall/rollcall/internal/events"
 	"github.com/rollcall/rollcall/internal/throttle"
@@ -140,7 +141,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Session, error) {
 	// Keyed by the login alone, so naming other organisations does not buy
 	// more guesses.
 	account := throttle.Rule{Key: "login:account:" + digest(login), Limit: s.cfg.AccountAttempts, Window: s.cfg.ThrottleWindow}
-	client := throttle.Rule{Key: "login:client:" + in.ClientIP, Limit: s.cfg.ClientFailures, Window: s.cfg.ThrottleWindow}
+	client := throttle.Rule{Key: "login:client:" + clientip.Key(in.ClientIP), Limit: s.cfg.ClientFailures, Window: s.cfg.ThrottleWindow}
 	if ok, wait, err := s.limiter.Take(ctx, client); err != nil {
 		return nil, err
 	} else if !ok {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/rollcall/rollcall/graph"
 	"github.com/rollcall/rollcall/internal/auth"
+	"github.com/rollcall/rollcall/internal/server"
 )
 
 // Config is everything the server needs to start.
@@ -20,12 +22,13 @@ type Config struct {
 	Addr            string
 	DatabaseURL     string
 	CORSOrigins     []string
-	TrustProxy      bool
+	TrustProxy      int // proxies in front that append to X-Forwarded-For; 0 = none
 	LogLevel        slog.Level
 	LogFormat       string
 	Bootstrap       Bootstrap
 	Limits          graph.Limits
 	MaxBody         int64
+	Conns           server.ConnLimits
 	Auth            auth.Config
 	ShutdownTimeout time.Duration
 	PprofAddr       string // optional listener for net/http/pprof (never the public one)
@@ -77,11 +80,13 @@ func LogFlags() []cli.Flag {
 // ServeFlags are the flags of "rollcall serve".
 func ServeFlags() []cli.Flag {
 	d := auth.DefaultConfig()
+	conns := server.DefaultConnLimits()
 	return append([]cli.Flag{
 		&cli.StringFlag{Name: "addr", Value: ":8080", Sources: cli.EnvVars("ROLLCALL_ADDR"), Usage: "listen address"},
 		DatabaseFlag(),
 		&cli.StringSliceFlag{Name: "cors-origins", Sources: cli.EnvVars("ROLLCALL_CORS_ORIGINS"), Usage: "browser origins allowed to call the API (comma-separated; * for any)"},
-		&cli.BoolFlag{Name: "trust-proxy", Sources: cli.EnvVars("ROLLCALL_TRUST_PROXY"), Usage: "take the client address from X-Forwarded-For"},
+		&cli.GenericFlag{Name: "trust-proxy", Value: new(trustProxy), Sources: cli.EnvVars("ROLLCALL_TRUST_PROXY"),
+			Usage: "proxies in front of the server: the client address is the X-Forwarded-For entry this many from the right (true = 1, false = 0; --trust-proxy=N)"},
 		&cli.StringFlag{Name: "public-url", Value: "http://localhost:8080", Sources: cli.EnvVars("ROLLCALL_PUBLIC_URL"), Usage: "base of every link in an email"},
 		&cli.StringFlag{Name: "link-template-invite", Sources: cli.EnvVars("ROLLCALL_LINK_TEMPLATE_INVITE"), Usage: "an SPA page for invitation links, e.g. https://app.example.com/join?token={token}"},
 		&cli.StringFlag{Name: "link-template-reset", Sources: cli.EnvVars("ROLLCALL_LINK_TEMPLATE_RESET"), Usage: "an SPA page for password-reset links"},
@@ -113,6 +118,13 @@ func ServeFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "import-timeout", Value: graph.DefaultLimits.ImportTimeout, Sources: cli.EnvVars("ROLLCALL_IMPORT_TIMEOUT"), Usage: "longest an importUsers operation may run (0 = no limit)"},
 		&cli.Int64Flag{Name: "max-body", Value: 10 << 20, Sources: cli.EnvVars("ROLLCALL_MAX_BODY"), Usage: "largest JSON request body, bytes"},
 		&cli.Int64Flag{Name: "max-upload", Value: graph.DefaultLimits.MaxUpload, Sources: cli.EnvVars("ROLLCALL_MAX_UPLOAD"), Usage: "largest upload, bytes"},
+		&cli.IntFlag{Name: "max-websockets", Value: conns.MaxWebsockets, Sources: cli.EnvVars("ROLLCALL_MAX_WEBSOCKETS"), Usage: "open websockets at once; beyond it upgrades are refused with 429 (0 = half the open-file limit)"},
+		&cli.IntFlag{Name: "max-websockets-per-ip", Value: conns.MaxWebsocketsPerIP, Sources: cli.EnvVars("ROLLCALL_MAX_WEBSOCKETS_PER_IP"), Usage: "open websockets per client address (IPv6: per /64); beyond it upgrades are refused with 429 (0 = no cap)"},
+		&cli.IntFlag{Name: "max-subscriptions-per-connection", Value: conns.MaxSubscriptionsPerConnection, Sources: cli.EnvVars("ROLLCALL_MAX_SUBSCRIPTIONS_PER_CONNECTION"), Usage: "subscriptions running at once on one websocket; one more gets RATE_LIMITED (0 = no cap)"},
+		&cli.IntFlag{Name: "max-connections", Value: conns.MaxConnections, Sources: cli.EnvVars("ROLLCALL_MAX_CONNECTIONS"), Usage: "HTTP connections held open besides websockets; at the cap idle keep-alives are closed, then new connections refused with 503 (0 = what the open-file limit leaves)"},
+		&cli.DurationFlag{Name: "read-timeout", Value: conns.ReadTimeout, Sources: cli.EnvVars("ROLLCALL_READ_TIMEOUT"), Usage: "time to send a whole request, body included (uploads too)"},
+		&cli.DurationFlag{Name: "read-header-timeout", Value: conns.ReadHeaderTimeout, Sources: cli.EnvVars("ROLLCALL_READ_HEADER_TIMEOUT"), Usage: "time to send a request's headers"},
+		&cli.DurationFlag{Name: "idle-timeout", Value: conns.IdleTimeout, Sources: cli.EnvVars("ROLLCALL_IDLE_TIMEOUT"), Usage: "a keep-alive connection unused this long is closed"},
 		&cli.IntFlag{Name: "import-max-rows", Value: 1_000_000, Sources: cli.EnvVars("ROLLCALL_IMPORT_MAX_ROWS"), Usage: "most data rows in one CSV import"},
 		&cli.IntFlag{Name: "import-max-line", Value: 64 << 10, Sources: cli.EnvVars("ROLLCALL_IMPORT_MAX_LINE"), Usage: "longest line of a CSV import, bytes"},
 		&cli.DurationFlag{Name: "session-idle", Value: d.SessionIdle, Sources: cli.EnvVars("ROLLCALL_SESSION_IDLE"), Usage: "a session unused this long expires"},
@@ -153,7 +165,7 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 		Addr:        cmd.String("addr"),
 		DatabaseURL: cmd.String("database-url"),
 		CORSOrigins: origins,
-		TrustProxy:  cmd.Bool("trust-proxy"),
+		TrustProxy:  cmd.Value("trust-proxy").(int),
 		LogLevel:    level,
 		LogFormat:   cmd.String("log-format"),
 		Bootstrap: Bootstrap{
@@ -181,8 +193,37 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 			Concurrency: cmd.Int("send-concurrency"), MailgunSigningKey: cmd.String("mailgun-webhook-signing-key"),
 			SendRate: cmd.Float("send-rate"), SendLease: cmd.Duration("send-lease"), SendSingly: cmd.Bool("send-singly"),
 		},
+		Conns: server.ConnLimits{
+			MaxWebsockets: cmd.Int("max-websockets"), MaxWebsocketsPerIP: cmd.Int("max-websockets-per-ip"),
+			MaxSubscriptionsPerConnection: cmd.Int("max-subscriptions-per-connection"), MaxConnections: cmd.Int("max-connections"),
+			ReadTimeout: cmd.Duration("read-timeout"), ReadHeaderTimeout: cmd.Duration("read-header-timeout"), IdleTimeout: cmd.Duration("idle-timeout"),
+		},
 	}, nil
 }
+
+// trustProxy is the value of --trust-proxy: a count of proxies, or true
+// (one) or false (none). As a boolean flag, --trust-proxy alone means one.
+type trustProxy int
+
+func (t *trustProxy) Set(s string) error {
+	if n, err := strconv.Atoi(s); err == nil && n >= 0 {
+		*t = trustProxy(n)
+		return nil
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return fmt.Errorf("trust proxy %q: want true, false or a number of proxies", s)
+	}
+	*t = 0
+	if b {
+		*t = 1
+	}
+	return nil
+}
+
+func (t *trustProxy) String() string   { return strconv.Itoa(int(*t)) }
+func (t *trustProxy) Get() any         { return int(*t) }
+func (t *trustProxy) IsBoolFlag() bool { return true }
 
 // ParseLevel reads a log level name.
 func ParseLevel(s string) (slog.Level, error) {

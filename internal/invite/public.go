@@ -33,7 +33,7 @@ var (
 
 // throttleClient counts one public attempt from the caller's address.
 func (s *Service) throttleClient(ctx context.Context, op string) error {
-	ok, _, err := s.limiter.Take(ctx, throttle.Rule{Key: op + ":client:" + clientip.FromContext(ctx), Limit: s.limits.PerClient, Window: s.limits.Window})
+	ok, _, err := s.limiter.Take(ctx, throttle.Rule{Key: op + ":client:" + clientip.Key(clientip.FromContext(ctx)), Limit: s.limits.PerClient, Window: s.limits.Window})
 	if err != nil {
 		return err
 	}
@@ -261,7 +261,7 @@ func (s *Service) RequestPasswordReset(ctx context.Context, in ResetRequest) err
 	ip := clientip.FromContext(ctx)
 	for _, r := range []throttle.Rule{
 		{Key: "reset:address:" + hex.EncodeToString(digest[:16]), Limit: s.limits.ResetsPer, Window: s.limits.Window},
-		{Key: "reset:client:" + ip, Limit: s.limits.PerClient, Window: s.limits.Window},
+		{Key: "reset:client:" + clientip.Key(ip), Limit: s.limits.PerClient, Window: s.limits.Window},
 	} {
 		ok, _, err := s.limiter.Take(ctx, r)
 		if err != nil {

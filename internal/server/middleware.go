@@ -19,8 +19,9 @@ import (
 )
 
 // limitBody caps request bodies: JSON bodies at maxJSON bytes, read whole and
-// checked to be JSON so a malformed one gets a clear BAD_USER_INPUT; multipart
-// uploads at maxUpload bytes, streamed.
+// checked to be JSON so a malformed one gets a clear BAD_USER_INPUT (408 when
+// the server's read timeout passes first); multipart uploads at maxUpload
+// bytes, streamed.
 func limitBody(maxJSON, maxUpload int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -38,7 +39,13 @@ func limitBody(maxJSON, maxUpload int64, next http.Handler) http.Handler {
 			return
 		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxJSON+1))
+		var netErr net.Error
 		switch {
+		case errors.As(err, &netErr) && netErr.Timeout():
+			// The server's read timeout passed before the body arrived.
+			w.Header().Set("Connection", "close")
+			writeError(w, http.StatusRequestTimeout, "BAD_USER_INPUT", "the request body did not arrive in time")
+			return
 		case err != nil:
 			writeError(w, http.StatusBadRequest, "BAD_USER_INPUT", "request body could not be read")
 			return

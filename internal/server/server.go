@@ -36,7 +36,8 @@ type Options struct {
 	Limits      graph.Limits
 	MaxBody     int64    // bytes of a JSON request body
 	CORSOrigins []string // browser origins allowed to call the API; "*" for any
-	TrustProxy  bool     // take the client address from X-Forwarded-For
+	TrustProxy  int      // proxies in front that append to X-Forwarded-For (clientip.FromRequest); 0 = none
+	Conns       ConnLimits
 	Ready       func(context.Context) error
 	Log         *slog.Logger
 }
@@ -53,9 +54,11 @@ func New(opts Options) http.Handler {
 		Log:         opts.Log,
 		CheckOrigin: origins.websocketAllowed,
 	})
+	ws := newWebsocketCaps(opts.Conns)
+	gql.AroundOperations(limitOperations)
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", m.instrument("/graphql", origins.guardWebsocket(limitBody(opts.MaxBody, opts.Limits.MaxUpload, authenticate(opts.Auth, opts.Log, gql)))))
+	mux.Handle("/graphql", m.instrument("/graphql", origins.guardWebsocket(ws.guard(limitBody(opts.MaxBody, opts.Limits.MaxUpload, authenticate(opts.Auth, opts.Log, gql))))))
 	mux.Handle("GET /export/users.csv", m.instrument("/export/users.csv", authenticate(opts.Auth, opts.Log, opts.Export)))
 	pages := web.New(opts.Resolver.Invites, opts.Log)
 	mux.Handle("POST /webhooks/mailgun", m.instrument("/webhooks/mailgun", opts.Webhook))
@@ -159,7 +162,7 @@ func authenticate(a *auth.Service, log *slog.Logger, next http.Handler) http.Han
 	})
 }
 
-func withClientIP(trustProxy bool, next http.Handler) http.Handler {
+func withClientIP(trustProxy int, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(w, r.WithContext(clientip.NewContext(r.Context(), clientip.FromRequest(r, trustProxy))))
 	})

@@ -1,9 +1,11 @@
 // Package wsgorilla runs gqlgen's websocket transport over gorilla/websocket.
 // gqlgen ships only a coder/websocket implementation since v0.17.92; this
-// adapter keeps the read limit and read deadline (pong timeout) working.
+// adapter keeps the read limit and read deadline (pong timeout) working, and
+// lets the server pace how fast a connection's messages are read.
 package wsgorilla
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -35,11 +37,31 @@ func (i *Implementation) Accept(w http.ResponseWriter, r *http.Request, opts tra
 	if err != nil {
 		return nil, err
 	}
-	return conn{c}, nil
+	gate, _ := r.Context().Value(gateKey{}).(ReadGate)
+	return conn{Conn: c, gate: gate}, nil
+}
+
+// ReadGate paces a connection: gqlgen reads the next message from the
+// client only once Wait returns. gqlgen runs each operation in a goroutine
+// of its own as soon as its message is read, so holding back the reading
+// is what bounds the operations a client can have waiting.
+type ReadGate interface {
+	Wait()
+}
+
+type gateKey struct{}
+
+// WithReadGate returns ctx carrying g: a websocket accepted for a request
+// with this context reads through g.
+func WithReadGate(ctx context.Context, g ReadGate) context.Context {
+	return context.WithValue(ctx, gateKey{}, g)
 }
 
 // conn adapts *websocket.Conn; gqlgen serialises writes itself.
-type conn struct{ *websocket.Conn }
+type conn struct {
+	*websocket.Conn
+	gate ReadGate // nil: read at once
+}
 
 var (
 	_ transport.WebsocketConn          = conn{}
@@ -47,8 +69,12 @@ var (
 	_ transport.WebsocketReadDeadliner = conn{}
 )
 
-// NextReader reports a normal close as transport.ErrWebsocketClosed.
+// NextReader waits for the gate, then reads the next message. It reports a
+// normal close as transport.ErrWebsocketClosed.
 func (c conn) NextReader() (int, io.Reader, error) {
+	if c.gate != nil {
+		c.gate.Wait()
+	}
 	t, r, err := c.Conn.NextReader()
 	if websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseNoStatusReceived) {
 		return t, nil, transport.ErrWebsocketClosed

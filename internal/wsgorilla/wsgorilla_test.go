@@ -104,3 +104,45 @@ func TestOriginCheck(t *testing.T) {
 	require.Equal(t, http.StatusForbidden, res.StatusCode)
 	res.Body.Close()
 }
+
+// gate lets one read through per permit and tells when a read waits.
+type gate struct {
+	permits chan struct{}
+	waiting chan struct{}
+}
+
+func (g gate) Wait() {
+	select {
+	case g.waiting <- struct{}{}:
+	default:
+	}
+	<-g.permits
+}
+
+func TestReadGate(t *testing.T) {
+	g := gate{permits: make(chan struct{}, 10), waiting: make(chan struct{}, 1)}
+	srv := testserver.New()
+	srv.AddTransport(transport.Websocket{Implementation: &wsgorilla.Implementation{}})
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		srv.ServeHTTP(w, r.WithContext(wsgorilla.WithReadGate(r.Context(), g)))
+	}))
+	t.Cleanup(ts.Close)
+	c := dial(t, "ws"+strings.TrimPrefix(ts.URL, "http"), "graphql-transport-ws", nil)
+
+	<-g.waiting // nothing is read before the gate says so
+	g.permits <- struct{}{}
+	require.NoError(t, c.WriteJSON(message{Type: "connection_init"}))
+	require.Equal(t, "connection_ack", read(t, c).Type)
+
+	<-g.waiting
+	require.NoError(t, c.WriteJSON(message{ID: "1", Type: "subscribe", Payload: map[string]any{"query": "subscription { name }"}}))
+	g.permits <- struct{}{}
+	srv.SendNextSubscriptionMessage()
+	m := read(t, c)
+	for m.Type == "ka" || m.Type == "ping" || m.Type == "pong" {
+		m = read(t, c)
+	}
+	require.Equal(t, "next", m.Type)
+	g.permits <- struct{}{} // the close frame
+	require.NoError(t, c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye")))
+}
