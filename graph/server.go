@@ -30,6 +30,10 @@ type ServerOptions struct {
 	Log    *slog.Logger
 	// CheckOrigin decides whether a browser page may open a websocket.
 	CheckOrigin func(*http.Request) bool
+	// Admit, when set, runs first around every operation: a connection's
+	// own bounds (subscriptions per websocket) are applied before any
+	// work, the database included, is done for it.
+	Admit graphql.OperationMiddleware
 }
 
 // NewServer returns the GraphQL handler for HTTP (GET, POST, multipart) and
@@ -54,6 +58,9 @@ func NewServer(r *Resolver, opts ServerOptions) *handler.Server {
 	srv.Use(extension.Introspection{})
 	// After any extension that fills in the query (persisted queries).
 	srv.Use(guard{schema: schema.Schema(), limits: opts.Limits})
+	if opts.Admit != nil {
+		srv.AroundOperations(opts.Admit)
+	}
 	present := presentError(opts.Log)
 	srv.AroundOperations(deadline(opts.Limits, present))
 	srv.AroundOperations(currentRights(r.Auth, opts.Log))

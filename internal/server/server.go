@@ -53,9 +53,9 @@ func New(opts Options) http.Handler {
 		Limits:      opts.Limits,
 		Log:         opts.Log,
 		CheckOrigin: origins.websocketAllowed,
+		Admit:       limitOperations,
 	})
 	ws := newWebsocketCaps(opts.Conns)
-	gql.AroundOperations(limitOperations)
 
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", m.instrument("/graphql", origins.guardWebsocket(ws.guard(limitBody(opts.MaxBody, opts.Limits.MaxUpload, authenticate(opts.Auth, opts.Log, gql))))))
