@@ -34,7 +34,7 @@ func markResolverErrors(ctx context.Context, next graphql.Resolver) (any, error)
 	return res, err
 }
 
-// presentError turns any error into the public shape of API.md: a safe message
+// presentError turns any error into the public shape (docs/api.md): a safe message
 // and extensions.code (plus extensions.field for bad input). This is the only
 // place where errors become codes. Unexpected errors are logged here, once,
 // and shown as INTERNAL without their text.

@@ -29,7 +29,7 @@ type Limits struct {
 	ImportTimeout    time.Duration // an operation with importUsers; 0 = none
 }
 
-// DefaultLimits are API.md's limits. MaxComplexity lets one page of 500
+// DefaultLimits are the limits of docs/api.md. MaxComplexity lets one page of 500
 // people with every scalar field and their role (about 13,500) pass, with
 // its totalCount and a search, and refuses 20 such pages (about 270,000);
 // GraphiQL's introspection query costs about 52,000.

@@ -1842,9 +1842,12 @@ func newExecutionContext(
 
 var sources = []*ast.Source{
 	{Name: "../bulksend.graphqls", Input: `extend type Query {
-  "One bulk send of the viewer's organisation; null for an unknown or foreign id."
+  "One bulk send of the viewer's organisation; null for an unknown or foreign id. Needs a session."
   bulkSend(id: ID!): BulkSend
-  "The viewer's own notifications, newest first."
+  """
+  The viewer's own notifications, newest first (50 a page by default, 500 at
+  most); unreadOnly: true leaves out those marked read. Needs a session.
+  """
   notifications(first: Int, after: Cursor, unreadOnly: Boolean): NotificationConnection!
 }
 
@@ -1853,25 +1856,39 @@ extend type Mutation {
   Email many people at once: those in userIds, or those matching where (everyone when
   neither is given), narrowed to roleIds. The emails leave in the background; watch
   bulkSendProgress. Kinds AUTO, INVITATION and PASSWORD_RESET need people.invite;
-  TEMPORARY_PASSWORD needs credentials.manage.
+  TEMPORARY_PASSWORD needs credentials.manage, and skips people whose role holds a
+  permission the viewer lacks. Addresses that bounced or complained are skipped.
+  When the send finishes, its creator gets a notification.
   """
   sendInvitations(input: SendInvitationsInput!): SendInvitationsPayload!
-  "Stop what has not been sent. people.invite for one's own sends, people.manage for anyone's."
+  """
+  Stop what has not been sent: every delivery nobody is sending is skipped at
+  once; those in flight finish. Cancelling a finished send changes nothing.
+  people.invite for one's own sends, people.manage for anyone's.
+  """
   cancelBulkSend(id: ID!): BulkSend!
-  "Mark the viewer's notifications read (null ids = all); returns how many changed."
+  "Mark the viewer's notifications read (null ids = all); returns how many changed. Needs a session."
   markNotificationsRead(ids: [ID!]): Int!
 }
 
 type Subscription {
-  "The send's current state at once, then its changes (at most 10 a second), then its final state; then it completes."
+  """
+  The send's current state at once, then its changes (at most 5 a second), then
+  its final state; then it completes. NOT_FOUND for an unknown or foreign id.
+  Subscribe over a websocket; needs a session.
+  """
   bulkSendProgress(id: ID!): BulkSend!
-  "The viewer's own notifications as they arrive."
+  "The viewer's own notifications created from now on, as they arrive. Subscribe over a websocket; needs a session."
   notificationAdded: Notification!
 }
 
+"Whom a bulk send emails, and what."
 input SendInvitationsInput {
+  "These people (at most 100,000); an id not of the organisation is NOT_FOUND."
   userIds: [ID!]
+  "The people the users query would list with this filter; with userIds, those of them that match."
   where: UserWhereInput
+  "Only people holding one of these roles."
   roleIds: [ID!]
   """
   AUTO: invitations for NOT_INVITED and INVITED people, reset instructions for ACTIVE ones,
@@ -1881,17 +1898,25 @@ input SendInvitationsInput {
   kind: SendKind = AUTO
   "Count what would be sent; change nothing."
   dryRun: Boolean = false
-  "Repeating a request with the same key within 24 hours returns the same send."
+  """
+  At most 200 characters. Repeating a request with the same key within 24 hours
+  returns the same send; the same key with a different request is CONFLICT.
+  Scoped to the viewer.
+  """
   idempotencyKey: String
 }
 
+"What sendInvitations started (or, on a dry run, would start)."
 type SendInvitationsPayload {
   "Null on a dry run."
   bulkSend: BulkSend
   "People selected."
   total: Int!
+  "People who get an invitation."
   invitations: Int!
+  "People who get password reset instructions."
   passwordResets: Int!
+  "People who get a temporary password."
   temporaryPasswords: Int!
   "People who get nothing: deactivated, the wrong status for the kind, or an address that bounced or complained."
   skipped: Int!
@@ -2926,34 +2951,46 @@ input UserWhereInput {
   hasImportWith: [ImportWhereInput!]
 }
 `, BuiltIn: false},
-	{Name: "../import.graphqls", Input: `# CSV import (API.md: importUsers).
+	{Name: "../import.graphqls", Input: `# CSV import (docs/api.md, Import and export).
 
 "A file sent with a GraphQL multipart request."
 scalar Upload
 
 extend type Mutation {
   """
-  Import people from a CSV (UTF-8; comma or semicolon; header names such as
-  email, first name, last name, username, role, products). Bad rows are
-  reported by line; good rows are imported. Needs people.manage (and
-  people.invite with sendInvitations).
+  Add or update people from a CSV file sent as a GraphQL multipart upload
+  (UTF-8, with or without BOM; comma-, semicolon- or tab-separated; a header
+  row naming columns such as email, first name, last name, username, role,
+  products). Bad rows are reported by line and the good ones imported; a file
+  that cannot be read as a whole (not UTF-8, no email column, over a limit:
+  50 MB, 1,000,000 rows, 64 KB a line by default) is BAD_USER_INPUT and
+  changes nothing. Existing people keep their status; DEACTIVATED people are
+  reported, not changed; a row giving a role with a permission the viewer
+  lacks is rejected. Runs for at most 10 minutes (a setting). Needs
+  people.manage (and people.invite with sendInvitations).
   """
   importUsers(input: ImportUsersInput!): ImportUsersPayload!
 }
 
+"A CSV import."
 input ImportUsersInput {
+  "The CSV file (a multipart upload)."
   file: Upload!
   "Role of rows without one (default Member)."
   defaultRoleId: ID
   "Invite the new and still NOT_INVITED people of this file."
   sendInvitations: Boolean = false
-  "Validate and count only; change nothing."
+  "Validate and count only; change nothing (and invite nobody)."
   dryRun: Boolean = false
 }
 
+"What an import did (or, on a dry run, would do)."
 type ImportUsersPayload {
+  "People added."
   created: Int!
+  "People whose stored values changed."
   updated: Int!
+  "Rows that matched a person without changing anything."
   unchanged: Int!
   "Rejected rows, by line (the first 10,000)."
   errors: [ImportError!]!
@@ -2963,189 +3000,335 @@ type ImportUsersPayload {
   import: Import
   "How many people were invited."
   invited: Int!
-  "The bulk send carrying the invitations; null while emails are sent directly."
+  "The bulk send carrying the invitations; null without sendInvitations, on a dry run, or with nobody to invite."
   bulkSend: BulkSend
 }
 
+"A rejected row of an import."
 type ImportError {
   "Physical line of the file; the header is line 1."
   line: Int!
+  "The row's address as written (refused characters written as <U+XXXX>)."
   email: String!
+  "Why, e.g. a mistyped address with its likely correction, an unknown role, a duplicate of an earlier line."
   message: String!
 }
 `, BuiltIn: false},
 	{Name: "../invitations.graphqls", Input: `# The invitation lifecycle, people and roles administration, templates and the
-# audit log (API.md). Permissions are listed on each field.
+# audit log (docs/api.md). Permissions are listed on each field.
 
 extend type Query {
-  "The organisation's email template overrides. Needs templates.manage or people.invite."
+  """
+  The organisation's email template overrides, by kind. The built-in templates
+  are in defaultEmailTemplates. Needs templates.manage or people.invite.
+  """
   emailTemplates: [EmailTemplate!]!
-  "The built-in templates, with the variables templates may use."
+  "The built-in templates of every kind, with the variables templates may use. No permission needed."
   defaultEmailTemplates: [DefaultEmailTemplate!]!
   """
   Render an email as it would go out, to a real person (userId) or to a sample
-  person of a role (roleId, default Member). Sends nothing. Needs people.invite.
+  person of a role (roleId, default Member), with the organisation's overrides.
+  Sends nothing and issues no link (the preview's link does not work). Needs
+  people.invite.
   """
   previewEmail(kind: EmailKind!, userId: ID, roleId: ID): RenderedEmail!
-  "The audit log, newest first. Needs organization.manage."
+  """
+  The audit log, newest first: who (actor) did what (action) to whom (target),
+  when and from which address. Pages hold 50 entries by default, 500 at most.
+  Needs organization.manage.
+  """
   auditEvents(first: Int, after: Cursor, where: AuditEventWhereInput): AuditEventConnection!
-  "Public: what an invitation link is for. Never spends the token."
+  """
+  Public: what an invitation link is for, to show before accepting. Never
+  spends the token. INVALID_TOKEN for an unknown, used, replaced or revoked
+  link, TOKEN_EXPIRED for an expired one; counted against the client address
+  (60 token checks, accepts and resets per 15 minutes).
+  """
   invitation(token: String!): InvitationInfo
 }
 
 extend type Mutation {
-  "Create people from a pasted list and invite them. Needs people.invite and the role's permissions."
+  """
+  Create people from a pasted list of addresses (at most 10,000) and invite
+  them. Someone already in the organisation is rejected, except a NOT_INVITED
+  person, who is invited (with sendEmail). The emails leave as a bulk send (watch
+  bulkSendProgress); each person becomes INVITED when theirs leaves. Needs
+  people.invite and every permission of the role given.
+  """
   inviteUsers(input: InviteUsersInput!): InviteUsersPayload!
-  "Change a person. Needs people.manage (username: credentials.manage)."
+  """
+  Change a person; fields left out stay as they are. Needs people.manage and
+  every permission of the person's role (and of a new role). A username, or
+  the address of an ACTIVE account, also needs credentials.manage. A changed
+  address revokes the person's links, ends their sessions (all but the current
+  one when it is your own) and clears lastEmailStatus; an ACTIVE person's old
+  address is told of the change. The last Owner keeps
+  the Owner role (CONFLICT).
+  """
   updateUser(id: ID!, input: UpdateUserInput!): User!
-  "Needs organization.manage; nobody grants a permission they do not hold."
+  """
+  Add a role. Needs organization.manage; nobody grants a permission they do not
+  hold (FORBIDDEN). A name another role has is CONFLICT.
+  """
   createRole(input: RoleInput!): Role!
-  "Needs organization.manage. The Owner role keeps every permission."
+  """
+  Rename a role and set its permissions (the list replaces the old one). Needs
+  organization.manage and every permission given. Built-in roles keep their
+  names, and the Owner role keeps every permission. The open connections of the
+  role's holders end when its permissions change.
+  """
   updateRole(id: ID!, input: RoleInput!): Role!
-  "Needs organization.manage. Refused while people hold the role."
+  "Delete a custom role. Needs organization.manage. CONFLICT for a built-in role or while people hold it."
   deleteRole(id: ID!): Boolean!
-  "Send a fresh invitation; older links die at once. Needs people.invite."
+  """
+  Send a NOT_INVITED or INVITED person a fresh invitation with a new expiry;
+  their older links stop working at once. CONFLICT for ACTIVE and DEACTIVATED
+  people. Needs people.invite.
+  """
   resendInvitation(userId: ID!): User!
-  "Cancel a pending invitation: its links die and the person is NOT_INVITED again. Needs people.invite."
+  "Cancel a pending invitation: its links die and the person is NOT_INVITED again (CONFLICT unless INVITED). Needs people.invite."
   revokeInvitation(userId: ID!): User!
-  "Erase a person; the audit log keeps a pseudonym. Needs people.manage."
+  """
+  Erase a person: their row, sessions and links. The audit log keeps a stable
+  pseudonym (erased-person-...) in place of their address; their bulk sends
+  pass to the viewer. The last Owner cannot be deleted (CONFLICT). Needs
+  people.manage and every permission of the person's role.
+  """
   deleteUser(id: ID!): Boolean!
-  "A personal invitation link to share by hand; no email is sent. Needs credentials.manage."
+  """
+  A personal invitation link to hand over yourself; no email is sent. The
+  person becomes INVITED and their older invitation links stop working.
+  CONFLICT for ACTIVE and DEACTIVATED people. Needs credentials.manage and
+  every permission of the person's role.
+  """
   createInvitationLink(userId: ID!): InvitationLink!
-  "Make the person ACTIVE with this password, to be changed at first sign-in. Needs credentials.manage."
+  """
+  Give a person a password you choose (the password rules apply) and tell it
+  to them yourself; no email is sent. They become ACTIVE with
+  mustChangePassword: until they call changePassword, their sessions may only
+  read viewer, change the password or sign out. Their links and sessions end.
+  CONFLICT for DEACTIVATED people. Needs credentials.manage and every
+  permission of the person's role.
+  """
   setTemporaryPassword(userId: ID!, password: String!): User!
-  "Needs people.manage."
+  """
+  Stop a person from signing in: DEACTIVATED, their sessions (and
+  subscriptions) and links end. Deactivating a deactivated person changes
+  nothing; the last Owner cannot be deactivated (CONFLICT). Needs
+  people.manage and every permission of the person's role.
+  """
   deactivateUser(id: ID!): User!
-  "Needs people.manage."
+  """
+  Let a deactivated person back: ACTIVE when they had a password, else
+  NOT_INVITED (invite them again). Anyone else is returned unchanged. Needs
+  people.manage and every permission of the person's role.
+  """
   reactivateUser(id: ID!): User!
-  "Override an email for the organisation (roleId null) or one role. Needs templates.manage."
+  """
+  Override an email for the organisation (roleId null) or for one role within
+  the kind (the role's version wins). Saving checks the template against the
+  template rules (docs/api.md); a refusal is BAD_USER_INPUT naming the field
+  (subject, html or text) and the line. Needs templates.manage.
+  """
   updateEmailTemplate(input: UpdateEmailTemplateInput!): EmailTemplate!
-  "Needs organization.manage."
+  "Change the organisation's settings; fields left out stay as they are. Needs organization.manage."
   updateOrganization(input: UpdateOrganizationInput!): Organization!
-  "Public: accept an invitation with a password of one's own; returns a session."
+  """
+  Public: accept an invitation with a password of one's own; the person becomes
+  ACTIVE and gets a session. Spends the token: of simultaneous accepts of one
+  link exactly one succeeds. INVALID_TOKEN, TOKEN_EXPIRED, BAD_USER_INPUT for a
+  password the rules refuse, CONFLICT for a taken username. Counted against the
+  client address (60 per 15 minutes).
+  """
   acceptInvitation(input: AcceptInvitationInput!): AuthPayload!
-  "Public: always true; reset instructions go to the address if it has an account."
+  """
+  Public: true, after the same work whether or not the address has an account
+  (BAD_USER_INPUT only for input no account can match). An ACTIVE person then gets reset instructions by email, an INVITED
+  one a fresh invitation, anyone else nothing. At most 5 requests per address
+  and 60 per client address in 15 minutes (RATE_LIMITED).
+  """
   requestPasswordReset(input: RequestPasswordResetInput!): Boolean!
-  "Public: set a new password with a reset link; every other session ends."
+  """
+  Public: set a new password with a reset link; every session of the person
+  ends and a new one is returned. INVALID_TOKEN, TOKEN_EXPIRED, or
+  BAD_USER_INPUT for a password the rules refuse.
+  """
   resetPassword(input: ResetPasswordInput!): AuthPayload!
-  "The signed-in person's own password."
+  """
+  The signed-in person's own password, after checking the current one; the
+  person's other sessions end, this one stays. Clears mustChangePassword. At
+  most 10 attempts per person in 15 minutes. Needs a session.
+  """
   changePassword(input: ChangePasswordInput!): Boolean!
 }
 
+"People to create and invite."
 input InviteUsersInput {
   "Addresses as pasted: each entry may hold several, split by commas, semicolons, tabs or newlines; 'Name <email>' works."
   emails: [String!]!
+  "The role the new people get; the viewer needs every permission it holds."
   roleId: ID!
+  "Products the new people get; each must be one of the organisation's products."
   products: [String!]
   "false: create the people without emailing them."
   sendEmail: Boolean = true
 }
 
+"What inviteUsers did."
 type InviteUsersPayload {
   "The people created or invited, as they stand at the answer: NOT_INVITED until the bulk send delivers their email."
   users: [User!]!
+  "Entries that were not invited, with the reason."
   rejected: [RejectedEmail!]!
   "The bulk send carrying the invitations (watch it with bulkSendProgress); null with sendEmail: false or nobody to invite."
   bulkSend: BulkSend
 }
 
+"A pasted entry that was not invited."
 type RejectedEmail {
+  "The address, or the entry as pasted when it is not an address (refused characters written as <U+XXXX>)."
   email: String!
+  "Why, e.g. already a member of the organisation, or the domain looks like a typo."
   reason: String!
   "A likely correction, e.g. ada@gmail.com for ada@gmial.com."
   suggestion: String
 }
 
+"Changes to a person; a field left out (null) stays as it is."
 input UpdateUserInput {
+  "A new address; changing an ACTIVE account's needs credentials.manage. Another person's address is CONFLICT."
   email: String
-  "Empty clears it. Needs credentials.manage."
+  "Empty clears it. 2 to 64 letters, digits, dots, dashes or underscores. Needs credentials.manage."
   username: String
+  "Empty clears it; at most 200 bytes."
   firstName: String
+  "Empty clears it; at most 200 bytes."
   lastName: String
+  "A role whose permissions the viewer all holds. The last Owner keeps the Owner role."
   roleId: ID
+  "Replaces the person's products; each must be one of the organisation's."
   products: [String!]
 }
 
+"A role's name and permissions."
 input RoleInput {
+  "1 to 100 bytes, unique in the organisation ignoring case."
   name: String!
+  "Any of people.read, people.invite, people.manage, credentials.manage, templates.manage, organization.manage, each held by the viewer."
   permissions: [String!]!
 }
 
+"A personal invitation link from createInvitationLink."
 type InvitationLink {
+  "The link: the built-in accept page, or ROLLCALL_LINK_TEMPLATE_INVITE's page, with the token."
   url: String!
+  "When the link stops working (the organisation's invitationTTLSeconds from now)."
   expiresAt: Time!
 }
 
+"What an invitation link is for, from invitation(token)."
 type InvitationInfo {
+  "The invited address."
   email: String!
+  "The first name the inviter entered, if any."
   firstName: String
   organizationName: String!
+  "When the link stops working."
   expiresAt: Time!
 }
 
+"An email rendered by previewEmail."
 type RenderedEmail {
+  "The recipient's address."
   to: String!
   subject: String!
+  "The HTML part."
   html: String!
+  "The plain-text part."
   text: String!
 }
 
+"A built-in template, used for a kind the organisation has not overridden."
 type DefaultEmailTemplate {
   kind: EmailKind!
   subject: String!
   html: String!
   text: String!
+  "Every variable a template may use, with what it holds."
   variables: [TemplateVariable!]!
 }
 
+"A value a template can print."
 type TemplateVariable {
   "As written in a template: {{.FirstName}}."
   name: String!
+  "What it holds, and in which kinds of email."
   description: String!
 }
 
+"An override of one kind of email, for the organisation or one role."
 input UpdateEmailTemplateInput {
   kind: EmailKind!
   "null: the organisation's template for the kind; else the role's own."
   roleId: ID
+  "Go template syntax; folded to one line. May not print ActionURL or TemporaryPassword."
   subject: String!
+  "Go template syntax, escaped by html/template; allowed elements and attributes only, nothing loaded from elsewhere."
   html: String!
+  "Go template syntax, the plain-text part."
   text: String!
 }
 
+"Organisation settings to change; a field left out stays as it is."
 input UpdateOrganizationInput {
+  "The display name, used in emails."
   name: String
+  "The products people can be given; a product taken away is taken from everyone who had it."
   products: [String!]
-  "1 second to 30 days."
+  "How long invitation links live: 1 second to 30 days."
   invitationTTLSeconds: Int
-  "1 second to 30 days."
+  "How long reset links live: 1 second to 30 days."
   resetTTLSeconds: Int
+  "The sender name of the organisation's emails; at most 200 bytes."
   emailFromName: String
-  "Empty clears it."
+  "The Reply-To address of the organisation's emails. Empty clears it."
   replyTo: String
 }
 
+"What the invited person submits to accept."
 input AcceptInvitationInput {
+  "The token from the invitation link."
   token: String!
+  "Optional: 2 to 64 letters, digits, dots, dashes or underscores, unique in the organisation."
   username: String
+  "10 or more characters, not the address or username, not a common password; at most 256 bytes."
   password: String!
+  "Optional: replaces the name the inviter entered; at most 200 characters."
   firstName: String
+  "Optional: replaces the name the inviter entered; at most 200 characters."
   lastName: String
 }
 
+"A request for reset instructions."
 input RequestPasswordResetInput {
-  "The organisation's slug; may be omitted."
+  "The organisation's slug; may be left out."
   organization: String
+  "The account's address (at most 254 bytes)."
   email: String!
 }
 
+"A new password for a reset link."
 input ResetPasswordInput {
+  "The token from the reset link."
   token: String!
+  "10 or more characters, not the address or username, not a common password; at most 256 bytes."
   password: String!
 }
 
+"The signed-in person's password change."
 input ChangePasswordInput {
   currentPassword: String!
+  "Differs from the current one; the password rules apply."
   newPassword: String!
 }
 
@@ -3158,26 +3341,40 @@ extend type AuditEvent {
 `, BuiltIn: false},
 	{Name: "../rollcall.graphqls", Input: `# Rollcall's own operations. Entity types, connections, where-inputs and
 # ordering come from ent (graph/ent.graphqls); this file adds the query and
-# mutation fields and their inputs. See shared API.md for the contract.
+# mutation fields and their inputs. docs/api.md describes the API as a whole.
 
 extend type Query {
-  "The signed-in person, or null when the request carries no valid session."
+  """
+  The signed-in person, or null when the request carries no session. Any caller,
+  including a session that must change its password first.
+  """
   viewer: User
-  "The viewer's organisation."
+  "The viewer's organisation. Needs a session (no permission)."
   organization: Organization!
-  "The organisation's roles, by name. Needs people.read."
+  "The organisation's roles, built-in and custom, sorted by name. Needs people.read."
   roles: [Role!]!
   """
-  The organisation's people, a page at a time (default 50, at most 500).
-  search matches email, names and username, ignoring case. Needs people.read.
+  The organisation's people, a page at a time, by keyset (page 2,000 costs what
+  page 1 does). Needs people.read. totalCount is counted only when selected,
+  and costs 5,000 toward the query cost limit, as a non-empty search does.
   """
   users(
+    "Page size forwards (default 50; more than 500 reads 500). Not with last."
     first: Int
+    "The endCursor of the previous page, made under the same orderBy."
     after: Cursor
+    "Page size backwards, with before (at most 500). Not with first."
     last: Int
+    "The startCursor of the next page, made under the same orderBy."
     before: Cursor
+    """
+    EMAIL, CREATED_AT, STATUS, INVITED_AT or LAST_LOGIN_AT, ASC or DESC; by id
+    when absent. Empty dates sort last ascending and first descending.
+    """
     orderBy: UserOrder
+    "Filters on the person's fields, role (hasRoleWith), imports (hasImportWith) and inviteExpired."
     where: UserWhereInput
+    "Text found in the email, first or last name or username, ignoring case; at most 200 characters."
     search: String
   ): UserConnection!
 }
@@ -3189,23 +3386,34 @@ extend input UserWhereInput {
 
 type Mutation {
   """
-  Sign in with an email or username and a password. organization (the slug)
-  may be omitted when the login is unique. Returns a bearer token.
+  Public: sign in with an email or username and a password; returns a session
+  token. A wrong login or password, or an account that may not sign in, is
+  UNAUTHENTICATED with one message. At most 10 attempts per login and 50
+  failures per client address in 15 minutes (settings); beyond, RATE_LIMITED.
   """
   login(input: LoginInput!): AuthPayload!
-  "End the current session."
+  "End the current session; the subscriptions on it end too. Needs a session."
   logout: Boolean!
 }
 
+"Credentials for login."
 input LoginInput {
+  "The organisation's slug; may be left out when the login belongs to one organisation only."
   organization: String
+  "The person's email address or username, in any case."
   login: String!
   password: String!
 }
 
+"A new session, from login, acceptInvitation or resetPassword."
 type AuthPayload {
-  "Bearer token for the Authorization header; shown only here."
+  """
+  The session token, for the header Authorization: Bearer <token> (and the
+  websocket connection_init payload). Shown only here. A session expires after
+  24 hours unused and 30 days at most (settings).
+  """
   token: String!
+  "The signed-in person."
   user: User!
 }
 `, BuiltIn: false},

@@ -11,53 +11,76 @@ import (
 	"github.com/rollcall/rollcall/ent/emailtemplate"
 )
 
+// What the invited person submits to accept.
 type AcceptInvitationInput struct {
-	Token     string  `json:"token"`
-	Username  *string `json:"username,omitempty"`
-	Password  string  `json:"password"`
+	// The token from the invitation link.
+	Token string `json:"token"`
+	// Optional: 2 to 64 letters, digits, dots, dashes or underscores, unique in the organisation.
+	Username *string `json:"username,omitempty"`
+	// 10 or more characters, not the address or username, not a common password; at most 256 bytes.
+	Password string `json:"password"`
+	// Optional: replaces the name the inviter entered; at most 200 characters.
 	FirstName *string `json:"firstName,omitempty"`
-	LastName  *string `json:"lastName,omitempty"`
+	// Optional: replaces the name the inviter entered; at most 200 characters.
+	LastName *string `json:"lastName,omitempty"`
 }
 
+// A new session, from login, acceptInvitation or resetPassword.
 type AuthPayload struct {
-	// Bearer token for the Authorization header; shown only here.
-	Token string    `json:"token"`
-	User  *ent.User `json:"user"`
+	// The session token, for the header Authorization: Bearer <token> (and the
+	// websocket connection_init payload). Shown only here. A session expires after
+	// 24 hours unused and 30 days at most (settings).
+	Token string `json:"token"`
+	// The signed-in person.
+	User *ent.User `json:"user"`
 }
 
+// The signed-in person's password change.
 type ChangePasswordInput struct {
 	CurrentPassword string `json:"currentPassword"`
-	NewPassword     string `json:"newPassword"`
+	// Differs from the current one; the password rules apply.
+	NewPassword string `json:"newPassword"`
 }
 
+// A built-in template, used for a kind the organisation has not overridden.
 type DefaultEmailTemplate struct {
-	Kind      emailtemplate.Kind  `json:"kind"`
-	Subject   string              `json:"subject"`
-	HTML      string              `json:"html"`
-	Text      string              `json:"text"`
+	Kind    emailtemplate.Kind `json:"kind"`
+	Subject string             `json:"subject"`
+	HTML    string             `json:"html"`
+	Text    string             `json:"text"`
+	// Every variable a template may use, with what it holds.
 	Variables []*TemplateVariable `json:"variables"`
 }
 
+// A rejected row of an import.
 type ImportError struct {
 	// Physical line of the file; the header is line 1.
-	Line    int    `json:"line"`
-	Email   string `json:"email"`
+	Line int `json:"line"`
+	// The row's address as written (refused characters written as <U+XXXX>).
+	Email string `json:"email"`
+	// Why, e.g. a mistyped address with its likely correction, an unknown role, a duplicate of an earlier line.
 	Message string `json:"message"`
 }
 
+// A CSV import.
 type ImportUsersInput struct {
+	// The CSV file (a multipart upload).
 	File graphql.Upload `json:"file"`
 	// Role of rows without one (default Member).
 	DefaultRoleID *int `json:"defaultRoleId,omitempty"`
 	// Invite the new and still NOT_INVITED people of this file.
 	SendInvitations *bool `json:"sendInvitations,omitempty"`
-	// Validate and count only; change nothing.
+	// Validate and count only; change nothing (and invite nobody).
 	DryRun *bool `json:"dryRun,omitempty"`
 }
 
+// What an import did (or, on a dry run, would do).
 type ImportUsersPayload struct {
-	Created   int `json:"created"`
-	Updated   int `json:"updated"`
+	// People added.
+	Created int `json:"created"`
+	// People whose stored values changed.
+	Updated int `json:"updated"`
+	// Rows that matched a person without changing anything.
 	Unchanged int `json:"unchanged"`
 	// Rejected rows, by line (the first 10,000).
 	Errors []*ImportError `json:"errors"`
@@ -67,96 +90,136 @@ type ImportUsersPayload struct {
 	Import *ent.UserImport `json:"import,omitempty"`
 	// How many people were invited.
 	Invited int `json:"invited"`
-	// The bulk send carrying the invitations; null while emails are sent directly.
+	// The bulk send carrying the invitations; null without sendInvitations, on a dry run, or with nobody to invite.
 	BulkSend *ent.BulkSend `json:"bulkSend,omitempty"`
 }
 
+// What an invitation link is for, from invitation(token).
 type InvitationInfo struct {
-	Email            string    `json:"email"`
-	FirstName        *string   `json:"firstName,omitempty"`
-	OrganizationName string    `json:"organizationName"`
-	ExpiresAt        time.Time `json:"expiresAt"`
-}
-
-type InvitationLink struct {
-	URL       string    `json:"url"`
+	// The invited address.
+	Email string `json:"email"`
+	// The first name the inviter entered, if any.
+	FirstName        *string `json:"firstName,omitempty"`
+	OrganizationName string  `json:"organizationName"`
+	// When the link stops working.
 	ExpiresAt time.Time `json:"expiresAt"`
 }
 
+// A personal invitation link from createInvitationLink.
+type InvitationLink struct {
+	// The link: the built-in accept page, or ROLLCALL_LINK_TEMPLATE_INVITE's page, with the token.
+	URL string `json:"url"`
+	// When the link stops working (the organisation's invitationTTLSeconds from now).
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+// People to create and invite.
 type InviteUsersInput struct {
 	// Addresses as pasted: each entry may hold several, split by commas, semicolons, tabs or newlines; 'Name <email>' works.
-	Emails   []string `json:"emails"`
-	RoleID   int      `json:"roleId"`
+	Emails []string `json:"emails"`
+	// The role the new people get; the viewer needs every permission it holds.
+	RoleID int `json:"roleId"`
+	// Products the new people get; each must be one of the organisation's products.
 	Products []string `json:"products,omitempty"`
 	// false: create the people without emailing them.
 	SendEmail *bool `json:"sendEmail,omitempty"`
 }
 
+// What inviteUsers did.
 type InviteUsersPayload struct {
 	// The people created or invited, as they stand at the answer: NOT_INVITED until the bulk send delivers their email.
-	Users    []*ent.User      `json:"users"`
+	Users []*ent.User `json:"users"`
+	// Entries that were not invited, with the reason.
 	Rejected []*RejectedEmail `json:"rejected"`
 	// The bulk send carrying the invitations (watch it with bulkSendProgress); null with sendEmail: false or nobody to invite.
 	BulkSend *ent.BulkSend `json:"bulkSend,omitempty"`
 }
 
+// Credentials for login.
 type LoginInput struct {
+	// The organisation's slug; may be left out when the login belongs to one organisation only.
 	Organization *string `json:"organization,omitempty"`
-	Login        string  `json:"login"`
-	Password     string  `json:"password"`
+	// The person's email address or username, in any case.
+	Login    string `json:"login"`
+	Password string `json:"password"`
 }
 
+// A pasted entry that was not invited.
 type RejectedEmail struct {
-	Email  string `json:"email"`
+	// The address, or the entry as pasted when it is not an address (refused characters written as <U+XXXX>).
+	Email string `json:"email"`
+	// Why, e.g. already a member of the organisation, or the domain looks like a typo.
 	Reason string `json:"reason"`
 	// A likely correction, e.g. ada@gmail.com for ada@gmial.com.
 	Suggestion *string `json:"suggestion,omitempty"`
 }
 
+// An email rendered by previewEmail.
 type RenderedEmail struct {
+	// The recipient's address.
 	To      string `json:"to"`
 	Subject string `json:"subject"`
-	HTML    string `json:"html"`
-	Text    string `json:"text"`
+	// The HTML part.
+	HTML string `json:"html"`
+	// The plain-text part.
+	Text string `json:"text"`
 }
 
+// A request for reset instructions.
 type RequestPasswordResetInput struct {
-	// The organisation's slug; may be omitted.
+	// The organisation's slug; may be left out.
 	Organization *string `json:"organization,omitempty"`
-	Email        string  `json:"email"`
+	// The account's address (at most 254 bytes).
+	Email string `json:"email"`
 }
 
+// A new password for a reset link.
 type ResetPasswordInput struct {
-	Token    string `json:"token"`
+	// The token from the reset link.
+	Token string `json:"token"`
+	// 10 or more characters, not the address or username, not a common password; at most 256 bytes.
 	Password string `json:"password"`
 }
 
+// A role's name and permissions.
 type RoleInput struct {
-	Name        string   `json:"name"`
+	// 1 to 100 bytes, unique in the organisation ignoring case.
+	Name string `json:"name"`
+	// Any of people.read, people.invite, people.manage, credentials.manage, templates.manage, organization.manage, each held by the viewer.
 	Permissions []string `json:"permissions"`
 }
 
+// Whom a bulk send emails, and what.
 type SendInvitationsInput struct {
-	UserIds []int               `json:"userIds,omitempty"`
-	Where   *ent.UserWhereInput `json:"where,omitempty"`
-	RoleIds []int               `json:"roleIds,omitempty"`
+	// These people (at most 100,000); an id not of the organisation is NOT_FOUND.
+	UserIds []int `json:"userIds,omitempty"`
+	// The people the users query would list with this filter; with userIds, those of them that match.
+	Where *ent.UserWhereInput `json:"where,omitempty"`
+	// Only people holding one of these roles.
+	RoleIds []int `json:"roleIds,omitempty"`
 	// AUTO: invitations for NOT_INVITED and INVITED people, reset instructions for ACTIVE ones,
 	// DEACTIVATED skipped. TEMPORARY_PASSWORD: NOT_INVITED and INVITED people get a generated
 	// password by email and become ACTIVE, having to change it at first sign-in.
 	Kind *bulksend.Kind `json:"kind,omitempty"`
 	// Count what would be sent; change nothing.
 	DryRun *bool `json:"dryRun,omitempty"`
-	// Repeating a request with the same key within 24 hours returns the same send.
+	// At most 200 characters. Repeating a request with the same key within 24 hours
+	// returns the same send; the same key with a different request is CONFLICT.
+	// Scoped to the viewer.
 	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
 }
 
+// What sendInvitations started (or, on a dry run, would start).
 type SendInvitationsPayload struct {
 	// Null on a dry run.
 	BulkSend *ent.BulkSend `json:"bulkSend,omitempty"`
 	// People selected.
-	Total              int `json:"total"`
-	Invitations        int `json:"invitations"`
-	PasswordResets     int `json:"passwordResets"`
+	Total int `json:"total"`
+	// People who get an invitation.
+	Invitations int `json:"invitations"`
+	// People who get password reset instructions.
+	PasswordResets int `json:"passwordResets"`
+	// People who get a temporary password.
 	TemporaryPasswords int `json:"temporaryPasswords"`
 	// People who get nothing: deactivated, the wrong status for the kind, or an address that bounced or complained.
 	Skipped int `json:"skipped"`
@@ -165,39 +228,55 @@ type SendInvitationsPayload struct {
 type Subscription struct {
 }
 
+// A value a template can print.
 type TemplateVariable struct {
 	// As written in a template: {{.FirstName}}.
-	Name        string `json:"name"`
+	Name string `json:"name"`
+	// What it holds, and in which kinds of email.
 	Description string `json:"description"`
 }
 
+// An override of one kind of email, for the organisation or one role.
 type UpdateEmailTemplateInput struct {
 	Kind emailtemplate.Kind `json:"kind"`
 	// null: the organisation's template for the kind; else the role's own.
-	RoleID  *int   `json:"roleId,omitempty"`
+	RoleID *int `json:"roleId,omitempty"`
+	// Go template syntax; folded to one line. May not print ActionURL or TemporaryPassword.
 	Subject string `json:"subject"`
-	HTML    string `json:"html"`
-	Text    string `json:"text"`
+	// Go template syntax, escaped by html/template; allowed elements and attributes only, nothing loaded from elsewhere.
+	HTML string `json:"html"`
+	// Go template syntax, the plain-text part.
+	Text string `json:"text"`
 }
 
+// Organisation settings to change; a field left out stays as it is.
 type UpdateOrganizationInput struct {
-	Name     *string  `json:"name,omitempty"`
+	// The display name, used in emails.
+	Name *string `json:"name,omitempty"`
+	// The products people can be given; a product taken away is taken from everyone who had it.
 	Products []string `json:"products,omitempty"`
-	// 1 second to 30 days.
+	// How long invitation links live: 1 second to 30 days.
 	InvitationTTLSeconds *int `json:"invitationTTLSeconds,omitempty"`
-	// 1 second to 30 days.
-	ResetTTLSeconds *int    `json:"resetTTLSeconds,omitempty"`
-	EmailFromName   *string `json:"emailFromName,omitempty"`
-	// Empty clears it.
+	// How long reset links live: 1 second to 30 days.
+	ResetTTLSeconds *int `json:"resetTTLSeconds,omitempty"`
+	// The sender name of the organisation's emails; at most 200 bytes.
+	EmailFromName *string `json:"emailFromName,omitempty"`
+	// The Reply-To address of the organisation's emails. Empty clears it.
 	ReplyTo *string `json:"replyTo,omitempty"`
 }
 
+// Changes to a person; a field left out (null) stays as it is.
 type UpdateUserInput struct {
+	// A new address; changing an ACTIVE account's needs credentials.manage. Another person's address is CONFLICT.
 	Email *string `json:"email,omitempty"`
-	// Empty clears it. Needs credentials.manage.
-	Username  *string  `json:"username,omitempty"`
-	FirstName *string  `json:"firstName,omitempty"`
-	LastName  *string  `json:"lastName,omitempty"`
-	RoleID    *int     `json:"roleId,omitempty"`
-	Products  []string `json:"products,omitempty"`
+	// Empty clears it. 2 to 64 letters, digits, dots, dashes or underscores. Needs credentials.manage.
+	Username *string `json:"username,omitempty"`
+	// Empty clears it; at most 200 bytes.
+	FirstName *string `json:"firstName,omitempty"`
+	// Empty clears it; at most 200 bytes.
+	LastName *string `json:"lastName,omitempty"`
+	// A role whose permissions the viewer all holds. The last Owner keeps the Owner role.
+	RoleID *int `json:"roleId,omitempty"`
+	// Replaces the person's products; each must be one of the organisation's.
+	Products []string `json:"products,omitempty"`
 }

@@ -8,7 +8,7 @@ import (
 	"fmt"
 )
 
-// Code is a public error code of API.md.
+// Code is a public error code (docs/api.md, Errors).
 type Code string
 
 // The codes a client can act on.

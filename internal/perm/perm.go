@@ -7,7 +7,7 @@ import "slices"
 // Permission is one capability a role grants, such as "people.read".
 type Permission = string
 
-// The permissions of API.md.
+// The permissions (docs/api.md, Permissions and roles).
 const (
 	PeopleRead         Permission = "people.read"
 	PeopleInvite       Permission = "people.invite"
