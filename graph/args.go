@@ -30,14 +30,18 @@ type inputs struct {
 	doc    *ast.QueryDocument
 	limits Limits
 	vars   variables
-	seen   map[string]bool // fragments already checked
-	listed int             // elements of the lists under the general cap so far
+	// seen holds, for each fragment already checked, the elements its
+	// lists count towards the general cap (-1 while it is being checked):
+	// each further spread adds them again without checking again.
+	seen     map[string]spread
+	listed   int    // elements of the lists under the general cap so far
+	lastList string // path of the last list counted
 }
 
 // check walks the fields of op, then every variable (for a variable used
 // where no argument names it, such as a directive).
 func (c *inputs) check(op *ast.OperationDefinition) error {
-	c.seen = map[string]bool{}
+	c.seen = map[string]spread{}
 	if err := c.selectionSet(op.SelectionSet, (&shape{schema: c.schema}).rootType(op.Operation)); err != nil {
 		return err
 	}
@@ -84,15 +88,22 @@ func (c *inputs) selectionSet(set ast.SelectionSet, parent *ast.Definition) erro
 				return err
 			}
 		case *ast.FragmentSpread:
-			if c.seen[sel.Name] {
+			if f, ok := c.seen[sel.Name]; ok {
+				if f.listed > 0 {
+					if err := c.count(f.listed, f.path); err != nil {
+						return err
+					}
+				}
 				continue
 			}
-			c.seen[sel.Name] = true
+			c.seen[sel.Name] = spread{} // a cycle is the cost check's to refuse
+			before := c.listed
 			if def := c.doc.Fragments.ForName(sel.Name); def != nil {
 				if err := c.selectionSet(def.SelectionSet, c.schema.Types[def.TypeCondition]); err != nil {
 					return err
 				}
 			}
+			c.seen[sel.Name] = spread{listed: c.listed - before, path: c.lastList}
 		}
 	}
 	return nil
@@ -178,7 +189,20 @@ func (c *inputs) list(n int, path, typeName, field string) error {
 	if over(int64(n), c.limits.MaxList) {
 		return listError(path, fmt.Sprintf("%s holds %d elements; at most %d are accepted", path, n, c.limits.MaxList))
 	}
+	return c.count(n, path)
+}
+
+// spread is what a checked fragment adds to the lists' total each time it
+// is spread, and the path of its last list, for the error.
+type spread struct {
+	listed int
+	path   string
+}
+
+// count adds n elements, at path, to the lists' total under the general cap.
+func (c *inputs) count(n int, path string) error {
 	c.listed += n
+	c.lastList = path
 	if over(int64(c.listed), c.limits.MaxList) {
 		return listError(path, fmt.Sprintf("the arguments' lists hold more than %d elements in all", c.limits.MaxList))
 	}

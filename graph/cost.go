@@ -50,6 +50,10 @@ func extraWeight(parent *ast.Definition, def *ast.FieldDefinition, schema *ast.S
 		return countWeight
 	case parent == schema.Query && (def.Name == "node" || def.Name == "nodes"):
 		return nodeWeight
+	case def.Type.Name() == "Node":
+		// A Node-typed field (an audit event's actor or target) reads its
+		// node on its own, one query each.
+		return nodeWeight
 	case def.Arguments.ForName("first") != nil || def.Arguments.ForName("last") != nil:
 		return pageWeight
 	}

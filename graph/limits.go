@@ -27,6 +27,9 @@ type Limits struct {
 	MaxList          int           // elements of a list argument, and of all of them together
 	OperationTimeout time.Duration // each query and mutation; 0 = none
 	ImportTimeout    time.Duration // an operation with importUsers; 0 = none
+	// WebsocketWrite bounds one message's write to a websocket: a client
+	// that stops reading is disconnected after it, freeing what it held.
+	WebsocketWrite time.Duration
 }
 
 // DefaultLimits are the limits of docs/api.md. MaxComplexity lets one page of 500
@@ -36,7 +39,7 @@ type Limits struct {
 var DefaultLimits = Limits{
 	MaxDepth: 15, MaxComplexity: 100_000, MaxUpload: 50 << 20,
 	MaxDocumentBytes: 512 << 10, MaxTokens: 15_000, MaxSelections: 200, MaxFields: 10_000, MaxList: 10_000,
-	OperationTimeout: 30 * time.Second, ImportTimeout: 10 * time.Minute,
+	OperationTimeout: 30 * time.Second, ImportTimeout: 10 * time.Minute, WebsocketWrite: 10 * time.Second,
 }
 
 // guard refuses a document over the limits before gqlgen validates it:

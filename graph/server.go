@@ -43,7 +43,7 @@ func NewServer(r *Resolver, opts ServerOptions) *handler.Server {
 	schema := generated.NewExecutableSchema(generated.Config{Resolvers: r})
 	srv := handler.New(schema)
 	srv.AddTransport(transport.Websocket{
-		Implementation:        &wsgorilla.Implementation{Upgrader: websocket.Upgrader{CheckOrigin: opts.CheckOrigin}},
+		Implementation:        &wsgorilla.Implementation{Upgrader: websocket.Upgrader{CheckOrigin: opts.CheckOrigin}, WriteTimeout: opts.Limits.WebsocketWrite},
 		InitFunc:              websocketInit(r.Auth, opts.Log),
 		InitTimeout:           10 * time.Second,
 		KeepAlivePingInterval: 15 * time.Second,

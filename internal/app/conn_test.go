@@ -582,3 +582,61 @@ func TestConnectionCap(t *testing.T) {
 		}
 	})
 }
+
+// A client that floods operations and never reads is disconnected once an
+// answer cannot be written within the write timeout, which frees its
+// goroutines and its place under the per-address cap.
+func TestWebsocketThatNeverReadsIsDropped(t *testing.T) {
+	s := testkit.NewServer(t, connLimits(func(l *server.ConnLimits) {
+		l.MaxSubscriptionsPerConnection = 2
+		l.MaxWebsocketsPerIP = 1
+	}), func(c *config.Config) { c.Limits.WebsocketWrite = 200 * time.Millisecond })
+	addr := serveReal(t, s)
+	tok := s.Login(t, "default", "owner@example.com", testkit.OwnerPassword)
+	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}, HandshakeTimeout: 5 * time.Second,
+		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if err == nil {
+				err = c.(*net.TCPConn).SetReadBuffer(4096) // so the server's writes block soon
+			}
+			return c, err
+		}}
+	c, res, err := d.Dial("ws://"+addr+"/graphql", nil)
+	require.NoError(t, err)
+	res.Body.Close()
+	t.Cleanup(func() { c.Close() })
+	require.NoError(t, c.WriteJSON(wsMessage{Type: "connection_init", Payload: map[string]any{"authorization": "Bearer " + tok}}))
+	// Large answers fill the buffers soon; keep sending until the server
+	// drops the connection (a write that fails but not for a deadline).
+	query := map[string]any{"query": "{ __schema { types { name description fields { name description } } } }"}
+	stop := time.Now().Add(30 * time.Second)
+	for sent := 0; ; sent++ {
+		require.True(t, time.Now().Before(stop), "the server still holds the connection after %d operations", sent)
+		require.NoError(t, c.SetWriteDeadline(time.Now().Add(100*time.Millisecond)))
+		err := c.WriteJSON(map[string]any{"id": fmt.Sprint(sent), "type": "subscribe", "payload": query})
+		var netErr net.Error
+		if err != nil && !(errors.As(err, &netErr) && netErr.Timeout()) {
+			break // dropped
+		}
+		if err != nil {
+			// gorilla cannot write after a timeout: go on at the TCP level
+			// with what a client would send, a ping frame.
+			raw := c.NetConn()
+			require.NoError(t, raw.SetWriteDeadline(time.Now().Add(100*time.Millisecond)))
+			if _, err := raw.Write([]byte{0x89, 0x80, 0, 0, 0, 0}); err != nil && !(errors.As(err, &netErr) && netErr.Timeout()) {
+				break
+			}
+		}
+	}
+	// The only place for this address frees once the server has dropped
+	// the connection that never read.
+	require.Eventually(t, func() bool {
+		other, res, err := openWS(t, addr, nil)
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		other.Close()
+		return true
+	}, 20*time.Second, 50*time.Millisecond)
+}

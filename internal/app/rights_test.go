@@ -360,3 +360,25 @@ func TestSpoofedForwardedForSharesOneLimit(t *testing.T) {
 	}
 	require.Equal(t, map[string]int{"UNAUTHENTICATED": 5, "RATE_LIMITED": 7}, codes)
 }
+
+// Watching an idle websocket is no use of its session: the session expires
+// after its idle time as if the socket were closed, and the socket with it.
+func TestIdleWebsocketDoesNotKeepItsSession(t *testing.T) {
+	t.Parallel()
+	s := testkit.NewServer(t, func(c *config.Config) { c.Auth.SessionCheck = 20 * time.Millisecond })
+	acme := s.CreateOrg(t, "acme")
+	ada := s.AddPeople(t, acme, testkit.Person{Email: "ada@acme.test", Status: user.StatusActive, Password: "ada-password-12"})[0]
+	tok := s.Login(t, "acme", "ada@acme.test", "ada-password-12")
+	sess, err := s.DB.Client.Session.Query().Only(testkit.System())
+	require.NoError(t, err)
+	w := wsOpen(t, s, wsProtocols[0], tok)
+
+	// 23 idle hours later the watcher's checks still see the session; a
+	// role changed behind its back (no announcement) shows a check ran.
+	s.Clock.Advance(23 * time.Hour)
+	require.NoError(t, s.DB.Client.User.UpdateOne(ada).SetRoleID(acme.Roles["HR"].ID).Exec(testkit.System()))
+	w.requireClosed("permissions changed")
+	after, err := s.DB.Client.Session.Get(testkit.System(), sess.ID)
+	require.NoError(t, err)
+	require.Equal(t, sess.ExpiresAt, after.ExpiresAt, "the checks did not extend the session")
+}

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -48,6 +49,9 @@ func BenchmarkUsers1M(b *testing.B) {
 	}
 	defer a.Close()
 	if err := a.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if err := a.Bootstrap(ctx, io.Discard); err != nil {
 		b.Fatal(err)
 	}
 	orgID := seedMillion(b, a, dbURL, people, invitedEvery)

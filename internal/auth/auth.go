@@ -253,18 +253,26 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (*viewer.View
 	if !token.WellFormed(bearer) {
 		return nil, ErrInvalidSession
 	}
-	return s.viewerOf(ctx, session.TokenHash(token.Hash(bearer)))
+	return s.viewerOf(ctx, session.TokenHash(token.Hash(bearer)), true)
 }
 
 // Refresh re-reads v's session, person and role and returns the viewer as it
 // is now, so an operation on a long-lived connection (a websocket) runs with
-// the person's current permissions, not those they had when it opened.
+// the person's current permissions, not those they had when it opened. Like
+// any use, it slides the session's idle expiry.
 func (s *Service) Refresh(ctx context.Context, v *viewer.Viewer) (*viewer.Viewer, error) {
-	return s.viewerOf(ctx, session.ID(v.SessionID))
+	return s.viewerOf(ctx, session.ID(v.SessionID), true)
 }
 
-// viewerOf reads the live session matching which, with its person and role.
-func (s *Service) viewerOf(ctx context.Context, which predicate.Session) (*viewer.Viewer, error) {
+// current is Refresh without the slide: watching an idle connection is no
+// use of the session, which expires as if the connection were closed.
+func (s *Service) current(ctx context.Context, v *viewer.Viewer) (*viewer.Viewer, error) {
+	return s.viewerOf(ctx, session.ID(v.SessionID), false)
+}
+
+// viewerOf reads the live session matching which, with its person and role;
+// with touch, it slides the session's idle expiry.
+func (s *Service) viewerOf(ctx context.Context, which predicate.Session, touch bool) (*viewer.Viewer, error) {
 	ctx = AsSystem(ctx)
 	now := s.clock.Now()
 	sess, err := s.client.Session.Query().
@@ -281,7 +289,7 @@ func (s *Service) viewerOf(ctx context.Context, which predicate.Session) (*viewe
 	if u.Status != user.StatusActive {
 		return nil, ErrInvalidSession
 	}
-	if now.Sub(sess.LastUsedAt) >= touchEvery {
+	if touch && now.Sub(sess.LastUsedAt) >= touchEvery {
 		expires := now.Add(s.cfg.SessionIdle)
 		if expires.After(sess.MaxExpiresAt) {
 			expires = sess.MaxExpiresAt

@@ -164,7 +164,7 @@ func (s *Service) watch(ctx context.Context, v *viewer.Viewer, sessions, roles <
 				return ErrSessionEnded
 			}
 		case <-t.C:
-			now, err := s.Refresh(ctx, v)
+			now, err := s.current(ctx, v)
 			switch {
 			case errors.Is(err, ErrInvalidSession):
 				return ErrSessionEnded

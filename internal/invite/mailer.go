@@ -81,21 +81,22 @@ func (t *Templates) For(ctx context.Context, orgID int, kind template.Kind, role
 			}
 		}
 	}
-	c, err := template.Compile(kind, template.Default(kind))
+	var c *template.Compiled
 	if override != nil {
-		custom, cerr := template.Compile(kind, template.Source{Subject: override.Subject, HTML: override.HTML, Text: override.Text})
-		if cerr == nil {
-			c, err = custom, nil
-		} else {
+		c, err = template.Compile(kind, template.Source{Subject: override.Subject, HTML: override.HTML, Text: override.Text})
+		if err != nil {
 			// Saved before today's rules (a remote image, say): the
 			// default goes out rather than nothing, and the admin is told
 			// in the log.
 			t.log.WarnContext(ctx, "saved template breaks the rules; sending the default",
-				slog.Int("template_id", override.ID), slog.String("kind", string(kind)), slog.String("error", cerr.Error()))
+				slog.Int("template_id", override.ID), slog.String("kind", string(kind)), slog.String("error", err.Error()))
+			c = nil
 		}
 	}
-	if err != nil {
-		return nil, err
+	if c == nil {
+		if c, err = template.Compile(kind, template.Default(kind)); err != nil {
+			return nil, err
+		}
 	}
 	t.cache[key] = c
 	return c, nil

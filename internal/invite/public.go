@@ -260,8 +260,10 @@ func (s *Service) RequestPasswordReset(ctx context.Context, in ResetRequest) err
 	digest := sha256.Sum256([]byte(email))
 	ip := clientip.FromContext(ctx)
 	for _, r := range []throttle.Rule{
-		{Key: "reset:address:" + hex.EncodeToString(digest[:16]), Limit: s.limits.ResetsPer, Window: s.limits.Window},
+		// The client's limit first, so a client over it cannot use up
+		// someone else's address.
 		{Key: "reset:client:" + clientip.Key(ip), Limit: s.limits.PerClient, Window: s.limits.Window},
+		{Key: "reset:address:" + hex.EncodeToString(digest[:16]), Limit: s.limits.ResetsPer, Window: s.limits.Window},
 	} {
 		ok, _, err := s.limiter.Take(ctx, r)
 		if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/rollcall/rollcall/ent/user"
 	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/auth"
+	"github.com/rollcall/rollcall/internal/clientip"
 	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/template"
 )
@@ -155,11 +156,11 @@ func (s *Service) claimResets(ctx context.Context, claim string, now time.Time) 
 			SELECT id FROM password_reset_requests WHERE ` + waiting + ` ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED)
 		UPDATE password_reset_requests r SET leased_by = $1, lease_expires_at = $2, attempts = r.attempts + 1
 		FROM picked WHERE r.id = picked.id
-		RETURNING r.id, r.organization_slug, r.email, r.attempts`
+		RETURNING r.id, r.organization_slug, r.email, r.client_ip, r.attempts`
 	if s.dialect != dialect.Postgres {
 		query = strings.ReplaceAll(`UPDATE password_reset_requests SET leased_by = $1, lease_expires_at = $2, attempts = attempts + 1
 			WHERE id IN (SELECT id FROM password_reset_requests WHERE `+waiting+` ORDER BY id LIMIT $4)
-			RETURNING id, organization_slug, email, attempts`, "$", "?")
+			RETURNING id, organization_slug, email, client_ip, attempts`, "$", "?")
 	}
 	rows, err := s.client.QueryContext(ctx, query, claim, now.Add(s.resets.Lease), now, resetBatch)
 	if err != nil {
@@ -169,7 +170,7 @@ func (s *Service) claimResets(ctx context.Context, claim string, now time.Time) 
 	var out []*ent.PasswordResetRequest
 	for rows.Next() {
 		r := &ent.PasswordResetRequest{}
-		if err := rows.Scan(&r.ID, &r.OrganizationSlug, &r.Email, &r.Attempts); err != nil {
+		if err := rows.Scan(&r.ID, &r.OrganizationSlug, &r.Email, &r.ClientIP, &r.Attempts); err != nil {
 			return nil, fmt.Errorf("claim reset requests: %w", err)
 		}
 		out = append(out, r)
@@ -192,7 +193,8 @@ var errClaimLost = errors.New("the request's lease lapsed and another worker too
 // claimed again: its people get fresh links (the older ones revoked) rather
 // than none.
 func (s *Service) resolveReset(ctx context.Context, claim string, r *ent.PasswordResetRequest) error {
-	sys := auth.AsSystem(ctx)
+	// The audit log names the address the request came from.
+	sys := auth.AsSystem(clientip.NewContext(ctx, r.ClientIP))
 	if r.Attempts <= resetAttempts {
 		if err := s.sendReset(sys, claim, r); err != nil {
 			return err

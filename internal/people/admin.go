@@ -53,10 +53,9 @@ type UpdateUserInput struct {
 	Products                             []string // nil: unchanged
 }
 
-// session is the acting admin with its label for the audit log.
+// session is the acting admin.
 type session struct {
 	*viewer.Viewer
-	label string
 }
 
 func (a *Admin) begin(ctx context.Context, perms ...perm.Permission) (*session, error) {
@@ -65,12 +64,7 @@ func (a *Admin) begin(ctx context.Context, perms ...perm.Permission) (*session, 
 			return nil, err
 		}
 	}
-	v := viewer.FromContext(ctx)
-	me, err := a.client.User.Get(ctx, v.UserID)
-	if err != nil {
-		return nil, fmt.Errorf("read viewer: %w", err)
-	}
-	return &session{Viewer: v, label: me.Email}, nil
+	return &session{Viewer: viewer.FromContext(ctx)}, nil
 }
 
 func (a *Admin) target(ctx context.Context, id int) (*ent.User, error) {

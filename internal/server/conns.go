@@ -10,7 +10,9 @@ import (
 )
 
 // ConnLimits bound the connections a server holds and how long a client may
-// take. A zero count means no cap and a zero duration no timeout.
+// take. A zero duration means no timeout. A zero MaxWebsockets or
+// MaxConnections is fitted to the open-file limit (FitDescriptors); a zero
+// per-address or per-connection cap means none.
 type ConnLimits struct {
 	// MaxWebsockets is how many websockets the server holds open at once;
 	// beyond it an upgrade is refused with 429 before it happens.

@@ -20,6 +20,11 @@ import (
 // Upgrader.CheckOrigin decides which browser origins may connect.
 type Implementation struct {
 	Upgrader websocket.Upgrader
+	// WriteTimeout bounds each message's write (0: none). gqlgen writes
+	// one message at a time under a lock, so a client that stops reading
+	// would otherwise block every answer, and the close, forever; past the
+	// timeout the write fails and gqlgen closes the connection.
+	WriteTimeout time.Duration
 }
 
 var _ transport.WebsocketImplementation = (*Implementation)(nil)
@@ -38,7 +43,7 @@ func (i *Implementation) Accept(w http.ResponseWriter, r *http.Request, opts tra
 		return nil, err
 	}
 	gate, _ := r.Context().Value(gateKey{}).(ReadGate)
-	return conn{Conn: c, gate: gate}, nil
+	return conn{Conn: c, gate: gate, writeTimeout: i.WriteTimeout}, nil
 }
 
 // ReadGate paces a connection: gqlgen reads the next message from the
@@ -60,7 +65,8 @@ func WithReadGate(ctx context.Context, g ReadGate) context.Context {
 // conn adapts *websocket.Conn; gqlgen serialises writes itself.
 type conn struct {
 	*websocket.Conn
-	gate ReadGate // nil: read at once
+	gate         ReadGate // nil: read at once
+	writeTimeout time.Duration
 }
 
 var (
@@ -80,6 +86,22 @@ func (c conn) NextReader() (int, io.Reader, error) {
 		return t, nil, transport.ErrWebsocketClosed
 	}
 	return t, r, err
+}
+
+// WriteJSON writes one message within the write timeout. gqlgen only
+// reports a failed write, so a failure closes the connection here: every
+// later write fails at once, the operations end, and with them the read.
+func (c conn) WriteJSON(v any) error {
+	if c.writeTimeout > 0 {
+		if err := c.SetWriteDeadline(time.Now().Add(c.writeTimeout)); err != nil {
+			return err
+		}
+	}
+	err := c.Conn.WriteJSON(v)
+	if err != nil {
+		_ = c.Conn.Close()
+	}
+	return err
 }
 
 // WriteClose sends a close frame with the code and reason.
