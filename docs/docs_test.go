@@ -5,14 +5,17 @@
 package docs
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/urfave/cli/v3"
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/parser"
@@ -113,12 +116,90 @@ func TestSettingsExist(t *testing.T) {
 		}
 	}
 	require.Contains(t, known, "ROLLCALL_MAX_COMPLEXITY")
-	setting := regexp.MustCompile(`ROLLCALL_[A-Z0-9_]+`)
 	for _, page := range []string{"api.md", "security.md"} {
 		for _, name := range setting.FindAllString(read(t, page), -1) {
 			require.Contains(t, known, name, "%s names %s, which is not a setting", page, name)
 		}
 	}
+}
+
+// setting matches the name of a setting.
+var setting = regexp.MustCompile(`ROLLCALL_[A-Z0-9_]+`)
+
+// TestDefaultsQuoted requires every row of api.md's tables that names one
+// setting to give, in its second column, that setting's default as
+// rollcall serve has it, so a changed default shows here. Settings whose
+// default is 0 (derived at start-up) are not checked.
+func TestDefaultsQuoted(t *testing.T) {
+	t.Parallel()
+	defaults := map[string]string{}
+	for _, f := range config.ServeFlags() {
+		var def string
+		switch f := f.(type) {
+		case *cli.IntFlag:
+			def = quote(f.Name, int64(f.Value))
+		case *cli.Int64Flag:
+			def = quote(f.Name, f.Value)
+		case *cli.DurationFlag:
+			def = quoteDuration(f.Value)
+		}
+		if def == "" {
+			continue
+		}
+		for _, env := range f.(interface{ GetEnvVars() []string }).GetEnvVars() {
+			defaults[env] = def
+		}
+	}
+	require.Equal(t, "10,000", defaults["ROLLCALL_MAX_WEBSOCKETS"])
+	require.Equal(t, "512 KB", defaults["ROLLCALL_MAX_DOCUMENT_BYTES"])
+	require.Equal(t, "10 min", defaults["ROLLCALL_IMPORT_TIMEOUT"])
+	checked := 0
+	for _, line := range strings.Split(read(t, "api.md"), "\n") {
+		names := setting.FindAllString(line, -1)
+		if !strings.HasPrefix(line, "|") || len(names) != 1 {
+			continue
+		}
+		def, ok := defaults[names[0]]
+		if !ok {
+			continue
+		}
+		cells := strings.Split(line, "|")
+		require.Greater(t, len(cells), 3, "api.md: %s", line)
+		require.Contains(t, cells[2], def, "api.md's row for %s does not give its default %s", names[0], def)
+		checked++
+	}
+	require.GreaterOrEqual(t, checked, 15, "api.md's limit tables")
+}
+
+// quote writes a count as api.md does: sizes in KB or MB, other numbers
+// with thousands separated by commas; "" for 0.
+func quote(name string, n int64) string {
+	switch {
+	case n == 0:
+		return ""
+	case strings.Contains(name, "body") || strings.Contains(name, "upload") || strings.Contains(name, "bytes"):
+		if n%(1<<20) == 0 {
+			return fmt.Sprintf("%d MB", n>>20)
+		}
+		return fmt.Sprintf("%d KB", n>>10)
+	}
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// quoteDuration writes a duration as api.md does: "10 min" from ten
+// minutes up, else seconds; "" for 0.
+func quoteDuration(d time.Duration) string {
+	switch {
+	case d == 0:
+		return ""
+	case d >= 10*time.Minute && d%time.Minute == 0:
+		return fmt.Sprintf("%d min", d/time.Minute)
+	}
+	return fmt.Sprintf("%d s", d/time.Second)
 }
 
 var (
