@@ -43,25 +43,10 @@ func (s *Service) ApplyDeliveryEvent(ctx context.Context, e webhook.Event) error
 	if e.Status == "" { // a temporary failure: the provider retries by itself
 		return s.client.Delivery.UpdateOne(d).SetError(clip("provider retrying: " + e.Reason)).Exec(ctx)
 	}
-	var earlier []enum.DeliveryStatus // what this event may replace
-	for st, r := range rank {
-		if r < rank[e.Status] {
-			earlier = append(earlier, st)
-		}
-	}
 	return db.InTx(ctx, s.client, func(tx *ent.Client) error {
-		// Conditional, so two events racing keep the stronger one.
-		up := tx.Delivery.Update().Where(delivery.ID(d.ID), delivery.StatusIn(earlier...)).
-			SetStatus(e.Status).SetUpdatedAt(s.clock.Now())
-		if e.Reason != "" {
-			up.SetError(clip(e.Reason))
-		}
-		n, err := up.Save(ctx)
-		if err != nil {
-			return fmt.Errorf("record delivery event: %w", err)
-		}
-		if n == 0 {
-			return nil // a stronger report came first
+		moved, err := s.advance(ctx, tx, d, e)
+		if err != nil || !moved {
+			return err
 		}
 		if d.UserID == nil {
 			return nil // the person was erased
@@ -74,6 +59,65 @@ func (s *Service) ApplyDeliveryEvent(ctx context.Context, e webhook.Event) error
 		}
 		return nil
 	})
+}
+
+// advance moves delivery d to the status event e reports, if that is
+// stronger than where it stands, and moves its send's counters with it
+// (delivered, bounced and complained each count the send's deliveries now
+// in that status). The update names the status it replaces, so two reports
+// racing, or one replayed, move each count once: the loser reads the row
+// again and stops when the winner's status is as strong. It reports whether
+// d moved.
+func (s *Service) advance(ctx context.Context, tx *ent.Client, d *ent.Delivery, e webhook.Event) (bool, error) {
+	from := d.Status
+	for range len(rank) + 1 { // each lost race leaves a stronger status
+		if _, ok := rank[from]; !ok || rank[from] >= rank[e.Status] {
+			return false, nil // not sent, or a report as strong came first
+		}
+		up := tx.Delivery.Update().Where(delivery.ID(d.ID), delivery.StatusEQ(from)).
+			SetStatus(e.Status).SetUpdatedAt(s.clock.Now())
+		if e.Reason != "" {
+			up.SetError(clip(e.Reason))
+		} else {
+			up.ClearError() // an earlier "provider retrying" no longer applies
+		}
+		n, err := up.Save(ctx)
+		if err != nil {
+			return false, fmt.Errorf("record delivery event: %w", err)
+		}
+		if n == 1 {
+			return true, s.recount(ctx, tx, d.BulkSendID, from, e.Status)
+		}
+		now, err := tx.Delivery.Query().Where(delivery.ID(d.ID)).Select(delivery.FieldStatus).Only(ctx)
+		if err != nil {
+			return false, fmt.Errorf("read delivery: %w", err)
+		}
+		from = now.Status
+	}
+	return false, fmt.Errorf("delivery %d: status keeps changing", d.ID)
+}
+
+// recount moves send id's report counters for one delivery going from one
+// status to another (nothing for one person's email, id nil).
+func (s *Service) recount(ctx context.Context, tx *ent.Client, id *int, from, to enum.DeliveryStatus) error {
+	if id == nil {
+		return nil
+	}
+	up := tx.BulkSend.UpdateOneID(*id)
+	for st, delta := range map[enum.DeliveryStatus]int{from: -1, to: 1} {
+		switch st {
+		case enum.DeliveryDelivered:
+			up.AddDelivered(delta)
+		case enum.DeliveryBounced:
+			up.AddBounced(delta)
+		case enum.DeliveryComplained:
+			up.AddComplained(delta)
+		}
+	}
+	if err := up.Exec(ctx); err != nil && !ent.IsNotFound(err) {
+		return fmt.Errorf("count delivery report: %w", err)
+	}
+	return nil
 }
 
 // findDelivery finds the delivery an event is about, or nil.
