@@ -153,9 +153,9 @@ var (
 		},
 		Indexes: []*schema.Index{
 			{
-				Name:    "delivery_bulk_send_id_status",
+				Name:    "delivery_bulk_send_id_status_id",
 				Unique:  false,
-				Columns: []*schema.Column{DeliveriesColumns[3], DeliveriesColumns[7]},
+				Columns: []*schema.Column{DeliveriesColumns[3], DeliveriesColumns[7], DeliveriesColumns[0]},
 			},
 			{
 				Name:    "delivery_queued",

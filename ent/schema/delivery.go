@@ -58,7 +58,8 @@ func (Delivery) Fields() []ent.Field {
 // Indexes of the Delivery.
 func (Delivery) Indexes() []ent.Index {
 	return []ent.Index{
-		index.Fields("bulk_send_id", "status"),
+		// A send's deliveries by status, newest first (BulkSend.deliveries).
+		index.Fields("bulk_send_id", "status", "id"),
 		// Workers claim from this: only queued rows, in id order.
 		index.Fields("id").StorageKey("delivery_queued").
 			Annotations(entsql.IndexWhere("status = 'QUEUED'")),

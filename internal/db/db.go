@@ -214,10 +214,11 @@ func (d *DB) createSearchIndex(ctx context.Context) error {
 
 // retiredIndexes are indexes earlier versions created, which ent's migrator
 // leaves in place: per-column trigram indexes (one now covers all columns),
-// and the full index on invitation expiry (now partial, under its own name).
+// the full index on invitation expiry (now partial, under its own name), and
+// deliveries by send and status (now ending with the id).
 var retiredIndexes = []string{
 	"users_email_normalized_trgm", "users_first_name_trgm", "users_last_name_trgm", "users_username_normalized_trgm",
-	"user_organization_id_status_invite_expires_at",
+	"user_organization_id_status_invite_expires_at", "delivery_bulk_send_id_status",
 }
 
 func (d *DB) dropRetiredIndexes(ctx context.Context) error {

@@ -119,7 +119,8 @@ func TestMigrateUpgradesEarlierSchemas(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	require.NoError(t, d.Migrate(ctx, log))
 
-	old := []string{`CREATE INDEX user_organization_id_status_invite_expires_at ON users (organization_id, status, invite_expires_at)`}
+	old := []string{`CREATE INDEX user_organization_id_status_invite_expires_at ON users (organization_id, status, invite_expires_at)`,
+		`CREATE INDEX delivery_bulk_send_id_status ON deliveries (bulk_send_id, status)`}
 	if d.Dialect == dialect.Postgres {
 		old = append(old,
 			`CREATE INDEX users_first_name_trgm ON users USING gin (first_name gin_trgm_ops)`,
@@ -137,7 +138,7 @@ func TestMigrateUpgradesEarlierSchemas(t *testing.T) {
 	var indexes, keys int
 	if d.Dialect == dialect.Postgres {
 		require.NoError(t, d.SQL.QueryRowContext(ctx, `SELECT count(*) FROM pg_indexes
-			WHERE indexname IN ('user_organization_id_status_invite_expires_at', 'users_first_name_trgm')`).Scan(&indexes))
+			WHERE indexname IN ('user_organization_id_status_invite_expires_at', 'users_first_name_trgm', 'delivery_bulk_send_id_status')`).Scan(&indexes))
 		require.NoError(t, d.SQL.QueryRowContext(ctx, `SELECT count(*) FROM pg_constraint WHERE conname = ANY($1)`,
 			serviceKeptKeys).Scan(&keys))
 		var search []string
@@ -153,7 +154,7 @@ func TestMigrateUpgradesEarlierSchemas(t *testing.T) {
 		require.Contains(t, search[0], "first_name")
 	} else {
 		require.NoError(t, d.SQL.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master
-			WHERE type = 'index' AND name = 'user_organization_id_status_invite_expires_at'`).Scan(&indexes))
+			WHERE type = 'index' AND name IN ('user_organization_id_status_invite_expires_at', 'delivery_bulk_send_id_status')`).Scan(&indexes))
 	}
 	require.Zero(t, indexes, "retired indexes are dropped")
 	require.Zero(t, keys, "foreign keys the services keep are dropped")

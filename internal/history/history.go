@@ -6,7 +6,9 @@
 package history
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"fmt"
 	"sync"
 	"time"
@@ -67,19 +69,35 @@ type DeliveryEdge struct {
 // Emails pages through the emails of person userID, newest first. A
 // person the viewer cannot see has none.
 func (s *Service) Emails(ctx context.Context, userID int, first *int, after *ent.Cursor) (*DeliveryPage, error) {
-	return s.deliveries(ctx, first, after, delivery.UserID(userID))
+	return s.deliveries(ctx, first, after, []predicate.Delivery{delivery.UserID(userID)})
 }
 
 // Deliveries pages through the emails of bulk send sendID, newest first,
 // those with one of statuses only when statuses is not empty.
+//
+// Each status is read on its own, along the (bulk_send_id, status, id)
+// index, and the pages merged: a send's rows lie together in id order, and
+// one query ordered by id alone is planned as a backward walk of the
+// primary key that, for an old send, crosses every newer delivery (60 ms
+// behind 300,000 rows, measured on PostgreSQL 15), where each status read
+// costs well under a millisecond.
 func (s *Service) Deliveries(ctx context.Context, sendID int, first *int, after *ent.Cursor, statuses []enum.DeliveryStatus) (*DeliveryPage, error) {
-	if len(statuses) > 0 {
-		return s.deliveries(ctx, first, after, delivery.BulkSendID(sendID), delivery.StatusIn(statuses...))
+	if len(statuses) == 0 {
+		for _, st := range enum.DeliveryStatus("").Values() {
+			statuses = append(statuses, enum.DeliveryStatus(st))
+		}
 	}
-	return s.deliveries(ctx, first, after, delivery.BulkSendID(sendID))
+	statuses = slices.Compact(slices.Sorted(slices.Values(statuses)))
+	queries := make([][]predicate.Delivery, len(statuses))
+	for i, st := range statuses {
+		queries[i] = []predicate.Delivery{delivery.BulkSendID(sendID), delivery.StatusEQ(st)}
+	}
+	return s.deliveries(ctx, first, after, queries...)
 }
 
-func (s *Service) deliveries(ctx context.Context, first *int, after *ent.Cursor, where ...predicate.Delivery) (*DeliveryPage, error) {
+// deliveries reads one page, newest first, of the deliveries any of
+// queries selects (the queries select disjoint rows).
+func (s *Service) deliveries(ctx context.Context, first *int, after *ent.Cursor, queries ...[]predicate.Delivery) (*DeliveryPage, error) {
 	if err := viewer.Require(ctx, perm.PeopleRead); err != nil {
 		return nil, err
 	}
@@ -95,15 +113,21 @@ func (s *Service) deliveries(ctx context.Context, first *int, after *ent.Cursor,
 	if size == 0 {
 		return page, nil
 	}
-	q := s.client.Delivery.Query().Where(where...)
-	if after != nil {
-		q = q.Where(delivery.IDLT(after.ID))
+	// Newest first: ids grow with time.
+	var nodes []*ent.Delivery
+	for _, where := range queries {
+		q := s.client.Delivery.Query().Where(where...)
+		if after != nil {
+			q = q.Where(delivery.IDLT(after.ID))
+		}
+		got, err := q.Order(ent.Desc(delivery.FieldID)).Limit(size + 1).All(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read emails: %w", err)
+		}
+		nodes = append(nodes, got...)
 	}
-	// Newest first: ids grow with time, and every index on deliveries ends
-	// with the id.
-	nodes, err := q.Order(ent.Desc(delivery.FieldID)).Limit(size + 1).All(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read emails: %w", err)
+	if len(queries) > 1 {
+		slices.SortFunc(nodes, func(a, b *ent.Delivery) int { return cmp.Compare(b.ID, a.ID) })
 	}
 	if len(nodes) > size {
 		nodes, page.PageInfo.HasNextPage = nodes[:size], true
