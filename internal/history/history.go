@@ -8,8 +8,8 @@ package history
 import (
 	"cmp"
 	"context"
-	"slices"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
