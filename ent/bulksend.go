@@ -14,7 +14,7 @@ import (
 	"github.com/rollcall/rollcall/ent/user"
 )
 
-// BulkSend is the model entity for the BulkSend schema.
+// One request to email many people (sendInvitations, inviteUsers, an import's invitations); each recipient is a Delivery. sent, failed and skipped count the emails as they are worked; delivered, bounced and complained follow the provider's later reports.
 type BulkSend struct {
 	config `json:"-"`
 	// ID of the ent.

@@ -14,7 +14,7 @@ import (
 	"github.com/rollcall/rollcall/ent/schema/enum"
 )
 
-// Delivery is the model entity for the Delivery schema.
+// One email to one person (or the decision to send them nothing: SKIPPED), of a bulk send or on its own, and what became of it. Read with people.read.
 type Delivery struct {
 	config `json:"-"`
 	// ID of the ent.

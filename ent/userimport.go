@@ -14,7 +14,7 @@ import (
 	"github.com/rollcall/rollcall/ent/userimport"
 )
 
-// UserImport is the model entity for the UserImport schema.
+// One CSV import (importUsers or the CLI's import) and what it did; select its people with users(where: {hasImportWith: {id: …}}).
 type UserImport struct {
 	config `json:"-"`
 	// ID of the ent.

@@ -83,6 +83,8 @@ func (BulkSend) Policy() ent.Policy {
 
 // Annotations of the BulkSend.
 func (BulkSend) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.RelayConnection(),
+	return []schema.Annotation{
+		schema.Comment("One request to email many people (sendInvitations, inviteUsers, an import's invitations); each recipient is a Delivery. sent, failed and skipped count the emails as they are worked; delivered, bounced and complained follow the provider's later reports."),
+		entgql.RelayConnection(),
 		entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)}
 }

@@ -78,6 +78,8 @@ func (Delivery) Policy() ent.Policy { return readableWith(permPeopleRead) }
 // Annotations of the Delivery: a GraphQL type (a Node) without generated
 // inputs; its lists are served by internal/history.
 func (Delivery) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.Skip(entgql.SkipWhereInput, entgql.SkipOrderField,
-		entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)}
+	return []schema.Annotation{
+		schema.Comment("One email to one person (or the decision to send them nothing: SKIPPED), of a bulk send or on its own, and what became of it. Read with people.read."),
+		entgql.Skip(entgql.SkipWhereInput, entgql.SkipOrderField, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+	}
 }

@@ -48,6 +48,7 @@ func (UserImport) Policy() ent.Policy { return managedBy(permPeopleManage) }
 // Annotations of the UserImport.
 func (UserImport) Annotations() []schema.Annotation {
 	return []schema.Annotation{
+		schema.Comment("One CSV import (importUsers or the CLI's import) and what it did; select its people with users(where: {hasImportWith: {id: …}})."),
 		entgql.Type("Import"),
 		entgql.RelayConnection(),
 		entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),

@@ -2401,6 +2401,9 @@ input AuditEventWhereInput {
   clientIPEqualFold: String
   clientIPContainsFold: String
 }
+"""
+One request to email many people (sendInvitations, inviteUsers, an import's invitations); each recipient is a Delivery. sent, failed and skipped count the emails as they are worked; delivered, bounced and complained follow the provider's later reports.
+"""
 type BulkSend implements Node {
   id: ID!
   createdAt: Time!
@@ -2602,6 +2605,9 @@ Define a Relay Cursor type:
 https://relay.dev/graphql/connections.htm#sec-Cursor
 """
 scalar Cursor
+"""
+One email to one person (or the decision to send them nothing: SKIPPED), of a bulk send or on its own, and what became of it. Read with people.read.
+"""
 type Delivery implements Node {
   id: ID!
   createdAt: Time!
@@ -2670,6 +2676,9 @@ Properties by which EmailTemplate connections can be ordered.
 enum EmailTemplateOrderField {
   CREATED_AT
 }
+"""
+One CSV import (importUsers or the CLI's import) and what it did; select its people with users(where: {hasImportWith: {id: …}}).
+"""
 type Import implements Node @goModel(model: "github.com/rollcall/rollcall/ent.UserImport") {
   id: ID!
   createdAt: Time!
