@@ -43,36 +43,36 @@ func (s *Service) ApplyDeliveryEvent(ctx context.Context, e webhook.Event) error
 	if e.Status == "" { // a temporary failure: the provider retries by itself
 		return s.client.Delivery.UpdateOne(d).SetError(clip("provider retrying: " + e.Reason)).Exec(ctx)
 	}
+	// Rows are locked in the order the workers' record step locks them
+	// (deliveries, people, sends), so the two never deadlock.
 	return db.InTx(ctx, s.client, func(tx *ent.Client) error {
-		moved, err := s.advance(ctx, tx, d, e)
+		from, moved, err := s.advance(ctx, tx, d, e)
 		if err != nil || !moved {
 			return err
 		}
-		if d.UserID == nil {
-			return nil // the person was erased
+		if d.UserID != nil { // else the person was erased
+			// Only while the person still has the address the report is about.
+			err = tx.User.Update().Where(user.ID(*d.UserID), user.EmailNormalized(strings.ToLower(d.Email))).
+				SetLastEmailStatus(e.Status).Exec(ctx)
+			if err != nil {
+				return fmt.Errorf("record email status: %w", err)
+			}
 		}
-		// Only while the person still has the address the report is about.
-		err = tx.User.Update().Where(user.ID(*d.UserID), user.EmailNormalized(strings.ToLower(d.Email))).
-			SetLastEmailStatus(e.Status).Exec(ctx)
-		if err != nil {
-			return fmt.Errorf("record email status: %w", err)
-		}
-		return nil
+		return s.recount(ctx, tx, d.BulkSendID, from, e.Status)
 	})
 }
 
 // advance moves delivery d to the status event e reports, if that is
-// stronger than where it stands, and moves its send's counters with it
-// (delivered, bounced and complained each count the send's deliveries now
-// in that status). The update names the status it replaces, so two reports
-// racing, or one replayed, move each count once: the loser reads the row
-// again and stops when the winner's status is as strong. It reports whether
-// d moved.
-func (s *Service) advance(ctx context.Context, tx *ent.Client, d *ent.Delivery, e webhook.Event) (bool, error) {
+// stronger than where it stands, and returns the status it replaced and
+// whether it moved. The update names the status it replaces, so of two
+// reports racing, or one replayed, each move is made (and counted, by
+// recount in the same transaction) once: the loser reads the row again and
+// stops when the winner's status is as strong.
+func (s *Service) advance(ctx context.Context, tx *ent.Client, d *ent.Delivery, e webhook.Event) (enum.DeliveryStatus, bool, error) {
 	from := d.Status
 	for range len(rank) + 1 { // each lost race leaves a stronger status
 		if _, ok := rank[from]; !ok || rank[from] >= rank[e.Status] {
-			return false, nil // not sent, or a report as strong came first
+			return from, false, nil // not sent, or a report as strong came first
 		}
 		up := tx.Delivery.Update().Where(delivery.ID(d.ID), delivery.StatusEQ(from)).
 			SetStatus(e.Status).SetUpdatedAt(s.clock.Now())
@@ -83,27 +83,29 @@ func (s *Service) advance(ctx context.Context, tx *ent.Client, d *ent.Delivery, 
 		}
 		n, err := up.Save(ctx)
 		if err != nil {
-			return false, fmt.Errorf("record delivery event: %w", err)
+			return from, false, fmt.Errorf("record delivery event: %w", err)
 		}
 		if n == 1 {
-			return true, s.recount(ctx, tx, d.BulkSendID, from, e.Status)
+			return from, true, nil
 		}
-		now, err := tx.Delivery.Query().Where(delivery.ID(d.ID)).Select(delivery.FieldStatus).Only(ctx)
+		cur, err := tx.Delivery.Query().Where(delivery.ID(d.ID)).Select(delivery.FieldStatus).Only(ctx)
 		if err != nil {
-			return false, fmt.Errorf("read delivery: %w", err)
+			return from, false, fmt.Errorf("read delivery: %w", err)
 		}
-		from = now.Status
+		from = cur.Status
 	}
-	return false, fmt.Errorf("delivery %d: status keeps changing", d.ID)
+	return from, false, fmt.Errorf("delivery %d: status keeps changing", d.ID)
 }
 
-// recount moves send id's report counters for one delivery going from one
-// status to another (nothing for one person's email, id nil).
+// recount moves send id's report counters (delivered, bounced and
+// complained each count the send's deliveries now in that status) for one
+// delivery going from one status to another; one person's email (id nil)
+// has none.
 func (s *Service) recount(ctx context.Context, tx *ent.Client, id *int, from, to enum.DeliveryStatus) error {
 	if id == nil {
 		return nil
 	}
-	up := tx.BulkSend.UpdateOneID(*id)
+	up := tx.BulkSend.UpdateOneID(*id).SetUpdatedAt(s.clock.Now())
 	for st, delta := range map[enum.DeliveryStatus]int{from: -1, to: 1} {
 		switch st {
 		case enum.DeliveryDelivered:
