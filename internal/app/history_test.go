@@ -289,10 +289,23 @@ func TestEmailHistory(t *testing.T) {
 	const deliveryNode = `query($id: ID!) { node(id: $id) { id ... on Delivery { status } } }`
 
 	t.Run("a delivery is a node", func(t *testing.T) {
-		var data struct{ Node *struct{ ID, Status string } }
-		s.Query(t, a.tok, deliveryNode, map[string]any{"id": adaDelivery}).Decode(t, &data)
+		var data struct {
+			Node *struct {
+				ID, Status, Kind, Reason string
+				User                     struct{ Email string }
+				BulkSend                 struct{ ID string }
+			}
+		}
+		resp := s.Query(t, a.tok, `query($id: ID!) { node(id: $id) { id ... on Delivery { status kind reason user { email } bulkSend { id } } } }`,
+			map[string]any{"id": adaDelivery})
+		require.Empty(t, resp.Errors, "%+v", resp.Errors)
+		resp.Decode(t, &data)
 		require.NotNil(t, data.Node)
 		require.Equal(t, "BOUNCED", data.Node.Status)
+		require.Equal(t, "INVITATION", data.Node.Kind)
+		require.Equal(t, "550 5.1.1 mailbox unavailable", data.Node.Reason)
+		require.Equal(t, "ada@example.com", data.Node.User.Email)
+		require.Equal(t, manual.ID, data.Node.BulkSend.ID)
 	})
 
 	t.Run("another tenant sees nothing of it", func(t *testing.T) {
