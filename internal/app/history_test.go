@@ -406,3 +406,23 @@ func TestDeliveryReportsRace(t *testing.T) {
 	got := a.bulkSends(t, a.tok, map[string]any{"where": map[string]any{"id": send.ID}}).BulkSends.Edges[0].Node
 	require.Equal(t, [4]int{n, 0, 0, n}, [4]int{got.Sent, got.Delivered, got.Bounced, got.Complained})
 }
+
+// TestBulkSendTrigger: what started a send is recorded: sendInvitations and
+// inviteUsers are MANUAL, importUsers' invitations IMPORT.
+func TestBulkSendTrigger(t *testing.T) {
+	t.Parallel()
+	a := newAdmin(t)
+	invited, resp := a.invite(t, a.tok, []string{"ivy@example.com"}, "Member", true)
+	require.Empty(t, resp.Errors, "%+v", resp.Errors)
+	a.s.Clock.Advance(time.Second)
+	imported, resp := a.importCSV(t, a.tok, "email\njon@example.com\n", map[string]any{"sendInvitations": true})
+	require.Empty(t, resp.Errors, "%+v", resp.Errors)
+	a.s.Clock.Advance(time.Second)
+	sent := a.send(t, map[string]any{"userIds": []string{invited.InviteUsers.Users[0].ID}}).SendInvitations.BulkSend
+	got := map[string]string{}
+	for _, e := range a.bulkSends(t, a.tok, nil).BulkSends.Edges {
+		got[e.Node.ID] = e.Node.Trigger
+	}
+	require.Equal(t, map[string]string{invited.InviteUsers.BulkSend.ID: "MANUAL", imported.ImportUsers.BulkSend.ID: "IMPORT",
+		sent.ID: "MANUAL"}, got)
+}
