@@ -14,7 +14,7 @@ import (
 	"github.com/rollcall/rollcall/ent/user"
 )
 
-// BulkSend is the model entity for the BulkSend schema.
+// One request to email many people (sendInvitations, inviteUsers, an import's invitations); each recipient is a Delivery. sent, failed and skipped count the emails as they are worked; delivered, bounced and complained follow the provider's later reports.
 type BulkSend struct {
 	config `json:"-"`
 	// ID of the ent.
@@ -29,21 +29,29 @@ type BulkSend struct {
 	Status bulksend.Status `json:"status,omitempty"`
 	// Kind holds the value of the "kind" field.
 	Kind bulksend.Kind `json:"kind,omitempty"`
-	// Total holds the value of the "total" field.
+	// What started the send: MANUAL (sendInvitations, inviteUsers), IMPORT (importUsers with sendInvitations, the CLI import), REMINDER or SCIM.
+	Trigger bulksend.Trigger `json:"trigger,omitempty"`
+	// People selected.
 	Total int `json:"total,omitempty"`
-	// Sent holds the value of the "sent" field.
+	// Emails that left (the provider took them), whatever it reported later.
 	Sent int `json:"sent,omitempty"`
-	// Failed holds the value of the "failed" field.
+	// Emails that could not be sent.
 	Failed int `json:"failed,omitempty"`
-	// Skipped holds the value of the "skipped" field.
+	// People who got nothing (see their deliveries' reason).
 	Skipped int `json:"skipped,omitempty"`
-	// CreatedByID holds the value of the "created_by_id" field.
-	CreatedByID int `json:"created_by_id,omitempty"`
+	// Emails the provider reports delivered (and nothing worse since).
+	Delivered int `json:"delivered,omitempty"`
+	// Emails the provider reports bounced.
+	Bounced int `json:"bounced,omitempty"`
+	// Emails whose recipient complained (marked them as spam).
+	Complained int `json:"complained,omitempty"`
+	// The person who started the send; null for sends the system starts.
+	CreatedByID *int `json:"created_by_id,omitempty"`
 	// IdempotencyKey holds the value of the "idempotency_key" field.
 	IdempotencyKey *string `json:"idempotency_key,omitempty"`
 	// InputHash holds the value of the "input_hash" field.
 	InputHash []byte `json:"input_hash,omitempty"`
-	// FinishedAt holds the value of the "finished_at" field.
+	// When the last email was settled (or the send cancelled).
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the BulkSendQuery when eager-loading is set.
@@ -55,7 +63,7 @@ type BulkSend struct {
 type BulkSendEdges struct {
 	// Organization holds the value of the organization edge.
 	Organization *Organization `json:"organization,omitempty"`
-	// CreatedBy holds the value of the created_by edge.
+	// The person who started the send; null for sends the system starts.
 	CreatedBy *User `json:"created_by,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
@@ -93,9 +101,9 @@ func (*BulkSend) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case bulksend.FieldInputHash:
 			values[i] = new([]byte)
-		case bulksend.FieldID, bulksend.FieldOrganizationID, bulksend.FieldTotal, bulksend.FieldSent, bulksend.FieldFailed, bulksend.FieldSkipped, bulksend.FieldCreatedByID:
+		case bulksend.FieldID, bulksend.FieldOrganizationID, bulksend.FieldTotal, bulksend.FieldSent, bulksend.FieldFailed, bulksend.FieldSkipped, bulksend.FieldDelivered, bulksend.FieldBounced, bulksend.FieldComplained, bulksend.FieldCreatedByID:
 			values[i] = new(sql.NullInt64)
-		case bulksend.FieldStatus, bulksend.FieldKind, bulksend.FieldIdempotencyKey:
+		case bulksend.FieldStatus, bulksend.FieldKind, bulksend.FieldTrigger, bulksend.FieldIdempotencyKey:
 			values[i] = new(sql.NullString)
 		case bulksend.FieldCreatedAt, bulksend.FieldUpdatedAt, bulksend.FieldFinishedAt:
 			values[i] = new(sql.NullTime)
@@ -150,6 +158,12 @@ func (_m *BulkSend) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Kind = bulksend.Kind(value.String)
 			}
+		case bulksend.FieldTrigger:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field trigger", values[i])
+			} else if value.Valid {
+				_m.Trigger = bulksend.Trigger(value.String)
+			}
 		case bulksend.FieldTotal:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
 				return fmt.Errorf("unexpected type %T for field total", values[i])
@@ -174,11 +188,30 @@ func (_m *BulkSend) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Skipped = int(value.Int64)
 			}
+		case bulksend.FieldDelivered:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field delivered", values[i])
+			} else if value.Valid {
+				_m.Delivered = int(value.Int64)
+			}
+		case bulksend.FieldBounced:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field bounced", values[i])
+			} else if value.Valid {
+				_m.Bounced = int(value.Int64)
+			}
+		case bulksend.FieldComplained:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field complained", values[i])
+			} else if value.Valid {
+				_m.Complained = int(value.Int64)
+			}
 		case bulksend.FieldCreatedByID:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
 				return fmt.Errorf("unexpected type %T for field created_by_id", values[i])
 			} else if value.Valid {
-				_m.CreatedByID = int(value.Int64)
+				_m.CreatedByID = new(int)
+				*_m.CreatedByID = int(value.Int64)
 			}
 		case bulksend.FieldIdempotencyKey:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -261,6 +294,9 @@ func (_m *BulkSend) String() string {
 	builder.WriteString("kind=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Kind))
 	builder.WriteString(", ")
+	builder.WriteString("trigger=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Trigger))
+	builder.WriteString(", ")
 	builder.WriteString("total=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Total))
 	builder.WriteString(", ")
@@ -273,8 +309,19 @@ func (_m *BulkSend) String() string {
 	builder.WriteString("skipped=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Skipped))
 	builder.WriteString(", ")
-	builder.WriteString("created_by_id=")
-	builder.WriteString(fmt.Sprintf("%v", _m.CreatedByID))
+	builder.WriteString("delivered=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Delivered))
+	builder.WriteString(", ")
+	builder.WriteString("bounced=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Bounced))
+	builder.WriteString(", ")
+	builder.WriteString("complained=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Complained))
+	builder.WriteString(", ")
+	if v := _m.CreatedByID; v != nil {
+		builder.WriteString("created_by_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
 	builder.WriteString(", ")
 	if v := _m.IdempotencyKey; v != nil {
 		builder.WriteString("idempotency_key=")

@@ -78,6 +78,20 @@ func (_c *BulkSendCreate) SetKind(v bulksend.Kind) *BulkSendCreate {
 	return _c
 }
 
+// SetTrigger sets the "trigger" field.
+func (_c *BulkSendCreate) SetTrigger(v bulksend.Trigger) *BulkSendCreate {
+	_c.mutation.SetTrigger(v)
+	return _c
+}
+
+// SetNillableTrigger sets the "trigger" field if the given value is not nil.
+func (_c *BulkSendCreate) SetNillableTrigger(v *bulksend.Trigger) *BulkSendCreate {
+	if v != nil {
+		_c.SetTrigger(*v)
+	}
+	return _c
+}
+
 // SetTotal sets the "total" field.
 func (_c *BulkSendCreate) SetTotal(v int) *BulkSendCreate {
 	_c.mutation.SetTotal(v)
@@ -134,9 +148,59 @@ func (_c *BulkSendCreate) SetNillableSkipped(v *int) *BulkSendCreate {
 	return _c
 }
 
+// SetDelivered sets the "delivered" field.
+func (_c *BulkSendCreate) SetDelivered(v int) *BulkSendCreate {
+	_c.mutation.SetDelivered(v)
+	return _c
+}
+
+// SetNillableDelivered sets the "delivered" field if the given value is not nil.
+func (_c *BulkSendCreate) SetNillableDelivered(v *int) *BulkSendCreate {
+	if v != nil {
+		_c.SetDelivered(*v)
+	}
+	return _c
+}
+
+// SetBounced sets the "bounced" field.
+func (_c *BulkSendCreate) SetBounced(v int) *BulkSendCreate {
+	_c.mutation.SetBounced(v)
+	return _c
+}
+
+// SetNillableBounced sets the "bounced" field if the given value is not nil.
+func (_c *BulkSendCreate) SetNillableBounced(v *int) *BulkSendCreate {
+	if v != nil {
+		_c.SetBounced(*v)
+	}
+	return _c
+}
+
+// SetComplained sets the "complained" field.
+func (_c *BulkSendCreate) SetComplained(v int) *BulkSendCreate {
+	_c.mutation.SetComplained(v)
+	return _c
+}
+
+// SetNillableComplained sets the "complained" field if the given value is not nil.
+func (_c *BulkSendCreate) SetNillableComplained(v *int) *BulkSendCreate {
+	if v != nil {
+		_c.SetComplained(*v)
+	}
+	return _c
+}
+
 // SetCreatedByID sets the "created_by_id" field.
 func (_c *BulkSendCreate) SetCreatedByID(v int) *BulkSendCreate {
 	_c.mutation.SetCreatedByID(v)
+	return _c
+}
+
+// SetNillableCreatedByID sets the "created_by_id" field if the given value is not nil.
+func (_c *BulkSendCreate) SetNillableCreatedByID(v *int) *BulkSendCreate {
+	if v != nil {
+		_c.SetCreatedByID(*v)
+	}
 	return _c
 }
 
@@ -239,6 +303,10 @@ func (_c *BulkSendCreate) defaults() error {
 		v := bulksend.DefaultStatus
 		_c.mutation.SetStatus(v)
 	}
+	if _, ok := _c.mutation.Trigger(); !ok {
+		v := bulksend.DefaultTrigger
+		_c.mutation.SetTrigger(v)
+	}
 	if _, ok := _c.mutation.Total(); !ok {
 		v := bulksend.DefaultTotal
 		_c.mutation.SetTotal(v)
@@ -254,6 +322,18 @@ func (_c *BulkSendCreate) defaults() error {
 	if _, ok := _c.mutation.Skipped(); !ok {
 		v := bulksend.DefaultSkipped
 		_c.mutation.SetSkipped(v)
+	}
+	if _, ok := _c.mutation.Delivered(); !ok {
+		v := bulksend.DefaultDelivered
+		_c.mutation.SetDelivered(v)
+	}
+	if _, ok := _c.mutation.Bounced(); !ok {
+		v := bulksend.DefaultBounced
+		_c.mutation.SetBounced(v)
+	}
+	if _, ok := _c.mutation.Complained(); !ok {
+		v := bulksend.DefaultComplained
+		_c.mutation.SetComplained(v)
 	}
 	return nil
 }
@@ -283,6 +363,14 @@ func (_c *BulkSendCreate) check() error {
 	if v, ok := _c.mutation.Kind(); ok {
 		if err := bulksend.KindValidator(v); err != nil {
 			return &ValidationError{Name: "kind", err: fmt.Errorf(`ent: validator failed for field "BulkSend.kind": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.Trigger(); !ok {
+		return &ValidationError{Name: "trigger", err: errors.New(`ent: missing required field "BulkSend.trigger"`)}
+	}
+	if v, ok := _c.mutation.Trigger(); ok {
+		if err := bulksend.TriggerValidator(v); err != nil {
+			return &ValidationError{Name: "trigger", err: fmt.Errorf(`ent: validator failed for field "BulkSend.trigger": %w`, err)}
 		}
 	}
 	if _, ok := _c.mutation.Total(); !ok {
@@ -317,8 +405,29 @@ func (_c *BulkSendCreate) check() error {
 			return &ValidationError{Name: "skipped", err: fmt.Errorf(`ent: validator failed for field "BulkSend.skipped": %w`, err)}
 		}
 	}
-	if _, ok := _c.mutation.CreatedByID(); !ok {
-		return &ValidationError{Name: "created_by_id", err: errors.New(`ent: missing required field "BulkSend.created_by_id"`)}
+	if _, ok := _c.mutation.Delivered(); !ok {
+		return &ValidationError{Name: "delivered", err: errors.New(`ent: missing required field "BulkSend.delivered"`)}
+	}
+	if v, ok := _c.mutation.Delivered(); ok {
+		if err := bulksend.DeliveredValidator(v); err != nil {
+			return &ValidationError{Name: "delivered", err: fmt.Errorf(`ent: validator failed for field "BulkSend.delivered": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.Bounced(); !ok {
+		return &ValidationError{Name: "bounced", err: errors.New(`ent: missing required field "BulkSend.bounced"`)}
+	}
+	if v, ok := _c.mutation.Bounced(); ok {
+		if err := bulksend.BouncedValidator(v); err != nil {
+			return &ValidationError{Name: "bounced", err: fmt.Errorf(`ent: validator failed for field "BulkSend.bounced": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.Complained(); !ok {
+		return &ValidationError{Name: "complained", err: errors.New(`ent: missing required field "BulkSend.complained"`)}
+	}
+	if v, ok := _c.mutation.Complained(); ok {
+		if err := bulksend.ComplainedValidator(v); err != nil {
+			return &ValidationError{Name: "complained", err: fmt.Errorf(`ent: validator failed for field "BulkSend.complained": %w`, err)}
+		}
 	}
 	if v, ok := _c.mutation.IdempotencyKey(); ok {
 		if err := bulksend.IdempotencyKeyValidator(v); err != nil {
@@ -327,9 +436,6 @@ func (_c *BulkSendCreate) check() error {
 	}
 	if len(_c.mutation.OrganizationIDs()) == 0 {
 		return &ValidationError{Name: "organization", err: errors.New(`ent: missing required edge "BulkSend.organization"`)}
-	}
-	if len(_c.mutation.CreatedByIDs()) == 0 {
-		return &ValidationError{Name: "created_by", err: errors.New(`ent: missing required edge "BulkSend.created_by"`)}
 	}
 	return nil
 }
@@ -374,6 +480,10 @@ func (_c *BulkSendCreate) createSpec() (*BulkSend, *sqlgraph.CreateSpec) {
 		_spec.SetField(bulksend.FieldKind, field.TypeEnum, value)
 		_node.Kind = value
 	}
+	if value, ok := _c.mutation.Trigger(); ok {
+		_spec.SetField(bulksend.FieldTrigger, field.TypeEnum, value)
+		_node.Trigger = value
+	}
 	if value, ok := _c.mutation.Total(); ok {
 		_spec.SetField(bulksend.FieldTotal, field.TypeInt, value)
 		_node.Total = value
@@ -389,6 +499,18 @@ func (_c *BulkSendCreate) createSpec() (*BulkSend, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Skipped(); ok {
 		_spec.SetField(bulksend.FieldSkipped, field.TypeInt, value)
 		_node.Skipped = value
+	}
+	if value, ok := _c.mutation.Delivered(); ok {
+		_spec.SetField(bulksend.FieldDelivered, field.TypeInt, value)
+		_node.Delivered = value
+	}
+	if value, ok := _c.mutation.Bounced(); ok {
+		_spec.SetField(bulksend.FieldBounced, field.TypeInt, value)
+		_node.Bounced = value
+	}
+	if value, ok := _c.mutation.Complained(); ok {
+		_spec.SetField(bulksend.FieldComplained, field.TypeInt, value)
+		_node.Complained = value
 	}
 	if value, ok := _c.mutation.IdempotencyKey(); ok {
 		_spec.SetField(bulksend.FieldIdempotencyKey, field.TypeString, value)
@@ -433,7 +555,7 @@ func (_c *BulkSendCreate) createSpec() (*BulkSend, *sqlgraph.CreateSpec) {
 		for _, k := range nodes {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
-		_node.CreatedByID = nodes[0]
+		_node.CreatedByID = &nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	return _node, _spec
@@ -584,6 +706,60 @@ func (u *BulkSendUpsert) AddSkipped(v int) *BulkSendUpsert {
 	return u
 }
 
+// SetDelivered sets the "delivered" field.
+func (u *BulkSendUpsert) SetDelivered(v int) *BulkSendUpsert {
+	u.Set(bulksend.FieldDelivered, v)
+	return u
+}
+
+// UpdateDelivered sets the "delivered" field to the value that was provided on create.
+func (u *BulkSendUpsert) UpdateDelivered() *BulkSendUpsert {
+	u.SetExcluded(bulksend.FieldDelivered)
+	return u
+}
+
+// AddDelivered adds v to the "delivered" field.
+func (u *BulkSendUpsert) AddDelivered(v int) *BulkSendUpsert {
+	u.Add(bulksend.FieldDelivered, v)
+	return u
+}
+
+// SetBounced sets the "bounced" field.
+func (u *BulkSendUpsert) SetBounced(v int) *BulkSendUpsert {
+	u.Set(bulksend.FieldBounced, v)
+	return u
+}
+
+// UpdateBounced sets the "bounced" field to the value that was provided on create.
+func (u *BulkSendUpsert) UpdateBounced() *BulkSendUpsert {
+	u.SetExcluded(bulksend.FieldBounced)
+	return u
+}
+
+// AddBounced adds v to the "bounced" field.
+func (u *BulkSendUpsert) AddBounced(v int) *BulkSendUpsert {
+	u.Add(bulksend.FieldBounced, v)
+	return u
+}
+
+// SetComplained sets the "complained" field.
+func (u *BulkSendUpsert) SetComplained(v int) *BulkSendUpsert {
+	u.Set(bulksend.FieldComplained, v)
+	return u
+}
+
+// UpdateComplained sets the "complained" field to the value that was provided on create.
+func (u *BulkSendUpsert) UpdateComplained() *BulkSendUpsert {
+	u.SetExcluded(bulksend.FieldComplained)
+	return u
+}
+
+// AddComplained adds v to the "complained" field.
+func (u *BulkSendUpsert) AddComplained(v int) *BulkSendUpsert {
+	u.Add(bulksend.FieldComplained, v)
+	return u
+}
+
 // SetCreatedByID sets the "created_by_id" field.
 func (u *BulkSendUpsert) SetCreatedByID(v int) *BulkSendUpsert {
 	u.Set(bulksend.FieldCreatedByID, v)
@@ -593,6 +769,12 @@ func (u *BulkSendUpsert) SetCreatedByID(v int) *BulkSendUpsert {
 // UpdateCreatedByID sets the "created_by_id" field to the value that was provided on create.
 func (u *BulkSendUpsert) UpdateCreatedByID() *BulkSendUpsert {
 	u.SetExcluded(bulksend.FieldCreatedByID)
+	return u
+}
+
+// ClearCreatedByID clears the value of the "created_by_id" field.
+func (u *BulkSendUpsert) ClearCreatedByID() *BulkSendUpsert {
+	u.SetNull(bulksend.FieldCreatedByID)
 	return u
 }
 
@@ -651,6 +833,9 @@ func (u *BulkSendUpsertOne) UpdateNewValues() *BulkSendUpsertOne {
 		}
 		if _, exists := u.create.mutation.Kind(); exists {
 			s.SetIgnore(bulksend.FieldKind)
+		}
+		if _, exists := u.create.mutation.Trigger(); exists {
+			s.SetIgnore(bulksend.FieldTrigger)
 		}
 		if _, exists := u.create.mutation.InputHash(); exists {
 			s.SetIgnore(bulksend.FieldInputHash)
@@ -798,6 +983,69 @@ func (u *BulkSendUpsertOne) UpdateSkipped() *BulkSendUpsertOne {
 	})
 }
 
+// SetDelivered sets the "delivered" field.
+func (u *BulkSendUpsertOne) SetDelivered(v int) *BulkSendUpsertOne {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.SetDelivered(v)
+	})
+}
+
+// AddDelivered adds v to the "delivered" field.
+func (u *BulkSendUpsertOne) AddDelivered(v int) *BulkSendUpsertOne {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.AddDelivered(v)
+	})
+}
+
+// UpdateDelivered sets the "delivered" field to the value that was provided on create.
+func (u *BulkSendUpsertOne) UpdateDelivered() *BulkSendUpsertOne {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.UpdateDelivered()
+	})
+}
+
+// SetBounced sets the "bounced" field.
+func (u *BulkSendUpsertOne) SetBounced(v int) *BulkSendUpsertOne {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.SetBounced(v)
+	})
+}
+
+// AddBounced adds v to the "bounced" field.
+func (u *BulkSendUpsertOne) AddBounced(v int) *BulkSendUpsertOne {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.AddBounced(v)
+	})
+}
+
+// UpdateBounced sets the "bounced" field to the value that was provided on create.
+func (u *BulkSendUpsertOne) UpdateBounced() *BulkSendUpsertOne {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.UpdateBounced()
+	})
+}
+
+// SetComplained sets the "complained" field.
+func (u *BulkSendUpsertOne) SetComplained(v int) *BulkSendUpsertOne {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.SetComplained(v)
+	})
+}
+
+// AddComplained adds v to the "complained" field.
+func (u *BulkSendUpsertOne) AddComplained(v int) *BulkSendUpsertOne {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.AddComplained(v)
+	})
+}
+
+// UpdateComplained sets the "complained" field to the value that was provided on create.
+func (u *BulkSendUpsertOne) UpdateComplained() *BulkSendUpsertOne {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.UpdateComplained()
+	})
+}
+
 // SetCreatedByID sets the "created_by_id" field.
 func (u *BulkSendUpsertOne) SetCreatedByID(v int) *BulkSendUpsertOne {
 	return u.Update(func(s *BulkSendUpsert) {
@@ -809,6 +1057,13 @@ func (u *BulkSendUpsertOne) SetCreatedByID(v int) *BulkSendUpsertOne {
 func (u *BulkSendUpsertOne) UpdateCreatedByID() *BulkSendUpsertOne {
 	return u.Update(func(s *BulkSendUpsert) {
 		s.UpdateCreatedByID()
+	})
+}
+
+// ClearCreatedByID clears the value of the "created_by_id" field.
+func (u *BulkSendUpsertOne) ClearCreatedByID() *BulkSendUpsertOne {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.ClearCreatedByID()
 	})
 }
 
@@ -1039,6 +1294,9 @@ func (u *BulkSendUpsertBulk) UpdateNewValues() *BulkSendUpsertBulk {
 			if _, exists := b.mutation.Kind(); exists {
 				s.SetIgnore(bulksend.FieldKind)
 			}
+			if _, exists := b.mutation.Trigger(); exists {
+				s.SetIgnore(bulksend.FieldTrigger)
+			}
 			if _, exists := b.mutation.InputHash(); exists {
 				s.SetIgnore(bulksend.FieldInputHash)
 			}
@@ -1186,6 +1444,69 @@ func (u *BulkSendUpsertBulk) UpdateSkipped() *BulkSendUpsertBulk {
 	})
 }
 
+// SetDelivered sets the "delivered" field.
+func (u *BulkSendUpsertBulk) SetDelivered(v int) *BulkSendUpsertBulk {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.SetDelivered(v)
+	})
+}
+
+// AddDelivered adds v to the "delivered" field.
+func (u *BulkSendUpsertBulk) AddDelivered(v int) *BulkSendUpsertBulk {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.AddDelivered(v)
+	})
+}
+
+// UpdateDelivered sets the "delivered" field to the value that was provided on create.
+func (u *BulkSendUpsertBulk) UpdateDelivered() *BulkSendUpsertBulk {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.UpdateDelivered()
+	})
+}
+
+// SetBounced sets the "bounced" field.
+func (u *BulkSendUpsertBulk) SetBounced(v int) *BulkSendUpsertBulk {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.SetBounced(v)
+	})
+}
+
+// AddBounced adds v to the "bounced" field.
+func (u *BulkSendUpsertBulk) AddBounced(v int) *BulkSendUpsertBulk {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.AddBounced(v)
+	})
+}
+
+// UpdateBounced sets the "bounced" field to the value that was provided on create.
+func (u *BulkSendUpsertBulk) UpdateBounced() *BulkSendUpsertBulk {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.UpdateBounced()
+	})
+}
+
+// SetComplained sets the "complained" field.
+func (u *BulkSendUpsertBulk) SetComplained(v int) *BulkSendUpsertBulk {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.SetComplained(v)
+	})
+}
+
+// AddComplained adds v to the "complained" field.
+func (u *BulkSendUpsertBulk) AddComplained(v int) *BulkSendUpsertBulk {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.AddComplained(v)
+	})
+}
+
+// UpdateComplained sets the "complained" field to the value that was provided on create.
+func (u *BulkSendUpsertBulk) UpdateComplained() *BulkSendUpsertBulk {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.UpdateComplained()
+	})
+}
+
 // SetCreatedByID sets the "created_by_id" field.
 func (u *BulkSendUpsertBulk) SetCreatedByID(v int) *BulkSendUpsertBulk {
 	return u.Update(func(s *BulkSendUpsert) {
@@ -1197,6 +1518,13 @@ func (u *BulkSendUpsertBulk) SetCreatedByID(v int) *BulkSendUpsertBulk {
 func (u *BulkSendUpsertBulk) UpdateCreatedByID() *BulkSendUpsertBulk {
 	return u.Update(func(s *BulkSendUpsert) {
 		s.UpdateCreatedByID()
+	})
+}
+
+// ClearCreatedByID clears the value of the "created_by_id" field.
+func (u *BulkSendUpsertBulk) ClearCreatedByID() *BulkSendUpsertBulk {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.ClearCreatedByID()
 	})
 }
 

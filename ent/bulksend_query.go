@@ -496,7 +496,10 @@ func (_q *BulkSendQuery) loadCreatedBy(ctx context.Context, query *UserQuery, no
 	ids := make([]int, 0, len(nodes))
 	nodeids := make(map[int][]*BulkSend)
 	for i := range nodes {
-		fk := nodes[i].CreatedByID
+		if nodes[i].CreatedByID == nil {
+			continue
+		}
+		fk := *nodes[i].CreatedByID
 		if _, ok := nodeids[fk]; !ok {
 			ids = append(ids, fk)
 		}

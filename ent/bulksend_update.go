@@ -134,6 +134,69 @@ func (_u *BulkSendUpdate) AddSkipped(v int) *BulkSendUpdate {
 	return _u
 }
 
+// SetDelivered sets the "delivered" field.
+func (_u *BulkSendUpdate) SetDelivered(v int) *BulkSendUpdate {
+	_u.mutation.ResetDelivered()
+	_u.mutation.SetDelivered(v)
+	return _u
+}
+
+// SetNillableDelivered sets the "delivered" field if the given value is not nil.
+func (_u *BulkSendUpdate) SetNillableDelivered(v *int) *BulkSendUpdate {
+	if v != nil {
+		_u.SetDelivered(*v)
+	}
+	return _u
+}
+
+// AddDelivered adds value to the "delivered" field.
+func (_u *BulkSendUpdate) AddDelivered(v int) *BulkSendUpdate {
+	_u.mutation.AddDelivered(v)
+	return _u
+}
+
+// SetBounced sets the "bounced" field.
+func (_u *BulkSendUpdate) SetBounced(v int) *BulkSendUpdate {
+	_u.mutation.ResetBounced()
+	_u.mutation.SetBounced(v)
+	return _u
+}
+
+// SetNillableBounced sets the "bounced" field if the given value is not nil.
+func (_u *BulkSendUpdate) SetNillableBounced(v *int) *BulkSendUpdate {
+	if v != nil {
+		_u.SetBounced(*v)
+	}
+	return _u
+}
+
+// AddBounced adds value to the "bounced" field.
+func (_u *BulkSendUpdate) AddBounced(v int) *BulkSendUpdate {
+	_u.mutation.AddBounced(v)
+	return _u
+}
+
+// SetComplained sets the "complained" field.
+func (_u *BulkSendUpdate) SetComplained(v int) *BulkSendUpdate {
+	_u.mutation.ResetComplained()
+	_u.mutation.SetComplained(v)
+	return _u
+}
+
+// SetNillableComplained sets the "complained" field if the given value is not nil.
+func (_u *BulkSendUpdate) SetNillableComplained(v *int) *BulkSendUpdate {
+	if v != nil {
+		_u.SetComplained(*v)
+	}
+	return _u
+}
+
+// AddComplained adds value to the "complained" field.
+func (_u *BulkSendUpdate) AddComplained(v int) *BulkSendUpdate {
+	_u.mutation.AddComplained(v)
+	return _u
+}
+
 // SetCreatedByID sets the "created_by_id" field.
 func (_u *BulkSendUpdate) SetCreatedByID(v int) *BulkSendUpdate {
 	_u.mutation.SetCreatedByID(v)
@@ -145,6 +208,12 @@ func (_u *BulkSendUpdate) SetNillableCreatedByID(v *int) *BulkSendUpdate {
 	if v != nil {
 		_u.SetCreatedByID(*v)
 	}
+	return _u
+}
+
+// ClearCreatedByID clears the value of the "created_by_id" field.
+func (_u *BulkSendUpdate) ClearCreatedByID() *BulkSendUpdate {
+	_u.mutation.ClearCreatedByID()
 	return _u
 }
 
@@ -273,6 +342,21 @@ func (_u *BulkSendUpdate) check() error {
 			return &ValidationError{Name: "skipped", err: fmt.Errorf(`ent: validator failed for field "BulkSend.skipped": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Delivered(); ok {
+		if err := bulksend.DeliveredValidator(v); err != nil {
+			return &ValidationError{Name: "delivered", err: fmt.Errorf(`ent: validator failed for field "BulkSend.delivered": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Bounced(); ok {
+		if err := bulksend.BouncedValidator(v); err != nil {
+			return &ValidationError{Name: "bounced", err: fmt.Errorf(`ent: validator failed for field "BulkSend.bounced": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Complained(); ok {
+		if err := bulksend.ComplainedValidator(v); err != nil {
+			return &ValidationError{Name: "complained", err: fmt.Errorf(`ent: validator failed for field "BulkSend.complained": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.IdempotencyKey(); ok {
 		if err := bulksend.IdempotencyKeyValidator(v); err != nil {
 			return &ValidationError{Name: "idempotency_key", err: fmt.Errorf(`ent: validator failed for field "BulkSend.idempotency_key": %w`, err)}
@@ -280,9 +364,6 @@ func (_u *BulkSendUpdate) check() error {
 	}
 	if _u.mutation.OrganizationCleared() && len(_u.mutation.OrganizationIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "BulkSend.organization"`)
-	}
-	if _u.mutation.CreatedByCleared() && len(_u.mutation.CreatedByIDs()) > 0 {
-		return errors.New(`ent: clearing a required unique edge "BulkSend.created_by"`)
 	}
 	return nil
 }
@@ -334,6 +415,24 @@ func (_u *BulkSendUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.AddedSkipped(); ok {
 		_spec.AddField(bulksend.FieldSkipped, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.Delivered(); ok {
+		_spec.SetField(bulksend.FieldDelivered, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedDelivered(); ok {
+		_spec.AddField(bulksend.FieldDelivered, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.Bounced(); ok {
+		_spec.SetField(bulksend.FieldBounced, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedBounced(); ok {
+		_spec.AddField(bulksend.FieldBounced, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.Complained(); ok {
+		_spec.SetField(bulksend.FieldComplained, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedComplained(); ok {
+		_spec.AddField(bulksend.FieldComplained, field.TypeInt, value)
 	}
 	if value, ok := _u.mutation.IdempotencyKey(); ok {
 		_spec.SetField(bulksend.FieldIdempotencyKey, field.TypeString, value)
@@ -505,6 +604,69 @@ func (_u *BulkSendUpdateOne) AddSkipped(v int) *BulkSendUpdateOne {
 	return _u
 }
 
+// SetDelivered sets the "delivered" field.
+func (_u *BulkSendUpdateOne) SetDelivered(v int) *BulkSendUpdateOne {
+	_u.mutation.ResetDelivered()
+	_u.mutation.SetDelivered(v)
+	return _u
+}
+
+// SetNillableDelivered sets the "delivered" field if the given value is not nil.
+func (_u *BulkSendUpdateOne) SetNillableDelivered(v *int) *BulkSendUpdateOne {
+	if v != nil {
+		_u.SetDelivered(*v)
+	}
+	return _u
+}
+
+// AddDelivered adds value to the "delivered" field.
+func (_u *BulkSendUpdateOne) AddDelivered(v int) *BulkSendUpdateOne {
+	_u.mutation.AddDelivered(v)
+	return _u
+}
+
+// SetBounced sets the "bounced" field.
+func (_u *BulkSendUpdateOne) SetBounced(v int) *BulkSendUpdateOne {
+	_u.mutation.ResetBounced()
+	_u.mutation.SetBounced(v)
+	return _u
+}
+
+// SetNillableBounced sets the "bounced" field if the given value is not nil.
+func (_u *BulkSendUpdateOne) SetNillableBounced(v *int) *BulkSendUpdateOne {
+	if v != nil {
+		_u.SetBounced(*v)
+	}
+	return _u
+}
+
+// AddBounced adds value to the "bounced" field.
+func (_u *BulkSendUpdateOne) AddBounced(v int) *BulkSendUpdateOne {
+	_u.mutation.AddBounced(v)
+	return _u
+}
+
+// SetComplained sets the "complained" field.
+func (_u *BulkSendUpdateOne) SetComplained(v int) *BulkSendUpdateOne {
+	_u.mutation.ResetComplained()
+	_u.mutation.SetComplained(v)
+	return _u
+}
+
+// SetNillableComplained sets the "complained" field if the given value is not nil.
+func (_u *BulkSendUpdateOne) SetNillableComplained(v *int) *BulkSendUpdateOne {
+	if v != nil {
+		_u.SetComplained(*v)
+	}
+	return _u
+}
+
+// AddComplained adds value to the "complained" field.
+func (_u *BulkSendUpdateOne) AddComplained(v int) *BulkSendUpdateOne {
+	_u.mutation.AddComplained(v)
+	return _u
+}
+
 // SetCreatedByID sets the "created_by_id" field.
 func (_u *BulkSendUpdateOne) SetCreatedByID(v int) *BulkSendUpdateOne {
 	_u.mutation.SetCreatedByID(v)
@@ -516,6 +678,12 @@ func (_u *BulkSendUpdateOne) SetNillableCreatedByID(v *int) *BulkSendUpdateOne {
 	if v != nil {
 		_u.SetCreatedByID(*v)
 	}
+	return _u
+}
+
+// ClearCreatedByID clears the value of the "created_by_id" field.
+func (_u *BulkSendUpdateOne) ClearCreatedByID() *BulkSendUpdateOne {
+	_u.mutation.ClearCreatedByID()
 	return _u
 }
 
@@ -657,6 +825,21 @@ func (_u *BulkSendUpdateOne) check() error {
 			return &ValidationError{Name: "skipped", err: fmt.Errorf(`ent: validator failed for field "BulkSend.skipped": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Delivered(); ok {
+		if err := bulksend.DeliveredValidator(v); err != nil {
+			return &ValidationError{Name: "delivered", err: fmt.Errorf(`ent: validator failed for field "BulkSend.delivered": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Bounced(); ok {
+		if err := bulksend.BouncedValidator(v); err != nil {
+			return &ValidationError{Name: "bounced", err: fmt.Errorf(`ent: validator failed for field "BulkSend.bounced": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Complained(); ok {
+		if err := bulksend.ComplainedValidator(v); err != nil {
+			return &ValidationError{Name: "complained", err: fmt.Errorf(`ent: validator failed for field "BulkSend.complained": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.IdempotencyKey(); ok {
 		if err := bulksend.IdempotencyKeyValidator(v); err != nil {
 			return &ValidationError{Name: "idempotency_key", err: fmt.Errorf(`ent: validator failed for field "BulkSend.idempotency_key": %w`, err)}
@@ -664,9 +847,6 @@ func (_u *BulkSendUpdateOne) check() error {
 	}
 	if _u.mutation.OrganizationCleared() && len(_u.mutation.OrganizationIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "BulkSend.organization"`)
-	}
-	if _u.mutation.CreatedByCleared() && len(_u.mutation.CreatedByIDs()) > 0 {
-		return errors.New(`ent: clearing a required unique edge "BulkSend.created_by"`)
 	}
 	return nil
 }
@@ -735,6 +915,24 @@ func (_u *BulkSendUpdateOne) sqlSave(ctx context.Context) (_node *BulkSend, err 
 	}
 	if value, ok := _u.mutation.AddedSkipped(); ok {
 		_spec.AddField(bulksend.FieldSkipped, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.Delivered(); ok {
+		_spec.SetField(bulksend.FieldDelivered, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedDelivered(); ok {
+		_spec.AddField(bulksend.FieldDelivered, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.Bounced(); ok {
+		_spec.SetField(bulksend.FieldBounced, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedBounced(); ok {
+		_spec.AddField(bulksend.FieldBounced, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.Complained(); ok {
+		_spec.SetField(bulksend.FieldComplained, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedComplained(); ok {
+		_spec.AddField(bulksend.FieldComplained, field.TypeInt, value)
 	}
 	if value, ok := _u.mutation.IdempotencyKey(); ok {
 		_spec.SetField(bulksend.FieldIdempotencyKey, field.TypeString, value)

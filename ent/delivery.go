@@ -14,7 +14,7 @@ import (
 	"github.com/rollcall/rollcall/ent/schema/enum"
 )
 
-// Delivery is the model entity for the Delivery schema.
+// One email to one person (or the decision to send them nothing: SKIPPED), of a bulk send or on its own, and what became of it. Read with people.read.
 type Delivery struct {
 	config `json:"-"`
 	// ID of the ent.
@@ -26,14 +26,14 @@ type Delivery struct {
 	// OrganizationID holds the value of the "organization_id" field.
 	OrganizationID int `json:"organization_id,omitempty"`
 	// BulkSendID holds the value of the "bulk_send_id" field.
-	BulkSendID int `json:"bulk_send_id,omitempty"`
+	BulkSendID *int `json:"bulk_send_id,omitempty"`
 	// UserID holds the value of the "user_id" field.
 	UserID *int `json:"user_id,omitempty"`
-	// Email holds the value of the "email" field.
+	// The address the email went (or was to go) to.
 	Email string `json:"email,omitempty"`
 	// Action holds the value of the "action" field.
 	Action delivery.Action `json:"action,omitempty"`
-	// Status holds the value of the "status" field.
+	// QUEUED until it leaves (or is retried); SENT once the provider took it; DELIVERED, BOUNCED or COMPLAINED as the provider reports later; FAILED when it could not be sent; SKIPPED when the person got nothing (see reason).
 	Status enum.DeliveryStatus `json:"status,omitempty"`
 	// Attempts holds the value of the "attempts" field.
 	Attempts int `json:"attempts,omitempty"`
@@ -49,7 +49,7 @@ type Delivery struct {
 	ProviderMessageID *string `json:"provider_message_id,omitempty"`
 	// Error holds the value of the "error" field.
 	Error *string `json:"error,omitempty"`
-	// SentAt holds the value of the "sent_at" field.
+	// When the provider took the email; null until then.
 	SentAt *time.Time `json:"sent_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the DeliveryQuery when eager-loading is set.
@@ -133,7 +133,8 @@ func (_m *Delivery) assignValues(columns []string, values []any) error {
 			if value, ok := values[i].(*sql.NullInt64); !ok {
 				return fmt.Errorf("unexpected type %T for field bulk_send_id", values[i])
 			} else if value.Valid {
-				_m.BulkSendID = int(value.Int64)
+				_m.BulkSendID = new(int)
+				*_m.BulkSendID = int(value.Int64)
 			}
 		case delivery.FieldUserID:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
@@ -264,8 +265,10 @@ func (_m *Delivery) String() string {
 	builder.WriteString("organization_id=")
 	builder.WriteString(fmt.Sprintf("%v", _m.OrganizationID))
 	builder.WriteString(", ")
-	builder.WriteString("bulk_send_id=")
-	builder.WriteString(fmt.Sprintf("%v", _m.BulkSendID))
+	if v := _m.BulkSendID; v != nil {
+		builder.WriteString("bulk_send_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
 	builder.WriteString(", ")
 	if v := _m.UserID; v != nil {
 		builder.WriteString("user_id=")

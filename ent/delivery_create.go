@@ -64,6 +64,14 @@ func (_c *DeliveryCreate) SetBulkSendID(v int) *DeliveryCreate {
 	return _c
 }
 
+// SetNillableBulkSendID sets the "bulk_send_id" field if the given value is not nil.
+func (_c *DeliveryCreate) SetNillableBulkSendID(v *int) *DeliveryCreate {
+	if v != nil {
+		_c.SetBulkSendID(*v)
+	}
+	return _c
+}
+
 // SetUserID sets the "user_id" field.
 func (_c *DeliveryCreate) SetUserID(v int) *DeliveryCreate {
 	_c.mutation.SetUserID(v)
@@ -286,9 +294,6 @@ func (_c *DeliveryCreate) check() error {
 	if _, ok := _c.mutation.OrganizationID(); !ok {
 		return &ValidationError{Name: "organization_id", err: errors.New(`ent: missing required field "Delivery.organization_id"`)}
 	}
-	if _, ok := _c.mutation.BulkSendID(); !ok {
-		return &ValidationError{Name: "bulk_send_id", err: errors.New(`ent: missing required field "Delivery.bulk_send_id"`)}
-	}
 	if _, ok := _c.mutation.Email(); !ok {
 		return &ValidationError{Name: "email", err: errors.New(`ent: missing required field "Delivery.email"`)}
 	}
@@ -366,7 +371,7 @@ func (_c *DeliveryCreate) createSpec() (*Delivery, *sqlgraph.CreateSpec) {
 	}
 	if value, ok := _c.mutation.BulkSendID(); ok {
 		_spec.SetField(delivery.FieldBulkSendID, field.TypeInt, value)
-		_node.BulkSendID = value
+		_node.BulkSendID = &value
 	}
 	if value, ok := _c.mutation.UserID(); ok {
 		_spec.SetField(delivery.FieldUserID, field.TypeInt, value)

@@ -359,6 +359,9 @@ func (_u *DeliveryUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(delivery.FieldUpdatedAt, field.TypeTime, value)
 	}
+	if _u.mutation.BulkSendIDCleared() {
+		_spec.ClearField(delivery.FieldBulkSendID, field.TypeInt)
+	}
 	if value, ok := _u.mutation.UserID(); ok {
 		_spec.SetField(delivery.FieldUserID, field.TypeInt, value)
 	}
@@ -805,6 +808,9 @@ func (_u *DeliveryUpdateOne) sqlSave(ctx context.Context) (_node *Delivery, err 
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(delivery.FieldUpdatedAt, field.TypeTime, value)
+	}
+	if _u.mutation.BulkSendIDCleared() {
+		_spec.ClearField(delivery.FieldBulkSendID, field.TypeInt)
 	}
 	if value, ok := _u.mutation.UserID(); ok {
 		_spec.SetField(delivery.FieldUserID, field.TypeInt, value)

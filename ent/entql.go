@@ -67,10 +67,14 @@ var schemaGraph = func() *sqlgraph.Schema {
 			bulksend.FieldOrganizationID: {Type: field.TypeInt, Column: bulksend.FieldOrganizationID},
 			bulksend.FieldStatus:         {Type: field.TypeEnum, Column: bulksend.FieldStatus},
 			bulksend.FieldKind:           {Type: field.TypeEnum, Column: bulksend.FieldKind},
+			bulksend.FieldTrigger:        {Type: field.TypeEnum, Column: bulksend.FieldTrigger},
 			bulksend.FieldTotal:          {Type: field.TypeInt, Column: bulksend.FieldTotal},
 			bulksend.FieldSent:           {Type: field.TypeInt, Column: bulksend.FieldSent},
 			bulksend.FieldFailed:         {Type: field.TypeInt, Column: bulksend.FieldFailed},
 			bulksend.FieldSkipped:        {Type: field.TypeInt, Column: bulksend.FieldSkipped},
+			bulksend.FieldDelivered:      {Type: field.TypeInt, Column: bulksend.FieldDelivered},
+			bulksend.FieldBounced:        {Type: field.TypeInt, Column: bulksend.FieldBounced},
+			bulksend.FieldComplained:     {Type: field.TypeInt, Column: bulksend.FieldComplained},
 			bulksend.FieldCreatedByID:    {Type: field.TypeInt, Column: bulksend.FieldCreatedByID},
 			bulksend.FieldIdempotencyKey: {Type: field.TypeString, Column: bulksend.FieldIdempotencyKey},
 			bulksend.FieldInputHash:      {Type: field.TypeBytes, Column: bulksend.FieldInputHash},
@@ -773,6 +777,11 @@ func (f *BulkSendFilter) WhereKind(p entql.StringP) {
 	f.Where(p.Field(bulksend.FieldKind))
 }
 
+// WhereTrigger applies the entql string predicate on the trigger field.
+func (f *BulkSendFilter) WhereTrigger(p entql.StringP) {
+	f.Where(p.Field(bulksend.FieldTrigger))
+}
+
 // WhereTotal applies the entql int predicate on the total field.
 func (f *BulkSendFilter) WhereTotal(p entql.IntP) {
 	f.Where(p.Field(bulksend.FieldTotal))
@@ -791,6 +800,21 @@ func (f *BulkSendFilter) WhereFailed(p entql.IntP) {
 // WhereSkipped applies the entql int predicate on the skipped field.
 func (f *BulkSendFilter) WhereSkipped(p entql.IntP) {
 	f.Where(p.Field(bulksend.FieldSkipped))
+}
+
+// WhereDelivered applies the entql int predicate on the delivered field.
+func (f *BulkSendFilter) WhereDelivered(p entql.IntP) {
+	f.Where(p.Field(bulksend.FieldDelivered))
+}
+
+// WhereBounced applies the entql int predicate on the bounced field.
+func (f *BulkSendFilter) WhereBounced(p entql.IntP) {
+	f.Where(p.Field(bulksend.FieldBounced))
+}
+
+// WhereComplained applies the entql int predicate on the complained field.
+func (f *BulkSendFilter) WhereComplained(p entql.IntP) {
+	f.Where(p.Field(bulksend.FieldComplained))
 }
 
 // WhereCreatedByID applies the entql int predicate on the created_by_id field.

@@ -9,6 +9,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/rollcall/rollcall/ent/auditevent"
 	"github.com/rollcall/rollcall/ent/bulksend"
+	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/emailtemplate"
 	"github.com/rollcall/rollcall/ent/notification"
 	"github.com/rollcall/rollcall/ent/organization"
@@ -202,6 +203,11 @@ func (_q *BulkSendQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 				selectedFields = append(selectedFields, bulksend.FieldKind)
 				fieldSeen[bulksend.FieldKind] = struct{}{}
 			}
+		case "trigger":
+			if _, ok := fieldSeen[bulksend.FieldTrigger]; !ok {
+				selectedFields = append(selectedFields, bulksend.FieldTrigger)
+				fieldSeen[bulksend.FieldTrigger] = struct{}{}
+			}
 		case "total":
 			if _, ok := fieldSeen[bulksend.FieldTotal]; !ok {
 				selectedFields = append(selectedFields, bulksend.FieldTotal)
@@ -221,6 +227,21 @@ func (_q *BulkSendQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 			if _, ok := fieldSeen[bulksend.FieldSkipped]; !ok {
 				selectedFields = append(selectedFields, bulksend.FieldSkipped)
 				fieldSeen[bulksend.FieldSkipped] = struct{}{}
+			}
+		case "delivered":
+			if _, ok := fieldSeen[bulksend.FieldDelivered]; !ok {
+				selectedFields = append(selectedFields, bulksend.FieldDelivered)
+				fieldSeen[bulksend.FieldDelivered] = struct{}{}
+			}
+		case "bounced":
+			if _, ok := fieldSeen[bulksend.FieldBounced]; !ok {
+				selectedFields = append(selectedFields, bulksend.FieldBounced)
+				fieldSeen[bulksend.FieldBounced] = struct{}{}
+			}
+		case "complained":
+			if _, ok := fieldSeen[bulksend.FieldComplained]; !ok {
+				selectedFields = append(selectedFields, bulksend.FieldComplained)
+				fieldSeen[bulksend.FieldComplained] = struct{}{}
 			}
 		case "createdByID":
 			if _, ok := fieldSeen[bulksend.FieldCreatedByID]; !ok {
@@ -286,6 +307,115 @@ func newBulkSendPaginateArgs(rv map[string]any) *bulksendPaginateArgs {
 		case *BulkSendOrder:
 			if v != nil {
 				args.opts = append(args.opts, WithBulkSendOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*BulkSendWhereInput); ok {
+		args.opts = append(args.opts, WithBulkSendFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *DeliveryQuery) CollectFields(ctx context.Context, satisfies ...string) (*DeliveryQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *DeliveryQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(delivery.Columns))
+		selectedFields = []string{delivery.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[delivery.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, delivery.FieldCreatedAt)
+				fieldSeen[delivery.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[delivery.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, delivery.FieldUpdatedAt)
+				fieldSeen[delivery.FieldUpdatedAt] = struct{}{}
+			}
+		case "email":
+			if _, ok := fieldSeen[delivery.FieldEmail]; !ok {
+				selectedFields = append(selectedFields, delivery.FieldEmail)
+				fieldSeen[delivery.FieldEmail] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[delivery.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, delivery.FieldStatus)
+				fieldSeen[delivery.FieldStatus] = struct{}{}
+			}
+		case "sentAt":
+			if _, ok := fieldSeen[delivery.FieldSentAt]; !ok {
+				selectedFields = append(selectedFields, delivery.FieldSentAt)
+				fieldSeen[delivery.FieldSentAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type deliveryPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []DeliveryPaginateOption
+}
+
+func newDeliveryPaginateArgs(rv map[string]any) *deliveryPaginateArgs {
+	args := &deliveryPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &DeliveryOrder{Field: &DeliveryOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithDeliveryOrder(order))
+			}
+		case *DeliveryOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithDeliveryOrder(v))
 			}
 		}
 	}

@@ -13,7 +13,7 @@ func (_m *BulkSend) CreatedBy(ctx context.Context) (*User, error) {
 	if IsNotLoaded(err) {
 		result, err = _m.QueryCreatedBy().Only(ctx)
 	}
-	return result, err
+	return result, MaskNotFound(err)
 }
 
 func (_m *EmailTemplate) Role(ctx context.Context) (*Role, error) {

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-multierror"
 	"github.com/rollcall/rollcall/ent/auditevent"
 	"github.com/rollcall/rollcall/ent/bulksend"
+	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/emailtemplate"
 	"github.com/rollcall/rollcall/ent/internal"
 	"github.com/rollcall/rollcall/ent/notification"
@@ -35,6 +36,11 @@ var bulksendImplementors = []string{"BulkSend", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*BulkSend) IsNode() {}
+
+var deliveryImplementors = []string{"Delivery", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Delivery) IsNode() {}
 
 var emailtemplateImplementors = []string{"EmailTemplate", "Node"}
 
@@ -157,6 +163,15 @@ func (c *Client) noder(ctx context.Context, table string, id int) (Noder, error)
 			Where(bulksend.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, bulksendImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case delivery.Table:
+		query := c.Delivery.Query().
+			Where(delivery.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, deliveryImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -308,6 +323,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []int) ([]Noder, 
 		query := c.BulkSend.Query().
 			Where(bulksend.IDIn(ids...))
 		query, err := query.CollectFields(ctx, bulksendImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case delivery.Table:
+		query := c.Delivery.Query().
+			Where(delivery.IDIn(ids...))
+		query, err := query.CollectFields(ctx, deliveryImplementors...)
 		if err != nil {
 			return nil, err
 		}

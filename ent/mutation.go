@@ -1132,6 +1132,7 @@ type BulkSendMutation struct {
 	updated_at          *time.Time
 	status              *bulksend.Status
 	kind                *bulksend.Kind
+	trigger             *bulksend.Trigger
 	total               *int
 	addtotal            *int
 	sent                *int
@@ -1140,6 +1141,12 @@ type BulkSendMutation struct {
 	addfailed           *int
 	skipped             *int
 	addskipped          *int
+	delivered           *int
+	adddelivered        *int
+	bounced             *int
+	addbounced          *int
+	complained          *int
+	addcomplained       *int
 	idempotency_key     *string
 	input_hash          *[]byte
 	finished_at         *time.Time
@@ -1431,6 +1438,42 @@ func (m *BulkSendMutation) ResetKind() {
 	m.kind = nil
 }
 
+// SetTrigger sets the "trigger" field.
+func (m *BulkSendMutation) SetTrigger(b bulksend.Trigger) {
+	m.trigger = &b
+}
+
+// Trigger returns the value of the "trigger" field in the mutation.
+func (m *BulkSendMutation) Trigger() (r bulksend.Trigger, exists bool) {
+	v := m.trigger
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTrigger returns the old "trigger" field's value of the BulkSend entity.
+// If the BulkSend object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BulkSendMutation) OldTrigger(ctx context.Context) (v bulksend.Trigger, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTrigger is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTrigger requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTrigger: %w", err)
+	}
+	return oldValue.Trigger, nil
+}
+
+// ResetTrigger resets all changes to the "trigger" field.
+func (m *BulkSendMutation) ResetTrigger() {
+	m.trigger = nil
+}
+
 // SetTotal sets the "total" field.
 func (m *BulkSendMutation) SetTotal(i int) {
 	m.total = &i
@@ -1655,6 +1698,174 @@ func (m *BulkSendMutation) ResetSkipped() {
 	m.addskipped = nil
 }
 
+// SetDelivered sets the "delivered" field.
+func (m *BulkSendMutation) SetDelivered(i int) {
+	m.delivered = &i
+	m.adddelivered = nil
+}
+
+// Delivered returns the value of the "delivered" field in the mutation.
+func (m *BulkSendMutation) Delivered() (r int, exists bool) {
+	v := m.delivered
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDelivered returns the old "delivered" field's value of the BulkSend entity.
+// If the BulkSend object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BulkSendMutation) OldDelivered(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDelivered is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDelivered requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDelivered: %w", err)
+	}
+	return oldValue.Delivered, nil
+}
+
+// AddDelivered adds i to the "delivered" field.
+func (m *BulkSendMutation) AddDelivered(i int) {
+	if m.adddelivered != nil {
+		*m.adddelivered += i
+	} else {
+		m.adddelivered = &i
+	}
+}
+
+// AddedDelivered returns the value that was added to the "delivered" field in this mutation.
+func (m *BulkSendMutation) AddedDelivered() (r int, exists bool) {
+	v := m.adddelivered
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetDelivered resets all changes to the "delivered" field.
+func (m *BulkSendMutation) ResetDelivered() {
+	m.delivered = nil
+	m.adddelivered = nil
+}
+
+// SetBounced sets the "bounced" field.
+func (m *BulkSendMutation) SetBounced(i int) {
+	m.bounced = &i
+	m.addbounced = nil
+}
+
+// Bounced returns the value of the "bounced" field in the mutation.
+func (m *BulkSendMutation) Bounced() (r int, exists bool) {
+	v := m.bounced
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBounced returns the old "bounced" field's value of the BulkSend entity.
+// If the BulkSend object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BulkSendMutation) OldBounced(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBounced is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBounced requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBounced: %w", err)
+	}
+	return oldValue.Bounced, nil
+}
+
+// AddBounced adds i to the "bounced" field.
+func (m *BulkSendMutation) AddBounced(i int) {
+	if m.addbounced != nil {
+		*m.addbounced += i
+	} else {
+		m.addbounced = &i
+	}
+}
+
+// AddedBounced returns the value that was added to the "bounced" field in this mutation.
+func (m *BulkSendMutation) AddedBounced() (r int, exists bool) {
+	v := m.addbounced
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetBounced resets all changes to the "bounced" field.
+func (m *BulkSendMutation) ResetBounced() {
+	m.bounced = nil
+	m.addbounced = nil
+}
+
+// SetComplained sets the "complained" field.
+func (m *BulkSendMutation) SetComplained(i int) {
+	m.complained = &i
+	m.addcomplained = nil
+}
+
+// Complained returns the value of the "complained" field in the mutation.
+func (m *BulkSendMutation) Complained() (r int, exists bool) {
+	v := m.complained
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldComplained returns the old "complained" field's value of the BulkSend entity.
+// If the BulkSend object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BulkSendMutation) OldComplained(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldComplained is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldComplained requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldComplained: %w", err)
+	}
+	return oldValue.Complained, nil
+}
+
+// AddComplained adds i to the "complained" field.
+func (m *BulkSendMutation) AddComplained(i int) {
+	if m.addcomplained != nil {
+		*m.addcomplained += i
+	} else {
+		m.addcomplained = &i
+	}
+}
+
+// AddedComplained returns the value that was added to the "complained" field in this mutation.
+func (m *BulkSendMutation) AddedComplained() (r int, exists bool) {
+	v := m.addcomplained
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetComplained resets all changes to the "complained" field.
+func (m *BulkSendMutation) ResetComplained() {
+	m.complained = nil
+	m.addcomplained = nil
+}
+
 // SetCreatedByID sets the "created_by_id" field.
 func (m *BulkSendMutation) SetCreatedByID(i int) {
 	m.created_by = &i
@@ -1672,7 +1883,7 @@ func (m *BulkSendMutation) CreatedByID() (r int, exists bool) {
 // OldCreatedByID returns the old "created_by_id" field's value of the BulkSend entity.
 // If the BulkSend object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *BulkSendMutation) OldCreatedByID(ctx context.Context) (v int, err error) {
+func (m *BulkSendMutation) OldCreatedByID(ctx context.Context) (v *int, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldCreatedByID is only allowed on UpdateOne operations")
 	}
@@ -1686,9 +1897,22 @@ func (m *BulkSendMutation) OldCreatedByID(ctx context.Context) (v int, err error
 	return oldValue.CreatedByID, nil
 }
 
+// ClearCreatedByID clears the value of the "created_by_id" field.
+func (m *BulkSendMutation) ClearCreatedByID() {
+	m.created_by = nil
+	m.clearedFields[bulksend.FieldCreatedByID] = struct{}{}
+}
+
+// CreatedByIDCleared returns if the "created_by_id" field was cleared in this mutation.
+func (m *BulkSendMutation) CreatedByIDCleared() bool {
+	_, ok := m.clearedFields[bulksend.FieldCreatedByID]
+	return ok
+}
+
 // ResetCreatedByID resets all changes to the "created_by_id" field.
 func (m *BulkSendMutation) ResetCreatedByID() {
 	m.created_by = nil
+	delete(m.clearedFields, bulksend.FieldCreatedByID)
 }
 
 // SetIdempotencyKey sets the "idempotency_key" field.
@@ -1873,7 +2097,7 @@ func (m *BulkSendMutation) ClearCreatedBy() {
 
 // CreatedByCleared reports if the "created_by" edge to the User entity was cleared.
 func (m *BulkSendMutation) CreatedByCleared() bool {
-	return m.clearedcreated_by
+	return m.CreatedByIDCleared() || m.clearedcreated_by
 }
 
 // CreatedByIDs returns the "created_by" edge IDs in the mutation.
@@ -1926,7 +2150,7 @@ func (m *BulkSendMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *BulkSendMutation) Fields() []string {
-	fields := make([]string, 0, 13)
+	fields := make([]string, 0, 17)
 	if m.created_at != nil {
 		fields = append(fields, bulksend.FieldCreatedAt)
 	}
@@ -1942,6 +2166,9 @@ func (m *BulkSendMutation) Fields() []string {
 	if m.kind != nil {
 		fields = append(fields, bulksend.FieldKind)
 	}
+	if m.trigger != nil {
+		fields = append(fields, bulksend.FieldTrigger)
+	}
 	if m.total != nil {
 		fields = append(fields, bulksend.FieldTotal)
 	}
@@ -1953,6 +2180,15 @@ func (m *BulkSendMutation) Fields() []string {
 	}
 	if m.skipped != nil {
 		fields = append(fields, bulksend.FieldSkipped)
+	}
+	if m.delivered != nil {
+		fields = append(fields, bulksend.FieldDelivered)
+	}
+	if m.bounced != nil {
+		fields = append(fields, bulksend.FieldBounced)
+	}
+	if m.complained != nil {
+		fields = append(fields, bulksend.FieldComplained)
 	}
 	if m.created_by != nil {
 		fields = append(fields, bulksend.FieldCreatedByID)
@@ -1984,6 +2220,8 @@ func (m *BulkSendMutation) Field(name string) (ent.Value, bool) {
 		return m.Status()
 	case bulksend.FieldKind:
 		return m.Kind()
+	case bulksend.FieldTrigger:
+		return m.Trigger()
 	case bulksend.FieldTotal:
 		return m.Total()
 	case bulksend.FieldSent:
@@ -1992,6 +2230,12 @@ func (m *BulkSendMutation) Field(name string) (ent.Value, bool) {
 		return m.Failed()
 	case bulksend.FieldSkipped:
 		return m.Skipped()
+	case bulksend.FieldDelivered:
+		return m.Delivered()
+	case bulksend.FieldBounced:
+		return m.Bounced()
+	case bulksend.FieldComplained:
+		return m.Complained()
 	case bulksend.FieldCreatedByID:
 		return m.CreatedByID()
 	case bulksend.FieldIdempotencyKey:
@@ -2019,6 +2263,8 @@ func (m *BulkSendMutation) OldField(ctx context.Context, name string) (ent.Value
 		return m.OldStatus(ctx)
 	case bulksend.FieldKind:
 		return m.OldKind(ctx)
+	case bulksend.FieldTrigger:
+		return m.OldTrigger(ctx)
 	case bulksend.FieldTotal:
 		return m.OldTotal(ctx)
 	case bulksend.FieldSent:
@@ -2027,6 +2273,12 @@ func (m *BulkSendMutation) OldField(ctx context.Context, name string) (ent.Value
 		return m.OldFailed(ctx)
 	case bulksend.FieldSkipped:
 		return m.OldSkipped(ctx)
+	case bulksend.FieldDelivered:
+		return m.OldDelivered(ctx)
+	case bulksend.FieldBounced:
+		return m.OldBounced(ctx)
+	case bulksend.FieldComplained:
+		return m.OldComplained(ctx)
 	case bulksend.FieldCreatedByID:
 		return m.OldCreatedByID(ctx)
 	case bulksend.FieldIdempotencyKey:
@@ -2079,6 +2331,13 @@ func (m *BulkSendMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetKind(v)
 		return nil
+	case bulksend.FieldTrigger:
+		v, ok := value.(bulksend.Trigger)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTrigger(v)
+		return nil
 	case bulksend.FieldTotal:
 		v, ok := value.(int)
 		if !ok {
@@ -2106,6 +2365,27 @@ func (m *BulkSendMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetSkipped(v)
+		return nil
+	case bulksend.FieldDelivered:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDelivered(v)
+		return nil
+	case bulksend.FieldBounced:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBounced(v)
+		return nil
+	case bulksend.FieldComplained:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetComplained(v)
 		return nil
 	case bulksend.FieldCreatedByID:
 		v, ok := value.(int)
@@ -2155,6 +2435,15 @@ func (m *BulkSendMutation) AddedFields() []string {
 	if m.addskipped != nil {
 		fields = append(fields, bulksend.FieldSkipped)
 	}
+	if m.adddelivered != nil {
+		fields = append(fields, bulksend.FieldDelivered)
+	}
+	if m.addbounced != nil {
+		fields = append(fields, bulksend.FieldBounced)
+	}
+	if m.addcomplained != nil {
+		fields = append(fields, bulksend.FieldComplained)
+	}
 	return fields
 }
 
@@ -2171,6 +2460,12 @@ func (m *BulkSendMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedFailed()
 	case bulksend.FieldSkipped:
 		return m.AddedSkipped()
+	case bulksend.FieldDelivered:
+		return m.AddedDelivered()
+	case bulksend.FieldBounced:
+		return m.AddedBounced()
+	case bulksend.FieldComplained:
+		return m.AddedComplained()
 	}
 	return nil, false
 }
@@ -2208,6 +2503,27 @@ func (m *BulkSendMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddSkipped(v)
 		return nil
+	case bulksend.FieldDelivered:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDelivered(v)
+		return nil
+	case bulksend.FieldBounced:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddBounced(v)
+		return nil
+	case bulksend.FieldComplained:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddComplained(v)
+		return nil
 	}
 	return fmt.Errorf("unknown BulkSend numeric field %s", name)
 }
@@ -2216,6 +2532,9 @@ func (m *BulkSendMutation) AddField(name string, value ent.Value) error {
 // mutation.
 func (m *BulkSendMutation) ClearedFields() []string {
 	var fields []string
+	if m.FieldCleared(bulksend.FieldCreatedByID) {
+		fields = append(fields, bulksend.FieldCreatedByID)
+	}
 	if m.FieldCleared(bulksend.FieldIdempotencyKey) {
 		fields = append(fields, bulksend.FieldIdempotencyKey)
 	}
@@ -2239,6 +2558,9 @@ func (m *BulkSendMutation) FieldCleared(name string) bool {
 // error if the field is not defined in the schema.
 func (m *BulkSendMutation) ClearField(name string) error {
 	switch name {
+	case bulksend.FieldCreatedByID:
+		m.ClearCreatedByID()
+		return nil
 	case bulksend.FieldIdempotencyKey:
 		m.ClearIdempotencyKey()
 		return nil
@@ -2271,6 +2593,9 @@ func (m *BulkSendMutation) ResetField(name string) error {
 	case bulksend.FieldKind:
 		m.ResetKind()
 		return nil
+	case bulksend.FieldTrigger:
+		m.ResetTrigger()
+		return nil
 	case bulksend.FieldTotal:
 		m.ResetTotal()
 		return nil
@@ -2282,6 +2607,15 @@ func (m *BulkSendMutation) ResetField(name string) error {
 		return nil
 	case bulksend.FieldSkipped:
 		m.ResetSkipped()
+		return nil
+	case bulksend.FieldDelivered:
+		m.ResetDelivered()
+		return nil
+	case bulksend.FieldBounced:
+		m.ResetBounced()
+		return nil
+	case bulksend.FieldComplained:
+		m.ResetComplained()
 		return nil
 	case bulksend.FieldCreatedByID:
 		m.ResetCreatedByID()
@@ -2647,7 +2981,7 @@ func (m *DeliveryMutation) BulkSendID() (r int, exists bool) {
 // OldBulkSendID returns the old "bulk_send_id" field's value of the Delivery entity.
 // If the Delivery object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *DeliveryMutation) OldBulkSendID(ctx context.Context) (v int, err error) {
+func (m *DeliveryMutation) OldBulkSendID(ctx context.Context) (v *int, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldBulkSendID is only allowed on UpdateOne operations")
 	}
@@ -2679,10 +3013,24 @@ func (m *DeliveryMutation) AddedBulkSendID() (r int, exists bool) {
 	return *v, true
 }
 
+// ClearBulkSendID clears the value of the "bulk_send_id" field.
+func (m *DeliveryMutation) ClearBulkSendID() {
+	m.bulk_send_id = nil
+	m.addbulk_send_id = nil
+	m.clearedFields[delivery.FieldBulkSendID] = struct{}{}
+}
+
+// BulkSendIDCleared returns if the "bulk_send_id" field was cleared in this mutation.
+func (m *DeliveryMutation) BulkSendIDCleared() bool {
+	_, ok := m.clearedFields[delivery.FieldBulkSendID]
+	return ok
+}
+
 // ResetBulkSendID resets all changes to the "bulk_send_id" field.
 func (m *DeliveryMutation) ResetBulkSendID() {
 	m.bulk_send_id = nil
 	m.addbulk_send_id = nil
+	delete(m.clearedFields, delivery.FieldBulkSendID)
 }
 
 // SetUserID sets the "user_id" field.
@@ -3643,6 +3991,9 @@ func (m *DeliveryMutation) AddField(name string, value ent.Value) error {
 // mutation.
 func (m *DeliveryMutation) ClearedFields() []string {
 	var fields []string
+	if m.FieldCleared(delivery.FieldBulkSendID) {
+		fields = append(fields, delivery.FieldBulkSendID)
+	}
 	if m.FieldCleared(delivery.FieldUserID) {
 		fields = append(fields, delivery.FieldUserID)
 	}
@@ -3681,6 +4032,9 @@ func (m *DeliveryMutation) FieldCleared(name string) bool {
 // error if the field is not defined in the schema.
 func (m *DeliveryMutation) ClearField(name string) error {
 	switch name {
+	case delivery.FieldBulkSendID:
+		m.ClearBulkSendID()
+		return nil
 	case delivery.FieldUserID:
 		m.ClearUserID()
 		return nil

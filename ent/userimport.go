@@ -14,7 +14,7 @@ import (
 	"github.com/rollcall/rollcall/ent/userimport"
 )
 
-// UserImport is the model entity for the UserImport schema.
+// One CSV import (importUsers or the CLI's import) and what it did; select its people with users(where: {hasImportWith: {id: …}}).
 type UserImport struct {
 	config `json:"-"`
 	// ID of the ent.
@@ -25,17 +25,17 @@ type UserImport struct {
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
 	// OrganizationID holds the value of the "organization_id" field.
 	OrganizationID int `json:"organization_id,omitempty"`
-	// Filename holds the value of the "filename" field.
+	// The uploaded file's name (empty when it had none).
 	Filename string `json:"filename,omitempty"`
-	// CreatedByID holds the value of the "created_by_id" field.
+	// The person who imported; null once erased.
 	CreatedByID *int `json:"created_by_id,omitempty"`
-	// Created holds the value of the "created" field.
+	// People the file created.
 	Created int `json:"created,omitempty"`
-	// Updated holds the value of the "updated" field.
+	// People the file changed.
 	Updated int `json:"updated,omitempty"`
-	// Unchanged holds the value of the "unchanged" field.
+	// People the file named who needed no change.
 	Unchanged int `json:"unchanged,omitempty"`
-	// Rejected holds the value of the "rejected" field.
+	// Rows refused (bad address, unknown role, …).
 	Rejected int `json:"rejected,omitempty"`
 	// DryRun holds the value of the "dry_run" field.
 	DryRun bool `json:"dry_run,omitempty"`
@@ -51,7 +51,7 @@ type UserImport struct {
 type UserImportEdges struct {
 	// Organization holds the value of the organization edge.
 	Organization *Organization `json:"organization,omitempty"`
-	// CreatedBy holds the value of the created_by edge.
+	// The person who imported; null once erased.
 	CreatedBy *User `json:"created_by,omitempty"`
 	// Users holds the value of the users edge.
 	Users []*User `json:"users,omitempty"`

@@ -44,7 +44,7 @@ func (r *mutationResolver) MarkNotificationsRead(ctx context.Context, ids []int)
 
 // BulkSend is the resolver for the bulkSend field.
 func (r *queryResolver) BulkSend(ctx context.Context, id int) (*ent.BulkSend, error) {
-	return nullIfNotFound(r.BulkSends.Get(ctx, id))
+	return nullIfNotFound(r.Resolver.BulkSends.Get(ctx, id)) // r.BulkSends is the bulkSends field
 }
 
 // Notifications is the resolver for the notifications field.

@@ -88,6 +88,8 @@ func TestCost(t *testing.T) {
 	}
 	twenty.WriteString(" }")
 	require.ErrorContains(t, measureQuery(t, twenty.String(), nil).err, "query cost")
+	require.ErrorContains(t, measureQuery(t, `{ users(first: 500) { edges { node { emails(first: 500) { edges { node { id } } } } } } }`, nil).err,
+		"query cost", "every person's every email")
 
 	withExtras := measureQuery(t, `{ users(first: 500, search: "ann") { totalCount pageInfo { hasNextPage endCursor } `+userPage[len("users(first: 500) { "):]+` }`, nil)
 	require.NoError(t, withExtras.err, "a page with its count and a search passes")
@@ -118,6 +120,10 @@ func TestCost(t *testing.T) {
 		"nodes by a variable":      {`query($ids: [ID!]!) { nodes(ids: $ids) { id } }`, map[string]any{"ids": []any{"1", "2"}}, 11 + 2*1},
 		"other lists":              {`{ roles { id name } }`, nil, 1 + listEstimate*2},
 		"mutation":                 {`mutation { logout }`, nil, 1 + mutationWeight},
+		"bulkSends":                {`{ bulkSends(first: 7) { edges { node { id } } } }`, nil, 11 + 7*3},
+		"imports' default page":    {`{ imports { edges { node { id } } } }`, nil, 11 + 50*3},
+		"a send's deliveries":      {`{ bulkSends(first: 10) { edges { node { deliveries(first: 10, status: [BOUNCED]) { edges { node { id } } } } } } }`, nil, 11 + 10*(2+11+10*3)},
+		"a person's emails":        {`{ users(first: 10) { edges { node { emails(first: 10) { edges { node { id user { id } bulkSend { id } } } } } } } }`, nil, 11 + 10*(2+11+10*7)},
 	} {
 		m := measureQuery(t, c.query, c.vars)
 		require.NoError(t, m.err, name)

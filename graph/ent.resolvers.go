@@ -38,8 +38,17 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []int) ([]ent.Noder, erro
 // AuditEvent returns generated.AuditEventResolver implementation.
 func (r *Resolver) AuditEvent() generated.AuditEventResolver { return &auditEventResolver{r} }
 
+// BulkSend returns generated.BulkSendResolver implementation.
+func (r *Resolver) BulkSend() generated.BulkSendResolver { return &bulkSendResolver{r} }
+
+// Delivery returns generated.DeliveryResolver implementation.
+func (r *Resolver) Delivery() generated.DeliveryResolver { return &deliveryResolver{r} }
+
 // Query returns generated.QueryResolver implementation.
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
+
+// User returns generated.UserResolver implementation.
+func (r *Resolver) User() generated.UserResolver { return &userResolver{r} }
 
 // UserWhereInput returns generated.UserWhereInputResolver implementation.
 func (r *Resolver) UserWhereInput() generated.UserWhereInputResolver {
@@ -48,6 +57,9 @@ func (r *Resolver) UserWhereInput() generated.UserWhereInputResolver {
 
 type (
 	auditEventResolver     struct{ *Resolver }
+	bulkSendResolver       struct{ *Resolver }
+	deliveryResolver       struct{ *Resolver }
 	queryResolver          struct{ *Resolver }
+	userResolver           struct{ *Resolver }
 	userWhereInputResolver struct{ *Resolver }
 )

@@ -10,6 +10,7 @@ import (
 	"github.com/rollcall/rollcall/ent"
 	"github.com/rollcall/rollcall/ent/privacy"
 	"github.com/rollcall/rollcall/internal/apperr"
+	"github.com/rollcall/rollcall/internal/history"
 	"github.com/rollcall/rollcall/internal/viewer"
 )
 
@@ -73,4 +74,16 @@ func (r *Resolver) optionalNode(ctx context.Context, id *int) (ent.Noder, error)
 		return nil, nil
 	}
 	return r.node(ctx, *id)
+}
+
+// deliveryPage is the page of emails the field being resolved belongs to
+// (its connection's result, up the field path), or nil outside one: fields
+// of a page's emails then read what they refer to once for the whole page.
+func deliveryPage(ctx context.Context) *history.DeliveryPage {
+	for fc := graphql.GetFieldContext(ctx); fc != nil; fc = fc.Parent {
+		if p, ok := fc.Result.(*history.DeliveryPage); ok {
+			return p
+		}
+	}
+	return nil
 }

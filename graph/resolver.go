@@ -8,6 +8,7 @@ import (
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/bulksend"
 	"github.com/rollcall/rollcall/internal/clock"
+	"github.com/rollcall/rollcall/internal/history"
 	"github.com/rollcall/rollcall/internal/importer"
 	"github.com/rollcall/rollcall/internal/invite"
 	"github.com/rollcall/rollcall/internal/notify"
@@ -29,4 +30,6 @@ type Resolver struct {
 	// BulkSends plans, reports and cancels bulk sends.
 	BulkSends *bulksend.Service
 	Notify    *notify.Service
+	// History serves email history, bulkSends and imports.
+	History *history.Service
 }

@@ -28,6 +28,8 @@ const (
 	FieldStatus = "status"
 	// FieldKind holds the string denoting the kind field in the database.
 	FieldKind = "kind"
+	// FieldTrigger holds the string denoting the trigger field in the database.
+	FieldTrigger = "trigger"
 	// FieldTotal holds the string denoting the total field in the database.
 	FieldTotal = "total"
 	// FieldSent holds the string denoting the sent field in the database.
@@ -36,6 +38,12 @@ const (
 	FieldFailed = "failed"
 	// FieldSkipped holds the string denoting the skipped field in the database.
 	FieldSkipped = "skipped"
+	// FieldDelivered holds the string denoting the delivered field in the database.
+	FieldDelivered = "delivered"
+	// FieldBounced holds the string denoting the bounced field in the database.
+	FieldBounced = "bounced"
+	// FieldComplained holds the string denoting the complained field in the database.
+	FieldComplained = "complained"
 	// FieldCreatedByID holds the string denoting the created_by_id field in the database.
 	FieldCreatedByID = "created_by_id"
 	// FieldIdempotencyKey holds the string denoting the idempotency_key field in the database.
@@ -74,10 +82,14 @@ var Columns = []string{
 	FieldOrganizationID,
 	FieldStatus,
 	FieldKind,
+	FieldTrigger,
 	FieldTotal,
 	FieldSent,
 	FieldFailed,
 	FieldSkipped,
+	FieldDelivered,
+	FieldBounced,
+	FieldComplained,
 	FieldCreatedByID,
 	FieldIdempotencyKey,
 	FieldInputHash,
@@ -124,6 +136,18 @@ var (
 	DefaultSkipped int
 	// SkippedValidator is a validator for the "skipped" field. It is called by the builders before save.
 	SkippedValidator func(int) error
+	// DefaultDelivered holds the default value on creation for the "delivered" field.
+	DefaultDelivered int
+	// DeliveredValidator is a validator for the "delivered" field. It is called by the builders before save.
+	DeliveredValidator func(int) error
+	// DefaultBounced holds the default value on creation for the "bounced" field.
+	DefaultBounced int
+	// BouncedValidator is a validator for the "bounced" field. It is called by the builders before save.
+	BouncedValidator func(int) error
+	// DefaultComplained holds the default value on creation for the "complained" field.
+	DefaultComplained int
+	// ComplainedValidator is a validator for the "complained" field. It is called by the builders before save.
+	ComplainedValidator func(int) error
 	// IdempotencyKeyValidator is a validator for the "idempotency_key" field. It is called by the builders before save.
 	IdempotencyKeyValidator func(string) error
 )
@@ -182,6 +206,34 @@ func KindValidator(k Kind) error {
 	}
 }
 
+// Trigger defines the type for the "trigger" enum field.
+type Trigger string
+
+// TriggerMANUAL is the default value of the Trigger enum.
+const DefaultTrigger = TriggerMANUAL
+
+// Trigger values.
+const (
+	TriggerMANUAL   Trigger = "MANUAL"
+	TriggerIMPORT   Trigger = "IMPORT"
+	TriggerREMINDER Trigger = "REMINDER"
+	TriggerSCIM     Trigger = "SCIM"
+)
+
+func (t Trigger) String() string {
+	return string(t)
+}
+
+// TriggerValidator is a validator for the "trigger" field enum values. It is called by the builders before save.
+func TriggerValidator(t Trigger) error {
+	switch t {
+	case TriggerMANUAL, TriggerIMPORT, TriggerREMINDER, TriggerSCIM:
+		return nil
+	default:
+		return fmt.Errorf("bulksend: invalid enum value for trigger field: %q", t)
+	}
+}
+
 // OrderOption defines the ordering options for the BulkSend queries.
 type OrderOption func(*sql.Selector)
 
@@ -215,6 +267,11 @@ func ByKind(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldKind, opts...).ToFunc()
 }
 
+// ByTrigger orders the results by the trigger field.
+func ByTrigger(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldTrigger, opts...).ToFunc()
+}
+
 // ByTotal orders the results by the total field.
 func ByTotal(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldTotal, opts...).ToFunc()
@@ -233,6 +290,21 @@ func ByFailed(opts ...sql.OrderTermOption) OrderOption {
 // BySkipped orders the results by the skipped field.
 func BySkipped(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldSkipped, opts...).ToFunc()
+}
+
+// ByDelivered orders the results by the delivered field.
+func ByDelivered(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldDelivered, opts...).ToFunc()
+}
+
+// ByBounced orders the results by the bounced field.
+func ByBounced(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldBounced, opts...).ToFunc()
+}
+
+// ByComplained orders the results by the complained field.
+func ByComplained(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldComplained, opts...).ToFunc()
 }
 
 // ByCreatedByID orders the results by the created_by_id field.
@@ -310,6 +382,24 @@ func (e *Kind) UnmarshalGQL(val interface{}) error {
 	*e = Kind(str)
 	if err := KindValidator(*e); err != nil {
 		return fmt.Errorf("%s is not a valid Kind", str)
+	}
+	return nil
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (e Trigger) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(e.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (e *Trigger) UnmarshalGQL(val interface{}) error {
+	str, ok := val.(string)
+	if !ok {
+		return fmt.Errorf("enum %T must be a string", val)
+	}
+	*e = Trigger(str)
+	if err := TriggerValidator(*e); err != nil {
+		return fmt.Errorf("%s is not a valid Trigger", str)
 	}
 	return nil
 }

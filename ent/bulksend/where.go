@@ -90,6 +90,21 @@ func Skipped(v int) predicate.BulkSend {
 	return predicate.BulkSend(sql.FieldEQ(FieldSkipped, v))
 }
 
+// Delivered applies equality check predicate on the "delivered" field. It's identical to DeliveredEQ.
+func Delivered(v int) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldEQ(FieldDelivered, v))
+}
+
+// Bounced applies equality check predicate on the "bounced" field. It's identical to BouncedEQ.
+func Bounced(v int) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldEQ(FieldBounced, v))
+}
+
+// Complained applies equality check predicate on the "complained" field. It's identical to ComplainedEQ.
+func Complained(v int) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldEQ(FieldComplained, v))
+}
+
 // CreatedByID applies equality check predicate on the "created_by_id" field. It's identical to CreatedByIDEQ.
 func CreatedByID(v int) predicate.BulkSend {
 	return predicate.BulkSend(sql.FieldEQ(FieldCreatedByID, v))
@@ -248,6 +263,26 @@ func KindIn(vs ...Kind) predicate.BulkSend {
 // KindNotIn applies the NotIn predicate on the "kind" field.
 func KindNotIn(vs ...Kind) predicate.BulkSend {
 	return predicate.BulkSend(sql.FieldNotIn(FieldKind, vs...))
+}
+
+// TriggerEQ applies the EQ predicate on the "trigger" field.
+func TriggerEQ(v Trigger) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldEQ(FieldTrigger, v))
+}
+
+// TriggerNEQ applies the NEQ predicate on the "trigger" field.
+func TriggerNEQ(v Trigger) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldNEQ(FieldTrigger, v))
+}
+
+// TriggerIn applies the In predicate on the "trigger" field.
+func TriggerIn(vs ...Trigger) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldIn(FieldTrigger, vs...))
+}
+
+// TriggerNotIn applies the NotIn predicate on the "trigger" field.
+func TriggerNotIn(vs ...Trigger) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldNotIn(FieldTrigger, vs...))
 }
 
 // TotalEQ applies the EQ predicate on the "total" field.
@@ -410,6 +445,126 @@ func SkippedLTE(v int) predicate.BulkSend {
 	return predicate.BulkSend(sql.FieldLTE(FieldSkipped, v))
 }
 
+// DeliveredEQ applies the EQ predicate on the "delivered" field.
+func DeliveredEQ(v int) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldEQ(FieldDelivered, v))
+}
+
+// DeliveredNEQ applies the NEQ predicate on the "delivered" field.
+func DeliveredNEQ(v int) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldNEQ(FieldDelivered, v))
+}
+
+// DeliveredIn applies the In predicate on the "delivered" field.
+func DeliveredIn(vs ...int) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldIn(FieldDelivered, vs...))
+}
+
+// DeliveredNotIn applies the NotIn predicate on the "delivered" field.
+func DeliveredNotIn(vs ...int) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldNotIn(FieldDelivered, vs...))
+}
+
+// DeliveredGT applies the GT predicate on the "delivered" field.
+func DeliveredGT(v int) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldGT(FieldDelivered, v))
+}
+
+// DeliveredGTE applies the GTE predicate on the "delivered" field.
+func DeliveredGTE(v int) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldGTE(FieldDelivered, v))
+}
+
+// DeliveredLT applies the LT predicate on the "delivered" field.
+func DeliveredLT(v int) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldLT(FieldDelivered, v))
+}
+
+// DeliveredLTE applies the LTE predicate on the "delivered" field.
+func DeliveredLTE(v int) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldLTE(FieldDelivered, v))
+}
+
+// BouncedEQ applies the EQ predicate on the "bounced" field.
+func BouncedEQ(v int) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldEQ(FieldBounced, v))
+}
+
+// BouncedNEQ applies the NEQ predicate on the "bounced" field.
+func BouncedNEQ(v int) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldNEQ(FieldBounced, v))
+}
+
+// BouncedIn applies the In predicate on the "bounced" field.
+func BouncedIn(vs ...int) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldIn(FieldBounced, vs...))
+}
+
+// BouncedNotIn applies the NotIn predicate on the "bounced" field.
+func BouncedNotIn(vs ...int) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldNotIn(FieldBounced, vs...))
+}
+
+// BouncedGT applies the GT predicate on the "bounced" field.
+func BouncedGT(v int) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldGT(FieldBounced, v))
+}
+
+// BouncedGTE applies the GTE predicate on the "bounced" field.
+func BouncedGTE(v int) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldGTE(FieldBounced, v))
+}
+
+// BouncedLT applies the LT predicate on the "bounced" field.
+func BouncedLT(v int) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldLT(FieldBounced, v))
+}
+
+// BouncedLTE applies the LTE predicate on the "bounced" field.
+func BouncedLTE(v int) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldLTE(FieldBounced, v))
+}
+
+// ComplainedEQ applies the EQ predicate on the "complained" field.
+func ComplainedEQ(v int) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldEQ(FieldComplained, v))
+}
+
+// ComplainedNEQ applies the NEQ predicate on the "complained" field.
+func ComplainedNEQ(v int) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldNEQ(FieldComplained, v))
+}
+
+// ComplainedIn applies the In predicate on the "complained" field.
+func ComplainedIn(vs ...int) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldIn(FieldComplained, vs...))
+}
+
+// ComplainedNotIn applies the NotIn predicate on the "complained" field.
+func ComplainedNotIn(vs ...int) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldNotIn(FieldComplained, vs...))
+}
+
+// ComplainedGT applies the GT predicate on the "complained" field.
+func ComplainedGT(v int) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldGT(FieldComplained, v))
+}
+
+// ComplainedGTE applies the GTE predicate on the "complained" field.
+func ComplainedGTE(v int) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldGTE(FieldComplained, v))
+}
+
+// ComplainedLT applies the LT predicate on the "complained" field.
+func ComplainedLT(v int) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldLT(FieldComplained, v))
+}
+
+// ComplainedLTE applies the LTE predicate on the "complained" field.
+func ComplainedLTE(v int) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldLTE(FieldComplained, v))
+}
+
 // CreatedByIDEQ applies the EQ predicate on the "created_by_id" field.
 func CreatedByIDEQ(v int) predicate.BulkSend {
 	return predicate.BulkSend(sql.FieldEQ(FieldCreatedByID, v))
@@ -428,6 +583,16 @@ func CreatedByIDIn(vs ...int) predicate.BulkSend {
 // CreatedByIDNotIn applies the NotIn predicate on the "created_by_id" field.
 func CreatedByIDNotIn(vs ...int) predicate.BulkSend {
 	return predicate.BulkSend(sql.FieldNotIn(FieldCreatedByID, vs...))
+}
+
+// CreatedByIDIsNil applies the IsNil predicate on the "created_by_id" field.
+func CreatedByIDIsNil() predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldIsNull(FieldCreatedByID))
+}
+
+// CreatedByIDNotNil applies the NotNil predicate on the "created_by_id" field.
+func CreatedByIDNotNil() predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldNotNull(FieldCreatedByID))
 }
 
 // IdempotencyKeyEQ applies the EQ predicate on the "idempotency_key" field.

@@ -266,6 +266,16 @@ func BulkSendIDLTE(v int) predicate.Delivery {
 	return predicate.Delivery(sql.FieldLTE(FieldBulkSendID, v))
 }
 
+// BulkSendIDIsNil applies the IsNil predicate on the "bulk_send_id" field.
+func BulkSendIDIsNil() predicate.Delivery {
+	return predicate.Delivery(sql.FieldIsNull(FieldBulkSendID))
+}
+
+// BulkSendIDNotNil applies the NotNil predicate on the "bulk_send_id" field.
+func BulkSendIDNotNil() predicate.Delivery {
+	return predicate.Delivery(sql.FieldNotNull(FieldBulkSendID))
+}
+
 // UserIDEQ applies the EQ predicate on the "user_id" field.
 func UserIDEQ(v int) predicate.Delivery {
 	return predicate.Delivery(sql.FieldEQ(FieldUserID, v))

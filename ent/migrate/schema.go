@@ -67,15 +67,19 @@ var (
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"QUEUED", "RUNNING", "COMPLETED", "CANCELLED", "FAILED"}, Default: "QUEUED"},
 		{Name: "kind", Type: field.TypeEnum, Enums: []string{"AUTO", "INVITATION", "PASSWORD_RESET", "TEMPORARY_PASSWORD"}},
+		{Name: "trigger", Type: field.TypeEnum, Enums: []string{"MANUAL", "IMPORT", "REMINDER", "SCIM"}, Default: "MANUAL"},
 		{Name: "total", Type: field.TypeInt, Default: 0},
 		{Name: "sent", Type: field.TypeInt, Default: 0},
 		{Name: "failed", Type: field.TypeInt, Default: 0},
 		{Name: "skipped", Type: field.TypeInt, Default: 0},
+		{Name: "delivered", Type: field.TypeInt, Default: 0},
+		{Name: "bounced", Type: field.TypeInt, Default: 0},
+		{Name: "complained", Type: field.TypeInt, Default: 0},
 		{Name: "idempotency_key", Type: field.TypeString, Nullable: true, Size: 200},
 		{Name: "input_hash", Type: field.TypeBytes, Nullable: true},
 		{Name: "finished_at", Type: field.TypeTime, Nullable: true},
 		{Name: "organization_id", Type: field.TypeInt},
-		{Name: "created_by_id", Type: field.TypeInt},
+		{Name: "created_by_id", Type: field.TypeInt, Nullable: true},
 	}
 	// BulkSendsTable holds the schema information for the "bulk_sends" table.
 	BulkSendsTable = &schema.Table{
@@ -85,27 +89,32 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "bulk_sends_organizations_organization",
-				Columns:    []*schema.Column{BulkSendsColumns[12]},
+				Columns:    []*schema.Column{BulkSendsColumns[16]},
 				RefColumns: []*schema.Column{OrganizationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "bulk_sends_users_created_by",
-				Columns:    []*schema.Column{BulkSendsColumns[13]},
+				Columns:    []*schema.Column{BulkSendsColumns[17]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
-				OnDelete:   schema.NoAction,
+				OnDelete:   schema.SetNull,
 			},
 		},
 		Indexes: []*schema.Index{
 			{
 				Name:    "bulksend_organization_id_created_by_id_idempotency_key",
 				Unique:  true,
-				Columns: []*schema.Column{BulkSendsColumns[12], BulkSendsColumns[13], BulkSendsColumns[9]},
+				Columns: []*schema.Column{BulkSendsColumns[16], BulkSendsColumns[17], BulkSendsColumns[13]},
 			},
 			{
 				Name:    "bulksend_status",
 				Unique:  false,
 				Columns: []*schema.Column{BulkSendsColumns[3]},
+			},
+			{
+				Name:    "bulksend_organization_id_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{BulkSendsColumns[16], BulkSendsColumns[1], BulkSendsColumns[0]},
 			},
 		},
 	}
@@ -114,7 +123,7 @@ var (
 		{Name: "id", Type: field.TypeInt, Increment: true},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
-		{Name: "bulk_send_id", Type: field.TypeInt},
+		{Name: "bulk_send_id", Type: field.TypeInt, Nullable: true},
 		{Name: "user_id", Type: field.TypeInt, Nullable: true},
 		{Name: "email", Type: field.TypeString, Size: 320},
 		{Name: "action", Type: field.TypeEnum, Enums: []string{"INVITATION", "PASSWORD_RESET", "TEMPORARY_PASSWORD", "SKIP"}},
@@ -144,9 +153,9 @@ var (
 		},
 		Indexes: []*schema.Index{
 			{
-				Name:    "delivery_bulk_send_id_status",
+				Name:    "delivery_bulk_send_id_status_id",
 				Unique:  false,
-				Columns: []*schema.Column{DeliveriesColumns[3], DeliveriesColumns[7]},
+				Columns: []*schema.Column{DeliveriesColumns[3], DeliveriesColumns[7], DeliveriesColumns[0]},
 			},
 			{
 				Name:    "delivery_queued",

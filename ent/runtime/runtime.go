@@ -108,31 +108,49 @@ func init() {
 	// bulksend.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	bulksend.UpdateDefaultUpdatedAt = bulksendDescUpdatedAt.UpdateDefault.(func() time.Time)
 	// bulksendDescTotal is the schema descriptor for total field.
-	bulksendDescTotal := bulksendFields[2].Descriptor()
+	bulksendDescTotal := bulksendFields[3].Descriptor()
 	// bulksend.DefaultTotal holds the default value on creation for the total field.
 	bulksend.DefaultTotal = bulksendDescTotal.Default.(int)
 	// bulksend.TotalValidator is a validator for the "total" field. It is called by the builders before save.
 	bulksend.TotalValidator = bulksendDescTotal.Validators[0].(func(int) error)
 	// bulksendDescSent is the schema descriptor for sent field.
-	bulksendDescSent := bulksendFields[3].Descriptor()
+	bulksendDescSent := bulksendFields[4].Descriptor()
 	// bulksend.DefaultSent holds the default value on creation for the sent field.
 	bulksend.DefaultSent = bulksendDescSent.Default.(int)
 	// bulksend.SentValidator is a validator for the "sent" field. It is called by the builders before save.
 	bulksend.SentValidator = bulksendDescSent.Validators[0].(func(int) error)
 	// bulksendDescFailed is the schema descriptor for failed field.
-	bulksendDescFailed := bulksendFields[4].Descriptor()
+	bulksendDescFailed := bulksendFields[5].Descriptor()
 	// bulksend.DefaultFailed holds the default value on creation for the failed field.
 	bulksend.DefaultFailed = bulksendDescFailed.Default.(int)
 	// bulksend.FailedValidator is a validator for the "failed" field. It is called by the builders before save.
 	bulksend.FailedValidator = bulksendDescFailed.Validators[0].(func(int) error)
 	// bulksendDescSkipped is the schema descriptor for skipped field.
-	bulksendDescSkipped := bulksendFields[5].Descriptor()
+	bulksendDescSkipped := bulksendFields[6].Descriptor()
 	// bulksend.DefaultSkipped holds the default value on creation for the skipped field.
 	bulksend.DefaultSkipped = bulksendDescSkipped.Default.(int)
 	// bulksend.SkippedValidator is a validator for the "skipped" field. It is called by the builders before save.
 	bulksend.SkippedValidator = bulksendDescSkipped.Validators[0].(func(int) error)
+	// bulksendDescDelivered is the schema descriptor for delivered field.
+	bulksendDescDelivered := bulksendFields[7].Descriptor()
+	// bulksend.DefaultDelivered holds the default value on creation for the delivered field.
+	bulksend.DefaultDelivered = bulksendDescDelivered.Default.(int)
+	// bulksend.DeliveredValidator is a validator for the "delivered" field. It is called by the builders before save.
+	bulksend.DeliveredValidator = bulksendDescDelivered.Validators[0].(func(int) error)
+	// bulksendDescBounced is the schema descriptor for bounced field.
+	bulksendDescBounced := bulksendFields[8].Descriptor()
+	// bulksend.DefaultBounced holds the default value on creation for the bounced field.
+	bulksend.DefaultBounced = bulksendDescBounced.Default.(int)
+	// bulksend.BouncedValidator is a validator for the "bounced" field. It is called by the builders before save.
+	bulksend.BouncedValidator = bulksendDescBounced.Validators[0].(func(int) error)
+	// bulksendDescComplained is the schema descriptor for complained field.
+	bulksendDescComplained := bulksendFields[9].Descriptor()
+	// bulksend.DefaultComplained holds the default value on creation for the complained field.
+	bulksend.DefaultComplained = bulksendDescComplained.Default.(int)
+	// bulksend.ComplainedValidator is a validator for the "complained" field. It is called by the builders before save.
+	bulksend.ComplainedValidator = bulksendDescComplained.Validators[0].(func(int) error)
 	// bulksendDescIdempotencyKey is the schema descriptor for idempotency_key field.
-	bulksendDescIdempotencyKey := bulksendFields[7].Descriptor()
+	bulksendDescIdempotencyKey := bulksendFields[11].Descriptor()
 	// bulksend.IdempotencyKeyValidator is a validator for the "idempotency_key" field. It is called by the builders before save.
 	bulksend.IdempotencyKeyValidator = bulksendDescIdempotencyKey.Validators[0].(func(string) error)
 	deliveryMixin := schema.Delivery{}.Mixin()

@@ -11,30 +11,42 @@ import (
 	"github.com/rollcall/rollcall/ent/schema/enum"
 )
 
-// Delivery is one recipient of a BulkSend: the durable unit of sending work.
+// Delivery is one email to one person, of a BulkSend or on its own: the
+// durable unit of sending work.
 // Workers claim queued rows under a lease, so a crashed worker's rows are
 // taken over once the lease lapses.
 type Delivery struct{ ent.Schema }
 
 // Fields of the Delivery.
 func (Delivery) Fields() []ent.Field {
+	// Only what an admin may read is in the GraphQL schema: leases, retry
+	// bookkeeping, token hashes and provider message ids are never readable
+	// nor filterable. kind, reason, user and bulkSend are resolved from
+	// action, error, user_id and bulk_send_id (graph/history.graphqls).
+	internal := entgql.Skip(entgql.SkipAll)
 	return []ent.Field{
-		field.Int("bulk_send_id").Immutable(), // the BulkSend
+		// bulk_send_id (the BulkSend) is null for one person's email.
+		field.Int("bulk_send_id").Optional().Nillable().Immutable().Annotations(internal),
 
 		// user_id (the User) is cleared when the person is erased; the row
 		// stays, so the send's counts still add up.
-		field.Int("user_id").Optional().Nillable(),
-		field.String("email").MaxLen(320),
-		field.Enum("action").Values("INVITATION", "PASSWORD_RESET", "TEMPORARY_PASSWORD", "SKIP"),
-		field.Enum("status").GoType(enum.DeliveryStatus("")).Default(string(enum.DeliveryQueued)),
-		field.Int("attempts").Default(0).NonNegative(),
-		field.Time("next_attempt_at").Optional().Nillable(),
-		field.Time("lease_expires_at").Optional().Nillable(),
-		field.String("leased_by").Optional().Nillable(),
-		field.Bytes("token_hash").Optional().Sensitive(),
-		field.String("provider_message_id").Optional().Nillable(),
-		field.String("error").Optional().Nillable().MaxLen(2000),
-		field.Time("sent_at").Optional().Nillable(),
+		field.Int("user_id").Optional().Nillable().Annotations(internal),
+		field.String("email").MaxLen(320).
+			Comment("The address the email went (or was to go) to."),
+		field.Enum("action").Values("INVITATION", "PASSWORD_RESET", "TEMPORARY_PASSWORD", "SKIP").
+			Annotations(internal),
+		field.Enum("status").GoType(enum.DeliveryStatus("")).Default(string(enum.DeliveryQueued)).
+			Comment("QUEUED until it leaves (or is retried); SENT once the provider took it; DELIVERED, BOUNCED or COMPLAINED as the provider reports later; FAILED when it could not be sent; SKIPPED when the person got nothing (see reason).").
+			Annotations(entgql.Type("DeliveryStatus")),
+		field.Int("attempts").Default(0).NonNegative().Annotations(internal),
+		field.Time("next_attempt_at").Optional().Nillable().Annotations(internal),
+		field.Time("lease_expires_at").Optional().Nillable().Annotations(internal),
+		field.String("leased_by").Optional().Nillable().Annotations(internal),
+		field.Bytes("token_hash").Optional().Sensitive().Annotations(internal),
+		field.String("provider_message_id").Optional().Nillable().Annotations(internal),
+		field.String("error").Optional().Nillable().MaxLen(2000).Annotations(internal),
+		field.Time("sent_at").Optional().Nillable().
+			Comment("When the provider took the email; null until then."),
 	}
 }
 
@@ -46,7 +58,8 @@ func (Delivery) Fields() []ent.Field {
 // Indexes of the Delivery.
 func (Delivery) Indexes() []ent.Index {
 	return []ent.Index{
-		index.Fields("bulk_send_id", "status"),
+		// A send's deliveries by status, newest first (BulkSend.deliveries).
+		index.Fields("bulk_send_id", "status", "id"),
 		// Workers claim from this: only queued rows, in id order.
 		index.Fields("id").StorageKey("delivery_queued").
 			Annotations(entsql.IndexWhere("status = 'QUEUED'")),
@@ -58,10 +71,15 @@ func (Delivery) Indexes() []ent.Index {
 // Mixin of the Delivery.
 func (Delivery) Mixin() []ent.Mixin { return []ent.Mixin{TimeMixin{}, TenantMixin{}} }
 
-// Policy of the Delivery.
-func (Delivery) Policy() ent.Policy { return systemOnly() }
+// Policy of the Delivery: people.read reads the organisation's email
+// history; only the system writes it.
+func (Delivery) Policy() ent.Policy { return readableWith(permPeopleRead) }
 
-// Annotations of the Delivery.
+// Annotations of the Delivery: a GraphQL type (a Node) without generated
+// inputs; its lists are served by internal/history.
 func (Delivery) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+	return []schema.Annotation{
+		schema.Comment("One email to one person (or the decision to send them nothing: SKIPPED), of a bulk send or on its own, and what became of it. Read with people.read."),
+		entgql.Skip(entgql.SkipWhereInput, entgql.SkipOrderField, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+	}
 }

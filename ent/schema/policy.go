@@ -105,11 +105,20 @@ func managedBy(perms ...perm.Permission) ent.Policy {
 	}
 }
 
-// systemOnly refuses every viewer: sessions, token hashes, deliveries and
+// systemOnly refuses every viewer: sessions, token hashes and
 // throttles are only touched by services acting as the system.
 func systemOnly() ent.Policy {
 	return privacy.Policy{
 		Query:    privacy.QueryPolicy{privacy.AlwaysDenyRule()},
+		Mutation: privacy.MutationPolicy{privacy.AlwaysDenyRule()},
+	}
+}
+
+// readableWith lets holders of one of perms read (within their
+// organisation); nobody but the system writes.
+func readableWith(perms ...perm.Permission) ent.Policy {
+	return privacy.Policy{
+		Query:    privacy.QueryPolicy{requireAny(perms...), privacy.AlwaysAllowRule()},
 		Mutation: privacy.MutationPolicy{privacy.AlwaysDenyRule()},
 	}
 }

@@ -187,7 +187,7 @@ func TestTenantIsolation(t *testing.T) {
 		}
 		s.Query(t, tt.owner, `{ __schema { types { name } } }`, nil).Decode(t, &data)
 		for _, ty := range data.Schema.Types {
-			require.NotContains(t, []string{"Session", "Invitation", "Delivery", "Throttle"}, ty.Name)
+			require.NotContains(t, []string{"Session", "Invitation", "Throttle", "PasswordResetRequest"}, ty.Name)
 		}
 	})
 }

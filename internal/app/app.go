@@ -25,6 +25,7 @@ import (
 	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/events"
 	"github.com/rollcall/rollcall/internal/export"
+	"github.com/rollcall/rollcall/internal/history"
 	"github.com/rollcall/rollcall/internal/importer"
 	"github.com/rollcall/rollcall/internal/invite"
 	"github.com/rollcall/rollcall/internal/mail"
@@ -106,7 +107,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 	a.conns = server.FitDescriptors(ctx, cfg.Conns, log)
 	a.handler = server.New(server.Options{
 		Resolver: &graph.Resolver{Client: d.Client, Clock: clk, Auth: a.Auth, Orgs: a.Orgs, People: a.People,
-			Admin: a.Admin, Invites: a.Invites, Importer: a.Importer, Audit: auditLog, BulkSends: a.BulkSends, Notify: notifier},
+			Admin: a.Admin, Invites: a.Invites, Importer: a.Importer, Audit: auditLog, BulkSends: a.BulkSends, Notify: notifier,
+			History: history.New(d.Client)},
 		Export:      export.New(d.Client, clk, log),
 		Webhook:     webhook.New(webhook.Config{SigningKey: cfg.Mail.MailgunSigningKey}, clk, a.limiter, a.BulkSends, log),
 		Auth:        a.Auth,

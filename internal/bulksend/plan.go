@@ -120,7 +120,7 @@ func (s *Service) Start(ctx context.Context, req Request) (*Result, error) {
 				return fmt.Errorf("release idempotency key: %w", err)
 			}
 		}
-		res.BulkSend, err = s.queue(ctx, tx, v.OrgID, v.UserID, req.Kind, people, req.IdempotencyKey, hash)
+		res.BulkSend, err = s.queue(ctx, tx, v.OrgID, v.UserID, req.Kind, bulksend.TriggerMANUAL, people, req.IdempotencyKey, hash)
 		return err
 	})
 	if ent.IsConstraintError(err) && req.IdempotencyKey != "" {
@@ -139,15 +139,15 @@ func (s *Service) Start(ctx context.Context, req Request) (*Result, error) {
 
 // Queue plans a send of kind to userIDs (who must be of orgID) through tx, a
 // transaction's client, on behalf of createdBy, for services that invite as
-// part of a larger change (inviteUsers, importUsers). Call Queued with the
-// send after the transaction commits.
-func (s *Service) Queue(ctx context.Context, tx *ent.Client, orgID, createdBy int, kind bulksend.Kind, userIDs []int) (*ent.BulkSend, error) {
+// part of a larger change (inviteUsers: MANUAL, importUsers: IMPORT). Call
+// Queued with the send after the transaction commits.
+func (s *Service) Queue(ctx context.Context, tx *ent.Client, orgID, createdBy int, kind bulksend.Kind, trigger bulksend.Trigger, userIDs []int) (*ent.BulkSend, error) {
 	people, err := s.selectPeople(ctx, tx, orgID, Request{UserIDs: userIDs, Kind: kind})
 	if err != nil {
 		return nil, err
 	}
 	count(people, kind, nil) // decides each person's action
-	return s.queue(ctx, tx, orgID, createdBy, kind, people, "", nil)
+	return s.queue(ctx, tx, orgID, createdBy, kind, trigger, people, "", nil)
 }
 
 // repeated returns the send an idempotency key already made, nil if the key
@@ -351,7 +351,7 @@ func (r *Result) add(a delivery.Action, n int) {
 
 // queue writes the send and its deliveries through tx; a send with nothing
 // to deliver is finished at once.
-func (s *Service) queue(ctx context.Context, tx *ent.Client, orgID, createdBy int, kind bulksend.Kind, people []*recipient, key string, hash []byte) (*ent.BulkSend, error) {
+func (s *Service) queue(ctx context.Context, tx *ent.Client, orgID, createdBy int, kind bulksend.Kind, trigger bulksend.Trigger, people []*recipient, key string, hash []byte) (*ent.BulkSend, error) {
 	sys := auth.AsSystem(ctx)
 	now := s.clock.Now()
 	skipped := 0
@@ -360,7 +360,7 @@ func (s *Service) queue(ctx context.Context, tx *ent.Client, orgID, createdBy in
 			skipped++
 		}
 	}
-	create := tx.BulkSend.Create().SetOrganizationID(orgID).SetCreatedByID(createdBy).SetKind(kind).
+	create := tx.BulkSend.Create().SetOrganizationID(orgID).SetCreatedByID(createdBy).SetKind(kind).SetTrigger(trigger).
 		SetTotal(len(people)).SetSkipped(skipped).SetCreatedAt(now).SetUpdatedAt(now)
 	if key != "" {
 		create.SetIdempotencyKey(key).SetInputHash(hash)

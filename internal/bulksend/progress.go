@@ -88,8 +88,8 @@ func (s *Service) published(ctx context.Context, b *ent.BulkSend) {
 	if err := s.bus.Publish(ctx, events.Event{Topic: ProgressTopic(b.ID), Payload: payload}); err != nil {
 		s.log.WarnContext(ctx, "publish bulk send progress", slog.String("error", err.Error()))
 	}
-	if b.FinishedAt != nil {
-		if err := s.notify.Published(ctx, b.CreatedByID); err != nil {
+	if b.FinishedAt != nil && b.CreatedByID != nil {
+		if err := s.notify.Published(ctx, *b.CreatedByID); err != nil {
 			s.log.WarnContext(ctx, "publish notification", slog.String("error", err.Error()))
 		}
 	}
@@ -122,7 +122,7 @@ func (s *Service) Cancel(ctx context.Context, id int) (*ent.BulkSend, error) {
 	if err != nil {
 		return nil, err
 	}
-	if b.CreatedByID != v.UserID && !v.Can(perm.PeopleManage) {
+	if (b.CreatedByID == nil || *b.CreatedByID != v.UserID) && !v.Can(perm.PeopleManage) {
 		return nil, apperr.New(apperr.Forbidden, "only people.manage can cancel another person's send")
 	}
 	if b.FinishedAt != nil || b.Status == bulksend.StatusCANCELLED {

@@ -257,7 +257,10 @@ func (s *Service) finish(ctx context.Context, tx *ent.Client, id int) (*ent.Bulk
 	if b, err = up.Save(sys); err != nil {
 		return nil, fmt.Errorf("finish bulk send: %w", err)
 	}
-	if _, err := s.notify.Create(ctx, tx, b.OrganizationID, b.CreatedByID, "bulk_send.finished", Summary(b), &b.ID); err != nil {
+	if b.CreatedByID == nil { // the system's send: nobody to tell
+		return b, nil
+	}
+	if _, err := s.notify.Create(ctx, tx, b.OrganizationID, *b.CreatedByID, "bulk_send.finished", Summary(b), &b.ID); err != nil {
 		return nil, err
 	}
 	return b, nil

@@ -43,37 +43,83 @@ func (s *Service) ApplyDeliveryEvent(ctx context.Context, e webhook.Event) error
 	if e.Status == "" { // a temporary failure: the provider retries by itself
 		return s.client.Delivery.UpdateOne(d).SetError(clip("provider retrying: " + e.Reason)).Exec(ctx)
 	}
-	var earlier []enum.DeliveryStatus // what this event may replace
-	for st, r := range rank {
-		if r < rank[e.Status] {
-			earlier = append(earlier, st)
-		}
-	}
+	// Rows are locked in the order the workers' record step locks them
+	// (deliveries, people, sends), so the two never deadlock.
 	return db.InTx(ctx, s.client, func(tx *ent.Client) error {
-		// Conditional, so two events racing keep the stronger one.
-		up := tx.Delivery.Update().Where(delivery.ID(d.ID), delivery.StatusIn(earlier...)).
+		from, moved, err := s.advance(ctx, tx, d, e)
+		if err != nil || !moved {
+			return err
+		}
+		if d.UserID != nil { // else the person was erased
+			// Only while the person still has the address the report is about.
+			err = tx.User.Update().Where(user.ID(*d.UserID), user.EmailNormalized(strings.ToLower(d.Email))).
+				SetLastEmailStatus(e.Status).Exec(ctx)
+			if err != nil {
+				return fmt.Errorf("record email status: %w", err)
+			}
+		}
+		return s.recount(ctx, tx, d.BulkSendID, from, e.Status)
+	})
+}
+
+// advance moves delivery d to the status event e reports, if that is
+// stronger than where it stands, and returns the status it replaced and
+// whether it moved. The update names the status it replaces, so of two
+// reports racing, or one replayed, each move is made (and counted, by
+// recount in the same transaction) once: the loser reads the row again and
+// stops when the winner's status is as strong.
+func (s *Service) advance(ctx context.Context, tx *ent.Client, d *ent.Delivery, e webhook.Event) (enum.DeliveryStatus, bool, error) {
+	from := d.Status
+	for range len(rank) + 1 { // each lost race leaves a stronger status
+		if _, ok := rank[from]; !ok || rank[from] >= rank[e.Status] {
+			return from, false, nil // not sent, or a report as strong came first
+		}
+		up := tx.Delivery.Update().Where(delivery.ID(d.ID), delivery.StatusEQ(from)).
 			SetStatus(e.Status).SetUpdatedAt(s.clock.Now())
 		if e.Reason != "" {
 			up.SetError(clip(e.Reason))
+		} else {
+			up.ClearError() // an earlier "provider retrying" no longer applies
 		}
 		n, err := up.Save(ctx)
 		if err != nil {
-			return fmt.Errorf("record delivery event: %w", err)
+			return from, false, fmt.Errorf("record delivery event: %w", err)
 		}
-		if n == 0 {
-			return nil // a stronger report came first
+		if n == 1 {
+			return from, true, nil
 		}
-		if d.UserID == nil {
-			return nil // the person was erased
-		}
-		// Only while the person still has the address the report is about.
-		err = tx.User.Update().Where(user.ID(*d.UserID), user.EmailNormalized(strings.ToLower(d.Email))).
-			SetLastEmailStatus(e.Status).Exec(ctx)
+		cur, err := tx.Delivery.Query().Where(delivery.ID(d.ID)).Select(delivery.FieldStatus).Only(ctx)
 		if err != nil {
-			return fmt.Errorf("record email status: %w", err)
+			return from, false, fmt.Errorf("read delivery: %w", err)
 		}
+		from = cur.Status
+	}
+	return from, false, fmt.Errorf("delivery %d: status keeps changing", d.ID)
+}
+
+// recount moves send id's report counters (delivered, bounced and
+// complained each count the send's deliveries now in that status) for one
+// delivery going from one status to another; one person's email (id nil)
+// has none.
+func (s *Service) recount(ctx context.Context, tx *ent.Client, id *int, from, to enum.DeliveryStatus) error {
+	if id == nil {
 		return nil
-	})
+	}
+	up := tx.BulkSend.UpdateOneID(*id).SetUpdatedAt(s.clock.Now())
+	for st, delta := range map[enum.DeliveryStatus]int{from: -1, to: 1} {
+		switch st {
+		case enum.DeliveryDelivered:
+			up.AddDelivered(delta)
+		case enum.DeliveryBounced:
+			up.AddBounced(delta)
+		case enum.DeliveryComplained:
+			up.AddComplained(delta)
+		}
+	}
+	if err := up.Exec(ctx); err != nil && !ent.IsNotFound(err) {
+		return fmt.Errorf("count delivery report: %w", err)
+	}
+	return nil
 }
 
 // findDelivery finds the delivery an event is about, or nil.

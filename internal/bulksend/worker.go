@@ -288,7 +288,7 @@ func (s *Service) issueLinks(ctx context.Context, tx *ent.Client, u *unit, now t
 		for i, j := range jobs {
 			ids[i] = j.userID
 			creates[i] = tx.Invitation.Create().SetOrganizationID(j.orgID).SetUserID(j.userID).SetKind(kind).
-				SetTokenHash(j.hash).SetExpiresAt(j.expires).SetCreatedByID(j.send.CreatedByID).
+				SetTokenHash(j.hash).SetExpiresAt(j.expires).SetNillableCreatedByID(j.send.CreatedByID).
 				SetCreatedAt(now).SetUpdatedAt(now)
 		}
 		if err := invite.RevokeTokens(ctx, tx, now, kind, ids...); err != nil {

@@ -154,10 +154,24 @@ func (d *DB) Migrate(ctx context.Context, log *slog.Logger) error {
 }
 
 // upgradeData brings rows written by earlier versions up to today's rules:
-// every audit event names its actor ("system" where none was recorded).
+// every audit event names its actor ("system" where none was recorded), and
+// a send's report counters (delivered, bounced, complained) count its
+// deliveries in those states, reported before the counters existed. A send
+// with a counter set is already counted (reports move them atomically), so
+// this touches only sends never counted and costs an index probe each.
 func (d *DB) upgradeData(ctx context.Context) error {
 	if _, err := d.SQL.ExecContext(ctx, `UPDATE audit_events SET actor_label = 'system' WHERE actor_label = ''`); err != nil {
 		return fmt.Errorf("label audit actors: %w", err)
+	}
+	count := func(status string) string {
+		return `(SELECT count(*) FROM deliveries d WHERE d.bulk_send_id = bulk_sends.id AND d.status = '` + status + `')`
+	}
+	_, err := d.SQL.ExecContext(ctx, `UPDATE bulk_sends SET delivered = `+count("DELIVERED")+`,
+		bounced = `+count("BOUNCED")+`, complained = `+count("COMPLAINED")+`
+		WHERE sent > 0 AND delivered = 0 AND bounced = 0 AND complained = 0 AND EXISTS (SELECT 1 FROM deliveries d
+			WHERE d.bulk_send_id = bulk_sends.id AND d.status IN ('DELIVERED', 'BOUNCED', 'COMPLAINED'))`)
+	if err != nil {
+		return fmt.Errorf("count delivery reports: %w", err)
 	}
 	return nil
 }
@@ -200,10 +214,11 @@ func (d *DB) createSearchIndex(ctx context.Context) error {
 
 // retiredIndexes are indexes earlier versions created, which ent's migrator
 // leaves in place: per-column trigram indexes (one now covers all columns),
-// and the full index on invitation expiry (now partial, under its own name).
+// the full index on invitation expiry (now partial, under its own name), and
+// deliveries by send and status (now ending with the id).
 var retiredIndexes = []string{
 	"users_email_normalized_trgm", "users_first_name_trgm", "users_last_name_trgm", "users_username_normalized_trgm",
-	"user_organization_id_status_invite_expires_at",
+	"user_organization_id_status_invite_expires_at", "delivery_bulk_send_id_status",
 }
 
 func (d *DB) dropRetiredIndexes(ctx context.Context) error {

@@ -9,6 +9,8 @@ import (
 
 	"entgo.io/ent/dialect"
 	"github.com/stretchr/testify/require"
+
+	"github.com/rollcall/rollcall/ent/schema/enum"
 )
 
 func TestParse(t *testing.T) {
@@ -117,7 +119,8 @@ func TestMigrateUpgradesEarlierSchemas(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	require.NoError(t, d.Migrate(ctx, log))
 
-	old := []string{`CREATE INDEX user_organization_id_status_invite_expires_at ON users (organization_id, status, invite_expires_at)`}
+	old := []string{`CREATE INDEX user_organization_id_status_invite_expires_at ON users (organization_id, status, invite_expires_at)`,
+		`CREATE INDEX delivery_bulk_send_id_status ON deliveries (bulk_send_id, status)`}
 	if d.Dialect == dialect.Postgres {
 		old = append(old,
 			`CREATE INDEX users_first_name_trgm ON users USING gin (first_name gin_trgm_ops)`,
@@ -135,7 +138,7 @@ func TestMigrateUpgradesEarlierSchemas(t *testing.T) {
 	var indexes, keys int
 	if d.Dialect == dialect.Postgres {
 		require.NoError(t, d.SQL.QueryRowContext(ctx, `SELECT count(*) FROM pg_indexes
-			WHERE indexname IN ('user_organization_id_status_invite_expires_at', 'users_first_name_trgm')`).Scan(&indexes))
+			WHERE indexname IN ('user_organization_id_status_invite_expires_at', 'users_first_name_trgm', 'delivery_bulk_send_id_status')`).Scan(&indexes))
 		require.NoError(t, d.SQL.QueryRowContext(ctx, `SELECT count(*) FROM pg_constraint WHERE conname = ANY($1)`,
 			serviceKeptKeys).Scan(&keys))
 		var search []string
@@ -151,8 +154,38 @@ func TestMigrateUpgradesEarlierSchemas(t *testing.T) {
 		require.Contains(t, search[0], "first_name")
 	} else {
 		require.NoError(t, d.SQL.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master
-			WHERE type = 'index' AND name = 'user_organization_id_status_invite_expires_at'`).Scan(&indexes))
+			WHERE type = 'index' AND name IN ('user_organization_id_status_invite_expires_at', 'delivery_bulk_send_id_status')`).Scan(&indexes))
 	}
 	require.Zero(t, indexes, "retired indexes are dropped")
 	require.Zero(t, keys, "foreign keys the services keep are dropped")
+}
+
+// TestMigrateCountsEarlierReports: a send whose deliveries were reported
+// on before the report counters existed gets them counted on migrate; a
+// send already counted is left alone.
+func TestMigrateCountsEarlierReports(t *testing.T) {
+	ctx := context.Background()
+	d, err := Open(ctx, freshDatabase(t))
+	require.NoError(t, err)
+	defer d.Close()
+	log := slog.New(slog.DiscardHandler)
+	require.NoError(t, d.Migrate(ctx, log))
+	sys := systemContext(ctx)
+	c := d.Client
+	o := c.Organization.Create().SetSlug("o").SetName("o").SaveX(sys)
+	r := c.Role.Create().SetOrganizationID(o.ID).SetName("r").SaveX(sys)
+	u := c.User.Create().SetOrganizationID(o.ID).SetRoleID(r.ID).SetEmail("a@example.com").SetEmailNormalized("a@example.com").SaveX(sys)
+	earlier := c.BulkSend.Create().SetOrganizationID(o.ID).SetCreatedByID(u.ID).SetKind("INVITATION").SetTotal(4).SetSent(4).SaveX(sys)
+	counted := c.BulkSend.Create().SetOrganizationID(o.ID).SetCreatedByID(u.ID).SetKind("INVITATION").SetTotal(1).SetSent(1).SetBounced(1).SaveX(sys)
+	for _, st := range []enum.DeliveryStatus{enum.DeliveryDelivered, enum.DeliveryBounced, enum.DeliveryBounced, enum.DeliverySent} {
+		c.Delivery.Create().SetOrganizationID(o.ID).SetBulkSendID(earlier.ID).SetUserID(u.ID).SetEmail(u.Email).
+			SetAction("INVITATION").SetStatus(st).ExecX(sys)
+	}
+	c.Delivery.Create().SetOrganizationID(o.ID).SetBulkSendID(counted.ID).SetUserID(u.ID).SetEmail(u.Email).
+		SetAction("INVITATION").SetStatus(enum.DeliveryBounced).ExecX(sys)
+	require.NoError(t, d.Migrate(ctx, log))
+	earlier = c.BulkSend.GetX(sys, earlier.ID)
+	require.Equal(t, [3]int{1, 2, 0}, [3]int{earlier.Delivered, earlier.Bounced, earlier.Complained})
+	counted = c.BulkSend.GetX(sys, counted.ID)
+	require.Equal(t, [3]int{0, 1, 0}, [3]int{counted.Delivered, counted.Bounced, counted.Complained})
 }

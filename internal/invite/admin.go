@@ -191,7 +191,7 @@ func (s *Service) InviteUsers(ctx context.Context, in InviteInput) (*InviteResul
 			action = "user.invited"
 			// The emails are a bulk send: durable, retried, and watched
 			// like any other; the people become INVITED as theirs leave.
-			if out.BulkSend, err = s.bulk.Queue(ctx, tx, a.OrgID, a.UserID, bulksend.KindINVITATION, ids); err != nil {
+			if out.BulkSend, err = s.bulk.Queue(ctx, tx, a.OrgID, a.UserID, bulksend.KindINVITATION, bulksend.TriggerMANUAL, ids); err != nil {
 				return err
 			}
 		}
@@ -562,7 +562,7 @@ func (s *Service) InviteNotInvited(ctx context.Context, userIDs []int) (*ent.Bul
 	}
 	var send *ent.BulkSend
 	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
-		if send, err = s.bulk.Queue(ctx, tx, a.OrgID, a.UserID, bulksend.KindINVITATION, ids); err != nil {
+		if send, err = s.bulk.Queue(ctx, tx, a.OrgID, a.UserID, bulksend.KindINVITATION, bulksend.TriggerIMPORT, ids); err != nil {
 			return err
 		}
 		return s.audit.Record(ctx, tx, a.OrgID, peopleEvents("user.invited", people)...)

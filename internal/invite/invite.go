@@ -102,7 +102,7 @@ type Deps struct {
 // Queuer queues bulk sends inside a caller's transaction (the bulk-send
 // service; an interface, because that service renders with this package).
 type Queuer interface {
-	Queue(ctx context.Context, tx *ent.Client, orgID, createdBy int, kind bulksend.Kind, userIDs []int) (*ent.BulkSend, error)
+	Queue(ctx context.Context, tx *ent.Client, orgID, createdBy int, kind bulksend.Kind, trigger bulksend.Trigger, userIDs []int) (*ent.BulkSend, error)
 	Queued(ctx context.Context, b *ent.BulkSend)
 }
 
