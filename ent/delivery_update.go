@@ -359,6 +359,9 @@ func (_u *DeliveryUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(delivery.FieldUpdatedAt, field.TypeTime, value)
 	}
+	if _u.mutation.BulkSendIDCleared() {
+		_spec.ClearField(delivery.FieldBulkSendID, field.TypeInt)
+	}
 	if value, ok := _u.mutation.UserID(); ok {
 		_spec.SetField(delivery.FieldUserID, field.TypeInt, value)
 	}
@@ -373,6 +376,12 @@ func (_u *DeliveryUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.Action(); ok {
 		_spec.SetField(delivery.FieldAction, field.TypeEnum, value)
+	}
+	if _u.mutation.RequestedByIDCleared() {
+		_spec.ClearField(delivery.FieldRequestedByID, field.TypeInt)
+	}
+	if _u.mutation.NewEmailCleared() {
+		_spec.ClearField(delivery.FieldNewEmail, field.TypeString)
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(delivery.FieldStatus, field.TypeEnum, value)
@@ -806,6 +815,9 @@ func (_u *DeliveryUpdateOne) sqlSave(ctx context.Context) (_node *Delivery, err 
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(delivery.FieldUpdatedAt, field.TypeTime, value)
 	}
+	if _u.mutation.BulkSendIDCleared() {
+		_spec.ClearField(delivery.FieldBulkSendID, field.TypeInt)
+	}
 	if value, ok := _u.mutation.UserID(); ok {
 		_spec.SetField(delivery.FieldUserID, field.TypeInt, value)
 	}
@@ -820,6 +832,12 @@ func (_u *DeliveryUpdateOne) sqlSave(ctx context.Context) (_node *Delivery, err 
 	}
 	if value, ok := _u.mutation.Action(); ok {
 		_spec.SetField(delivery.FieldAction, field.TypeEnum, value)
+	}
+	if _u.mutation.RequestedByIDCleared() {
+		_spec.ClearField(delivery.FieldRequestedByID, field.TypeInt)
+	}
+	if _u.mutation.NewEmailCleared() {
+		_spec.ClearField(delivery.FieldNewEmail, field.TypeString)
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(delivery.FieldStatus, field.TypeEnum, value)

@@ -11,21 +11,33 @@ import (
 	"github.com/rollcall/rollcall/ent/schema/enum"
 )
 
-// Delivery is one recipient of a BulkSend: the durable unit of sending work.
-// Workers claim queued rows under a lease, so a crashed worker's rows are
-// taken over once the lease lapses.
+// Delivery is one email: to one recipient of a BulkSend, or one person's
+// email on its own (a resent invitation, reset instructions, a notice), with
+// no BulkSend. It is the durable unit of sending work: workers claim queued
+// rows under a lease, so a crashed worker's rows are taken over once the
+// lease lapses.
 type Delivery struct{ ent.Schema }
 
 // Fields of the Delivery.
 func (Delivery) Fields() []ent.Field {
 	return []ent.Field{
-		field.Int("bulk_send_id").Immutable(), // the BulkSend
+		// bulk_send_id is the BulkSend; null for one person's email.
+		field.Int("bulk_send_id").Optional().Nillable().Immutable(),
 
 		// user_id (the User) is cleared when the person is erased; the row
 		// stays, so the send's counts still add up.
 		field.Int("user_id").Optional().Nillable(),
-		field.String("email").MaxLen(320),
-		field.Enum("action").Values("INVITATION", "PASSWORD_RESET", "TEMPORARY_PASSWORD", "SKIP"),
+		field.String("email").MaxLen(320), // the address the email goes to
+		field.Enum("action").Values("INVITATION", "PASSWORD_RESET", "TEMPORARY_PASSWORD", "EMAIL_CHANGED", "SKIP"),
+		// requested_by_id is who asked for one person's email (the inviter
+		// the email names); null for a bulk send's (its creator) and for
+		// the system's.
+		field.Int("requested_by_id").Optional().Nillable().Immutable(),
+		// new_email is, for EMAIL_CHANGED, the address the account moved
+		// to (the email goes to the old one).
+		field.String("new_email").Optional().Nillable().Immutable().MaxLen(320),
+		// force sends to a suppressed address (resendInvitation's force).
+		field.Bool("force").Default(false).Immutable(),
 		field.Enum("status").GoType(enum.DeliveryStatus("")).Default(string(enum.DeliveryQueued)),
 		field.Int("attempts").Default(0).NonNegative(),
 		field.Time("next_attempt_at").Optional().Nillable(),
@@ -50,6 +62,9 @@ func (Delivery) Indexes() []ent.Index {
 		// Workers claim from this: only queued rows, in id order.
 		index.Fields("id").StorageKey("delivery_queued").
 			Annotations(entsql.IndexWhere("status = 'QUEUED'")),
+		// The express worker claims one person's emails from this.
+		index.Fields("id").StorageKey("delivery_single_queued").
+			Annotations(entsql.IndexWhere("status = 'QUEUED' AND bulk_send_id IS NULL")),
 		index.Fields("provider_message_id"),
 		index.Fields("user_id"),
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/db"
+	"github.com/rollcall/rollcall/internal/invite"
 	"github.com/rollcall/rollcall/internal/perm"
 	"github.com/rollcall/rollcall/internal/viewer"
 )
@@ -254,14 +255,8 @@ func (s *Service) selectPeople(ctx context.Context, c *ent.Client, orgID int, re
 // suppressed says why an address whose last email ended as last gets no
 // more, or "".
 func suppressed(last *enum.DeliveryStatus) string {
-	if last == nil {
-		return ""
-	}
-	switch *last {
-	case enum.DeliveryBounced:
-		return "suppressed: an earlier email to this address bounced"
-	case enum.DeliveryComplained:
-		return "suppressed: the recipient marked an earlier email as spam"
+	if reason := invite.Suppressed(last); reason != "" {
+		return "suppressed: " + reason
 	}
 	return ""
 }
@@ -417,4 +412,41 @@ func intsKey(ids []int) []byte {
 	}
 	sorted := slices.Compact(slices.Sorted(slices.Values(ids)))
 	return fmt.Appendf(nil, "%v", sorted)
+}
+
+// decide is what becomes of a claimed job before it is sent: pending (send
+// it), skipped with the reason it can no longer be sent, or failed once out
+// of attempts. The rules are choose's, applied again to the person as they
+// are now: the send cancelled, the person erased, their address suppressed
+// meanwhile (unless the delivery is forced), or their status no longer the
+// one the email is for. EMAIL_CHANGED goes to an address the person no
+// longer has, whatever their state.
+func decide(j *job, maxAttempts int) result {
+	skip := func(reason string) result { return result{kind: skipped, reason: reason} }
+	if j.send != nil && j.send.Status == bulksend.StatusCANCELLED {
+		return skip("cancelled")
+	}
+	if j.user == nil {
+		return skip("person deleted")
+	}
+	if personal(j.action) {
+		if reason := suppressed(j.user.LastEmailStatus); reason != "" && !j.force {
+			return skip(reason)
+		}
+		st := j.user.Status
+		switch j.action {
+		case delivery.ActionPASSWORD_RESET:
+			if st != user.StatusActive {
+				return skip(fmt.Sprintf("status is now %s", st))
+			}
+		default:
+			if st != user.StatusNotInvited && st != user.StatusInvited {
+				return skip(fmt.Sprintf("status is now %s", st))
+			}
+		}
+	}
+	if j.attempts > maxAttempts {
+		return result{kind: failed, reason: fmt.Sprintf("gave up after %d attempts", maxAttempts)}
+	}
+	return result{}
 }

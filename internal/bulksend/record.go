@@ -90,6 +90,9 @@ func (s *Service) cancelledAmong(ctx context.Context, tx *ent.Client, u *unit) (
 	for id := range u.sends {
 		ids = append(ids, id)
 	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
 	got, err := tx.BulkSend.Query().Where(bulksend.IDIn(ids...), bulksend.StatusEQ(bulksend.StatusCANCELLED)).IDs(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read bulk sends: %w", err)
@@ -146,13 +149,18 @@ func (s *Service) writeDeliveries(ctx context.Context, tx *ent.Client, now time.
 
 // writePeople updates the people whose email left or failed: invited people
 // become INVITED with their expiry, temporary passwords take effect, and
-// everyone's lastEmailStatus follows.
+// everyone's lastEmailStatus follows. It is the one place that decides what
+// a person becomes when their email leaves, for one person's emails and
+// bulk sends alike.
 func (s *Service) writePeople(ctx context.Context, tx *ent.Client, now time.Time, jobs []*job) error {
 	invited := map[time.Time][]int{} // by expiry
 	var resets, failedIDs, tempUsers []int
 	var temp []*job
 	for _, j := range jobs {
 		switch {
+		case !personal(j.action):
+			// The old address's notice: the person's own address is not
+			// the one it went to.
 		case j.result.kind == failed:
 			failedIDs = append(failedIDs, j.userID)
 		case j.result.kind != sent:
@@ -203,6 +211,9 @@ func (s *Service) count(ctx context.Context, tx *ent.Client, now time.Time, jobs
 	tallies := map[int]*tally{}
 	var ids []int
 	for _, j := range jobs {
+		if single(j.claimed) {
+			continue // one person's email: no send to count
+		}
 		t, ok := tallies[j.bulkSendID]
 		if !ok {
 			t = &tally{}

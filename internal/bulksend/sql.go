@@ -50,103 +50,66 @@ func copyDeliveries(ctx context.Context, tx *ent.Client, b *ent.BulkSend, people
 
 // claimed is a delivery a worker holds.
 type claimed struct {
-	id, bulkSendID, userID, orgID, attempts int
-	action                                  delivery.Action
-	secret                                  string // the plain token or generated password
-	hash                                    []byte
+	id, userID, orgID, attempts int
+	bulkSendID                  int // 0 for one person's email
+	action                      delivery.Action
+	email                       string // the address it goes to
+	requestedBy                 *int   // one person's email: who asked
+	newEmail                    string // EMAIL_CHANGED: the new address
+	force                       bool   // sent even to a suppressed address
+	secret                      string // the plain token or generated password
+	hash                        []byte
 }
 
-// claim leases up to n due deliveries to this replica and writes each one's
-// token hash, in the same statement on PostgreSQL (rows locked by another
-// claimer are skipped, not waited for). The i-th row claimed, in id order,
-// gets tokens[i].
-func (s *Service) claim(ctx context.Context, tx *ent.Client, n int, now time.Time, tokens []secret) ([]*claimed, error) {
+// claim leases up to n due deliveries to this replica (only one person's
+// emails with singles), in one statement (on PostgreSQL, rows locked by
+// another claimer are skipped, not waited for). It returns them in id order.
+func (s *Service) claim(ctx context.Context, tx *ent.Client, n int, now time.Time, singles bool) ([]*claimed, error) {
 	leaseEnds := now.Add(s.cfg.Lease)
 	due := `status = 'QUEUED' AND (lease_expires_at IS NULL OR lease_expires_at < $1)
 		AND (next_attempt_at IS NULL OR next_attempt_at <= $1)`
-	var out []*claimed
-	scan := func(query string, args ...any) error {
-		rows, err := tx.QueryContext(ctx, query, args...)
-		if err != nil {
-			return fmt.Errorf("claim deliveries: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var c claimed
-			var userID sql.NullInt64 // NULL once the person is erased
-			if err := rows.Scan(&c.id, &c.bulkSendID, &userID, &c.orgID, &c.action, &c.attempts); err != nil {
-				return fmt.Errorf("claim deliveries: %w", err)
-			}
-			c.userID = int(userID.Int64)
-			out = append(out, &c)
-		}
-		return rows.Err()
+	if singles {
+		due += ` AND bulk_send_id IS NULL`
 	}
-	if s.db.Dialect == dialectPostgres {
-		hashes := make([][]byte, n)
-		for i := range n {
-			hashes[i] = tokens[i].hash
-		}
-		err := scan(`WITH picked AS (
-				SELECT id FROM deliveries WHERE `+due+` ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED),
-			numbered AS (SELECT id, row_number() OVER (ORDER BY id) AS n FROM picked)
-			UPDATE deliveries d SET leased_by = $3, lease_expires_at = $4, attempts = d.attempts + 1, updated_at = $1,
-				token_hash = ($5::bytea[])[numbered.n]
-			FROM numbered
-			WHERE d.id = numbered.id
-			RETURNING d.id, d.bulk_send_id, d.user_id, d.organization_id, d.action, d.attempts`,
-			now, n, s.replicaID, leaseEnds, hashes)
-		if err != nil {
-			return nil, err
-		}
-	} else {
+	const returning = `id, bulk_send_id, user_id, organization_id, action, attempts, email, requested_by_id, new_email, force`
+	query := `WITH picked AS (
+			SELECT id FROM deliveries WHERE ` + due + ` ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
+		UPDATE deliveries d SET leased_by = $3, lease_expires_at = $4, attempts = d.attempts + 1, updated_at = $1
+		FROM picked WHERE d.id = picked.id
+		RETURNING d.` + strings.ReplaceAll(returning, ", ", ", d.")
+	if s.db.Dialect != dialectPostgres {
 		// SQLite has one writer at a time: the transaction already holds
 		// the database, so nobody can claim the same rows.
-		err := scan(sqlite(`UPDATE deliveries SET leased_by = $3, lease_expires_at = $4, attempts = attempts + 1, updated_at = $1
-			WHERE id IN (SELECT id FROM deliveries WHERE `+due+` ORDER BY id LIMIT $2)
-			RETURNING id, bulk_send_id, user_id, organization_id, action, attempts`),
-			now, n, s.replicaID, leaseEnds)
-		if err != nil {
-			return nil, err
-		}
+		query = sqlite(`UPDATE deliveries SET leased_by = $3, lease_expires_at = $4, attempts = attempts + 1, updated_at = $1
+			WHERE id IN (SELECT id FROM deliveries WHERE ` + due + ` ORDER BY id LIMIT $2)
+			RETURNING ` + returning)
 	}
-	// PostgreSQL gave the i-th row by id the i-th hash; SQLite gets them now.
+	rows, err := tx.QueryContext(ctx, query, now, n, s.replicaID, leaseEnds)
+	if err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	defer rows.Close()
+	var out []*claimed
+	for rows.Next() {
+		var c claimed
+		var sendID, userID, requestedBy sql.NullInt64 // user_id is NULL once the person is erased
+		var newEmail sql.NullString
+		err := rows.Scan(&c.id, &sendID, &userID, &c.orgID, &c.action, &c.attempts, &c.email, &requestedBy, &newEmail, &c.force)
+		if err != nil {
+			return nil, fmt.Errorf("claim deliveries: %w", err)
+		}
+		c.bulkSendID, c.userID, c.newEmail = int(sendID.Int64), int(userID.Int64), newEmail.String
+		if requestedBy.Valid {
+			id := int(requestedBy.Int64)
+			c.requestedBy = &id
+		}
+		out = append(out, &c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
 	sortByID(out)
-	for i, c := range out {
-		c.secret, c.hash = tokens[i].plain, tokens[i].hash
-	}
-	if s.db.Dialect != dialectPostgres {
-		if err := s.setTokenHashes(ctx, tx, out); err != nil {
-			return nil, err
-		}
-	}
 	return out, nil
-}
-
-// setTokenHashes records each claimed delivery's hash: one statement on
-// PostgreSQL, a statement a row on in-process SQLite.
-func (s *Service) setTokenHashes(ctx context.Context, tx *ent.Client, cs []*claimed) error {
-	if len(cs) == 0 {
-		return nil
-	}
-	if s.db.Dialect == dialectPostgres {
-		ids, hashes := make([]int64, len(cs)), make([][]byte, len(cs))
-		for i, c := range cs {
-			ids[i], hashes[i] = int64(c.id), c.hash
-		}
-		_, err := tx.ExecContext(ctx, `UPDATE deliveries d SET token_hash = v.hash
-			FROM unnest($1::bigint[], $2::bytea[]) AS v(id, hash) WHERE d.id = v.id AND d.id = ANY($1)`, ids, hashes)
-		if err != nil {
-			return fmt.Errorf("record token hashes: %w", err)
-		}
-		return nil
-	}
-	for _, c := range cs {
-		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET token_hash = ? WHERE id = ?`, c.hash, c.id); err != nil {
-			return fmt.Errorf("record token hashes: %w", err)
-		}
-	}
-	return nil
 }
 
 // setSent marks deliveries sent with their provider message ids, in one

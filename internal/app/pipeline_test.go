@@ -1,0 +1,203 @@
+package app_test
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rollcall/rollcall/ent"
+	"github.com/rollcall/rollcall/ent/delivery"
+	"github.com/rollcall/rollcall/ent/schema/enum"
+	"github.com/rollcall/rollcall/ent/user"
+	"github.com/rollcall/rollcall/internal/config"
+	"github.com/rollcall/rollcall/internal/fakemailgun"
+	"github.com/rollcall/rollcall/internal/testkit"
+)
+
+const resendMutation = `mutation($id: ID!, $force: Boolean) {
+	resendInvitation(userId: $id, force: $force) { status invitationCount lastEmailStatus } }`
+
+type resent struct {
+	ResendInvitation struct {
+		Status          string
+		InvitationCount int
+		LastEmailStatus *string
+	}
+}
+
+// deliveriesTo reads the deliveries to an address, oldest first.
+func deliveriesTo(t *testing.T, s *testkit.Server, address string) []*ent.Delivery {
+	t.Helper()
+	ds, err := s.DB.Client.Delivery.Query().Where(delivery.EmailEQ(address)).Order(delivery.ByID()).All(testkit.System())
+	require.NoError(t, err)
+	return ds
+}
+
+// reportEvent posts a signed Mailgun report of kind about m.
+func reportEvent(t *testing.T, s *testkit.Server, m fakemailgun.Message, kind, severity string) int {
+	t.Helper()
+	data := map[string]any{
+		"event": kind, "severity": severity, "timestamp": float64(s.Clock.Now().UnixMicro()) / 1e6,
+		"recipient": m.To, "user-variables": map[string]any{"delivery_id": m.Variables["delivery_id"]},
+		"message":         map[string]any{"headers": map[string]any{"message-id": m.ID}},
+		"delivery-status": map[string]any{"message": "550 mailbox unavailable"},
+	}
+	return postWebhook(t, s, mailgunEvent(t, webhookKey, s.Clock.Now(), webhookToken(), data))
+}
+
+// TestSingleResendIsADelivery: a resent invitation is a delivery of the
+// engine with no bulk send, answered with the person INVITED; its bounce,
+// reported by a signed webhook, suppresses the address, so the next plain
+// resend is CONFLICT naming the reason, and force: true sends it anyway.
+func TestSingleResendIsADelivery(t *testing.T) {
+	t.Parallel()
+	s, mg := withMailgun(t, func(c *config.Config) { c.Mail.MailgunSigningKey = webhookKey })
+	a := signIn(t, s, "acme")
+	ada := s.AddPeople(t, a.org, testkit.Person{Email: "ada@example.com"})[0]
+	vars := map[string]any{"id": ada.ID}
+
+	var out resent
+	s.Query(t, a.tok, resendMutation, vars).Decode(t, &out)
+	require.Equal(t, "INVITED", out.ResendInvitation.Status, "the answer shows the email gone")
+	require.Equal(t, 1, out.ResendInvitation.InvitationCount)
+	require.Equal(t, "SENT", *out.ResendInvitation.LastEmailStatus)
+
+	ds := deliveriesTo(t, s, "ada@example.com")
+	require.Len(t, ds, 1)
+	require.Nil(t, ds[0].BulkSendID, "one person's email has no send")
+	require.Equal(t, delivery.ActionINVITATION, ds[0].Action)
+	require.Equal(t, enum.DeliverySent, ds[0].Status)
+	require.Equal(t, a.org.Owner.ID, *ds[0].RequestedByID)
+	msgs := mg.MessagesTo("ada@example.com")
+	require.Len(t, msgs, 1)
+	require.Equal(t, fmt.Sprint(ds[0].ID), msgs[0].Variables["delivery_id"])
+
+	require.Equal(t, http.StatusOK, reportEvent(t, s, msgs[0], "failed", "permanent"))
+	u, err := s.DB.Client.User.Get(testkit.System(), ada.ID)
+	require.NoError(t, err)
+	require.Equal(t, enum.DeliveryBounced, *u.LastEmailStatus)
+	d, err := s.DB.Client.Delivery.Get(testkit.System(), ds[0].ID)
+	require.NoError(t, err)
+	require.Equal(t, enum.DeliveryBounced, d.Status)
+	require.Contains(t, *d.Error, "550 mailbox unavailable")
+
+	resp := s.Query(t, a.tok, resendMutation, vars)
+	require.Equal(t, "CONFLICT", resp.Code())
+	require.Contains(t, resp.Errors[0].Message, "bounced")
+	require.Len(t, mg.MessagesTo("ada@example.com"), 1, "nothing sent")
+	require.Len(t, deliveriesTo(t, s, "ada@example.com"), 1, "nothing queued")
+
+	s.Query(t, a.tok, resendMutation, map[string]any{"id": ada.ID, "force": true}).Decode(t, &out)
+	require.Equal(t, 2, out.ResendInvitation.InvitationCount)
+	require.Equal(t, "SENT", *out.ResendInvitation.LastEmailStatus)
+	require.Len(t, mg.MessagesTo("ada@example.com"), 2, "forced")
+	ds = deliveriesTo(t, s, "ada@example.com")
+	require.Len(t, ds, 2)
+	require.True(t, ds[1].Force)
+	require.Equal(t, enum.DeliverySent, ds[1].Status)
+}
+
+// TestPasswordResetIsADelivery: reset instructions and the invitation a
+// reset request sends an INVITED person are deliveries of the engine, and
+// provider reports apply to them.
+func TestPasswordResetIsADelivery(t *testing.T) {
+	t.Parallel()
+	s, mg := withMailgun(t, func(c *config.Config) { c.Mail.MailgunSigningKey = webhookKey })
+	acme := s.CreateOrg(t, "acme")
+	people := s.AddPeople(t, acme,
+		testkit.Person{Email: "ada@example.com", Status: user.StatusActive, Password: "ada-old-password"},
+		testkit.Person{Email: "bob@example.com", Status: user.StatusInvited})
+	requestReset(t, s, "acme", "ada@example.com")
+	requestReset(t, s, "acme", "bob@example.com")
+	s.WaitResets(t)
+	s.WaitDeliveries(t)
+
+	for _, c := range []struct {
+		email  string
+		action delivery.Action
+	}{{"ada@example.com", delivery.ActionPASSWORD_RESET}, {"bob@example.com", delivery.ActionINVITATION}} {
+		ds := deliveriesTo(t, s, c.email)
+		require.Len(t, ds, 1, c.email)
+		require.Nil(t, ds[0].BulkSendID)
+		require.Nil(t, ds[0].RequestedByID, "the system asked")
+		require.Equal(t, c.action, ds[0].Action)
+		require.Equal(t, enum.DeliverySent, ds[0].Status)
+		require.Len(t, mg.MessagesTo(c.email), 1)
+	}
+	bob, err := s.DB.Client.User.Get(testkit.System(), people[1].ID)
+	require.NoError(t, err)
+	require.Equal(t, 1, bob.InvitationCount, "INVITED as the email left")
+	require.Equal(t, http.StatusOK, reportEvent(t, s, mg.MessagesTo("ada@example.com")[0], "delivered", ""))
+	ada, err := s.DB.Client.User.Get(testkit.System(), people[0].ID)
+	require.NoError(t, err)
+	require.Equal(t, enum.DeliveryDelivered, *ada.LastEmailStatus)
+
+	// A bounced address gets no more reset emails: the request leaves a
+	// SKIPPED delivery saying why.
+	require.Equal(t, http.StatusOK, reportEvent(t, s, mg.MessagesTo("ada@example.com")[0], "failed", "permanent"))
+	requestReset(t, s, "acme", "ada@example.com")
+	s.WaitResets(t)
+	s.WaitDeliveries(t)
+	ds := deliveriesTo(t, s, "ada@example.com")
+	require.Len(t, ds, 2)
+	require.Equal(t, enum.DeliverySkipped, ds[1].Status)
+	require.Contains(t, *ds[1].Error, "bounced")
+	require.Len(t, mg.MessagesTo("ada@example.com"), 1)
+}
+
+// TestEmailChangedNoticeIsADelivery: the notice to an active account's old
+// address is a delivery queued with the change, naming the new address; it
+// leaves the person's lastEmailStatus (their new address's) alone.
+func TestEmailChangedNoticeIsADelivery(t *testing.T) {
+	t.Parallel()
+	s, mg := withMailgun(t)
+	a := signIn(t, s, "acme")
+	ada := s.AddPeople(t, a.org, testkit.Person{Email: "ada@example.com", Status: user.StatusActive, Password: "ada-old-password"})[0]
+	resp := s.Query(t, a.tok, `mutation($id: ID!) { updateUser(id: $id, input: {email: "ada@new.example.com"}) { email } }`,
+		map[string]any{"id": ada.ID})
+	require.Empty(t, resp.Errors)
+	s.WaitDeliveries(t)
+	ds := deliveriesTo(t, s, "ada@example.com")
+	require.Len(t, ds, 1)
+	require.Equal(t, delivery.ActionEMAIL_CHANGED, ds[0].Action)
+	require.Nil(t, ds[0].BulkSendID)
+	require.Equal(t, "ada@new.example.com", *ds[0].NewEmail)
+	require.Equal(t, enum.DeliverySent, ds[0].Status)
+	msgs := mg.MessagesTo("ada@example.com")
+	require.Len(t, msgs, 1)
+	require.Contains(t, msgs[0].Text, "ada@new.example.com")
+	require.Equal(t, fmt.Sprint(ds[0].ID), msgs[0].Variables["delivery_id"])
+	require.Empty(t, mg.MessagesTo("ada@new.example.com"))
+	u, err := s.DB.Client.User.Get(testkit.System(), ada.ID)
+	require.NoError(t, err)
+	require.Nil(t, u.LastEmailStatus, "the notice went to the old address")
+}
+
+// TestSingleSendWaitsForAWorker: a resend on a replica whose workers are
+// down answers after the configured wait, its email queued; a replica that
+// starts sends it and the person becomes INVITED.
+func TestSingleSendWaitsForAWorker(t *testing.T) {
+	t.Parallel()
+	wait := func(c *config.Config) { c.Mail.SingleWait = 10 * time.Millisecond }
+	s := testkit.NewServer(t, wait)
+	s.StopWorkers()
+	a := signIn(t, s, "acme")
+	ada := s.AddPeople(t, a.org, testkit.Person{Email: "ada@example.com"})[0]
+	var out resent
+	s.Query(t, a.tok, resendMutation, map[string]any{"id": ada.ID}).Decode(t, &out)
+	require.Equal(t, "NOT_INVITED", out.ResendInvitation.Status, "not sent yet")
+	ds := deliveriesTo(t, s, "ada@example.com")
+	require.Len(t, ds, 1)
+	require.Equal(t, enum.DeliveryQueued, ds[0].Status)
+
+	s.Replica(t, true, wait)
+	s.WaitDeliveries(t)
+	require.Len(t, s.EmailsTo(t, "ada@example.com"), 1)
+	u, err := s.DB.Client.User.Get(testkit.System(), ada.ID)
+	require.NoError(t, err)
+	require.Equal(t, user.StatusInvited, u.Status)
+	require.Equal(t, 1, u.InvitationCount)
+}
