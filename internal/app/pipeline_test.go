@@ -1,8 +1,10 @@
 package app_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -150,30 +152,45 @@ func TestPasswordResetIsADelivery(t *testing.T) {
 
 // TestEmailChangedNoticeIsADelivery: the notice to an active account's old
 // address is a delivery queued with the change, naming the new address; it
-// leaves the person's lastEmailStatus (their new address's) alone.
+// leaves the person's lastEmailStatus (their new address's) alone. Two
+// notices worked in one unit go out as one Mailgun batch, each to its own
+// old address.
 func TestEmailChangedNoticeIsADelivery(t *testing.T) {
 	t.Parallel()
 	s, mg := withMailgun(t)
+	s.StopWorkers() // both notices wait, then go in one unit
 	a := signIn(t, s, "acme")
-	ada := s.AddPeople(t, a.org, testkit.Person{Email: "ada@example.com", Status: user.StatusActive, Password: "ada-old-password"})[0]
-	resp := s.Query(t, a.tok, `mutation($id: ID!) { updateUser(id: $id, input: {email: "ada@new.example.com"}) { email } }`,
-		map[string]any{"id": ada.ID})
-	require.Empty(t, resp.Errors)
-	s.WaitDeliveries(t)
-	ds := deliveriesTo(t, s, "ada@example.com")
-	require.Len(t, ds, 1)
-	require.Equal(t, delivery.ActionEMAIL_CHANGED, ds[0].Action)
-	require.Nil(t, ds[0].BulkSendID)
-	require.Equal(t, "ada@new.example.com", *ds[0].NewEmail)
-	require.Equal(t, enum.DeliverySent, ds[0].Status)
-	msgs := mg.MessagesTo("ada@example.com")
-	require.Len(t, msgs, 1)
-	require.Contains(t, msgs[0].Text, "ada@new.example.com")
-	require.Equal(t, fmt.Sprint(ds[0].ID), msgs[0].Variables["delivery_id"])
-	require.Empty(t, mg.MessagesTo("ada@new.example.com"))
-	u, err := s.DB.Client.User.Get(testkit.System(), ada.ID)
+	people := s.AddPeople(t, a.org,
+		testkit.Person{Email: "ada@example.com", Status: user.StatusActive, Password: "ada-old-password"},
+		testkit.Person{Email: "bob@example.com", Status: user.StatusActive, Password: "bob-old-password"})
+	for _, p := range people {
+		resp := s.Query(t, a.tok, `mutation($id: ID!, $email: String!) { updateUser(id: $id, input: {email: $email}) { email } }`,
+			map[string]any{"id": p.ID, "email": strings.Replace(p.Email, "@", "@new.", 1)})
+		require.Empty(t, resp.Errors)
+	}
+	n, err := s.BulkSends.WorkDue(context.Background())
 	require.NoError(t, err)
-	require.Nil(t, u.LastEmailStatus, "the notice went to the old address")
+	require.Equal(t, 2, n)
+	var ids []string
+	for _, p := range people {
+		ds := deliveriesTo(t, s, p.Email)
+		require.Len(t, ds, 1)
+		require.Equal(t, delivery.ActionEMAIL_CHANGED, ds[0].Action)
+		require.Nil(t, ds[0].BulkSendID)
+		newAddress := strings.Replace(p.Email, "@", "@new.", 1)
+		require.Equal(t, newAddress, *ds[0].NewEmail)
+		require.Equal(t, enum.DeliverySent, ds[0].Status)
+		msgs := mg.MessagesTo(p.Email)
+		require.Len(t, msgs, 1)
+		require.Contains(t, msgs[0].Text, newAddress)
+		require.Equal(t, fmt.Sprint(ds[0].ID), msgs[0].Variables["delivery_id"])
+		require.Empty(t, mg.MessagesTo(newAddress))
+		ids = append(ids, msgs[0].ID)
+		u, err := s.DB.Client.User.Get(testkit.System(), p.ID)
+		require.NoError(t, err)
+		require.Nil(t, u.LastEmailStatus, "the notice went to the old address")
+	}
+	require.Equal(t, ids[0], ids[1], "one batch")
 }
 
 // TestSingleSendWaitsForAWorker: a resend on a replica whose workers are

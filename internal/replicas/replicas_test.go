@@ -46,12 +46,21 @@ const (
 	ownerEmail    = "owner@acme.test"
 	ownerPassword = "correct horse battery staple"
 	mailDomain    = "mg.example.com"
-	// lease is ROLLCALL_SEND_LEASE: short, so a dead replica's claims lapse
-	// within the test.
-	lease = 3 * time.Second
 	// maxBatch is Mailgun's recipients per call, the unit of a batch sender.
 	maxBatch = 1000
 )
+
+// lease is ROLLCALL_SEND_LEASE: short, so a dead replica's claims lapse
+// within the test; ROLLCALL_TEST_SEND_LEASE sets another (30s, the default,
+// to measure the takeover as deployed).
+var lease = envDuration("ROLLCALL_TEST_SEND_LEASE", 3*time.Second)
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil && d > 0 {
+		return d
+	}
+	return def
+}
 
 // inFlightBound is the documented limit on deliveries sent twice after a
 // crash: what one replica can hold at once, ROLLCALL_SEND_CONCURRENCY units,
@@ -77,7 +86,7 @@ func TestTwoReplicasShareASend(t *testing.T) {
 	require.Equal(t, people, send.Total)
 	sub := b.subscribe(t, tok, send.ID)
 
-	final := b.waitFinished(t, tok, send.ID, 45*time.Second)
+	final := b.waitFinished(t, tok, send.ID, lease+45*time.Second)
 	elapsed := time.Since(began)
 	require.Equal(t, "COMPLETED", final.Status)
 	require.Equal(t, people, final.Sent, "%+v", final)
@@ -205,6 +214,15 @@ func TestKilledReplicaWorkIsTakenOver(t *testing.T) {
 	t.Logf("killed A %v after the send began: its call %s (%d recipients) accepted but unrecorded; A held %d deliveries; %d of %d recorded sent",
 		cr.at.Sub(began).Round(time.Millisecond), cr.messageID, len(inKilledCall), held, atCrash.Sent, people)
 	require.LessOrEqual(t, held, bound, "A never held more than concurrency × unit deliveries")
+	// B takes A's unfinished deliveries once A's leases lapse: within the
+	// lease plus B's poll (1 s) and the time to claim, not several leases.
+	for c.heldBy(t, a.pid) > 0 {
+		require.Less(t, time.Since(cr.at), lease+30*time.Second, "B never took A's deliveries over")
+		time.Sleep(20 * time.Millisecond) // polling the database for the condition
+	}
+	takeover := time.Since(cr.at)
+	t.Logf("B took A's %d deliveries over %v after the kill (lease %v)", held, takeover.Round(time.Millisecond), lease)
+	require.Less(t, takeover, lease+2*time.Second, "taken over within the lease plus the poll")
 
 	final := b.waitFinished(t, tok, send.ID, 45*time.Second)
 	elapsed := time.Since(began)
