@@ -218,3 +218,37 @@ func TestSingleSendWaitsForAWorker(t *testing.T) {
 	require.Equal(t, user.StatusInvited, u.Status)
 	require.Equal(t, 1, u.InvitationCount)
 }
+
+// TestTakenOverDeliveriesBatch: deliveries a dead replica held are taken
+// over once their lease lapses by the test clock, not before, and go out as
+// a first try does (one Mailgun batch), not one call each like a retry.
+func TestTakenOverDeliveriesBatch(t *testing.T) {
+	t.Parallel()
+	s, mg := withMailgun(t)
+	s.StopWorkers()
+	a := signIn(t, s, "acme")
+	s.AddPeople(t, a.org, testkit.Person{Email: "ada@example.com"}, testkit.Person{Email: "bob@example.com"},
+		testkit.Person{Email: "cy@example.com"})
+	a.send(t, map[string]any{"where": map[string]any{"emailHasSuffix": "@example.com"}})
+	// As a replica that claimed them and died.
+	now := s.Clock.Now()
+	n, err := s.DB.Client.Delivery.Update().Where(delivery.StatusEQ(enum.DeliveryQueued)).
+		SetLeasedBy("dead-replica").SetLeaseExpiresAt(now.Add(30 * time.Second)).SetAttempts(1).Save(testkit.System())
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+
+	ctx := context.Background()
+	s.Clock.Advance(29 * time.Second)
+	got, err := s.BulkSends.WorkDue(ctx)
+	require.NoError(t, err)
+	require.Zero(t, got, "still leased")
+	s.Clock.Advance(2 * time.Second)
+	got, err = s.BulkSends.WorkDue(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 3, got, "taken over")
+	msgs := mg.Messages()
+	require.Len(t, msgs, 3)
+	for _, m := range msgs {
+		require.Equal(t, msgs[0].ID, m.ID, "one batch")
+	}
+}

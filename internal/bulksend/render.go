@@ -228,7 +228,9 @@ func (s *Service) sendBatches(ctx context.Context, templates *invite.Templates, 
 	for _, j := range jobs {
 		d := invite.Data(s.email(j))
 		address := strings.ToLower(d.Email) // where it goes (EMAIL_CHANGED: the old address)
-		if j.attempts > 1 || !batchable(vs, &d) || addresses[address] {
+		// A retry goes alone; a delivery taken over from a replica that
+		// died (claimed again, never refused) batches like a first try.
+		if j.retried || !batchable(vs, &d) || addresses[address] {
 			singles = append(singles, j)
 			continue
 		}

@@ -57,6 +57,7 @@ type claimed struct {
 	requestedBy                 *int   // one person's email: who asked
 	newEmail                    string // EMAIL_CHANGED: the new address
 	force                       bool   // sent even to a suppressed address
+	retried                     bool   // the provider refused it for now before (not merely claimed before)
 	secret                      string // the plain token or generated password
 	hash                        []byte
 }
@@ -71,7 +72,7 @@ func (s *Service) claim(ctx context.Context, tx *ent.Client, n int, now time.Tim
 	if singles {
 		due += ` AND bulk_send_id IS NULL`
 	}
-	const returning = `id, bulk_send_id, user_id, organization_id, action, attempts, email, requested_by_id, new_email, force`
+	const returning = `id, bulk_send_id, user_id, organization_id, action, attempts, email, requested_by_id, new_email, force, next_attempt_at IS NOT NULL`
 	query := `WITH picked AS (
 			SELECT id FROM deliveries WHERE ` + due + ` ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
 		UPDATE deliveries d SET leased_by = $3, lease_expires_at = $4, attempts = d.attempts + 1, updated_at = $1
@@ -94,7 +95,7 @@ func (s *Service) claim(ctx context.Context, tx *ent.Client, n int, now time.Tim
 		var c claimed
 		var sendID, userID, requestedBy sql.NullInt64 // user_id is NULL once the person is erased
 		var newEmail sql.NullString
-		err := rows.Scan(&c.id, &sendID, &userID, &c.orgID, &c.action, &c.attempts, &c.email, &requestedBy, &newEmail, &c.force)
+		err := rows.Scan(&c.id, &sendID, &userID, &c.orgID, &c.action, &c.attempts, &c.email, &requestedBy, &newEmail, &c.force, &c.retried)
 		if err != nil {
 			return nil, fmt.Errorf("claim deliveries: %w", err)
 		}
