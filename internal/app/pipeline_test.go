@@ -252,3 +252,34 @@ func TestTakenOverDeliveriesBatch(t *testing.T) {
 		require.Equal(t, msgs[0].ID, m.ID, "one batch")
 	}
 }
+
+// TestSingleResendIsRetried: one person's email refused for now by the
+// provider is retried like a bulk send's, when the test clock reaches its
+// retry time; the answer came back at once, with the person not yet INVITED.
+func TestSingleResendIsRetried(t *testing.T) {
+	t.Parallel()
+	s, mg := withMailgun(t)
+	a := signIn(t, s, "acme")
+	ada := s.AddPeople(t, a.org, testkit.Person{Email: "ada@example.com"})[0]
+	mg.Fail(1, http.StatusServiceUnavailable)
+	var out resent
+	s.Query(t, a.tok, resendMutation, map[string]any{"id": ada.ID}).Decode(t, &out)
+	require.Equal(t, "NOT_INVITED", out.ResendInvitation.Status, "refused for now: not sent yet")
+	ds := deliveriesTo(t, s, "ada@example.com")
+	require.Len(t, ds, 1)
+	require.Equal(t, enum.DeliveryQueued, ds[0].Status)
+	require.NotNil(t, ds[0].NextAttemptAt)
+	require.Contains(t, *ds[0].Error, "503")
+
+	s.Clock.Advance(ds[0].NextAttemptAt.Sub(s.Clock.Now()))
+	s.WaitDeliveries(t)
+	d, err := s.DB.Client.Delivery.Get(testkit.System(), ds[0].ID)
+	require.NoError(t, err)
+	require.Equal(t, enum.DeliverySent, d.Status)
+	require.Equal(t, 2, d.Attempts)
+	require.Len(t, mg.MessagesTo("ada@example.com"), 1)
+	u, err := s.DB.Client.User.Get(testkit.System(), ada.ID)
+	require.NoError(t, err)
+	require.Equal(t, user.StatusInvited, u.Status)
+	require.Equal(t, enum.DeliverySent, *u.LastEmailStatus)
+}

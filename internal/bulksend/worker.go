@@ -58,8 +58,12 @@ func (s *Service) Run(ctx context.Context) {
 // work is one worker: claim a unit (of one person's emails only, with
 // singles), deliver it, record it, repeat; sleep when there is nothing to
 // do until wake or the poll interval.
+//
+// The poll runs on the service's clock, as do leases and retry times: a test
+// that moves a manual clock past a retry or a lapsed lease wakes idle
+// workers at once, without sleeping.
 func (s *Service) work(ctx context.Context, wake *signal, singles bool) {
-	poll := time.NewTimer(0)
+	poll := s.clock.NewTimer(0)
 	defer poll.Stop()
 	for ctx.Err() == nil {
 		woken := wake.wait()
@@ -74,7 +78,7 @@ func (s *Service) work(ctx context.Context, wake *signal, singles bool) {
 		select {
 		case <-ctx.Done():
 		case <-woken:
-		case <-poll.C:
+		case <-poll.C():
 		}
 	}
 }
@@ -311,13 +315,13 @@ func (s *Service) keepLeased(ctx context.Context, u *unit) func() {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		t := time.NewTicker(s.cfg.Lease / 3)
+		t := s.clock.NewTicker(s.cfg.Lease / 3) // the lease is on the clock: so is its renewal
 		defer t.Stop()
 		for {
 			select {
 			case <-done:
 				return
-			case <-t.C:
+			case <-t.C():
 			}
 			err := s.client.Delivery.Update().
 				Where(delivery.IDIn(ids...), delivery.LeasedBy(s.replicaID), delivery.StatusEQ(enum.DeliveryQueued)).
