@@ -89,7 +89,7 @@ type Deps struct {
 
 // Service plans, works and reports bulk sends.
 type Service struct {
-	db        *db.DB
+	store     store // the statements that differ between the databases
 	client    *ent.Client
 	clock     clock.Clock
 	bus       events.Bus
@@ -113,7 +113,7 @@ type Service struct {
 // New returns the bulk-send service. Call Run to start its workers.
 func New(d Deps) *Service {
 	cfg := d.Config.withDefaults()
-	s := &Service{db: d.DB, client: d.DB.Client, clock: d.Clock, bus: d.Bus, mailer: d.Mailer, sender: d.Sender,
+	s := &Service{store: newStore(d.DB.Dialect), client: d.DB.Client, clock: d.Clock, bus: d.Bus, mailer: d.Mailer, sender: d.Sender,
 		links: d.Links, audit: d.Audit, notify: d.Notify, log: d.Log, cfg: cfg, replicaID: d.ReplicaID,
 		wake: newSignal(), express: newSignal(), waiters: waiters{m: map[int][]chan struct{}{}}, feeds: feeds{bus: d.Bus, m: map[int]*feed{}}}
 	if b, ok := d.Sender.(mail.BatchSender); ok && !cfg.Singly {

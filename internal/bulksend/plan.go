@@ -30,39 +30,6 @@ const MaxUserIDs = 100_000
 // IdempotencyWindow is how long an idempotency key returns its send.
 const IdempotencyWindow = 24 * time.Hour
 
-// Request selects people and says what to send them.
-type Request struct {
-	UserIDs []int               // these people (nil: no id filter)
-	Where   *ent.UserWhereInput // and those matching (nil or empty: everyone)
-	RoleIDs []int               // narrowed to these roles (nil: any)
-	Kind    bulksend.Kind       // AUTO when empty
-	DryRun  bool
-	// IdempotencyKey, with Fingerprint (the canonical form of Where, as the
-	// caller received it), makes a repeated request return the same send.
-	IdempotencyKey string
-	Fingerprint    []byte
-
-	where predicate.User // Where, as a predicate
-}
-
-// Result counts what a request selected and plans.
-type Result struct {
-	BulkSend                                    *ent.BulkSend // nil on a dry run
-	Total, Invitations, PasswordResets, Skipped int
-	TemporaryPasswords                          int
-}
-
-// recipient is one selected person and what they get.
-type recipient struct {
-	ID     int                  `sql:"id"`
-	Email  string               `sql:"email"`
-	Status user.Status          `sql:"status"`
-	Last   *enum.DeliveryStatus `sql:"last_email_status"`
-	RoleID int                  `sql:"role_id"`
-	action delivery.Action
-	reason string
-}
-
 // Start plans a bulk send for the viewer (or, with DryRun, only counts it).
 func (s *Service) Start(ctx context.Context, req Request) (*Result, error) {
 	if req.Kind == "" {
@@ -331,19 +298,6 @@ func count(people []*recipient, kind bulksend.Kind, guarded map[int]bool) *Resul
 	return res
 }
 
-func (r *Result) add(a delivery.Action, n int) {
-	switch a {
-	case delivery.ActionINVITATION:
-		r.Invitations += n
-	case delivery.ActionPASSWORD_RESET:
-		r.PasswordResets += n
-	case delivery.ActionTEMPORARY_PASSWORD:
-		r.TemporaryPasswords += n
-	default:
-		r.Skipped += n
-	}
-}
-
 // queue writes the send and its deliveries through tx; a send with nothing
 // to deliver is finished at once.
 func (s *Service) queue(ctx context.Context, tx *ent.Client, orgID, createdBy int, kind bulksend.Kind, people []*recipient, key string, hash []byte) (*ent.BulkSend, error) {
@@ -364,7 +318,7 @@ func (s *Service) queue(ctx context.Context, tx *ent.Client, orgID, createdBy in
 	if err != nil {
 		return nil, fmt.Errorf("create bulk send: %w", err)
 	}
-	if err := s.insertDeliveries(sys, tx, b, people, now); err != nil {
+	if err := s.store.insertDeliveries(sys, tx, b, people, now); err != nil {
 		return nil, err
 	}
 	err = s.audit.Record(ctx, tx, orgID, audit.Event{Action: "bulk_send.created", TargetType: "BulkSend", TargetID: b.ID,
@@ -378,31 +332,6 @@ func (s *Service) queue(ctx context.Context, tx *ent.Client, orgID, createdBy in
 		}
 	}
 	return b, nil
-}
-
-// insertDeliveries writes one row per person: COPY on PostgreSQL, chunked
-// multi-row inserts on SQLite.
-func (s *Service) insertDeliveries(ctx context.Context, tx *ent.Client, b *ent.BulkSend, people []*recipient, now time.Time) error {
-	if s.db.Dialect == dialectPostgres {
-		return copyDeliveries(ctx, tx, b, people, now)
-	}
-	const chunk = 2000 // 11 columns: well under SQLite's 32,766 parameters
-	for start := 0; start < len(people); start += chunk {
-		part := people[start:min(start+chunk, len(people))]
-		creates := make([]*ent.DeliveryCreate, len(part))
-		for i, p := range part {
-			c := tx.Delivery.Create().SetOrganizationID(b.OrganizationID).SetBulkSendID(b.ID).SetUserID(p.ID).
-				SetEmail(p.Email).SetAction(p.action).SetCreatedAt(now).SetUpdatedAt(now)
-			if p.action == delivery.ActionSKIP {
-				c.SetStatus(enum.DeliverySkipped).SetError(p.reason)
-			}
-			creates[i] = c
-		}
-		if err := tx.Delivery.CreateBulk(creates...).Exec(ctx); err != nil {
-			return fmt.Errorf("queue deliveries: %w", err)
-		}
-	}
-	return nil
 }
 
 // intsKey is a canonical byte form of a set of ids.

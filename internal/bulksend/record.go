@@ -70,7 +70,7 @@ func (s *Service) held(ctx context.Context, tx *ent.Client, u *unit) (map[int]bo
 		ids[i] = j.id
 	}
 	q := tx.Delivery.Query().Where(delivery.IDIn(ids...), delivery.LeasedBy(s.replicaID), delivery.StatusEQ(enum.DeliveryQueued))
-	if s.db.Dialect == dialectPostgres {
+	if s.store.locks() {
 		q = q.ForUpdate()
 	}
 	got, err := q.IDs(ctx)
@@ -124,7 +124,7 @@ func (s *Service) writeDeliveries(ctx context.Context, tx *ent.Client, now time.
 		}
 		groups[key{r.kind, r.reason, r.retryAt}] = append(groups[key{r.kind, r.reason, r.retryAt}], j.id)
 	}
-	if err := s.setSent(ctx, tx, now, sentIDs, messageIDs); err != nil {
+	if err := s.store.setSent(ctx, tx, now, sentIDs, messageIDs); err != nil {
 		return err
 	}
 	for k, ids := range groups {
@@ -181,7 +181,11 @@ func (s *Service) writePeople(ctx context.Context, tx *ent.Client, now time.Time
 			return fmt.Errorf("mark invited: %w", err)
 		}
 	}
-	if err := s.setTemporaryPasswords(ctx, tx, now, temp); err != nil {
+	hashes := make([]string, len(temp))
+	for i, j := range temp {
+		hashes[i] = auth.FastHash(j.secret)
+	}
+	if err := s.store.setTemporaryPasswords(ctx, tx, now, tempUsers, hashes); err != nil {
 		return err
 	}
 	if len(tempUsers) > 0 {

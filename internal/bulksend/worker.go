@@ -83,44 +83,6 @@ func (s *Service) work(ctx context.Context, wake *signal, singles bool) {
 	}
 }
 
-// unit is the work one worker holds: claimed deliveries with what sending
-// them needs.
-type unit struct {
-	jobs  []*job
-	sends map[int]*ent.BulkSend // with organisation and creator
-}
-
-// job is one claimed delivery.
-type job struct {
-	*claimed
-	user      *ent.User     // with role; nil once erased
-	send      *ent.BulkSend // nil for one person's email
-	org       *ent.Organization
-	inviter   string // who the email says asked for it
-	createdBy *int   // recorded on the links issued
-	expires   time.Time
-	result    result
-}
-
-// result is what became of a job.
-type result struct {
-	kind      resultKind
-	messageID string
-	reason    string
-	retryAt   time.Time
-}
-
-type resultKind int
-
-const (
-	pending  resultKind = iota
-	sent                // the provider took it
-	failed              // permanently, or out of attempts
-	retry               // temporarily; again at retryAt
-	skipped             // not sent, and never will be (reason)
-	released            // not tried: handed back without using an attempt
-)
-
 // runUnit claims, delivers and records one unit; it returns how many
 // deliveries it claimed.
 func (s *Service) runUnit(ctx context.Context, singles bool) (int, error) {
@@ -174,7 +136,7 @@ func (s *Service) claimUnit(ctx context.Context, n int, singles bool) (*unit, er
 	var u *unit
 	err := db.InTx(ctx, s.client, func(tx *ent.Client) error {
 		sys := auth.AsSystem(ctx)
-		got, err := s.claim(sys, tx, n, now, singles)
+		got, err := s.store.claim(sys, tx, claimQuery{n: n, now: now, leaseEnds: now.Add(s.cfg.Lease), replica: s.replicaID, singles: singles})
 		if err != nil || len(got) == 0 {
 			return err
 		}
