@@ -13,13 +13,11 @@ import (
 	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/predicate"
 	"github.com/rollcall/rollcall/ent/role"
-	"github.com/rollcall/rollcall/ent/schema/enum"
 	"github.com/rollcall/rollcall/ent/user"
 	"github.com/rollcall/rollcall/internal/apperr"
 	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/db"
-	"github.com/rollcall/rollcall/internal/invite"
 	"github.com/rollcall/rollcall/internal/perm"
 	"github.com/rollcall/rollcall/internal/viewer"
 )
@@ -219,15 +217,6 @@ func (s *Service) selectPeople(ctx context.Context, c *ent.Client, orgID int, re
 	return out, nil
 }
 
-// suppressed says why an address whose last email ended as last gets no
-// more, or "".
-func suppressed(last *enum.DeliveryStatus) string {
-	if reason := invite.Suppressed(last); reason != "" {
-		return "suppressed: " + reason
-	}
-	return ""
-}
-
 // guardedRoles returns the roles of v's organisation whose holders v may not
 // send kind to: a temporary password hands over the account, so, as for
 // setTemporaryPassword, it needs every permission of the person's role.
@@ -250,49 +239,11 @@ func (s *Service) guardedRoles(ctx context.Context, v *viewer.Viewer, kind bulks
 	return guarded, nil
 }
 
-// choose decides what a person gets from a send of kind; guarded holds the
-// roles whose holders the sender may not send kind to.
-func choose(kind bulksend.Kind, r *recipient, guarded map[int]bool) (delivery.Action, string) {
-	if r.Status == user.StatusDeactivated {
-		return delivery.ActionSKIP, "deactivated"
-	}
-	if guarded[r.RoleID] {
-		return delivery.ActionSKIP, "their role holds permissions you do not have"
-	}
-	var a delivery.Action
-	switch kind {
-	case bulksend.KindAUTO:
-		a = delivery.ActionINVITATION
-		if r.Status == user.StatusActive {
-			a = delivery.ActionPASSWORD_RESET
-		}
-	case bulksend.KindINVITATION:
-		if r.Status == user.StatusActive {
-			return delivery.ActionSKIP, "already has an account"
-		}
-		a = delivery.ActionINVITATION
-	case bulksend.KindPASSWORD_RESET:
-		if r.Status != user.StatusActive {
-			return delivery.ActionSKIP, "has no account yet"
-		}
-		a = delivery.ActionPASSWORD_RESET
-	case bulksend.KindTEMPORARY_PASSWORD:
-		if r.Status == user.StatusActive {
-			return delivery.ActionSKIP, "already has an account"
-		}
-		a = delivery.ActionTEMPORARY_PASSWORD
-	}
-	if reason := suppressed(r.Last); reason != "" {
-		return delivery.ActionSKIP, reason
-	}
-	return a, ""
-}
-
 // count decides each person's action and counts them.
 func count(people []*recipient, kind bulksend.Kind, guarded map[int]bool) *Result {
 	res := &Result{Total: len(people)}
 	for _, p := range people {
-		p.action, p.reason = choose(kind, p, guarded)
+		p.action, p.reason = decide(facts{want: wanted(kind), status: p.Status, last: p.Last, guarded: guarded[p.RoleID]})
 		res.add(p.action, 1)
 	}
 	return res
@@ -341,41 +292,4 @@ func intsKey(ids []int) []byte {
 	}
 	sorted := slices.Compact(slices.Sorted(slices.Values(ids)))
 	return fmt.Appendf(nil, "%v", sorted)
-}
-
-// decide is what becomes of a claimed job before it is sent: pending (send
-// it), skipped with the reason it can no longer be sent, or failed once out
-// of attempts. The rules are choose's, applied again to the person as they
-// are now: the send cancelled, the person erased, their address suppressed
-// meanwhile (unless the delivery is forced), or their status no longer the
-// one the email is for. EMAIL_CHANGED goes to an address the person no
-// longer has, whatever their state.
-func decide(j *job, maxAttempts int) result {
-	skip := func(reason string) result { return result{kind: skipped, reason: reason} }
-	if j.send != nil && j.send.Status == bulksend.StatusCANCELLED {
-		return skip("cancelled")
-	}
-	if j.user == nil {
-		return skip("person deleted")
-	}
-	if personal(j.action) {
-		if reason := suppressed(j.user.LastEmailStatus); reason != "" && !j.force {
-			return skip(reason)
-		}
-		st := j.user.Status
-		switch j.action {
-		case delivery.ActionPASSWORD_RESET:
-			if st != user.StatusActive {
-				return skip(fmt.Sprintf("status is now %s", st))
-			}
-		default:
-			if st != user.StatusNotInvited && st != user.StatusInvited {
-				return skip(fmt.Sprintf("status is now %s", st))
-			}
-		}
-	}
-	if j.attempts > maxAttempts {
-		return result{kind: failed, reason: fmt.Sprintf("gave up after %d attempts", maxAttempts)}
-	}
-	return result{}
 }

@@ -145,7 +145,7 @@ func (s *Service) claimUnit(ctx context.Context, n int, singles bool) (*unit, er
 			return err
 		}
 		for _, j := range u.jobs {
-			j.result = decide(j, s.cfg.MaxAttempts)
+			j.result = recheck(j, s.cfg.MaxAttempts)
 		}
 		makeSecrets(u.jobs)
 		return s.issueLinks(sys, tx, u, now)
