@@ -33,6 +33,12 @@ type Delivery struct {
 	Email string `json:"email,omitempty"`
 	// Action holds the value of the "action" field.
 	Action delivery.Action `json:"action,omitempty"`
+	// RequestedByID holds the value of the "requested_by_id" field.
+	RequestedByID *int `json:"requested_by_id,omitempty"`
+	// NewEmail holds the value of the "new_email" field.
+	NewEmail *string `json:"new_email,omitempty"`
+	// Force holds the value of the "force" field.
+	Force bool `json:"force,omitempty"`
 	// QUEUED until it leaves (or is retried); SENT once the provider took it; DELIVERED, BOUNCED or COMPLAINED as the provider reports later; FAILED when it could not be sent; SKIPPED when the person got nothing (see reason).
 	Status enum.DeliveryStatus `json:"status,omitempty"`
 	// Attempts holds the value of the "attempts" field.
@@ -84,9 +90,11 @@ func (*Delivery) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case delivery.FieldTokenHash:
 			values[i] = new([]byte)
-		case delivery.FieldID, delivery.FieldOrganizationID, delivery.FieldBulkSendID, delivery.FieldUserID, delivery.FieldAttempts:
+		case delivery.FieldForce:
+			values[i] = new(sql.NullBool)
+		case delivery.FieldID, delivery.FieldOrganizationID, delivery.FieldBulkSendID, delivery.FieldUserID, delivery.FieldRequestedByID, delivery.FieldAttempts:
 			values[i] = new(sql.NullInt64)
-		case delivery.FieldEmail, delivery.FieldAction, delivery.FieldStatus, delivery.FieldLeasedBy, delivery.FieldProviderMessageID, delivery.FieldError:
+		case delivery.FieldEmail, delivery.FieldAction, delivery.FieldNewEmail, delivery.FieldStatus, delivery.FieldLeasedBy, delivery.FieldProviderMessageID, delivery.FieldError:
 			values[i] = new(sql.NullString)
 		case delivery.FieldCreatedAt, delivery.FieldUpdatedAt, delivery.FieldNextAttemptAt, delivery.FieldLeaseExpiresAt, delivery.FieldSentAt:
 			values[i] = new(sql.NullTime)
@@ -154,6 +162,26 @@ func (_m *Delivery) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field action", values[i])
 			} else if value.Valid {
 				_m.Action = delivery.Action(value.String)
+			}
+		case delivery.FieldRequestedByID:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field requested_by_id", values[i])
+			} else if value.Valid {
+				_m.RequestedByID = new(int)
+				*_m.RequestedByID = int(value.Int64)
+			}
+		case delivery.FieldNewEmail:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field new_email", values[i])
+			} else if value.Valid {
+				_m.NewEmail = new(string)
+				*_m.NewEmail = value.String
+			}
+		case delivery.FieldForce:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field force", values[i])
+			} else if value.Valid {
+				_m.Force = value.Bool
 			}
 		case delivery.FieldStatus:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -280,6 +308,19 @@ func (_m *Delivery) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("action=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Action))
+	builder.WriteString(", ")
+	if v := _m.RequestedByID; v != nil {
+		builder.WriteString("requested_by_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.NewEmail; v != nil {
+		builder.WriteString("new_email=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	builder.WriteString("force=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Force))
 	builder.WriteString(", ")
 	builder.WriteString("status=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Status))

@@ -98,6 +98,48 @@ func (_c *DeliveryCreate) SetAction(v delivery.Action) *DeliveryCreate {
 	return _c
 }
 
+// SetRequestedByID sets the "requested_by_id" field.
+func (_c *DeliveryCreate) SetRequestedByID(v int) *DeliveryCreate {
+	_c.mutation.SetRequestedByID(v)
+	return _c
+}
+
+// SetNillableRequestedByID sets the "requested_by_id" field if the given value is not nil.
+func (_c *DeliveryCreate) SetNillableRequestedByID(v *int) *DeliveryCreate {
+	if v != nil {
+		_c.SetRequestedByID(*v)
+	}
+	return _c
+}
+
+// SetNewEmail sets the "new_email" field.
+func (_c *DeliveryCreate) SetNewEmail(v string) *DeliveryCreate {
+	_c.mutation.SetNewEmail(v)
+	return _c
+}
+
+// SetNillableNewEmail sets the "new_email" field if the given value is not nil.
+func (_c *DeliveryCreate) SetNillableNewEmail(v *string) *DeliveryCreate {
+	if v != nil {
+		_c.SetNewEmail(*v)
+	}
+	return _c
+}
+
+// SetForce sets the "force" field.
+func (_c *DeliveryCreate) SetForce(v bool) *DeliveryCreate {
+	_c.mutation.SetForce(v)
+	return _c
+}
+
+// SetNillableForce sets the "force" field if the given value is not nil.
+func (_c *DeliveryCreate) SetNillableForce(v *bool) *DeliveryCreate {
+	if v != nil {
+		_c.SetForce(*v)
+	}
+	return _c
+}
+
 // SetStatus sets the "status" field.
 func (_c *DeliveryCreate) SetStatus(v enum.DeliveryStatus) *DeliveryCreate {
 	_c.mutation.SetStatus(v)
@@ -272,6 +314,10 @@ func (_c *DeliveryCreate) defaults() error {
 		v := delivery.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
+	if _, ok := _c.mutation.Force(); !ok {
+		v := delivery.DefaultForce
+		_c.mutation.SetForce(v)
+	}
 	if _, ok := _c.mutation.Status(); !ok {
 		v := delivery.DefaultStatus
 		_c.mutation.SetStatus(v)
@@ -309,6 +355,14 @@ func (_c *DeliveryCreate) check() error {
 		if err := delivery.ActionValidator(v); err != nil {
 			return &ValidationError{Name: "action", err: fmt.Errorf(`ent: validator failed for field "Delivery.action": %w`, err)}
 		}
+	}
+	if v, ok := _c.mutation.NewEmail(); ok {
+		if err := delivery.NewEmailValidator(v); err != nil {
+			return &ValidationError{Name: "new_email", err: fmt.Errorf(`ent: validator failed for field "Delivery.new_email": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.Force(); !ok {
+		return &ValidationError{Name: "force", err: errors.New(`ent: missing required field "Delivery.force"`)}
 	}
 	if _, ok := _c.mutation.Status(); !ok {
 		return &ValidationError{Name: "status", err: errors.New(`ent: missing required field "Delivery.status"`)}
@@ -384,6 +438,18 @@ func (_c *DeliveryCreate) createSpec() (*Delivery, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Action(); ok {
 		_spec.SetField(delivery.FieldAction, field.TypeEnum, value)
 		_node.Action = value
+	}
+	if value, ok := _c.mutation.RequestedByID(); ok {
+		_spec.SetField(delivery.FieldRequestedByID, field.TypeInt, value)
+		_node.RequestedByID = &value
+	}
+	if value, ok := _c.mutation.NewEmail(); ok {
+		_spec.SetField(delivery.FieldNewEmail, field.TypeString, value)
+		_node.NewEmail = &value
+	}
+	if value, ok := _c.mutation.Force(); ok {
+		_spec.SetField(delivery.FieldForce, field.TypeBool, value)
+		_node.Force = value
 	}
 	if value, ok := _c.mutation.Status(); ok {
 		_spec.SetField(delivery.FieldStatus, field.TypeEnum, value)
@@ -725,6 +791,15 @@ func (u *DeliveryUpsertOne) UpdateNewValues() *DeliveryUpsertOne {
 		}
 		if _, exists := u.create.mutation.BulkSendID(); exists {
 			s.SetIgnore(delivery.FieldBulkSendID)
+		}
+		if _, exists := u.create.mutation.RequestedByID(); exists {
+			s.SetIgnore(delivery.FieldRequestedByID)
+		}
+		if _, exists := u.create.mutation.NewEmail(); exists {
+			s.SetIgnore(delivery.FieldNewEmail)
+		}
+		if _, exists := u.create.mutation.Force(); exists {
+			s.SetIgnore(delivery.FieldForce)
 		}
 	}))
 	return u
@@ -1193,6 +1268,15 @@ func (u *DeliveryUpsertBulk) UpdateNewValues() *DeliveryUpsertBulk {
 			}
 			if _, exists := b.mutation.BulkSendID(); exists {
 				s.SetIgnore(delivery.FieldBulkSendID)
+			}
+			if _, exists := b.mutation.RequestedByID(); exists {
+				s.SetIgnore(delivery.FieldRequestedByID)
+			}
+			if _, exists := b.mutation.NewEmail(); exists {
+				s.SetIgnore(delivery.FieldNewEmail)
+			}
+			if _, exists := b.mutation.Force(); exists {
+				s.SetIgnore(delivery.FieldForce)
 			}
 		}
 	}))

@@ -377,6 +377,12 @@ func (_u *DeliveryUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.Action(); ok {
 		_spec.SetField(delivery.FieldAction, field.TypeEnum, value)
 	}
+	if _u.mutation.RequestedByIDCleared() {
+		_spec.ClearField(delivery.FieldRequestedByID, field.TypeInt)
+	}
+	if _u.mutation.NewEmailCleared() {
+		_spec.ClearField(delivery.FieldNewEmail, field.TypeString)
+	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(delivery.FieldStatus, field.TypeEnum, value)
 	}
@@ -826,6 +832,12 @@ func (_u *DeliveryUpdateOne) sqlSave(ctx context.Context) (_node *Delivery, err 
 	}
 	if value, ok := _u.mutation.Action(); ok {
 		_spec.SetField(delivery.FieldAction, field.TypeEnum, value)
+	}
+	if _u.mutation.RequestedByIDCleared() {
+		_spec.ClearField(delivery.FieldRequestedByID, field.TypeInt)
+	}
+	if _u.mutation.NewEmailCleared() {
+		_spec.ClearField(delivery.FieldNewEmail, field.TypeString)
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(delivery.FieldStatus, field.TypeEnum, value)

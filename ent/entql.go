@@ -99,6 +99,9 @@ var schemaGraph = func() *sqlgraph.Schema {
 			delivery.FieldUserID:            {Type: field.TypeInt, Column: delivery.FieldUserID},
 			delivery.FieldEmail:             {Type: field.TypeString, Column: delivery.FieldEmail},
 			delivery.FieldAction:            {Type: field.TypeEnum, Column: delivery.FieldAction},
+			delivery.FieldRequestedByID:     {Type: field.TypeInt, Column: delivery.FieldRequestedByID},
+			delivery.FieldNewEmail:          {Type: field.TypeString, Column: delivery.FieldNewEmail},
+			delivery.FieldForce:             {Type: field.TypeBool, Column: delivery.FieldForce},
 			delivery.FieldStatus:            {Type: field.TypeEnum, Column: delivery.FieldStatus},
 			delivery.FieldAttempts:          {Type: field.TypeInt, Column: delivery.FieldAttempts},
 			delivery.FieldNextAttemptAt:     {Type: field.TypeTime, Column: delivery.FieldNextAttemptAt},
@@ -938,6 +941,21 @@ func (f *DeliveryFilter) WhereEmail(p entql.StringP) {
 // WhereAction applies the entql string predicate on the action field.
 func (f *DeliveryFilter) WhereAction(p entql.StringP) {
 	f.Where(p.Field(delivery.FieldAction))
+}
+
+// WhereRequestedByID applies the entql int predicate on the requested_by_id field.
+func (f *DeliveryFilter) WhereRequestedByID(p entql.IntP) {
+	f.Where(p.Field(delivery.FieldRequestedByID))
+}
+
+// WhereNewEmail applies the entql string predicate on the new_email field.
+func (f *DeliveryFilter) WhereNewEmail(p entql.StringP) {
+	f.Where(p.Field(delivery.FieldNewEmail))
+}
+
+// WhereForce applies the entql bool predicate on the force field.
+func (f *DeliveryFilter) WhereForce(p entql.BoolP) {
+	f.Where(p.Field(delivery.FieldForce))
 }
 
 // WhereStatus applies the entql string predicate on the status field.

@@ -2739,6 +2739,10 @@ type DeliveryMutation struct {
 	adduser_id          *int
 	email               *string
 	action              *delivery.Action
+	requested_by_id     *int
+	addrequested_by_id  *int
+	new_email           *string
+	force               *bool
 	status              *enum.DeliveryStatus
 	attempts            *int
 	addattempts         *int
@@ -3173,6 +3177,161 @@ func (m *DeliveryMutation) OldAction(ctx context.Context) (v delivery.Action, er
 // ResetAction resets all changes to the "action" field.
 func (m *DeliveryMutation) ResetAction() {
 	m.action = nil
+}
+
+// SetRequestedByID sets the "requested_by_id" field.
+func (m *DeliveryMutation) SetRequestedByID(i int) {
+	m.requested_by_id = &i
+	m.addrequested_by_id = nil
+}
+
+// RequestedByID returns the value of the "requested_by_id" field in the mutation.
+func (m *DeliveryMutation) RequestedByID() (r int, exists bool) {
+	v := m.requested_by_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRequestedByID returns the old "requested_by_id" field's value of the Delivery entity.
+// If the Delivery object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryMutation) OldRequestedByID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRequestedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRequestedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRequestedByID: %w", err)
+	}
+	return oldValue.RequestedByID, nil
+}
+
+// AddRequestedByID adds i to the "requested_by_id" field.
+func (m *DeliveryMutation) AddRequestedByID(i int) {
+	if m.addrequested_by_id != nil {
+		*m.addrequested_by_id += i
+	} else {
+		m.addrequested_by_id = &i
+	}
+}
+
+// AddedRequestedByID returns the value that was added to the "requested_by_id" field in this mutation.
+func (m *DeliveryMutation) AddedRequestedByID() (r int, exists bool) {
+	v := m.addrequested_by_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearRequestedByID clears the value of the "requested_by_id" field.
+func (m *DeliveryMutation) ClearRequestedByID() {
+	m.requested_by_id = nil
+	m.addrequested_by_id = nil
+	m.clearedFields[delivery.FieldRequestedByID] = struct{}{}
+}
+
+// RequestedByIDCleared returns if the "requested_by_id" field was cleared in this mutation.
+func (m *DeliveryMutation) RequestedByIDCleared() bool {
+	_, ok := m.clearedFields[delivery.FieldRequestedByID]
+	return ok
+}
+
+// ResetRequestedByID resets all changes to the "requested_by_id" field.
+func (m *DeliveryMutation) ResetRequestedByID() {
+	m.requested_by_id = nil
+	m.addrequested_by_id = nil
+	delete(m.clearedFields, delivery.FieldRequestedByID)
+}
+
+// SetNewEmail sets the "new_email" field.
+func (m *DeliveryMutation) SetNewEmail(s string) {
+	m.new_email = &s
+}
+
+// NewEmail returns the value of the "new_email" field in the mutation.
+func (m *DeliveryMutation) NewEmail() (r string, exists bool) {
+	v := m.new_email
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNewEmail returns the old "new_email" field's value of the Delivery entity.
+// If the Delivery object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryMutation) OldNewEmail(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNewEmail is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNewEmail requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNewEmail: %w", err)
+	}
+	return oldValue.NewEmail, nil
+}
+
+// ClearNewEmail clears the value of the "new_email" field.
+func (m *DeliveryMutation) ClearNewEmail() {
+	m.new_email = nil
+	m.clearedFields[delivery.FieldNewEmail] = struct{}{}
+}
+
+// NewEmailCleared returns if the "new_email" field was cleared in this mutation.
+func (m *DeliveryMutation) NewEmailCleared() bool {
+	_, ok := m.clearedFields[delivery.FieldNewEmail]
+	return ok
+}
+
+// ResetNewEmail resets all changes to the "new_email" field.
+func (m *DeliveryMutation) ResetNewEmail() {
+	m.new_email = nil
+	delete(m.clearedFields, delivery.FieldNewEmail)
+}
+
+// SetForce sets the "force" field.
+func (m *DeliveryMutation) SetForce(b bool) {
+	m.force = &b
+}
+
+// Force returns the value of the "force" field in the mutation.
+func (m *DeliveryMutation) Force() (r bool, exists bool) {
+	v := m.force
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldForce returns the old "force" field's value of the Delivery entity.
+// If the Delivery object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryMutation) OldForce(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldForce is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldForce requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldForce: %w", err)
+	}
+	return oldValue.Force, nil
+}
+
+// ResetForce resets all changes to the "force" field.
+func (m *DeliveryMutation) ResetForce() {
+	m.force = nil
 }
 
 // SetStatus sets the "status" field.
@@ -3671,7 +3830,7 @@ func (m *DeliveryMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *DeliveryMutation) Fields() []string {
-	fields := make([]string, 0, 16)
+	fields := make([]string, 0, 19)
 	if m.created_at != nil {
 		fields = append(fields, delivery.FieldCreatedAt)
 	}
@@ -3692,6 +3851,15 @@ func (m *DeliveryMutation) Fields() []string {
 	}
 	if m.action != nil {
 		fields = append(fields, delivery.FieldAction)
+	}
+	if m.requested_by_id != nil {
+		fields = append(fields, delivery.FieldRequestedByID)
+	}
+	if m.new_email != nil {
+		fields = append(fields, delivery.FieldNewEmail)
+	}
+	if m.force != nil {
+		fields = append(fields, delivery.FieldForce)
 	}
 	if m.status != nil {
 		fields = append(fields, delivery.FieldStatus)
@@ -3742,6 +3910,12 @@ func (m *DeliveryMutation) Field(name string) (ent.Value, bool) {
 		return m.Email()
 	case delivery.FieldAction:
 		return m.Action()
+	case delivery.FieldRequestedByID:
+		return m.RequestedByID()
+	case delivery.FieldNewEmail:
+		return m.NewEmail()
+	case delivery.FieldForce:
+		return m.Force()
 	case delivery.FieldStatus:
 		return m.Status()
 	case delivery.FieldAttempts:
@@ -3783,6 +3957,12 @@ func (m *DeliveryMutation) OldField(ctx context.Context, name string) (ent.Value
 		return m.OldEmail(ctx)
 	case delivery.FieldAction:
 		return m.OldAction(ctx)
+	case delivery.FieldRequestedByID:
+		return m.OldRequestedByID(ctx)
+	case delivery.FieldNewEmail:
+		return m.OldNewEmail(ctx)
+	case delivery.FieldForce:
+		return m.OldForce(ctx)
 	case delivery.FieldStatus:
 		return m.OldStatus(ctx)
 	case delivery.FieldAttempts:
@@ -3858,6 +4038,27 @@ func (m *DeliveryMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetAction(v)
+		return nil
+	case delivery.FieldRequestedByID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRequestedByID(v)
+		return nil
+	case delivery.FieldNewEmail:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNewEmail(v)
+		return nil
+	case delivery.FieldForce:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetForce(v)
 		return nil
 	case delivery.FieldStatus:
 		v, ok := value.(enum.DeliveryStatus)
@@ -3936,6 +4137,9 @@ func (m *DeliveryMutation) AddedFields() []string {
 	if m.adduser_id != nil {
 		fields = append(fields, delivery.FieldUserID)
 	}
+	if m.addrequested_by_id != nil {
+		fields = append(fields, delivery.FieldRequestedByID)
+	}
 	if m.addattempts != nil {
 		fields = append(fields, delivery.FieldAttempts)
 	}
@@ -3951,6 +4155,8 @@ func (m *DeliveryMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedBulkSendID()
 	case delivery.FieldUserID:
 		return m.AddedUserID()
+	case delivery.FieldRequestedByID:
+		return m.AddedRequestedByID()
 	case delivery.FieldAttempts:
 		return m.AddedAttempts()
 	}
@@ -3976,6 +4182,13 @@ func (m *DeliveryMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddUserID(v)
 		return nil
+	case delivery.FieldRequestedByID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRequestedByID(v)
+		return nil
 	case delivery.FieldAttempts:
 		v, ok := value.(int)
 		if !ok {
@@ -3996,6 +4209,12 @@ func (m *DeliveryMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(delivery.FieldUserID) {
 		fields = append(fields, delivery.FieldUserID)
+	}
+	if m.FieldCleared(delivery.FieldRequestedByID) {
+		fields = append(fields, delivery.FieldRequestedByID)
+	}
+	if m.FieldCleared(delivery.FieldNewEmail) {
+		fields = append(fields, delivery.FieldNewEmail)
 	}
 	if m.FieldCleared(delivery.FieldNextAttemptAt) {
 		fields = append(fields, delivery.FieldNextAttemptAt)
@@ -4037,6 +4256,12 @@ func (m *DeliveryMutation) ClearField(name string) error {
 		return nil
 	case delivery.FieldUserID:
 		m.ClearUserID()
+		return nil
+	case delivery.FieldRequestedByID:
+		m.ClearRequestedByID()
+		return nil
+	case delivery.FieldNewEmail:
+		m.ClearNewEmail()
 		return nil
 	case delivery.FieldNextAttemptAt:
 		m.ClearNextAttemptAt()
@@ -4087,6 +4312,15 @@ func (m *DeliveryMutation) ResetField(name string) error {
 		return nil
 	case delivery.FieldAction:
 		m.ResetAction()
+		return nil
+	case delivery.FieldRequestedByID:
+		m.ResetRequestedByID()
+		return nil
+	case delivery.FieldNewEmail:
+		m.ResetNewEmail()
+		return nil
+	case delivery.FieldForce:
+		m.ResetForce()
 		return nil
 	case delivery.FieldStatus:
 		m.ResetStatus()

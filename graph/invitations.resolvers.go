@@ -68,8 +68,8 @@ func (r *mutationResolver) DeleteRole(ctx context.Context, id int) (bool, error)
 }
 
 // ResendInvitation is the resolver for the resendInvitation field.
-func (r *mutationResolver) ResendInvitation(ctx context.Context, userID int) (*ent.User, error) {
-	return r.Invites.Resend(ctx, userID)
+func (r *mutationResolver) ResendInvitation(ctx context.Context, userID int, force *bool) (*ent.User, error) {
+	return r.Invites.Resend(ctx, userID, force != nil && *force)
 }
 
 // RevokeInvitation is the resolver for the revokeInvitation field.

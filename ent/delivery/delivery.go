@@ -34,6 +34,12 @@ const (
 	FieldEmail = "email"
 	// FieldAction holds the string denoting the action field in the database.
 	FieldAction = "action"
+	// FieldRequestedByID holds the string denoting the requested_by_id field in the database.
+	FieldRequestedByID = "requested_by_id"
+	// FieldNewEmail holds the string denoting the new_email field in the database.
+	FieldNewEmail = "new_email"
+	// FieldForce holds the string denoting the force field in the database.
+	FieldForce = "force"
 	// FieldStatus holds the string denoting the status field in the database.
 	FieldStatus = "status"
 	// FieldAttempts holds the string denoting the attempts field in the database.
@@ -75,6 +81,9 @@ var Columns = []string{
 	FieldUserID,
 	FieldEmail,
 	FieldAction,
+	FieldRequestedByID,
+	FieldNewEmail,
+	FieldForce,
 	FieldStatus,
 	FieldAttempts,
 	FieldNextAttemptAt,
@@ -112,6 +121,10 @@ var (
 	UpdateDefaultUpdatedAt func() time.Time
 	// EmailValidator is a validator for the "email" field. It is called by the builders before save.
 	EmailValidator func(string) error
+	// NewEmailValidator is a validator for the "new_email" field. It is called by the builders before save.
+	NewEmailValidator func(string) error
+	// DefaultForce holds the default value on creation for the "force" field.
+	DefaultForce bool
 	// DefaultAttempts holds the default value on creation for the "attempts" field.
 	DefaultAttempts int
 	// AttemptsValidator is a validator for the "attempts" field. It is called by the builders before save.
@@ -128,6 +141,7 @@ const (
 	ActionINVITATION         Action = "INVITATION"
 	ActionPASSWORD_RESET     Action = "PASSWORD_RESET"
 	ActionTEMPORARY_PASSWORD Action = "TEMPORARY_PASSWORD"
+	ActionEMAIL_CHANGED      Action = "EMAIL_CHANGED"
 	ActionSKIP               Action = "SKIP"
 )
 
@@ -138,7 +152,7 @@ func (a Action) String() string {
 // ActionValidator is a validator for the "action" field enum values. It is called by the builders before save.
 func ActionValidator(a Action) error {
 	switch a {
-	case ActionINVITATION, ActionPASSWORD_RESET, ActionTEMPORARY_PASSWORD, ActionSKIP:
+	case ActionINVITATION, ActionPASSWORD_RESET, ActionTEMPORARY_PASSWORD, ActionEMAIL_CHANGED, ActionSKIP:
 		return nil
 	default:
 		return fmt.Errorf("delivery: invalid enum value for action field: %q", a)
@@ -198,6 +212,21 @@ func ByEmail(opts ...sql.OrderTermOption) OrderOption {
 // ByAction orders the results by the action field.
 func ByAction(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldAction, opts...).ToFunc()
+}
+
+// ByRequestedByID orders the results by the requested_by_id field.
+func ByRequestedByID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRequestedByID, opts...).ToFunc()
+}
+
+// ByNewEmail orders the results by the new_email field.
+func ByNewEmail(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldNewEmail, opts...).ToFunc()
+}
+
+// ByForce orders the results by the force field.
+func ByForce(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldForce, opts...).ToFunc()
 }
 
 // ByStatus orders the results by the status field.

@@ -86,6 +86,21 @@ func Email(v string) predicate.Delivery {
 	return predicate.Delivery(sql.FieldEQ(FieldEmail, v))
 }
 
+// RequestedByID applies equality check predicate on the "requested_by_id" field. It's identical to RequestedByIDEQ.
+func RequestedByID(v int) predicate.Delivery {
+	return predicate.Delivery(sql.FieldEQ(FieldRequestedByID, v))
+}
+
+// NewEmail applies equality check predicate on the "new_email" field. It's identical to NewEmailEQ.
+func NewEmail(v string) predicate.Delivery {
+	return predicate.Delivery(sql.FieldEQ(FieldNewEmail, v))
+}
+
+// Force applies equality check predicate on the "force" field. It's identical to ForceEQ.
+func Force(v bool) predicate.Delivery {
+	return predicate.Delivery(sql.FieldEQ(FieldForce, v))
+}
+
 // Attempts applies equality check predicate on the "attempts" field. It's identical to AttemptsEQ.
 func Attempts(v int) predicate.Delivery {
 	return predicate.Delivery(sql.FieldEQ(FieldAttempts, v))
@@ -409,6 +424,141 @@ func ActionIn(vs ...Action) predicate.Delivery {
 // ActionNotIn applies the NotIn predicate on the "action" field.
 func ActionNotIn(vs ...Action) predicate.Delivery {
 	return predicate.Delivery(sql.FieldNotIn(FieldAction, vs...))
+}
+
+// RequestedByIDEQ applies the EQ predicate on the "requested_by_id" field.
+func RequestedByIDEQ(v int) predicate.Delivery {
+	return predicate.Delivery(sql.FieldEQ(FieldRequestedByID, v))
+}
+
+// RequestedByIDNEQ applies the NEQ predicate on the "requested_by_id" field.
+func RequestedByIDNEQ(v int) predicate.Delivery {
+	return predicate.Delivery(sql.FieldNEQ(FieldRequestedByID, v))
+}
+
+// RequestedByIDIn applies the In predicate on the "requested_by_id" field.
+func RequestedByIDIn(vs ...int) predicate.Delivery {
+	return predicate.Delivery(sql.FieldIn(FieldRequestedByID, vs...))
+}
+
+// RequestedByIDNotIn applies the NotIn predicate on the "requested_by_id" field.
+func RequestedByIDNotIn(vs ...int) predicate.Delivery {
+	return predicate.Delivery(sql.FieldNotIn(FieldRequestedByID, vs...))
+}
+
+// RequestedByIDGT applies the GT predicate on the "requested_by_id" field.
+func RequestedByIDGT(v int) predicate.Delivery {
+	return predicate.Delivery(sql.FieldGT(FieldRequestedByID, v))
+}
+
+// RequestedByIDGTE applies the GTE predicate on the "requested_by_id" field.
+func RequestedByIDGTE(v int) predicate.Delivery {
+	return predicate.Delivery(sql.FieldGTE(FieldRequestedByID, v))
+}
+
+// RequestedByIDLT applies the LT predicate on the "requested_by_id" field.
+func RequestedByIDLT(v int) predicate.Delivery {
+	return predicate.Delivery(sql.FieldLT(FieldRequestedByID, v))
+}
+
+// RequestedByIDLTE applies the LTE predicate on the "requested_by_id" field.
+func RequestedByIDLTE(v int) predicate.Delivery {
+	return predicate.Delivery(sql.FieldLTE(FieldRequestedByID, v))
+}
+
+// RequestedByIDIsNil applies the IsNil predicate on the "requested_by_id" field.
+func RequestedByIDIsNil() predicate.Delivery {
+	return predicate.Delivery(sql.FieldIsNull(FieldRequestedByID))
+}
+
+// RequestedByIDNotNil applies the NotNil predicate on the "requested_by_id" field.
+func RequestedByIDNotNil() predicate.Delivery {
+	return predicate.Delivery(sql.FieldNotNull(FieldRequestedByID))
+}
+
+// NewEmailEQ applies the EQ predicate on the "new_email" field.
+func NewEmailEQ(v string) predicate.Delivery {
+	return predicate.Delivery(sql.FieldEQ(FieldNewEmail, v))
+}
+
+// NewEmailNEQ applies the NEQ predicate on the "new_email" field.
+func NewEmailNEQ(v string) predicate.Delivery {
+	return predicate.Delivery(sql.FieldNEQ(FieldNewEmail, v))
+}
+
+// NewEmailIn applies the In predicate on the "new_email" field.
+func NewEmailIn(vs ...string) predicate.Delivery {
+	return predicate.Delivery(sql.FieldIn(FieldNewEmail, vs...))
+}
+
+// NewEmailNotIn applies the NotIn predicate on the "new_email" field.
+func NewEmailNotIn(vs ...string) predicate.Delivery {
+	return predicate.Delivery(sql.FieldNotIn(FieldNewEmail, vs...))
+}
+
+// NewEmailGT applies the GT predicate on the "new_email" field.
+func NewEmailGT(v string) predicate.Delivery {
+	return predicate.Delivery(sql.FieldGT(FieldNewEmail, v))
+}
+
+// NewEmailGTE applies the GTE predicate on the "new_email" field.
+func NewEmailGTE(v string) predicate.Delivery {
+	return predicate.Delivery(sql.FieldGTE(FieldNewEmail, v))
+}
+
+// NewEmailLT applies the LT predicate on the "new_email" field.
+func NewEmailLT(v string) predicate.Delivery {
+	return predicate.Delivery(sql.FieldLT(FieldNewEmail, v))
+}
+
+// NewEmailLTE applies the LTE predicate on the "new_email" field.
+func NewEmailLTE(v string) predicate.Delivery {
+	return predicate.Delivery(sql.FieldLTE(FieldNewEmail, v))
+}
+
+// NewEmailContains applies the Contains predicate on the "new_email" field.
+func NewEmailContains(v string) predicate.Delivery {
+	return predicate.Delivery(sql.FieldContains(FieldNewEmail, v))
+}
+
+// NewEmailHasPrefix applies the HasPrefix predicate on the "new_email" field.
+func NewEmailHasPrefix(v string) predicate.Delivery {
+	return predicate.Delivery(sql.FieldHasPrefix(FieldNewEmail, v))
+}
+
+// NewEmailHasSuffix applies the HasSuffix predicate on the "new_email" field.
+func NewEmailHasSuffix(v string) predicate.Delivery {
+	return predicate.Delivery(sql.FieldHasSuffix(FieldNewEmail, v))
+}
+
+// NewEmailIsNil applies the IsNil predicate on the "new_email" field.
+func NewEmailIsNil() predicate.Delivery {
+	return predicate.Delivery(sql.FieldIsNull(FieldNewEmail))
+}
+
+// NewEmailNotNil applies the NotNil predicate on the "new_email" field.
+func NewEmailNotNil() predicate.Delivery {
+	return predicate.Delivery(sql.FieldNotNull(FieldNewEmail))
+}
+
+// NewEmailEqualFold applies the EqualFold predicate on the "new_email" field.
+func NewEmailEqualFold(v string) predicate.Delivery {
+	return predicate.Delivery(sql.FieldEqualFold(FieldNewEmail, v))
+}
+
+// NewEmailContainsFold applies the ContainsFold predicate on the "new_email" field.
+func NewEmailContainsFold(v string) predicate.Delivery {
+	return predicate.Delivery(sql.FieldContainsFold(FieldNewEmail, v))
+}
+
+// ForceEQ applies the EQ predicate on the "force" field.
+func ForceEQ(v bool) predicate.Delivery {
+	return predicate.Delivery(sql.FieldEQ(FieldForce, v))
+}
+
+// ForceNEQ applies the NEQ predicate on the "force" field.
+func ForceNEQ(v bool) predicate.Delivery {
+	return predicate.Delivery(sql.FieldNEQ(FieldForce, v))
 }
 
 // StatusEQ applies the EQ predicate on the "status" field.

@@ -126,7 +126,10 @@ var (
 		{Name: "bulk_send_id", Type: field.TypeInt, Nullable: true},
 		{Name: "user_id", Type: field.TypeInt, Nullable: true},
 		{Name: "email", Type: field.TypeString, Size: 320},
-		{Name: "action", Type: field.TypeEnum, Enums: []string{"INVITATION", "PASSWORD_RESET", "TEMPORARY_PASSWORD", "SKIP"}},
+		{Name: "action", Type: field.TypeEnum, Enums: []string{"INVITATION", "PASSWORD_RESET", "TEMPORARY_PASSWORD", "EMAIL_CHANGED", "SKIP"}},
+		{Name: "requested_by_id", Type: field.TypeInt, Nullable: true},
+		{Name: "new_email", Type: field.TypeString, Nullable: true, Size: 320},
+		{Name: "force", Type: field.TypeBool, Default: false},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"QUEUED", "SENT", "DELIVERED", "FAILED", "BOUNCED", "COMPLAINED", "SKIPPED"}, Default: "QUEUED"},
 		{Name: "attempts", Type: field.TypeInt, Default: 0},
 		{Name: "next_attempt_at", Type: field.TypeTime, Nullable: true},
@@ -146,7 +149,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "deliveries_organizations_organization",
-				Columns:    []*schema.Column{DeliveriesColumns[16]},
+				Columns:    []*schema.Column{DeliveriesColumns[19]},
 				RefColumns: []*schema.Column{OrganizationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -155,7 +158,7 @@ var (
 			{
 				Name:    "delivery_bulk_send_id_status_id",
 				Unique:  false,
-				Columns: []*schema.Column{DeliveriesColumns[3], DeliveriesColumns[7], DeliveriesColumns[0]},
+				Columns: []*schema.Column{DeliveriesColumns[3], DeliveriesColumns[10], DeliveriesColumns[0]},
 			},
 			{
 				Name:    "delivery_queued",
@@ -166,9 +169,17 @@ var (
 				},
 			},
 			{
+				Name:    "delivery_single_queued",
+				Unique:  false,
+				Columns: []*schema.Column{DeliveriesColumns[0]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "status = 'QUEUED' AND bulk_send_id IS NULL",
+				},
+			},
+			{
 				Name:    "delivery_provider_message_id",
 				Unique:  false,
-				Columns: []*schema.Column{DeliveriesColumns[13]},
+				Columns: []*schema.Column{DeliveriesColumns[16]},
 			},
 			{
 				Name:    "delivery_user_id",

@@ -181,14 +181,22 @@ func init() {
 	deliveryDescEmail := deliveryFields[2].Descriptor()
 	// delivery.EmailValidator is a validator for the "email" field. It is called by the builders before save.
 	delivery.EmailValidator = deliveryDescEmail.Validators[0].(func(string) error)
+	// deliveryDescNewEmail is the schema descriptor for new_email field.
+	deliveryDescNewEmail := deliveryFields[5].Descriptor()
+	// delivery.NewEmailValidator is a validator for the "new_email" field. It is called by the builders before save.
+	delivery.NewEmailValidator = deliveryDescNewEmail.Validators[0].(func(string) error)
+	// deliveryDescForce is the schema descriptor for force field.
+	deliveryDescForce := deliveryFields[6].Descriptor()
+	// delivery.DefaultForce holds the default value on creation for the force field.
+	delivery.DefaultForce = deliveryDescForce.Default.(bool)
 	// deliveryDescAttempts is the schema descriptor for attempts field.
-	deliveryDescAttempts := deliveryFields[5].Descriptor()
+	deliveryDescAttempts := deliveryFields[8].Descriptor()
 	// delivery.DefaultAttempts holds the default value on creation for the attempts field.
 	delivery.DefaultAttempts = deliveryDescAttempts.Default.(int)
 	// delivery.AttemptsValidator is a validator for the "attempts" field. It is called by the builders before save.
 	delivery.AttemptsValidator = deliveryDescAttempts.Validators[0].(func(int) error)
 	// deliveryDescError is the schema descriptor for error field.
-	deliveryDescError := deliveryFields[11].Descriptor()
+	deliveryDescError := deliveryFields[14].Descriptor()
 	// delivery.ErrorValidator is a validator for the "error" field. It is called by the builders before save.
 	delivery.ErrorValidator = deliveryDescError.Validators[0].(func(string) error)
 	emailtemplateMixin := schema.EmailTemplate{}.Mixin()

@@ -11,10 +11,11 @@ import (
 	"github.com/rollcall/rollcall/ent/schema/enum"
 )
 
-// Delivery is one email to one person, of a BulkSend or on its own: the
-// durable unit of sending work.
-// Workers claim queued rows under a lease, so a crashed worker's rows are
-// taken over once the lease lapses.
+// Delivery is one email: to one recipient of a BulkSend, or one person's
+// email on its own (a resent invitation, reset instructions, a notice), with
+// no BulkSend. It is the durable unit of sending work: workers claim queued
+// rows under a lease, so a crashed worker's rows are taken over once the
+// lease lapses.
 type Delivery struct{ ent.Schema }
 
 // Fields of the Delivery.
@@ -33,8 +34,17 @@ func (Delivery) Fields() []ent.Field {
 		field.Int("user_id").Optional().Nillable().Annotations(internal),
 		field.String("email").MaxLen(320).
 			Comment("The address the email went (or was to go) to."),
-		field.Enum("action").Values("INVITATION", "PASSWORD_RESET", "TEMPORARY_PASSWORD", "SKIP").
+		field.Enum("action").Values("INVITATION", "PASSWORD_RESET", "TEMPORARY_PASSWORD", "EMAIL_CHANGED", "SKIP").
 			Annotations(internal),
+		// requested_by_id is who asked for one person's email (the inviter
+		// the email names); null for a bulk send's (its creator) and for
+		// the system's.
+		field.Int("requested_by_id").Optional().Nillable().Immutable().Annotations(internal),
+		// new_email is, for EMAIL_CHANGED, the address the account moved
+		// to (the email goes to the old one).
+		field.String("new_email").Optional().Nillable().Immutable().MaxLen(320).Annotations(internal),
+		// force sends to a suppressed address (resendInvitation's force).
+		field.Bool("force").Default(false).Immutable().Annotations(internal),
 		field.Enum("status").GoType(enum.DeliveryStatus("")).Default(string(enum.DeliveryQueued)).
 			Comment("QUEUED until it leaves (or is retried); SENT once the provider took it; DELIVERED, BOUNCED or COMPLAINED as the provider reports later; FAILED when it could not be sent; SKIPPED when the person got nothing (see reason).").
 			Annotations(entgql.Type("DeliveryStatus")),
@@ -63,6 +73,9 @@ func (Delivery) Indexes() []ent.Index {
 		// Workers claim from this: only queued rows, in id order.
 		index.Fields("id").StorageKey("delivery_queued").
 			Annotations(entsql.IndexWhere("status = 'QUEUED'")),
+		// The express worker claims one person's emails from this.
+		index.Fields("id").StorageKey("delivery_single_queued").
+			Annotations(entsql.IndexWhere("status = 'QUEUED' AND bulk_send_id IS NULL")),
 		index.Fields("provider_message_id"),
 		index.Fields("user_id"),
 	}

@@ -233,7 +233,7 @@ type ComplexityRoot struct {
 		MarkNotificationsRead func(childComplexity int, ids []int) int
 		ReactivateUser        func(childComplexity int, id int) int
 		RequestPasswordReset  func(childComplexity int, input model.RequestPasswordResetInput) int
-		ResendInvitation      func(childComplexity int, userID int) int
+		ResendInvitation      func(childComplexity int, userID int, force *bool) int
 		ResetPassword         func(childComplexity int, input model.ResetPasswordInput) int
 		RevokeInvitation      func(childComplexity int, userID int) int
 		SendInvitations       func(childComplexity int, input model.SendInvitationsInput) int
@@ -409,7 +409,7 @@ type MutationResolver interface {
 	CreateRole(ctx context.Context, input model.RoleInput) (*ent.Role, error)
 	UpdateRole(ctx context.Context, id int, input model.RoleInput) (*ent.Role, error)
 	DeleteRole(ctx context.Context, id int) (bool, error)
-	ResendInvitation(ctx context.Context, userID int) (*ent.User, error)
+	ResendInvitation(ctx context.Context, userID int, force *bool) (*ent.User, error)
 	RevokeInvitation(ctx context.Context, userID int) (*ent.User, error)
 	DeleteUser(ctx context.Context, id int) (bool, error)
 	CreateInvitationLink(ctx context.Context, userID int) (*model.InvitationLink, error)
@@ -1301,7 +1301,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.ResendInvitation(childComplexity, args["userId"].(int)), true
+		return e.ComplexityRoot.Mutation.ResendInvitation(childComplexity, args["userId"].(int), args["force"].(*bool)), true
 	case "Mutation.resetPassword":
 		if e.ComplexityRoot.Mutation.ResetPassword == nil {
 			break
@@ -3660,9 +3660,12 @@ extend type Mutation {
   """
   Send a NOT_INVITED or INVITED person a fresh invitation with a new expiry;
   their older links stop working at once. CONFLICT for ACTIVE and DEACTIVATED
-  people. Needs people.invite.
+  people. Needs people.invite. The email leaves through the same engine as bulk
+  sends (retried, reported by the provider); the answer shows the person once it
+  has left (or after a short wait). To an address whose last email bounced or was
+  marked as spam it is CONFLICT naming the reason, unless force is true.
   """
-  resendInvitation(userId: ID!): User!
+  resendInvitation(userId: ID!, force: Boolean = false): User!
   "Cancel a pending invitation: its links die and the person is NOT_INVITED again (CONFLICT unless INVITED). Needs people.invite."
   revokeInvitation(userId: ID!): User!
   """
@@ -4910,6 +4913,14 @@ func (ec *executionContext) field_Mutation_resendInvitation_args(ctx context.Con
 		return nil, err
 	}
 	args["userId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "force",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["force"] = arg1
 	return args, nil
 }
 
@@ -8594,7 +8605,7 @@ func (ec *executionContext) _Mutation_resendInvitation(ctx context.Context, fiel
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().ResendInvitation(ctx, fc.Args["userId"].(int))
+			return ec.Resolvers.Mutation().ResendInvitation(ctx, fc.Args["userId"].(int), fc.Args["force"].(*bool))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {

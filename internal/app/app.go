@@ -89,13 +89,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 	a.Auth = auth.New(d.Client, clk, a.limiter, cfg.Auth, log, auth.WithBus(a.Bus))
 	a.Orgs = org.New(d.Client, clk, a.Auth.HashPassword, auditLog)
 	a.People = people.New(d.Client)
-	mailer := invite.NewMailer(d.Client, sender, cfg.Mail.From, cfg.Mail.Concurrency, log)
-	a.Admin = people.NewAdmin(d.Client, clk, auditLog, a.Auth, mailer, log)
+	mailer := invite.NewMailer(d.Client, cfg.Mail.From, log)
 	links := invite.Links{PublicURL: cfg.Mail.PublicURL, InviteTemplate: cfg.Mail.InviteLink, ResetTemplate: cfg.Mail.ResetLink}
 	a.BulkSends = bulksend.New(bulksend.Deps{
 		DB: d, Clock: clk, Bus: a.Bus, Mailer: mailer, Sender: sender, Links: links, Audit: auditLog, Notify: notifier, Log: log,
-		Config: bulksend.Config{Concurrency: cfg.Mail.Concurrency, Rate: cfg.Mail.SendRate, Lease: cfg.Mail.SendLease, Singly: cfg.Mail.SendSingly},
+		Config: bulksend.Config{Concurrency: cfg.Mail.Concurrency, Rate: cfg.Mail.SendRate, Lease: cfg.Mail.SendLease, Singly: cfg.Mail.SendSingly, SingleWait: cfg.Mail.SingleWait},
 	})
+	a.Admin = people.NewAdmin(d.Client, clk, auditLog, a.Auth, a.BulkSends, log)
 	a.Invites = invite.New(invite.Deps{
 		Client: d.Client, Clock: clk, Auth: a.Auth, Policy: policy, Audit: auditLog, Limiter: a.limiter, Log: log,
 		Mailer: mailer, Links: links, Limits: invite.DefaultLimits(), Bulk: a.BulkSends,

@@ -125,6 +125,9 @@ func TestPasswordResetRequestsAreResolvedOnce(t *testing.T) {
 	wg.Wait()
 	require.Equal(t, int64(len(emails)+1), claimed.Load(), "every row claimed exactly once")
 	s.WaitResets(t)
+	// The workers of both replicas are down: the emails wait as deliveries.
+	_, err := other.BulkSends.WorkDue(context.Background())
+	require.NoError(t, err)
 	for _, e := range emails {
 		require.Len(t, s.EmailsTo(t, e), 1, e)
 	}
@@ -162,6 +165,8 @@ func TestPasswordResetRequestLeases(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, 1, n)
 		s.WaitResets(t)
+		_, err = s.BulkSends.WorkDue(ctx)
+		require.NoError(t, err)
 		require.Len(t, s.EmailsTo(t, "ada@example.com"), 1)
 	})
 
@@ -171,6 +176,8 @@ func TestPasswordResetRequestLeases(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, 1, n)
 		s.WaitResets(t)
+		_, err = s.BulkSends.WorkDue(ctx)
+		require.NoError(t, err)
 		require.Len(t, s.EmailsTo(t, "ada@example.com"), 1, "no new email")
 	})
 }

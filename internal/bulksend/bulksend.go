@@ -1,7 +1,9 @@
 // Package bulksend emails many people at once without losing any of them.
 //
-// A send is planned in one transaction: a BulkSend row and one Delivery row
-// per person selected, each with the action that person gets (or SKIP, with
+// Every email is a Delivery worked here, one person's (a resent invitation,
+// reset instructions, a notice: a Delivery with no BulkSend, see QueueOne)
+// or many's. A send is planned in one transaction: a BulkSend row and one
+// Delivery row per person selected, each with the action that person gets (or SKIP, with
 // the reason). Workers on every replica then claim queued deliveries in small
 // units under a lease, issue the tokens, send (in Mailgun batches where the
 // sender supports them), and record the outcome of the whole unit in one
@@ -42,6 +44,7 @@ type Config struct {
 	RetryBase   time.Duration // first retry delay, doubled each time with jitter; default 2s
 	RetryMax    time.Duration // longest retry delay; default 5 min
 	Poll        time.Duration // how often idle workers look for work nobody announced; default 1s
+	SingleWait  time.Duration // how long Dispatch waits for one person's email to be recorded; default 5s
 	Singly      bool          // never batch, even with a sender that can
 }
 
@@ -64,6 +67,7 @@ func (c Config) withDefaults() Config {
 	defDur(&c.RetryBase, 2*time.Second)
 	defDur(&c.RetryMax, 5*time.Minute)
 	defDur(&c.Poll, time.Second)
+	defDur(&c.SingleWait, 5*time.Second)
 	c.BatchUnit = min(c.BatchUnit, mail.MaxBatch)
 	return c
 }
@@ -85,7 +89,7 @@ type Deps struct {
 
 // Service plans, works and reports bulk sends.
 type Service struct {
-	db        *db.DB
+	store     store // the statements that differ between the databases
 	client    *ent.Client
 	clock     clock.Clock
 	bus       events.Bus
@@ -99,7 +103,9 @@ type Service struct {
 	cfg       Config
 	replicaID string
 	limiter   *rate.Limiter
-	wake      *signal
+	wake      *signal // wakes every worker
+	express   *signal // wakes the worker of one person's emails
+	waiters   waiters
 	pause     pause
 	feeds     feeds
 }
@@ -107,9 +113,9 @@ type Service struct {
 // New returns the bulk-send service. Call Run to start its workers.
 func New(d Deps) *Service {
 	cfg := d.Config.withDefaults()
-	s := &Service{db: d.DB, client: d.DB.Client, clock: d.Clock, bus: d.Bus, mailer: d.Mailer, sender: d.Sender,
+	s := &Service{store: newStore(d.DB.Dialect), client: d.DB.Client, clock: d.Clock, bus: d.Bus, mailer: d.Mailer, sender: d.Sender,
 		links: d.Links, audit: d.Audit, notify: d.Notify, log: d.Log, cfg: cfg, replicaID: d.ReplicaID,
-		wake: newSignal(), feeds: feeds{bus: d.Bus, m: map[int]*feed{}}}
+		wake: newSignal(), express: newSignal(), waiters: waiters{m: map[int][]chan struct{}{}}, feeds: feeds{bus: d.Bus, m: map[int]*feed{}}}
 	if b, ok := d.Sender.(mail.BatchSender); ok && !cfg.Singly {
 		s.batch = b
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/predicate"
 	"github.com/rollcall/rollcall/ent/role"
-	"github.com/rollcall/rollcall/ent/schema/enum"
 	"github.com/rollcall/rollcall/ent/user"
 	"github.com/rollcall/rollcall/internal/apperr"
 	"github.com/rollcall/rollcall/internal/audit"
@@ -28,39 +27,6 @@ const MaxUserIDs = 100_000
 
 // IdempotencyWindow is how long an idempotency key returns its send.
 const IdempotencyWindow = 24 * time.Hour
-
-// Request selects people and says what to send them.
-type Request struct {
-	UserIDs []int               // these people (nil: no id filter)
-	Where   *ent.UserWhereInput // and those matching (nil or empty: everyone)
-	RoleIDs []int               // narrowed to these roles (nil: any)
-	Kind    bulksend.Kind       // AUTO when empty
-	DryRun  bool
-	// IdempotencyKey, with Fingerprint (the canonical form of Where, as the
-	// caller received it), makes a repeated request return the same send.
-	IdempotencyKey string
-	Fingerprint    []byte
-
-	where predicate.User // Where, as a predicate
-}
-
-// Result counts what a request selected and plans.
-type Result struct {
-	BulkSend                                    *ent.BulkSend // nil on a dry run
-	Total, Invitations, PasswordResets, Skipped int
-	TemporaryPasswords                          int
-}
-
-// recipient is one selected person and what they get.
-type recipient struct {
-	ID     int                  `sql:"id"`
-	Email  string               `sql:"email"`
-	Status user.Status          `sql:"status"`
-	Last   *enum.DeliveryStatus `sql:"last_email_status"`
-	RoleID int                  `sql:"role_id"`
-	action delivery.Action
-	reason string
-}
 
 // Start plans a bulk send for the viewer (or, with DryRun, only counts it).
 func (s *Service) Start(ctx context.Context, req Request) (*Result, error) {
@@ -251,21 +217,6 @@ func (s *Service) selectPeople(ctx context.Context, c *ent.Client, orgID int, re
 	return out, nil
 }
 
-// suppressed says why an address whose last email ended as last gets no
-// more, or "".
-func suppressed(last *enum.DeliveryStatus) string {
-	if last == nil {
-		return ""
-	}
-	switch *last {
-	case enum.DeliveryBounced:
-		return "suppressed: an earlier email to this address bounced"
-	case enum.DeliveryComplained:
-		return "suppressed: the recipient marked an earlier email as spam"
-	}
-	return ""
-}
-
 // guardedRoles returns the roles of v's organisation whose holders v may not
 // send kind to: a temporary password hands over the account, so, as for
 // setTemporaryPassword, it needs every permission of the person's role.
@@ -288,65 +239,14 @@ func (s *Service) guardedRoles(ctx context.Context, v *viewer.Viewer, kind bulks
 	return guarded, nil
 }
 
-// choose decides what a person gets from a send of kind; guarded holds the
-// roles whose holders the sender may not send kind to.
-func choose(kind bulksend.Kind, r *recipient, guarded map[int]bool) (delivery.Action, string) {
-	if r.Status == user.StatusDeactivated {
-		return delivery.ActionSKIP, "deactivated"
-	}
-	if guarded[r.RoleID] {
-		return delivery.ActionSKIP, "their role holds permissions you do not have"
-	}
-	var a delivery.Action
-	switch kind {
-	case bulksend.KindAUTO:
-		a = delivery.ActionINVITATION
-		if r.Status == user.StatusActive {
-			a = delivery.ActionPASSWORD_RESET
-		}
-	case bulksend.KindINVITATION:
-		if r.Status == user.StatusActive {
-			return delivery.ActionSKIP, "already has an account"
-		}
-		a = delivery.ActionINVITATION
-	case bulksend.KindPASSWORD_RESET:
-		if r.Status != user.StatusActive {
-			return delivery.ActionSKIP, "has no account yet"
-		}
-		a = delivery.ActionPASSWORD_RESET
-	case bulksend.KindTEMPORARY_PASSWORD:
-		if r.Status == user.StatusActive {
-			return delivery.ActionSKIP, "already has an account"
-		}
-		a = delivery.ActionTEMPORARY_PASSWORD
-	}
-	if reason := suppressed(r.Last); reason != "" {
-		return delivery.ActionSKIP, reason
-	}
-	return a, ""
-}
-
 // count decides each person's action and counts them.
 func count(people []*recipient, kind bulksend.Kind, guarded map[int]bool) *Result {
 	res := &Result{Total: len(people)}
 	for _, p := range people {
-		p.action, p.reason = choose(kind, p, guarded)
+		p.action, p.reason = decide(facts{want: wanted(kind), status: p.Status, last: p.Last, guarded: guarded[p.RoleID]})
 		res.add(p.action, 1)
 	}
 	return res
-}
-
-func (r *Result) add(a delivery.Action, n int) {
-	switch a {
-	case delivery.ActionINVITATION:
-		r.Invitations += n
-	case delivery.ActionPASSWORD_RESET:
-		r.PasswordResets += n
-	case delivery.ActionTEMPORARY_PASSWORD:
-		r.TemporaryPasswords += n
-	default:
-		r.Skipped += n
-	}
 }
 
 // queue writes the send and its deliveries through tx; a send with nothing
@@ -369,7 +269,7 @@ func (s *Service) queue(ctx context.Context, tx *ent.Client, orgID, createdBy in
 	if err != nil {
 		return nil, fmt.Errorf("create bulk send: %w", err)
 	}
-	if err := s.insertDeliveries(sys, tx, b, people, now); err != nil {
+	if err := s.store.insertDeliveries(sys, tx, b, people, now); err != nil {
 		return nil, err
 	}
 	err = s.audit.Record(ctx, tx, orgID, audit.Event{Action: "bulk_send.created", TargetType: "BulkSend", TargetID: b.ID,
@@ -383,31 +283,6 @@ func (s *Service) queue(ctx context.Context, tx *ent.Client, orgID, createdBy in
 		}
 	}
 	return b, nil
-}
-
-// insertDeliveries writes one row per person: COPY on PostgreSQL, chunked
-// multi-row inserts on SQLite.
-func (s *Service) insertDeliveries(ctx context.Context, tx *ent.Client, b *ent.BulkSend, people []*recipient, now time.Time) error {
-	if s.db.Dialect == dialectPostgres {
-		return copyDeliveries(ctx, tx, b, people, now)
-	}
-	const chunk = 2000 // 11 columns: well under SQLite's 32,766 parameters
-	for start := 0; start < len(people); start += chunk {
-		part := people[start:min(start+chunk, len(people))]
-		creates := make([]*ent.DeliveryCreate, len(part))
-		for i, p := range part {
-			c := tx.Delivery.Create().SetOrganizationID(b.OrganizationID).SetBulkSendID(b.ID).SetUserID(p.ID).
-				SetEmail(p.Email).SetAction(p.action).SetCreatedAt(now).SetUpdatedAt(now)
-			if p.action == delivery.ActionSKIP {
-				c.SetStatus(enum.DeliverySkipped).SetError(p.reason)
-			}
-			creates[i] = c
-		}
-		if err := tx.Delivery.CreateBulk(creates...).Exec(ctx); err != nil {
-			return fmt.Errorf("queue deliveries: %w", err)
-		}
-	}
-	return nil
 }
 
 // intsKey is a canonical byte form of a set of ids.

@@ -132,7 +132,7 @@ func (s *Service) Cancel(ctx context.Context, id int) (*ent.BulkSend, error) {
 	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
 		sys := auth.AsSystem(ctx)
 		q := tx.BulkSend.Query().Where(bulksend.ID(id))
-		if s.db.Dialect == dialectPostgres {
+		if s.store.locks() {
 			q = q.ForUpdate()
 		}
 		if b, err = q.Only(sys); err != nil {

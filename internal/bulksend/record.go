@@ -70,7 +70,7 @@ func (s *Service) held(ctx context.Context, tx *ent.Client, u *unit) (map[int]bo
 		ids[i] = j.id
 	}
 	q := tx.Delivery.Query().Where(delivery.IDIn(ids...), delivery.LeasedBy(s.replicaID), delivery.StatusEQ(enum.DeliveryQueued))
-	if s.db.Dialect == dialectPostgres {
+	if s.store.locks() {
 		q = q.ForUpdate()
 	}
 	got, err := q.IDs(ctx)
@@ -89,6 +89,9 @@ func (s *Service) cancelledAmong(ctx context.Context, tx *ent.Client, u *unit) (
 	ids := make([]int, 0, len(u.sends))
 	for id := range u.sends {
 		ids = append(ids, id)
+	}
+	if len(ids) == 0 {
+		return nil, nil
 	}
 	got, err := tx.BulkSend.Query().Where(bulksend.IDIn(ids...), bulksend.StatusEQ(bulksend.StatusCANCELLED)).IDs(ctx)
 	if err != nil {
@@ -121,7 +124,7 @@ func (s *Service) writeDeliveries(ctx context.Context, tx *ent.Client, now time.
 		}
 		groups[key{r.kind, r.reason, r.retryAt}] = append(groups[key{r.kind, r.reason, r.retryAt}], j.id)
 	}
-	if err := s.setSent(ctx, tx, now, sentIDs, messageIDs); err != nil {
+	if err := s.store.setSent(ctx, tx, now, sentIDs, messageIDs); err != nil {
 		return err
 	}
 	for k, ids := range groups {
@@ -146,13 +149,18 @@ func (s *Service) writeDeliveries(ctx context.Context, tx *ent.Client, now time.
 
 // writePeople updates the people whose email left or failed: invited people
 // become INVITED with their expiry, temporary passwords take effect, and
-// everyone's lastEmailStatus follows.
+// everyone's lastEmailStatus follows. It is the one place that decides what
+// a person becomes when their email leaves, for one person's emails and
+// bulk sends alike.
 func (s *Service) writePeople(ctx context.Context, tx *ent.Client, now time.Time, jobs []*job) error {
 	invited := map[time.Time][]int{} // by expiry
 	var resets, failedIDs, tempUsers []int
 	var temp []*job
 	for _, j := range jobs {
 		switch {
+		case !personal(j.action):
+			// The old address's notice: the person's own address is not
+			// the one it went to.
 		case j.result.kind == failed:
 			failedIDs = append(failedIDs, j.userID)
 		case j.result.kind != sent:
@@ -173,7 +181,11 @@ func (s *Service) writePeople(ctx context.Context, tx *ent.Client, now time.Time
 			return fmt.Errorf("mark invited: %w", err)
 		}
 	}
-	if err := s.setTemporaryPasswords(ctx, tx, now, temp); err != nil {
+	hashes := make([]string, len(temp))
+	for i, j := range temp {
+		hashes[i] = auth.FastHash(j.secret)
+	}
+	if err := s.store.setTemporaryPasswords(ctx, tx, now, tempUsers, hashes); err != nil {
 		return err
 	}
 	if len(tempUsers) > 0 {
@@ -203,6 +215,9 @@ func (s *Service) count(ctx context.Context, tx *ent.Client, now time.Time, jobs
 	tallies := map[int]*tally{}
 	var ids []int
 	for _, j := range jobs {
+		if single(j.claimed) {
+			continue // one person's email: no send to count
+		}
 		t, ok := tallies[j.bulkSendID]
 		if !ok {
 			t = &tally{}

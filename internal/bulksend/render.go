@@ -46,6 +46,7 @@ func varyingValues() []varying {
 		{"username", "Username", func(d *template.Data) *string { return &d.Username }, textProbe},
 		{"action_url", "ActionURL", func(d *template.Data) *string { return &d.ActionURL }, urlProbe},
 		{"temporary_password", "TemporaryPassword", func(d *template.Data) *string { return &d.TemporaryPassword }, textProbe},
+		{"new_email", "NewEmail", func(d *template.Data) *string { return &d.NewEmail }, textProbe},
 	}
 }
 
@@ -226,8 +227,10 @@ func (s *Service) sendBatches(ctx context.Context, templates *invite.Templates, 
 	addresses := map[string]bool{}
 	for _, j := range jobs {
 		d := invite.Data(s.email(j))
-		address := strings.ToLower(j.user.Email)
-		if j.attempts > 1 || !batchable(vs, &d) || addresses[address] {
+		address := strings.ToLower(d.Email) // where it goes (EMAIL_CHANGED: the old address)
+		// A retry goes alone; a delivery taken over from a replica that
+		// died (claimed again, never refused) batches like a first try.
+		if j.retried || !batchable(vs, &d) || addresses[address] {
 			singles = append(singles, j)
 			continue
 		}
@@ -252,7 +255,7 @@ func (s *Service) sendBatches(ctx context.Context, templates *invite.Templates, 
 			singles = append(singles, g.jobs...)
 			continue
 		}
-		org := g.jobs[0].send.Edges.Organization
+		org := g.jobs[0].org
 		b := mail.Batch{From: templates.From(org), Subject: bt.subject, Text: bt.text, HTML: bt.html,
 			Variables: map[string]string{"delivery_id": "%recipient.delivery_id%"}}
 		if org.ReplyTo != nil {
@@ -262,7 +265,7 @@ func (s *Service) sendBatches(ctx context.Context, templates *invite.Templates, 
 			vals := bt.values(vs, &g.data[i])
 			vals["delivery_id"] = strconv.Itoa(j.id)
 			b.Recipients = append(b.Recipients, mail.Recipient{
-				To: mail.Address{Name: g.data[i].FullName, Email: j.user.Email}, Values: vals})
+				To: mail.Address{Name: g.data[i].FullName, Email: g.data[i].Email}, Values: vals})
 		}
 		if err := s.await(ctx, len(g.jobs)); err != nil {
 			for _, j := range g.jobs {

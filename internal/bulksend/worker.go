@@ -15,6 +15,7 @@ import (
 	"github.com/rollcall/rollcall/ent/bulksend"
 	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/invitation"
+	"github.com/rollcall/rollcall/ent/organization"
 	"github.com/rollcall/rollcall/ent/schema/enum"
 	"github.com/rollcall/rollcall/ent/user"
 	"github.com/rollcall/rollcall/internal/auth"
@@ -26,16 +27,18 @@ import (
 	"github.com/rollcall/rollcall/internal/token"
 )
 
-// Run works queued deliveries with Config.Concurrency workers until ctx
-// ends, then lets each finish the unit in hand (sending what it can, handing
-// back the rest) and returns.
+// Run works queued deliveries with Config.Concurrency workers, and one
+// more for one person's emails (so they never wait behind a bulk send),
+// until ctx ends; then lets each finish the unit in hand (sending what it
+// can, handing back the rest) and returns.
 func (s *Service) Run(ctx context.Context) {
 	hints, cancel := s.bus.Subscribe(ctx, workTopic)
 	defer cancel()
 	var wg sync.WaitGroup
 	for range s.cfg.Concurrency {
-		wg.Go(func() { s.work(ctx) })
+		wg.Go(func() { s.work(ctx, s.wake, false) })
 	}
+	wg.Go(func() { s.work(ctx, s.express, true) })
 	defer wg.Wait()
 	for {
 		select {
@@ -46,19 +49,25 @@ func (s *Service) Run(ctx context.Context) {
 				hints = nil // the bus closed; the workers still poll
 				continue
 			}
+			s.express.broadcast()
 			s.wake.broadcast()
 		}
 	}
 }
 
-// work is one worker: claim a unit, deliver it, record it, repeat; sleep
-// when there is nothing to do.
-func (s *Service) work(ctx context.Context) {
-	poll := time.NewTimer(0)
+// work is one worker: claim a unit (of one person's emails only, with
+// singles), deliver it, record it, repeat; sleep when there is nothing to
+// do until wake or the poll interval.
+//
+// The poll runs on the service's clock, as do leases and retry times: a test
+// that moves a manual clock past a retry or a lapsed lease wakes idle
+// workers at once, without sleeping.
+func (s *Service) work(ctx context.Context, wake *signal, singles bool) {
+	poll := s.clock.NewTimer(0)
 	defer poll.Stop()
 	for ctx.Err() == nil {
-		woken := s.wake.wait()
-		n, err := s.runUnit(ctx)
+		woken := wake.wait()
+		n, err := s.runUnit(ctx, singles)
 		if err != nil && ctx.Err() == nil {
 			s.log.ErrorContext(ctx, "bulk send worker", slog.String("error", err.Error()))
 		}
@@ -69,54 +78,19 @@ func (s *Service) work(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 		case <-woken:
-		case <-poll.C:
+		case <-poll.C():
 		}
 	}
 }
 
-// unit is the work one worker holds: claimed deliveries with what sending
-// them needs.
-type unit struct {
-	jobs  []*job
-	sends map[int]*ent.BulkSend // with organisation and creator
-}
-
-// job is one claimed delivery.
-type job struct {
-	*claimed
-	user    *ent.User // with role
-	send    *ent.BulkSend
-	expires time.Time
-	result  result
-}
-
-// result is what became of a job.
-type result struct {
-	kind      resultKind
-	messageID string
-	reason    string
-	retryAt   time.Time
-}
-
-type resultKind int
-
-const (
-	pending  resultKind = iota
-	sent                // the provider took it
-	failed              // permanently, or out of attempts
-	retry               // temporarily; again at retryAt
-	skipped             // not sent, and never will be (reason)
-	released            // not tried: handed back without using an attempt
-)
-
 // runUnit claims, delivers and records one unit; it returns how many
 // deliveries it claimed.
-func (s *Service) runUnit(ctx context.Context) (int, error) {
+func (s *Service) runUnit(ctx context.Context, singles bool) (int, error) {
 	size := s.cfg.SingleUnit
 	if s.batch != nil {
 		size = s.cfg.BatchUnit
 	}
-	u, err := s.claimUnit(ctx, size)
+	u, err := s.claimUnit(ctx, size, singles)
 	if err != nil || u == nil {
 		return 0, err
 	}
@@ -131,6 +105,7 @@ func (s *Service) runUnit(ctx context.Context) (int, error) {
 	// again once its lease lapses. The lease is renewed meanwhile.
 	for attempt := range recordAttempts {
 		if err = s.record(keep, u); err == nil {
+			s.waiters.done(u.jobs)
 			return len(u.jobs), nil
 		}
 		if attempt+1 < recordAttempts {
@@ -145,23 +120,15 @@ func (s *Service) runUnit(ctx context.Context) (int, error) {
 // to its lease.
 const recordAttempts = 5
 
-// secret is a token or password with its hash.
-type secret struct {
-	plain string
-	hash  []byte
-}
-
-// claimUnit claims up to n deliveries, issues their links (revoking older
-// ones), and decides which can no longer be sent.
-func (s *Service) claimUnit(ctx context.Context, n int) (*unit, error) {
-	now := s.clock.Now()
-	tokens := make([]secret, n)
-	for i := range tokens {
-		tokens[i].plain, tokens[i].hash = token.New()
-	}
+// claimUnit claims up to n deliveries (one person's emails only, with
+// singles), issues their links and passwords (revoking older ones), and
+// decides which can no longer be sent. Secrets are made for the deliveries
+// claimed, after the claim: the work follows what is due.
+func (s *Service) claimUnit(ctx context.Context, n int, singles bool) (*unit, error) {
 	if ctx.Err() != nil {
 		return nil, nil
 	}
+	now := s.clock.Now()
 	// The claim commits or not regardless of a stop arriving meanwhile: a
 	// COMMIT abandoned half-way may still have committed, leaving a unit
 	// nobody works until its lease lapses.
@@ -169,11 +136,8 @@ func (s *Service) claimUnit(ctx context.Context, n int) (*unit, error) {
 	var u *unit
 	err := db.InTx(ctx, s.client, func(tx *ent.Client) error {
 		sys := auth.AsSystem(ctx)
-		got, err := s.claim(sys, tx, n, now, tokens)
+		got, err := s.store.claim(sys, tx, claimQuery{n: n, now: now, leaseEnds: now.Add(s.cfg.Lease), replica: s.replicaID, singles: singles})
 		if err != nil || len(got) == 0 {
-			return err
-		}
-		if err := s.issuePasswords(sys, tx, got); err != nil {
 			return err
 		}
 		u, err = s.load(sys, tx, got)
@@ -181,12 +145,9 @@ func (s *Service) claimUnit(ctx context.Context, n int) (*unit, error) {
 			return err
 		}
 		for _, j := range u.jobs {
-			if reason := stale(j); reason != "" {
-				j.result = result{kind: skipped, reason: reason}
-			} else if j.attempts > s.cfg.MaxAttempts {
-				j.result = result{kind: failed, reason: fmt.Sprintf("gave up after %d attempts", s.cfg.MaxAttempts)}
-			}
+			j.result = recheck(j, s.cfg.MaxAttempts)
 		}
+		makeSecrets(u.jobs)
 		return s.issueLinks(sys, tx, u, now)
 	})
 	if err != nil {
@@ -195,73 +156,79 @@ func (s *Service) claimUnit(ctx context.Context, n int) (*unit, error) {
 	return u, nil
 }
 
-// issuePasswords gives TEMPORARY_PASSWORD deliveries a generated password in
-// place of the token, recording its hash on the delivery.
-func (s *Service) issuePasswords(ctx context.Context, tx *ent.Client, got []*claimed) error {
-	var passwords []*claimed
-	for _, c := range got {
-		if c.action == delivery.ActionTEMPORARY_PASSWORD {
-			c.secret = token.Password()
-			c.hash = token.Hash(c.secret)
-			passwords = append(passwords, c)
+// makeSecrets gives each pending job that carries one its token or, for
+// TEMPORARY_PASSWORD, its generated password.
+func makeSecrets(jobs []*job) {
+	for _, j := range jobs {
+		if j.result.kind != pending {
+			continue
+		}
+		switch j.action {
+		case delivery.ActionINVITATION, delivery.ActionPASSWORD_RESET:
+			j.secret, j.hash = token.New()
+		case delivery.ActionTEMPORARY_PASSWORD:
+			j.secret = token.Password()
 		}
 	}
-	return s.setTokenHashes(ctx, tx, passwords)
 }
 
-// load reads the sends and people of claimed deliveries.
+// load reads the sends, organisations and people of claimed deliveries,
+// and who asked for them.
 func (s *Service) load(ctx context.Context, tx *ent.Client, got []*claimed) (*unit, error) {
-	var sendIDs, userIDs []int
+	var sendIDs, userIDs, orgIDs, askers []int
 	for _, c := range got {
-		sendIDs = append(sendIDs, c.bulkSendID)
+		if !single(c) {
+			sendIDs = append(sendIDs, c.bulkSendID)
+		} else if c.requestedBy != nil {
+			askers = append(askers, *c.requestedBy)
+		}
 		userIDs = append(userIDs, c.userID)
-	}
-	sends, err := tx.BulkSend.Query().Where(bulksend.IDIn(slices.Compact(slices.Sorted(slices.Values(sendIDs)))...)).
-		WithOrganization().WithCreatedBy().All(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read bulk sends: %w", err)
-	}
-	people, err := tx.User.Query().Where(user.IDIn(userIDs...)).WithRole().All(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read recipients: %w", err)
+		orgIDs = append(orgIDs, c.orgID)
 	}
 	u := &unit{sends: map[int]*ent.BulkSend{}}
-	for _, b := range sends {
-		u.sends[b.ID] = b
+	if len(sendIDs) > 0 {
+		sends, err := tx.BulkSend.Query().Where(bulksend.IDIn(slices.Compact(slices.Sorted(slices.Values(sendIDs)))...)).
+			WithCreatedBy().All(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read bulk sends: %w", err)
+		}
+		for _, b := range sends {
+			u.sends[b.ID] = b
+		}
+	}
+	orgs, err := tx.Organization.Query().Where(organization.IDIn(slices.Compact(slices.Sorted(slices.Values(orgIDs)))...)).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read organisations: %w", err)
+	}
+	orgByID := map[int]*ent.Organization{}
+	for _, o := range orgs {
+		orgByID[o.ID] = o
+	}
+	people, err := tx.User.Query().Where(user.IDIn(append(userIDs, askers...)...)).WithRole().All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read recipients: %w", err)
 	}
 	byID := map[int]*ent.User{}
 	for _, p := range people {
 		byID[p.ID] = p
 	}
 	for _, c := range got {
-		u.jobs = append(u.jobs, &job{claimed: c, user: byID[c.userID], send: u.sends[c.bulkSendID]})
+		j := &job{claimed: c, user: byID[c.userID], send: u.sends[c.bulkSendID], org: orgByID[c.orgID]}
+		if j.send != nil {
+			j.send.Edges.Organization = j.org
+			j.createdBy = j.send.CreatedByID
+			if by := j.send.Edges.CreatedBy; by != nil {
+				j.inviter = invite.DisplayName(by)
+			}
+		} else if c.requestedBy != nil {
+			j.createdBy = c.requestedBy
+			if by := byID[*c.requestedBy]; by != nil {
+				j.inviter = invite.DisplayName(by)
+			}
+		}
+		u.jobs = append(u.jobs, j)
 	}
 	return u, nil
-}
-
-// stale says why a job can no longer be sent, or "".
-func stale(j *job) string {
-	if j.send.Status == bulksend.StatusCANCELLED {
-		return "cancelled"
-	}
-	if j.user == nil {
-		return "person deleted"
-	}
-	if reason := suppressed(j.user.LastEmailStatus); reason != "" {
-		return reason
-	}
-	st := j.user.Status
-	switch j.action {
-	case delivery.ActionPASSWORD_RESET:
-		if st != user.StatusActive {
-			return fmt.Sprintf("status is now %s", st)
-		}
-	default:
-		if st != user.StatusNotInvited && st != user.StatusInvited {
-			return fmt.Sprintf("status is now %s", st)
-		}
-	}
-	return ""
 }
 
 // issueLinks records the invitation and reset tokens of the unit's pending
@@ -272,7 +239,7 @@ func (s *Service) issueLinks(ctx context.Context, tx *ent.Client, u *unit, now t
 		if j.result.kind != pending {
 			continue
 		}
-		org := j.send.Edges.Organization
+		org := j.org
 		switch j.action {
 		case delivery.ActionINVITATION:
 			j.expires = now.Add(time.Duration(org.InvitationTTLSeconds) * time.Second)
@@ -288,7 +255,7 @@ func (s *Service) issueLinks(ctx context.Context, tx *ent.Client, u *unit, now t
 		for i, j := range jobs {
 			ids[i] = j.userID
 			creates[i] = tx.Invitation.Create().SetOrganizationID(j.orgID).SetUserID(j.userID).SetKind(kind).
-				SetTokenHash(j.hash).SetExpiresAt(j.expires).SetNillableCreatedByID(j.send.CreatedByID).
+				SetTokenHash(j.hash).SetExpiresAt(j.expires).SetNillableCreatedByID(j.createdBy).
 				SetCreatedAt(now).SetUpdatedAt(now)
 		}
 		if err := invite.RevokeTokens(ctx, tx, now, kind, ids...); err != nil {
@@ -310,13 +277,13 @@ func (s *Service) keepLeased(ctx context.Context, u *unit) func() {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		t := time.NewTicker(s.cfg.Lease / 3)
+		t := s.clock.NewTicker(s.cfg.Lease / 3) // the lease is on the clock: so is its renewal
 		defer t.Stop()
 		for {
 			select {
 			case <-done:
 				return
-			case <-t.C:
+			case <-t.C():
 			}
 			err := s.client.Delivery.Update().
 				Where(delivery.IDIn(ids...), delivery.LeasedBy(s.replicaID), delivery.StatusEQ(enum.DeliveryQueued)).
@@ -341,8 +308,9 @@ func (s *Service) deliver(ctx context.Context, u *unit) {
 	read := context.WithoutCancel(ctx)
 	templates := s.mailer.NewTemplates()
 	type key struct {
-		send, org, role int // one send: the inviter is the same for all
+		send, org, role int
 		action          delivery.Action
+		inviter         string // the same for a whole send
 	}
 	groups := map[key][]*job{}
 	var order []key
@@ -350,7 +318,7 @@ func (s *Service) deliver(ctx context.Context, u *unit) {
 		if j.result.kind != pending {
 			continue
 		}
-		k := key{j.bulkSendID, j.orgID, j.user.RoleID, j.action}
+		k := key{j.bulkSendID, j.orgID, j.user.RoleID, j.action, j.inviter}
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
 		}
@@ -376,9 +344,9 @@ func (s *Service) deliver(ctx context.Context, u *unit) {
 
 // email is what the templates see of a job.
 func (s *Service) email(j *job) invite.Email {
-	org := j.send.Edges.Organization
+	org := j.org
 	e := invite.Email{Kind: kindOf(j.action), User: j.user, Org: org, Role: j.user.Edges.Role,
-		Inviter: invite.DisplayName(j.send.Edges.CreatedBy), ExpiresAt: j.expires}
+		Inviter: j.inviter, ExpiresAt: j.expires}
 	switch j.action {
 	case delivery.ActionINVITATION:
 		e.URL, e.TTL = s.links.Invite(j.secret), time.Duration(org.InvitationTTLSeconds)*time.Second
@@ -386,6 +354,11 @@ func (s *Service) email(j *job) invite.Email {
 		e.URL, e.TTL = s.links.Reset(j.secret), time.Duration(org.ResetTTLSeconds)*time.Second
 	case delivery.ActionTEMPORARY_PASSWORD:
 		e.URL, e.TemporaryPassword = s.links.SignIn(), j.secret
+	case delivery.ActionEMAIL_CHANGED:
+		// To the address the account left, naming the new one.
+		old := *j.user
+		old.Email = j.email
+		e.User, e.NewEmail = &old, j.newEmail
 	}
 	return e
 }
@@ -518,5 +491,19 @@ func (p *pause) wait(ctx context.Context) error {
 		return ctx.Err()
 	case <-t.C:
 		return nil
+	}
+}
+
+// WorkDue works every delivery due now, unit by unit, in the caller's
+// goroutine, and returns how many it claimed: for a replica whose workers
+// do not run (tests, maintenance).
+func (s *Service) WorkDue(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := s.runUnit(ctx, false)
+		total += n
+		if err != nil || n == 0 {
+			return total, err
+		}
 	}
 }

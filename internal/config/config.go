@@ -56,6 +56,7 @@ type Mail struct {
 	SendRate                  float64       // bulk sending, recipients per second; 0 = no fixed limit
 	SendLease                 time.Duration // how long a worker's claim on deliveries lasts unrenewed
 	SendSingly                bool          // never batch, even with a mailer that can
+	SingleWait                time.Duration // how long a one-person email's request waits for it to leave
 }
 
 // Bootstrap is the organisation and Owner created on an empty database.
@@ -103,6 +104,7 @@ func ServeFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "reset-poll", Value: 10 * time.Second, Sources: cli.EnvVars("ROLLCALL_RESET_POLL"), Usage: "how often a replica looks for password-reset requests written elsewhere or left by a stopped replica"},
 		&cli.DurationFlag{Name: "reset-lease", Value: time.Minute, Sources: cli.EnvVars("ROLLCALL_RESET_LEASE"), Usage: "a replica's claim on a password-reset request lapses after this long, so another replica takes it over"},
 		&cli.DurationFlag{Name: "reset-delay", Value: 100 * time.Millisecond, Sources: cli.EnvVars("ROLLCALL_RESET_DELAY"), Usage: "how long after a password-reset request its email is worked on, so the answer leaves first and takes as long for unknown addresses"},
+		&cli.DurationFlag{Name: "send-single-wait", Value: 5 * time.Second, Sources: cli.EnvVars("ROLLCALL_SEND_SINGLE_WAIT"), Usage: "how long resendInvitation waits for its email to leave before answering with the person as they stand"},
 		&cli.DurationFlag{Name: "send-lease", Value: 30 * time.Second, Sources: cli.EnvVars("ROLLCALL_SEND_LEASE"), Usage: "a replica's claim on deliveries lapses after this long unrenewed, so another replica takes the work over"},
 		&cli.StringFlag{Name: "bootstrap-org", Value: "default", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_ORG"), Usage: "slug of the organisation created on an empty database"},
 		&cli.StringFlag{Name: "bootstrap-email", Value: "owner@example.com", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_EMAIL"), Usage: "email of the Owner created on an empty database"},
@@ -194,6 +196,7 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 			MailgunDomain: cmd.String("mailgun-domain"), MailgunKey: cmd.String("mailgun-api-key"), MailgunAPIBase: cmd.String("mailgun-api-base"),
 			Concurrency: cmd.Int("send-concurrency"), MailgunSigningKey: cmd.String("mailgun-webhook-signing-key"),
 			SendRate: cmd.Float("send-rate"), SendLease: cmd.Duration("send-lease"), SendSingly: cmd.Bool("send-singly"),
+			SingleWait: cmd.Duration("send-single-wait"),
 		},
 		Conns: server.ConnLimits{
 			MaxWebsockets: cmd.Int("max-websockets"), MaxWebsocketsPerIP: cmd.Int("max-websockets-per-ip"),

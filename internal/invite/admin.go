@@ -9,7 +9,9 @@ import (
 
 	"github.com/rollcall/rollcall/ent"
 	"github.com/rollcall/rollcall/ent/bulksend"
+	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/invitation"
+	"github.com/rollcall/rollcall/ent/schema/enum"
 	"github.com/rollcall/rollcall/ent/user"
 	"github.com/rollcall/rollcall/internal/apperr"
 	"github.com/rollcall/rollcall/internal/audit"
@@ -18,7 +20,6 @@ import (
 	"github.com/rollcall/rollcall/internal/emailaddr"
 	"github.com/rollcall/rollcall/internal/perm"
 	"github.com/rollcall/rollcall/internal/plaintext"
-	"github.com/rollcall/rollcall/internal/template"
 	"github.com/rollcall/rollcall/internal/viewer"
 )
 
@@ -274,37 +275,6 @@ func (s *Service) markInvited(ctx context.Context, tx *ent.Client, o *ent.Organi
 	return tokens, nil
 }
 
-// sendInvitations emails each person its link, after the transaction.
-func (s *Service) sendInvitations(ctx context.Context, a *actor, people []*ent.User, tokens []issued) {
-	byUser := map[int]issued{}
-	for _, t := range tokens {
-		byUser[t.userID] = t
-	}
-	ttl := time.Duration(a.org.InvitationTTLSeconds) * time.Second
-	emails := make([]Email, 0, len(people))
-	for _, u := range people {
-		t := byUser[u.ID]
-		emails = append(emails, Email{Kind: template.Invitation, User: u, Org: a.org, Role: u.Edges.Role,
-			Inviter: a.label, URL: s.links.Invite(t.plain), ExpiresAt: t.expires, TTL: ttl})
-	}
-	s.send(ctx, emails)
-}
-
-// send delivers emails and records each person's email status.
-func (s *Service) send(ctx context.Context, emails []Email) {
-	errs := s.mailer.Deliver(ctx, emails)
-	var sent, failed []int
-	for i, err := range errs {
-		if err != nil {
-			s.log.WarnContext(ctx, "email not sent", "kind", emails[i].Kind, "user_id", emails[i].User.ID, "error", err.Error())
-			failed = append(failed, emails[i].User.ID)
-		} else {
-			sent = append(sent, emails[i].User.ID)
-		}
-	}
-	s.markEmailStatus(ctx, sent, failed)
-}
-
 // target reads one person of the viewer's organisation, with its role.
 func (s *Service) target(ctx context.Context, id int) (*ent.User, error) {
 	u, err := s.client.User.Query().Where(user.ID(id)).WithRole().Only(ctx)
@@ -329,8 +299,13 @@ func requireNotActive(u *ent.User) error {
 }
 
 // Resend sends a fresh invitation to a person who has not accepted one; the
-// older links stop working at once. Needs people.invite.
-func (s *Service) Resend(ctx context.Context, userID int) (*ent.User, error) {
+// older links stop working once it leaves. The email is a delivery worked by
+// the bulk-send engine like any other (retried, reported by the provider,
+// making the person INVITED as it leaves); the answer waits, within the
+// engine's SingleWait, until this replica has recorded it. To an address
+// whose last email bounced or was marked as spam it is CONFLICT naming the
+// reason, unless force. Needs people.invite.
+func (s *Service) Resend(ctx context.Context, userID int, force bool) (*ent.User, error) {
 	a, err := s.begin(ctx, perm.PeopleInvite)
 	if err != nil {
 		return nil, err
@@ -342,9 +317,14 @@ func (s *Service) Resend(ctx context.Context, userID int) (*ent.User, error) {
 	if err := requireNotActive(u); err != nil {
 		return nil, err
 	}
-	var tokens []issued
+	if reason := Suppressed(u.LastEmailStatus); reason != "" && !force {
+		return nil, apperr.New(apperr.Conflict, fmt.Sprintf("%s is suppressed (%s): pass force: true to send anyway", u.Email, reason))
+	}
+	var id int
 	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
-		if tokens, err = s.markInvited(ctx, tx, a.org, &a.UserID, []int{u.ID}); err != nil {
+		id, err = s.bulk.QueueOne(ctx, tx, OneEmail{OrgID: a.OrgID, UserID: u.ID, To: u.Email,
+			Action: delivery.ActionINVITATION, RequestedBy: &a.UserID, Last: u.LastEmailStatus, Force: force})
+		if err != nil {
 			return err
 		}
 		return s.audit.Record(ctx, tx, a.OrgID, audit.PersonEvent("invitation.resent", u))
@@ -352,12 +332,23 @@ func (s *Service) Resend(ctx context.Context, userID int) (*ent.User, error) {
 	if err != nil {
 		return nil, err
 	}
-	people, err := s.load(ctx, s.client, []int{u.ID})
-	if err != nil {
-		return nil, err
-	}
-	s.sendInvitations(ctx, a, people, tokens)
+	s.bulk.Dispatch(ctx, true, id)
 	return s.reload(ctx, u.ID)
+}
+
+// Suppressed says why an address whose last email ended as last gets no
+// more, or "" when it may be sent to.
+func Suppressed(last *enum.DeliveryStatus) string {
+	if last == nil {
+		return ""
+	}
+	switch *last {
+	case enum.DeliveryBounced:
+		return "an earlier email to this address bounced"
+	case enum.DeliveryComplained:
+		return "the recipient marked an earlier email as spam"
+	}
+	return ""
 }
 
 // CreateLink issues a personal invitation link to share by hand, revoking

@@ -14,9 +14,9 @@ import (
 
 	"github.com/rollcall/rollcall/ent"
 	"github.com/rollcall/rollcall/ent/bulksend"
+	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/invitation"
 	"github.com/rollcall/rollcall/ent/schema/enum"
-	"github.com/rollcall/rollcall/ent/user"
 	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/clock"
@@ -99,11 +99,38 @@ type Deps struct {
 	Resets  ResetConfig
 }
 
-// Queuer queues bulk sends inside a caller's transaction (the bulk-send
-// service; an interface, because that service renders with this package).
+// Queuer queues emails inside a caller's transaction: the bulk-send engine,
+// which works every email, one person's or many's (an interface, because
+// that service renders with this package).
 type Queuer interface {
+	// Queue plans a bulk send of kind to userIDs, started by trigger; call
+	// Queued with it after the transaction commits.
 	Queue(ctx context.Context, tx *ent.Client, orgID, createdBy int, kind bulksend.Kind, trigger bulksend.Trigger, userIDs []int) (*ent.BulkSend, error)
 	Queued(ctx context.Context, b *ent.BulkSend)
+	// QueueOne writes one person's email as a delivery with no send and
+	// returns its id; call Dispatch with it after the transaction commits.
+	QueueOne(ctx context.Context, tx *ent.Client, e OneEmail) (int, error)
+	// Dispatch wakes the workers (this replica's at once, the others'
+	// through the events bus) for committed deliveries; with wait it
+	// returns once this replica has recorded the outcome of each of ids,
+	// or after a bounded wait if another replica took them.
+	Dispatch(ctx context.Context, wait bool, ids ...int)
+}
+
+// OneEmail is one person's email for the engine to deliver: the same
+// rules as a bulk send's (suppression, retries, provider reports, the
+// person's state change when it leaves), without a BulkSend.
+type OneEmail struct {
+	OrgID, UserID int
+	To            string          // the address it goes to
+	Action        delivery.Action // INVITATION, PASSWORD_RESET or EMAIL_CHANGED
+	RequestedBy   *int            // who asked (the inviter the email names); nil for the system
+	NewEmail      string          // EMAIL_CHANGED: the address the account moved to
+	// Last is the lastEmailStatus of the address To (the person's, before
+	// any change in the caller's transaction): a bounced or complained
+	// address gets a SKIPPED delivery with the reason, unless Force.
+	Last  *enum.DeliveryStatus
+	Force bool
 }
 
 // New returns the invitation service.
@@ -161,18 +188,4 @@ func RevokeTokens(ctx context.Context, client *ent.Client, now time.Time, kind i
 		}
 	}
 	return nil
-}
-
-// markEmailStatus records whether each person's latest email left.
-func (s *Service) markEmailStatus(ctx context.Context, sent, failed []int) {
-	ctx = auth.AsSystem(ctx)
-	for status, ids := range map[enum.DeliveryStatus][]int{enum.DeliverySent: sent, enum.DeliveryFailed: failed} {
-		if len(ids) == 0 {
-			continue
-		}
-		err := s.client.User.Update().Where(user.IDIn(ids...)).SetLastEmailStatus(status).Exec(ctx)
-		if err != nil {
-			s.log.ErrorContext(ctx, "record email status", slog.String("error", err.Error()))
-		}
-	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rollcall/rollcall/ent"
@@ -15,20 +14,17 @@ import (
 	"github.com/rollcall/rollcall/internal/template"
 )
 
-// Mailer renders an organisation's templates for people and sends them, one
-// message per recipient.
+// Mailer renders an organisation's templates for people, from the address
+// from. Sending is the bulk-send engine's: every email is a delivery.
 type Mailer struct {
-	client      *ent.Client
-	sender      mail.Sender
-	from        string
-	concurrency int
-	log         *slog.Logger
+	client *ent.Client
+	from   string
+	log    *slog.Logger
 }
 
-// NewMailer returns a mailer sending from the address from through sender,
-// at most concurrency messages at once.
-func NewMailer(client *ent.Client, sender mail.Sender, from string, concurrency int, log *slog.Logger) *Mailer {
-	return &Mailer{client: client, sender: sender, from: from, concurrency: max(1, concurrency), log: log}
+// NewMailer returns a mailer whose emails come from the address from.
+func NewMailer(client *ent.Client, from string, log *slog.Logger) *Mailer {
+	return &Mailer{client: client, from: from, log: log}
 }
 
 // Email is one email to render and send.
@@ -190,29 +186,4 @@ func humanDuration(d time.Duration) string {
 	default:
 		return unit(int64(max(d/time.Second, 1)), "second")
 	}
-}
-
-// Deliver renders and sends emails, several at once, and returns each one's
-// error (nil when it left).
-func (m *Mailer) Deliver(ctx context.Context, emails []Email) []error {
-	errs := make([]error, len(emails))
-	msgs := make([]mail.Message, len(emails))
-	templates := m.NewTemplates()
-	for i, e := range emails {
-		msgs[i], errs[i] = templates.Render(ctx, e)
-	}
-	sem := make(chan struct{}, m.concurrency)
-	var wg sync.WaitGroup
-	for i := range msgs {
-		if errs[i] != nil {
-			continue
-		}
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			_, errs[i] = m.sender.Send(ctx, msgs[i])
-		})
-	}
-	wg.Wait()
-	return errs
 }

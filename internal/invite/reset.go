@@ -14,7 +14,7 @@ import (
 	"entgo.io/ent/dialect"
 
 	"github.com/rollcall/rollcall/ent"
-	"github.com/rollcall/rollcall/ent/invitation"
+	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/organization"
 	"github.com/rollcall/rollcall/ent/passwordresetrequest"
 	"github.com/rollcall/rollcall/ent/user"
@@ -22,7 +22,6 @@ import (
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/clientip"
 	"github.com/rollcall/rollcall/internal/db"
-	"github.com/rollcall/rollcall/internal/template"
 )
 
 // ResetConfig tunes the worker that resolves password-reset requests.
@@ -184,79 +183,63 @@ func (s *Service) claimResets(ctx context.Context, claim string, now time.Time) 
 // errClaimLost means a request's lease lapsed and another worker took it.
 var errClaimLost = errors.New("the request's lease lapsed and another worker took it")
 
-// resolveReset does what a reset request asks: reset instructions to an
-// ACTIVE person with the address, a fresh invitation to an INVITED one,
-// nothing otherwise; then deletes the request. Each person's links are
-// issued in a transaction that first checks the claim still holds (and
-// renews it), so a worker whose lease lapsed stops before issuing anything. A worker that
-// stops after issuing links but before deleting the request leaves it to be
-// claimed again: its people get fresh links (the older ones revoked) rather
-// than none.
+// resolveReset does what a reset request asks: queues reset instructions for
+// an ACTIVE person with the address, a fresh invitation for an INVITED one,
+// nothing otherwise, as deliveries the bulk-send engine works (it issues the
+// links as they leave); and deletes the request, in the same transaction,
+// which first checks the claim still holds. So a crash never loses a request
+// nor queues its emails twice: either the deliveries and the deletion
+// committed, or neither did and the request is claimed again once its lease
+// lapses.
 func (s *Service) resolveReset(ctx context.Context, claim string, r *ent.PasswordResetRequest) error {
 	// The audit log names the address the request came from.
 	sys := auth.AsSystem(clientip.NewContext(ctx, r.ClientIP))
+	var people []*ent.User
 	if r.Attempts <= resetAttempts {
-		if err := s.sendReset(sys, claim, r); err != nil {
-			return err
+		q := s.client.User.Query().Where(user.EmailNormalized(r.Email), user.StatusIn(user.StatusActive, user.StatusInvited))
+		if r.OrganizationSlug != "" {
+			q = q.Where(user.HasOrganizationWith(organization.Slug(r.OrganizationSlug)))
+		}
+		var err error
+		if people, err = q.All(sys); err != nil {
+			return fmt.Errorf("find person: %w", err)
 		}
 	} else {
 		s.log.ErrorContext(ctx, "password reset request dropped after repeated failures", slog.Int("request_id", r.ID))
 	}
-	_, err := s.client.PasswordResetRequest.Delete().
-		Where(passwordresetrequest.ID(r.ID), passwordresetrequest.LeasedBy(claim)).Exec(sys)
-	if err != nil {
-		return fmt.Errorf("delete reset request %d: %w", r.ID, err)
-	}
-	return nil
-}
-
-// sendReset issues and sends what r's address is due, person by person.
-func (s *Service) sendReset(ctx context.Context, claim string, r *ent.PasswordResetRequest) error {
-	q := s.client.User.Query().Where(user.EmailNormalized(r.Email), user.StatusIn(user.StatusActive, user.StatusInvited)).
-		WithRole().WithOrganization()
-	if r.OrganizationSlug != "" {
-		q = q.Where(user.HasOrganizationWith(organization.Slug(r.OrganizationSlug)))
-	}
-	people, err := q.All(ctx)
-	if err != nil {
-		return fmt.Errorf("find person: %w", err)
-	}
-	for _, u := range people {
-		o := u.Edges.Organization
-		var e Email
-		err := db.InTx(ctx, s.client, func(tx *ent.Client) error {
-			held, err := tx.PasswordResetRequest.Update().
-				Where(passwordresetrequest.ID(r.ID), passwordresetrequest.LeasedBy(claim),
-					passwordresetrequest.LeaseExpiresAtGT(s.clock.Now())).
-				SetLeaseExpiresAt(s.clock.Now().Add(s.resets.Lease)).Save(ctx)
-			if err != nil {
-				return fmt.Errorf("check claim: %w", err)
-			}
-			if held != 1 {
-				return errClaimLost
-			}
-			if u.Status == user.StatusInvited {
-				tokens, err := s.markInvited(ctx, tx, o, nil, []int{u.ID})
-				if err != nil {
-					return err
-				}
-				e = Email{Kind: template.Invitation, URL: s.links.Invite(tokens[0].plain), ExpiresAt: tokens[0].expires,
-					TTL: time.Duration(o.InvitationTTLSeconds) * time.Second}
-			} else {
-				ttl := time.Duration(o.ResetTTLSeconds) * time.Second
-				tokens, err := s.issueTokens(ctx, tx, o.ID, invitation.KindPASSWORD_RESET, ttl, nil, u.ID)
-				if err != nil {
-					return err
-				}
-				e = Email{Kind: template.PasswordReset, URL: s.links.Reset(tokens[0].plain), ExpiresAt: tokens[0].expires, TTL: ttl}
-			}
-			return s.audit.Record(as(ctx, u), tx, o.ID, audit.PersonEvent("password_reset.requested", u))
-		})
+	var ids []int
+	err := db.InTx(sys, s.client, func(tx *ent.Client) error {
+		n, err := tx.PasswordResetRequest.Delete().
+			Where(passwordresetrequest.ID(r.ID), passwordresetrequest.LeasedBy(claim),
+				passwordresetrequest.LeaseExpiresAtGT(s.clock.Now())).Exec(sys)
 		if err != nil {
-			return fmt.Errorf("reset for person %d: %w", u.ID, err)
+			return fmt.Errorf("delete reset request %d: %w", r.ID, err)
 		}
-		e.User, e.Org, e.Role = u, o, u.Edges.Role
-		s.send(ctx, []Email{e})
+		if n != 1 {
+			return errClaimLost
+		}
+		for _, u := range people {
+			action := delivery.ActionPASSWORD_RESET
+			if u.Status == user.StatusInvited {
+				action = delivery.ActionINVITATION
+			}
+			id, err := s.bulk.QueueOne(sys, tx, OneEmail{OrgID: u.OrganizationID, UserID: u.ID, To: u.Email,
+				Action: action, Last: u.LastEmailStatus})
+			if err != nil {
+				return fmt.Errorf("reset for person %d: %w", u.ID, err)
+			}
+			ids = append(ids, id)
+			if err := s.audit.Record(as(ctx, u), tx, u.OrganizationID, audit.PersonEvent("password_reset.requested", u)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(ids) > 0 {
+		s.bulk.Dispatch(ctx, false, ids...)
 	}
 	return nil
 }

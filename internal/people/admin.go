@@ -25,7 +25,6 @@ import (
 	"github.com/rollcall/rollcall/internal/invite"
 	"github.com/rollcall/rollcall/internal/perm"
 	"github.com/rollcall/rollcall/internal/plaintext"
-	"github.com/rollcall/rollcall/internal/template"
 	"github.com/rollcall/rollcall/internal/username"
 	"github.com/rollcall/rollcall/internal/viewer"
 )
@@ -36,13 +35,13 @@ type Admin struct {
 	clock  clock.Clock
 	audit  *audit.Log
 	auth   *auth.Service // ends sessions, and the subscriptions on them
-	mailer *invite.Mailer
+	mail   invite.Queuer // the email engine
 	log    *slog.Logger
 }
 
 // NewAdmin returns the people-administration service.
-func NewAdmin(client *ent.Client, clk clock.Clock, auditLog *audit.Log, sessions *auth.Service, mailer *invite.Mailer, log *slog.Logger) *Admin {
-	return &Admin{client: client, clock: clk, audit: auditLog, auth: sessions, mailer: mailer, log: log}
+func NewAdmin(client *ent.Client, clk clock.Clock, auditLog *audit.Log, sessions *auth.Service, mail invite.Queuer, log *slog.Logger) *Admin {
+	return &Admin{client: client, clock: clk, audit: auditLog, auth: sessions, mail: mail, log: log}
 }
 
 // UpdateUserInput holds the fields to change; nil leaves a field as it is,
@@ -130,7 +129,7 @@ func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*en
 		sets = append(sets, f)
 		changed = append(changed, field)
 	}
-	addressChanged := false
+	addressChanged, newAddress := false, ""
 	if in.Email != nil {
 		addr, norm, err := emailaddr.Normalize(*in.Email)
 		if err != nil {
@@ -146,7 +145,7 @@ func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*en
 			if err := a.unique(ctx, user.EmailNormalized(norm), u.ID, "email", "another person has this address"); err != nil {
 				return nil, err
 			}
-			addressChanged = true
+			addressChanged, newAddress = true, addr
 		}
 		if addr != u.Email {
 			set("email", func(up *ent.UserUpdateOne) {
@@ -218,6 +217,7 @@ func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*en
 	if len(sets) == 0 {
 		return u, nil
 	}
+	notice := 0 // the EMAIL_CHANGED delivery, if any
 	err = db.InTx(ctx, a.client, func(tx *ent.Client) error {
 		up := tx.User.UpdateOneID(u.ID).SetUpdatedAt(now)
 		for _, f := range sets {
@@ -237,6 +237,16 @@ func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*en
 			if err := a.auth.EndSessions(ctx, tx, keep, u.ID); err != nil {
 				return err
 			}
+			if u.Status == user.StatusActive {
+				// The old address is told, so its owner notices a change
+				// they did not make: an email like any other, queued with
+				// the change.
+				notice, err = a.mail.QueueOne(ctx, tx, invite.OneEmail{OrgID: u.OrganizationID, UserID: u.ID,
+					To: u.Email, Action: delivery.ActionEMAIL_CHANGED, NewEmail: newAddress, Last: u.LastEmailStatus})
+				if err != nil {
+					return err
+				}
+			}
 		}
 		return a.audit.Record(ctx, tx, s.OrgID, audit.Event{Action: "user.updated", TargetType: "User",
 			TargetID: u.ID, TargetLabel: u.Email, Details: map[string]any{"fields": changed}})
@@ -251,26 +261,10 @@ func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*en
 	if err != nil {
 		return nil, err
 	}
-	if addressChanged && u.Status == user.StatusActive {
-		a.tellOldAddress(ctx, u, updated.Email)
+	if notice != 0 {
+		a.mail.Dispatch(ctx, false, notice)
 	}
 	return updated, nil
-}
-
-// tellOldAddress emails an account's previous address that it was changed
-// to newAddress, so its owner notices a change they did not make. A failure
-// is logged: the change stands.
-func (a *Admin) tellOldAddress(ctx context.Context, before *ent.User, newAddress string) {
-	sys := auth.AsSystem(ctx)
-	o, err := a.client.Organization.Get(sys, before.OrganizationID)
-	if err == nil {
-		errs := a.mailer.Deliver(sys, []invite.Email{{Kind: template.EmailChanged, User: before, Org: o,
-			Role: before.Edges.Role, NewEmail: newAddress}})
-		err = errs[0]
-	}
-	if err != nil {
-		a.log.WarnContext(ctx, "email-changed notice not sent", slog.Int("user_id", before.ID), slog.String("error", err.Error()))
-	}
 }
 
 // unique refuses a value another person of the organisation already has.

@@ -46,12 +46,21 @@ const (
 	ownerEmail    = "owner@acme.test"
 	ownerPassword = "correct horse battery staple"
 	mailDomain    = "mg.example.com"
-	// lease is ROLLCALL_SEND_LEASE: short, so a dead replica's claims lapse
-	// within the test.
-	lease = 3 * time.Second
 	// maxBatch is Mailgun's recipients per call, the unit of a batch sender.
 	maxBatch = 1000
 )
+
+// lease is ROLLCALL_SEND_LEASE: short, so a dead replica's claims lapse
+// within the test; ROLLCALL_TEST_SEND_LEASE sets another (30s, the default,
+// to measure the takeover as deployed).
+var lease = envDuration("ROLLCALL_TEST_SEND_LEASE", 3*time.Second)
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil && d > 0 {
+		return d
+	}
+	return def
+}
 
 // inFlightBound is the documented limit on deliveries sent twice after a
 // crash: what one replica can hold at once, ROLLCALL_SEND_CONCURRENCY units,
@@ -77,7 +86,7 @@ func TestTwoReplicasShareASend(t *testing.T) {
 	require.Equal(t, people, send.Total)
 	sub := b.subscribe(t, tok, send.ID)
 
-	final := b.waitFinished(t, tok, send.ID, 45*time.Second)
+	final := b.waitFinished(t, tok, send.ID, lease+45*time.Second)
 	elapsed := time.Since(began)
 	require.Equal(t, "COMPLETED", final.Status)
 	require.Equal(t, people, final.Sent, "%+v", final)
@@ -162,7 +171,14 @@ func TestKilledReplicaWorkIsTakenOver(t *testing.T) {
 			crashed <- crash{messageID: strings.Trim(body.ID, "<>"), err: err, at: time.Now()}
 		})
 	})
-	mgB := newProvider(t, "key-b", nil)
+	// B's provider answers as slowly as Mailgun's API does: a dead
+	// replica's deliveries sent one call each would show in the takeover.
+	mgB := newProvider(t, "key-b", func(mg http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			time.Sleep(100 * time.Millisecond) // the provider's latency, not a wait for a condition
+			mg.ServeHTTP(w, r)
+		})
+	})
 	rs := c.startAll(
 		replicaConfig{name: "A", provider: mgA, rate: rate, concurrency: concurrency},
 		replicaConfig{name: "B", provider: mgB, rate: rate, concurrency: concurrency},
@@ -205,6 +221,17 @@ func TestKilledReplicaWorkIsTakenOver(t *testing.T) {
 	t.Logf("killed A %v after the send began: its call %s (%d recipients) accepted but unrecorded; A held %d deliveries; %d of %d recorded sent",
 		cr.at.Sub(began).Round(time.Millisecond), cr.messageID, len(inKilledCall), held, atCrash.Sent, people)
 	require.LessOrEqual(t, held, bound, "A never held more than concurrency × unit deliveries")
+	// B takes A's unfinished deliveries over once A's leases lapse, and
+	// sends them as it sends any (in batches: a delivery claimed again is
+	// no retry), within the lease plus B's poll (1 s) and a unit's work.
+	heldIDs := c.heldIDs(t, a.pid)
+	for c.queuedAmong(t, heldIDs) > 0 {
+		require.Less(t, time.Since(cr.at), lease+30*time.Second, "B never sent A's deliveries")
+		time.Sleep(20 * time.Millisecond) // polling the database for the condition
+	}
+	takeover := time.Since(cr.at)
+	t.Logf("B sent A's %d unfinished deliveries %v after the kill (lease %v)", held, takeover.Round(time.Millisecond), lease)
+	require.Less(t, takeover, lease+2*time.Second, "taken over within the lease plus the poll")
 
 	final := b.waitFinished(t, tok, send.ID, 45*time.Second)
 	elapsed := time.Since(began)
@@ -963,6 +990,24 @@ func (c *cluster) heldBy(t *testing.T, pid int) int {
 	t.Helper()
 	n, err := c.db.Client.Delivery.Query().Where(delivery.StatusEQ(enum.DeliveryQueued),
 		delivery.LeasedByContains(fmt.Sprintf("-%d-", pid))).Count(auth.AsSystem(context.Background()))
+	require.NoError(t, err)
+	return n
+}
+
+// heldIDs lists the queued deliveries leased to the replica with pid.
+func (c *cluster) heldIDs(t *testing.T, pid int) []int {
+	t.Helper()
+	ids, err := c.db.Client.Delivery.Query().Where(delivery.StatusEQ(enum.DeliveryQueued),
+		delivery.LeasedByContains(fmt.Sprintf("-%d-", pid))).IDs(auth.AsSystem(context.Background()))
+	require.NoError(t, err)
+	return ids
+}
+
+// queuedAmong counts the deliveries of ids still queued.
+func (c *cluster) queuedAmong(t *testing.T, ids []int) int {
+	t.Helper()
+	n, err := c.db.Client.Delivery.Query().Where(delivery.IDIn(ids...), delivery.StatusEQ(enum.DeliveryQueued)).
+		Count(auth.AsSystem(context.Background()))
 	require.NoError(t, err)
 	return n
 }
