@@ -77,14 +77,11 @@ func (s *Service) work(ctx context.Context, wake kicker, singles bool) {
 	poll := s.clock.NewTimer(0)
 	defer poll.Stop()
 	for ctx.Err() == nil {
-		n, err := s.runUnit(ctx, singles)
+		n, err := s.runUnit(ctx, singles, wake)
 		if err != nil && ctx.Err() == nil {
 			s.log.ErrorContext(ctx, "bulk send worker", slog.String("error", err.Error()))
 		}
 		if n > 0 && err == nil {
-			if n >= s.unitSize() {
-				wake.kick() // more may be due
-			}
 			continue
 		}
 		poll.Reset(s.cfg.Poll)
@@ -105,11 +102,15 @@ func (s *Service) unitSize() int {
 }
 
 // runUnit claims, delivers and records one unit; it returns how many
-// deliveries it claimed.
-func (s *Service) runUnit(ctx context.Context, singles bool) (int, error) {
+// deliveries it claimed. A full claim kicks next (when not nil) at once:
+// more may be due, for another worker to claim while this one sends.
+func (s *Service) runUnit(ctx context.Context, singles bool, next kicker) (int, error) {
 	u, err := s.claimUnit(ctx, s.unitSize(), singles)
 	if err != nil || u == nil {
 		return 0, err
+	}
+	if next != nil && len(u.jobs) >= s.unitSize() {
+		next.kick()
 	}
 
 	// What was claimed is finished even if ctx ends meanwhile: sent or
@@ -522,7 +523,7 @@ func (p *pause) wait(ctx context.Context) error {
 func (s *Service) WorkDue(ctx context.Context) (int, error) {
 	total := 0
 	for {
-		n, err := s.runUnit(ctx, false)
+		n, err := s.runUnit(ctx, false, nil)
 		total += n
 		if err != nil || n == 0 {
 			return total, err
