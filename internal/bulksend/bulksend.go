@@ -103,8 +103,8 @@ type Service struct {
 	cfg       Config
 	replicaID string
 	limiter   *rate.Limiter
-	wake      *signal // wakes every worker
-	express   *signal // wakes the worker of one person's emails
+	wake      kicker // wakes a worker
+	express   kicker // wakes the worker of one person's emails
 	waiters   waiters
 	pause     pause
 	feeds     feeds
@@ -115,7 +115,7 @@ func New(d Deps) *Service {
 	cfg := d.Config.withDefaults()
 	s := &Service{store: newStore(d.DB.Dialect), client: d.DB.Client, clock: d.Clock, bus: d.Bus, mailer: d.Mailer, sender: d.Sender,
 		links: d.Links, audit: d.Audit, notify: d.Notify, log: d.Log, cfg: cfg, replicaID: d.ReplicaID,
-		wake: newSignal(), express: newSignal(), waiters: waiters{m: map[int][]chan struct{}{}}, feeds: feeds{bus: d.Bus, m: map[int]*feed{}}}
+		wake: newKicker(), express: newKicker(), waiters: waiters{m: map[int][]chan struct{}{}}, feeds: feeds{bus: d.Bus, m: map[int]*feed{}}}
 	if b, ok := d.Sender.(mail.BatchSender); ok && !cfg.Singly {
 		s.batch = b
 	}

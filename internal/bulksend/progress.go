@@ -72,9 +72,9 @@ type progress struct {
 // Queued announces a committed send: workers everywhere wake, watchers see
 // it, and a send finished at once (nothing to deliver) notifies its creator.
 func (s *Service) Queued(ctx context.Context, b *ent.BulkSend) {
-	s.wake.broadcast()
+	s.wake.kick()
 	ctx = context.WithoutCancel(ctx)
-	if err := s.bus.Publish(ctx, events.Event{Topic: workTopic}); err != nil {
+	if err := s.bus.Publish(ctx, s.workHint()); err != nil {
 		s.log.WarnContext(ctx, "announce bulk send", slog.String("error", err.Error()))
 	}
 	s.published(ctx, b)

@@ -11,7 +11,6 @@ import (
 	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/schema/enum"
 	"github.com/rollcall/rollcall/internal/auth"
-	"github.com/rollcall/rollcall/internal/events"
 	"github.com/rollcall/rollcall/internal/invite"
 )
 
@@ -50,9 +49,9 @@ func (s *Service) Dispatch(ctx context.Context, wait bool, ids ...int) {
 		chans = s.waiters.add(ids)
 		defer s.waiters.remove(ids, chans)
 	}
-	s.express.broadcast()
-	s.wake.broadcast()
-	if err := s.bus.Publish(context.WithoutCancel(ctx), events.Event{Topic: workTopic}); err != nil {
+	s.express.kick()
+	s.wake.kick()
+	if err := s.bus.Publish(context.WithoutCancel(ctx), s.workHint()); err != nil {
 		s.log.WarnContext(ctx, "announce deliveries", slog.String("error", err.Error()))
 	}
 	if !wait {

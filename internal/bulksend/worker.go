@@ -2,6 +2,7 @@ package bulksend
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,7 @@ import (
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/backoff"
 	"github.com/rollcall/rollcall/internal/db"
+	"github.com/rollcall/rollcall/internal/events"
 	"github.com/rollcall/rollcall/internal/invite"
 	"github.com/rollcall/rollcall/internal/mail"
 	"github.com/rollcall/rollcall/internal/template"
@@ -44,13 +46,16 @@ func (s *Service) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case _, ok := <-hints:
+		case e, ok := <-hints:
 			if !ok {
 				hints = nil // the bus closed; the workers still poll
 				continue
 			}
-			s.express.broadcast()
-			s.wake.broadcast()
+			if s.ownHint(e) {
+				continue // this replica's workers were woken already
+			}
+			s.express.kick()
+			s.wake.kick()
 		}
 	}
 }
@@ -62,12 +67,17 @@ func (s *Service) Run(ctx context.Context) {
 // The poll runs on the service's clock, as do leases and retry times: a test
 // that moves a manual clock past a retry or a lapsed lease wakes idle
 // workers at once, without sleeping.
-func (s *Service) work(ctx context.Context, wake *signal, singles bool) {
+//
+// A wake-up brings one worker, not all: workers claiming at the same moment
+// would split a small send between them (each skipping the rows another is
+// locking), and send it in several provider batches instead of one. A
+// worker whose claim came back full wakes the next, so a large send still
+// has every worker on it within milliseconds.
+func (s *Service) work(ctx context.Context, wake kicker, singles bool) {
 	poll := s.clock.NewTimer(0)
 	defer poll.Stop()
 	for ctx.Err() == nil {
-		woken := wake.wait()
-		n, err := s.runUnit(ctx, singles)
+		n, err := s.runUnit(ctx, singles, wake)
 		if err != nil && ctx.Err() == nil {
 			s.log.ErrorContext(ctx, "bulk send worker", slog.String("error", err.Error()))
 		}
@@ -77,23 +87,32 @@ func (s *Service) work(ctx context.Context, wake *signal, singles bool) {
 		poll.Reset(s.cfg.Poll)
 		select {
 		case <-ctx.Done():
-		case <-woken:
+		case <-wake:
 		case <-poll.C():
 		}
 	}
 }
 
-// runUnit claims, delivers and records one unit; it returns how many
-// deliveries it claimed.
-func (s *Service) runUnit(ctx context.Context, singles bool) (int, error) {
-	size := s.cfg.SingleUnit
+// unitSize is how many deliveries a worker claims at once.
+func (s *Service) unitSize() int {
 	if s.batch != nil {
-		size = s.cfg.BatchUnit
+		return s.cfg.BatchUnit
 	}
-	u, err := s.claimUnit(ctx, size, singles)
+	return s.cfg.SingleUnit
+}
+
+// runUnit claims, delivers and records one unit; it returns how many
+// deliveries it claimed. A full claim kicks next (when not nil) at once:
+// more may be due, for another worker to claim while this one sends.
+func (s *Service) runUnit(ctx context.Context, singles bool, next kicker) (int, error) {
+	u, err := s.claimUnit(ctx, s.unitSize(), singles)
 	if err != nil || u == nil {
 		return 0, err
 	}
+	if next != nil && len(u.jobs) >= s.unitSize() {
+		next.kick()
+	}
+
 	// What was claimed is finished even if ctx ends meanwhile: sent or
 	// handed back, and recorded.
 	keep := context.WithoutCancel(ctx)
@@ -440,26 +459,30 @@ func sortByID(cs []*claimed) {
 	slices.SortFunc(cs, func(a, b *claimed) int { return a.id - b.id })
 }
 
-// signal wakes every waiter at once.
-type signal struct {
-	mu sync.Mutex
-	ch chan struct{}
+// workHint is the event telling every replica's workers that deliveries
+// were queued, naming this replica.
+func (s *Service) workHint() events.Event {
+	p, _ := json.Marshal(s.replicaID)
+	return events.Event{Topic: workTopic, Payload: p}
 }
 
-func newSignal() *signal { return &signal{ch: make(chan struct{})} }
-
-// wait returns a channel closed by the next broadcast.
-func (s *signal) wait() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.ch
+// ownHint says whether a work hint came from this replica.
+func (s *Service) ownHint(e events.Event) bool {
+	var from string
+	return json.Unmarshal(e.Payload, &from) == nil && from == s.replicaID
 }
 
-func (s *signal) broadcast() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	close(s.ch)
-	s.ch = make(chan struct{})
+// kicker wakes one waiting worker per kick; a kick while no worker waits is
+// kept (one), so none is lost between a worker's claim and its wait.
+type kicker chan struct{}
+
+func newKicker() kicker { return make(kicker, 1) }
+
+func (k kicker) kick() {
+	select {
+	case k <- struct{}{}:
+	default:
+	}
 }
 
 // pause holds every worker of the replica back after the provider answered
@@ -500,7 +523,7 @@ func (p *pause) wait(ctx context.Context) error {
 func (s *Service) WorkDue(ctx context.Context) (int, error) {
 	total := 0
 	for {
-		n, err := s.runUnit(ctx, false)
+		n, err := s.runUnit(ctx, false, nil)
 		total += n
 		if err != nil || n == 0 {
 			return total, err
