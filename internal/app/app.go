@@ -22,6 +22,7 @@ import (
 	"github.com/rollcall/rollcall/internal/bulksend"
 	"github.com/rollcall/rollcall/internal/clock"
 	"github.com/rollcall/rollcall/internal/config"
+	"github.com/rollcall/rollcall/internal/credentials"
 	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/events"
 	"github.com/rollcall/rollcall/internal/export"
@@ -90,7 +91,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 	a.Orgs = org.New(d.Client, clk, a.Auth.HashPassword, auditLog)
 	a.People = people.New(d.Client)
 	mailer := invite.NewMailer(d.Client, cfg.Mail.From, log)
-	links := invite.Links{PublicURL: cfg.Mail.PublicURL, InviteTemplate: cfg.Mail.InviteLink, ResetTemplate: cfg.Mail.ResetLink}
+	links := credentials.Links{PublicURL: cfg.Mail.PublicURL, InviteTemplate: cfg.Mail.InviteLink, ResetTemplate: cfg.Mail.ResetLink}
 	a.BulkSends = bulksend.New(bulksend.Deps{
 		DB: d, Clock: clk, Bus: a.Bus, Mailer: mailer, Sender: sender, Links: links, Audit: auditLog, Notify: notifier, Log: log,
 		Config: bulksend.Config{Concurrency: cfg.Mail.Concurrency, Rate: cfg.Mail.SendRate, Lease: cfg.Mail.SendLease, Singly: cfg.Mail.SendSingly, SingleWait: cfg.Mail.SingleWait},

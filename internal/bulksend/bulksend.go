@@ -25,6 +25,7 @@ import (
 	"github.com/rollcall/rollcall/ent"
 	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/clock"
+	"github.com/rollcall/rollcall/internal/credentials"
 	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/events"
 	"github.com/rollcall/rollcall/internal/invite"
@@ -79,7 +80,7 @@ type Deps struct {
 	Bus       events.Bus
 	Mailer    *invite.Mailer // templates and the sender address
 	Sender    mail.Sender    // also used for batches when it is a mail.BatchSender
-	Links     invite.Links
+	Links     credentials.Links
 	Audit     *audit.Log
 	Notify    *notify.Service
 	Log       *slog.Logger
@@ -96,7 +97,7 @@ type Service struct {
 	mailer    *invite.Mailer
 	sender    mail.Sender
 	batch     mail.BatchSender // nil when the sender cannot batch
-	links     invite.Links
+	links     credentials.Links
 	audit     *audit.Log
 	notify    *notify.Service
 	log       *slog.Logger

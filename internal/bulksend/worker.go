@@ -20,6 +20,7 @@ import (
 	"github.com/rollcall/rollcall/ent/user"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/backoff"
+	"github.com/rollcall/rollcall/internal/credentials"
 	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/invite"
 	"github.com/rollcall/rollcall/internal/mail"
@@ -242,10 +243,10 @@ func (s *Service) issueLinks(ctx context.Context, tx *ent.Client, u *unit, now t
 		org := j.org
 		switch j.action {
 		case delivery.ActionINVITATION:
-			j.expires = now.Add(time.Duration(org.InvitationTTLSeconds) * time.Second)
+			j.expires = now.Add(credentials.TTL(org, invitation.KindINVITATION))
 			byKind[invitation.KindINVITATION] = append(byKind[invitation.KindINVITATION], j)
 		case delivery.ActionPASSWORD_RESET:
-			j.expires = now.Add(time.Duration(org.ResetTTLSeconds) * time.Second)
+			j.expires = now.Add(credentials.TTL(org, invitation.KindPASSWORD_RESET))
 			byKind[invitation.KindPASSWORD_RESET] = append(byKind[invitation.KindPASSWORD_RESET], j)
 		}
 	}
@@ -349,9 +350,9 @@ func (s *Service) email(j *job) invite.Email {
 		Inviter: j.inviter, ExpiresAt: j.expires}
 	switch j.action {
 	case delivery.ActionINVITATION:
-		e.URL, e.TTL = s.links.Invite(j.secret), time.Duration(org.InvitationTTLSeconds)*time.Second
+		e.URL, e.TTL = s.links.Invite(j.secret), credentials.TTL(org, invitation.KindINVITATION)
 	case delivery.ActionPASSWORD_RESET:
-		e.URL, e.TTL = s.links.Reset(j.secret), time.Duration(org.ResetTTLSeconds)*time.Second
+		e.URL, e.TTL = s.links.Reset(j.secret), credentials.TTL(org, invitation.KindPASSWORD_RESET)
 	case delivery.ActionTEMPORARY_PASSWORD:
 		e.URL, e.TemporaryPassword = s.links.SignIn(), j.secret
 	case delivery.ActionEMAIL_CHANGED:

@@ -16,6 +16,7 @@ import (
 	"github.com/rollcall/rollcall/internal/apperr"
 	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/auth"
+	"github.com/rollcall/rollcall/internal/credentials"
 	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/emailaddr"
 	"github.com/rollcall/rollcall/internal/perm"
@@ -258,7 +259,7 @@ func (s *Service) load(ctx context.Context, client *ent.Client, ids []int) ([]*e
 
 // markInvited issues invitation tokens to people and marks them INVITED.
 func (s *Service) markInvited(ctx context.Context, tx *ent.Client, o *ent.Organization, createdBy *int, ids []int) ([]issued, error) {
-	ttl := time.Duration(o.InvitationTTLSeconds) * time.Second
+	ttl := credentials.TTL(o, invitation.KindINVITATION)
 	tokens, err := s.issueTokens(ctx, tx, o.ID, invitation.KindINVITATION, ttl, createdBy, ids...)
 	if err != nil {
 		return nil, err

@@ -8,8 +8,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/rollcall/rollcall/ent"
@@ -20,37 +18,11 @@ import (
 	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/clock"
+	"github.com/rollcall/rollcall/internal/credentials"
 	"github.com/rollcall/rollcall/internal/password"
 	"github.com/rollcall/rollcall/internal/throttle"
 	"github.com/rollcall/rollcall/internal/token"
 )
-
-// Links builds the URLs put in emails.
-type Links struct {
-	PublicURL string // base of the built-in pages, e.g. http://localhost:8080
-	// Optional SPA pages; "{token}" is replaced by the token.
-	InviteTemplate, ResetTemplate string
-}
-
-// Invite is the link that accepts an invitation.
-func (l Links) Invite(tok string) string {
-	return l.build(l.InviteTemplate, "/invite/accept", tok)
-}
-
-// Reset is the link that sets a new password.
-func (l Links) Reset(tok string) string {
-	return l.build(l.ResetTemplate, "/password/reset", tok)
-}
-
-// SignIn is where people sign in.
-func (l Links) SignIn() string { return strings.TrimRight(l.PublicURL, "/") + "/" }
-
-func (l Links) build(tmpl, path, tok string) string {
-	if tmpl != "" {
-		return strings.ReplaceAll(tmpl, "{token}", url.QueryEscape(tok))
-	}
-	return strings.TrimRight(l.PublicURL, "/") + path + "?token=" + url.QueryEscape(tok)
-}
 
 // Limits bound the public operations per client address and per address.
 type Limits struct {
@@ -71,7 +43,7 @@ type Service struct {
 	mailer  *Mailer
 	audit   *audit.Log
 	limiter *throttle.Limiter
-	links   Links
+	links   credentials.Links
 	limits  Limits
 	bulk    Queuer
 	log     *slog.Logger
@@ -90,7 +62,7 @@ type Deps struct {
 	Mailer  *Mailer
 	Audit   *audit.Log
 	Limiter *throttle.Limiter
-	Links   Links
+	Links   credentials.Links
 	Limits  Limits
 	Bulk    Queuer
 	Log     *slog.Logger

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/rollcall/rollcall/ent"
 	"github.com/rollcall/rollcall/ent/emailtemplate"
+	"github.com/rollcall/rollcall/ent/invitation"
 	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/internal/apperr"
 	"github.com/rollcall/rollcall/internal/audit"
+	"github.com/rollcall/rollcall/internal/credentials"
 	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/perm"
 	"github.com/rollcall/rollcall/internal/template"
@@ -134,10 +135,10 @@ func (s *Service) Preview(ctx context.Context, kind template.Kind, userID, roleI
 	e := Email{Kind: kind, User: u, Org: a.org, Role: u.Edges.Role, Inviter: a.label}
 	switch kind {
 	case template.Invitation:
-		e.TTL = time.Duration(a.org.InvitationTTLSeconds) * time.Second
+		e.TTL = credentials.TTL(a.org, invitation.KindINVITATION)
 		e.URL = s.links.Invite(previewToken)
 	case template.PasswordReset:
-		e.TTL = time.Duration(a.org.ResetTTLSeconds) * time.Second
+		e.TTL = credentials.TTL(a.org, invitation.KindPASSWORD_RESET)
 		e.URL = s.links.Reset(previewToken)
 	default:
 		e.URL = s.links.SignIn()
