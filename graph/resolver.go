@@ -14,19 +14,22 @@ import (
 	"github.com/rollcall/rollcall/internal/notify"
 	"github.com/rollcall/rollcall/internal/org"
 	"github.com/rollcall/rollcall/internal/people"
+	"github.com/rollcall/rollcall/internal/template"
 )
 
 // Resolver holds the services the resolvers call.
 type Resolver struct {
-	Client   *ent.Client
-	Clock    clock.Clock
-	Auth     *auth.Service
-	Orgs     *org.Service
-	People   *people.Service
-	Admin    *people.Admin
-	Invites  *invite.Service
-	Importer *importer.Service
-	Audit    *audit.Log
+	Client  *ent.Client
+	Clock   clock.Clock
+	Auth    *auth.Service
+	Orgs    *org.Service
+	People  *people.Service
+	Admin   *people.Admin
+	Invites *invite.Service
+	// Templates saves, lists and previews template overrides.
+	Templates *template.Service
+	Importer  *importer.Service
+	Audit     *audit.Log
 	// BulkSends plans, reports and cancels bulk sends.
 	BulkSends *bulksend.Service
 	Notify    *notify.Service

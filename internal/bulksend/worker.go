@@ -219,12 +219,12 @@ func (s *Service) load(ctx context.Context, tx *ent.Client, got []*claimed) (*un
 			j.send.Edges.Organization = j.org
 			j.createdBy = j.send.CreatedByID
 			if by := j.send.Edges.CreatedBy; by != nil {
-				j.inviter = invite.DisplayName(by)
+				j.inviter = template.DisplayName(by)
 			}
 		} else if c.requestedBy != nil {
 			j.createdBy = c.requestedBy
 			if by := byID[*c.requestedBy]; by != nil {
-				j.inviter = invite.DisplayName(by)
+				j.inviter = template.DisplayName(by)
 			}
 		}
 		u.jobs = append(u.jobs, j)
@@ -307,7 +307,7 @@ func (s *Service) deliver(ctx context.Context, u *unit) {
 	// ctx ending stops waiting, not reading: templates are read regardless,
 	// so a shutdown hands jobs back instead of failing them.
 	read := context.WithoutCancel(ctx)
-	templates := s.mailer.NewTemplates()
+	templates := s.overrides.Resolver()
 	type key struct {
 		send, org, role int
 		action          delivery.Action
@@ -344,9 +344,9 @@ func (s *Service) deliver(ctx context.Context, u *unit) {
 }
 
 // email is what the templates see of a job.
-func (s *Service) email(j *job) invite.Email {
+func (s *Service) email(j *job) template.Email {
 	org := j.org
-	e := invite.Email{Kind: kindOf(j.action), User: j.user, Org: org, Role: j.user.Edges.Role,
+	e := template.Email{Kind: kindOf(j.action), User: j.user, Org: org, Role: j.user.Edges.Role,
 		Inviter: j.inviter, ExpiresAt: j.expires}
 	switch j.action {
 	case delivery.ActionINVITATION:
@@ -365,13 +365,13 @@ func (s *Service) email(j *job) invite.Email {
 }
 
 // sendOne renders and sends one job on its own.
-func (s *Service) sendOne(ctx context.Context, templates *invite.Templates, r *renderer, j *job) {
+func (s *Service) sendOne(ctx context.Context, templates *template.Resolver, r *renderer, j *job) {
 	if err := s.await(ctx, 1); err != nil {
 		j.result = result{kind: released}
 		return
 	}
 	e := s.email(j)
-	out, err := r.render(invite.Data(e))
+	out, err := r.render(template.DataOf(e))
 	if err != nil {
 		j.result = result{kind: failed, reason: clip(err.Error())}
 		return

@@ -21,6 +21,7 @@ import (
 	"github.com/rollcall/rollcall/internal/emailaddr"
 	"github.com/rollcall/rollcall/internal/perm"
 	"github.com/rollcall/rollcall/internal/plaintext"
+	"github.com/rollcall/rollcall/internal/template"
 	"github.com/rollcall/rollcall/internal/viewer"
 )
 
@@ -71,23 +72,7 @@ func (s *Service) begin(ctx context.Context, p perm.Permission) (*actor, error) 
 	if err != nil {
 		return nil, fmt.Errorf("read viewer: %w", err)
 	}
-	return &actor{Viewer: v, org: o, label: DisplayName(me)}, nil
-}
-
-// DisplayName is how a person appears in emails and the audit log: their
-// name, else their address.
-func DisplayName(u *ent.User) string {
-	var parts []string
-	if u.FirstName != nil {
-		parts = append(parts, *u.FirstName)
-	}
-	if u.LastName != nil {
-		parts = append(parts, *u.LastName)
-	}
-	if len(parts) == 0 {
-		return u.Email
-	}
-	return strings.Join(parts, " ")
+	return &actor{Viewer: v, org: o, label: template.DisplayName(me)}, nil
 }
 
 // CheckGrant refuses giving a role whose permissions the viewer lacks.

@@ -40,7 +40,6 @@ type Service struct {
 	clock   clock.Clock
 	auth    *auth.Service
 	policy  *password.Policy
-	mailer  *Mailer
 	audit   *audit.Log
 	limiter *throttle.Limiter
 	links   credentials.Links
@@ -59,7 +58,6 @@ type Deps struct {
 	Clock   clock.Clock
 	Auth    *auth.Service
 	Policy  *password.Policy
-	Mailer  *Mailer
 	Audit   *audit.Log
 	Limiter *throttle.Limiter
 	Links   credentials.Links
@@ -107,7 +105,7 @@ type OneEmail struct {
 
 // New returns the invitation service.
 func New(d Deps) *Service {
-	return &Service{client: d.Client, clock: d.Clock, auth: d.Auth, policy: d.Policy, mailer: d.Mailer,
+	return &Service{client: d.Client, clock: d.Clock, auth: d.Auth, policy: d.Policy,
 		audit: d.Audit, limiter: d.Limiter, links: d.Links, limits: d.Limits, bulk: d.Bulk, log: d.Log,
 		dialect: d.Dialect, resets: d.Resets.withDefaults(), resetWake: make(chan struct{}, 1)}
 }
