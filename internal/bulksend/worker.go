@@ -22,7 +22,6 @@ import (
 	"github.com/rollcall/rollcall/internal/backoff"
 	"github.com/rollcall/rollcall/internal/credentials"
 	"github.com/rollcall/rollcall/internal/db"
-	"github.com/rollcall/rollcall/internal/invite"
 	"github.com/rollcall/rollcall/internal/mail"
 	"github.com/rollcall/rollcall/internal/template"
 	"github.com/rollcall/rollcall/internal/token"
@@ -259,7 +258,7 @@ func (s *Service) issueLinks(ctx context.Context, tx *ent.Client, u *unit, now t
 				SetTokenHash(j.hash).SetExpiresAt(j.expires).SetNillableCreatedByID(j.createdBy).
 				SetCreatedAt(now).SetUpdatedAt(now)
 		}
-		if err := invite.RevokeTokens(ctx, tx, now, kind, ids...); err != nil {
+		if err := credentials.Revoke(ctx, tx, now, kind, ids...); err != nil {
 			return err
 		}
 		if err := tx.Invitation.CreateBulk(creates...).Exec(ctx); err != nil {

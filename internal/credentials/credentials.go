@@ -1,5 +1,7 @@
-// Package credentials holds what a person signs in or comes back with: the
-// links put in emails and how long their tokens last.
+// Package credentials holds what a person signs in or comes back with:
+// single-use tokens stored as hashes (Issue, Revoke, Lookup, Spend; issuing a
+// token of a kind revokes the person's older ones), how long they last (TTL)
+// and the links put in emails (Links).
 package credentials
 
 import (

@@ -243,9 +243,9 @@ func (s *Service) load(ctx context.Context, client *ent.Client, ids []int) ([]*e
 }
 
 // markInvited issues invitation tokens to people and marks them INVITED.
-func (s *Service) markInvited(ctx context.Context, tx *ent.Client, o *ent.Organization, createdBy *int, ids []int) ([]issued, error) {
+func (s *Service) markInvited(ctx context.Context, tx *ent.Client, o *ent.Organization, createdBy *int, ids []int) ([]credentials.Issued, error) {
 	ttl := credentials.TTL(o, invitation.KindINVITATION)
-	tokens, err := s.issueTokens(ctx, tx, o.ID, invitation.KindINVITATION, ttl, createdBy, ids...)
+	tokens, err := credentials.Issue(ctx, tx, s.clock.Now(), o.ID, invitation.KindINVITATION, ttl, createdBy, ids...)
 	if err != nil {
 		return nil, err
 	}
@@ -355,7 +355,7 @@ func (s *Service) CreateLink(ctx context.Context, userID int) (string, time.Time
 	if err := CheckGrant(a.Viewer, u.Edges.Role); err != nil {
 		return "", time.Time{}, err
 	}
-	var tokens []issued
+	var tokens []credentials.Issued
 	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
 		if tokens, err = s.markInvited(ctx, tx, a.org, &a.UserID, []int{u.ID}); err != nil {
 			return err
@@ -365,7 +365,7 @@ func (s *Service) CreateLink(ctx context.Context, userID int) (string, time.Time
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	return s.links.Invite(tokens[0].plain), tokens[0].expires, nil
+	return s.links.Invite(tokens[0].Plain), tokens[0].Expires, nil
 }
 
 // Revoke cancels a pending invitation: its links die and the person is
@@ -384,7 +384,7 @@ func (s *Service) Revoke(ctx context.Context, userID int) (*ent.User, error) {
 	}
 	now := s.clock.Now()
 	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
-		if err := RevokeTokens(ctx, tx, now, invitation.KindINVITATION, u.ID); err != nil {
+		if err := credentials.Revoke(ctx, tx, now, invitation.KindINVITATION, u.ID); err != nil {
 			return err
 		}
 		err := tx.User.UpdateOneID(u.ID).SetStatus(user.StatusNotInvited).ClearInviteExpiresAt().
@@ -428,7 +428,7 @@ func (s *Service) SetTemporaryPassword(ctx context.Context, userID int, password
 	}
 	now := s.clock.Now()
 	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
-		if err := RevokeTokens(ctx, tx, now, "", u.ID); err != nil {
+		if err := credentials.Revoke(ctx, tx, now, "", u.ID); err != nil {
 			return err
 		}
 		if err := s.auth.EndSessions(ctx, tx, 0, u.ID); err != nil {

@@ -1,19 +1,17 @@
 // Package invite runs the invitation lifecycle: inviting people, resending and
 // revoking invitations, personal links, accepting, password resets, temporary
-// passwords and password changes. Links carry single-use tokens stored as
-// hashes; issuing a token of a kind revokes the person's older ones.
+// passwords and password changes. Links carry single-use tokens (see
+// internal/credentials).
 package invite
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/rollcall/rollcall/ent"
 	"github.com/rollcall/rollcall/ent/bulksend"
 	"github.com/rollcall/rollcall/ent/delivery"
-	"github.com/rollcall/rollcall/ent/invitation"
 	"github.com/rollcall/rollcall/ent/schema/enum"
 	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/auth"
@@ -21,7 +19,6 @@ import (
 	"github.com/rollcall/rollcall/internal/credentials"
 	"github.com/rollcall/rollcall/internal/password"
 	"github.com/rollcall/rollcall/internal/throttle"
-	"github.com/rollcall/rollcall/internal/token"
 )
 
 // Limits bound the public operations per client address and per address.
@@ -108,54 +105,4 @@ func New(d Deps) *Service {
 	return &Service{client: d.Client, clock: d.Clock, auth: d.Auth, policy: d.Policy,
 		audit: d.Audit, limiter: d.Limiter, links: d.Links, limits: d.Limits, bulk: d.Bulk, log: d.Log,
 		dialect: d.Dialect, resets: d.Resets.withDefaults(), resetWake: make(chan struct{}, 1)}
-}
-
-// issued is a token handed to one person.
-type issued struct {
-	userID  int
-	plain   string
-	expires time.Time
-}
-
-// issueTokens revokes every open token of kind held by users and records a
-// new one for each, in the transaction behind tx. It returns the plain tokens.
-func (s *Service) issueTokens(ctx context.Context, tx *ent.Client, orgID int, kind invitation.Kind, ttl time.Duration, createdBy *int, userIDs ...int) ([]issued, error) {
-	ctx = auth.AsSystem(ctx)
-	now := s.clock.Now()
-	if err := RevokeTokens(ctx, tx, now, kind, userIDs...); err != nil {
-		return nil, err
-	}
-	out := make([]issued, len(userIDs))
-	creates := make([]*ent.InvitationCreate, len(userIDs))
-	for i, id := range userIDs {
-		plain, hash := token.New()
-		out[i] = issued{userID: id, plain: plain, expires: now.Add(ttl)}
-		creates[i] = tx.Invitation.Create().SetOrganizationID(orgID).SetUserID(id).SetKind(kind).
-			SetTokenHash(hash).SetExpiresAt(now.Add(ttl)).SetNillableCreatedByID(createdBy).
-			SetCreatedAt(now).SetUpdatedAt(now)
-	}
-	for start := 0; start < len(creates); start += 1000 {
-		end := min(start+1000, len(creates))
-		if err := tx.Invitation.CreateBulk(creates[start:end]...).Exec(ctx); err != nil {
-			return nil, fmt.Errorf("issue tokens: %w", err)
-		}
-	}
-	return out, nil
-}
-
-// RevokeTokens revokes the open tokens of kind (every kind when kind is "")
-// held by users, through client (a transaction's, usually).
-func RevokeTokens(ctx context.Context, client *ent.Client, now time.Time, kind invitation.Kind, userIDs ...int) error {
-	for start := 0; start < len(userIDs); start += 1000 {
-		end := min(start+1000, len(userIDs))
-		q := client.Invitation.Update().
-			Where(invitation.UserIDIn(userIDs[start:end]...), invitation.UsedAtIsNil(), invitation.RevokedAtIsNil())
-		if kind != "" {
-			q = q.Where(invitation.KindEQ(kind))
-		}
-		if _, err := q.SetRevokedAt(now).SetUpdatedAt(now).Save(auth.AsSystem(ctx)); err != nil {
-			return fmt.Errorf("revoke tokens: %w", err)
-		}
-	}
-	return nil
 }
