@@ -428,16 +428,11 @@ func (s *Service) SetTemporaryPassword(ctx context.Context, userID int, password
 	}
 	now := s.clock.Now()
 	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
-		if err := credentials.Revoke(ctx, tx, now, "", u.ID); err != nil {
-			return err
-		}
 		if err := s.auth.EndSessions(ctx, tx, 0, u.ID); err != nil {
 			return err
 		}
-		err := tx.User.UpdateOneID(u.ID).SetStatus(user.StatusActive).SetPasswordHash(hash).
-			SetMustChangePassword(true).ClearInviteExpiresAt().SetUpdatedAt(now).Exec(auth.AsSystem(ctx))
-		if err != nil {
-			return fmt.Errorf("set temporary password: %w", err)
+		if err := credentials.ActivateTemporary(ctx, tx, now, u.ID, hash); err != nil {
+			return err
 		}
 		return s.audit.Record(ctx, tx, a.OrgID, audit.PersonEvent("user.temporary_password_set", u))
 	})
