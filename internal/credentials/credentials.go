@@ -13,6 +13,12 @@ import (
 	"github.com/rollcall/rollcall/ent/invitation"
 )
 
+// The built-in pages the links lead to (internal/web serves them).
+const (
+	AcceptPath = "/invite/accept"  // accepts an invitation
+	ResetPath  = "/password/reset" // sets a new password
+)
+
 // Links builds the URLs put in emails.
 type Links struct {
 	PublicURL string // base of the built-in pages, e.g. http://localhost:8080
@@ -22,12 +28,12 @@ type Links struct {
 
 // Invite is the link that accepts an invitation.
 func (l Links) Invite(tok string) string {
-	return l.build(l.InviteTemplate, "/invite/accept", tok)
+	return l.build(l.InviteTemplate, AcceptPath, tok)
 }
 
 // Reset is the link that sets a new password.
 func (l Links) Reset(tok string) string {
-	return l.build(l.ResetTemplate, "/password/reset", tok)
+	return l.build(l.ResetTemplate, ResetPath, tok)
 }
 
 // SignIn is where people sign in.
