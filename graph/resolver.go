@@ -19,20 +19,20 @@ import (
 
 // Resolver holds the services the resolvers call.
 type Resolver struct {
-	Client  *ent.Client
-	Clock   clock.Clock
-	Auth    *auth.Service
-	Orgs    *org.Service
-	People  *people.Service
-	Admin   *people.Admin
-	Invites *invite.Service
-	// Templates saves, lists and previews template overrides.
-	Templates *template.Service
-	Importer  *importer.Service
-	Audit     *audit.Log
+	Client   *ent.Client
+	Clock    clock.Clock
+	Auth     *auth.Service
+	Orgs     *org.Service
+	People   *people.Service
+	Admin    *people.Admin
+	Invites  *invite.Service
+	Importer *importer.Service
+	Audit    *audit.Log
 	// BulkSends plans, reports and cancels bulk sends.
 	BulkSends *bulksend.Service
 	Notify    *notify.Service
 	// History serves email history, bulkSends and imports.
 	History *history.Service
+	// Templates saves, lists and previews template overrides.
+	Templates *template.Service
 }
