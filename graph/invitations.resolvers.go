@@ -108,7 +108,7 @@ func (r *mutationResolver) ReactivateUser(ctx context.Context, id int) (*ent.Use
 
 // UpdateEmailTemplate is the resolver for the updateEmailTemplate field.
 func (r *mutationResolver) UpdateEmailTemplate(ctx context.Context, input model.UpdateEmailTemplateInput) (*ent.EmailTemplate, error) {
-	return r.Invites.UpdateTemplate(ctx, invite.TemplateInput{
+	return r.Templates.Update(ctx, template.Override{
 		Kind: template.Kind(input.Kind), RoleID: input.RoleID,
 		Source: template.Source{Subject: input.Subject, HTML: input.HTML, Text: input.Text},
 	})
@@ -156,7 +156,7 @@ func (r *mutationResolver) ChangePassword(ctx context.Context, input model.Chang
 
 // EmailTemplates is the resolver for the emailTemplates field.
 func (r *queryResolver) EmailTemplates(ctx context.Context) ([]*ent.EmailTemplate, error) {
-	return r.Invites.Templates(ctx)
+	return r.Templates.List(ctx)
 }
 
 // DefaultEmailTemplates is the resolver for the defaultEmailTemplates field.
@@ -175,7 +175,7 @@ func (r *queryResolver) DefaultEmailTemplates(ctx context.Context) ([]*model.Def
 
 // PreviewEmail is the resolver for the previewEmail field.
 func (r *queryResolver) PreviewEmail(ctx context.Context, kind emailtemplate.Kind, userID *int, roleID *int) (*model.RenderedEmail, error) {
-	p, err := r.Invites.Preview(ctx, template.Kind(kind), userID, roleID)
+	p, err := r.Templates.Preview(ctx, template.Kind(kind), userID, roleID)
 	if err != nil {
 		return nil, err
 	}

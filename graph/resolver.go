@@ -14,6 +14,7 @@ import (
 	"github.com/rollcall/rollcall/internal/notify"
 	"github.com/rollcall/rollcall/internal/org"
 	"github.com/rollcall/rollcall/internal/people"
+	"github.com/rollcall/rollcall/internal/template"
 )
 
 // Resolver holds the services the resolvers call.
@@ -32,4 +33,6 @@ type Resolver struct {
 	Notify    *notify.Service
 	// History serves email history, bulkSends and imports.
 	History *history.Service
+	// Templates saves, lists and previews template overrides.
+	Templates *template.Service
 }

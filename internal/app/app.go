@@ -22,6 +22,7 @@ import (
 	"github.com/rollcall/rollcall/internal/bulksend"
 	"github.com/rollcall/rollcall/internal/clock"
 	"github.com/rollcall/rollcall/internal/config"
+	"github.com/rollcall/rollcall/internal/credentials"
 	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/events"
 	"github.com/rollcall/rollcall/internal/export"
@@ -34,6 +35,7 @@ import (
 	"github.com/rollcall/rollcall/internal/password"
 	"github.com/rollcall/rollcall/internal/people"
 	"github.com/rollcall/rollcall/internal/server"
+	"github.com/rollcall/rollcall/internal/template"
 	"github.com/rollcall/rollcall/internal/throttle"
 	"github.com/rollcall/rollcall/internal/webhook"
 )
@@ -89,16 +91,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 	a.Auth = auth.New(d.Client, clk, a.limiter, cfg.Auth, log, auth.WithBus(a.Bus))
 	a.Orgs = org.New(d.Client, clk, a.Auth.HashPassword, auditLog)
 	a.People = people.New(d.Client)
-	mailer := invite.NewMailer(d.Client, cfg.Mail.From, log)
-	links := invite.Links{PublicURL: cfg.Mail.PublicURL, InviteTemplate: cfg.Mail.InviteLink, ResetTemplate: cfg.Mail.ResetLink}
+	links := credentials.Links{PublicURL: cfg.Mail.PublicURL, InviteTemplate: cfg.Mail.InviteLink, ResetTemplate: cfg.Mail.ResetLink}
+	templates := template.NewService(template.Deps{Client: d.Client, Clock: clk, Audit: auditLog, Log: log, From: cfg.Mail.From, Links: links})
 	a.BulkSends = bulksend.New(bulksend.Deps{
-		DB: d, Clock: clk, Bus: a.Bus, Mailer: mailer, Sender: sender, Links: links, Audit: auditLog, Notify: notifier, Log: log,
+		DB: d, Clock: clk, Bus: a.Bus, Templates: templates, Sender: sender, Links: links, Audit: auditLog, Notify: notifier, Log: log,
 		Config: bulksend.Config{Concurrency: cfg.Mail.Concurrency, Rate: cfg.Mail.SendRate, Lease: cfg.Mail.SendLease, Singly: cfg.Mail.SendSingly, SingleWait: cfg.Mail.SingleWait},
 	})
 	a.Admin = people.NewAdmin(d.Client, clk, auditLog, a.Auth, a.BulkSends, log)
 	a.Invites = invite.New(invite.Deps{
 		Client: d.Client, Clock: clk, Auth: a.Auth, Policy: policy, Audit: auditLog, Limiter: a.limiter, Log: log,
-		Mailer: mailer, Links: links, Limits: invite.DefaultLimits(), Bulk: a.BulkSends,
+		Links: links, Limits: invite.DefaultLimits(), Bulk: a.BulkSends,
 		Dialect: d.Dialect, Resets: invite.ResetConfig{Poll: cfg.ResetPoll, Lease: cfg.ResetLease, Delay: cfg.ResetDelay},
 	})
 	a.Importer = importer.New(d, clk, auditLog, a.Invites, importer.Limits{
@@ -107,7 +109,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 	a.conns = server.FitDescriptors(ctx, cfg.Conns, log)
 	a.handler = server.New(server.Options{
 		Resolver: &graph.Resolver{Client: d.Client, Clock: clk, Auth: a.Auth, Orgs: a.Orgs, People: a.People,
-			Admin: a.Admin, Invites: a.Invites, Importer: a.Importer, Audit: auditLog, BulkSends: a.BulkSends, Notify: notifier,
+			Admin: a.Admin, Invites: a.Invites, Templates: templates, Importer: a.Importer, Audit: auditLog, BulkSends: a.BulkSends, Notify: notifier,
 			History: history.New(d.Client)},
 		Export:      export.New(d.Client, clk, log),
 		Webhook:     webhook.New(webhook.Config{SigningKey: cfg.Mail.MailgunSigningKey}, clk, a.limiter, a.BulkSends, log),

@@ -25,11 +25,12 @@ import (
 	"github.com/rollcall/rollcall/ent"
 	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/clock"
+	"github.com/rollcall/rollcall/internal/credentials"
 	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/events"
-	"github.com/rollcall/rollcall/internal/invite"
 	"github.com/rollcall/rollcall/internal/mail"
 	"github.com/rollcall/rollcall/internal/notify"
+	"github.com/rollcall/rollcall/internal/template"
 	"github.com/rollcall/rollcall/internal/token"
 )
 
@@ -77,9 +78,9 @@ type Deps struct {
 	DB        *db.DB
 	Clock     clock.Clock
 	Bus       events.Bus
-	Mailer    *invite.Mailer // templates and the sender address
-	Sender    mail.Sender    // also used for batches when it is a mail.BatchSender
-	Links     invite.Links
+	Templates *template.Service // templates and the sender address
+	Sender    mail.Sender       // also used for batches when it is a mail.BatchSender
+	Links     credentials.Links
 	Audit     *audit.Log
 	Notify    *notify.Service
 	Log       *slog.Logger
@@ -93,10 +94,10 @@ type Service struct {
 	client    *ent.Client
 	clock     clock.Clock
 	bus       events.Bus
-	mailer    *invite.Mailer
+	overrides *template.Service
 	sender    mail.Sender
 	batch     mail.BatchSender // nil when the sender cannot batch
-	links     invite.Links
+	links     credentials.Links
 	audit     *audit.Log
 	notify    *notify.Service
 	log       *slog.Logger
@@ -113,7 +114,7 @@ type Service struct {
 // New returns the bulk-send service. Call Run to start its workers.
 func New(d Deps) *Service {
 	cfg := d.Config.withDefaults()
-	s := &Service{store: newStore(d.DB.Dialect), client: d.DB.Client, clock: d.Clock, bus: d.Bus, mailer: d.Mailer, sender: d.Sender,
+	s := &Service{store: newStore(d.DB.Dialect), client: d.DB.Client, clock: d.Clock, bus: d.Bus, overrides: d.Templates, sender: d.Sender,
 		links: d.Links, audit: d.Audit, notify: d.Notify, log: d.Log, cfg: cfg, replicaID: d.ReplicaID,
 		wake: newKicker(), express: newKicker(), waiters: waiters{m: map[int][]chan struct{}{}}, feeds: feeds{bus: d.Bus, m: map[int]*feed{}}}
 	if b, ok := d.Sender.(mail.BatchSender); ok && !cfg.Singly {

@@ -12,8 +12,8 @@ import (
 	"github.com/rollcall/rollcall/ent/schema/enum"
 	"github.com/rollcall/rollcall/ent/user"
 	"github.com/rollcall/rollcall/internal/auth"
+	"github.com/rollcall/rollcall/internal/credentials"
 	"github.com/rollcall/rollcall/internal/db"
-	"github.com/rollcall/rollcall/internal/invite"
 )
 
 // record writes a unit's results in one transaction: the deliveries, the
@@ -190,7 +190,7 @@ func (s *Service) writePeople(ctx context.Context, tx *ent.Client, now time.Time
 	}
 	if len(tempUsers) > 0 {
 		// A password replaces any open link.
-		if err := invite.RevokeTokens(ctx, tx, now, "", tempUsers...); err != nil {
+		if err := credentials.Revoke(ctx, tx, now, "", tempUsers...); err != nil {
 			return err
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/rollcall/rollcall/internal/invite"
 	"github.com/rollcall/rollcall/internal/mail"
 	"github.com/rollcall/rollcall/internal/template"
 )
@@ -213,7 +212,7 @@ func batchable(vs []varying, d *template.Data) bool {
 
 // sendBatches sends jobs that share a template as provider batches, one per
 // shape, and returns the jobs that must go one by one instead.
-func (s *Service) sendBatches(ctx context.Context, templates *invite.Templates, r *renderer, jobs []*job) []*job {
+func (s *Service) sendBatches(ctx context.Context, templates *template.Resolver, r *renderer, jobs []*job) []*job {
 	vs := r.vs
 	type group struct {
 		data []template.Data
@@ -226,7 +225,7 @@ func (s *Service) sendBatches(ctx context.Context, templates *invite.Templates, 
 	// (by two sends) goes once in the batch, then alone.
 	addresses := map[string]bool{}
 	for _, j := range jobs {
-		d := invite.Data(s.email(j))
+		d := template.DataOf(s.email(j))
 		address := strings.ToLower(d.Email) // where it goes (EMAIL_CHANGED: the old address)
 		// A retry goes alone; a delivery taken over from a replica that
 		// died (claimed again, never refused) batches like a first try.

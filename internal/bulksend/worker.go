@@ -21,9 +21,9 @@ import (
 	"github.com/rollcall/rollcall/ent/user"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/backoff"
+	"github.com/rollcall/rollcall/internal/credentials"
 	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/events"
-	"github.com/rollcall/rollcall/internal/invite"
 	"github.com/rollcall/rollcall/internal/mail"
 	"github.com/rollcall/rollcall/internal/template"
 	"github.com/rollcall/rollcall/internal/token"
@@ -237,12 +237,12 @@ func (s *Service) load(ctx context.Context, tx *ent.Client, got []*claimed) (*un
 			j.send.Edges.Organization = j.org
 			j.createdBy = j.send.CreatedByID
 			if by := j.send.Edges.CreatedBy; by != nil {
-				j.inviter = invite.DisplayName(by)
+				j.inviter = template.DisplayName(by)
 			}
 		} else if c.requestedBy != nil {
 			j.createdBy = c.requestedBy
 			if by := byID[*c.requestedBy]; by != nil {
-				j.inviter = invite.DisplayName(by)
+				j.inviter = template.DisplayName(by)
 			}
 		}
 		u.jobs = append(u.jobs, j)
@@ -261,10 +261,10 @@ func (s *Service) issueLinks(ctx context.Context, tx *ent.Client, u *unit, now t
 		org := j.org
 		switch j.action {
 		case delivery.ActionINVITATION:
-			j.expires = now.Add(time.Duration(org.InvitationTTLSeconds) * time.Second)
+			j.expires = now.Add(credentials.TTL(org, invitation.KindINVITATION))
 			byKind[invitation.KindINVITATION] = append(byKind[invitation.KindINVITATION], j)
 		case delivery.ActionPASSWORD_RESET:
-			j.expires = now.Add(time.Duration(org.ResetTTLSeconds) * time.Second)
+			j.expires = now.Add(credentials.TTL(org, invitation.KindPASSWORD_RESET))
 			byKind[invitation.KindPASSWORD_RESET] = append(byKind[invitation.KindPASSWORD_RESET], j)
 		}
 	}
@@ -277,7 +277,7 @@ func (s *Service) issueLinks(ctx context.Context, tx *ent.Client, u *unit, now t
 				SetTokenHash(j.hash).SetExpiresAt(j.expires).SetNillableCreatedByID(j.createdBy).
 				SetCreatedAt(now).SetUpdatedAt(now)
 		}
-		if err := invite.RevokeTokens(ctx, tx, now, kind, ids...); err != nil {
+		if err := credentials.Revoke(ctx, tx, now, kind, ids...); err != nil {
 			return err
 		}
 		if err := tx.Invitation.CreateBulk(creates...).Exec(ctx); err != nil {
@@ -325,7 +325,7 @@ func (s *Service) deliver(ctx context.Context, u *unit) {
 	// ctx ending stops waiting, not reading: templates are read regardless,
 	// so a shutdown hands jobs back instead of failing them.
 	read := context.WithoutCancel(ctx)
-	templates := s.mailer.NewTemplates()
+	templates := s.overrides.Resolver()
 	type key struct {
 		send, org, role int
 		action          delivery.Action
@@ -362,15 +362,15 @@ func (s *Service) deliver(ctx context.Context, u *unit) {
 }
 
 // email is what the templates see of a job.
-func (s *Service) email(j *job) invite.Email {
+func (s *Service) email(j *job) template.Email {
 	org := j.org
-	e := invite.Email{Kind: kindOf(j.action), User: j.user, Org: org, Role: j.user.Edges.Role,
+	e := template.Email{Kind: kindOf(j.action), User: j.user, Org: org, Role: j.user.Edges.Role,
 		Inviter: j.inviter, ExpiresAt: j.expires}
 	switch j.action {
 	case delivery.ActionINVITATION:
-		e.URL, e.TTL = s.links.Invite(j.secret), time.Duration(org.InvitationTTLSeconds)*time.Second
+		e.URL, e.TTL = s.links.Invite(j.secret), credentials.TTL(org, invitation.KindINVITATION)
 	case delivery.ActionPASSWORD_RESET:
-		e.URL, e.TTL = s.links.Reset(j.secret), time.Duration(org.ResetTTLSeconds)*time.Second
+		e.URL, e.TTL = s.links.Reset(j.secret), credentials.TTL(org, invitation.KindPASSWORD_RESET)
 	case delivery.ActionTEMPORARY_PASSWORD:
 		e.URL, e.TemporaryPassword = s.links.SignIn(), j.secret
 	case delivery.ActionEMAIL_CHANGED:
@@ -383,13 +383,13 @@ func (s *Service) email(j *job) invite.Email {
 }
 
 // sendOne renders and sends one job on its own.
-func (s *Service) sendOne(ctx context.Context, templates *invite.Templates, r *renderer, j *job) {
+func (s *Service) sendOne(ctx context.Context, templates *template.Resolver, r *renderer, j *job) {
 	if err := s.await(ctx, 1); err != nil {
 		j.result = result{kind: released}
 		return
 	}
 	e := s.email(j)
-	out, err := r.render(invite.Data(e))
+	out, err := r.render(template.DataOf(e))
 	if err != nil {
 		j.result = result{kind: failed, reason: clip(err.Error())}
 		return

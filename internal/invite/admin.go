@@ -16,10 +16,12 @@ import (
 	"github.com/rollcall/rollcall/internal/apperr"
 	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/auth"
+	"github.com/rollcall/rollcall/internal/credentials"
 	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/emailaddr"
 	"github.com/rollcall/rollcall/internal/perm"
 	"github.com/rollcall/rollcall/internal/plaintext"
+	"github.com/rollcall/rollcall/internal/template"
 	"github.com/rollcall/rollcall/internal/viewer"
 )
 
@@ -70,23 +72,7 @@ func (s *Service) begin(ctx context.Context, p perm.Permission) (*actor, error) 
 	if err != nil {
 		return nil, fmt.Errorf("read viewer: %w", err)
 	}
-	return &actor{Viewer: v, org: o, label: DisplayName(me)}, nil
-}
-
-// DisplayName is how a person appears in emails and the audit log: their
-// name, else their address.
-func DisplayName(u *ent.User) string {
-	var parts []string
-	if u.FirstName != nil {
-		parts = append(parts, *u.FirstName)
-	}
-	if u.LastName != nil {
-		parts = append(parts, *u.LastName)
-	}
-	if len(parts) == 0 {
-		return u.Email
-	}
-	return strings.Join(parts, " ")
+	return &actor{Viewer: v, org: o, label: template.DisplayName(me)}, nil
 }
 
 // CheckGrant refuses giving a role whose permissions the viewer lacks.
@@ -257,9 +243,9 @@ func (s *Service) load(ctx context.Context, client *ent.Client, ids []int) ([]*e
 }
 
 // markInvited issues invitation tokens to people and marks them INVITED.
-func (s *Service) markInvited(ctx context.Context, tx *ent.Client, o *ent.Organization, createdBy *int, ids []int) ([]issued, error) {
-	ttl := time.Duration(o.InvitationTTLSeconds) * time.Second
-	tokens, err := s.issueTokens(ctx, tx, o.ID, invitation.KindINVITATION, ttl, createdBy, ids...)
+func (s *Service) markInvited(ctx context.Context, tx *ent.Client, o *ent.Organization, createdBy *int, ids []int) ([]credentials.Issued, error) {
+	ttl := credentials.TTL(o, invitation.KindINVITATION)
+	tokens, err := credentials.Issue(ctx, tx, s.clock.Now(), o.ID, invitation.KindINVITATION, ttl, createdBy, ids...)
 	if err != nil {
 		return nil, err
 	}
@@ -369,7 +355,7 @@ func (s *Service) CreateLink(ctx context.Context, userID int) (string, time.Time
 	if err := CheckGrant(a.Viewer, u.Edges.Role); err != nil {
 		return "", time.Time{}, err
 	}
-	var tokens []issued
+	var tokens []credentials.Issued
 	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
 		if tokens, err = s.markInvited(ctx, tx, a.org, &a.UserID, []int{u.ID}); err != nil {
 			return err
@@ -379,7 +365,7 @@ func (s *Service) CreateLink(ctx context.Context, userID int) (string, time.Time
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	return s.links.Invite(tokens[0].plain), tokens[0].expires, nil
+	return s.links.Invite(tokens[0].Plain), tokens[0].Expires, nil
 }
 
 // Revoke cancels a pending invitation: its links die and the person is
@@ -398,7 +384,7 @@ func (s *Service) Revoke(ctx context.Context, userID int) (*ent.User, error) {
 	}
 	now := s.clock.Now()
 	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
-		if err := RevokeTokens(ctx, tx, now, invitation.KindINVITATION, u.ID); err != nil {
+		if err := credentials.Revoke(ctx, tx, now, invitation.KindINVITATION, u.ID); err != nil {
 			return err
 		}
 		err := tx.User.UpdateOneID(u.ID).SetStatus(user.StatusNotInvited).ClearInviteExpiresAt().
@@ -442,16 +428,11 @@ func (s *Service) SetTemporaryPassword(ctx context.Context, userID int, password
 	}
 	now := s.clock.Now()
 	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
-		if err := RevokeTokens(ctx, tx, now, "", u.ID); err != nil {
-			return err
-		}
 		if err := s.auth.EndSessions(ctx, tx, 0, u.ID); err != nil {
 			return err
 		}
-		err := tx.User.UpdateOneID(u.ID).SetStatus(user.StatusActive).SetPasswordHash(hash).
-			SetMustChangePassword(true).ClearInviteExpiresAt().SetUpdatedAt(now).Exec(auth.AsSystem(ctx))
-		if err != nil {
-			return fmt.Errorf("set temporary password: %w", err)
+		if err := credentials.ActivateTemporary(ctx, tx, now, u.ID, hash); err != nil {
+			return err
 		}
 		return s.audit.Record(ctx, tx, a.OrgID, audit.PersonEvent("user.temporary_password_set", u))
 	})

@@ -17,18 +17,13 @@ import (
 	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/clientip"
+	"github.com/rollcall/rollcall/internal/credentials"
 	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/emailaddr"
 	"github.com/rollcall/rollcall/internal/plaintext"
 	"github.com/rollcall/rollcall/internal/throttle"
-	"github.com/rollcall/rollcall/internal/token"
 	"github.com/rollcall/rollcall/internal/username"
 	"github.com/rollcall/rollcall/internal/viewer"
-)
-
-var (
-	errInvalidToken = apperr.New(apperr.InvalidToken, "this link is not valid: it was used, replaced by a newer one, or cancelled")
-	errTokenExpired = apperr.New(apperr.TokenExpired, "this link has expired: ask for a new one")
 )
 
 // throttleClient counts one public attempt from the caller's address.
@@ -43,37 +38,13 @@ func (s *Service) throttleClient(ctx context.Context, op string) error {
 	return nil
 }
 
-// lookup finds the open token tok of kind, with its person, role and
-// organisation. It never spends the token.
-func (s *Service) lookup(ctx context.Context, tok string, kind invitation.Kind) (*ent.Invitation, error) {
-	if !token.WellFormed(tok) {
-		return nil, errInvalidToken
-	}
-	inv, err := s.client.Invitation.Query().Where(invitation.TokenHash(token.Hash(tok))).
-		WithUser(func(q *ent.UserQuery) { q.WithRole().WithOrganization() }).
-		Only(auth.AsSystem(ctx))
-	if ent.IsNotFound(err) {
-		return nil, errInvalidToken
-	}
-	if err != nil {
-		return nil, fmt.Errorf("find token: %w", err)
-	}
-	switch {
-	case inv.Kind != kind, inv.UsedAt != nil, inv.RevokedAt != nil, inv.Edges.User.Status == user.StatusDeactivated:
-		return nil, errInvalidToken
-	case !inv.ExpiresAt.After(s.clock.Now()):
-		return nil, errTokenExpired
-	}
-	return inv, nil
-}
-
 // openToken counts a token check against the caller's address, then finds
 // the open token of kind.
 func (s *Service) openToken(ctx context.Context, tok string, kind invitation.Kind) (*ent.Invitation, error) {
 	if err := s.throttleClient(ctx, "token"); err != nil {
 		return nil, err
 	}
-	return s.lookup(ctx, tok, kind)
+	return credentials.Lookup(ctx, s.client, s.clock.Now(), tok, kind)
 }
 
 // Info is what the accept page shows about an invitation.
@@ -159,7 +130,7 @@ func (s *Service) Activate(ctx context.Context, in AcceptInput) (*ent.User, erro
 	now := s.clock.Now()
 	sys := auth.AsSystem(ctx)
 	err = db.InTx(sys, s.client, func(tx *ent.Client) error {
-		if err := s.spend(sys, tx, inv.ID, now); err != nil {
+		if err := credentials.Spend(sys, tx, inv.ID, now); err != nil {
 			return err
 		}
 		up := tx.User.UpdateOneID(u.ID).SetStatus(user.StatusActive).SetPasswordHash(hash).
@@ -176,7 +147,7 @@ func (s *Service) Activate(ctx context.Context, in AcceptInput) (*ent.User, erro
 		if err := up.Exec(sys); err != nil {
 			return fmt.Errorf("activate: %w", err)
 		}
-		if err := RevokeTokens(sys, tx, now, "", u.ID); err != nil {
+		if err := credentials.Revoke(sys, tx, now, "", u.ID); err != nil {
 			return err
 		}
 		return s.audit.Record(as(sys, u), tx, u.OrganizationID, audit.PersonEvent("invitation.accepted", u))
@@ -203,20 +174,6 @@ func personName(field, what, v string) (string, error) {
 		return "", apperr.Invalid(field, fmt.Sprintf("the %s has at most %d characters", what, MaxNameLength))
 	}
 	return v, nil
-}
-
-// spend marks a token used if, and only if, it is still open.
-func (s *Service) spend(ctx context.Context, tx *ent.Client, id int, now time.Time) error {
-	n, err := tx.Invitation.Update().
-		Where(invitation.ID(id), invitation.UsedAtIsNil(), invitation.RevokedAtIsNil(), invitation.ExpiresAtGT(now)).
-		SetUsedAt(now).SetUpdatedAt(now).Save(ctx)
-	if err != nil {
-		return fmt.Errorf("spend token: %w", err)
-	}
-	if n != 1 {
-		return errInvalidToken
-	}
-	return nil
 }
 
 // openFor opens a session for the person id.
@@ -322,13 +279,13 @@ func (s *Service) SetPassword(ctx context.Context, in ResetInput) (*ent.User, er
 	now := s.clock.Now()
 	sys := auth.AsSystem(ctx)
 	err = db.InTx(sys, s.client, func(tx *ent.Client) error {
-		if err := s.spend(sys, tx, inv.ID, now); err != nil {
+		if err := credentials.Spend(sys, tx, inv.ID, now); err != nil {
 			return err
 		}
 		if err := tx.User.UpdateOneID(u.ID).SetPasswordHash(hash).SetMustChangePassword(false).SetUpdatedAt(now).Exec(sys); err != nil {
 			return fmt.Errorf("set password: %w", err)
 		}
-		if err := RevokeTokens(sys, tx, now, invitation.KindPASSWORD_RESET, u.ID); err != nil {
+		if err := credentials.Revoke(sys, tx, now, invitation.KindPASSWORD_RESET, u.ID); err != nil {
 			return err
 		}
 		if err := s.auth.EndSessions(sys, tx, 0, u.ID); err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/clock"
+	"github.com/rollcall/rollcall/internal/credentials"
 	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/emailaddr"
 	"github.com/rollcall/rollcall/internal/invite"
@@ -227,7 +228,7 @@ func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*en
 			return fmt.Errorf("update person: %w", err)
 		}
 		if addressChanged {
-			if err := invite.RevokeTokens(ctx, tx, now, "", u.ID); err != nil {
+			if err := credentials.Revoke(ctx, tx, now, "", u.ID); err != nil {
 				return err
 			}
 			keep := 0 // someone changing their own address stays signed in here
@@ -320,7 +321,7 @@ func (a *Admin) Deactivate(ctx context.Context, id int) (*ent.User, error) {
 		if err := tx.User.UpdateOneID(u.ID).SetStatus(user.StatusDeactivated).SetUpdatedAt(now).Exec(ctx); err != nil {
 			return fmt.Errorf("deactivate: %w", err)
 		}
-		if err := invite.RevokeTokens(ctx, tx, now, "", u.ID); err != nil {
+		if err := credentials.Revoke(ctx, tx, now, "", u.ID); err != nil {
 			return err
 		}
 		if err := a.auth.EndSessions(ctx, tx, 0, u.ID); err != nil {

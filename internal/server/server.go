@@ -23,6 +23,7 @@ import (
 	"github.com/rollcall/rollcall/graph"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/clientip"
+	"github.com/rollcall/rollcall/internal/credentials"
 	"github.com/rollcall/rollcall/internal/viewer"
 	"github.com/rollcall/rollcall/internal/web"
 )
@@ -62,8 +63,8 @@ func New(opts Options) http.Handler {
 	mux.Handle("GET /export/users.csv", m.instrument("/export/users.csv", authenticate(opts.Auth, opts.Log, opts.Export)))
 	pages := web.New(opts.Resolver.Invites, opts.Log)
 	mux.Handle("POST /webhooks/mailgun", m.instrument("/webhooks/mailgun", opts.Webhook))
-	mux.Handle("/invite/accept", m.instrument("/invite/accept", pages))
-	mux.Handle("/password/reset", m.instrument("/password/reset", pages))
+	mux.Handle(credentials.AcceptPath, m.instrument(credentials.AcceptPath, pages))
+	mux.Handle(credentials.ResetPath, m.instrument(credentials.ResetPath, pages))
 	mux.Handle("GET /graphiql", m.instrument("/graphiql", playground.Handler("Rollcall", "/graphql")))
 	mux.Handle("GET /{$}", http.RedirectHandler("/graphiql", http.StatusFound))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

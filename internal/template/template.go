@@ -12,6 +12,11 @@
 // anywhere but to that person, nor make an email load anything: Validate decides
 // where each value may stand on the template's parse tree, over every branch,
 // with an allow-list of HTML elements and attributes (see Validate).
+//
+// Service (overrides.go) is the only part that reads the database: it saves
+// and lists an organisation's overrides, resolves the template an email goes
+// out with (Resolver) and previews emails. Email and DataOf (email.go) turn a
+// person and an organisation into Data. The other files are pure.
 package template
 
 import (

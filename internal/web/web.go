@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/rollcall/rollcall/internal/credentials"
 	"github.com/rollcall/rollcall/internal/invite"
 )
 
@@ -27,10 +28,10 @@ type pages struct {
 func New(svc *invite.Service, log *slog.Logger) http.Handler {
 	p := &pages{svc: svc, log: log, tmpl: parseTemplates()}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /invite/accept", p.acceptForm)
-	mux.HandleFunc("POST /invite/accept", p.accept)
-	mux.HandleFunc("GET /password/reset", p.resetForm)
-	mux.HandleFunc("POST /password/reset", p.reset)
+	mux.HandleFunc("GET "+credentials.AcceptPath, p.acceptForm)
+	mux.HandleFunc("POST "+credentials.AcceptPath, p.accept)
+	mux.HandleFunc("GET "+credentials.ResetPath, p.resetForm)
+	mux.HandleFunc("POST "+credentials.ResetPath, p.reset)
 
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(http.HandlerFunc(p.crossOrigin))
