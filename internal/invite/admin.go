@@ -199,10 +199,36 @@ func (s *Service) InviteUsers(ctx context.Context, in InviteInput) (*InviteResul
 		if err := s.audit.Record(ctx, tx, a.OrgID, peopleEvents(action, people)...); err != nil {
 			return err
 		}
-		// Read before commit, so the answer shows everyone as the send
-		// found them, whatever its workers have done since.
-		out.Users, err = s.load(ctx, tx, ids)
-		return err
+		// The answer shows everyone as the send found them, whatever its
+		// workers have done since: as created or read above (queueing
+		// changes no person), with their role, read only where it is not
+		// the one given.
+		var others []int
+		for _, u := range people {
+			if u.RoleID == role.ID {
+				u.Edges.Role = role
+			} else {
+				others = append(others, u.ID)
+			}
+		}
+		loaded, err := s.load(ctx, tx, others)
+		if err != nil {
+			return err
+		}
+		byID := map[int]*ent.User{}
+		for _, u := range loaded {
+			byID[u.ID] = u
+		}
+		out.Users = make([]*ent.User, 0, len(people))
+		for _, u := range people {
+			if u.RoleID != role.ID {
+				if u = byID[u.ID]; u == nil {
+					continue // erased meanwhile
+				}
+			}
+			out.Users = append(out.Users, u)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
