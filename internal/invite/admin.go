@@ -187,16 +187,16 @@ func (s *Service) InviteUsers(ctx context.Context, in InviteInput) (*InviteResul
 		for _, u := range people {
 			ids = append(ids, u.ID)
 		}
-		action := "user.created"
 		if in.SendEmail && len(ids) > 0 {
-			action = "user.invited"
 			// The emails are a bulk send: durable, retried, and watched
 			// like any other; the people become INVITED as theirs leave.
-			if out.BulkSend, err = s.bulk.Queue(ctx, tx, a.OrgID, a.UserID, bulksend.KindINVITATION, bulksend.TriggerMANUAL, ids); err != nil {
+			// The people's audit events go with the send's.
+			out.BulkSend, err = s.bulk.QueuePeople(ctx, tx, a.OrgID, a.UserID, bulksend.KindINVITATION, bulksend.TriggerMANUAL,
+				people, peopleEvents("user.invited", people)...)
+			if err != nil {
 				return err
 			}
-		}
-		if err := s.audit.Record(ctx, tx, a.OrgID, peopleEvents(action, people)...); err != nil {
+		} else if err := s.audit.Record(ctx, tx, a.OrgID, peopleEvents("user.created", people)...); err != nil {
 			return err
 		}
 		// The answer shows everyone as the send found them, whatever its
