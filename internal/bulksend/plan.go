@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -114,6 +115,19 @@ func (s *Service) Queue(ctx context.Context, tx *ent.Client, orgID, createdBy in
 	}
 	count(people, kind, nil) // decides each person's action
 	return s.queue(ctx, tx, orgID, createdBy, kind, trigger, people, "", nil)
+}
+
+// QueuePeople is Queue for people the caller has just read or created
+// through tx, all of orgID, sparing their reading again; events are
+// recorded in the audit log with the send's own event, in one write.
+func (s *Service) QueuePeople(ctx context.Context, tx *ent.Client, orgID, createdBy int, kind bulksend.Kind, trigger bulksend.Trigger, people []*ent.User, events ...audit.Event) (*ent.BulkSend, error) {
+	byID := make(map[int]*recipient, len(people))
+	for _, u := range people {
+		byID[u.ID] = &recipient{ID: u.ID, Email: u.Email, Status: u.Status, Last: u.LastEmailStatus, RoleID: u.RoleID}
+	}
+	rs := slices.SortedFunc(maps.Values(byID), func(a, b *recipient) int { return a.ID - b.ID })
+	count(rs, kind, nil) // decides each person's action
+	return s.queue(ctx, tx, orgID, createdBy, kind, trigger, rs, "", nil, events...)
 }
 
 // repeated returns the send an idempotency key already made, nil if the key
@@ -249,9 +263,10 @@ func count(people []*recipient, kind bulksend.Kind, guarded map[int]bool) *Resul
 	return res
 }
 
-// queue writes the send and its deliveries through tx; a send with nothing
-// to deliver is finished at once.
-func (s *Service) queue(ctx context.Context, tx *ent.Client, orgID, createdBy int, kind bulksend.Kind, trigger bulksend.Trigger, people []*recipient, key string, hash []byte) (*ent.BulkSend, error) {
+// queue writes the send and its deliveries through tx, with the audit
+// events also after the send's own; a send with nothing to deliver is
+// finished at once.
+func (s *Service) queue(ctx context.Context, tx *ent.Client, orgID, createdBy int, kind bulksend.Kind, trigger bulksend.Trigger, people []*recipient, key string, hash []byte, also ...audit.Event) (*ent.BulkSend, error) {
 	sys := auth.AsSystem(ctx)
 	now := s.clock.Now()
 	skipped := 0
@@ -272,8 +287,8 @@ func (s *Service) queue(ctx context.Context, tx *ent.Client, orgID, createdBy in
 	if err := s.store.insertDeliveries(sys, tx, b, people, now); err != nil {
 		return nil, err
 	}
-	err = s.audit.Record(ctx, tx, orgID, audit.Event{Action: "bulk_send.created", TargetType: "BulkSend", TargetID: b.ID,
-		Details: map[string]any{"kind": kind, "total": len(people), "skipped": skipped}})
+	err = s.audit.Record(ctx, tx, orgID, append([]audit.Event{{Action: "bulk_send.created", TargetType: "BulkSend", TargetID: b.ID,
+		Details: map[string]any{"kind": kind, "total": len(people), "skipped": skipped}}}, also...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -235,26 +235,63 @@ func (s *Service) count(ctx context.Context, tx *ent.Client, now time.Time, jobs
 	}
 	sys := auth.AsSystem(ctx)
 	slices.Sort(ids) // every unit locks sends in the same order
-	var out []*ent.BulkSend
+	var finished []int
 	for _, id := range ids {
 		t := tallies[id]
-		if err := tx.BulkSend.Update().Where(bulksend.ID(id), bulksend.StatusEQ(bulksend.StatusQUEUED)).
-			SetStatus(bulksend.StatusRUNNING).Exec(sys); err != nil {
-			return nil, fmt.Errorf("start bulk send: %w", err)
-		}
-		b, err := tx.BulkSend.UpdateOneID(id).AddSent(t.sent).AddFailed(t.failed).AddSkipped(t.skipped).
-			SetUpdatedAt(now).Save(sys)
+		done, err := s.tally(sys, tx, now, id, t.sent, t.failed, t.skipped)
 		if err != nil {
-			return nil, fmt.Errorf("count bulk send: %w", err)
+			return nil, err
 		}
-		if b.FinishedAt == nil && b.Sent+b.Failed+b.Skipped >= b.Total {
-			if b, err = s.finish(ctx, tx, id); err != nil {
+		if done {
+			finished = append(finished, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	sends, err := tx.BulkSend.Query().Where(bulksend.IDIn(ids...)).Order(ent.Asc(bulksend.FieldID)).All(sys)
+	if err != nil {
+		return nil, fmt.Errorf("read bulk sends: %w", err)
+	}
+	for _, b := range sends {
+		if slices.Contains(finished, b.ID) {
+			if err := s.finished(ctx, tx, b); err != nil {
 				return nil, err
 			}
 		}
-		out = append(out, b)
 	}
-	return out, nil
+	return sends, nil
+}
+
+// tally adds a unit's outcomes to send id's counters in one statement,
+// starting it (QUEUED becomes RUNNING) and, when this makes every delivery
+// settled, ending it (COMPLETED unless CANCELLED, finished now). It reports
+// whether it ended the send.
+func (s *Service) tally(ctx context.Context, tx *ent.Client, now time.Time, id, sent, failed, skipped int) (bool, error) {
+	n := sent + failed + skipped
+	rows, err := tx.QueryContext(ctx, s.store.rebind(`UPDATE bulk_sends SET
+			sent = sent + $2, failed = failed + $3, skipped = skipped + $4, updated_at = $1,
+			status = CASE WHEN finished_at IS NULL AND sent + failed + skipped + $5 >= total
+				THEN (CASE WHEN status = 'CANCELLED' THEN status ELSE 'COMPLETED' END)
+				WHEN status = 'QUEUED' THEN 'RUNNING' ELSE status END,
+			finished_at = CASE WHEN finished_at IS NULL AND sent + failed + skipped + $5 >= total
+				THEN $1 ELSE finished_at END
+		WHERE id = $6
+		RETURNING finished_at IS NOT NULL AND sent + failed + skipped - $5 < total`), now, sent, failed, skipped, n, id)
+	if err != nil {
+		return false, fmt.Errorf("count bulk send: %w", err)
+	}
+	defer rows.Close()
+	var done bool
+	for rows.Next() {
+		if err := rows.Scan(&done); err != nil {
+			return false, fmt.Errorf("count bulk send: %w", err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return false, fmt.Errorf("count bulk send: %w", err)
+	}
+	return done, nil
 }
 
 // finish ends a send whose every delivery is settled and tells its creator.
@@ -272,11 +309,14 @@ func (s *Service) finish(ctx context.Context, tx *ent.Client, id int) (*ent.Bulk
 	if b, err = up.Save(sys); err != nil {
 		return nil, fmt.Errorf("finish bulk send: %w", err)
 	}
+	return b, s.finished(ctx, tx, b)
+}
+
+// finished tells the creator of b, a send that has just ended, its summary.
+func (s *Service) finished(ctx context.Context, tx *ent.Client, b *ent.BulkSend) error {
 	if b.CreatedByID == nil { // the system's send: nobody to tell
-		return b, nil
+		return nil
 	}
-	if _, err := s.notify.Create(ctx, tx, b.OrganizationID, *b.CreatedByID, "bulk_send.finished", Summary(b), &b.ID); err != nil {
-		return nil, err
-	}
-	return b, nil
+	_, err := s.notify.Create(ctx, tx, b.OrganizationID, *b.CreatedByID, "bulk_send.finished", Summary(b), &b.ID)
+	return err
 }

@@ -38,6 +38,8 @@ type store interface {
 	// locks says whether reads that precede a write must lock their rows
 	// (SELECT … FOR UPDATE): PostgreSQL's, not SQLite's.
 	locks() bool
+	// rebind writes a query's $N parameters the database's way.
+	rebind(query string) string
 }
 
 // newStore returns the statements of the database dialect names.

@@ -17,6 +17,8 @@ type postgresStore struct{}
 
 func (postgresStore) locks() bool { return true }
 
+func (postgresStore) rebind(query string) string { return query }
+
 func (postgresStore) insertDeliveries(ctx context.Context, tx *ent.Client, b *ent.BulkSend, people []*recipient, now time.Time) error {
 	users := make([]int64, len(people))
 	emails := make([]string, len(people))

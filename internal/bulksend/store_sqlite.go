@@ -21,6 +21,8 @@ type sqliteStore struct{}
 
 func (sqliteStore) locks() bool { return false }
 
+func (sqliteStore) rebind(query string) string { return sqlite(query) }
+
 func (sqliteStore) insertDeliveries(ctx context.Context, tx *ent.Client, b *ent.BulkSend, people []*recipient, now time.Time) error {
 	const chunk = 2000 // 11 columns: well under SQLite's 32,766 parameters
 	for start := 0; start < len(people); start += chunk {

@@ -206,13 +206,15 @@ func (s *Service) load(ctx context.Context, tx *ent.Client, got []*claimed) (*un
 	}
 	u := &unit{sends: map[int]*ent.BulkSend{}}
 	if len(sendIDs) > 0 {
-		sends, err := tx.BulkSend.Query().Where(bulksend.IDIn(slices.Compact(slices.Sorted(slices.Values(sendIDs)))...)).
-			WithCreatedBy().All(ctx)
+		sends, err := tx.BulkSend.Query().Where(bulksend.IDIn(slices.Compact(slices.Sorted(slices.Values(sendIDs)))...)).All(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("read bulk sends: %w", err)
 		}
 		for _, b := range sends {
 			u.sends[b.ID] = b
+			if b.CreatedByID != nil { // read with the recipients
+				askers = append(askers, *b.CreatedByID)
+			}
 		}
 	}
 	orgs, err := tx.Organization.Query().Where(organization.IDIn(slices.Compact(slices.Sorted(slices.Values(orgIDs)))...)).All(ctx)
@@ -223,7 +225,8 @@ func (s *Service) load(ctx context.Context, tx *ent.Client, got []*claimed) (*un
 	for _, o := range orgs {
 		orgByID[o.ID] = o
 	}
-	people, err := tx.User.Query().Where(user.IDIn(append(userIDs, askers...)...)).WithRole().All(ctx)
+	people, err := tx.User.Query().Where(user.IDIn(slices.Compact(slices.Sorted(slices.Values(append(userIDs, askers...))))...)).
+		WithRole().All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read recipients: %w", err)
 	}
@@ -236,7 +239,7 @@ func (s *Service) load(ctx context.Context, tx *ent.Client, got []*claimed) (*un
 		if j.send != nil {
 			j.send.Edges.Organization = j.org
 			j.createdBy = j.send.CreatedByID
-			if by := j.send.Edges.CreatedBy; by != nil {
+			if by := byID[ptrOr(j.send.CreatedByID)]; by != nil {
 				j.inviter = template.DisplayName(by)
 			}
 		} else if c.requestedBy != nil {
@@ -248,6 +251,14 @@ func (s *Service) load(ctx context.Context, tx *ent.Client, got []*claimed) (*un
 		u.jobs = append(u.jobs, j)
 	}
 	return u, nil
+}
+
+// ptrOr is *p, or 0 when p is nil.
+func ptrOr(p *int) int {
+	if p == nil {
+		return 0
+	}
+	return *p
 }
 
 // issueLinks records the invitation and reset tokens of the unit's pending

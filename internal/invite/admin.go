@@ -173,22 +173,48 @@ func (s *Service) InviteUsers(ctx context.Context, in InviteInput) (*InviteResul
 		for _, u := range people {
 			ids = append(ids, u.ID)
 		}
-		action := "user.created"
 		if in.SendEmail && len(ids) > 0 {
-			action = "user.invited"
 			// The emails are a bulk send: durable, retried, and watched
 			// like any other; the people become INVITED as theirs leave.
-			if out.BulkSend, err = s.bulk.Queue(ctx, tx, a.OrgID, a.UserID, bulksend.KindINVITATION, bulksend.TriggerMANUAL, ids); err != nil {
+			// The people's audit events go with the send's.
+			out.BulkSend, err = s.bulk.QueuePeople(ctx, tx, a.OrgID, a.UserID, bulksend.KindINVITATION, bulksend.TriggerMANUAL,
+				people, peopleEvents("user.invited", people)...)
+			if err != nil {
 				return err
 			}
-		}
-		if err := s.audit.Record(ctx, tx, a.OrgID, peopleEvents(action, people)...); err != nil {
+		} else if err := s.audit.Record(ctx, tx, a.OrgID, peopleEvents("user.created", people)...); err != nil {
 			return err
 		}
-		// Read before commit, so the answer shows everyone as the send
-		// found them, whatever its workers have done since.
-		out.Users, err = s.load(ctx, tx, ids)
-		return err
+		// The answer shows everyone as the send found them, whatever its
+		// workers have done since: as created or read above (queueing
+		// changes no person), with their role, read only where it is not
+		// the one given.
+		var others []int
+		for _, u := range people {
+			if u.RoleID == role.ID {
+				u.Edges.Role = role
+			} else {
+				others = append(others, u.ID)
+			}
+		}
+		loaded, err := s.load(ctx, tx, others)
+		if err != nil {
+			return err
+		}
+		byID := map[int]*ent.User{}
+		for _, u := range loaded {
+			byID[u.ID] = u
+		}
+		out.Users = make([]*ent.User, 0, len(people))
+		for _, u := range people {
+			if u.RoleID != role.ID {
+				if u = byID[u.ID]; u == nil {
+					continue // erased meanwhile
+				}
+			}
+			out.Users = append(out.Users, u)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err

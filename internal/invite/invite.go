@@ -73,6 +73,10 @@ type Queuer interface {
 	// Queue plans a bulk send of kind to userIDs, started by trigger; call
 	// Queued with it after the transaction commits.
 	Queue(ctx context.Context, tx *ent.Client, orgID, createdBy int, kind bulksend.Kind, trigger bulksend.Trigger, userIDs []int) (*ent.BulkSend, error)
+	// QueuePeople is Queue for people just read or created through tx, all
+	// of orgID (they are not read again), recording events in the audit
+	// log with the send's own.
+	QueuePeople(ctx context.Context, tx *ent.Client, orgID, createdBy int, kind bulksend.Kind, trigger bulksend.Trigger, people []*ent.User, events ...audit.Event) (*ent.BulkSend, error)
 	Queued(ctx context.Context, b *ent.BulkSend)
 	// QueueOne writes one person's email as a delivery with no send and
 	// returns its id; call Dispatch with it after the transaction commits.
