@@ -21,7 +21,6 @@ import (
 	"github.com/rollcall/rollcall/internal/emailaddr"
 	"github.com/rollcall/rollcall/internal/perm"
 	"github.com/rollcall/rollcall/internal/plaintext"
-	"github.com/rollcall/rollcall/internal/template"
 	"github.com/rollcall/rollcall/internal/viewer"
 )
 
@@ -54,8 +53,7 @@ type InviteResult struct {
 // actor is the signed-in admin with its organisation.
 type actor struct {
 	*viewer.Viewer
-	org   *ent.Organization
-	label string // the admin's name or email, for emails and the audit log
+	org *ent.Organization
 }
 
 // begin checks the viewer holds p and loads its organisation.
@@ -68,11 +66,7 @@ func (s *Service) begin(ctx context.Context, p perm.Permission) (*actor, error) 
 	if err != nil {
 		return nil, fmt.Errorf("read organisation: %w", err)
 	}
-	me, err := s.client.User.Get(ctx, v.UserID)
-	if err != nil {
-		return nil, fmt.Errorf("read viewer: %w", err)
-	}
-	return &actor{Viewer: v, org: o, label: template.DisplayName(me)}, nil
+	return &actor{Viewer: v, org: o}, nil
 }
 
 // CheckGrant refuses giving a role whose permissions the viewer lacks.
