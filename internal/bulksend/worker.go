@@ -236,29 +236,21 @@ func (s *Service) load(ctx context.Context, tx *ent.Client, got []*claimed) (*un
 	}
 	for _, c := range got {
 		j := &job{claimed: c, user: byID[c.userID], send: u.sends[c.bulkSendID], org: orgByID[c.orgID]}
+		// Who asked: the send's creator, or the person who asked for one
+		// person's email; the email names them as the inviter.
+		j.createdBy = c.requestedBy
 		if j.send != nil {
 			j.send.Edges.Organization = j.org
 			j.createdBy = j.send.CreatedByID
-			if by := byID[ptrOr(j.send.CreatedByID)]; by != nil {
-				j.inviter = template.DisplayName(by)
-			}
-		} else if c.requestedBy != nil {
-			j.createdBy = c.requestedBy
-			if by := byID[*c.requestedBy]; by != nil {
+		}
+		if j.createdBy != nil {
+			if by := byID[*j.createdBy]; by != nil {
 				j.inviter = template.DisplayName(by)
 			}
 		}
 		u.jobs = append(u.jobs, j)
 	}
 	return u, nil
-}
-
-// ptrOr is *p, or 0 when p is nil.
-func ptrOr(p *int) int {
-	if p == nil {
-		return 0
-	}
-	return *p
 }
 
 // issueLinks records the invitation and reset tokens of the unit's pending

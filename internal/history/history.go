@@ -55,9 +55,8 @@ type DeliveryPage struct {
 	Edges    []*DeliveryEdge
 	PageInfo ent.PageInfo
 
-	client *ent.Client
-	users  lazy[ent.User]
-	sends  lazy[ent.BulkSend]
+	users lazy[ent.User]
+	sends lazy[ent.BulkSend]
 }
 
 // DeliveryEdge is one email of a page and the cursor after it.
@@ -108,7 +107,7 @@ func (s *Service) deliveries(ctx context.Context, first *int, after *ent.Cursor,
 	if after != nil && after.Value != nil {
 		return nil, apperr.Invalid("after", "cursor does not belong to this list")
 	}
-	page := &DeliveryPage{Edges: []*DeliveryEdge{}, client: s.client}
+	page := &DeliveryPage{Edges: []*DeliveryEdge{}}
 	page.PageInfo.HasPreviousPage = after != nil
 	if size == 0 {
 		return page, nil

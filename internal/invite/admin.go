@@ -69,10 +69,11 @@ func (s *Service) begin(ctx context.Context, p perm.Permission) (*actor, error) 
 	return &actor{Viewer: v, org: o}, nil
 }
 
-// CheckGrant refuses giving a role whose permissions the viewer lacks.
+// CheckGrant refuses giving a role whose permissions the viewer lacks, or
+// acting on the credentials of someone who holds it.
 func CheckGrant(v *viewer.Viewer, r *ent.Role) error {
 	if !v.CanGrant(r.Permissions) {
-		return apperr.New(apperr.Forbidden, fmt.Sprintf("you cannot give the role %s: it grants permissions you do not hold", r.Name))
+		return apperr.New(apperr.Forbidden, fmt.Sprintf("the role %s grants permissions you do not hold", r.Name))
 	}
 	return nil
 }
@@ -145,7 +146,6 @@ func (s *Service) InviteUsers(ctx context.Context, in InviteInput) (*InviteResul
 		fresh = append(fresh, e)
 	}
 	now := s.clock.Now()
-	var ids []int
 	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
 		people := slices.Clone(reinvite)
 		for start := 0; start < len(fresh); start += 500 {
@@ -164,10 +164,7 @@ func (s *Service) InviteUsers(ctx context.Context, in InviteInput) (*InviteResul
 			}
 			people = append(people, created...)
 		}
-		for _, u := range people {
-			ids = append(ids, u.ID)
-		}
-		if in.SendEmail && len(ids) > 0 {
+		if in.SendEmail && len(people) > 0 {
 			// The emails are a bulk send: durable, retried, and watched
 			// like any other; the people become INVITED as theirs leave.
 			// The people's audit events go with the send's.

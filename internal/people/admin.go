@@ -78,14 +78,6 @@ func (a *Admin) target(ctx context.Context, id int) (*ent.User, error) {
 	return u, nil
 }
 
-// grantable refuses acting on or giving a role whose permissions the viewer lacks.
-func grantable(v *viewer.Viewer, r *ent.Role) error {
-	if !v.CanGrant(r.Permissions) {
-		return apperr.New(apperr.Forbidden, fmt.Sprintf("the role %s grants permissions you do not hold", r.Name))
-	}
-	return nil
-}
-
 // lastOwner refuses when u is the organisation's only active Owner.
 func (a *Admin) lastOwner(ctx context.Context, u *ent.User, doing string) error {
 	if u.Edges.Role.Name != perm.Owner || !u.Edges.Role.Builtin || u.Status != user.StatusActive {
@@ -120,7 +112,7 @@ func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*en
 	if err != nil {
 		return nil, err
 	}
-	if err := grantable(s.Viewer, u.Edges.Role); err != nil {
+	if err := invite.CheckGrant(s.Viewer, u.Edges.Role); err != nil {
 		return nil, err
 	}
 	now := a.clock.Now()
@@ -195,7 +187,7 @@ func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*en
 		} else if err != nil {
 			return nil, err
 		}
-		if err := grantable(s.Viewer, r); err != nil {
+		if err := invite.CheckGrant(s.Viewer, r); err != nil {
 			return nil, err
 		}
 		if err := a.lastOwner(ctx, u, "given another role"); err != nil {
@@ -423,7 +415,7 @@ func (a *Admin) beginOn(ctx context.Context, id int) (*session, *ent.User, error
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := grantable(s.Viewer, u.Edges.Role); err != nil {
+	if err := invite.CheckGrant(s.Viewer, u.Edges.Role); err != nil {
 		return nil, nil, err
 	}
 	return s, u, nil

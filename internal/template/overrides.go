@@ -62,8 +62,7 @@ type Override struct {
 // actor is the signed-in admin with its organisation.
 type actor struct {
 	*viewer.Viewer
-	org   *ent.Organization
-	label string // the admin's name or email, for emails
+	org *ent.Organization
 }
 
 // begin checks the viewer holds p and loads its organisation.
@@ -76,11 +75,7 @@ func (s *Service) begin(ctx context.Context, p perm.Permission) (*actor, error) 
 	if err != nil {
 		return nil, fmt.Errorf("read organisation: %w", err)
 	}
-	me, err := s.client.User.Get(ctx, v.UserID)
-	if err != nil {
-		return nil, fmt.Errorf("read viewer: %w", err)
-	}
-	return &actor{Viewer: v, org: o, label: DisplayName(me)}, nil
+	return &actor{Viewer: v, org: o}, nil
 }
 
 // Update stores an override after checking its syntax and variables.
@@ -193,7 +188,11 @@ func (s *Service) Preview(ctx context.Context, kind Kind, userID, roleID *int) (
 		}
 		u.Edges.Role = r
 	}
-	e := Email{Kind: kind, User: u, Org: a.org, Role: u.Edges.Role, Inviter: a.label}
+	me, err := s.client.User.Get(ctx, a.UserID)
+	if err != nil {
+		return nil, fmt.Errorf("read viewer: %w", err)
+	}
+	e := Email{Kind: kind, User: u, Org: a.org, Role: u.Edges.Role, Inviter: DisplayName(me)}
 	switch kind {
 	case Invitation:
 		e.TTL = credentials.TTL(a.org, invitation.KindINVITATION)
