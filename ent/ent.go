@@ -16,6 +16,7 @@ import (
 	"github.com/rollcall/rollcall/ent/bulksend"
 	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/emailtemplate"
+	"github.com/rollcall/rollcall/ent/event"
 	"github.com/rollcall/rollcall/ent/invitation"
 	"github.com/rollcall/rollcall/ent/notification"
 	"github.com/rollcall/rollcall/ent/organization"
@@ -89,6 +90,7 @@ func checkColumn(t, c string) error {
 			bulksend.Table:             bulksend.ValidColumn,
 			delivery.Table:             delivery.ValidColumn,
 			emailtemplate.Table:        emailtemplate.ValidColumn,
+			event.Table:                event.ValidColumn,
 			invitation.Table:           invitation.ValidColumn,
 			notification.Table:         notification.ValidColumn,
 			organization.Table:         organization.ValidColumn,

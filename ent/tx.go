@@ -22,6 +22,8 @@ type Tx struct {
 	Delivery *DeliveryClient
 	// EmailTemplate is the client for interacting with the EmailTemplate builders.
 	EmailTemplate *EmailTemplateClient
+	// Event is the client for interacting with the Event builders.
+	Event *EventClient
 	// Invitation is the client for interacting with the Invitation builders.
 	Invitation *InvitationClient
 	// Notification is the client for interacting with the Notification builders.
@@ -175,6 +177,7 @@ func (tx *Tx) init() {
 	tx.BulkSend = NewBulkSendClient(tx.config)
 	tx.Delivery = NewDeliveryClient(tx.config)
 	tx.EmailTemplate = NewEmailTemplateClient(tx.config)
+	tx.Event = NewEventClient(tx.config)
 	tx.Invitation = NewInvitationClient(tx.config)
 	tx.Notification = NewNotificationClient(tx.config)
 	tx.Organization = NewOrganizationClient(tx.config)

@@ -227,6 +227,46 @@ var (
 			},
 		},
 	}
+	// EventsColumns holds the columns for the "events" table.
+	EventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "type", Type: field.TypeString, Size: 100},
+		{Name: "occurred_at", Type: field.TypeTime},
+		{Name: "data", Type: field.TypeJSON},
+		{Name: "txid", Type: field.TypeInt64, Nullable: true, Default: map[string]schema.Expr{"postgres": "txid_current()", "sqlite3": "0"}},
+		{Name: "organization_id", Type: field.TypeInt},
+	}
+	// EventsTable holds the schema information for the "events" table.
+	EventsTable = &schema.Table{
+		Name:       "events",
+		Columns:    EventsColumns,
+		PrimaryKey: []*schema.Column{EventsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "events_organizations_organization",
+				Columns:    []*schema.Column{EventsColumns[5]},
+				RefColumns: []*schema.Column{OrganizationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "event_txid_id",
+				Unique:  false,
+				Columns: []*schema.Column{EventsColumns[4], EventsColumns[0]},
+			},
+			{
+				Name:    "event_organization_id_txid_id",
+				Unique:  false,
+				Columns: []*schema.Column{EventsColumns[5], EventsColumns[4], EventsColumns[0]},
+			},
+			{
+				Name:    "event_occurred_at",
+				Unique:  false,
+				Columns: []*schema.Column{EventsColumns[2]},
+			},
+		},
+	}
 	// InvitationsColumns holds the columns for the "invitations" table.
 	InvitationsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -623,6 +663,7 @@ var (
 		BulkSendsTable,
 		DeliveriesTable,
 		EmailTemplatesTable,
+		EventsTable,
 		InvitationsTable,
 		NotificationsTable,
 		OrganizationsTable,
@@ -654,6 +695,10 @@ func init() {
 	EmailTemplatesTable.ForeignKeys[1].RefTable = RolesTable
 	EmailTemplatesTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(12884901888),
+	}
+	EventsTable.ForeignKeys[0].RefTable = OrganizationsTable
+	EventsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(55834574848),
 	}
 	InvitationsTable.ForeignKeys[0].RefTable = OrganizationsTable
 	InvitationsTable.ForeignKeys[1].RefTable = UsersTable

@@ -148,6 +148,11 @@ func auditPolicy() ent.Policy {
 	}
 }
 
+// eventPolicy: the events log is read with organization.manage (the live
+// subscription reads as the system and checks people.read itself); any
+// change's transaction appends to it; only the system prunes it.
+func eventPolicy() ent.Policy { return auditPolicy() }
+
 // ruleFunc is a rule for both queries and mutations.
 type ruleFunc func(context.Context) error
 
