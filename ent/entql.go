@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"github.com/rollcall/rollcall/ent/apikey"
 	"github.com/rollcall/rollcall/ent/auditevent"
 	"github.com/rollcall/rollcall/ent/bulksend"
 	"github.com/rollcall/rollcall/ent/delivery"
@@ -26,8 +27,31 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 13)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 14)}
 	graph.Nodes[0] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   apikey.Table,
+			Columns: apikey.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: apikey.FieldID,
+			},
+		},
+		Type: "ApiKey",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			apikey.FieldOrganizationID: {Type: field.TypeInt, Column: apikey.FieldOrganizationID},
+			apikey.FieldName:           {Type: field.TypeString, Column: apikey.FieldName},
+			apikey.FieldPrefix:         {Type: field.TypeString, Column: apikey.FieldPrefix},
+			apikey.FieldSecretHash:     {Type: field.TypeBytes, Column: apikey.FieldSecretHash},
+			apikey.FieldPermissions:    {Type: field.TypeJSON, Column: apikey.FieldPermissions},
+			apikey.FieldCreatedByID:    {Type: field.TypeInt, Column: apikey.FieldCreatedByID},
+			apikey.FieldCreatedAt:      {Type: field.TypeTime, Column: apikey.FieldCreatedAt},
+			apikey.FieldExpiresAt:      {Type: field.TypeTime, Column: apikey.FieldExpiresAt},
+			apikey.FieldLastUsedAt:     {Type: field.TypeTime, Column: apikey.FieldLastUsedAt},
+			apikey.FieldRevokedAt:      {Type: field.TypeTime, Column: apikey.FieldRevokedAt},
+		},
+	}
+	graph.Nodes[1] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   auditevent.Table,
 			Columns: auditevent.Columns,
@@ -51,7 +75,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			auditevent.FieldClientIP:       {Type: field.TypeString, Column: auditevent.FieldClientIP},
 		},
 	}
-	graph.Nodes[1] = &sqlgraph.Node{
+	graph.Nodes[2] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   bulksend.Table,
 			Columns: bulksend.Columns,
@@ -76,12 +100,13 @@ var schemaGraph = func() *sqlgraph.Schema {
 			bulksend.FieldBounced:        {Type: field.TypeInt, Column: bulksend.FieldBounced},
 			bulksend.FieldComplained:     {Type: field.TypeInt, Column: bulksend.FieldComplained},
 			bulksend.FieldCreatedByID:    {Type: field.TypeInt, Column: bulksend.FieldCreatedByID},
+			bulksend.FieldAPIKeyID:       {Type: field.TypeInt, Column: bulksend.FieldAPIKeyID},
 			bulksend.FieldIdempotencyKey: {Type: field.TypeString, Column: bulksend.FieldIdempotencyKey},
 			bulksend.FieldInputHash:      {Type: field.TypeBytes, Column: bulksend.FieldInputHash},
 			bulksend.FieldFinishedAt:     {Type: field.TypeTime, Column: bulksend.FieldFinishedAt},
 		},
 	}
-	graph.Nodes[2] = &sqlgraph.Node{
+	graph.Nodes[3] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   delivery.Table,
 			Columns: delivery.Columns,
@@ -100,6 +125,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			delivery.FieldEmail:             {Type: field.TypeString, Column: delivery.FieldEmail},
 			delivery.FieldAction:            {Type: field.TypeEnum, Column: delivery.FieldAction},
 			delivery.FieldRequestedByID:     {Type: field.TypeInt, Column: delivery.FieldRequestedByID},
+			delivery.FieldRequestedByKeyID:  {Type: field.TypeInt, Column: delivery.FieldRequestedByKeyID},
 			delivery.FieldNewEmail:          {Type: field.TypeString, Column: delivery.FieldNewEmail},
 			delivery.FieldForce:             {Type: field.TypeBool, Column: delivery.FieldForce},
 			delivery.FieldStatus:            {Type: field.TypeEnum, Column: delivery.FieldStatus},
@@ -113,7 +139,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			delivery.FieldSentAt:            {Type: field.TypeTime, Column: delivery.FieldSentAt},
 		},
 	}
-	graph.Nodes[3] = &sqlgraph.Node{
+	graph.Nodes[4] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   emailtemplate.Table,
 			Columns: emailtemplate.Columns,
@@ -134,7 +160,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			emailtemplate.FieldText:           {Type: field.TypeString, Column: emailtemplate.FieldText},
 		},
 	}
-	graph.Nodes[4] = &sqlgraph.Node{
+	graph.Nodes[5] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   invitation.Table,
 			Columns: invitation.Columns,
@@ -157,7 +183,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			invitation.FieldRevokedAt:      {Type: field.TypeTime, Column: invitation.FieldRevokedAt},
 		},
 	}
-	graph.Nodes[5] = &sqlgraph.Node{
+	graph.Nodes[6] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   notification.Table,
 			Columns: notification.Columns,
@@ -178,7 +204,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			notification.FieldBulkSendID:     {Type: field.TypeInt, Column: notification.FieldBulkSendID},
 		},
 	}
-	graph.Nodes[6] = &sqlgraph.Node{
+	graph.Nodes[7] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   organization.Table,
 			Columns: organization.Columns,
@@ -200,7 +226,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			organization.FieldReplyTo:              {Type: field.TypeString, Column: organization.FieldReplyTo},
 		},
 	}
-	graph.Nodes[7] = &sqlgraph.Node{
+	graph.Nodes[8] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   passwordresetrequest.Table,
 			Columns: passwordresetrequest.Columns,
@@ -220,7 +246,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			passwordresetrequest.FieldAttempts:         {Type: field.TypeInt, Column: passwordresetrequest.FieldAttempts},
 		},
 	}
-	graph.Nodes[8] = &sqlgraph.Node{
+	graph.Nodes[9] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   role.Table,
 			Columns: role.Columns,
@@ -239,7 +265,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			role.FieldBuiltin:        {Type: field.TypeBool, Column: role.FieldBuiltin},
 		},
 	}
-	graph.Nodes[9] = &sqlgraph.Node{
+	graph.Nodes[10] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   session.Table,
 			Columns: session.Columns,
@@ -260,7 +286,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			session.FieldMaxExpiresAt:   {Type: field.TypeTime, Column: session.FieldMaxExpiresAt},
 		},
 	}
-	graph.Nodes[10] = &sqlgraph.Node{
+	graph.Nodes[11] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   throttle.Table,
 			Columns: throttle.Columns,
@@ -276,7 +302,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			throttle.FieldWindowEndsAt: {Type: field.TypeTime, Column: throttle.FieldWindowEndsAt},
 		},
 	}
-	graph.Nodes[11] = &sqlgraph.Node{
+	graph.Nodes[12] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -309,7 +335,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldLastEmailStatus:    {Type: field.TypeEnum, Column: user.FieldLastEmailStatus},
 		},
 	}
-	graph.Nodes[12] = &sqlgraph.Node{
+	graph.Nodes[13] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   userimport.Table,
 			Columns: userimport.Columns,
@@ -333,6 +359,30 @@ var schemaGraph = func() *sqlgraph.Schema {
 			userimport.FieldFinishedAt:     {Type: field.TypeTime, Column: userimport.FieldFinishedAt},
 		},
 	}
+	graph.MustAddE(
+		"organization",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   apikey.OrganizationTable,
+			Columns: []string{apikey.OrganizationColumn},
+			Bidi:    false,
+		},
+		"ApiKey",
+		"Organization",
+	)
+	graph.MustAddE(
+		"created_by",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   apikey.CreatedByTable,
+			Columns: []string{apikey.CreatedByColumn},
+			Bidi:    false,
+		},
+		"ApiKey",
+		"User",
+	)
 	graph.MustAddE(
 		"organization",
 		&sqlgraph.EdgeSpec{
@@ -368,6 +418,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"BulkSend",
 		"User",
+	)
+	graph.MustAddE(
+		"api_key",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   bulksend.APIKeyTable,
+			Columns: []string{bulksend.APIKeyColumn},
+			Bidi:    false,
+		},
+		"BulkSend",
+		"ApiKey",
 	)
 	graph.MustAddE(
 		"organization",
@@ -607,6 +669,124 @@ type predicateAdder interface {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *ApiKeyQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the ApiKeyQuery builder.
+func (_q *ApiKeyQuery) Filter() *ApiKeyFilter {
+	return &ApiKeyFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *ApiKeyMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the ApiKeyMutation builder.
+func (m *ApiKeyMutation) Filter() *ApiKeyFilter {
+	return &ApiKeyFilter{config: m.config, predicateAdder: m}
+}
+
+// ApiKeyFilter provides a generic filtering capability at runtime for ApiKeyQuery.
+type ApiKeyFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *ApiKeyFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[0].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *ApiKeyFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(apikey.FieldID))
+}
+
+// WhereOrganizationID applies the entql int predicate on the organization_id field.
+func (f *ApiKeyFilter) WhereOrganizationID(p entql.IntP) {
+	f.Where(p.Field(apikey.FieldOrganizationID))
+}
+
+// WhereName applies the entql string predicate on the name field.
+func (f *ApiKeyFilter) WhereName(p entql.StringP) {
+	f.Where(p.Field(apikey.FieldName))
+}
+
+// WherePrefix applies the entql string predicate on the prefix field.
+func (f *ApiKeyFilter) WherePrefix(p entql.StringP) {
+	f.Where(p.Field(apikey.FieldPrefix))
+}
+
+// WhereSecretHash applies the entql []byte predicate on the secret_hash field.
+func (f *ApiKeyFilter) WhereSecretHash(p entql.BytesP) {
+	f.Where(p.Field(apikey.FieldSecretHash))
+}
+
+// WherePermissions applies the entql json.RawMessage predicate on the permissions field.
+func (f *ApiKeyFilter) WherePermissions(p entql.BytesP) {
+	f.Where(p.Field(apikey.FieldPermissions))
+}
+
+// WhereCreatedByID applies the entql int predicate on the created_by_id field.
+func (f *ApiKeyFilter) WhereCreatedByID(p entql.IntP) {
+	f.Where(p.Field(apikey.FieldCreatedByID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *ApiKeyFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(apikey.FieldCreatedAt))
+}
+
+// WhereExpiresAt applies the entql time.Time predicate on the expires_at field.
+func (f *ApiKeyFilter) WhereExpiresAt(p entql.TimeP) {
+	f.Where(p.Field(apikey.FieldExpiresAt))
+}
+
+// WhereLastUsedAt applies the entql time.Time predicate on the last_used_at field.
+func (f *ApiKeyFilter) WhereLastUsedAt(p entql.TimeP) {
+	f.Where(p.Field(apikey.FieldLastUsedAt))
+}
+
+// WhereRevokedAt applies the entql time.Time predicate on the revoked_at field.
+func (f *ApiKeyFilter) WhereRevokedAt(p entql.TimeP) {
+	f.Where(p.Field(apikey.FieldRevokedAt))
+}
+
+// WhereHasOrganization applies a predicate to check if query has an edge organization.
+func (f *ApiKeyFilter) WhereHasOrganization() {
+	f.Where(entql.HasEdge("organization"))
+}
+
+// WhereHasOrganizationWith applies a predicate to check if query has an edge organization with a given conditions (other predicates).
+func (f *ApiKeyFilter) WhereHasOrganizationWith(preds ...predicate.Organization) {
+	f.Where(entql.HasEdgeWith("organization", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasCreatedBy applies a predicate to check if query has an edge created_by.
+func (f *ApiKeyFilter) WhereHasCreatedBy() {
+	f.Where(entql.HasEdge("created_by"))
+}
+
+// WhereHasCreatedByWith applies a predicate to check if query has an edge created_by with a given conditions (other predicates).
+func (f *ApiKeyFilter) WhereHasCreatedByWith(preds ...predicate.User) {
+	f.Where(entql.HasEdgeWith("created_by", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *AuditEventQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -635,7 +815,7 @@ type AuditEventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *AuditEventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[0].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[1].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -744,7 +924,7 @@ type BulkSendFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *BulkSendFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[1].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[2].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -825,6 +1005,11 @@ func (f *BulkSendFilter) WhereCreatedByID(p entql.IntP) {
 	f.Where(p.Field(bulksend.FieldCreatedByID))
 }
 
+// WhereAPIKeyID applies the entql int predicate on the api_key_id field.
+func (f *BulkSendFilter) WhereAPIKeyID(p entql.IntP) {
+	f.Where(p.Field(bulksend.FieldAPIKeyID))
+}
+
 // WhereIdempotencyKey applies the entql string predicate on the idempotency_key field.
 func (f *BulkSendFilter) WhereIdempotencyKey(p entql.StringP) {
 	f.Where(p.Field(bulksend.FieldIdempotencyKey))
@@ -868,6 +1053,20 @@ func (f *BulkSendFilter) WhereHasCreatedByWith(preds ...predicate.User) {
 	})))
 }
 
+// WhereHasAPIKey applies a predicate to check if query has an edge api_key.
+func (f *BulkSendFilter) WhereHasAPIKey() {
+	f.Where(entql.HasEdge("api_key"))
+}
+
+// WhereHasAPIKeyWith applies a predicate to check if query has an edge api_key with a given conditions (other predicates).
+func (f *BulkSendFilter) WhereHasAPIKeyWith(preds ...predicate.ApiKey) {
+	f.Where(entql.HasEdgeWith("api_key", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
 // addPredicate implements the predicateAdder interface.
 func (_q *DeliveryQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
@@ -897,7 +1096,7 @@ type DeliveryFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *DeliveryFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[2].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[3].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -946,6 +1145,11 @@ func (f *DeliveryFilter) WhereAction(p entql.StringP) {
 // WhereRequestedByID applies the entql int predicate on the requested_by_id field.
 func (f *DeliveryFilter) WhereRequestedByID(p entql.IntP) {
 	f.Where(p.Field(delivery.FieldRequestedByID))
+}
+
+// WhereRequestedByKeyID applies the entql int predicate on the requested_by_key_id field.
+func (f *DeliveryFilter) WhereRequestedByKeyID(p entql.IntP) {
+	f.Where(p.Field(delivery.FieldRequestedByKeyID))
 }
 
 // WhereNewEmail applies the entql string predicate on the new_email field.
@@ -1046,7 +1250,7 @@ type EmailTemplateFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *EmailTemplateFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[3].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1154,7 +1358,7 @@ type InvitationFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *InvitationFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1286,7 +1490,7 @@ type NotificationFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *NotificationFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1408,7 +1612,7 @@ type OrganizationFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OrganizationFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1493,7 +1697,7 @@ type PasswordResetRequestFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *PasswordResetRequestFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1568,7 +1772,7 @@ type RoleFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RoleFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1666,7 +1870,7 @@ type SessionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SessionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1774,7 +1978,7 @@ type ThrottleFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ThrottleFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1829,7 +2033,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2011,7 +2215,7 @@ type UserImportFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserImportFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
