@@ -29,8 +29,8 @@ import (
 	"github.com/rollcall/rollcall/ent/predicate"
 	"github.com/rollcall/rollcall/ent/privacy"
 	"github.com/rollcall/rollcall/ent/role"
-	"github.com/rollcall/rollcall/internal/perm"
 	_ "github.com/rollcall/rollcall/ent/runtime" // privacy policies and defaults
+	"github.com/rollcall/rollcall/internal/perm"
 )
 
 // DB is an open database with its ent client.
