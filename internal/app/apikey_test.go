@@ -316,7 +316,12 @@ func TestAPIKeyRefusals(t *testing.T) {
 		require.Empty(t, srv.Query(t, expiring, usersCount, nil).Errors)
 	}
 
-	var out struct{ RevokeApiKey struct{ ID string; RevokedAt *time.Time } }
+	var out struct {
+		RevokeApiKey struct {
+			ID        string
+			RevokedAt *time.Time
+		}
+	}
 	s.Query(t, a.tok, revokeKeyMutation, map[string]any{"id": k.ID}).Decode(t, &out)
 	require.Equal(t, k.ID, out.RevokeApiKey.ID)
 	require.Equal(t, testkit.Epoch, out.RevokeApiKey.RevokedAt.UTC())
@@ -563,7 +568,9 @@ func TestAPIKeySends(t *testing.T) {
 	ada := s.LastEmailTo(t, "ada@example.com")
 	require.Contains(t, ada.Text, "acme invited you")
 	var users struct {
-		Users struct{ Edges []struct{ Node struct{ ID string } } }
+		Users struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
 	}
 	s.Query(t, secret, `{ users(where: {email: "bob@example.com"}) { edges { node { id } } } }`, nil).Decode(t, &users)
 	var resent struct{ ResendInvitation struct{ ID string } }
