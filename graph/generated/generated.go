@@ -2309,7 +2309,8 @@ type CreateApiKeyPayload {
   bulkSend(id: ID!): BulkSend
   """
   The viewer's own notifications, newest first (50 a page by default, 500 at
-  most); unreadOnly: true leaves out those marked read. Needs a session.
+  most); unreadOnly: true leaves out those marked read. Needs a session (an API key
+  has none: empty).
   """
   notifications(first: Int, after: Cursor, unreadOnly: Boolean): NotificationConnection!
 }
@@ -2321,16 +2322,18 @@ extend type Mutation {
   bulkSendProgress. Kinds AUTO, INVITATION and PASSWORD_RESET need people.invite;
   TEMPORARY_PASSWORD needs credentials.manage, and skips people whose role holds a
   permission the viewer lacks. Addresses that bounced or complained are skipped.
-  When the send finishes, its creator gets a notification.
+  When the send finishes, its creator gets a notification (a send an API key starts has
+  no creator: createdBy is null, and its emails name the organisation as the inviter).
   """
   sendInvitations(input: SendInvitationsInput!): SendInvitationsPayload!
   """
   Stop what has not been sent: every delivery nobody is sending is skipped at
   once; those in flight finish. Cancelling a finished send changes nothing.
-  people.invite for one's own sends, people.manage for anyone's.
+  people.invite for one's own sends (an API key's own: those it started), people.manage
+  for anyone's.
   """
   cancelBulkSend(id: ID!): BulkSend!
-  "Mark the viewer's notifications read (null ids = all); returns how many changed. Needs a session."
+  "Mark the viewer's notifications read (null ids = all); returns how many changed. Needs a session (an API key: 0)."
   markNotificationsRead(ids: [ID!]): Int!
 }
 
@@ -2341,7 +2344,7 @@ type Subscription {
   Subscribe over a websocket; needs a session.
   """
   bulkSendProgress(id: ID!): BulkSend!
-  "The viewer's own notifications created from now on, as they arrive. Subscribe over a websocket; needs a session."
+  "The viewer's own notifications created from now on, as they arrive. Subscribe over a websocket; needs a person's session (an API key: FORBIDDEN)."
   notificationAdded: Notification!
 }
 
@@ -2364,7 +2367,7 @@ input SendInvitationsInput {
   """
   At most 200 characters. Repeating a request with the same key within 24 hours
   returns the same send; the same key with a different request is CONFLICT.
-  Scoped to the viewer.
+  Scoped to the viewer: the person, or the API key.
   """
   idempotencyKey: String
 }
@@ -3947,7 +3950,7 @@ extend type Mutation {
   """
   The signed-in person's own password, after checking the current one; the
   person's other sessions end, this one stays. Clears mustChangePassword. At
-  most 10 attempts per person in 15 minutes. Needs a session.
+  most 10 attempts per person in 15 minutes. Needs a session (an API key: FORBIDDEN).
   """
   changePassword(input: ChangePasswordInput!): Boolean!
 }
@@ -4004,7 +4007,7 @@ input UpdateUserInput {
 input RoleInput {
   "1 to 100 bytes, unique in the organisation ignoring case."
   name: String!
-  "Any of people.read, people.invite, people.manage, credentials.manage, templates.manage, organization.manage, each held by the viewer."
+  "Any of people.read, people.invite, people.manage, credentials.manage, templates.manage, organization.manage, scim.provision, each held by the viewer."
   permissions: [String!]!
 }
 
@@ -4123,7 +4126,7 @@ input ChangePasswordInput {
 }
 
 extend type AuditEvent {
-  "Who acted: a User (later also an API key); null for the system, or once the actor is erased. actorLabel always names it."
+  "Who acted: a User or an ApiKey; null for the system, or once the actor is erased. actorLabel always names it."
   actor: Node
   "What was acted on; null once it is erased (targetLabel keeps a name or a pseudonym)."
   target: Node
@@ -4135,8 +4138,8 @@ extend type AuditEvent {
 
 extend type Query {
   """
-  The signed-in person, or null when the request carries no session. Any caller,
-  including a session that must change its password first.
+  The signed-in person, or null when the request carries no session, or an API key
+  (a key is nobody). Any caller, including a session that must change its password first.
   """
   viewer: User
   "The viewer's organisation. Needs a session (no permission)."
@@ -4182,7 +4185,7 @@ type Mutation {
   failures per client address in 15 minutes (settings); beyond, RATE_LIMITED.
   """
   login(input: LoginInput!): AuthPayload!
-  "End the current session; the subscriptions on it end too. Needs a session."
+  "End the current session; the subscriptions on it end too. Needs a session (an API key: FORBIDDEN; revoke it instead)."
   logout: Boolean!
 }
 

@@ -205,7 +205,7 @@ type ResetPasswordInput struct {
 type RoleInput struct {
 	// 1 to 100 bytes, unique in the organisation ignoring case.
 	Name string `json:"name"`
-	// Any of people.read, people.invite, people.manage, credentials.manage, templates.manage, organization.manage, each held by the viewer.
+	// Any of people.read, people.invite, people.manage, credentials.manage, templates.manage, organization.manage, scim.provision, each held by the viewer.
 	Permissions []string `json:"permissions"`
 }
 
@@ -225,7 +225,7 @@ type SendInvitationsInput struct {
 	DryRun *bool `json:"dryRun,omitempty"`
 	// At most 200 characters. Repeating a request with the same key within 24 hours
 	// returns the same send; the same key with a different request is CONFLICT.
-	// Scoped to the viewer.
+	// Scoped to the viewer: the person, or the API key.
 	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
 }
 
