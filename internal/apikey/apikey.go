@@ -184,7 +184,10 @@ func (s *Service) List(ctx context.Context) ([]*ent.ApiKey, error) {
 	if err := viewer.Require(ctx, perm.OrganizationManage); err != nil {
 		return nil, err
 	}
-	keys, err := s.client.ApiKey.Query().Order(ent.Desc(entkey.FieldCreatedAt), ent.Desc(entkey.FieldID)).All(ctx)
+	// Creators in one more query, not one per key (those the viewer may
+	// not read stay unloaded, and show as null).
+	keys, err := s.client.ApiKey.Query().WithCreatedBy().
+		Order(ent.Desc(entkey.FieldCreatedAt), ent.Desc(entkey.FieldID)).All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list API keys: %w", err)
 	}
