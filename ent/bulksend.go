@@ -9,6 +9,7 @@ import (
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
+	"github.com/rollcall/rollcall/ent/apikey"
 	"github.com/rollcall/rollcall/ent/bulksend"
 	"github.com/rollcall/rollcall/ent/organization"
 	"github.com/rollcall/rollcall/ent/user"
@@ -45,8 +46,10 @@ type BulkSend struct {
 	Bounced int `json:"bounced,omitempty"`
 	// Emails whose recipient complained (marked them as spam).
 	Complained int `json:"complained,omitempty"`
-	// The person who started the send; null for sends the system starts.
+	// The person who started the send; null for sends the system or an API key starts.
 	CreatedByID *int `json:"created_by_id,omitempty"`
+	// APIKeyID holds the value of the "api_key_id" field.
+	APIKeyID *int `json:"api_key_id,omitempty"`
 	// IdempotencyKey holds the value of the "idempotency_key" field.
 	IdempotencyKey *string `json:"idempotency_key,omitempty"`
 	// InputHash holds the value of the "input_hash" field.
@@ -63,11 +66,13 @@ type BulkSend struct {
 type BulkSendEdges struct {
 	// Organization holds the value of the organization edge.
 	Organization *Organization `json:"organization,omitempty"`
-	// The person who started the send; null for sends the system starts.
+	// The person who started the send; null for sends the system or an API key starts.
 	CreatedBy *User `json:"created_by,omitempty"`
+	// APIKey holds the value of the api_key edge.
+	APIKey *ApiKey `json:"api_key,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [2]bool
+	loadedTypes [3]bool
 	// totalCount holds the count of the edges above.
 	totalCount [1]map[string]int
 }
@@ -94,6 +99,17 @@ func (e BulkSendEdges) CreatedByOrErr() (*User, error) {
 	return nil, &NotLoadedError{edge: "created_by"}
 }
 
+// APIKeyOrErr returns the APIKey value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e BulkSendEdges) APIKeyOrErr() (*ApiKey, error) {
+	if e.APIKey != nil {
+		return e.APIKey, nil
+	} else if e.loadedTypes[2] {
+		return nil, &NotFoundError{label: apikey.Label}
+	}
+	return nil, &NotLoadedError{edge: "api_key"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*BulkSend) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
@@ -101,7 +117,7 @@ func (*BulkSend) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case bulksend.FieldInputHash:
 			values[i] = new([]byte)
-		case bulksend.FieldID, bulksend.FieldOrganizationID, bulksend.FieldTotal, bulksend.FieldSent, bulksend.FieldFailed, bulksend.FieldSkipped, bulksend.FieldDelivered, bulksend.FieldBounced, bulksend.FieldComplained, bulksend.FieldCreatedByID:
+		case bulksend.FieldID, bulksend.FieldOrganizationID, bulksend.FieldTotal, bulksend.FieldSent, bulksend.FieldFailed, bulksend.FieldSkipped, bulksend.FieldDelivered, bulksend.FieldBounced, bulksend.FieldComplained, bulksend.FieldCreatedByID, bulksend.FieldAPIKeyID:
 			values[i] = new(sql.NullInt64)
 		case bulksend.FieldStatus, bulksend.FieldKind, bulksend.FieldTrigger, bulksend.FieldIdempotencyKey:
 			values[i] = new(sql.NullString)
@@ -213,6 +229,13 @@ func (_m *BulkSend) assignValues(columns []string, values []any) error {
 				_m.CreatedByID = new(int)
 				*_m.CreatedByID = int(value.Int64)
 			}
+		case bulksend.FieldAPIKeyID:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field api_key_id", values[i])
+			} else if value.Valid {
+				_m.APIKeyID = new(int)
+				*_m.APIKeyID = int(value.Int64)
+			}
 		case bulksend.FieldIdempotencyKey:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field idempotency_key", values[i])
@@ -254,6 +277,11 @@ func (_m *BulkSend) QueryOrganization() *OrganizationQuery {
 // QueryCreatedBy queries the "created_by" edge of the BulkSend entity.
 func (_m *BulkSend) QueryCreatedBy() *UserQuery {
 	return NewBulkSendClient(_m.config).QueryCreatedBy(_m)
+}
+
+// QueryAPIKey queries the "api_key" edge of the BulkSend entity.
+func (_m *BulkSend) QueryAPIKey() *ApiKeyQuery {
+	return NewBulkSendClient(_m.config).QueryAPIKey(_m)
 }
 
 // Update returns a builder for updating this BulkSend.
@@ -320,6 +348,11 @@ func (_m *BulkSend) String() string {
 	builder.WriteString(", ")
 	if v := _m.CreatedByID; v != nil {
 		builder.WriteString("created_by_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.APIKeyID; v != nil {
+		builder.WriteString("api_key_id=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
 	builder.WriteString(", ")

@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/rollcall/rollcall/ent/apikey"
 	"github.com/rollcall/rollcall/ent/bulksend"
 	"github.com/rollcall/rollcall/ent/organization"
 	"github.com/rollcall/rollcall/ent/user"
@@ -204,6 +205,20 @@ func (_c *BulkSendCreate) SetNillableCreatedByID(v *int) *BulkSendCreate {
 	return _c
 }
 
+// SetAPIKeyID sets the "api_key_id" field.
+func (_c *BulkSendCreate) SetAPIKeyID(v int) *BulkSendCreate {
+	_c.mutation.SetAPIKeyID(v)
+	return _c
+}
+
+// SetNillableAPIKeyID sets the "api_key_id" field if the given value is not nil.
+func (_c *BulkSendCreate) SetNillableAPIKeyID(v *int) *BulkSendCreate {
+	if v != nil {
+		_c.SetAPIKeyID(*v)
+	}
+	return _c
+}
+
 // SetIdempotencyKey sets the "idempotency_key" field.
 func (_c *BulkSendCreate) SetIdempotencyKey(v string) *BulkSendCreate {
 	_c.mutation.SetIdempotencyKey(v)
@@ -246,6 +261,11 @@ func (_c *BulkSendCreate) SetOrganization(v *Organization) *BulkSendCreate {
 // SetCreatedBy sets the "created_by" edge to the User entity.
 func (_c *BulkSendCreate) SetCreatedBy(v *User) *BulkSendCreate {
 	return _c.SetCreatedByID(v.ID)
+}
+
+// SetAPIKey sets the "api_key" edge to the ApiKey entity.
+func (_c *BulkSendCreate) SetAPIKey(v *ApiKey) *BulkSendCreate {
+	return _c.SetAPIKeyID(v.ID)
 }
 
 // Mutation returns the BulkSendMutation object of the builder.
@@ -558,6 +578,23 @@ func (_c *BulkSendCreate) createSpec() (*BulkSend, *sqlgraph.CreateSpec) {
 		_node.CreatedByID = &nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
+	if nodes := _c.mutation.APIKeyIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   bulksend.APIKeyTable,
+			Columns: []string{bulksend.APIKeyColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(apikey.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.APIKeyID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
 	return _node, _spec
 }
 
@@ -775,6 +812,24 @@ func (u *BulkSendUpsert) UpdateCreatedByID() *BulkSendUpsert {
 // ClearCreatedByID clears the value of the "created_by_id" field.
 func (u *BulkSendUpsert) ClearCreatedByID() *BulkSendUpsert {
 	u.SetNull(bulksend.FieldCreatedByID)
+	return u
+}
+
+// SetAPIKeyID sets the "api_key_id" field.
+func (u *BulkSendUpsert) SetAPIKeyID(v int) *BulkSendUpsert {
+	u.Set(bulksend.FieldAPIKeyID, v)
+	return u
+}
+
+// UpdateAPIKeyID sets the "api_key_id" field to the value that was provided on create.
+func (u *BulkSendUpsert) UpdateAPIKeyID() *BulkSendUpsert {
+	u.SetExcluded(bulksend.FieldAPIKeyID)
+	return u
+}
+
+// ClearAPIKeyID clears the value of the "api_key_id" field.
+func (u *BulkSendUpsert) ClearAPIKeyID() *BulkSendUpsert {
+	u.SetNull(bulksend.FieldAPIKeyID)
 	return u
 }
 
@@ -1064,6 +1119,27 @@ func (u *BulkSendUpsertOne) UpdateCreatedByID() *BulkSendUpsertOne {
 func (u *BulkSendUpsertOne) ClearCreatedByID() *BulkSendUpsertOne {
 	return u.Update(func(s *BulkSendUpsert) {
 		s.ClearCreatedByID()
+	})
+}
+
+// SetAPIKeyID sets the "api_key_id" field.
+func (u *BulkSendUpsertOne) SetAPIKeyID(v int) *BulkSendUpsertOne {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.SetAPIKeyID(v)
+	})
+}
+
+// UpdateAPIKeyID sets the "api_key_id" field to the value that was provided on create.
+func (u *BulkSendUpsertOne) UpdateAPIKeyID() *BulkSendUpsertOne {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.UpdateAPIKeyID()
+	})
+}
+
+// ClearAPIKeyID clears the value of the "api_key_id" field.
+func (u *BulkSendUpsertOne) ClearAPIKeyID() *BulkSendUpsertOne {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.ClearAPIKeyID()
 	})
 }
 
@@ -1525,6 +1601,27 @@ func (u *BulkSendUpsertBulk) UpdateCreatedByID() *BulkSendUpsertBulk {
 func (u *BulkSendUpsertBulk) ClearCreatedByID() *BulkSendUpsertBulk {
 	return u.Update(func(s *BulkSendUpsert) {
 		s.ClearCreatedByID()
+	})
+}
+
+// SetAPIKeyID sets the "api_key_id" field.
+func (u *BulkSendUpsertBulk) SetAPIKeyID(v int) *BulkSendUpsertBulk {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.SetAPIKeyID(v)
+	})
+}
+
+// UpdateAPIKeyID sets the "api_key_id" field to the value that was provided on create.
+func (u *BulkSendUpsertBulk) UpdateAPIKeyID() *BulkSendUpsertBulk {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.UpdateAPIKeyID()
+	})
+}
+
+// ClearAPIKeyID clears the value of the "api_key_id" field.
+func (u *BulkSendUpsertBulk) ClearAPIKeyID() *BulkSendUpsertBulk {
+	return u.Update(func(s *BulkSendUpsert) {
+		s.ClearAPIKeyID()
 	})
 }
 

@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/rollcall/rollcall/ent/apikey"
 	"github.com/rollcall/rollcall/ent/bulksend"
 	"github.com/rollcall/rollcall/ent/organization"
 	"github.com/rollcall/rollcall/ent/predicate"
@@ -28,6 +29,7 @@ type BulkSendQuery struct {
 	predicates       []predicate.BulkSend
 	withOrganization *OrganizationQuery
 	withCreatedBy    *UserQuery
+	withAPIKey       *ApiKeyQuery
 	loadTotal        []func(context.Context, []*BulkSend) error
 	modifiers        []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
@@ -103,6 +105,28 @@ func (_q *BulkSendQuery) QueryCreatedBy() *UserQuery {
 			sqlgraph.From(bulksend.Table, bulksend.FieldID, selector),
 			sqlgraph.To(user.Table, user.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, false, bulksend.CreatedByTable, bulksend.CreatedByColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryAPIKey chains the current query on the "api_key" edge.
+func (_q *BulkSendQuery) QueryAPIKey() *ApiKeyQuery {
+	query := (&ApiKeyClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(bulksend.Table, bulksend.FieldID, selector),
+			sqlgraph.To(apikey.Table, apikey.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, bulksend.APIKeyTable, bulksend.APIKeyColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -304,6 +328,7 @@ func (_q *BulkSendQuery) Clone() *BulkSendQuery {
 		predicates:       append([]predicate.BulkSend{}, _q.predicates...),
 		withOrganization: _q.withOrganization.Clone(),
 		withCreatedBy:    _q.withCreatedBy.Clone(),
+		withAPIKey:       _q.withAPIKey.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -330,6 +355,17 @@ func (_q *BulkSendQuery) WithCreatedBy(opts ...func(*UserQuery)) *BulkSendQuery 
 		opt(query)
 	}
 	_q.withCreatedBy = query
+	return _q
+}
+
+// WithAPIKey tells the query-builder to eager-load the nodes that are connected to
+// the "api_key" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *BulkSendQuery) WithAPIKey(opts ...func(*ApiKeyQuery)) *BulkSendQuery {
+	query := (&ApiKeyClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withAPIKey = query
 	return _q
 }
 
@@ -417,9 +453,10 @@ func (_q *BulkSendQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Bul
 	var (
 		nodes       = []*BulkSend{}
 		_spec       = _q.querySpec()
-		loadedTypes = [2]bool{
+		loadedTypes = [3]bool{
 			_q.withOrganization != nil,
 			_q.withCreatedBy != nil,
+			_q.withAPIKey != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -452,6 +489,12 @@ func (_q *BulkSendQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Bul
 	if query := _q.withCreatedBy; query != nil {
 		if err := _q.loadCreatedBy(ctx, query, nodes, nil,
 			func(n *BulkSend, e *User) { n.Edges.CreatedBy = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withAPIKey; query != nil {
+		if err := _q.loadAPIKey(ctx, query, nodes, nil,
+			func(n *BulkSend, e *ApiKey) { n.Edges.APIKey = e }); err != nil {
 			return nil, err
 		}
 	}
@@ -524,6 +567,38 @@ func (_q *BulkSendQuery) loadCreatedBy(ctx context.Context, query *UserQuery, no
 	}
 	return nil
 }
+func (_q *BulkSendQuery) loadAPIKey(ctx context.Context, query *ApiKeyQuery, nodes []*BulkSend, init func(*BulkSend), assign func(*BulkSend, *ApiKey)) error {
+	ids := make([]int, 0, len(nodes))
+	nodeids := make(map[int][]*BulkSend)
+	for i := range nodes {
+		if nodes[i].APIKeyID == nil {
+			continue
+		}
+		fk := *nodes[i].APIKeyID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(apikey.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "api_key_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
 
 func (_q *BulkSendQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -558,6 +633,9 @@ func (_q *BulkSendQuery) querySpec() *sqlgraph.QuerySpec {
 		}
 		if _q.withCreatedBy != nil {
 			_spec.Node.AddColumnOnce(bulksend.FieldCreatedByID)
+		}
+		if _q.withAPIKey != nil {
+			_spec.Node.AddColumnOnce(bulksend.FieldAPIKeyID)
 		}
 	}
 	if ps := _q.predicates; len(ps) > 0 {

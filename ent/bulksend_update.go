@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/rollcall/rollcall/ent/apikey"
 	"github.com/rollcall/rollcall/ent/bulksend"
 	"github.com/rollcall/rollcall/ent/predicate"
 	"github.com/rollcall/rollcall/ent/user"
@@ -217,6 +218,26 @@ func (_u *BulkSendUpdate) ClearCreatedByID() *BulkSendUpdate {
 	return _u
 }
 
+// SetAPIKeyID sets the "api_key_id" field.
+func (_u *BulkSendUpdate) SetAPIKeyID(v int) *BulkSendUpdate {
+	_u.mutation.SetAPIKeyID(v)
+	return _u
+}
+
+// SetNillableAPIKeyID sets the "api_key_id" field if the given value is not nil.
+func (_u *BulkSendUpdate) SetNillableAPIKeyID(v *int) *BulkSendUpdate {
+	if v != nil {
+		_u.SetAPIKeyID(*v)
+	}
+	return _u
+}
+
+// ClearAPIKeyID clears the value of the "api_key_id" field.
+func (_u *BulkSendUpdate) ClearAPIKeyID() *BulkSendUpdate {
+	_u.mutation.ClearAPIKeyID()
+	return _u
+}
+
 // SetIdempotencyKey sets the "idempotency_key" field.
 func (_u *BulkSendUpdate) SetIdempotencyKey(v string) *BulkSendUpdate {
 	_u.mutation.SetIdempotencyKey(v)
@@ -262,6 +283,11 @@ func (_u *BulkSendUpdate) SetCreatedBy(v *User) *BulkSendUpdate {
 	return _u.SetCreatedByID(v.ID)
 }
 
+// SetAPIKey sets the "api_key" edge to the ApiKey entity.
+func (_u *BulkSendUpdate) SetAPIKey(v *ApiKey) *BulkSendUpdate {
+	return _u.SetAPIKeyID(v.ID)
+}
+
 // Mutation returns the BulkSendMutation object of the builder.
 func (_u *BulkSendUpdate) Mutation() *BulkSendMutation {
 	return _u.mutation
@@ -270,6 +296,12 @@ func (_u *BulkSendUpdate) Mutation() *BulkSendMutation {
 // ClearCreatedBy clears the "created_by" edge to the User entity.
 func (_u *BulkSendUpdate) ClearCreatedBy() *BulkSendUpdate {
 	_u.mutation.ClearCreatedBy()
+	return _u
+}
+
+// ClearAPIKey clears the "api_key" edge to the ApiKey entity.
+func (_u *BulkSendUpdate) ClearAPIKey() *BulkSendUpdate {
+	_u.mutation.ClearAPIKey()
 	return _u
 }
 
@@ -471,6 +503,35 @@ func (_u *BulkSendUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.APIKeyCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   bulksend.APIKeyTable,
+			Columns: []string{bulksend.APIKeyColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(apikey.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.APIKeyIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   bulksend.APIKeyTable,
+			Columns: []string{bulksend.APIKeyColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(apikey.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {
@@ -687,6 +748,26 @@ func (_u *BulkSendUpdateOne) ClearCreatedByID() *BulkSendUpdateOne {
 	return _u
 }
 
+// SetAPIKeyID sets the "api_key_id" field.
+func (_u *BulkSendUpdateOne) SetAPIKeyID(v int) *BulkSendUpdateOne {
+	_u.mutation.SetAPIKeyID(v)
+	return _u
+}
+
+// SetNillableAPIKeyID sets the "api_key_id" field if the given value is not nil.
+func (_u *BulkSendUpdateOne) SetNillableAPIKeyID(v *int) *BulkSendUpdateOne {
+	if v != nil {
+		_u.SetAPIKeyID(*v)
+	}
+	return _u
+}
+
+// ClearAPIKeyID clears the value of the "api_key_id" field.
+func (_u *BulkSendUpdateOne) ClearAPIKeyID() *BulkSendUpdateOne {
+	_u.mutation.ClearAPIKeyID()
+	return _u
+}
+
 // SetIdempotencyKey sets the "idempotency_key" field.
 func (_u *BulkSendUpdateOne) SetIdempotencyKey(v string) *BulkSendUpdateOne {
 	_u.mutation.SetIdempotencyKey(v)
@@ -732,6 +813,11 @@ func (_u *BulkSendUpdateOne) SetCreatedBy(v *User) *BulkSendUpdateOne {
 	return _u.SetCreatedByID(v.ID)
 }
 
+// SetAPIKey sets the "api_key" edge to the ApiKey entity.
+func (_u *BulkSendUpdateOne) SetAPIKey(v *ApiKey) *BulkSendUpdateOne {
+	return _u.SetAPIKeyID(v.ID)
+}
+
 // Mutation returns the BulkSendMutation object of the builder.
 func (_u *BulkSendUpdateOne) Mutation() *BulkSendMutation {
 	return _u.mutation
@@ -740,6 +826,12 @@ func (_u *BulkSendUpdateOne) Mutation() *BulkSendMutation {
 // ClearCreatedBy clears the "created_by" edge to the User entity.
 func (_u *BulkSendUpdateOne) ClearCreatedBy() *BulkSendUpdateOne {
 	_u.mutation.ClearCreatedBy()
+	return _u
+}
+
+// ClearAPIKey clears the "api_key" edge to the ApiKey entity.
+func (_u *BulkSendUpdateOne) ClearAPIKey() *BulkSendUpdateOne {
+	_u.mutation.ClearAPIKey()
 	return _u
 }
 
@@ -971,6 +1063,35 @@ func (_u *BulkSendUpdateOne) sqlSave(ctx context.Context) (_node *BulkSend, err 
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.APIKeyCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   bulksend.APIKeyTable,
+			Columns: []string{bulksend.APIKeyColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(apikey.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.APIKeyIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   bulksend.APIKeyTable,
+			Columns: []string{bulksend.APIKeyColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(apikey.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

@@ -35,6 +35,8 @@ type Delivery struct {
 	Action delivery.Action `json:"action,omitempty"`
 	// RequestedByID holds the value of the "requested_by_id" field.
 	RequestedByID *int `json:"requested_by_id,omitempty"`
+	// RequestedByKeyID holds the value of the "requested_by_key_id" field.
+	RequestedByKeyID *int `json:"requested_by_key_id,omitempty"`
 	// NewEmail holds the value of the "new_email" field.
 	NewEmail *string `json:"new_email,omitempty"`
 	// Force holds the value of the "force" field.
@@ -92,7 +94,7 @@ func (*Delivery) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case delivery.FieldForce:
 			values[i] = new(sql.NullBool)
-		case delivery.FieldID, delivery.FieldOrganizationID, delivery.FieldBulkSendID, delivery.FieldUserID, delivery.FieldRequestedByID, delivery.FieldAttempts:
+		case delivery.FieldID, delivery.FieldOrganizationID, delivery.FieldBulkSendID, delivery.FieldUserID, delivery.FieldRequestedByID, delivery.FieldRequestedByKeyID, delivery.FieldAttempts:
 			values[i] = new(sql.NullInt64)
 		case delivery.FieldEmail, delivery.FieldAction, delivery.FieldNewEmail, delivery.FieldStatus, delivery.FieldLeasedBy, delivery.FieldProviderMessageID, delivery.FieldError:
 			values[i] = new(sql.NullString)
@@ -169,6 +171,13 @@ func (_m *Delivery) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.RequestedByID = new(int)
 				*_m.RequestedByID = int(value.Int64)
+			}
+		case delivery.FieldRequestedByKeyID:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field requested_by_key_id", values[i])
+			} else if value.Valid {
+				_m.RequestedByKeyID = new(int)
+				*_m.RequestedByKeyID = int(value.Int64)
 			}
 		case delivery.FieldNewEmail:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -311,6 +320,11 @@ func (_m *Delivery) String() string {
 	builder.WriteString(", ")
 	if v := _m.RequestedByID; v != nil {
 		builder.WriteString("requested_by_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.RequestedByKeyID; v != nil {
+		builder.WriteString("requested_by_key_id=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
 	builder.WriteString(", ")

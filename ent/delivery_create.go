@@ -112,6 +112,20 @@ func (_c *DeliveryCreate) SetNillableRequestedByID(v *int) *DeliveryCreate {
 	return _c
 }
 
+// SetRequestedByKeyID sets the "requested_by_key_id" field.
+func (_c *DeliveryCreate) SetRequestedByKeyID(v int) *DeliveryCreate {
+	_c.mutation.SetRequestedByKeyID(v)
+	return _c
+}
+
+// SetNillableRequestedByKeyID sets the "requested_by_key_id" field if the given value is not nil.
+func (_c *DeliveryCreate) SetNillableRequestedByKeyID(v *int) *DeliveryCreate {
+	if v != nil {
+		_c.SetRequestedByKeyID(*v)
+	}
+	return _c
+}
+
 // SetNewEmail sets the "new_email" field.
 func (_c *DeliveryCreate) SetNewEmail(v string) *DeliveryCreate {
 	_c.mutation.SetNewEmail(v)
@@ -442,6 +456,10 @@ func (_c *DeliveryCreate) createSpec() (*Delivery, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.RequestedByID(); ok {
 		_spec.SetField(delivery.FieldRequestedByID, field.TypeInt, value)
 		_node.RequestedByID = &value
+	}
+	if value, ok := _c.mutation.RequestedByKeyID(); ok {
+		_spec.SetField(delivery.FieldRequestedByKeyID, field.TypeInt, value)
+		_node.RequestedByKeyID = &value
 	}
 	if value, ok := _c.mutation.NewEmail(); ok {
 		_spec.SetField(delivery.FieldNewEmail, field.TypeString, value)
@@ -794,6 +812,9 @@ func (u *DeliveryUpsertOne) UpdateNewValues() *DeliveryUpsertOne {
 		}
 		if _, exists := u.create.mutation.RequestedByID(); exists {
 			s.SetIgnore(delivery.FieldRequestedByID)
+		}
+		if _, exists := u.create.mutation.RequestedByKeyID(); exists {
+			s.SetIgnore(delivery.FieldRequestedByKeyID)
 		}
 		if _, exists := u.create.mutation.NewEmail(); exists {
 			s.SetIgnore(delivery.FieldNewEmail)
@@ -1271,6 +1292,9 @@ func (u *DeliveryUpsertBulk) UpdateNewValues() *DeliveryUpsertBulk {
 			}
 			if _, exists := b.mutation.RequestedByID(); exists {
 				s.SetIgnore(delivery.FieldRequestedByID)
+			}
+			if _, exists := b.mutation.RequestedByKeyID(); exists {
+				s.SetIgnore(delivery.FieldRequestedByKeyID)
 			}
 			if _, exists := b.mutation.NewEmail(); exists {
 				s.SetIgnore(delivery.FieldNewEmail)

@@ -380,6 +380,9 @@ func (_u *DeliveryUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if _u.mutation.RequestedByIDCleared() {
 		_spec.ClearField(delivery.FieldRequestedByID, field.TypeInt)
 	}
+	if _u.mutation.RequestedByKeyIDCleared() {
+		_spec.ClearField(delivery.FieldRequestedByKeyID, field.TypeInt)
+	}
 	if _u.mutation.NewEmailCleared() {
 		_spec.ClearField(delivery.FieldNewEmail, field.TypeString)
 	}
@@ -835,6 +838,9 @@ func (_u *DeliveryUpdateOne) sqlSave(ctx context.Context) (_node *Delivery, err 
 	}
 	if _u.mutation.RequestedByIDCleared() {
 		_spec.ClearField(delivery.FieldRequestedByID, field.TypeInt)
+	}
+	if _u.mutation.RequestedByKeyIDCleared() {
+		_spec.ClearField(delivery.FieldRequestedByKeyID, field.TypeInt)
 	}
 	if _u.mutation.NewEmailCleared() {
 		_spec.ClearField(delivery.FieldNewEmail, field.TypeString)

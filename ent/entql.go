@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"github.com/rollcall/rollcall/ent/apikey"
 	"github.com/rollcall/rollcall/ent/auditevent"
 	"github.com/rollcall/rollcall/ent/bulksend"
 	"github.com/rollcall/rollcall/ent/delivery"
@@ -30,6 +31,29 @@ var schemaGraph = func() *sqlgraph.Schema {
 	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 14)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   apikey.Table,
+			Columns: apikey.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: apikey.FieldID,
+			},
+		},
+		Type: "ApiKey",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			apikey.FieldOrganizationID: {Type: field.TypeInt, Column: apikey.FieldOrganizationID},
+			apikey.FieldName:           {Type: field.TypeString, Column: apikey.FieldName},
+			apikey.FieldPrefix:         {Type: field.TypeString, Column: apikey.FieldPrefix},
+			apikey.FieldSecretHash:     {Type: field.TypeBytes, Column: apikey.FieldSecretHash},
+			apikey.FieldPermissions:    {Type: field.TypeJSON, Column: apikey.FieldPermissions},
+			apikey.FieldCreatedByID:    {Type: field.TypeInt, Column: apikey.FieldCreatedByID},
+			apikey.FieldCreatedAt:      {Type: field.TypeTime, Column: apikey.FieldCreatedAt},
+			apikey.FieldExpiresAt:      {Type: field.TypeTime, Column: apikey.FieldExpiresAt},
+			apikey.FieldLastUsedAt:     {Type: field.TypeTime, Column: apikey.FieldLastUsedAt},
+			apikey.FieldRevokedAt:      {Type: field.TypeTime, Column: apikey.FieldRevokedAt},
+		},
+	}
+	graph.Nodes[1] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   auditevent.Table,
 			Columns: auditevent.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -52,7 +76,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			auditevent.FieldClientIP:       {Type: field.TypeString, Column: auditevent.FieldClientIP},
 		},
 	}
-	graph.Nodes[1] = &sqlgraph.Node{
+	graph.Nodes[2] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   bulksend.Table,
 			Columns: bulksend.Columns,
@@ -77,12 +101,13 @@ var schemaGraph = func() *sqlgraph.Schema {
 			bulksend.FieldBounced:        {Type: field.TypeInt, Column: bulksend.FieldBounced},
 			bulksend.FieldComplained:     {Type: field.TypeInt, Column: bulksend.FieldComplained},
 			bulksend.FieldCreatedByID:    {Type: field.TypeInt, Column: bulksend.FieldCreatedByID},
+			bulksend.FieldAPIKeyID:       {Type: field.TypeInt, Column: bulksend.FieldAPIKeyID},
 			bulksend.FieldIdempotencyKey: {Type: field.TypeString, Column: bulksend.FieldIdempotencyKey},
 			bulksend.FieldInputHash:      {Type: field.TypeBytes, Column: bulksend.FieldInputHash},
 			bulksend.FieldFinishedAt:     {Type: field.TypeTime, Column: bulksend.FieldFinishedAt},
 		},
 	}
-	graph.Nodes[2] = &sqlgraph.Node{
+	graph.Nodes[3] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   delivery.Table,
 			Columns: delivery.Columns,
@@ -101,6 +126,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			delivery.FieldEmail:             {Type: field.TypeString, Column: delivery.FieldEmail},
 			delivery.FieldAction:            {Type: field.TypeEnum, Column: delivery.FieldAction},
 			delivery.FieldRequestedByID:     {Type: field.TypeInt, Column: delivery.FieldRequestedByID},
+			delivery.FieldRequestedByKeyID:  {Type: field.TypeInt, Column: delivery.FieldRequestedByKeyID},
 			delivery.FieldNewEmail:          {Type: field.TypeString, Column: delivery.FieldNewEmail},
 			delivery.FieldForce:             {Type: field.TypeBool, Column: delivery.FieldForce},
 			delivery.FieldStatus:            {Type: field.TypeEnum, Column: delivery.FieldStatus},
@@ -114,7 +140,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			delivery.FieldSentAt:            {Type: field.TypeTime, Column: delivery.FieldSentAt},
 		},
 	}
-	graph.Nodes[3] = &sqlgraph.Node{
+	graph.Nodes[4] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   emailtemplate.Table,
 			Columns: emailtemplate.Columns,
@@ -135,7 +161,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			emailtemplate.FieldText:           {Type: field.TypeString, Column: emailtemplate.FieldText},
 		},
 	}
-	graph.Nodes[4] = &sqlgraph.Node{
+	graph.Nodes[5] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   event.Table,
 			Columns: event.Columns,
@@ -357,6 +383,30 @@ var schemaGraph = func() *sqlgraph.Schema {
 		&sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
 			Inverse: false,
+			Table:   apikey.OrganizationTable,
+			Columns: []string{apikey.OrganizationColumn},
+			Bidi:    false,
+		},
+		"ApiKey",
+		"Organization",
+	)
+	graph.MustAddE(
+		"created_by",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   apikey.CreatedByTable,
+			Columns: []string{apikey.CreatedByColumn},
+			Bidi:    false,
+		},
+		"ApiKey",
+		"User",
+	)
+	graph.MustAddE(
+		"organization",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
 			Table:   auditevent.OrganizationTable,
 			Columns: []string{auditevent.OrganizationColumn},
 			Bidi:    false,
@@ -387,6 +437,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"BulkSend",
 		"User",
+	)
+	graph.MustAddE(
+		"api_key",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   bulksend.APIKeyTable,
+			Columns: []string{bulksend.APIKeyColumn},
+			Bidi:    false,
+		},
+		"BulkSend",
+		"ApiKey",
 	)
 	graph.MustAddE(
 		"organization",
@@ -638,6 +700,124 @@ type predicateAdder interface {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *ApiKeyQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the ApiKeyQuery builder.
+func (_q *ApiKeyQuery) Filter() *ApiKeyFilter {
+	return &ApiKeyFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *ApiKeyMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the ApiKeyMutation builder.
+func (m *ApiKeyMutation) Filter() *ApiKeyFilter {
+	return &ApiKeyFilter{config: m.config, predicateAdder: m}
+}
+
+// ApiKeyFilter provides a generic filtering capability at runtime for ApiKeyQuery.
+type ApiKeyFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *ApiKeyFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[0].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *ApiKeyFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(apikey.FieldID))
+}
+
+// WhereOrganizationID applies the entql int predicate on the organization_id field.
+func (f *ApiKeyFilter) WhereOrganizationID(p entql.IntP) {
+	f.Where(p.Field(apikey.FieldOrganizationID))
+}
+
+// WhereName applies the entql string predicate on the name field.
+func (f *ApiKeyFilter) WhereName(p entql.StringP) {
+	f.Where(p.Field(apikey.FieldName))
+}
+
+// WherePrefix applies the entql string predicate on the prefix field.
+func (f *ApiKeyFilter) WherePrefix(p entql.StringP) {
+	f.Where(p.Field(apikey.FieldPrefix))
+}
+
+// WhereSecretHash applies the entql []byte predicate on the secret_hash field.
+func (f *ApiKeyFilter) WhereSecretHash(p entql.BytesP) {
+	f.Where(p.Field(apikey.FieldSecretHash))
+}
+
+// WherePermissions applies the entql json.RawMessage predicate on the permissions field.
+func (f *ApiKeyFilter) WherePermissions(p entql.BytesP) {
+	f.Where(p.Field(apikey.FieldPermissions))
+}
+
+// WhereCreatedByID applies the entql int predicate on the created_by_id field.
+func (f *ApiKeyFilter) WhereCreatedByID(p entql.IntP) {
+	f.Where(p.Field(apikey.FieldCreatedByID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *ApiKeyFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(apikey.FieldCreatedAt))
+}
+
+// WhereExpiresAt applies the entql time.Time predicate on the expires_at field.
+func (f *ApiKeyFilter) WhereExpiresAt(p entql.TimeP) {
+	f.Where(p.Field(apikey.FieldExpiresAt))
+}
+
+// WhereLastUsedAt applies the entql time.Time predicate on the last_used_at field.
+func (f *ApiKeyFilter) WhereLastUsedAt(p entql.TimeP) {
+	f.Where(p.Field(apikey.FieldLastUsedAt))
+}
+
+// WhereRevokedAt applies the entql time.Time predicate on the revoked_at field.
+func (f *ApiKeyFilter) WhereRevokedAt(p entql.TimeP) {
+	f.Where(p.Field(apikey.FieldRevokedAt))
+}
+
+// WhereHasOrganization applies a predicate to check if query has an edge organization.
+func (f *ApiKeyFilter) WhereHasOrganization() {
+	f.Where(entql.HasEdge("organization"))
+}
+
+// WhereHasOrganizationWith applies a predicate to check if query has an edge organization with a given conditions (other predicates).
+func (f *ApiKeyFilter) WhereHasOrganizationWith(preds ...predicate.Organization) {
+	f.Where(entql.HasEdgeWith("organization", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasCreatedBy applies a predicate to check if query has an edge created_by.
+func (f *ApiKeyFilter) WhereHasCreatedBy() {
+	f.Where(entql.HasEdge("created_by"))
+}
+
+// WhereHasCreatedByWith applies a predicate to check if query has an edge created_by with a given conditions (other predicates).
+func (f *ApiKeyFilter) WhereHasCreatedByWith(preds ...predicate.User) {
+	f.Where(entql.HasEdgeWith("created_by", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *AuditEventQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -666,7 +846,7 @@ type AuditEventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *AuditEventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[0].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[1].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -775,7 +955,7 @@ type BulkSendFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *BulkSendFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[1].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[2].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -856,6 +1036,11 @@ func (f *BulkSendFilter) WhereCreatedByID(p entql.IntP) {
 	f.Where(p.Field(bulksend.FieldCreatedByID))
 }
 
+// WhereAPIKeyID applies the entql int predicate on the api_key_id field.
+func (f *BulkSendFilter) WhereAPIKeyID(p entql.IntP) {
+	f.Where(p.Field(bulksend.FieldAPIKeyID))
+}
+
 // WhereIdempotencyKey applies the entql string predicate on the idempotency_key field.
 func (f *BulkSendFilter) WhereIdempotencyKey(p entql.StringP) {
 	f.Where(p.Field(bulksend.FieldIdempotencyKey))
@@ -899,6 +1084,20 @@ func (f *BulkSendFilter) WhereHasCreatedByWith(preds ...predicate.User) {
 	})))
 }
 
+// WhereHasAPIKey applies a predicate to check if query has an edge api_key.
+func (f *BulkSendFilter) WhereHasAPIKey() {
+	f.Where(entql.HasEdge("api_key"))
+}
+
+// WhereHasAPIKeyWith applies a predicate to check if query has an edge api_key with a given conditions (other predicates).
+func (f *BulkSendFilter) WhereHasAPIKeyWith(preds ...predicate.ApiKey) {
+	f.Where(entql.HasEdgeWith("api_key", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
 // addPredicate implements the predicateAdder interface.
 func (_q *DeliveryQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
@@ -928,7 +1127,7 @@ type DeliveryFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *DeliveryFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[2].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[3].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -977,6 +1176,11 @@ func (f *DeliveryFilter) WhereAction(p entql.StringP) {
 // WhereRequestedByID applies the entql int predicate on the requested_by_id field.
 func (f *DeliveryFilter) WhereRequestedByID(p entql.IntP) {
 	f.Where(p.Field(delivery.FieldRequestedByID))
+}
+
+// WhereRequestedByKeyID applies the entql int predicate on the requested_by_key_id field.
+func (f *DeliveryFilter) WhereRequestedByKeyID(p entql.IntP) {
+	f.Where(p.Field(delivery.FieldRequestedByKeyID))
 }
 
 // WhereNewEmail applies the entql string predicate on the new_email field.
@@ -1077,7 +1281,7 @@ type EmailTemplateFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *EmailTemplateFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[3].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

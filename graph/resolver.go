@@ -4,6 +4,7 @@ package graph
 
 import (
 	"github.com/rollcall/rollcall/ent"
+	"github.com/rollcall/rollcall/internal/apikey"
 	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/bulksend"
@@ -35,4 +36,6 @@ type Resolver struct {
 	History *history.Service
 	// Templates saves, lists and previews template overrides.
 	Templates *template.Service
+	// APIKeys creates, lists and revokes API keys.
+	Keys *apikey.Service
 }

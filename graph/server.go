@@ -123,15 +123,16 @@ func authenticateWebsocket(ctx context.Context, a *auth.Service, log *slog.Logge
 
 // errNoSession is the one answer to a missing, malformed, unknown or expired
 // credential on a websocket, so the answer does not tell which.
-const errNoSession = "a valid session is required: send {\"authorization\": \"Bearer <token>\"} in connection_init"
+const errNoSession = "a valid session or API key is required: send {\"authorization\": \"Bearer <token>\"} in connection_init"
 
 // longLivedKey marks the context of a connection that outlives one
 // operation (a websocket): its viewer is read again for every operation.
 type longLivedKey struct{}
 
 // currentRights authorises every operation on a long-lived connection with
-// the viewer's current session, role and permissions, not those it had when
-// the connection opened: a demoted person's next operation is refused.
+// the viewer's current session (or API key), role and permissions, not those
+// it had when the connection opened: a demoted person's next operation is
+// refused, and so is a revoked or expired key's.
 // Requests over plain HTTP authenticate afresh anyway.
 func currentRights(a *auth.Service, log *slog.Logger) graphql.OperationMiddleware {
 	return func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
@@ -141,6 +142,8 @@ func currentRights(a *auth.Service, log *slog.Logger) graphql.OperationMiddlewar
 		}
 		fresh, err := a.Refresh(ctx, v)
 		switch {
+		case errors.Is(err, auth.ErrInvalidSession) && v.IsKey():
+			return graphql.OneShot(errorResponse(apperr.Unauthenticated, "the API key no longer works"))
 		case errors.Is(err, auth.ErrInvalidSession):
 			return graphql.OneShot(errorResponse(apperr.Unauthenticated, "session ended; sign in again"))
 		case err != nil:

@@ -110,6 +110,11 @@ func CreatedByID(v int) predicate.BulkSend {
 	return predicate.BulkSend(sql.FieldEQ(FieldCreatedByID, v))
 }
 
+// APIKeyID applies equality check predicate on the "api_key_id" field. It's identical to APIKeyIDEQ.
+func APIKeyID(v int) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldEQ(FieldAPIKeyID, v))
+}
+
 // IdempotencyKey applies equality check predicate on the "idempotency_key" field. It's identical to IdempotencyKeyEQ.
 func IdempotencyKey(v string) predicate.BulkSend {
 	return predicate.BulkSend(sql.FieldEQ(FieldIdempotencyKey, v))
@@ -595,6 +600,36 @@ func CreatedByIDNotNil() predicate.BulkSend {
 	return predicate.BulkSend(sql.FieldNotNull(FieldCreatedByID))
 }
 
+// APIKeyIDEQ applies the EQ predicate on the "api_key_id" field.
+func APIKeyIDEQ(v int) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldEQ(FieldAPIKeyID, v))
+}
+
+// APIKeyIDNEQ applies the NEQ predicate on the "api_key_id" field.
+func APIKeyIDNEQ(v int) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldNEQ(FieldAPIKeyID, v))
+}
+
+// APIKeyIDIn applies the In predicate on the "api_key_id" field.
+func APIKeyIDIn(vs ...int) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldIn(FieldAPIKeyID, vs...))
+}
+
+// APIKeyIDNotIn applies the NotIn predicate on the "api_key_id" field.
+func APIKeyIDNotIn(vs ...int) predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldNotIn(FieldAPIKeyID, vs...))
+}
+
+// APIKeyIDIsNil applies the IsNil predicate on the "api_key_id" field.
+func APIKeyIDIsNil() predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldIsNull(FieldAPIKeyID))
+}
+
+// APIKeyIDNotNil applies the NotNil predicate on the "api_key_id" field.
+func APIKeyIDNotNil() predicate.BulkSend {
+	return predicate.BulkSend(sql.FieldNotNull(FieldAPIKeyID))
+}
+
 // IdempotencyKeyEQ applies the EQ predicate on the "idempotency_key" field.
 func IdempotencyKeyEQ(v string) predicate.BulkSend {
 	return predicate.BulkSend(sql.FieldEQ(FieldIdempotencyKey, v))
@@ -808,6 +843,29 @@ func HasCreatedBy() predicate.BulkSend {
 func HasCreatedByWith(preds ...predicate.User) predicate.BulkSend {
 	return predicate.BulkSend(func(s *sql.Selector) {
 		step := newCreatedByStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasAPIKey applies the HasEdge predicate on the "api_key" edge.
+func HasAPIKey() predicate.BulkSend {
+	return predicate.BulkSend(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, APIKeyTable, APIKeyColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasAPIKeyWith applies the HasEdge predicate on the "api_key" edge with a given conditions (other predicates).
+func HasAPIKeyWith(preds ...predicate.ApiKey) predicate.BulkSend {
+	return predicate.BulkSend(func(s *sql.Selector) {
+		step := newAPIKeyStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

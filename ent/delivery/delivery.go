@@ -36,6 +36,8 @@ const (
 	FieldAction = "action"
 	// FieldRequestedByID holds the string denoting the requested_by_id field in the database.
 	FieldRequestedByID = "requested_by_id"
+	// FieldRequestedByKeyID holds the string denoting the requested_by_key_id field in the database.
+	FieldRequestedByKeyID = "requested_by_key_id"
 	// FieldNewEmail holds the string denoting the new_email field in the database.
 	FieldNewEmail = "new_email"
 	// FieldForce holds the string denoting the force field in the database.
@@ -82,6 +84,7 @@ var Columns = []string{
 	FieldEmail,
 	FieldAction,
 	FieldRequestedByID,
+	FieldRequestedByKeyID,
 	FieldNewEmail,
 	FieldForce,
 	FieldStatus,
@@ -217,6 +220,11 @@ func ByAction(opts ...sql.OrderTermOption) OrderOption {
 // ByRequestedByID orders the results by the requested_by_id field.
 func ByRequestedByID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRequestedByID, opts...).ToFunc()
+}
+
+// ByRequestedByKeyID orders the results by the requested_by_key_id field.
+func ByRequestedByKeyID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRequestedByKeyID, opts...).ToFunc()
 }
 
 // ByNewEmail orders the results by the new_email field.

@@ -91,6 +91,11 @@ func RequestedByID(v int) predicate.Delivery {
 	return predicate.Delivery(sql.FieldEQ(FieldRequestedByID, v))
 }
 
+// RequestedByKeyID applies equality check predicate on the "requested_by_key_id" field. It's identical to RequestedByKeyIDEQ.
+func RequestedByKeyID(v int) predicate.Delivery {
+	return predicate.Delivery(sql.FieldEQ(FieldRequestedByKeyID, v))
+}
+
 // NewEmail applies equality check predicate on the "new_email" field. It's identical to NewEmailEQ.
 func NewEmail(v string) predicate.Delivery {
 	return predicate.Delivery(sql.FieldEQ(FieldNewEmail, v))
@@ -474,6 +479,56 @@ func RequestedByIDIsNil() predicate.Delivery {
 // RequestedByIDNotNil applies the NotNil predicate on the "requested_by_id" field.
 func RequestedByIDNotNil() predicate.Delivery {
 	return predicate.Delivery(sql.FieldNotNull(FieldRequestedByID))
+}
+
+// RequestedByKeyIDEQ applies the EQ predicate on the "requested_by_key_id" field.
+func RequestedByKeyIDEQ(v int) predicate.Delivery {
+	return predicate.Delivery(sql.FieldEQ(FieldRequestedByKeyID, v))
+}
+
+// RequestedByKeyIDNEQ applies the NEQ predicate on the "requested_by_key_id" field.
+func RequestedByKeyIDNEQ(v int) predicate.Delivery {
+	return predicate.Delivery(sql.FieldNEQ(FieldRequestedByKeyID, v))
+}
+
+// RequestedByKeyIDIn applies the In predicate on the "requested_by_key_id" field.
+func RequestedByKeyIDIn(vs ...int) predicate.Delivery {
+	return predicate.Delivery(sql.FieldIn(FieldRequestedByKeyID, vs...))
+}
+
+// RequestedByKeyIDNotIn applies the NotIn predicate on the "requested_by_key_id" field.
+func RequestedByKeyIDNotIn(vs ...int) predicate.Delivery {
+	return predicate.Delivery(sql.FieldNotIn(FieldRequestedByKeyID, vs...))
+}
+
+// RequestedByKeyIDGT applies the GT predicate on the "requested_by_key_id" field.
+func RequestedByKeyIDGT(v int) predicate.Delivery {
+	return predicate.Delivery(sql.FieldGT(FieldRequestedByKeyID, v))
+}
+
+// RequestedByKeyIDGTE applies the GTE predicate on the "requested_by_key_id" field.
+func RequestedByKeyIDGTE(v int) predicate.Delivery {
+	return predicate.Delivery(sql.FieldGTE(FieldRequestedByKeyID, v))
+}
+
+// RequestedByKeyIDLT applies the LT predicate on the "requested_by_key_id" field.
+func RequestedByKeyIDLT(v int) predicate.Delivery {
+	return predicate.Delivery(sql.FieldLT(FieldRequestedByKeyID, v))
+}
+
+// RequestedByKeyIDLTE applies the LTE predicate on the "requested_by_key_id" field.
+func RequestedByKeyIDLTE(v int) predicate.Delivery {
+	return predicate.Delivery(sql.FieldLTE(FieldRequestedByKeyID, v))
+}
+
+// RequestedByKeyIDIsNil applies the IsNil predicate on the "requested_by_key_id" field.
+func RequestedByKeyIDIsNil() predicate.Delivery {
+	return predicate.Delivery(sql.FieldIsNull(FieldRequestedByKeyID))
+}
+
+// RequestedByKeyIDNotNil applies the NotNil predicate on the "requested_by_key_id" field.
+func RequestedByKeyIDNotNil() predicate.Delivery {
+	return predicate.Delivery(sql.FieldNotNull(FieldRequestedByKeyID))
 }
 
 // NewEmailEQ applies the EQ predicate on the "new_email" field.

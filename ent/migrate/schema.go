@@ -9,6 +9,52 @@ import (
 )
 
 var (
+	// APIKeysColumns holds the columns for the "api_keys" table.
+	APIKeysColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "name", Type: field.TypeString, Size: 100},
+		{Name: "prefix", Type: field.TypeString, Size: 20},
+		{Name: "secret_hash", Type: field.TypeBytes, Unique: true},
+		{Name: "permissions", Type: field.TypeJSON},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "expires_at", Type: field.TypeTime, Nullable: true},
+		{Name: "last_used_at", Type: field.TypeTime, Nullable: true},
+		{Name: "revoked_at", Type: field.TypeTime, Nullable: true},
+		{Name: "organization_id", Type: field.TypeInt},
+		{Name: "created_by_id", Type: field.TypeInt, Nullable: true},
+	}
+	// APIKeysTable holds the schema information for the "api_keys" table.
+	APIKeysTable = &schema.Table{
+		Name:       "api_keys",
+		Columns:    APIKeysColumns,
+		PrimaryKey: []*schema.Column{APIKeysColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "api_keys_organizations_organization",
+				Columns:    []*schema.Column{APIKeysColumns[9]},
+				RefColumns: []*schema.Column{OrganizationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "api_keys_users_created_by",
+				Columns:    []*schema.Column{APIKeysColumns[10]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "apikey_organization_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{APIKeysColumns[9], APIKeysColumns[5]},
+			},
+			{
+				Name:    "apikey_created_by_id",
+				Unique:  false,
+				Columns: []*schema.Column{APIKeysColumns[10]},
+			},
+		},
+	}
 	// AuditEventsColumns holds the columns for the "audit_events" table.
 	AuditEventsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -80,6 +126,7 @@ var (
 		{Name: "finished_at", Type: field.TypeTime, Nullable: true},
 		{Name: "organization_id", Type: field.TypeInt},
 		{Name: "created_by_id", Type: field.TypeInt, Nullable: true},
+		{Name: "api_key_id", Type: field.TypeInt, Nullable: true},
 	}
 	// BulkSendsTable holds the schema information for the "bulk_sends" table.
 	BulkSendsTable = &schema.Table{
@@ -99,12 +146,23 @@ var (
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
+			{
+				Symbol:     "bulk_sends_api_keys_api_key",
+				Columns:    []*schema.Column{BulkSendsColumns[18]},
+				RefColumns: []*schema.Column{APIKeysColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
 		},
 		Indexes: []*schema.Index{
 			{
 				Name:    "bulksend_organization_id_created_by_id_idempotency_key",
 				Unique:  true,
 				Columns: []*schema.Column{BulkSendsColumns[16], BulkSendsColumns[17], BulkSendsColumns[13]},
+			},
+			{
+				Name:    "bulksend_organization_id_api_key_id_idempotency_key",
+				Unique:  true,
+				Columns: []*schema.Column{BulkSendsColumns[16], BulkSendsColumns[18], BulkSendsColumns[13]},
 			},
 			{
 				Name:    "bulksend_status",
@@ -128,6 +186,7 @@ var (
 		{Name: "email", Type: field.TypeString, Size: 320},
 		{Name: "action", Type: field.TypeEnum, Enums: []string{"INVITATION", "PASSWORD_RESET", "TEMPORARY_PASSWORD", "EMAIL_CHANGED", "SKIP"}},
 		{Name: "requested_by_id", Type: field.TypeInt, Nullable: true},
+		{Name: "requested_by_key_id", Type: field.TypeInt, Nullable: true},
 		{Name: "new_email", Type: field.TypeString, Nullable: true, Size: 320},
 		{Name: "force", Type: field.TypeBool, Default: false},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"QUEUED", "SENT", "DELIVERED", "FAILED", "BOUNCED", "COMPLAINED", "SKIPPED"}, Default: "QUEUED"},
@@ -149,7 +208,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "deliveries_organizations_organization",
-				Columns:    []*schema.Column{DeliveriesColumns[19]},
+				Columns:    []*schema.Column{DeliveriesColumns[20]},
 				RefColumns: []*schema.Column{OrganizationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -158,7 +217,7 @@ var (
 			{
 				Name:    "delivery_bulk_send_id_status_id",
 				Unique:  false,
-				Columns: []*schema.Column{DeliveriesColumns[3], DeliveriesColumns[10], DeliveriesColumns[0]},
+				Columns: []*schema.Column{DeliveriesColumns[3], DeliveriesColumns[11], DeliveriesColumns[0]},
 			},
 			{
 				Name:    "delivery_queued",
@@ -179,7 +238,7 @@ var (
 			{
 				Name:    "delivery_provider_message_id",
 				Unique:  false,
-				Columns: []*schema.Column{DeliveriesColumns[16]},
+				Columns: []*schema.Column{DeliveriesColumns[17]},
 			},
 			{
 				Name:    "delivery_user_id",
@@ -659,6 +718,7 @@ var (
 	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
+		APIKeysTable,
 		AuditEventsTable,
 		BulkSendsTable,
 		DeliveriesTable,
@@ -678,12 +738,18 @@ var (
 )
 
 func init() {
+	APIKeysTable.ForeignKeys[0].RefTable = OrganizationsTable
+	APIKeysTable.ForeignKeys[1].RefTable = UsersTable
+	APIKeysTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(55834574848),
+	}
 	AuditEventsTable.ForeignKeys[0].RefTable = OrganizationsTable
 	AuditEventsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(0),
 	}
 	BulkSendsTable.ForeignKeys[0].RefTable = OrganizationsTable
 	BulkSendsTable.ForeignKeys[1].RefTable = UsersTable
+	BulkSendsTable.ForeignKeys[2].RefTable = APIKeysTable
 	BulkSendsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(4294967296),
 	}

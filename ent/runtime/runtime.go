@@ -6,6 +6,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/rollcall/rollcall/ent/apikey"
 	"github.com/rollcall/rollcall/ent/auditevent"
 	"github.com/rollcall/rollcall/ent/bulksend"
 	"github.com/rollcall/rollcall/ent/delivery"
@@ -30,6 +31,58 @@ import (
 // (default values, validators, hooks and policies) and stitches it
 // to their package variables.
 func init() {
+	apikeyMixin := schema.ApiKey{}.Mixin()
+	apikey.Policy = privacy.NewPolicies(apikeyMixin[0], schema.ApiKey{})
+	apikey.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := apikey.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	apikeyFields := schema.ApiKey{}.Fields()
+	_ = apikeyFields
+	// apikeyDescName is the schema descriptor for name field.
+	apikeyDescName := apikeyFields[0].Descriptor()
+	// apikey.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	apikey.NameValidator = func() func(string) error {
+		validators := apikeyDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// apikeyDescPrefix is the schema descriptor for prefix field.
+	apikeyDescPrefix := apikeyFields[1].Descriptor()
+	// apikey.PrefixValidator is a validator for the "prefix" field. It is called by the builders before save.
+	apikey.PrefixValidator = func() func(string) error {
+		validators := apikeyDescPrefix.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(prefix string) error {
+			for _, fn := range fns {
+				if err := fn(prefix); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// apikeyDescCreatedAt is the schema descriptor for created_at field.
+	apikeyDescCreatedAt := apikeyFields[5].Descriptor()
+	// apikey.DefaultCreatedAt holds the default value on creation for the created_at field.
+	apikey.DefaultCreatedAt = apikeyDescCreatedAt.Default.(func() time.Time)
 	auditeventMixin := schema.AuditEvent{}.Mixin()
 	auditevent.Policy = privacy.NewPolicies(auditeventMixin[1], schema.AuditEvent{})
 	auditevent.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -151,7 +204,7 @@ func init() {
 	// bulksend.ComplainedValidator is a validator for the "complained" field. It is called by the builders before save.
 	bulksend.ComplainedValidator = bulksendDescComplained.Validators[0].(func(int) error)
 	// bulksendDescIdempotencyKey is the schema descriptor for idempotency_key field.
-	bulksendDescIdempotencyKey := bulksendFields[11].Descriptor()
+	bulksendDescIdempotencyKey := bulksendFields[12].Descriptor()
 	// bulksend.IdempotencyKeyValidator is a validator for the "idempotency_key" field. It is called by the builders before save.
 	bulksend.IdempotencyKeyValidator = bulksendDescIdempotencyKey.Validators[0].(func(string) error)
 	deliveryMixin := schema.Delivery{}.Mixin()
@@ -183,21 +236,21 @@ func init() {
 	// delivery.EmailValidator is a validator for the "email" field. It is called by the builders before save.
 	delivery.EmailValidator = deliveryDescEmail.Validators[0].(func(string) error)
 	// deliveryDescNewEmail is the schema descriptor for new_email field.
-	deliveryDescNewEmail := deliveryFields[5].Descriptor()
+	deliveryDescNewEmail := deliveryFields[6].Descriptor()
 	// delivery.NewEmailValidator is a validator for the "new_email" field. It is called by the builders before save.
 	delivery.NewEmailValidator = deliveryDescNewEmail.Validators[0].(func(string) error)
 	// deliveryDescForce is the schema descriptor for force field.
-	deliveryDescForce := deliveryFields[6].Descriptor()
+	deliveryDescForce := deliveryFields[7].Descriptor()
 	// delivery.DefaultForce holds the default value on creation for the force field.
 	delivery.DefaultForce = deliveryDescForce.Default.(bool)
 	// deliveryDescAttempts is the schema descriptor for attempts field.
-	deliveryDescAttempts := deliveryFields[8].Descriptor()
+	deliveryDescAttempts := deliveryFields[9].Descriptor()
 	// delivery.DefaultAttempts holds the default value on creation for the attempts field.
 	delivery.DefaultAttempts = deliveryDescAttempts.Default.(int)
 	// delivery.AttemptsValidator is a validator for the "attempts" field. It is called by the builders before save.
 	delivery.AttemptsValidator = deliveryDescAttempts.Validators[0].(func(int) error)
 	// deliveryDescError is the schema descriptor for error field.
-	deliveryDescError := deliveryFields[14].Descriptor()
+	deliveryDescError := deliveryFields[15].Descriptor()
 	// delivery.ErrorValidator is a validator for the "error" field. It is called by the builders before save.
 	delivery.ErrorValidator = deliveryDescError.Validators[0].(func(string) error)
 	emailtemplateMixin := schema.EmailTemplate{}.Mixin()

@@ -40,9 +40,14 @@ func (BulkSend) Fields() []ent.Field {
 		field.Int("complained").Default(0).NonNegative().
 			Comment("Emails whose recipient complained (marked them as spam).").Annotations(counter),
 		// created_by_id passes to whoever erases the creator; null for
-		// sends the system starts (reminders, SCIM).
+		// sends the system (reminders, SCIM) or an API key starts.
 		field.Int("created_by_id").Optional().Nillable().
-			Comment("The person who started the send; null for sends the system starts."),
+			Comment("The person who started the send; null for sends the system or an API key starts."),
+		// api_key_id is the API key that started the send (created_by_id
+		// is then null): the key may cancel it, and its idempotency keys
+		// are its own.
+		field.Int("api_key_id").Optional().Nillable().
+			Annotations(entgql.Skip(entgql.SkipAll)),
 		// idempotency_key and input_hash let a repeated request return the
 		// same send, and a reused key with another input be refused.
 		field.String("idempotency_key").Optional().Nillable().MaxLen(200).
@@ -59,7 +64,9 @@ func (BulkSend) Fields() []ent.Field {
 func (BulkSend) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.To("created_by", User.Type).Field("created_by_id").Unique().
-			Comment("The person who started the send; null for sends the system starts."),
+			Comment("The person who started the send; null for sends the system or an API key starts."),
+		edge.To("api_key", ApiKey.Type).Field("api_key_id").Unique().
+			Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 
@@ -67,6 +74,7 @@ func (BulkSend) Edges() []ent.Edge {
 func (BulkSend) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("organization_id", "created_by_id", "idempotency_key").Unique(),
+		index.Fields("organization_id", "api_key_id", "idempotency_key").Unique(),
 		index.Fields("status"),
 		// The bulkSends list: newest first within the organisation.
 		index.Fields("organization_id", "created_at", "id"),

@@ -40,6 +40,10 @@ func (Delivery) Fields() []ent.Field {
 		// the email names); null for a bulk send's (its creator) and for
 		// the system's.
 		field.Int("requested_by_id").Optional().Nillable().Immutable().Annotations(internal),
+		// requested_by_key_id is the API key that asked for one person's
+		// email (requested_by_id is then null): the email names the
+		// organisation as the inviter.
+		field.Int("requested_by_key_id").Optional().Nillable().Immutable().Annotations(internal),
 		// new_email is, for EMAIL_CHANGED, the address the account moved
 		// to (the email goes to the old one).
 		field.String("new_email").Optional().Nillable().Immutable().MaxLen(320).Annotations(internal),

@@ -42,6 +42,26 @@ type ChangePasswordInput struct {
 	NewPassword string `json:"newPassword"`
 }
 
+// A new API key's name, permissions and expiry.
+type CreateAPIKeyInput struct {
+	// What the key is for (1 to 100 characters of plain text), e.g. "HR system sync".
+	Name string `json:"name"`
+	// At least one permission, each held by the creator (e.g. ["people.read"]). The key never does
+	// more than its creator's role allows at the time of each request.
+	Permissions []string `json:"permissions"`
+	// When the key stops working (in the future); null: it does not expire.
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+}
+
+// A new API key and its secret.
+type CreateAPIKeyPayload struct {
+	// The key, as apiKeys lists it.
+	APIKey *ent.ApiKey `json:"apiKey"`
+	// The secret, for the header Authorization: Bearer <secret> (and the websocket connection_init
+	// payload): rk_ and 43 characters. Shown only here: store it now.
+	Secret string `json:"secret"`
+}
+
 // A built-in template, used for a kind the organisation has not overridden.
 type DefaultEmailTemplate struct {
 	Kind    emailtemplate.Kind `json:"kind"`
@@ -185,7 +205,7 @@ type ResetPasswordInput struct {
 type RoleInput struct {
 	// 1 to 100 bytes, unique in the organisation ignoring case.
 	Name string `json:"name"`
-	// Any of people.read, people.invite, people.manage, credentials.manage, templates.manage, organization.manage, each held by the viewer.
+	// Any of people.read, people.invite, people.manage, credentials.manage, templates.manage, organization.manage, scim.provision, each held by the viewer.
 	Permissions []string `json:"permissions"`
 }
 
@@ -205,7 +225,7 @@ type SendInvitationsInput struct {
 	DryRun *bool `json:"dryRun,omitempty"`
 	// At most 200 characters. Repeating a request with the same key within 24 hours
 	// returns the same send; the same key with a different request is CONFLICT.
-	// Scoped to the viewer.
+	// Scoped to the viewer: the person, or the API key.
 	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
 }
 

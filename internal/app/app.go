@@ -17,6 +17,7 @@ import (
 	"entgo.io/ent/dialect"
 
 	"github.com/rollcall/rollcall/graph"
+	"github.com/rollcall/rollcall/internal/apikey"
 	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/bulksend"
@@ -51,6 +52,8 @@ type App struct {
 	Admin    *people.Admin
 	Invites  *invite.Service
 	Importer *importer.Service
+	// APIKeys creates, revokes and authenticates API keys.
+	APIKeys *apikey.Service
 	// BulkSends plans and works bulk sends; Bus carries events between
 	// replicas.
 	BulkSends *bulksend.Service
@@ -88,7 +91,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 	auditLog := audit.New(d.Client, clk)
 	notifier := notify.New(d.Client, clk, a.Bus)
 	a.limiter = throttle.New(d.Client, d.Dialect, clk)
-	a.Auth = auth.New(d.Client, clk, a.limiter, cfg.Auth, log, auth.WithBus(a.Bus))
+	a.APIKeys = apikey.New(d.Client, clk, auditLog, a.Bus, log)
+	a.Auth = auth.New(d.Client, clk, a.limiter, cfg.Auth, log, auth.WithBus(a.Bus), auth.WithKeys(a.APIKeys))
 	a.Orgs = org.New(d.Client, clk, a.Auth.HashPassword, auditLog)
 	a.People = people.New(d.Client)
 	links := credentials.Links{PublicURL: cfg.Mail.PublicURL, InviteTemplate: cfg.Mail.InviteLink, ResetTemplate: cfg.Mail.ResetLink}
@@ -110,7 +114,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 	a.handler = server.New(server.Options{
 		Resolver: &graph.Resolver{Client: d.Client, Clock: clk, Auth: a.Auth, Orgs: a.Orgs, People: a.People,
 			Admin: a.Admin, Invites: a.Invites, Templates: templates, Importer: a.Importer, Audit: auditLog, BulkSends: a.BulkSends, Notify: notifier,
-			History: history.New(d.Client)},
+			History: history.New(d.Client), Keys: a.APIKeys},
 		Export:      export.New(d.Client, clk, log),
 		Webhook:     webhook.New(webhook.Config{SigningKey: cfg.Mail.MailgunSigningKey}, clk, a.limiter, a.BulkSends, log),
 		Auth:        a.Auth,

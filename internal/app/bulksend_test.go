@@ -17,6 +17,7 @@ import (
 	"github.com/rollcall/rollcall/ent/user"
 	"github.com/rollcall/rollcall/internal/config"
 	"github.com/rollcall/rollcall/internal/db"
+	"github.com/rollcall/rollcall/internal/invite"
 	"github.com/rollcall/rollcall/internal/testkit"
 )
 
@@ -457,7 +458,7 @@ func TestBatchesKeepEachSendsInviter(t *testing.T) {
 			by    int
 			users []int
 		}{{o.Owner.ID, []int{people[0].ID, people[1].ID}}, {admin.ID, []int{people[2].ID, people[3].ID}}} {
-			b, err := s.BulkSends.Queue(ctx, tx, o.ID, q.by, entbulksend.KindINVITATION, entbulksend.TriggerMANUAL, q.users)
+			b, err := s.BulkSends.Queue(ctx, tx, o.ID, invite.Requester{UserID: q.by}, entbulksend.KindINVITATION, entbulksend.TriggerMANUAL, q.users)
 			if err != nil {
 				return err
 			}

@@ -38,8 +38,8 @@ const System = "system"
 
 // Record appends events for organisation orgID through client (pass a
 // transaction's client to make the events part of it). The actor is the
-// viewer in ctx when it belongs to orgID, named by its label; anything else
-// is the system.
+// viewer in ctx when it belongs to orgID, named by its label, with the
+// person's or the API key's global id; anything else is the system.
 func (l *Log) Record(ctx context.Context, client *ent.Client, orgID int, events ...Event) error {
 	if len(events) == 0 {
 		return nil
@@ -61,7 +61,7 @@ func (l *Log) Record(ctx context.Context, client *ent.Client, orgID int, events 
 			c.SetTargetID(e.TargetID)
 		}
 		if v != nil && v.OrgID == orgID {
-			c.SetActorID(v.UserID)
+			c.SetActorID(v.ActorID())
 		}
 		if ip != "" {
 			c.SetClientIP(ip)

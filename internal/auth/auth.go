@@ -78,6 +78,19 @@ type Service struct {
 	log     *slog.Logger
 	bus     events.Bus // nil: ended sessions are not announced
 	hasher  *Hasher
+	keys    Keys // nil: API keys are not accepted
+}
+
+// Keys authenticates API keys (package apikey implements it). Both methods
+// return ErrInvalidSession for a key that is unknown, revoked or expired,
+// or whose creator may no longer sign in, and nothing else for those.
+type Keys interface {
+	// Authenticate returns the machine viewer of an API key secret,
+	// recording its use.
+	Authenticate(ctx context.Context, secret string) (*viewer.Viewer, error)
+	// Current re-reads the key behind v (v.APIKeyID) and returns the viewer
+	// as it is now; with touch, it records the use.
+	Current(ctx context.Context, v *viewer.Viewer, touch bool) (*viewer.Viewer, error)
 }
 
 // New returns the auth service.
@@ -92,6 +105,10 @@ func New(client *ent.Client, clk clock.Clock, limiter *throttle.Limiter, cfg Con
 
 // Option configures a Service.
 type Option func(*Service)
+
+// WithKeys accepts API key secrets (token.KeyPrefix…) wherever a session
+// token is accepted, authenticated by keys.
+func WithKeys(keys Keys) Option { return func(s *Service) { s.keys = keys } }
 
 // WithBus announces ended sessions on bus, so that Watch ends websockets at
 // once. Without it, Watch notices only when it re-reads the session.
@@ -244,30 +261,48 @@ func (s *Service) Open(ctx context.Context, u *ent.User) (*Session, error) {
 // person who may no longer sign in.
 var ErrInvalidSession = errors.New("invalid or expired session")
 
-// Authenticate returns the viewer behind a bearer token, sliding the
-// session's expiry forward. A token that is malformed, unknown, expired or
-// whose person may no longer sign in is ErrInvalidSession; any other error
-// means the session could not be read (the database is unreachable, say) and
-// must not be taken for an anonymous request.
+// Authenticate returns the viewer behind a bearer token: a session token,
+// sliding the session's expiry forward, or an API key secret (see WithKeys).
+// A token that is malformed, unknown, expired, revoked or whose person may
+// no longer sign in is ErrInvalidSession, whichever it is; any other error
+// means the token could not be checked (the database is unreachable, say)
+// and must not be taken for an anonymous request.
 func (s *Service) Authenticate(ctx context.Context, bearer string) (*viewer.Viewer, error) {
-	if !token.WellFormed(bearer) {
-		return nil, ErrInvalidSession
+	switch {
+	case token.WellFormed(bearer):
+		return s.viewerOf(ctx, session.TokenHash(token.Hash(bearer)), true)
+	case token.WellFormedKey(bearer) && s.keys != nil:
+		return s.keys.Authenticate(ctx, bearer)
 	}
-	return s.viewerOf(ctx, session.TokenHash(token.Hash(bearer)), true)
+	return nil, ErrInvalidSession
 }
 
-// Refresh re-reads v's session, person and role and returns the viewer as it
-// is now, so an operation on a long-lived connection (a websocket) runs with
-// the person's current permissions, not those they had when it opened. Like
-// any use, it slides the session's idle expiry.
+// Refresh re-reads v's session (or API key), person and role and returns
+// the viewer as it is now, so an operation on a long-lived connection (a
+// websocket) runs with the current permissions, not those held when it
+// opened. Like any use, it slides the session's idle expiry (or records the
+// key's use).
 func (s *Service) Refresh(ctx context.Context, v *viewer.Viewer) (*viewer.Viewer, error) {
+	if v.IsKey() {
+		return s.currentKey(ctx, v, true)
+	}
 	return s.viewerOf(ctx, session.ID(v.SessionID), true)
 }
 
 // current is Refresh without the slide: watching an idle connection is no
 // use of the session, which expires as if the connection were closed.
 func (s *Service) current(ctx context.Context, v *viewer.Viewer) (*viewer.Viewer, error) {
+	if v.IsKey() {
+		return s.currentKey(ctx, v, false)
+	}
 	return s.viewerOf(ctx, session.ID(v.SessionID), false)
+}
+
+func (s *Service) currentKey(ctx context.Context, v *viewer.Viewer, touch bool) (*viewer.Viewer, error) {
+	if s.keys == nil {
+		return nil, ErrInvalidSession
+	}
+	return s.keys.Current(ctx, v, touch)
 }
 
 // viewerOf reads the live session matching which, with its person and role;
@@ -308,6 +343,9 @@ func (s *Service) Logout(ctx context.Context) error {
 	v, err := viewer.Signed(ctx)
 	if err != nil {
 		return err
+	}
+	if v.IsKey() {
+		return apperr.New(apperr.Forbidden, "an API key has no session to end; revoke the key (revokeApiKey) to stop it")
 	}
 	if err := s.client.Session.DeleteOneID(v.SessionID).Exec(AsSystem(ctx)); err != nil && !ent.IsNotFound(err) {
 		return fmt.Errorf("end session: %w", err)

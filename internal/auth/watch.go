@@ -39,6 +39,10 @@ func SessionTopic(userID int) string { return "sessions:" + strconv.Itoa(userID)
 // roleID changed.
 func RoleTopic(roleID int) string { return "roles:" + strconv.Itoa(roleID) }
 
+// KeyTopic is the event topic announcing that API key keyID stopped
+// working (it was revoked): the connections it opened end.
+func KeyTopic(keyID int) string { return "apikeys:" + strconv.Itoa(keyID) }
+
 // rightsChanged is the payload of a SessionTopic event saying that the
 // person's role changed (their sessions stay open).
 const rightsChanged = `{"rights":true}`
@@ -103,6 +107,12 @@ func (s *Service) publish(ctx context.Context, topic string, payload []byte) {
 // a websocket, whose subscriptions must end with the session and must not
 // outlive the rights they were opened with.
 //
+// For an API key, ErrSessionEnded comes when the key is revoked (KeyTopic)
+// or expires, or when sessions of its creator end but for a single logout
+// (deactivation and erasure end them all; the client reconnects if the key
+// still works), and ErrRightsChanged when its creator's role, or the role's
+// permissions, change.
+//
 // Changes are announced on the event bus (see WithBus). Events can be lost (a
 // replica's listening connection was down, or the session ended while v was
 // being authenticated), so Watch also re-reads the session every
@@ -110,13 +120,27 @@ func (s *Service) publish(ctx context.Context, topic string, payload []byte) {
 // another cause. Watch's goroutine and subscriptions end with the context.
 func (s *Service) Watch(ctx context.Context, v *viewer.Viewer) context.Context {
 	ctx, cancel := context.WithCancelCause(ctx)
-	var sessions, roles <-chan events.Event // nil without a bus: never ready
+	var w watched // nil channels without a bus: never ready
 	unsubscribe := func() {}
 	if s.bus != nil {
-		var endSessions, endRoles func()
-		sessions, endSessions = s.bus.Subscribe(ctx, SessionTopic(v.UserID))
-		roles, endRoles = s.bus.Subscribe(ctx, RoleTopic(v.RoleID))
-		unsubscribe = func() { endSessions(); endRoles() }
+		person := v.UserID
+		if v.IsKey() {
+			person = v.KeyCreatorID
+		}
+		var endSessions, endRoles, endKey func()
+		w.sessions, endSessions = s.bus.Subscribe(ctx, SessionTopic(person))
+		w.roles, endRoles = s.bus.Subscribe(ctx, RoleTopic(v.RoleID))
+		endKey = func() {}
+		if v.IsKey() {
+			w.key, endKey = s.bus.Subscribe(ctx, KeyTopic(v.APIKeyID))
+		}
+		unsubscribe = func() { endSessions(); endRoles(); endKey() }
+	}
+	if !v.KeyExpiresAt.IsZero() {
+		t := s.clock.NewTimer(v.KeyExpiresAt.Sub(s.clock.Now()))
+		w.expiry = t.C()
+		stop := unsubscribe
+		unsubscribe = func() { t.Stop(); stop() }
 	}
 	every := s.cfg.SessionCheck
 	if every <= 0 {
@@ -124,14 +148,22 @@ func (s *Service) Watch(ctx context.Context, v *viewer.Viewer) context.Context {
 	}
 	go func() {
 		defer unsubscribe()
-		cancel(s.watch(ctx, v, sessions, roles, every))
+		cancel(s.watch(ctx, v, w, every))
 	}()
 	return ctx
 }
 
+// watched is what Watch listens to: the person's sessions (for an API key,
+// its creator's), their role, and for an API key its revocation and expiry.
+type watched struct {
+	sessions, roles, key <-chan events.Event
+	expiry               <-chan time.Time
+}
+
 // watch waits until v's session ends, v's rights change or ctx ends, and
 // says which.
-func (s *Service) watch(ctx context.Context, v *viewer.Viewer, sessions, roles <-chan events.Event, every time.Duration) error {
+func (s *Service) watch(ctx context.Context, v *viewer.Viewer, w watched, every time.Duration) error {
+	sessions, roles := w.sessions, w.roles
 	t := time.NewTicker(every)
 	defer t.Stop()
 	closed := func() error {
@@ -160,9 +192,24 @@ func (s *Service) watch(ctx context.Context, v *viewer.Viewer, sessions, roles <
 			if end.Rights {
 				return ErrRightsChanged
 			}
+			if v.IsKey() {
+				// The creator's sessions ended: all of them (deactivation,
+				// erasure) ends the key too; one logout does not.
+				if end.Session == 0 {
+					return ErrSessionEnded
+				}
+				continue
+			}
 			if end.includes(v.SessionID) {
 				return ErrSessionEnded
 			}
+		case _, ok := <-w.key:
+			if !ok {
+				return closed()
+			}
+			return ErrSessionEnded
+		case <-w.expiry:
+			return ErrSessionEnded
 		case <-t.C:
 			now, err := s.current(ctx, v)
 			switch {
@@ -170,7 +217,7 @@ func (s *Service) watch(ctx context.Context, v *viewer.Viewer, sessions, roles <
 				return ErrSessionEnded
 			case err != nil:
 				if ctx.Err() == nil {
-					s.log.WarnContext(ctx, "check session", slog.Int("session_id", v.SessionID), slog.String("error", err.Error()))
+					s.log.WarnContext(ctx, "check session", slog.Int("session_id", v.SessionID), slog.Int("api_key_id", v.APIKeyID), slog.String("error", err.Error()))
 				}
 			case now.RoleID != v.RoleID || !slices.Equal(now.Permissions, v.Permissions):
 				return ErrRightsChanged

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/rollcall/rollcall/ent/user"
+	"github.com/rollcall/rollcall/internal/apikey"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/testkit"
 	"github.com/rollcall/rollcall/internal/viewer"
@@ -115,6 +116,80 @@ func TestWatch(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 			require.NoError(t, watched.Err(), "the session lives on")
+		})
+	}
+}
+
+// TestWatchKey: an API key's watch ends when the key is revoked or expires,
+// when every session of its creator ends, and (rights changed) when its
+// creator's role changes; not when its creator signs out of one session.
+func TestWatchKey(t *testing.T) {
+	t.Parallel()
+	s := testkit.NewServer(t)
+	o := s.CreateOrg(t, "acme")
+	const password = "watch-password-1"
+
+	cases := []struct {
+		name  string
+		end   func(ctx context.Context, creator, key *viewer.Viewer) error
+		cause error // nil: the watch lives on
+	}{
+		{"revoked", func(ctx context.Context, creator, key *viewer.Viewer) error {
+			_, err := s.APIKeys.Revoke(viewer.NewContext(ctx, creator), key.APIKeyID)
+			return err
+		}, auth.ErrSessionEnded},
+		{"expired", func(context.Context, *viewer.Viewer, *viewer.Viewer) error {
+			s.Clock.Advance(time.Hour)
+			return nil
+		}, auth.ErrSessionEnded},
+		{"every session of the creator", func(ctx context.Context, creator, _ *viewer.Viewer) error {
+			return s.Auth.EndSessions(ctx, s.DB.Client, 0, creator.UserID)
+		}, auth.ErrSessionEnded},
+		{"the creator's role", func(ctx context.Context, creator, _ *viewer.Viewer) error {
+			s.Auth.RoleChanged(ctx, creator.UserID)
+			return nil
+		}, auth.ErrRightsChanged},
+		{"the creator signs out", func(ctx context.Context, creator, _ *viewer.Viewer) error {
+			return s.Auth.Logout(viewer.NewContext(ctx, creator))
+		}, nil},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			email := fmt.Sprintf("keeper%d@example.com", i)
+			s.AddPeople(t, o, testkit.Person{Email: email, Role: "Owner", Status: user.StatusActive, Password: password})
+			creator, err := s.Auth.Authenticate(ctx, s.Login(t, "acme", email, password))
+			require.NoError(t, err)
+			expires := s.Clock.Now().Add(time.Hour)
+			made, err := s.APIKeys.Create(viewer.NewContext(ctx, creator), apikey.CreateInput{Name: "k", Permissions: []string{"people.read"}, ExpiresAt: &expires})
+			require.NoError(t, err)
+			key, err := s.Auth.Authenticate(ctx, made.Secret)
+			require.NoError(t, err)
+			require.Equal(t, made.Key.ID, key.APIKeyID)
+			require.Zero(t, key.UserID)
+
+			watchCtx, stop := context.WithCancel(ctx)
+			defer stop()
+			watched := s.Auth.Watch(watchCtx, key)
+			events, unsubscribe := s.Bus.Subscribe(ctx, auth.SessionTopic(creator.UserID))
+			defer unsubscribe()
+			require.NoError(t, c.end(ctx, creator, key))
+			if c.cause == nil {
+				select {
+				case <-events:
+				case <-time.After(5 * time.Second):
+					t.Fatal("no session event")
+				}
+				time.Sleep(50 * time.Millisecond)
+				require.NoError(t, watched.Err(), "the key's watch lives on")
+				return
+			}
+			select {
+			case <-watched.Done():
+			case <-time.After(5 * time.Second):
+				t.Fatal("the watch outlived its key")
+			}
+			require.ErrorIs(t, context.Cause(watched), c.cause)
 		})
 	}
 }

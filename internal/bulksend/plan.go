@@ -19,6 +19,7 @@ import (
 	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/db"
+	"github.com/rollcall/rollcall/internal/invite"
 	"github.com/rollcall/rollcall/internal/perm"
 	"github.com/rollcall/rollcall/internal/viewer"
 )
@@ -80,14 +81,14 @@ func (s *Service) Start(ctx context.Context, req Request) (*Result, error) {
 		if req.IdempotencyKey != "" {
 			// An expired key is released for reuse.
 			err := tx.BulkSend.Update().
-				Where(bulksend.CreatedByID(v.UserID), bulksend.IdempotencyKey(req.IdempotencyKey),
+				Where(startedBy(v), bulksend.IdempotencyKey(req.IdempotencyKey),
 					bulksend.CreatedAtLTE(s.clock.Now().Add(-IdempotencyWindow))).
 				ClearIdempotencyKey().Exec(auth.AsSystem(ctx))
 			if err != nil {
 				return fmt.Errorf("release idempotency key: %w", err)
 			}
 		}
-		res.BulkSend, err = s.queue(ctx, tx, v.OrgID, v.UserID, req.Kind, bulksend.TriggerMANUAL, people, req.IdempotencyKey, hash)
+		res.BulkSend, err = s.queue(ctx, tx, v.OrgID, invite.RequesterOf(v), req.Kind, bulksend.TriggerMANUAL, people, req.IdempotencyKey, hash)
 		return err
 	})
 	if ent.IsConstraintError(err) && req.IdempotencyKey != "" {
@@ -105,36 +106,45 @@ func (s *Service) Start(ctx context.Context, req Request) (*Result, error) {
 }
 
 // Queue plans a send of kind to userIDs (who must be of orgID) through tx, a
-// transaction's client, on behalf of createdBy, for services that invite as
+// transaction's client, on behalf of by, for services that invite as
 // part of a larger change (inviteUsers: MANUAL, importUsers: IMPORT). Call
 // Queued with the send after the transaction commits.
-func (s *Service) Queue(ctx context.Context, tx *ent.Client, orgID, createdBy int, kind bulksend.Kind, trigger bulksend.Trigger, userIDs []int) (*ent.BulkSend, error) {
+func (s *Service) Queue(ctx context.Context, tx *ent.Client, orgID int, by invite.Requester, kind bulksend.Kind, trigger bulksend.Trigger, userIDs []int) (*ent.BulkSend, error) {
 	people, err := s.selectPeople(ctx, tx, orgID, Request{UserIDs: userIDs, Kind: kind})
 	if err != nil {
 		return nil, err
 	}
 	count(people, kind, nil) // decides each person's action
-	return s.queue(ctx, tx, orgID, createdBy, kind, trigger, people, "", nil)
+	return s.queue(ctx, tx, orgID, by, kind, trigger, people, "", nil)
 }
 
 // QueuePeople is Queue for people the caller has just read or created
 // through tx, all of orgID, sparing their reading again; events are
 // recorded in the audit log with the send's own event, in one write.
-func (s *Service) QueuePeople(ctx context.Context, tx *ent.Client, orgID, createdBy int, kind bulksend.Kind, trigger bulksend.Trigger, people []*ent.User, events ...audit.Event) (*ent.BulkSend, error) {
+func (s *Service) QueuePeople(ctx context.Context, tx *ent.Client, orgID int, by invite.Requester, kind bulksend.Kind, trigger bulksend.Trigger, people []*ent.User, events ...audit.Event) (*ent.BulkSend, error) {
 	byID := make(map[int]*recipient, len(people))
 	for _, u := range people {
 		byID[u.ID] = &recipient{ID: u.ID, Email: u.Email, Status: u.Status, Last: u.LastEmailStatus, RoleID: u.RoleID}
 	}
 	rs := slices.SortedFunc(maps.Values(byID), func(a, b *recipient) int { return a.ID - b.ID })
 	count(rs, kind, nil) // decides each person's action
-	return s.queue(ctx, tx, orgID, createdBy, kind, trigger, rs, "", nil, events...)
+	return s.queue(ctx, tx, orgID, by, kind, trigger, rs, "", nil, events...)
+}
+
+// startedBy matches the sends v started: a person's own, or an API key's
+// (idempotency keys are scoped to either).
+func startedBy(v *viewer.Viewer) predicate.BulkSend {
+	if v.IsKey() {
+		return bulksend.APIKeyID(v.APIKeyID)
+	}
+	return bulksend.CreatedByID(v.UserID)
 }
 
 // repeated returns the send an idempotency key already made, nil if the key
 // is unused (or expired), or CONFLICT if it was used for another request.
 func (s *Service) repeated(ctx context.Context, v *viewer.Viewer, key string, hash []byte) (*Result, error) {
 	b, err := s.client.BulkSend.Query().
-		Where(bulksend.OrganizationID(v.OrgID), bulksend.CreatedByID(v.UserID), bulksend.IdempotencyKey(key),
+		Where(bulksend.OrganizationID(v.OrgID), startedBy(v), bulksend.IdempotencyKey(key),
 			bulksend.CreatedAtGT(s.clock.Now().Add(-IdempotencyWindow))).
 		Only(auth.AsSystem(ctx))
 	if ent.IsNotFound(err) {
@@ -266,7 +276,7 @@ func count(people []*recipient, kind bulksend.Kind, guarded map[int]bool) *Resul
 // queue writes the send and its deliveries through tx, with the audit
 // events also after the send's own; a send with nothing to deliver is
 // finished at once.
-func (s *Service) queue(ctx context.Context, tx *ent.Client, orgID, createdBy int, kind bulksend.Kind, trigger bulksend.Trigger, people []*recipient, key string, hash []byte, also ...audit.Event) (*ent.BulkSend, error) {
+func (s *Service) queue(ctx context.Context, tx *ent.Client, orgID int, by invite.Requester, kind bulksend.Kind, trigger bulksend.Trigger, people []*recipient, key string, hash []byte, also ...audit.Event) (*ent.BulkSend, error) {
 	sys := auth.AsSystem(ctx)
 	now := s.clock.Now()
 	skipped := 0
@@ -275,7 +285,8 @@ func (s *Service) queue(ctx context.Context, tx *ent.Client, orgID, createdBy in
 			skipped++
 		}
 	}
-	create := tx.BulkSend.Create().SetOrganizationID(orgID).SetCreatedByID(createdBy).SetKind(kind).SetTrigger(trigger).
+	create := tx.BulkSend.Create().SetOrganizationID(orgID).SetNillableCreatedByID(by.Person()).SetNillableAPIKeyID(by.Key()).
+		SetKind(kind).SetTrigger(trigger).
 		SetTotal(len(people)).SetSkipped(skipped).SetCreatedAt(now).SetUpdatedAt(now)
 	if key != "" {
 		create.SetIdempotencyKey(key).SetInputHash(hash)

@@ -107,6 +107,14 @@ func (s *Service) Get(ctx context.Context, id int) (*ent.BulkSend, error) {
 	return b, err
 }
 
+// ownSend reports whether v started b: as the person, or as the API key.
+func ownSend(v *viewer.Viewer, b *ent.BulkSend) bool {
+	if v.IsKey() {
+		return b.APIKeyID != nil && *b.APIKeyID == v.APIKeyID
+	}
+	return b.CreatedByID != nil && *b.CreatedByID == v.UserID
+}
+
 // Cancel stops a send: deliveries nobody holds are skipped at once, and those
 // being sent finish as they will. people.invite cancels one's own sends,
 // people.manage anyone's. Cancelling a finished send changes nothing.
@@ -122,8 +130,8 @@ func (s *Service) Cancel(ctx context.Context, id int) (*ent.BulkSend, error) {
 	if err != nil {
 		return nil, err
 	}
-	if (b.CreatedByID == nil || *b.CreatedByID != v.UserID) && !v.Can(perm.PeopleManage) {
-		return nil, apperr.New(apperr.Forbidden, "only people.manage can cancel another person's send")
+	if !ownSend(v, b) && !v.Can(perm.PeopleManage) {
+		return nil, apperr.New(apperr.Forbidden, "only people.manage can cancel a send someone else started")
 	}
 	if b.FinishedAt != nil || b.Status == bulksend.StatusCANCELLED {
 		return b, nil

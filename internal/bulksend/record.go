@@ -314,7 +314,7 @@ func (s *Service) finish(ctx context.Context, tx *ent.Client, id int) (*ent.Bulk
 
 // finished tells the creator of b, a send that has just ended, its summary.
 func (s *Service) finished(ctx context.Context, tx *ent.Client, b *ent.BulkSend) error {
-	if b.CreatedByID == nil { // the system's send: nobody to tell
+	if b.CreatedByID == nil { // the system's or an API key's send: nobody to tell
 		return nil
 	}
 	_, err := s.notify.Create(ctx, tx, b.OrganizationID, *b.CreatedByID, "bulk_send.finished", Summary(b), &b.ID)

@@ -22,7 +22,8 @@ import (
 func (s *Service) QueueOne(ctx context.Context, tx *ent.Client, e invite.OneEmail) (int, error) {
 	now := s.clock.Now()
 	c := tx.Delivery.Create().SetOrganizationID(e.OrgID).SetUserID(e.UserID).SetEmail(e.To).
-		SetAction(e.Action).SetNillableRequestedByID(e.RequestedBy).SetForce(e.Force).
+		SetAction(e.Action).SetNillableRequestedByID(e.RequestedBy.Person()).SetNillableRequestedByKeyID(e.RequestedBy.Key()).
+		SetForce(e.Force).
 		SetCreatedAt(now).SetUpdatedAt(now)
 	if e.NewEmail != "" {
 		c.SetNewEmail(e.NewEmail)

@@ -71,7 +71,7 @@ func (q claimQuery) due() string {
 
 // claimedColumns are what a claim returns, in scanClaimed's order.
 var claimedColumns = []string{"id", "bulk_send_id", "user_id", "organization_id", "action", "attempts", "email",
-	"requested_by_id", "new_email", "force", "next_attempt_at IS NOT NULL"}
+	"requested_by_id", "requested_by_key_id IS NOT NULL", "new_email", "force", "next_attempt_at IS NOT NULL"}
 
 // scanClaimed reads claimed rows, sorted by id (RETURNING promises no order).
 func scanClaimed(rows *sql.Rows) ([]*claimed, error) {
@@ -81,7 +81,7 @@ func scanClaimed(rows *sql.Rows) ([]*claimed, error) {
 		var c claimed
 		var sendID, userID, requestedBy sql.NullInt64 // user_id is NULL once the person is erased
 		var newEmail sql.NullString
-		err := rows.Scan(&c.id, &sendID, &userID, &c.orgID, &c.action, &c.attempts, &c.email, &requestedBy, &newEmail, &c.force, &c.retried)
+		err := rows.Scan(&c.id, &sendID, &userID, &c.orgID, &c.action, &c.attempts, &c.email, &requestedBy, &c.byKey, &newEmail, &c.force, &c.retried)
 		if err != nil {
 			return nil, fmt.Errorf("claim deliveries: %w", err)
 		}

@@ -68,6 +68,7 @@ type claimed struct {
 	action                      delivery.Action
 	email                       string // the address it goes to
 	requestedBy                 *int   // one person's email: who asked
+	byKey                       bool   // one person's email: an API key asked
 	newEmail                    string // EMAIL_CHANGED: the new address
 	force                       bool   // sent even to a suppressed address
 	retried                     bool   // the provider refused it for now before (not merely claimed before)

@@ -237,16 +237,22 @@ func (s *Service) load(ctx context.Context, tx *ent.Client, got []*claimed) (*un
 	for _, c := range got {
 		j := &job{claimed: c, user: byID[c.userID], send: u.sends[c.bulkSendID], org: orgByID[c.orgID]}
 		// Who asked: the send's creator, or the person who asked for one
-		// person's email; the email names them as the inviter.
+		// person's email; the email names them as the inviter. What an
+		// API key asked for names the organisation.
 		j.createdBy = c.requestedBy
+		byKey := c.byKey
 		if j.send != nil {
 			j.send.Edges.Organization = j.org
 			j.createdBy = j.send.CreatedByID
+			byKey = j.send.APIKeyID != nil
 		}
-		if j.createdBy != nil {
+		switch {
+		case j.createdBy != nil:
 			if by := byID[*j.createdBy]; by != nil {
 				j.inviter = template.DisplayName(by)
 			}
+		case byKey && j.org != nil:
+			j.inviter = j.org.Name
 		}
 		u.jobs = append(u.jobs, j)
 	}

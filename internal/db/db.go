@@ -19,13 +19,18 @@ import (
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/schema"
+	"entgo.io/ent/dialect/sql/sqljson"
 	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	_ "modernc.org/sqlite"             // registers the "sqlite" driver
 
 	"github.com/rollcall/rollcall/ent"
 	"github.com/rollcall/rollcall/ent/migrate"
+	"github.com/rollcall/rollcall/ent/predicate"
+	"github.com/rollcall/rollcall/ent/privacy"
+	"github.com/rollcall/rollcall/ent/role"
 	_ "github.com/rollcall/rollcall/ent/runtime" // privacy policies and defaults
+	"github.com/rollcall/rollcall/internal/perm"
 )
 
 // DB is an open database with its ent client.
@@ -154,14 +159,18 @@ func (d *DB) Migrate(ctx context.Context, log *slog.Logger) error {
 }
 
 // upgradeData brings rows written by earlier versions up to today's rules:
-// every audit event names its actor ("system" where none was recorded), and
-// a send's report counters (delivered, bounced, complained) count its
+// every audit event names its actor ("system" where none was recorded), every
+// built-in Owner role holds every permission (permissions added since, such
+// as scim.provision, included), and a send's report counters (delivered, bounced, complained) count its
 // deliveries in those states, reported before the counters existed. A send
 // with a counter set is already counted (reports move them atomically), so
 // this touches only sends never counted and costs an index probe each.
 func (d *DB) upgradeData(ctx context.Context) error {
 	if _, err := d.SQL.ExecContext(ctx, `UPDATE audit_events SET actor_label = 'system' WHERE actor_label = ''`); err != nil {
 		return fmt.Errorf("label audit actors: %w", err)
+	}
+	if err := d.completeOwners(ctx); err != nil {
+		return err
 	}
 	count := func(status string) string {
 		return `(SELECT count(*) FROM deliveries d WHERE d.bulk_send_id = bulk_sends.id AND d.status = '` + status + `')`
@@ -172,6 +181,26 @@ func (d *DB) upgradeData(ctx context.Context) error {
 			WHERE d.bulk_send_id = bulk_sends.id AND d.status IN ('DELIVERED', 'BOUNCED', 'COMPLAINED'))`)
 	if err != nil {
 		return fmt.Errorf("count delivery reports: %w", err)
+	}
+	return nil
+}
+
+// completeOwners gives every built-in Owner role that lacks one of today's
+// permissions all of them: the Owner role always holds every permission. One
+// statement; an up-to-date database changes nothing.
+func (d *DB) completeOwners(ctx context.Context) error {
+	lacking := make([]predicate.Role, 0, len(perm.All()))
+	for _, p := range perm.All() {
+		lacking = append(lacking, func(s *entsql.Selector) {
+			s.Where(entsql.Not(sqljson.ValueContains(role.FieldPermissions, p)))
+		})
+	}
+	err := d.Client.Role.Update().
+		Where(role.Builtin(true), role.Name(perm.Owner), role.Or(lacking...)).
+		SetPermissions(perm.All()).
+		Exec(privacy.DecisionContext(ctx, privacy.Allow))
+	if err != nil {
+		return fmt.Errorf("give Owner roles every permission: %w", err)
 	}
 	return nil
 }

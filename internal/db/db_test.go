@@ -10,7 +10,9 @@ import (
 	"entgo.io/ent/dialect"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent/schema/enum"
+	"github.com/rollcall/rollcall/internal/perm"
 )
 
 func TestParse(t *testing.T) {
@@ -188,4 +190,39 @@ func TestMigrateCountsEarlierReports(t *testing.T) {
 	require.Equal(t, [3]int{1, 2, 0}, [3]int{earlier.Delivered, earlier.Bounced, earlier.Complained})
 	counted = c.BulkSend.GetX(sys, counted.ID)
 	require.Equal(t, [3]int{0, 1, 0}, [3]int{counted.Delivered, counted.Bounced, counted.Complained})
+}
+
+// TestMigrateCompletesOwnerRoles: an Owner role written before a permission
+// existed (scim.provision) gets every permission on migrate; other roles,
+// built-in or not, keep theirs.
+func TestMigrateCompletesOwnerRoles(t *testing.T) {
+	ctx := context.Background()
+	d, err := Open(ctx, freshDatabase(t))
+	require.NoError(t, err)
+	defer d.Close()
+	log := slog.New(slog.DiscardHandler)
+	require.NoError(t, d.Migrate(ctx, log))
+	sys := systemContext(ctx)
+	c := d.Client
+	before := []string{perm.PeopleRead, perm.PeopleInvite, perm.PeopleManage, perm.CredentialsManage, perm.TemplatesManage, perm.OrganizationManage}
+	var owners []int
+	for _, slug := range []string{"a", "b"} {
+		o := c.Organization.Create().SetSlug(slug).SetName(slug).SaveX(sys)
+		owners = append(owners, c.Role.Create().SetOrganizationID(o.ID).SetName(perm.Owner).SetBuiltin(true).SetPermissions(before).SaveX(sys).ID)
+		c.Role.Create().SetOrganizationID(o.ID).SetName(perm.HR).SetBuiltin(true).SetPermissions([]string{perm.PeopleRead}).ExecX(sys)
+	}
+	o := c.Organization.Create().SetSlug("c").SetName("c").SaveX(sys)
+	custom := c.Role.Create().SetOrganizationID(o.ID).SetName(perm.Owner).SetPermissions(before).SaveX(sys) // not built-in
+	require.NoError(t, d.Migrate(ctx, log))
+	for _, id := range owners {
+		require.ElementsMatch(t, perm.All(), c.Role.GetX(sys, id).Permissions)
+		require.Contains(t, c.Role.GetX(sys, id).Permissions, perm.ScimProvision)
+	}
+	require.Equal(t, before, c.Role.GetX(sys, custom.ID).Permissions)
+	hr := c.Role.Query().Where(role.Name(perm.HR)).AllX(sys)
+	require.Len(t, hr, 2)
+	for _, r := range hr {
+		require.Equal(t, []string{perm.PeopleRead}, r.Permissions)
+	}
+	require.NoError(t, d.Migrate(ctx, log), "migrating again changes nothing")
 }

@@ -145,7 +145,7 @@ func (s *Service) Import(ctx context.Context, in Input) (*Result, error) {
 	if in.DryRun {
 		return res, nil
 	}
-	written, err := s.persist(ctx, v.OrgID, v.UserID, in.Filename, res, creates, updates)
+	written, err := s.persist(ctx, v.OrgID, v.Person(), in.Filename, res, creates, updates)
 	if err != nil {
 		return nil, err
 	}
@@ -168,14 +168,15 @@ func (s *Service) Import(ctx context.Context, in Input) (*Result, error) {
 }
 
 // persist records the import and writes the people in one transaction,
-// returning the ids written. PostgreSQL takes the rows with COPY and merges
+// returning the ids written; actorID is the importing person (nil for an
+// API key, which the audit log names). PostgreSQL takes the rows with COPY and merges
 // them in set-based statements; SQLite, a single writer, takes batches.
-func (s *Service) persist(ctx context.Context, orgID, actorID int, filename string, res *Result, creates, updates []change) ([]int, error) {
+func (s *Service) persist(ctx context.Context, orgID int, actorID *int, filename string, res *Result, creates, updates []change) ([]int, error) {
 	var written []int
 	record := func(tx *ent.Client, write func(importID int, now time.Time) ([]int, error)) error {
 		now := s.clock.Now()
 		imp, err := tx.UserImport.Create().SetOrganizationID(orgID).SetFilename(clip(filename, 500)).
-			SetCreatedByID(actorID).SetCreated(res.Created).SetUpdated(res.Updated).SetUnchanged(res.Unchanged).
+			SetNillableCreatedByID(actorID).SetCreated(res.Created).SetUpdated(res.Updated).SetUnchanged(res.Unchanged).
 			SetRejected(res.Rejected).SetFinishedAt(now).SetCreatedAt(now).SetUpdatedAt(now).Save(ctx)
 		if err != nil {
 			return fmt.Errorf("record import: %w", err)

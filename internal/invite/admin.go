@@ -168,7 +168,7 @@ func (s *Service) InviteUsers(ctx context.Context, in InviteInput) (*InviteResul
 			// The emails are a bulk send: durable, retried, and watched
 			// like any other; the people become INVITED as theirs leave.
 			// The people's audit events go with the send's.
-			out.BulkSend, err = s.bulk.QueuePeople(ctx, tx, a.OrgID, a.UserID, bulksend.KindINVITATION, bulksend.TriggerMANUAL,
+			out.BulkSend, err = s.bulk.QueuePeople(ctx, tx, a.OrgID, RequesterOf(a.Viewer), bulksend.KindINVITATION, bulksend.TriggerMANUAL,
 				people, peopleEvents("user.invited", people)...)
 			if err != nil {
 				return err
@@ -259,7 +259,8 @@ func (s *Service) load(ctx context.Context, client *ent.Client, ids []int) ([]*e
 	return out, nil
 }
 
-// markInvited issues invitation tokens to people and marks them INVITED.
+// markInvited issues invitation tokens to people and marks them INVITED;
+// createdBy is the person who invited them (nil for the system or an API key).
 func (s *Service) markInvited(ctx context.Context, tx *ent.Client, o *ent.Organization, createdBy *int, ids []int) ([]credentials.Issued, error) {
 	ttl := credentials.TTL(o, invitation.KindINVITATION)
 	tokens, err := credentials.Issue(ctx, tx, s.clock.Now(), o.ID, invitation.KindINVITATION, ttl, createdBy, ids...)
@@ -326,7 +327,7 @@ func (s *Service) Resend(ctx context.Context, userID int, force bool) (*ent.User
 	var id int
 	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
 		id, err = s.bulk.QueueOne(ctx, tx, OneEmail{OrgID: a.OrgID, UserID: u.ID, To: u.Email,
-			Action: delivery.ActionINVITATION, RequestedBy: &a.UserID, Last: u.LastEmailStatus, Force: force})
+			Action: delivery.ActionINVITATION, RequestedBy: RequesterOf(a.Viewer), Last: u.LastEmailStatus, Force: force})
 		if err != nil {
 			return err
 		}
@@ -374,7 +375,7 @@ func (s *Service) CreateLink(ctx context.Context, userID int) (string, time.Time
 	}
 	var tokens []credentials.Issued
 	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
-		if tokens, err = s.markInvited(ctx, tx, a.org, &a.UserID, []int{u.ID}); err != nil {
+		if tokens, err = s.markInvited(ctx, tx, a.org, a.Person(), []int{u.ID}); err != nil {
 			return err
 		}
 		return s.audit.Record(ctx, tx, a.OrgID, audit.PersonEvent("invitation.link_created", u))
@@ -551,7 +552,7 @@ func (s *Service) InviteNotInvited(ctx context.Context, userIDs []int) (*ent.Bul
 	}
 	var send *ent.BulkSend
 	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
-		if send, err = s.bulk.Queue(ctx, tx, a.OrgID, a.UserID, bulksend.KindINVITATION, bulksend.TriggerIMPORT, ids); err != nil {
+		if send, err = s.bulk.Queue(ctx, tx, a.OrgID, RequesterOf(a.Viewer), bulksend.KindINVITATION, bulksend.TriggerIMPORT, ids); err != nil {
 			return err
 		}
 		return s.audit.Record(ctx, tx, a.OrgID, peopleEvents("user.invited", people)...)

@@ -19,6 +19,7 @@ import (
 	"github.com/rollcall/rollcall/internal/credentials"
 	"github.com/rollcall/rollcall/internal/password"
 	"github.com/rollcall/rollcall/internal/throttle"
+	"github.com/rollcall/rollcall/internal/viewer"
 )
 
 // Limits bound the public operations per client address and per address.
@@ -72,11 +73,11 @@ type Deps struct {
 type Queuer interface {
 	// Queue plans a bulk send of kind to userIDs, started by trigger; call
 	// Queued with it after the transaction commits.
-	Queue(ctx context.Context, tx *ent.Client, orgID, createdBy int, kind bulksend.Kind, trigger bulksend.Trigger, userIDs []int) (*ent.BulkSend, error)
+	Queue(ctx context.Context, tx *ent.Client, orgID int, by Requester, kind bulksend.Kind, trigger bulksend.Trigger, userIDs []int) (*ent.BulkSend, error)
 	// QueuePeople is Queue for people just read or created through tx, all
 	// of orgID (they are not read again), recording events in the audit
 	// log with the send's own.
-	QueuePeople(ctx context.Context, tx *ent.Client, orgID, createdBy int, kind bulksend.Kind, trigger bulksend.Trigger, people []*ent.User, events ...audit.Event) (*ent.BulkSend, error)
+	QueuePeople(ctx context.Context, tx *ent.Client, orgID int, by Requester, kind bulksend.Kind, trigger bulksend.Trigger, people []*ent.User, events ...audit.Event) (*ent.BulkSend, error)
 	Queued(ctx context.Context, b *ent.BulkSend)
 	// QueueOne writes one person's email as a delivery with no send and
 	// returns its id; call Dispatch with it after the transaction commits.
@@ -88,6 +89,38 @@ type Queuer interface {
 	Dispatch(ctx context.Context, wait bool, ids ...int)
 }
 
+// Requester is who asks for emails: a person (UserID), whom the emails
+// name as the inviter and whose sends they are; an API key (APIKeyID),
+// whose sends are its own and whose emails name the organisation as the
+// inviter; or neither, the system.
+type Requester struct {
+	UserID, APIKeyID int
+}
+
+// RequesterOf is the viewer v as a requester: the person, or the API key.
+func RequesterOf(v *viewer.Viewer) Requester {
+	if v == nil {
+		return Requester{}
+	}
+	if v.IsKey() {
+		return Requester{APIKeyID: v.APIKeyID}
+	}
+	return Requester{UserID: v.UserID}
+}
+
+// Person is the requesting person's id, or nil.
+func (r Requester) Person() *int { return nonZero(r.UserID) }
+
+// Key is the requesting API key's id, or nil.
+func (r Requester) Key() *int { return nonZero(r.APIKeyID) }
+
+func nonZero(id int) *int {
+	if id == 0 {
+		return nil
+	}
+	return &id
+}
+
 // OneEmail is one person's email for the engine to deliver: the same
 // rules as a bulk send's (suppression, retries, provider reports, the
 // person's state change when it leaves), without a BulkSend.
@@ -95,7 +128,7 @@ type OneEmail struct {
 	OrgID, UserID int
 	To            string          // the address it goes to
 	Action        delivery.Action // INVITATION, PASSWORD_RESET or EMAIL_CHANGED
-	RequestedBy   *int            // who asked (the inviter the email names); nil for the system
+	RequestedBy   Requester       // who asked (the inviter the email names); zero for the system
 	NewEmail      string          // EMAIL_CHANGED: the address the account moved to
 	// Last is the lastEmailStatus of the address To (the person's, before
 	// any change in the caller's transaction): a bounced or complained

@@ -307,7 +307,7 @@ type ChangePasswordInput struct {
 // ChangePassword sets the viewer's own password after checking the current
 // one, and ends the viewer's other sessions.
 func (s *Service) ChangePassword(ctx context.Context, in ChangePasswordInput) error {
-	v, err := viewer.Signed(ctx)
+	v, err := viewer.SignedPerson(ctx, "change a password")
 	if err != nil {
 		return err
 	}

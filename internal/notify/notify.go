@@ -53,10 +53,14 @@ func (s *Service) Published(ctx context.Context, userID int) error {
 
 // MarkRead marks the viewer's notifications ids read (all when ids is nil)
 // and returns how many changed. Others' ids are ignored: privacy limits the
-// update to the viewer's own rows.
+// update to the viewer's own rows. An API key has none: 0.
 func (s *Service) MarkRead(ctx context.Context, ids []int) (int, error) {
-	if _, err := viewer.Signed(ctx); err != nil {
+	v, err := viewer.Signed(ctx)
+	if err != nil {
 		return 0, err
+	}
+	if v.IsKey() {
+		return 0, nil
 	}
 	q := s.client.Notification.Update().Where(notification.Read(false))
 	if ids != nil {
@@ -70,9 +74,9 @@ func (s *Service) MarkRead(ctx context.Context, ids []int) (int, error) {
 }
 
 // Stream sends the viewer's notifications created after it was called, until
-// ctx ends or the bus closes.
+// ctx ends or the bus closes. An API key has no notifications: FORBIDDEN.
 func (s *Service) Stream(ctx context.Context) (<-chan *ent.Notification, error) {
-	v, err := viewer.Signed(ctx)
+	v, err := viewer.SignedPerson(ctx, "receive notifications")
 	if err != nil {
 		return nil, err
 	}
@@ -110,9 +114,10 @@ func (s *Service) Stream(ctx context.Context) (<-chan *ent.Notification, error) 
 }
 
 // List pages through the viewer's notifications, newest first: first
-// defaults to 50 and is capped at 500.
+// defaults to 50 and is capped at 500. An API key's list is empty.
 func (s *Service) List(ctx context.Context, first int, after *entgql.Cursor[int], unreadOnly bool) (*ent.NotificationConnection, error) {
-	if _, err := viewer.Signed(ctx); err != nil {
+	v, err := viewer.Signed(ctx)
+	if err != nil {
 		return nil, err
 	}
 	first = min(500, first)
@@ -120,6 +125,9 @@ func (s *Service) List(ctx context.Context, first int, after *entgql.Cursor[int]
 		first = 50
 	}
 	q := s.client.Notification.Query()
+	if v.IsKey() {
+		q = q.Where(notification.IDIn()) // nothing: the key is nobody
+	}
 	if unreadOnly {
 		q = q.Where(notification.Read(false))
 	}

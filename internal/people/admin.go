@@ -378,12 +378,18 @@ func (a *Admin) Delete(ctx context.Context, id int) error {
 		}
 		// Deliveries first (bulk-send workers lock them before people, so
 		// the same order cannot deadlock): they keep counting, without the
-		// address; the person's own sends pass to the admin erasing them.
+		// address; the person's own sends pass to the admin (or API key)
+		// erasing them.
 		if err := tx.Delivery.Update().Where(delivery.UserID(u.ID)).SetEmail(pseudonym).ClearUserID().Exec(sys); err != nil {
 			return fmt.Errorf("erase deliveries: %w", err)
 		}
-		if err := tx.BulkSend.Update().Where(bulksend.CreatedByID(u.ID)).SetCreatedByID(s.UserID).
-			ClearIdempotencyKey().Exec(sys); err != nil {
+		sends := tx.BulkSend.Update().Where(bulksend.CreatedByID(u.ID)).ClearIdempotencyKey()
+		if s.IsKey() {
+			sends.ClearCreatedByID().SetAPIKeyID(s.APIKeyID)
+		} else {
+			sends.SetCreatedByID(s.UserID)
+		}
+		if err := sends.Exec(sys); err != nil {
 			return fmt.Errorf("reassign bulk sends: %w", err)
 		}
 		// Import links have no foreign key on PostgreSQL (db.serviceKeptKeys).

@@ -111,10 +111,11 @@ func InviteExpired(now time.Time, expired bool) predicate.User {
 	return user.Not(p)
 }
 
-// Viewer returns the signed-in person, or nil when nobody is signed in.
+// Viewer returns the signed-in person, or nil when nobody is signed in or
+// an API key acts (it is nobody).
 func (s *Service) Viewer(ctx context.Context) (*ent.User, error) {
 	v := viewer.FromContext(ctx)
-	if v == nil {
+	if v == nil || v.IsKey() {
 		return nil, nil
 	}
 	u, err := s.client.User.Get(ctx, v.UserID)

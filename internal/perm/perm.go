@@ -15,11 +15,13 @@ const (
 	CredentialsManage  Permission = "credentials.manage"
 	TemplatesManage    Permission = "templates.manage"
 	OrganizationManage Permission = "organization.manage"
+	// ScimProvision lets an API key provision people through SCIM.
+	ScimProvision Permission = "scim.provision"
 )
 
 // All lists every permission, in a stable order.
 func All() []Permission {
-	return []Permission{PeopleRead, PeopleInvite, PeopleManage, CredentialsManage, TemplatesManage, OrganizationManage}
+	return []Permission{PeopleRead, PeopleInvite, PeopleManage, CredentialsManage, TemplatesManage, OrganizationManage, ScimProvision}
 }
 
 // Valid reports whether p names a known permission.

@@ -130,11 +130,13 @@ func (p originPolicy) guardWebsocket(next http.Handler) http.Handler {
 	})
 }
 
-// authenticate puts the viewer of a valid bearer token in the request
-// context. Without an Authorization header the request is anonymous (public
-// operations work, the rest answer UNAUTHENTICATED); with one that is not a
-// valid session it is refused with 401, never taken for anonymous; and when
-// the session cannot be read (the database is down) with 503.
+// authenticate puts the viewer of a valid bearer token (a session token or
+// an API key) in the request context. Without an Authorization header the
+// request is anonymous (public operations work, the rest answer
+// UNAUTHENTICATED); with one that is not a valid session or key it is
+// refused with 401, the same answer whatever is wrong with it, never taken
+// for anonymous; and when it cannot be checked (the database is down) with
+// 503.
 func authenticate(a *auth.Service, log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		header := r.Header.Get("Authorization")
@@ -151,7 +153,7 @@ func authenticate(a *auth.Service, log *slog.Logger, next http.Handler) http.Han
 		v, err := a.Authenticate(r.Context(), tok)
 		if errors.Is(err, auth.ErrInvalidSession) {
 			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-			writeError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "invalid or expired session; sign in again")
+			writeError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "invalid, expired or revoked token; sign in again or use a valid API key")
 			return
 		}
 		if err != nil {

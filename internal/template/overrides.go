@@ -188,11 +188,17 @@ func (s *Service) Preview(ctx context.Context, kind Kind, userID, roleID *int) (
 		}
 		u.Edges.Role = r
 	}
-	me, err := s.client.User.Get(ctx, a.UserID)
-	if err != nil {
-		return nil, fmt.Errorf("read viewer: %w", err)
+	// The inviter is the viewer, as a send would name them; an API key's
+	// sends name the organisation.
+	inviter := a.org.Name
+	if !a.IsKey() {
+		me, err := s.client.User.Get(ctx, a.UserID)
+		if err != nil {
+			return nil, fmt.Errorf("read viewer: %w", err)
+		}
+		inviter = DisplayName(me)
 	}
-	e := Email{Kind: kind, User: u, Org: a.org, Role: u.Edges.Role, Inviter: DisplayName(me)}
+	e := Email{Kind: kind, User: u, Org: a.org, Role: u.Edges.Role, Inviter: inviter}
 	switch kind {
 	case Invitation:
 		e.TTL = credentials.TTL(a.org, invitation.KindINVITATION)

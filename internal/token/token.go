@@ -36,6 +36,28 @@ func WellFormed(plain string) bool {
 	return err == nil && len(b) == Size
 }
 
+// KeyPrefix starts every API key secret, so a key is recognised as one (by
+// people, and by secret scanners) wherever it turns up.
+const KeyPrefix = "rk_"
+
+// KeyLen is the length of an API key secret: the prefix and a token.
+const KeyLen = len(KeyPrefix) + 43
+
+// NewKey returns a fresh API key secret (KeyPrefix and 32 random bytes in
+// base64url) and its hash. Only the hash may be stored.
+func NewKey() (plain string, hash []byte) {
+	t, _ := New()
+	plain = KeyPrefix + t
+	return plain, Hash(plain)
+}
+
+// WellFormedKey reports whether plain could be an API key secret NewKey
+// made. A session token (43 characters) never is one, even when it happens
+// to start with KeyPrefix.
+func WellFormedKey(plain string) bool {
+	return len(plain) == KeyLen && strings.HasPrefix(plain, KeyPrefix) && WellFormed(plain[len(KeyPrefix):])
+}
+
 // Equal compares two hashes in constant time.
 func Equal(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }
 

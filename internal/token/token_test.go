@@ -38,3 +38,22 @@ func TestPassword(t *testing.T) {
 		seen[p] = true
 	}
 }
+
+func TestKey(t *testing.T) {
+	seen := map[string]bool{}
+	for range 1000 {
+		plain, hash := NewKey()
+		require.Len(t, plain, KeyLen)
+		require.True(t, strings.HasPrefix(plain, "rk_"))
+		require.True(t, WellFormedKey(plain))
+		require.False(t, WellFormed(plain), "a key is not a session token")
+		require.True(t, Equal(hash, Hash(plain)))
+		require.False(t, seen[plain])
+		seen[plain] = true
+	}
+	session, _ := New()
+	for _, bad := range []string{"", "rk_", "rk_short", "rk_" + session[:42], "rk_" + session + "A",
+		"RK_" + session, "rk-" + session, "rk_" + session[:42] + "=", "rk_" + session[:42] + "!", "rk_" + session[3:]} {
+		require.False(t, WellFormedKey(bad), bad)
+	}
+}

@@ -7,23 +7,59 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/rollcall/rollcall/internal/apperr"
 	"github.com/rollcall/rollcall/internal/perm"
 )
 
-// Viewer is a signed-in person acting within one organisation.
+// Viewer is who acts within one organisation: a signed-in person (UserID
+// and SessionID set), or a machine holding an API key (APIKeyID set,
+// UserID and SessionID zero).
 type Viewer struct {
 	OrgID     int
-	UserID    int
+	UserID    int // 0 for an API key: it is nobody
 	SessionID int
-	RoleID    int
-	// Label names the viewer in the audit log: the person's email.
+	// RoleID is the person's role; for an API key, its creator's (which
+	// bounds what the key may do).
+	RoleID int
+	// APIKeyID is the API key acting, or 0 for a person.
+	APIKeyID int
+	// KeyCreatorID is the person who created the acting API key: the key
+	// stops when their sessions all end (deactivation, erasure).
+	KeyCreatorID int
+	// KeyExpiresAt is when the acting API key expires (zero: never).
+	KeyExpiresAt time.Time
+	// Label names the viewer in the audit log: the person's email, or the
+	// API key's name and prefix.
 	Label       string
 	Permissions []perm.Permission
 	// MustChangePassword limits the session to changing the password (a
 	// temporary password was set).
 	MustChangePassword bool
+}
+
+// IsKey reports whether the viewer is an API key (a machine), not a person.
+func (v *Viewer) IsKey() bool { return v != nil && v.APIKeyID != 0 }
+
+// Person returns the acting person's id, or nil for an API key: what a
+// person did is theirs, what a key did is nobody's (the key is recorded
+// on its own).
+func (v *Viewer) Person() *int {
+	if v == nil || v.UserID == 0 {
+		return nil
+	}
+	id := v.UserID
+	return &id
+}
+
+// ActorID is the global id the audit log records as the actor: the
+// person's, or the API key's.
+func (v *Viewer) ActorID() int {
+	if v.IsKey() {
+		return v.APIKeyID
+	}
+	return v.UserID
 }
 
 // Can reports whether the viewer holds permission p.
@@ -89,6 +125,20 @@ func Signed(ctx context.Context) (*Viewer, error) {
 	v := FromContext(ctx)
 	if v == nil {
 		return nil, apperr.New(apperr.Unauthenticated, "sign in required")
+	}
+	return v, nil
+}
+
+// SignedPerson returns the signed-in person: UNAUTHENTICATED when nobody is
+// signed in, FORBIDDEN for an API key, which is nobody (it has no password,
+// session or notifications of its own). what names the refused operation.
+func SignedPerson(ctx context.Context, what string) (*Viewer, error) {
+	v, err := Signed(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if v.IsKey() {
+		return nil, apperr.New(apperr.Forbidden, fmt.Sprintf("an API key cannot %s: it is not a person", what))
 	}
 	return v, nil
 }
