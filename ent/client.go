@@ -265,9 +265,9 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.ApiKey, c.AuditEvent, c.BulkSend, c.Delivery, c.EmailTemplate, c.Event, c.Invitation,
-		c.Notification, c.Organization, c.PasswordResetRequest, c.Role, c.Session,
-		c.Throttle, c.User, c.UserImport,
+		c.ApiKey, c.AuditEvent, c.BulkSend, c.Delivery, c.EmailTemplate, c.Event,
+		c.Invitation, c.Notification, c.Organization, c.PasswordResetRequest, c.Role,
+		c.Session, c.Throttle, c.User, c.UserImport,
 	} {
 		n.Use(hooks...)
 	}
@@ -277,9 +277,9 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.ApiKey, c.AuditEvent, c.BulkSend, c.Delivery, c.EmailTemplate, c.Event, c.Invitation,
-		c.Notification, c.Organization, c.PasswordResetRequest, c.Role, c.Session,
-		c.Throttle, c.User, c.UserImport,
+		c.ApiKey, c.AuditEvent, c.BulkSend, c.Delivery, c.EmailTemplate, c.Event,
+		c.Invitation, c.Notification, c.Organization, c.PasswordResetRequest, c.Role,
+		c.Session, c.Throttle, c.User, c.UserImport,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -2752,14 +2752,14 @@ func (c *UserImportClient) mutate(ctx context.Context, m *UserImportMutation) (V
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		ApiKey, AuditEvent, BulkSend, Delivery, EmailTemplate, Event, Invitation, Notification,
-		Organization, PasswordResetRequest, Role, Session, Throttle, User,
-		UserImport []ent.Hook
+		ApiKey, AuditEvent, BulkSend, Delivery, EmailTemplate, Event, Invitation,
+		Notification, Organization, PasswordResetRequest, Role, Session, Throttle,
+		User, UserImport []ent.Hook
 	}
 	inters struct {
-		ApiKey, AuditEvent, BulkSend, Delivery, EmailTemplate, Event, Invitation, Notification,
-		Organization, PasswordResetRequest, Role, Session, Throttle, User,
-		UserImport []ent.Interceptor
+		ApiKey, AuditEvent, BulkSend, Delivery, EmailTemplate, Event, Invitation,
+		Notification, Organization, PasswordResetRequest, Role, Session, Throttle,
+		User, UserImport []ent.Interceptor
 	}
 )
 

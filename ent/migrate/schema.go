@@ -764,7 +764,7 @@ func init() {
 	}
 	EventsTable.ForeignKeys[0].RefTable = OrganizationsTable
 	EventsTable.Annotation = &entsql.Annotation{
-		IncrementStart: func(i int) *int { return &i }(55834574848),
+		IncrementStart: func(i int) *int { return &i }(60129542144),
 	}
 	InvitationsTable.ForeignKeys[0].RefTable = OrganizationsTable
 	InvitationsTable.ForeignKeys[1].RefTable = UsersTable
