@@ -20,6 +20,7 @@ import (
 	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/emailaddr"
 	"github.com/rollcall/rollcall/internal/perm"
+	"github.com/rollcall/rollcall/internal/personname"
 	"github.com/rollcall/rollcall/internal/plaintext"
 	"github.com/rollcall/rollcall/internal/viewer"
 )
@@ -91,8 +92,9 @@ func CheckProducts(o *ent.Organization, products []string) error {
 // InviteUsers creates people from a pasted list and, with SendEmail, invites
 // them. Entries emailaddr.ParseList finds invalid (control, bidirectional or
 // invisible characters in an address or name included) are rejected with its
-// reason, and so are addresses already in the organisation, unless the person
-// was never invited, who is then invited. Needs people.invite and every
+// reason, and so are names the name rule refuses (package personname) and
+// addresses already in the organisation, unless the person was never
+// invited, who is then invited. Needs people.invite and every
 // permission of the role. Emails are sent after the answer (Wait waits for
 // them); each person's lastEmailStatus tells whether theirs left.
 func (s *Service) InviteUsers(ctx context.Context, in InviteInput) (*InviteResult, error) {
@@ -125,6 +127,10 @@ func (s *Service) InviteUsers(ctx context.Context, in InviteInput) (*InviteResul
 		case e.Suggestion != "":
 			out.Rejected = append(out.Rejected, Rejection{Email: e.Address, Reason: "the domain looks like a typo", Suggestion: e.Suggestion})
 		default:
+			if reason := namesProblem(e.Name); reason != "" {
+				out.Rejected = append(out.Rejected, Rejection{Email: e.Address, Reason: reason})
+				continue
+			}
 			valid = append(valid, e)
 		}
 	}
@@ -508,6 +514,25 @@ func splitName(name string) (first, last *string) {
 		return &f, &l
 	}
 	return &name, nil
+}
+
+// namesProblem says why a pasted display name cannot give a person's first
+// and last names (as splitName splits it) under the name rule (package
+// personname), or "".
+func namesProblem(display string) string {
+	first, last := splitName(display)
+	for _, n := range []struct {
+		what string
+		name *string
+	}{{"first name", first}, {"last name", last}} {
+		if n.name == nil {
+			continue
+		}
+		if err := personname.Check(*n.name); err != nil {
+			return "the " + n.what + " " + err.Error()
+		}
+	}
+	return ""
 }
 
 func nonNil(s []string) []string {

@@ -20,7 +20,7 @@ import (
 	"github.com/rollcall/rollcall/internal/credentials"
 	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/emailaddr"
-	"github.com/rollcall/rollcall/internal/plaintext"
+	"github.com/rollcall/rollcall/internal/personname"
 	"github.com/rollcall/rollcall/internal/throttle"
 	"github.com/rollcall/rollcall/internal/username"
 	"github.com/rollcall/rollcall/internal/viewer"
@@ -158,20 +158,13 @@ func (s *Service) Activate(ctx context.Context, in AcceptInput) (*ent.User, erro
 	return s.client.User.Get(sys, u.ID)
 }
 
-// MaxNameLength is the longest first or last name a person may give when
-// accepting, in characters.
-const MaxNameLength = 200
-
 // personName trims a first or last name given on acceptance and refuses one
-// longer than MaxNameLength or holding a character the text rule refuses in
-// names, as BAD_USER_INPUT on field (what names it in the message).
+// the name rule refuses (package personname), as BAD_USER_INPUT on field
+// (what names it in the message).
 func personName(field, what, v string) (string, error) {
 	v = strings.TrimSpace(v)
-	if err := plaintext.Check(plaintext.Name, v); err != nil {
+	if err := personname.Check(v); err != nil {
 		return "", apperr.Invalid(field, "the "+what+" "+err.Error())
-	}
-	if utf8.RuneCountInString(v) > MaxNameLength {
-		return "", apperr.Invalid(field, fmt.Sprintf("the %s has at most %d characters", what, MaxNameLength))
 	}
 	return v, nil
 }

@@ -25,7 +25,7 @@ import (
 	"github.com/rollcall/rollcall/internal/emailaddr"
 	"github.com/rollcall/rollcall/internal/invite"
 	"github.com/rollcall/rollcall/internal/perm"
-	"github.com/rollcall/rollcall/internal/plaintext"
+	"github.com/rollcall/rollcall/internal/personname"
 	"github.com/rollcall/rollcall/internal/username"
 	"github.com/rollcall/rollcall/internal/viewer"
 )
@@ -272,16 +272,12 @@ func (a *Admin) unique(ctx context.Context, p predicate.User, self int, field, m
 	return nil
 }
 
-// optionalName trims a first or last name and refuses one holding a
-// character the text rule refuses in names, or longer than 200 bytes; ""
-// becomes nil.
+// optionalName trims a first or last name and refuses one the name rule
+// refuses (package personname); "" becomes nil.
 func optionalName(field, v string) (*string, error) {
 	v = strings.TrimSpace(v)
-	if err := plaintext.Check(plaintext.Name, v); err != nil {
+	if err := personname.Check(v); err != nil {
 		return nil, apperr.Invalid(field, "the name "+err.Error())
-	}
-	if len(v) > 200 {
-		return nil, apperr.Invalid(field, "at most 200 characters")
 	}
 	if v == "" {
 		return nil, nil
