@@ -197,13 +197,9 @@ type ResetRequest struct {
 // address up and sends the email. Input
 // that no account can match (too long, not UTF-8, NUL) is refused.
 func (s *Service) RequestPasswordReset(ctx context.Context, in ResetRequest) error {
-	email := strings.ToLower(strings.TrimSpace(in.Email))
-	slug := strings.ToLower(strings.TrimSpace(in.Organization))
-	if len(email) > emailaddr.MaxLength || !utf8.ValidString(email) || strings.ContainsRune(email, 0) {
-		return apperr.Invalid("email", string(emailaddr.ErrInvalid))
-	}
-	if slug != "" && !schema.SlugPattern.MatchString(slug) {
-		return apperr.Invalid("organization", "not an organisation's slug: lower-case letters, digits and dashes")
+	email, slug, err := in.clean()
+	if err != nil {
+		return err
 	}
 	// Keyed by the address alone, so naming other organisations does not
 	// buy more attempts.
@@ -226,7 +222,7 @@ func (s *Service) RequestPasswordReset(ctx context.Context, in ResetRequest) err
 	if len(ip) > maxClientIP {
 		ip = ip[:maxClientIP]
 	}
-	err := s.client.PasswordResetRequest.Create().SetOrganizationSlug(slug).SetEmail(email).
+	err = s.client.PasswordResetRequest.Create().SetOrganizationSlug(slug).SetEmail(email).
 		SetClientIP(ip).SetCreatedAt(s.clock.Now()).Exec(auth.AsSystem(ctx))
 	if err != nil {
 		return fmt.Errorf("record reset request: %w", err)
@@ -235,6 +231,23 @@ func (s *Service) RequestPasswordReset(ctx context.Context, in ResetRequest) err
 	// answer for the processor, and make it slower for a known address.
 	time.AfterFunc(s.resets.Delay, s.wakeResets)
 	return nil
+}
+
+// clean returns the request's address and slug as they are looked up
+// (trimmed, lower-cased), refusing input no account can match: an address
+// longer than emailaddr.MaxLength bytes, not UTF-8 or holding NUL, or a slug
+// that is not one. Any other address is taken as it is, so the answer does
+// not tell which addresses exist.
+func (in ResetRequest) clean() (email, slug string, err error) {
+	email = strings.ToLower(strings.TrimSpace(in.Email))
+	slug = strings.ToLower(strings.TrimSpace(in.Organization))
+	if len(email) > emailaddr.MaxLength || !utf8.ValidString(email) || strings.ContainsRune(email, 0) {
+		return "", "", apperr.Invalid("email", string(emailaddr.ErrInvalid))
+	}
+	if slug != "" && !schema.SlugPattern.MatchString(slug) {
+		return "", "", apperr.Invalid("organization", "not an organisation's slug: lower-case letters, digits and dashes")
+	}
+	return email, slug, nil
 }
 
 // maxClientIP is the longest client address a reset request keeps.
