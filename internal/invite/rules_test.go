@@ -187,7 +187,9 @@ func TestSortExisting(t *testing.T) {
 		"active@example.com":  {ID: 3, Status: user.StatusActive},
 		"gone@example.com":    {ID: 4, Status: user.StatusDeactivated},
 	}
-	member := func(email string) Rejection { return Rejection{Email: email, Reason: "already a member of the organisation"} }
+	member := func(email string) Rejection {
+		return Rejection{Email: email, Reason: "already a member of the organisation"}
+	}
 	for _, send := range []bool{true, false} {
 		fresh, reinvite, rejected := sortExisting(entries, existing, send)
 		require.Len(t, fresh, 1)
