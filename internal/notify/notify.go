@@ -110,15 +110,12 @@ func (s *Service) Stream(ctx context.Context) (<-chan *ent.Notification, error) 
 }
 
 // List pages through the viewer's notifications, newest first: first
-// defaults to 50 and is capped at 500.
+// defaults to DefaultPageSize and is capped at MaxPageSize.
 func (s *Service) List(ctx context.Context, first int, after *entgql.Cursor[int], unreadOnly bool) (*ent.NotificationConnection, error) {
 	if _, err := viewer.Signed(ctx); err != nil {
 		return nil, err
 	}
-	first = min(500, first)
-	if first <= 0 {
-		first = 50
-	}
+	first = pageSize(first)
 	q := s.client.Notification.Query()
 	if unreadOnly {
 		q = q.Where(notification.Read(false))
@@ -126,4 +123,19 @@ func (s *Service) List(ctx context.Context, first int, after *entgql.Cursor[int]
 	return q.Paginate(ctx, after, &first, nil, nil, ent.WithNotificationOrder(&ent.NotificationOrder{
 		Direction: entgql.OrderDirectionDesc, Field: ent.NotificationOrderFieldCreatedAt,
 	}))
+}
+
+// Page sizes of the notifications connection.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 500
+)
+
+// pageSize is the page size first asks for: DefaultPageSize when zero or
+// negative, at most MaxPageSize.
+func pageSize(first int) int {
+	if first <= 0 {
+		return DefaultPageSize
+	}
+	return min(MaxPageSize, first)
 }
