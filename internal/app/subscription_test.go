@@ -483,7 +483,10 @@ func TestSubscriptionSessionCheck(t *testing.T) {
 			a := signIn(t, s, "acme")
 			w := wsOpen(t, s, p, a.tok)
 			w.subscribe("1", notificationSubscription, nil)
-			time.Sleep(200 * time.Millisecond) // several checks pass while the session lives
+			// Not a wait for a condition: a window, on the watch's own
+			// real-time ticker, in which several checks find the session
+			// alive and must leave it so.
+			time.Sleep(200 * time.Millisecond)
 			_, err := s.DB.Client.Session.Delete().Exec(testkit.System())
 			require.NoError(t, err)
 			w.requireEnded()
