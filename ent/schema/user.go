@@ -10,6 +10,7 @@ import (
 	"entgo.io/ent/schema/index"
 
 	"github.com/rollcall/rollcall/ent/schema/enum"
+	"github.com/rollcall/rollcall/internal/personname"
 )
 
 // User is a person of an organisation, whether or not they have an account yet.
@@ -27,8 +28,11 @@ func (User) Fields() []ent.Field {
 		field.String("username").Optional().Nillable().MaxLen(100),
 		field.String("username_normalized").Optional().Nillable().MaxLen(100).
 			Annotations(entgql.Skip(entgql.SkipAll)),
-		field.String("first_name").Optional().Nillable().MaxLen(200),
-		field.String("last_name").Optional().Nillable().MaxLen(200),
+		// Names are counted in characters, as the name rule counts them
+		// (package personname, which the services apply first with a
+		// clear message); neither database limits the column.
+		field.String("first_name").Optional().Nillable().MaxRuneLen(personname.MaxLength),
+		field.String("last_name").Optional().Nillable().MaxRuneLen(personname.MaxLength),
 		field.Enum("status").
 			NamedValues("NotInvited", "NOT_INVITED", "Invited", "INVITED", "Active", "ACTIVE", "Deactivated", "DEACTIVATED").
 			Default("NOT_INVITED").

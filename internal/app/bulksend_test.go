@@ -1,8 +1,10 @@
 package app_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/invite"
 	"github.com/rollcall/rollcall/internal/testkit"
+	"github.com/rollcall/rollcall/internal/viewer"
 )
 
 const sendMutation = `mutation($in: SendInvitationsInput!) { sendInvitations(input: $in) {
@@ -57,6 +60,34 @@ func (a *admin) bulkSendByID(t *testing.T, id string) bulkSend {
 		map[string]any{"id": id}).Decode(t, &out)
 	return out.BulkSend
 }
+
+// awaitSend follows send id's progress through the engine's own feed (what
+// the bulkSendProgress subscription streams), as a's viewer, until done
+// holds, and returns that state. It fails if the send finishes first, or
+// after 30 seconds.
+func (a *admin) awaitSend(t *testing.T, id string, done func(*ent.BulkSend) bool) *ent.BulkSend {
+	t.Helper()
+	v, err := a.s.Auth.Authenticate(context.Background(), a.tok)
+	require.NoError(t, err)
+	n, err := strconv.Atoi(id)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(viewer.NewContext(context.Background(), v), 30*time.Second)
+	defer cancel()
+	states, err := a.s.BulkSends.Watch(ctx, n)
+	require.NoError(t, err)
+	var last *ent.BulkSend
+	for b := range states {
+		if done(b) {
+			return b
+		}
+		last = b
+	}
+	t.Fatalf("send %s: the condition never held (%v); last state %+v", id, ctx.Err(), last)
+	return nil
+}
+
+// sent says a send has sent at least one email.
+func sent(b *ent.BulkSend) bool { return b.Sent > 0 }
 
 // seedMix adds one person of each kind AUTO tells apart.
 func seedMix(t *testing.T, a *admin) map[string]int {
@@ -314,7 +345,7 @@ func TestCancelBulkSend(t *testing.T) {
 	s.AddPeople(t, o, people...)
 	res := a.send(t, map[string]any{"where": map[string]any{"status": "NOT_INVITED"}}).SendInvitations
 	require.Equal(t, 200, res.Total)
-	time.Sleep(300 * time.Millisecond) // some leave at 20 a second
+	a.awaitSend(t, res.BulkSend.ID, sent) // they leave at 20 a second
 
 	var out struct{ CancelBulkSend bulkSend }
 	s.Query(t, a.tok, `mutation($id: ID!) { cancelBulkSend(id: $id) { status sent skipped total } }`,
@@ -422,7 +453,7 @@ func TestEraseDuringSend(t *testing.T) {
 	require.Equal(t, 80, res.Total)
 
 	// Mid-send, erase the send's creator and a recipient still queued.
-	time.Sleep(200 * time.Millisecond)
+	owner.awaitSend(t, res.BulkSend.ID, sent)
 	for _, id := range []int{sender.ID, added[79].ID} {
 		resp := s.Query(t, owner.tok, `mutation($id: ID!) { deleteUser(id: $id) }`, map[string]any{"id": id})
 		require.Empty(t, resp.Errors, "%+v", resp.Errors)

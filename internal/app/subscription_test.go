@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rollcall/rollcall/ent"
 	"github.com/rollcall/rollcall/ent/user"
 	"github.com/rollcall/rollcall/internal/config"
 	"github.com/rollcall/rollcall/internal/testkit"
@@ -157,11 +159,7 @@ func (w *wsClient) requireProgress(opID, sendID string) bulkSend {
 // written too).
 func waitFinished(t *testing.T, a *admin, id string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for a.bulkSendByID(t, id).FinishedAt == nil {
-		require.True(t, time.Now().Before(deadline), "send %s still running after 30s", id)
-		time.Sleep(10 * time.Millisecond)
-	}
+	a.awaitSend(t, id, func(b *ent.BulkSend) bool { return b.FinishedAt != nil })
 }
 
 // requireFinished subscribes to the finished send id as operation opID: its
@@ -427,16 +425,26 @@ func TestSubscriptionEndsWithSession(t *testing.T) {
 				if c.ownerEnded {
 					owner.requireEnded()
 				}
-				// Every event has been handled by now; give the watchers a
-				// moment more before checking nothing else ended.
-				time.Sleep(100 * time.Millisecond)
+				// The others still serve. Each watch takes its events in
+				// order, so a change of rights announced now reaches it
+				// after the end did: it is what closes the connection, and
+				// says so on the legacy protocol (graphql-transport-ws
+				// closes without a reason), only if the end left it open.
+				var open []*wsClient
 				for i, w := range conns {
 					if !c.ended[i] {
-						w.requireFinished("3", send.ID)
+						open = append(open, w)
 					}
 				}
 				if !c.ownerEnded {
-					owner.requireFinished("3", send.ID)
+					open = append(open, owner)
+				}
+				for _, w := range open {
+					w.requireFinished("3", send.ID)
+				}
+				s.Auth.RoleChanged(context.Background(), ada.ID, a.org.Owner.ID)
+				for _, w := range open {
+					w.requireClosed("permissions changed")
 				}
 				if alive != "" {
 					wsOpen(t, s, p, alive).requireFinished("1", send.ID)
@@ -475,7 +483,10 @@ func TestSubscriptionSessionCheck(t *testing.T) {
 			a := signIn(t, s, "acme")
 			w := wsOpen(t, s, p, a.tok)
 			w.subscribe("1", notificationSubscription, nil)
-			time.Sleep(200 * time.Millisecond) // several checks pass while the session lives
+			// Not a wait for a condition: a window, on the watch's own
+			// real-time ticker, in which several checks find the session
+			// alive and must leave it so.
+			time.Sleep(200 * time.Millisecond)
 			_, err := s.DB.Client.Session.Delete().Exec(testkit.System())
 			require.NoError(t, err)
 			w.requireEnded()

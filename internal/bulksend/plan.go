@@ -247,20 +247,31 @@ func (s *Service) selectPeople(ctx context.Context, c *ent.Client, orgID int, re
 // Invitations and reset instructions go to the person's own address and
 // need no more than the send's permission.
 func (s *Service) guardedRoles(ctx context.Context, v *viewer.Viewer, kind bulksend.Kind) (map[int]bool, error) {
-	if kind != bulksend.KindTEMPORARY_PASSWORD {
+	if !handsOver(kind) {
 		return nil, nil
 	}
 	roles, err := s.client.Role.Query().Where(role.OrganizationID(v.OrgID)).All(auth.AsSystem(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("read roles: %w", err)
 	}
-	guarded := map[int]bool{}
+	return guardedAmong(v, roles), nil
+}
+
+// handsOver reports whether an email of kind hands the account over (a
+// temporary password), so that sending it needs every permission of the
+// person's role.
+func handsOver(kind bulksend.Kind) bool { return kind == bulksend.KindTEMPORARY_PASSWORD }
+
+// guardedAmong returns the ids of roles whose holders' accounts v may not
+// hand over: those granting a permission v does not hold.
+func guardedAmong(v *viewer.Viewer, roles []*ent.Role) map[int]bool {
+	out := map[int]bool{}
 	for _, r := range roles {
 		if !v.CanGrant(r.Permissions) {
-			guarded[r.ID] = true
+			out[r.ID] = true
 		}
 	}
-	return guarded, nil
+	return out
 }
 
 // count decides each person's action and counts them.

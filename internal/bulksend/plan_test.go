@@ -10,6 +10,8 @@ import (
 	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/schema/enum"
 	"github.com/rollcall/rollcall/ent/user"
+	"github.com/rollcall/rollcall/internal/perm"
+	"github.com/rollcall/rollcall/internal/viewer"
 )
 
 func status(s enum.DeliveryStatus) *enum.DeliveryStatus { return &s }
@@ -111,4 +113,39 @@ func TestRecheck(t *testing.T) {
 			require.Equal(t, c.want, recheck(&c.j, 10))
 		})
 	}
+}
+
+// TestGuardedRoles: a temporary password hands the account over, so it is
+// sent only to holders of roles whose every permission the sender holds;
+// invitations and reset instructions go to anyone the send may reach.
+func TestGuardedRoles(t *testing.T) {
+	t.Parallel()
+	roles := []*ent.Role{
+		{ID: 1, Name: "Owner", Permissions: perm.All()},
+		{ID: 2, Name: "Admin", Permissions: []perm.Permission{perm.PeopleRead, perm.PeopleInvite, perm.PeopleManage, perm.CredentialsManage, perm.TemplatesManage}},
+		{ID: 3, Name: "HR", Permissions: []perm.Permission{perm.PeopleRead, perm.PeopleInvite}},
+		{ID: 4, Name: "Member", Permissions: []perm.Permission{}},
+	}
+	hr := &viewer.Viewer{Permissions: []perm.Permission{perm.PeopleRead, perm.PeopleInvite}}
+	admin := &viewer.Viewer{Permissions: roles[1].Permissions}
+	owner := &viewer.Viewer{Permissions: perm.All()}
+	require.Equal(t, map[int]bool{1: true, 2: true}, guardedAmong(hr, roles))
+	require.Equal(t, map[int]bool{1: true}, guardedAmong(admin, roles))
+	require.Empty(t, guardedAmong(owner, roles))
+
+	for _, k := range []bulksend.Kind{bulksend.KindAUTO, bulksend.KindINVITATION, bulksend.KindPASSWORD_RESET, bulksend.KindTEMPORARY_PASSWORD} {
+		require.Equal(t, k == bulksend.KindTEMPORARY_PASSWORD, handsOver(k), k)
+	}
+
+	// As a send plans it: an Admin's temporary passwords skip the Owner.
+	people := func() []*recipient {
+		return []*recipient{{ID: 10, Status: user.StatusNotInvited, RoleID: 1}, {ID: 11, Status: user.StatusNotInvited, RoleID: 2}, {ID: 12, Status: user.StatusNotInvited, RoleID: 4}}
+	}
+	ps := people()
+	res := count(ps, bulksend.KindTEMPORARY_PASSWORD, guardedAmong(admin, roles))
+	require.Equal(t, &Result{Total: 3, TemporaryPasswords: 2, Skipped: 1}, res)
+	require.Equal(t, delivery.ActionSKIP, ps[0].action)
+	require.Contains(t, ps[0].reason, "permissions you do not have")
+	require.Equal(t, delivery.ActionTEMPORARY_PASSWORD, ps[1].action)
+	require.Equal(t, delivery.ActionTEMPORARY_PASSWORD, ps[2].action)
 }

@@ -3,6 +3,7 @@ package emailaddr
 import (
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/rollcall/rollcall/internal/plaintext"
 )
@@ -61,8 +62,8 @@ func FuzzParseList(f *testing.F) {
 			if err := plaintext.Check(plaintext.Name, e.Name); err != nil {
 				t.Fatalf("accepted name %q: %v", e.Name, err)
 			}
-			if len(e.Name) > MaxNameLength {
-				t.Fatalf("accepted name of %d bytes", len(e.Name))
+			if n := utf8.RuneCountInString(e.Name); n > MaxNameLength {
+				t.Fatalf("accepted name of %d characters", n)
 			}
 			addr, norm, err := Normalize(e.Address)
 			if err != nil || addr != e.Address || norm != e.Normalized || norm != strings.ToLower(addr) {

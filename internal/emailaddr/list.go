@@ -3,12 +3,17 @@ package emailaddr
 import (
 	"iter"
 	"strings"
+	"unicode/utf8"
 
+	"github.com/rollcall/rollcall/internal/personname"
 	"github.com/rollcall/rollcall/internal/plaintext"
 )
 
-// MaxNameLength is the longest display name accepted, in bytes.
-const MaxNameLength = 256
+// MaxNameLength is the longest display name accepted, in characters (runes):
+// room for a first and a last name of personname.MaxLength each and the
+// separator between them ("Lovelace, Ada"). Whoever splits the display name
+// into first and last names holds each to the name rule.
+const MaxNameLength = 2*personname.MaxLength + 2
 
 // ErrNameTooLong is the reason for an entry whose display name is longer
 // than MaxNameLength.
@@ -90,7 +95,7 @@ func parseEntry(p string) (Entry, string) {
 		e.Reason = ErrInvalid.Error()
 	case err != nil:
 		e.Reason = err.Error()
-	case len(name) > MaxNameLength:
+	case len(name) > MaxNameLength && utf8.RuneCountInString(name) > MaxNameLength:
 		e.Reason = ErrNameTooLong.Error()
 	default:
 		if err := plaintext.Check(plaintext.Name, name); err != nil {

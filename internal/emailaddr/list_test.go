@@ -122,6 +122,16 @@ func parseListCases() []parseListCase {
 			},
 		},
 		{
+			// The length of a display name is in characters: at the limit
+			// in three-byte characters it is kept, one more is refused.
+			"too long in characters, not bytes",
+			[]string{strings.Repeat("名", MaxNameLength) + " <ada@example.com>", strings.Repeat("名", MaxNameLength+1) + " <bob@example.com>"},
+			[]Entry{
+				{Input: strings.Repeat("名", MaxNameLength) + " <ada@example.com>", Name: strings.Repeat("名", MaxNameLength), Address: "ada@example.com", Normalized: "ada@example.com"},
+				bad(strings.Repeat("名", MaxNameLength+1)+" <bob@example.com>", ErrNameTooLong),
+			},
+		},
+		{
 			"typos: valid address with suggestion, invalid one fixed by it",
 			[]string{"ada@gmial.com, Bob <bob@Hotmial.com>, carol@gmailcom, dan@example.com"},
 			[]Entry{

@@ -146,9 +146,8 @@ func TestPostgresReconnects(t *testing.T) {
 		if err := a.bus.Publish(ctx, Event{Topic: "session:1", Payload: fmt.Appendf(nil, "%d", n)}); err != nil {
 			t.Logf("publish: %v", err)
 		}
-		time.Sleep(20 * time.Millisecond)
-		gotA = gotA || drain(onA)
-		gotB = gotB || drain(onB)
+		gotA = gotA || heard(onA, 20*time.Millisecond)
+		gotB = gotB || heard(onB, 20*time.Millisecond)
 		return gotA && gotB
 	}, 10*time.Second, 50*time.Millisecond)
 	t.Logf("both replicas heard again after %d attempts", n)
@@ -204,6 +203,24 @@ func TestNewPostgresFails(t *testing.T) {
 }
 
 // drain empties ch and reports whether it held an event.
+// heard reports whether an event arrives on ch within d, draining any
+// others pending. Events published while a listener reconnects are lost, so
+// callers publish again until one is heard.
+func heard(ch <-chan Event, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case _, ok := <-ch:
+		if !ok {
+			return false
+		}
+		drain(ch)
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
 func drain(ch <-chan Event) bool {
 	got := false
 	for {
@@ -255,9 +272,10 @@ func TestPostgresNoticesSilentlyDeadConnection(t *testing.T) {
 	ch, cancel := bus.Subscribe(ctx, "user:1")
 	t.Cleanup(cancel)
 
-	// A quiet but healthy connection survives its idle checks.
+	// A quiet but healthy connection survives its idle checks: each is a
+	// ping the proxy forwards.
 	pid := bus.pid.Load()
-	time.Sleep(5 * quick.idleCheck)
+	px.awaitToServer(t, px.toServer.Load()+3)
 	require.NoError(t, bus.Publish(ctx, Event{Topic: "user:1"}))
 	require.Equal(t, Event{Topic: "user:1"}, receive(t, ch))
 	require.Equal(t, pid, bus.pid.Load(), "still the same connection")
@@ -269,8 +287,7 @@ func TestPostgresNoticesSilentlyDeadConnection(t *testing.T) {
 		if err := bus.Publish(ctx, Event{Topic: "user:1"}); err != nil {
 			t.Logf("publish: %v", err)
 		}
-		time.Sleep(20 * time.Millisecond)
-		return drain(ch)
+		return heard(ch, 20*time.Millisecond)
 	}, 10*time.Second, 50*time.Millisecond)
 	require.NotContains(t, []uint32{0, pid}, bus.pid.Load())
 }
@@ -285,11 +302,17 @@ type proxy struct {
 	mu    sync.Mutex
 	conns []*proxied
 	wg    sync.WaitGroup
+
+	// toServer counts the reads forwarded from clients to the server; each
+	// one sends on forwarded, if nothing is pending there.
+	toServer  atomic.Int64
+	forwarded chan struct{}
 }
 
 type proxied struct {
 	client, server net.Conn
 	dropping       atomic.Bool
+	px             *proxy
 }
 
 func newProxy(t *testing.T, rawURL string) *proxy {
@@ -298,7 +321,7 @@ func newProxy(t *testing.T, rawURL string) *proxy {
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	px := &proxy{upstream: u.Host, ln: ln}
+	px := &proxy{upstream: u.Host, ln: ln, forwarded: make(chan struct{}, 1)}
 	u.Host = ln.Addr().String()
 	px.url = u.String()
 	px.wg.Go(px.accept)
@@ -317,7 +340,7 @@ func (px *proxy) accept() {
 			client.Close()
 			continue
 		}
-		c := &proxied{client: client, server: server}
+		c := &proxied{client: client, server: server, px: px}
 		px.mu.Lock()
 		px.conns = append(px.conns, c)
 		px.mu.Unlock()
@@ -341,6 +364,27 @@ func (c *proxied) pipe(src, dst net.Conn) {
 		}
 		if _, err := dst.Write(buf[:n]); err != nil {
 			return
+		}
+		if src == c.client {
+			c.px.toServer.Add(1)
+			select {
+			case c.px.forwarded <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// awaitToServer waits until n reads in all have been forwarded from clients
+// to the server, failing after 10 seconds.
+func (px *proxy) awaitToServer(t *testing.T, n int64) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for px.toServer.Load() < n {
+		select {
+		case <-px.forwarded:
+		case <-deadline:
+			t.Fatalf("%d of %d reads forwarded to the server after 10s", px.toServer.Load(), n)
 		}
 	}
 }

@@ -13,13 +13,14 @@ import (
 	"unicode/utf8"
 
 	"github.com/rollcall/rollcall/internal/emailaddr"
+	"github.com/rollcall/rollcall/internal/personname"
 	"github.com/rollcall/rollcall/internal/plaintext"
 	"github.com/rollcall/rollcall/internal/username"
 )
 
 // Lengths of the values a row may hold, in characters (runes).
 const (
-	MaxNameLength     = 200 // first name, last name
+	MaxNameLength     = personname.MaxLength // first name, last name (the rule is personname's)
 	MinUsernameLength = username.MinLength
 	MaxUsernameLength = username.MaxLength
 	MaxRoleLength     = 100
@@ -128,9 +129,10 @@ type Stats struct {
 // email is present; it is valid (emailaddr.Normalize, with emailaddr.Suggest's
 // correction when there is one); its domain is not a likely typo (rejected
 // with the suggestion, since admins fix typos before importing); first and
-// last name hold at most 200 characters, the username 2 to 64 letters, digits,
-// dots, underscores or dashes, the role and each product at most 100; names,
-// role and products hold no character the text rule refuses in names
+// last name follow the name rule (package personname: at most 200
+// characters), the username 2 to 64 letters, digits, dots, underscores or
+// dashes, the role and each product at most 100 characters; names, role and
+// products hold no character the text rule refuses in names
 // (package plaintext: controls such as line breaks from quoted cells,
 // bidirectional controls, invisible characters); the role and products pass checks; the address (compared
 // lower-cased) was not on an earlier row. That earlier row owns the address
@@ -561,11 +563,11 @@ func (p *csvParser) validate(line int, cells *[numFields]string) (Row, string) {
 	}
 	r := Row{Line: line, Email: address, Normalized: normalized}
 	firstName, lastName, username, role := cells[fieldFirstName], cells[fieldLastName], cells[fieldUsername], cells[fieldRole]
-	if msg := checkText("first name", firstName, MaxNameLength); msg != "" {
-		return Row{}, msg
+	if err := personname.Check(firstName); err != nil {
+		return Row{}, "first name " + err.Error()
 	}
-	if msg := checkText("last name", lastName, MaxNameLength); msg != "" {
-		return Row{}, msg
+	if err := personname.Check(lastName); err != nil {
+		return Row{}, "last name " + err.Error()
 	}
 	if msg := usernameProblem(username); msg != "" {
 		return Row{}, msg

@@ -20,6 +20,7 @@ import (
 	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/emailaddr"
 	"github.com/rollcall/rollcall/internal/perm"
+	"github.com/rollcall/rollcall/internal/personname"
 	"github.com/rollcall/rollcall/internal/plaintext"
 	"github.com/rollcall/rollcall/internal/viewer"
 )
@@ -91,8 +92,9 @@ func CheckProducts(o *ent.Organization, products []string) error {
 // InviteUsers creates people from a pasted list and, with SendEmail, invites
 // them. Entries emailaddr.ParseList finds invalid (control, bidirectional or
 // invisible characters in an address or name included) are rejected with its
-// reason, and so are addresses already in the organisation, unless the person
-// was never invited, who is then invited. Needs people.invite and every
+// reason, and so are names the name rule refuses (package personname) and
+// addresses already in the organisation, unless the person was never
+// invited, who is then invited. Needs people.invite and every
 // permission of the role. Emails are sent after the answer (Wait waits for
 // them); each person's lastEmailStatus tells whether theirs left.
 func (s *Service) InviteUsers(ctx context.Context, in InviteInput) (*InviteResult, error) {
@@ -117,34 +119,13 @@ func (s *Service) InviteUsers(ctx context.Context, in InviteInput) (*InviteResul
 		return nil, apperr.Invalid("emails", fmt.Sprintf("at most %d addresses at once", MaxInvite))
 	}
 	out := &InviteResult{}
-	var valid []emailaddr.Entry
-	for _, e := range entries {
-		switch {
-		case e.Reason != "":
-			out.Rejected = append(out.Rejected, Rejection{Email: clip(plaintext.Visible(plaintext.Address, e.Input), emailaddr.MaxLength), Reason: e.Reason, Suggestion: e.Suggestion})
-		case e.Suggestion != "":
-			out.Rejected = append(out.Rejected, Rejection{Email: e.Address, Reason: "the domain looks like a typo", Suggestion: e.Suggestion})
-		default:
-			valid = append(valid, e)
-		}
-	}
+	valid, invalid := screen(entries)
 	existing, err := s.byNormalizedEmail(ctx, valid)
 	if err != nil {
 		return nil, err
 	}
-	var fresh []emailaddr.Entry
-	var reinvite []*ent.User
-	for _, e := range valid {
-		if u, ok := existing[e.Normalized]; ok {
-			if u.Status == user.StatusNotInvited && in.SendEmail {
-				reinvite = append(reinvite, u)
-			} else {
-				out.Rejected = append(out.Rejected, Rejection{Email: e.Address, Reason: "already a member of the organisation"})
-			}
-			continue
-		}
-		fresh = append(fresh, e)
-	}
+	fresh, reinvite, members := sortExisting(valid, existing, in.SendEmail)
+	out.Rejected = append(invalid, members...)
 	now := s.clock.Now()
 	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
 		people := slices.Clone(reinvite)
@@ -215,6 +196,48 @@ func (s *Service) InviteUsers(ctx context.Context, in InviteInput) (*InviteResul
 		s.bulk.Queued(ctx, out.BulkSend)
 	}
 	return out, nil
+}
+
+// screen keeps the pasted entries that may become people, and rejects the
+// others with the reason: what emailaddr.ParseList found invalid (the entry
+// echoed as pasted, clipped, with refused characters written out), a domain
+// that looks like a typo (with the suggestion), and names the name rule
+// refuses.
+func screen(entries []emailaddr.Entry) (valid []emailaddr.Entry, rejected []Rejection) {
+	for _, e := range entries {
+		switch {
+		case e.Reason != "":
+			rejected = append(rejected, Rejection{Email: clip(plaintext.Visible(plaintext.Address, e.Input), emailaddr.MaxLength), Reason: e.Reason, Suggestion: e.Suggestion})
+		case e.Suggestion != "":
+			rejected = append(rejected, Rejection{Email: e.Address, Reason: "the domain looks like a typo", Suggestion: e.Suggestion})
+		default:
+			if reason := namesProblem(e.Name); reason != "" {
+				rejected = append(rejected, Rejection{Email: e.Address, Reason: reason})
+				continue
+			}
+			valid = append(valid, e)
+		}
+	}
+	return valid, rejected
+}
+
+// sortExisting divides valid entries by whom they name among existing (the
+// organisation's people by normalised address): nobody yet (fresh, to be
+// created); someone never invited, who is invited again when send is set
+// (reinvite); anyone else is already a member (rejected).
+func sortExisting(valid []emailaddr.Entry, existing map[string]*ent.User, send bool) (fresh []emailaddr.Entry, reinvite []*ent.User, rejected []Rejection) {
+	for _, e := range valid {
+		if u, ok := existing[e.Normalized]; ok {
+			if u.Status == user.StatusNotInvited && send {
+				reinvite = append(reinvite, u)
+			} else {
+				rejected = append(rejected, Rejection{Email: e.Address, Reason: "already a member of the organisation"})
+			}
+			continue
+		}
+		fresh = append(fresh, e)
+	}
+	return fresh, reinvite, rejected
 }
 
 // byNormalizedEmail finds the organisation's people among entries.
@@ -291,13 +314,28 @@ func (s *Service) target(ctx context.Context, id int) (*ent.User, error) {
 	return u, nil
 }
 
-// requireNotActive refuses inviting people who have an account.
+// requireNotActive refuses inviting people who have an account, or are
+// deactivated.
 func requireNotActive(u *ent.User) error {
-	switch u.Status {
-	case user.StatusActive:
+	if u.Status == user.StatusActive {
 		return apperr.New(apperr.Conflict, fmt.Sprintf("%s already has an account: send password reset instructions instead", u.Email))
-	case user.StatusDeactivated:
+	}
+	return requireNotDeactivated(u)
+}
+
+// requireNotDeactivated refuses acting on the credentials of a deactivated
+// person.
+func requireNotDeactivated(u *ent.User) error {
+	if u.Status == user.StatusDeactivated {
 		return apperr.New(apperr.Conflict, fmt.Sprintf("%s is deactivated: reactivate them first", u.Email))
+	}
+	return nil
+}
+
+// requirePending refuses revoking an invitation that is not pending.
+func requirePending(u *ent.User) error {
+	if u.Status != user.StatusInvited {
+		return apperr.New(apperr.Conflict, fmt.Sprintf("%s has no pending invitation", u.Email))
 	}
 	return nil
 }
@@ -318,11 +356,8 @@ func (s *Service) Resend(ctx context.Context, userID int, force bool) (*ent.User
 	if err != nil {
 		return nil, err
 	}
-	if err := requireNotActive(u); err != nil {
+	if err := checkResend(u, force); err != nil {
 		return nil, err
-	}
-	if reason := Suppressed(u.LastEmailStatus); reason != "" && !force {
-		return nil, apperr.New(apperr.Conflict, fmt.Sprintf("%s is suppressed (%s): pass force: true to send anyway", u.Email, reason))
 	}
 	var id int
 	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
@@ -338,6 +373,19 @@ func (s *Service) Resend(ctx context.Context, userID int, force bool) (*ent.User
 	}
 	s.bulk.Dispatch(ctx, true, id)
 	return s.reload(ctx, u.ID)
+}
+
+// checkResend refuses resending an invitation to someone with an account
+// or deactivated, and to an address whose last email bounced or was marked
+// as spam unless force (all CONFLICT, saying why).
+func checkResend(u *ent.User, force bool) error {
+	if err := requireNotActive(u); err != nil {
+		return err
+	}
+	if reason := Suppressed(u.LastEmailStatus); reason != "" && !force {
+		return apperr.New(apperr.Conflict, fmt.Sprintf("%s is suppressed (%s): pass force: true to send anyway", u.Email, reason))
+	}
+	return nil
 }
 
 // Suppressed says why an address whose last email ended as last gets no
@@ -397,8 +445,8 @@ func (s *Service) Revoke(ctx context.Context, userID int) (*ent.User, error) {
 	if err != nil {
 		return nil, err
 	}
-	if u.Status != user.StatusInvited {
-		return nil, apperr.New(apperr.Conflict, fmt.Sprintf("%s has no pending invitation", u.Email))
+	if err := requirePending(u); err != nil {
+		return nil, err
 	}
 	now := s.clock.Now()
 	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
@@ -431,8 +479,8 @@ func (s *Service) SetTemporaryPassword(ctx context.Context, userID int, password
 	if err != nil {
 		return nil, err
 	}
-	if u.Status == user.StatusDeactivated {
-		return nil, apperr.New(apperr.Conflict, fmt.Sprintf("%s is deactivated: reactivate them first", u.Email))
+	if err := requireNotDeactivated(u); err != nil {
+		return nil, err
 	}
 	if err := CheckGrant(a.Viewer, u.Edges.Role); err != nil {
 		return nil, err
@@ -509,6 +557,25 @@ func splitName(name string) (first, last *string) {
 		return &f, &l
 	}
 	return &name, nil
+}
+
+// namesProblem says why a pasted display name cannot give a person's first
+// and last names (as splitName splits it) under the name rule (package
+// personname), or "".
+func namesProblem(display string) string {
+	first, last := splitName(display)
+	for _, n := range []struct {
+		what string
+		name *string
+	}{{"first name", first}, {"last name", last}} {
+		if n.name == nil {
+			continue
+		}
+		if err := personname.Check(*n.name); err != nil {
+			return "the " + n.what + " " + err.Error()
+		}
+	}
+	return ""
 }
 
 func nonNil(s []string) []string {

@@ -20,7 +20,7 @@ import (
 	"github.com/rollcall/rollcall/internal/credentials"
 	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/emailaddr"
-	"github.com/rollcall/rollcall/internal/plaintext"
+	"github.com/rollcall/rollcall/internal/personname"
 	"github.com/rollcall/rollcall/internal/throttle"
 	"github.com/rollcall/rollcall/internal/username"
 	"github.com/rollcall/rollcall/internal/viewer"
@@ -158,20 +158,13 @@ func (s *Service) Activate(ctx context.Context, in AcceptInput) (*ent.User, erro
 	return s.client.User.Get(sys, u.ID)
 }
 
-// MaxNameLength is the longest first or last name a person may give when
-// accepting, in characters.
-const MaxNameLength = 200
-
 // personName trims a first or last name given on acceptance and refuses one
-// longer than MaxNameLength or holding a character the text rule refuses in
-// names, as BAD_USER_INPUT on field (what names it in the message).
+// the name rule refuses (package personname), as BAD_USER_INPUT on field
+// (what names it in the message).
 func personName(field, what, v string) (string, error) {
 	v = strings.TrimSpace(v)
-	if err := plaintext.Check(plaintext.Name, v); err != nil {
+	if err := personname.Check(v); err != nil {
 		return "", apperr.Invalid(field, "the "+what+" "+err.Error())
-	}
-	if utf8.RuneCountInString(v) > MaxNameLength {
-		return "", apperr.Invalid(field, fmt.Sprintf("the %s has at most %d characters", what, MaxNameLength))
 	}
 	return v, nil
 }
@@ -204,13 +197,9 @@ type ResetRequest struct {
 // address up and sends the email. Input
 // that no account can match (too long, not UTF-8, NUL) is refused.
 func (s *Service) RequestPasswordReset(ctx context.Context, in ResetRequest) error {
-	email := strings.ToLower(strings.TrimSpace(in.Email))
-	slug := strings.ToLower(strings.TrimSpace(in.Organization))
-	if len(email) > emailaddr.MaxLength || !utf8.ValidString(email) || strings.ContainsRune(email, 0) {
-		return apperr.Invalid("email", string(emailaddr.ErrInvalid))
-	}
-	if slug != "" && !schema.SlugPattern.MatchString(slug) {
-		return apperr.Invalid("organization", "not an organisation's slug: lower-case letters, digits and dashes")
+	email, slug, err := in.clean()
+	if err != nil {
+		return err
 	}
 	// Keyed by the address alone, so naming other organisations does not
 	// buy more attempts.
@@ -233,7 +222,7 @@ func (s *Service) RequestPasswordReset(ctx context.Context, in ResetRequest) err
 	if len(ip) > maxClientIP {
 		ip = ip[:maxClientIP]
 	}
-	err := s.client.PasswordResetRequest.Create().SetOrganizationSlug(slug).SetEmail(email).
+	err = s.client.PasswordResetRequest.Create().SetOrganizationSlug(slug).SetEmail(email).
 		SetClientIP(ip).SetCreatedAt(s.clock.Now()).Exec(auth.AsSystem(ctx))
 	if err != nil {
 		return fmt.Errorf("record reset request: %w", err)
@@ -242,6 +231,23 @@ func (s *Service) RequestPasswordReset(ctx context.Context, in ResetRequest) err
 	// answer for the processor, and make it slower for a known address.
 	time.AfterFunc(s.resets.Delay, s.wakeResets)
 	return nil
+}
+
+// clean returns the request's address and slug as they are looked up
+// (trimmed, lower-cased), refusing input no account can match: an address
+// longer than emailaddr.MaxLength bytes, not UTF-8 or holding NUL, or a slug
+// that is not one. Any other address is taken as it is, so the answer does
+// not tell which addresses exist.
+func (in ResetRequest) clean() (email, slug string, err error) {
+	email = strings.ToLower(strings.TrimSpace(in.Email))
+	slug = strings.ToLower(strings.TrimSpace(in.Organization))
+	if len(email) > emailaddr.MaxLength || !utf8.ValidString(email) || strings.ContainsRune(email, 0) {
+		return "", "", apperr.Invalid("email", string(emailaddr.ErrInvalid))
+	}
+	if slug != "" && !schema.SlugPattern.MatchString(slug) {
+		return "", "", apperr.Invalid("organization", "not an organisation's slug: lower-case letters, digits and dashes")
+	}
+	return email, slug, nil
 }
 
 // maxClientIP is the longest client address a reset request keeps.

@@ -180,6 +180,16 @@ func (s *Service) claimResets(ctx context.Context, claim string, now time.Time) 
 	return out, nil
 }
 
+// resetAction is the email a reset request sends a person of status (a
+// reset request reaches only the active and the invited): a fresh invitation
+// to the invited, reset instructions to an account.
+func resetAction(status user.Status) delivery.Action {
+	if status == user.StatusInvited {
+		return delivery.ActionINVITATION
+	}
+	return delivery.ActionPASSWORD_RESET
+}
+
 // errClaimLost means a request's lease lapsed and another worker took it.
 var errClaimLost = errors.New("the request's lease lapsed and another worker took it")
 
@@ -219,12 +229,8 @@ func (s *Service) resolveReset(ctx context.Context, claim string, r *ent.Passwor
 			return errClaimLost
 		}
 		for _, u := range people {
-			action := delivery.ActionPASSWORD_RESET
-			if u.Status == user.StatusInvited {
-				action = delivery.ActionINVITATION
-			}
 			id, err := s.bulk.QueueOne(sys, tx, OneEmail{OrgID: u.OrganizationID, UserID: u.ID, To: u.Email,
-				Action: action, Last: u.LastEmailStatus})
+				Action: resetAction(u.Status), Last: u.LastEmailStatus})
 			if err != nil {
 				return fmt.Errorf("reset for person %d: %w", u.ID, err)
 			}

@@ -114,16 +114,14 @@ func (s *Service) Stream(ctx context.Context) (<-chan *ent.Notification, error) 
 }
 
 // List pages through the viewer's notifications, newest first: first
-// defaults to 50 and is capped at 500. An API key's list is empty.
+// defaults to DefaultPageSize and is capped at MaxPageSize. An API key's
+// list is empty.
 func (s *Service) List(ctx context.Context, first int, after *entgql.Cursor[int], unreadOnly bool) (*ent.NotificationConnection, error) {
 	v, err := viewer.Signed(ctx)
 	if err != nil {
 		return nil, err
 	}
-	first = min(500, first)
-	if first <= 0 {
-		first = 50
-	}
+	first = pageSize(first)
 	q := s.client.Notification.Query()
 	if v.IsKey() {
 		q = q.Where(notification.IDIn()) // nothing: the key is nobody
@@ -134,4 +132,19 @@ func (s *Service) List(ctx context.Context, first int, after *entgql.Cursor[int]
 	return q.Paginate(ctx, after, &first, nil, nil, ent.WithNotificationOrder(&ent.NotificationOrder{
 		Direction: entgql.OrderDirectionDesc, Field: ent.NotificationOrderFieldCreatedAt,
 	}))
+}
+
+// Page sizes of the notifications connection.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 500
+)
+
+// pageSize is the page size first asks for: DefaultPageSize when zero or
+// negative, at most MaxPageSize.
+func pageSize(first int) int {
+	if first <= 0 {
+		return DefaultPageSize
+	}
+	return min(MaxPageSize, first)
 }

@@ -62,9 +62,9 @@ type Created struct {
 // one transaction. It is system work: the caller is an operator, not a viewer.
 // The name (the slug when empty) follows the same rules as in Update.
 func (s *Service) Create(ctx context.Context, in CreateInput) (*Created, error) {
-	slug := strings.ToLower(strings.TrimSpace(in.Slug))
-	if !schema.SlugPattern.MatchString(slug) {
-		return nil, apperr.Invalid("slug", "slug must be lower-case letters, digits and dashes")
+	slug, err := cleanSlug(in.Slug)
+	if err != nil {
+		return nil, err
 	}
 	name := strings.TrimSpace(in.Name)
 	if name == "" {
@@ -205,8 +205,8 @@ func (s *Service) Update(ctx context.Context, in UpdateInput) (*ent.Organization
 		sets = append(sets, func(up *ent.OrganizationUpdateOne) { up.SetProducts(products) })
 	}
 	for field, ttl := range map[string]*int{"invitationTTLSeconds": in.InvitationTTLSeconds, "resetTTLSeconds": in.ResetTTLSeconds} {
-		if ttl != nil && (*ttl < 1 || *ttl > MaxTTLSeconds) {
-			return nil, apperr.Invalid(field, fmt.Sprintf("must be from 1 to %d seconds (30 days)", MaxTTLSeconds))
+		if err := checkTTL(field, ttl); err != nil {
+			return nil, err
 		}
 	}
 	if in.InvitationTTLSeconds != nil {
@@ -217,22 +217,19 @@ func (s *Service) Update(ctx context.Context, in UpdateInput) (*ent.Organization
 	}
 	if in.EmailFromName != nil {
 		name := strings.TrimSpace(*in.EmailFromName)
-		if err := plaintext.Check(plaintext.Name, name); err != nil {
-			return nil, apperr.Invalid("emailFromName", "the sender name "+err.Error())
-		}
-		if len(name) > 200 {
-			return nil, apperr.Invalid("emailFromName", "a sender name has at most 200 characters on one line")
+		if err := checkSenderName(name); err != nil {
+			return nil, err
 		}
 		sets = append(sets, func(up *ent.OrganizationUpdateOne) { up.SetEmailFromName(name) })
 	}
 	if in.ReplyTo != nil {
-		if strings.TrimSpace(*in.ReplyTo) == "" {
+		addr, err := cleanReplyTo(*in.ReplyTo)
+		if err != nil {
+			return nil, err
+		}
+		if addr == "" {
 			sets = append(sets, func(up *ent.OrganizationUpdateOne) { up.ClearReplyTo() })
 		} else {
-			addr, _, err := emailaddr.Normalize(*in.ReplyTo)
-			if err != nil {
-				return nil, apperr.Invalid("replyTo", err.Error())
-			}
 			sets = append(sets, func(up *ent.OrganizationUpdateOne) { up.SetReplyTo(addr) })
 		}
 	}
@@ -244,7 +241,7 @@ func (s *Service) Update(ctx context.Context, in UpdateInput) (*ent.Organization
 		if err := up.Exec(ctx); err != nil {
 			return fmt.Errorf("update organisation: %w", err)
 		}
-		if err := withdrawProducts(ctx, tx, removed); err != nil {
+		if err := withdrawProducts(ctx, tx, o.ID, removed); err != nil {
 			return err
 		}
 		return s.audit.Record(ctx, tx, o.ID, audit.Event{Action: "organization.updated",
@@ -256,11 +253,12 @@ func (s *Service) Update(ctx context.Context, in UpdateInput) (*ent.Organization
 	return s.Current(ctx)
 }
 
-// withdrawProducts takes products away from everyone who has them.
-func withdrawProducts(ctx context.Context, client *ent.Client, products []string) error {
+// withdrawProducts takes products away from everyone of organisation orgID
+// who has them (another organisation's product of the same name is its own).
+func withdrawProducts(ctx context.Context, client *ent.Client, orgID int, products []string) error {
 	for _, p := range products {
 		holders, err := client.User.Query().
-			Where(func(s *sql.Selector) { s.Where(sqljson.ValueContains(user.FieldProducts, p)) }).
+			Where(user.OrganizationID(orgID), func(s *sql.Selector) { s.Where(sqljson.ValueContains(user.FieldProducts, p)) }).
 			All(auth.AsSystem(ctx))
 		if err != nil {
 			return fmt.Errorf("find holders of %s: %w", p, err)
@@ -285,6 +283,51 @@ func checkName(name string) error {
 		return apperr.Invalid("name", "the organisation name "+err.Error())
 	}
 	return nil
+}
+
+// cleanSlug lower-cases and trims an organisation's slug, and refuses one
+// that is not lower-case letters, digits and dashes (schema.SlugPattern).
+func cleanSlug(s string) (string, error) {
+	slug := strings.ToLower(strings.TrimSpace(s))
+	if !schema.SlugPattern.MatchString(slug) {
+		return "", apperr.Invalid("slug", "slug must be lower-case letters, digits and dashes")
+	}
+	return slug, nil
+}
+
+// checkTTL refuses a link lifetime (field, in seconds; nil when unchanged)
+// outside 1 second to MaxTTLSeconds.
+func checkTTL(field string, ttl *int) error {
+	if ttl != nil && (*ttl < 1 || *ttl > MaxTTLSeconds) {
+		return apperr.Invalid(field, fmt.Sprintf("must be from 1 to %d seconds (30 days)", MaxTTLSeconds))
+	}
+	return nil
+}
+
+// checkSenderName refuses a sender name (trimmed; "" is the default) that
+// holds a character the text rule refuses in names, or is longer than 200
+// bytes: it goes into every email's From header.
+func checkSenderName(name string) error {
+	if err := plaintext.Check(plaintext.Name, name); err != nil {
+		return apperr.Invalid("emailFromName", "the sender name "+err.Error())
+	}
+	if len(name) > 200 {
+		return apperr.Invalid("emailFromName", "a sender name has at most 200 characters on one line")
+	}
+	return nil
+}
+
+// cleanReplyTo returns the reply-to address as stored, "" to clear it (a
+// blank input), refusing what emailaddr.Normalize refuses.
+func cleanReplyTo(v string) (string, error) {
+	if strings.TrimSpace(v) == "" {
+		return "", nil
+	}
+	addr, _, err := emailaddr.Normalize(v)
+	if err != nil {
+		return "", apperr.Invalid("replyTo", err.Error())
+	}
+	return addr, nil
 }
 
 // cleanProducts trims, checks and de-duplicates product names.

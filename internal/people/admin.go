@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 
 	"github.com/rollcall/rollcall/ent"
@@ -25,7 +24,7 @@ import (
 	"github.com/rollcall/rollcall/internal/emailaddr"
 	"github.com/rollcall/rollcall/internal/invite"
 	"github.com/rollcall/rollcall/internal/perm"
-	"github.com/rollcall/rollcall/internal/plaintext"
+	"github.com/rollcall/rollcall/internal/personname"
 	"github.com/rollcall/rollcall/internal/username"
 	"github.com/rollcall/rollcall/internal/viewer"
 )
@@ -100,11 +99,7 @@ func (a *Admin) lastOwner(ctx context.Context, u *ent.User, doing string) error 
 // address revokes the person's open links and clears a bounce; a pending
 // invitation then shows as expired until resent.
 func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*ent.User, error) {
-	perms := []perm.Permission{perm.PeopleManage}
-	if in.Username != nil {
-		perms = append(perms, perm.CredentialsManage)
-	}
-	s, err := a.begin(ctx, perms...)
+	s, err := a.begin(ctx, in.permissions()...)
 	if err != nil {
 		return nil, err
 	}
@@ -129,11 +124,8 @@ func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*en
 			return nil, apperr.Invalid("email", err.Error())
 		}
 		if norm != u.EmailNormalized {
-			// An account's address is where its password can be reset:
-			// changing it is a credential change.
-			if u.Status == user.StatusActive && !s.Can(perm.CredentialsManage) {
-				return nil, &apperr.Error{Code: apperr.Forbidden, Field: "email",
-					Message: fmt.Sprintf("permission %s required to change the address of an active account", perm.CredentialsManage)}
+			if err := checkAddressChange(s.Viewer, u); err != nil {
+				return nil, err
 			}
 			if err := a.unique(ctx, user.EmailNormalized(norm), u.ID, "email", "another person has this address"); err != nil {
 				return nil, err
@@ -200,10 +192,8 @@ func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*en
 		if err != nil {
 			return nil, err
 		}
-		for _, p := range in.Products {
-			if !slices.Contains(o.Products, p) {
-				return nil, apperr.Invalid("products", fmt.Sprintf("product %q is not enabled for this organisation", p))
-			}
+		if err := invite.CheckProducts(o, in.Products); err != nil {
+			return nil, err
 		}
 		set("products", func(up *ent.UserUpdateOne) { up.SetProducts(in.Products) })
 	}
@@ -260,6 +250,27 @@ func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*en
 	return updated, nil
 }
 
+// permissions are what changing in needs: people.manage, and
+// credentials.manage for the username (a sign-in name).
+func (in UpdateUserInput) permissions() []perm.Permission {
+	perms := []perm.Permission{perm.PeopleManage}
+	if in.Username != nil {
+		perms = append(perms, perm.CredentialsManage)
+	}
+	return perms
+}
+
+// checkAddressChange refuses changing the address of an active account
+// without credentials.manage: an account's address is where its password
+// can be reset, so changing it is a credential change.
+func checkAddressChange(v *viewer.Viewer, u *ent.User) error {
+	if u.Status == user.StatusActive && !v.Can(perm.CredentialsManage) {
+		return &apperr.Error{Code: apperr.Forbidden, Field: "email",
+			Message: fmt.Sprintf("permission %s required to change the address of an active account", perm.CredentialsManage)}
+	}
+	return nil
+}
+
 // unique refuses a value another person of the organisation already has.
 func (a *Admin) unique(ctx context.Context, p predicate.User, self int, field, message string) error {
 	taken, err := a.client.User.Query().Where(p, user.IDNEQ(self)).Exist(ctx)
@@ -272,16 +283,12 @@ func (a *Admin) unique(ctx context.Context, p predicate.User, self int, field, m
 	return nil
 }
 
-// optionalName trims a first or last name and refuses one holding a
-// character the text rule refuses in names, or longer than 200 bytes; ""
-// becomes nil.
+// optionalName trims a first or last name and refuses one the name rule
+// refuses (package personname); "" becomes nil.
 func optionalName(field, v string) (*string, error) {
 	v = strings.TrimSpace(v)
-	if err := plaintext.Check(plaintext.Name, v); err != nil {
+	if err := personname.Check(v); err != nil {
 		return nil, apperr.Invalid(field, "the name "+err.Error())
-	}
-	if len(v) > 200 {
-		return nil, apperr.Invalid(field, "at most 200 characters")
 	}
 	if v == "" {
 		return nil, nil
@@ -337,10 +344,7 @@ func (a *Admin) Reactivate(ctx context.Context, id int) (*ent.User, error) {
 	if u.Status != user.StatusDeactivated {
 		return u, nil
 	}
-	status := user.StatusNotInvited
-	if u.PasswordHash != nil {
-		status = user.StatusActive
-	}
+	status := reactivated(u)
 	err = db.InTx(ctx, a.client, func(tx *ent.Client) error {
 		if err := tx.User.UpdateOneID(u.ID).SetStatus(status).SetUpdatedAt(a.clock.Now()).Exec(ctx); err != nil {
 			return fmt.Errorf("reactivate: %w", err)
@@ -351,6 +355,16 @@ func (a *Admin) Reactivate(ctx context.Context, id int) (*ent.User, error) {
 		return nil, err
 	}
 	return a.client.User.Get(ctx, u.ID)
+}
+
+// reactivated is the status a deactivated person returns to: ACTIVE when
+// they had an account (a password), else NOT_INVITED (an invitation pending
+// before is not restored: its links were revoked).
+func reactivated(u *ent.User) user.Status {
+	if u.PasswordHash != nil {
+		return user.StatusActive
+	}
+	return user.StatusNotInvited
 }
 
 // Delete erases a person: their row, sessions and links go, and the audit

@@ -92,11 +92,8 @@ func (a *Admin) UpdateRole(ctx context.Context, id int, in RoleInput) (*ent.Role
 	if err != nil {
 		return nil, err
 	}
-	if r.Builtin && name != r.Name {
-		return nil, apperr.Invalid("name", "built-in roles cannot be renamed")
-	}
-	if r.Builtin && r.Name == perm.Owner && len(perms) != len(perm.All()) {
-		return nil, apperr.Invalid("permissions", "the Owner role keeps every permission")
+	if err := checkRoleChange(r, name, perms); err != nil {
+		return nil, err
 	}
 	if err := a.uniqueRole(ctx, name, r.ID); err != nil {
 		return nil, err
@@ -116,6 +113,19 @@ func (a *Admin) UpdateRole(ctx context.Context, id int, in RoleInput) (*ent.Role
 		a.auth.PermissionsChanged(ctx, r.ID)
 	}
 	return r.Unwrap(), nil
+}
+
+// checkRoleChange refuses renaming a built-in role, and taking any
+// permission from the built-in Owner role (name and perms as checkRole
+// returns them).
+func checkRoleChange(r *ent.Role, name string, perms []string) error {
+	if r.Builtin && name != r.Name {
+		return apperr.Invalid("name", "built-in roles cannot be renamed")
+	}
+	if r.Builtin && r.Name == perm.Owner && len(perms) != len(perm.All()) {
+		return apperr.Invalid("permissions", "the Owner role keeps every permission")
+	}
+	return nil
 }
 
 // DeleteRole removes a role nobody holds. Built-in roles stay.
