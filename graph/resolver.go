@@ -8,6 +8,7 @@ import (
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/bulksend"
 	"github.com/rollcall/rollcall/internal/clock"
+	"github.com/rollcall/rollcall/internal/event"
 	"github.com/rollcall/rollcall/internal/history"
 	"github.com/rollcall/rollcall/internal/importer"
 	"github.com/rollcall/rollcall/internal/invite"
@@ -35,4 +36,7 @@ type Resolver struct {
 	History *history.Service
 	// Templates saves, lists and previews template overrides.
 	Templates *template.Service
+	// EventLog serves the events log; Feed streams it live.
+	EventLog *event.Log
+	Feed     *event.Feed
 }
