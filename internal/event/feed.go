@@ -49,9 +49,13 @@ var ErrSlowSubscriber = apperr.New(apperr.RateLimited,
 
 // settleRetry is the first wait before reading again when committed events
 // are held back by an older running transaction (see Unsettled); it doubles
-// up to Poll. These waits are on the real clock: they follow the database,
-// not the business time of the injected clock.
-const settleRetry = 10 * time.Millisecond
+// up to settleRetryMax (or Poll, if shorter). These waits, like Poll, are on
+// the real clock: they follow the database, not the business time of the
+// injected clock.
+const (
+	settleRetry    = 10 * time.Millisecond
+	settleRetryMax = 500 * time.Millisecond
+)
 
 // Feed streams the log live to this replica's subscribers. One tailer reads
 // the events after where it stands, in commit order, for every organisation
@@ -215,7 +219,7 @@ func (f *Feed) tail(pos Position) {
 		}
 		wait := f.cfg.Poll
 		if held, err := f.log.Unsettled(ctx, pos); err == nil && held {
-			wait, retry = retry, min(2*retry, f.cfg.Poll)
+			wait, retry = min(retry, f.cfg.Poll), min(2*retry, settleRetryMax)
 		} else {
 			retry = settleRetry
 		}
