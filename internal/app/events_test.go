@@ -1,9 +1,11 @@
 package app_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -397,4 +399,223 @@ func TestEventRetention(t *testing.T) {
 		s.Clock.Advance(10 * time.Minute)
 		time.Sleep(time.Millisecond)
 	}
+}
+
+const organizationEventsSubscription = `subscription($types: [String!]) { organizationEvents(types: $types) { id type occurredAt data } }`
+
+// waitSubscribers waits until s has n organizationEvents subscribers.
+func waitSubscribers(t *testing.T, s *testkit.Server, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Feed.Subscribers() != n {
+		require.True(t, time.Now().Before(deadline), "%d subscribers, want %d", s.Feed.Subscribers(), n)
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// nextEvent reads the next event of subscription id.
+func (w *wsClient) nextEvent(id string) loggedEvent {
+	w.t.Helper()
+	r := w.next(id, 30*time.Second)
+	require.Empty(w.t, r.Errors)
+	var out struct{ OrganizationEvents loggedEvent }
+	require.NoError(w.t, json.Unmarshal(r.Data, &out))
+	return out.OrganizationEvents
+}
+
+// TestOrganizationEventsAcrossReplicas: a subscriber on one replica hears
+// the changes made through another, of its organisation and types only,
+// over both protocols.
+func TestOrganizationEventsAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	for _, p := range wsProtocols {
+		t.Run(p.name, func(t *testing.T) {
+			t.Parallel()
+			// On PostgreSQL the other replica's commits wake this one's
+			// tailer; on SQLite, which has one server and no shared bus,
+			// it finds them at its poll.
+			s := testkit.NewServer(t, func(c *config.Config) { c.Events.Poll = 50 * time.Millisecond })
+			r := s.Replica(t, true)
+			a := signIn(t, s, "acme")
+			other := signIn(t, s, "other")
+			s.AddPeople(t, a.org, testkit.Person{Email: "hr@acme.test", Role: "HR", Status: user.StatusActive, Password: "hr-password-123"})
+			w := wsOpen(t, s, p, s.Login(t, "acme", "hr@acme.test", "hr-password-123"))
+			w.subscribe("1", organizationEventsSubscription, map[string]any{"types": []string{"user.created", "invitation.accepted"}})
+			waitSubscribers(t, s, 1)
+
+			// Through the other replica: a change of a type not asked for,
+			// another organisation's person, then the two awaited.
+			viaR := &admin{s: r, org: a.org, tok: a.tok}
+			r.Query(t, a.tok, `mutation($id: ID!) { updateUser(id: $id, input: {firstName: "Olive"}) { id } }`,
+				map[string]any{"id": fmt.Sprint(a.org.Owner.ID)})
+			(&admin{s: r, org: other.org, tok: other.tok}).invite(t, other.tok, []string{"stranger@example.com"}, "Member", false)
+			res, _ := viaR.invite(t, a.tok, []string{"ada@example.com"}, "Member", false)
+			ada := res.InviteUsers.Users[0].ID
+			var link struct{ CreateInvitationLink struct{ URL string } }
+			r.Query(t, a.tok, `mutation($id: ID!) { createInvitationLink(userId: $id) { url } }`, map[string]any{"id": ada}).Decode(t, &link)
+			_, tok, _ := strings.Cut(link.CreateInvitationLink.URL, "token=")
+			require.Empty(t, accept(r, t, tok, "ada-password-123").Errors)
+
+			created := w.nextEvent("1")
+			require.Equal(t, "user.created", created.Type)
+			require.Equal(t, "ada@example.com", person(t, created)["email"])
+			accepted := w.nextEvent("1")
+			require.Equal(t, "invitation.accepted", accepted.Type)
+			require.Equal(t, ada, person(t, accepted)["id"])
+			require.Equal(t, "ACTIVE", person(t, accepted)["status"])
+
+			// The same events, with the same ids, are in the log.
+			logged := (&eventLog{a: a}).expect(t, "user.updated", "user.created", "invitation.accepted")
+			require.Equal(t, created.ID, logged[1].ID)
+			require.Equal(t, accepted.ID, logged[2].ID)
+		})
+	}
+}
+
+// TestOrganizationEventsRights: people.read is needed to subscribe, and a
+// subscription ends when its viewer is demoted below it.
+func TestOrganizationEventsRights(t *testing.T) {
+	t.Parallel()
+	for _, p := range wsProtocols {
+		t.Run(p.name, func(t *testing.T) {
+			t.Parallel()
+			a := newAdmin(t)
+			s := a.s
+			people := s.AddPeople(t, a.org,
+				testkit.Person{Email: "hr@acme.test", Role: "HR", Status: user.StatusActive, Password: "hr-password-123"},
+				testkit.Person{Email: "member@acme.test", Role: "Member", Status: user.StatusActive, Password: "member-password-1"})
+
+			member := wsOpen(t, s, p, s.Login(t, "acme", "member@acme.test", "member-password-1"))
+			member.subscribe("1", organizationEventsSubscription, nil)
+			m, err := member.read(5 * time.Second)
+			require.NoError(t, err)
+			switch m.Type {
+			case p.next:
+				var r wsResult
+				require.NoError(t, json.Unmarshal(m.Payload, &r))
+				require.Equal(t, "FORBIDDEN", errorCode(r))
+			case "error":
+				var errs []testkit.Error
+				require.NoError(t, json.Unmarshal(m.Payload, &errs))
+				require.Equal(t, "FORBIDDEN", errs[0].Code())
+			default:
+				t.Fatalf("want FORBIDDEN, got %s %s", m.Type, m.Payload)
+			}
+
+			w := wsOpen(t, s, p, s.Login(t, "acme", "hr@acme.test", "hr-password-123"))
+			w.subscribe("1", organizationEventsSubscription, nil)
+			waitSubscribers(t, s, 1)
+			a.invite(t, a.tok, []string{"ada@example.com"}, "Member", false)
+			require.Equal(t, "user.created", w.nextEvent("1").Type)
+
+			var out struct{ UpdateUser struct{ ID string } }
+			s.Query(t, a.tok, `mutation($id: ID!, $role: ID!) { updateUser(id: $id, input: {roleId: $role}) { id } }`,
+				map[string]any{"id": fmt.Sprint(people[0].ID), "role": a.roleID("Member")}).Decode(t, &out)
+			w.requireClosed("permissions changed")
+			waitSubscribers(t, s, 0)
+		})
+	}
+}
+
+// TestOrganizationEventsSlowSubscriber: a subscriber more than the buffer
+// behind is told so and its subscription ends; the connection stays.
+func TestOrganizationEventsSlowSubscriber(t *testing.T) {
+	t.Parallel()
+	for _, p := range wsProtocols {
+		t.Run(p.name, func(t *testing.T) {
+			t.Parallel()
+			s := testkit.NewServer(t, func(c *config.Config) { c.Events.Buffer = 2 })
+			a := signIn(t, s, "acme")
+			w := wsOpen(t, s, p, a.tok)
+			w.subscribe("1", organizationEventsSubscription, nil)
+			waitSubscribers(t, s, 1)
+			// Ten events in one transaction reach the tailer at once: more
+			// than the buffer holds.
+			var emails []string
+			for i := range 10 {
+				emails = append(emails, fmt.Sprintf("p%d@example.com", i))
+			}
+			a.invite(t, a.tok, emails, "Member", false)
+			var got int
+			for {
+				r := w.next("1", 30*time.Second)
+				if len(r.Errors) > 0 {
+					require.Equal(t, "RATE_LIMITED", errorCode(r))
+					require.Contains(t, r.Errors[0].Message, "fell too far behind")
+					break
+				}
+				got++
+			}
+			// What the buffer held, and what its reader took meanwhile.
+			require.GreaterOrEqual(t, got, 2)
+			require.Less(t, got, 10)
+			m, err := w.read(5 * time.Second)
+			require.NoError(t, err)
+			require.Equal(t, "complete", m.Type, "%s", m.Payload)
+			waitSubscribers(t, s, 0)
+			// The connection still serves.
+			w.subscribe("2", organizationEventsSubscription, nil)
+			waitSubscribers(t, s, 1)
+			a.invite(t, a.tok, []string{"late@example.com"}, "Member", false)
+			require.Equal(t, "late@example.com", person(t, w.nextEvent("2"))["email"])
+		})
+	}
+}
+
+// TestInviterNotified: the person who last invited someone (by hand: not
+// a system round) is told when they accept; nobody is when no person sent
+// them an invitation.
+func TestInviterNotified(t *testing.T) {
+	t.Parallel()
+	a := newAdmin(t)
+	s := a.s
+	s.AddPeople(t, a.org, testkit.Person{Email: "hr@acme.test", Role: "HR", Status: user.StatusActive, Password: "hr-password-123"})
+	hr := s.Login(t, "acme", "hr@acme.test", "hr-password-123")
+	accepted := func(tok string) []string {
+		t.Helper()
+		var out struct {
+			Notifications struct {
+				Edges []struct{ Node struct{ Kind, Message string } }
+			}
+		}
+		s.Query(t, tok, `{ notifications(first: 50) { edges { node { kind message } } } }`, nil).Decode(t, &out)
+		var msgs []string
+		for _, e := range out.Notifications.Edges {
+			if e.Node.Kind == "INVITATION_ACCEPTED" {
+				msgs = append(msgs, e.Node.Message)
+			}
+		}
+		return msgs
+	}
+
+	// HR invites Ada, the Owner sends her another invitation, then the
+	// system sends a fresh one (she asked for a reset): the Owner invited
+	// her last.
+	res, _ := a.invite(t, hr, []string{"Ada Lovelace <ada@example.com>"}, "Member", true)
+	ada := res.InviteUsers.Users[0].ID
+	s.WaitDeliveries(t)
+	var resent resent
+	s.Query(t, a.tok, resendMutation, map[string]any{"id": ada}).Decode(t, &resent)
+	requestReset(t, s, "acme", "ada@example.com")
+	s.WaitResets(t)
+	s.WaitDeliveries(t)
+	require.Len(t, s.EmailsTo(t, "ada@example.com"), 3)
+	require.Empty(t, accept(s, t, s.LastEmailTo(t, "ada@example.com").Token(), "ada-password-123").Errors)
+	require.Equal(t, []string{"Ada Lovelace (ada@example.com) accepted your invitation."}, accepted(a.tok))
+	require.Empty(t, accepted(hr))
+
+	// Eve was only ever invited by the system: nobody is told.
+	s.AddPeople(t, a.org, testkit.Person{Email: "eve@example.com", Status: user.StatusInvited})
+	requestReset(t, s, "acme", "eve@example.com")
+	s.WaitResets(t)
+	s.WaitDeliveries(t)
+	require.Empty(t, accept(s, t, s.LastEmailTo(t, "eve@example.com").Token(), "eve-password-123").Errors)
+	require.Len(t, accepted(a.tok), 1)
+	require.Empty(t, accepted(hr))
+	log := (&eventLog{a: a})
+	evs := log.expect(t, "user.created", "invitation.sent", "bulk_send.completed", "invitation.sent", "invitation.sent",
+		"invitation.accepted", "invitation.sent", "invitation.accepted")
+	require.Equal(t, fmt.Sprint(a.org.Owner.ID), evs[5].Data["invitedById"])
+	require.Nil(t, evs[4].Data["invitedById"], "the system's invitation")
+	require.Nil(t, evs[7].Data["invitedById"])
 }
