@@ -27,7 +27,7 @@ type fixture struct {
 	orgs [2]int
 }
 
-func setup(t *testing.T) *fixture {
+func setup(t testing.TB) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	d, err := db.Open(ctx, testdb.DatabaseURL(t))
@@ -171,4 +171,18 @@ func TestPrune(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 5, n)
 	f.requireTypes(t, f.sys, event.Position{}, "new")
+}
+
+// TestRecordIsTenantScoped: a viewer records its own organisation's events
+// only; nothing is written when one of them is another's.
+func TestRecordIsTenantScoped(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	v := viewer.NewContext(context.Background(), &viewer.Viewer{OrgID: f.orgs[0], UserID: 1})
+	require.NoError(t, f.log.Record(v, f.db.Client, f.orgs[0], event.Event{Type: "own"}))
+	err := f.log.RecordEach(v, f.db.Client, event.Event{Type: "own", Org: f.orgs[0]}, event.Event{Type: "foreign", Org: f.orgs[1]})
+	require.ErrorIs(t, err, privacy.Deny)
+	require.ErrorIs(t, f.log.Record(context.Background(), f.db.Client, f.orgs[0], event.Event{Type: "nobody"}), privacy.Deny)
+	require.Error(t, f.log.RecordEach(f.sys, f.db.Client, event.Event{Type: "no organisation"}))
+	f.requireTypes(t, f.sys, event.Position{}, "own")
 }

@@ -1,0 +1,39 @@
+package event_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rollcall/rollcall/ent"
+	"github.com/rollcall/rollcall/internal/event"
+)
+
+// BenchmarkRecordUnit records what a bulk-send unit records: 1,000
+// invitation.sent events in one transaction (one op). On PostgreSQL set
+// ROLLCALL_TEST_DATABASE_URL.
+func BenchmarkRecordUnit(b *testing.B) {
+	f := setup(b)
+	list := unitEvents(f.orgs[0])
+	b.ResetTimer()
+	for b.Loop() {
+		tx, err := f.db.Client.Tx(f.sys)
+		require.NoError(b, err)
+		require.NoError(b, f.log.RecordEach(f.sys, tx.Client(), list...))
+		require.NoError(b, tx.Commit())
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*len(list)), "µs/event")
+}
+
+func unitEvents(org int) []event.Event {
+	out := make([]event.Event, 1000)
+	for i := range out {
+		first, last := "Ada", "Lovelace"
+		u := &ent.User{ID: 1<<32 + i, OrganizationID: org, Email: fmt.Sprintf("p%06d@example.com", i), FirstName: &first,
+			LastName: &last, Status: "INVITED", RoleID: 3 << 32, Products: []string{}}
+		send := 5 << 32
+		out[i] = event.Sent(org, event.Person(u, "Member"), "INVITATION", 7<<32+i, &send, &send, nil)
+	}
+	return out
+}
