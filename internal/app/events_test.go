@@ -575,7 +575,9 @@ func TestInviterNotified(t *testing.T) {
 		t.Helper()
 		var out struct {
 			Notifications struct {
-				Edges []struct{ Node struct{ Kind, Message string } }
+				Edges []struct {
+					Node struct{ Kind, Message string }
+				}
 			}
 		}
 		s.Query(t, tok, `{ notifications(first: 50) { edges { node { kind message } } } }`, nil).Decode(t, &out)
