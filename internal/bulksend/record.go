@@ -346,7 +346,7 @@ func outcomeEvents(jobs []*job) []event.Event {
 // personAfter is the person of a job that left as writePeople leaves them:
 // INVITED after an invitation, ACTIVE after a temporary password, if they
 // were NOT_INVITED or INVITED.
-func personAfter(j *job) map[string]any {
+func personAfter(j *job) any {
 	if j.user == nil { // erased meanwhile
 		return map[string]any{"id": event.ID(j.userID)}
 	}
@@ -363,7 +363,7 @@ func personAfter(j *job) map[string]any {
 }
 
 // personOf is what events say of u (read with its role), nil for nobody.
-func personOf(u *ent.User) map[string]any {
+func personOf(u *ent.User) *event.PersonData {
 	if u == nil {
 		return nil
 	}

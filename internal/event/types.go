@@ -96,19 +96,30 @@ func optional[T any](p *T) any {
 	return *p
 }
 
-// Person is what events say about a person as they are after the change:
-// global id, address, username, names, status, role (its name and id) and
-// products. role is the name of u's role.
-func Person(u *ent.User, role string) map[string]any {
+// PersonData is what events say about a person as they are after the
+// change (data.user): global id, address, username, names, status, role
+// (its name and id) and products. A struct, not a map: events are encoded
+// by the thousand in a bulk send's unit.
+type PersonData struct {
+	ID        string   `json:"id"`
+	Email     string   `json:"email"`
+	Username  *string  `json:"username"`
+	FirstName *string  `json:"firstName"`
+	LastName  *string  `json:"lastName"`
+	Status    string   `json:"status"`
+	Role      string   `json:"role"`
+	RoleID    string   `json:"roleId"`
+	Products  []string `json:"products"`
+}
+
+// Person is what events say about u, whose role is named role.
+func Person(u *ent.User, role string) *PersonData {
 	products := u.Products
 	if products == nil {
 		products = []string{}
 	}
-	return map[string]any{
-		"id": ID(u.ID), "email": u.Email, "username": optional(u.Username),
-		"firstName": optional(u.FirstName), "lastName": optional(u.LastName),
-		"status": string(u.Status), "role": role, "roleId": ID(u.RoleID), "products": products,
-	}
+	return &PersonData{ID: ID(u.ID), Email: u.Email, Username: u.Username, FirstName: u.FirstName, LastName: u.LastName,
+		Status: string(u.Status), Role: role, RoleID: ID(u.RoleID), Products: products}
 }
 
 // UserEvent is an event of type typ about person u (as they are after the
@@ -141,7 +152,7 @@ type Email struct {
 	To         string // the address it went to
 	// Person is the person it went to, as Person gives them; nil once
 	// they are erased.
-	Person map[string]any
+	Person *PersonData
 	Reason string // the provider's or the engine's words; "" for none
 }
 
@@ -163,8 +174,8 @@ func EmailEvent(typ string, e Email) Event {
 // Sent is invitation.sent: the invitation (kind INVITATION, with a link
 // lasting until expires) or temporary password (TEMPORARY_PASSWORD) of
 // delivery deliveryID, of send bulkSendID if any, asked for by invitedBy if
-// a person did, left for person.
-func Sent(orgID int, person map[string]any, kind string, deliveryID int, bulkSendID, invitedBy *int, expires *time.Time) Event {
+// a person did, left for person (a *PersonData, or {"id"} once erased).
+func Sent(orgID int, person any, kind string, deliveryID int, bulkSendID, invitedBy *int, expires *time.Time) Event {
 	return Event{Type: InvitationSent, Org: orgID, Data: map[string]any{
 		"user": person, "kind": kind, "deliveryId": ID(deliveryID), "bulkSendId": optionalID(bulkSendID),
 		"invitedById": optionalID(invitedBy), "expiresAt": optional(expires),
