@@ -9,6 +9,7 @@ import (
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/bulksend"
 	"github.com/rollcall/rollcall/internal/clock"
+	"github.com/rollcall/rollcall/internal/event"
 	"github.com/rollcall/rollcall/internal/history"
 	"github.com/rollcall/rollcall/internal/importer"
 	"github.com/rollcall/rollcall/internal/invite"
@@ -38,4 +39,7 @@ type Resolver struct {
 	Templates *template.Service
 	// APIKeys creates, lists and revokes API keys.
 	Keys *apikey.Service
+	// EventLog serves the events log; Feed streams it live.
+	EventLog *event.Log
+	Feed     *event.Feed
 }

@@ -64,6 +64,8 @@ func NewServer(r *Resolver, opts ServerOptions) *handler.Server {
 	present := presentError(opts.Log)
 	srv.AroundOperations(deadline(opts.Limits, present))
 	srv.AroundOperations(currentRights(r.Auth, opts.Log))
+	srv.AroundOperations(withStreamEnd)
+	srv.AroundResponses(endedStreams(present))
 	srv.AroundRootFields(passwordChangeFirst)
 	srv.AroundFields(markResolverErrors)
 	srv.SetErrorPresenter(present)

@@ -25,6 +25,7 @@ import (
 	"github.com/rollcall/rollcall/internal/config"
 	"github.com/rollcall/rollcall/internal/credentials"
 	"github.com/rollcall/rollcall/internal/db"
+	"github.com/rollcall/rollcall/internal/event"
 	"github.com/rollcall/rollcall/internal/events"
 	"github.com/rollcall/rollcall/internal/export"
 	"github.com/rollcall/rollcall/internal/history"
@@ -64,6 +65,10 @@ type App struct {
 	// stopWorkers ends what Start began; workers tracks it.
 	stopWorkers context.CancelFunc
 	workers     sync.WaitGroup
+	// Events is the events log (the outbox every change writes to); Feed
+	// streams it live to this replica's organizationEvents subscribers.
+	Events *event.Log
+	Feed   *event.Feed
 }
 
 // New opens the database and builds the services and HTTP handler. It does
@@ -90,6 +95,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 	}
 	auditLog := audit.New(d.Client, clk)
 	notifier := notify.New(d.Client, clk, a.Bus)
+	a.Events = event.New(d.Client, clk, d.Dialect, event.WithBus(a.Bus), event.WithLogger(log))
+	a.Feed = event.NewFeed(a.Events, event.FeedConfig{Poll: cfg.Events.Poll, Buffer: cfg.Events.Buffer})
 	a.limiter = throttle.New(d.Client, d.Dialect, clk)
 	a.APIKeys = apikey.New(d.Client, clk, auditLog, a.Bus, log)
 	a.Auth = auth.New(d.Client, clk, a.limiter, cfg.Auth, log, auth.WithBus(a.Bus), auth.WithKeys(a.APIKeys))
@@ -98,23 +105,24 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 	links := credentials.Links{PublicURL: cfg.Mail.PublicURL, InviteTemplate: cfg.Mail.InviteLink, ResetTemplate: cfg.Mail.ResetLink}
 	templates := template.NewService(template.Deps{Client: d.Client, Clock: clk, Audit: auditLog, Log: log, From: cfg.Mail.From, Links: links})
 	a.BulkSends = bulksend.New(bulksend.Deps{
-		DB: d, Clock: clk, Bus: a.Bus, Templates: templates, Sender: sender, Links: links, Audit: auditLog, Notify: notifier, Log: log,
+		DB: d, Clock: clk, Bus: a.Bus, Templates: templates, Sender: sender, Links: links, Audit: auditLog, Notify: notifier, Events: a.Events, Log: log,
 		Config: bulksend.Config{Concurrency: cfg.Mail.Concurrency, Rate: cfg.Mail.SendRate, Lease: cfg.Mail.SendLease, Singly: cfg.Mail.SendSingly, SingleWait: cfg.Mail.SingleWait},
 	})
-	a.Admin = people.NewAdmin(d.Client, clk, auditLog, a.Auth, a.BulkSends, log)
+	a.Admin = people.NewAdmin(d.Client, clk, auditLog, a.Auth, a.BulkSends, log, people.WithEvents(a.Events))
 	a.Invites = invite.New(invite.Deps{
 		Client: d.Client, Clock: clk, Auth: a.Auth, Policy: policy, Audit: auditLog, Limiter: a.limiter, Log: log,
 		Links: links, Limits: invite.DefaultLimits(), Bulk: a.BulkSends,
 		Dialect: d.Dialect, Resets: invite.ResetConfig{Poll: cfg.ResetPoll, Lease: cfg.ResetLease, Delay: cfg.ResetDelay},
+		Events: a.Events, Notify: notifier,
 	})
 	a.Importer = importer.New(d, clk, auditLog, a.Invites, importer.Limits{
 		MaxBytes: cfg.Limits.MaxUpload, MaxRows: cfg.ImportMaxRows, MaxLineBytes: cfg.ImportMaxLine,
-	})
+	}, importer.WithEvents(a.Events))
 	a.conns = server.FitDescriptors(ctx, cfg.Conns, log)
 	a.handler = server.New(server.Options{
 		Resolver: &graph.Resolver{Client: d.Client, Clock: clk, Auth: a.Auth, Orgs: a.Orgs, People: a.People,
 			Admin: a.Admin, Invites: a.Invites, Templates: templates, Importer: a.Importer, Audit: auditLog, BulkSends: a.BulkSends, Notify: notifier,
-			History: history.New(d.Client), Keys: a.APIKeys},
+			History: history.New(d.Client), Keys: a.APIKeys, EventLog: a.Events, Feed: a.Feed},
 		Export:      export.New(d.Client, clk, log),
 		Webhook:     webhook.New(webhook.Config{SigningKey: cfg.Mail.MailgunSigningKey}, clk, a.limiter, a.BulkSends, log),
 		Auth:        a.Auth,
@@ -140,12 +148,13 @@ func (a *App) HTTPServer(base context.Context) *server.HTTPServer {
 }
 
 // Start starts the background workers (bulk sending, password-reset
-// requests); Close stops them.
+// requests, the events log's retention); Close stops them.
 func (a *App) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	a.stopWorkers = cancel
 	a.workers.Go(func() { a.BulkSends.Run(ctx) })
 	a.workers.Go(func() { a.Invites.RunResets(ctx) })
+	a.workers.Go(func() { a.Events.Retain(ctx, a.cfg.Events.Retention, a.cfg.Events.PruneInterval) })
 }
 
 // StopWorkers stops what Start began and waits until each worker has
@@ -157,9 +166,11 @@ func (a *App) StopWorkers() {
 	a.workers.Wait()
 }
 
-// Close stops the workers, then closes the event bus and the database.
+// Close stops the workers and the live events feed, then closes the event
+// bus and the database.
 func (a *App) Close() error {
 	a.StopWorkers()
+	a.Feed.Close()
 	_ = a.Bus.Close()
 	return a.DB.Close()
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/rollcall/rollcall/internal/clock"
 	"github.com/rollcall/rollcall/internal/credentials"
 	"github.com/rollcall/rollcall/internal/db"
+	"github.com/rollcall/rollcall/internal/event"
 	"github.com/rollcall/rollcall/internal/events"
 	"github.com/rollcall/rollcall/internal/mail"
 	"github.com/rollcall/rollcall/internal/notify"
@@ -83,6 +84,9 @@ type Deps struct {
 	Links     credentials.Links
 	Audit     *audit.Log
 	Notify    *notify.Service
+	// Events records what the engine does (invitation.sent, email.*,
+	// bulk_send.completed) in the transaction that records it. Needed.
+	Events    *event.Log
 	Log       *slog.Logger
 	Config    Config
 	ReplicaID string // names this replica's claims; default host-pid-random
@@ -100,6 +104,7 @@ type Service struct {
 	links     credentials.Links
 	audit     *audit.Log
 	notify    *notify.Service
+	events    *event.Log
 	log       *slog.Logger
 	cfg       Config
 	replicaID string
@@ -115,7 +120,7 @@ type Service struct {
 func New(d Deps) *Service {
 	cfg := d.Config.withDefaults()
 	s := &Service{store: newStore(d.DB.Dialect), client: d.DB.Client, clock: d.Clock, bus: d.Bus, overrides: d.Templates, sender: d.Sender,
-		links: d.Links, audit: d.Audit, notify: d.Notify, log: d.Log, cfg: cfg, replicaID: d.ReplicaID,
+		links: d.Links, audit: d.Audit, notify: d.Notify, events: d.Events, log: d.Log, cfg: cfg, replicaID: d.ReplicaID,
 		wake: newKicker(), express: newKicker(), waiters: waiters{m: map[int][]chan struct{}{}}, feeds: feeds{bus: d.Bus, m: map[int]*feed{}}}
 	if b, ok := d.Sender.(mail.BatchSender); ok && !cfg.Singly {
 		s.batch = b

@@ -14,6 +14,8 @@ import (
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/credentials"
 	"github.com/rollcall/rollcall/internal/db"
+	"github.com/rollcall/rollcall/internal/event"
+	"github.com/rollcall/rollcall/internal/notify"
 )
 
 // record writes a unit's results in one transaction: the deliveries, the
@@ -48,6 +50,10 @@ func (s *Service) record(ctx context.Context, u *unit) error {
 			return err
 		}
 		if err := s.writePeople(sys, tx, now, jobs); err != nil {
+			return err
+		}
+		// One insert for the unit's events.
+		if err := s.events.RecordEach(sys, tx, outcomeEvents(jobs)...); err != nil {
 			return err
 		}
 		touched, err = s.count(ctx, tx, now, jobs)
@@ -312,11 +318,71 @@ func (s *Service) finish(ctx context.Context, tx *ent.Client, id int) (*ent.Bulk
 	return b, s.finished(ctx, tx, b)
 }
 
-// finished tells the creator of b, a send that has just ended, its summary.
+// outcomeEvents are the events of the jobs' outcomes, as writePeople
+// leaves the people: invitation.sent for each invitation or temporary
+// password that left, email.failed for each email that failed for good.
+func outcomeEvents(jobs []*job) []event.Event {
+	var out []event.Event
+	for _, j := range jobs {
+		var send *int
+		if !single(j.claimed) {
+			send = &j.bulkSendID
+		}
+		switch {
+		case j.result.kind == sent && (j.action == delivery.ActionINVITATION || j.action == delivery.ActionTEMPORARY_PASSWORD):
+			var expires *time.Time
+			if j.action == delivery.ActionINVITATION {
+				expires = &j.expires
+			}
+			out = append(out, event.Sent(j.orgID, personAfter(j), string(j.action), j.id, send, j.createdBy, expires))
+		case j.result.kind == failed:
+			out = append(out, event.EmailEvent(event.EmailFailed, event.Email{OrgID: j.orgID, DeliveryID: j.id,
+				BulkSendID: send, Kind: string(j.action), To: j.email, Person: personOf(j.user), Reason: j.result.reason}))
+		}
+	}
+	return out
+}
+
+// personAfter is the person of a job that left as writePeople leaves them:
+// INVITED after an invitation, ACTIVE after a temporary password, if they
+// were NOT_INVITED or INVITED.
+func personAfter(j *job) any {
+	if j.user == nil { // erased meanwhile
+		return map[string]any{"id": event.ID(j.userID)}
+	}
+	u := *j.user
+	if u.Status == user.StatusNotInvited || u.Status == user.StatusInvited {
+		switch j.action {
+		case delivery.ActionINVITATION:
+			u.Status = user.StatusInvited
+		case delivery.ActionTEMPORARY_PASSWORD:
+			u.Status, u.MustChangePassword = user.StatusActive, true
+		}
+	}
+	return personOf(&u)
+}
+
+// personOf is what events say of u (read with its role), nil for nobody.
+func personOf(u *ent.User) *event.PersonData {
+	if u == nil {
+		return nil
+	}
+	role := ""
+	if u.Edges.Role != nil {
+		role = u.Edges.Role.Name
+	}
+	return event.Person(u, role)
+}
+
+// finished records bulk_send.completed for b, a send that has just ended,
+// and tells its creator its summary.
 func (s *Service) finished(ctx context.Context, tx *ent.Client, b *ent.BulkSend) error {
+	if err := s.events.Record(auth.AsSystem(ctx), tx, b.OrganizationID, event.Completed(b)); err != nil {
+		return err
+	}
 	if b.CreatedByID == nil { // the system's or an API key's send: nobody to tell
 		return nil
 	}
-	_, err := s.notify.Create(ctx, tx, b.OrganizationID, *b.CreatedByID, "bulk_send.finished", Summary(b), &b.ID)
+	_, err := s.notify.Create(ctx, tx, b.OrganizationID, *b.CreatedByID, notify.KindBulkSendFinished, Summary(b), &b.ID)
 	return err
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/rollcall/rollcall/ent/user"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/db"
+	"github.com/rollcall/rollcall/internal/event"
 	"github.com/rollcall/rollcall/internal/webhook"
 )
 
@@ -50,6 +51,7 @@ func (s *Service) ApplyDeliveryEvent(ctx context.Context, e webhook.Event) error
 		if err != nil || !moved {
 			return err
 		}
+		var person *ent.User
 		if d.UserID != nil { // else the person was erased
 			// Only while the person still has the address the report is about.
 			err = tx.User.Update().Where(user.ID(*d.UserID), user.EmailNormalized(strings.ToLower(d.Email))).
@@ -57,9 +59,24 @@ func (s *Service) ApplyDeliveryEvent(ctx context.Context, e webhook.Event) error
 			if err != nil {
 				return fmt.Errorf("record email status: %w", err)
 			}
+			if person, err = tx.User.Query().Where(user.ID(*d.UserID)).WithRole().Only(ctx); err != nil && !ent.IsNotFound(err) {
+				return fmt.Errorf("read person: %w", err)
+			}
+		}
+		if typ := reportTypes[e.Status]; typ != "" {
+			err := s.events.Record(ctx, tx, d.OrganizationID, event.EmailEvent(typ, event.Email{OrgID: d.OrganizationID,
+				DeliveryID: d.ID, BulkSendID: d.BulkSendID, Kind: string(d.Action), To: d.Email, Person: personOf(person), Reason: clip(e.Reason)}))
+			if err != nil {
+				return err
+			}
 		}
 		return s.recount(ctx, tx, d.BulkSendID, from, e.Status)
 	})
+}
+
+// reportTypes are the event types of the provider's reports.
+var reportTypes = map[enum.DeliveryStatus]string{
+	enum.DeliveryDelivered: event.EmailDelivered, enum.DeliveryBounced: event.EmailBounced, enum.DeliveryComplained: event.EmailComplained,
 }
 
 // advance moves delivery d to the status event e reports, if that is

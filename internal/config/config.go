@@ -40,6 +40,16 @@ type Config struct {
 	// after a request its worker is woken; 0: the defaults
 	// (invite.DefaultResetConfig).
 	ResetPoll, ResetLease, ResetDelay time.Duration
+	Events                            Events
+}
+
+// Events configures the events log and the live organizationEvents stream;
+// zero values take the defaults.
+type Events struct {
+	Retention     time.Duration // events older than this are deleted
+	PruneInterval time.Duration // how often each replica deletes them
+	Poll          time.Duration // how often the live tailer reads without being woken
+	Buffer        int           // events waiting for one subscriber before it is ended
 }
 
 // Mail configures links in emails and how emails leave.
@@ -106,6 +116,10 @@ func ServeFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "reset-delay", Value: 100 * time.Millisecond, Sources: cli.EnvVars("ROLLCALL_RESET_DELAY"), Usage: "how long after a password-reset request its email is worked on, so the answer leaves first and takes as long for unknown addresses"},
 		&cli.DurationFlag{Name: "send-single-wait", Value: 5 * time.Second, Sources: cli.EnvVars("ROLLCALL_SEND_SINGLE_WAIT"), Usage: "how long resendInvitation waits for its email to leave before answering with the person as they stand"},
 		&cli.DurationFlag{Name: "send-lease", Value: 30 * time.Second, Sources: cli.EnvVars("ROLLCALL_SEND_LEASE"), Usage: "a replica's claim on deliveries lapses after this long unrenewed, so another replica takes the work over"},
+		&cli.DurationFlag{Name: "event-retention", Value: 720 * time.Hour, Sources: cli.EnvVars("ROLLCALL_EVENT_RETENTION"), Usage: "how long events are kept in the events log (every replica deletes older ones)"},
+		&cli.DurationFlag{Name: "event-prune-interval", Value: time.Hour, Sources: cli.EnvVars("ROLLCALL_EVENT_PRUNE_INTERVAL"), Usage: "how often each replica deletes events past their retention"},
+		&cli.DurationFlag{Name: "event-poll", Value: 5 * time.Second, Sources: cli.EnvVars("ROLLCALL_EVENT_POLL"), Usage: "how often a replica with organizationEvents subscribers reads the log without being woken by a commit"},
+		&cli.IntFlag{Name: "event-subscriber-buffer", Value: 1000, Sources: cli.EnvVars("ROLLCALL_EVENT_SUBSCRIBER_BUFFER"), Usage: "events waiting for one organizationEvents subscriber; a subscriber further behind is ended with an error"},
 		&cli.StringFlag{Name: "bootstrap-org", Value: "default", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_ORG"), Usage: "slug of the organisation created on an empty database"},
 		&cli.StringFlag{Name: "bootstrap-email", Value: "owner@example.com", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_EMAIL"), Usage: "email of the Owner created on an empty database"},
 		&cli.StringFlag{Name: "bootstrap-password", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_PASSWORD"), Usage: "the Owner's password (generated and printed once when empty)"},
@@ -202,6 +216,10 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 			MaxWebsockets: cmd.Int("max-websockets"), MaxWebsocketsPerIP: cmd.Int("max-websockets-per-ip"),
 			MaxSubscriptionsPerConnection: cmd.Int("max-subscriptions-per-connection"), MaxConnections: cmd.Int("max-connections"),
 			ReadTimeout: cmd.Duration("read-timeout"), ReadHeaderTimeout: cmd.Duration("read-header-timeout"), IdleTimeout: cmd.Duration("idle-timeout"),
+		},
+		Events: Events{
+			Retention: cmd.Duration("event-retention"), PruneInterval: cmd.Duration("event-prune-interval"),
+			Poll: cmd.Duration("event-poll"), Buffer: cmd.Int("event-subscriber-buffer"),
 		},
 	}, nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/clock"
 	"github.com/rollcall/rollcall/internal/db"
+	"github.com/rollcall/rollcall/internal/event"
 	"github.com/rollcall/rollcall/internal/invite"
 	"github.com/rollcall/rollcall/internal/perm"
 	"github.com/rollcall/rollcall/internal/viewer"
@@ -41,11 +42,24 @@ type Service struct {
 	audit   *audit.Log
 	invites *invite.Service
 	limits  Limits
+	events  *event.Log
 }
 
+// Option configures a Service.
+type Option func(*Service)
+
+// WithEvents records, in each import's transaction, user.created and
+// user.updated for every person it creates or changes and import.completed.
+// The service needs it.
+func WithEvents(log *event.Log) Option { return func(s *Service) { s.events = log } }
+
 // New returns the import service over d.
-func New(d *db.DB, clk clock.Clock, log *audit.Log, invites *invite.Service, limits Limits) *Service {
-	return &Service{db: d, client: d.Client, clock: clk, audit: log, invites: invites, limits: limits}
+func New(d *db.DB, clk clock.Clock, log *audit.Log, invites *invite.Service, limits Limits, opts ...Option) *Service {
+	s := &Service{db: d, client: d.Client, clock: clk, audit: log, invites: invites, limits: limits}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // Input is one import.
@@ -145,7 +159,11 @@ func (s *Service) Import(ctx context.Context, in Input) (*Result, error) {
 	if in.DryRun {
 		return res, nil
 	}
-	written, err := s.persist(ctx, v.OrgID, v.Person(), in.Filename, res, creates, updates)
+	roleNames := make(map[int]string, len(roles))
+	for _, r := range roles {
+		roleNames[r.ID] = r.Name
+	}
+	written, err := s.persist(ctx, v.OrgID, v.Person(), in.Filename, res, roleNames, creates, updates)
 	if err != nil {
 		return nil, err
 	}
@@ -167,11 +185,11 @@ func (s *Service) Import(ctx context.Context, in Input) (*Result, error) {
 	return res, nil
 }
 
-// persist records the import and writes the people in one transaction,
+// persist records the import and writes the people, and their events, in one transaction,
 // returning the ids written; actorID is the importing person (nil for an
 // API key, which the audit log names). PostgreSQL takes the rows with COPY and merges
 // them in set-based statements; SQLite, a single writer, takes batches.
-func (s *Service) persist(ctx context.Context, orgID int, actorID *int, filename string, res *Result, creates, updates []change) ([]int, error) {
+func (s *Service) persist(ctx context.Context, orgID int, actorID *int, filename string, res *Result, roleNames map[int]string, creates, updates []change) ([]int, error) {
 	var written []int
 	record := func(tx *ent.Client, write func(importID int, now time.Time) ([]int, error)) error {
 		now := s.clock.Now()
@@ -191,6 +209,9 @@ func (s *Service) persist(ctx context.Context, orgID int, actorID *int, filename
 			}
 		}
 		res.Import = imp
+		if err := s.events.Record(ctx, tx, orgID, event.Imported(imp)); err != nil {
+			return err
+		}
 		return s.audit.Record(ctx, tx, orgID, audit.Event{Action: "users.imported", TargetType: "Import",
 			TargetID: imp.ID, TargetLabel: imp.Filename, Details: map[string]any{
 				"created": res.Created, "updated": res.Updated, "unchanged": res.Unchanged, "rejected": res.Rejected,
@@ -199,17 +220,55 @@ func (s *Service) persist(ctx context.Context, orgID int, actorID *int, filename
 	if s.db.Dialect != dialect.Postgres {
 		err := db.InTx(ctx, s.client, func(tx *ent.Client) error {
 			return record(tx, func(importID int, now time.Time) ([]int, error) {
-				return s.write(ctx, tx, orgID, importID, now, creates, updates)
+				return s.write(ctx, tx, orgID, importID, now, roleNames, creates, updates)
 			})
 		})
 		return written, err
 	}
 	err := inConnTx(ctx, s.db.SQL, func(tx *ent.Client, conn *sql.Conn) error {
 		return record(tx, func(importID int, now time.Time) ([]int, error) {
-			return copyMerge(ctx, conn, orgID, importID, now, creates, updates)
+			return s.copyMerge(ctx, conn, orgID, importID, now, roleNames, creates, updates)
 		})
 	})
+	if err == nil {
+		// A transaction on a reserved connection: ent cannot announce it.
+		s.events.Committed(ctx, orgID)
+	}
 	return written, err
+}
+
+// createdEvent is user.created for the person change c created as id.
+func createdEvent(orgID, importID, id int, c change) event.Event {
+	r := c.row
+	u := &ent.User{ID: id, OrganizationID: orgID, Email: r.Email, Username: r.Username, FirstName: r.FirstName,
+		LastName: r.LastName, Status: user.StatusNotInvited, RoleID: c.role.ID, Products: orEmpty(r.Products)}
+	return event.UserEvent(event.UserCreated, u, c.role.Name).With("importId", event.ID(importID))
+}
+
+// updatedEvent is user.updated for the person change c changed, naming the
+// fields it changed (differs says whether any did).
+func updatedEvent(importID int, c change, roleNames map[int]string) event.Event {
+	u, r := *c.existing, c.row
+	var fields []string
+	cell := func(name string, v *string, stored **string) {
+		if v != nil && (*stored == nil || **stored != *v) {
+			fields = append(fields, name)
+			*stored = v
+		}
+	}
+	cell("username", r.Username, &u.Username)
+	cell("firstName", r.FirstName, &u.FirstName)
+	cell("lastName", r.LastName, &u.LastName)
+	if c.role != nil && c.role.ID != u.RoleID {
+		fields = append(fields, "role")
+		u.RoleID = c.role.ID
+	}
+	if r.Products != nil && !slices.Equal(r.Products, u.Products) {
+		fields = append(fields, "products")
+		u.Products = r.Products
+	}
+	return event.UserEvent(event.UserUpdated, &u, roleNames[u.RoleID]).
+		With("fields", fields).With("importId", event.ID(importID))
 }
 
 // roles loads the organisation's roles by lower-cased name and the role of
@@ -324,9 +383,9 @@ func differs(c change) bool {
 		(c.role != nil && c.role.ID != u.RoleID) || (r.Products != nil && !slices.Equal(r.Products, u.Products))
 }
 
-// write creates and updates people in batches, linking them to the import,
-// and returns their ids.
-func (s *Service) write(ctx context.Context, tx *ent.Client, orgID, importID int, now time.Time, creates, updates []change) ([]int, error) {
+// write creates and updates people in batches, linking them to the import
+// and recording their events, and returns their ids.
+func (s *Service) write(ctx context.Context, tx *ent.Client, orgID, importID int, now time.Time, roleNames map[int]string, creates, updates []change) ([]int, error) {
 	var ids []int
 	for start := 0; start < len(creates); start += batch {
 		part := creates[start:min(start+batch, len(creates))]
@@ -347,8 +406,13 @@ func (s *Service) write(ctx context.Context, tx *ent.Client, orgID, importID int
 		if err != nil {
 			return nil, fmt.Errorf("create people: %w", err)
 		}
-		for _, u := range created {
+		events := make([]event.Event, len(created))
+		for i, u := range created {
 			ids = append(ids, u.ID)
+			events[i] = createdEvent(orgID, importID, u.ID, part[i])
+		}
+		if err := s.events.Record(ctx, tx, orgID, events...); err != nil {
+			return nil, err
 		}
 	}
 	for start := 0; start < len(updates); start += batch {
@@ -387,6 +451,13 @@ func (s *Service) write(ctx context.Context, tx *ent.Client, orgID, importID int
 		}
 		if err := tx.UserImport.UpdateOneID(importID).AddUserIDs(partIDs...).Exec(ctx); err != nil {
 			return nil, fmt.Errorf("link people to the import: %w", err)
+		}
+		events := make([]event.Event, len(part))
+		for i, c := range part {
+			events[i] = updatedEvent(importID, c, roleNames)
+		}
+		if err := s.events.Record(ctx, tx, orgID, events...); err != nil {
+			return nil, err
 		}
 		ids = append(ids, partIDs...)
 	}

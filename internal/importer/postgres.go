@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/rollcall/rollcall/ent"
+	"github.com/rollcall/rollcall/internal/event"
 )
 
 // inConnTx runs fn in a transaction on one reserved PostgreSQL connection,
@@ -44,9 +45,10 @@ func inConnTx(ctx context.Context, pool *sql.DB, fn func(tx *ent.Client, conn *s
 // copyMerge writes an import on PostgreSQL in set-based statements: the rows
 // go into a temporary staging table with COPY, then one INSERT creates the
 // new people and one UPDATE changes the others, each linking them to the
-// import. It must run inside a transaction open on conn. Tenancy is explicit
-// here: every statement names the organisation.
-func copyMerge(ctx context.Context, conn *sql.Conn, orgID, importID int, now time.Time, creates, updates []change) ([]int, error) {
+// import, and a second COPY writes their events. It must run inside a
+// transaction open on conn. Tenancy is explicit here: every statement names
+// the organisation.
+func (s *Service) copyMerge(ctx context.Context, conn *sql.Conn, orgID, importID int, now time.Time, roleNames map[int]string, creates, updates []change) ([]int, error) {
 	var ids []int
 	err := conn.Raw(func(driverConn any) error {
 		pc, ok := driverConn.(*stdlib.Conn)
@@ -72,17 +74,24 @@ func copyMerge(ctx context.Context, conn *sql.Conn, orgID, importID int, now tim
 			SELECT $1, role_id, email, email_normalized, first_name, last_name,
 				username, username_normalized, products, 'NOT_INVITED', false, 0, $2, $2
 			FROM rollcall_import WHERE existing_id IS NULL
-			RETURNING id)
-			INSERT INTO user_import (user_id, user_import_id) SELECT id, $3 FROM created RETURNING user_id`,
+			RETURNING id, email_normalized),
+			linked AS (INSERT INTO user_import (user_id, user_import_id) SELECT id, $3 FROM created)
+			SELECT id, email_normalized FROM created`,
 			orgID, now, importID)
 		if err != nil {
 			return fmt.Errorf("create people: %w", err)
 		}
-		created, err := pgx.CollectRows(rows, pgx.RowTo[int])
+		createdIDs := make(map[string]int, len(creates)) // by normalised address
+		var id int
+		var normalized string
+		_, err = pgx.ForEachRow(rows, []any{&id, &normalized}, func() error {
+			createdIDs[normalized] = id
+			ids = append(ids, id)
+			return nil
+		})
 		if err != nil {
 			return fmt.Errorf("create people: %w", err)
 		}
-		ids = append(ids, created...)
 		// Links, and ids, only for rows the update found: a person erased
 		// meanwhile gets none (links have no foreign key; db.serviceKeptKeys).
 		rows, err = c.Query(ctx, `WITH updated AS (
@@ -100,7 +109,28 @@ func copyMerge(ctx context.Context, conn *sql.Conn, orgID, importID int, now tim
 			return fmt.Errorf("update people: %w", err)
 		}
 		ids = append(ids, updated...)
-		return nil
+		found := make(map[int]bool, len(updated))
+		for _, id := range updated {
+			found[id] = true
+		}
+		// The events, built one at a time as COPY takes them.
+		i, j := 0, 0
+		_, err = s.events.CopyFrom(ctx, c, func() (event.Event, bool) {
+			for ; i < len(creates); i++ {
+				if id, ok := createdIDs[creates[i].row.Normalized]; ok {
+					i++
+					return createdEvent(orgID, importID, id, creates[i-1]), true
+				}
+			}
+			for ; j < len(updates); j++ {
+				if found[updates[j].existing.ID] {
+					j++
+					return updatedEvent(importID, updates[j-1], roleNames), true
+				}
+			}
+			return event.Event{}, false
+		})
+		return err
 	})
 	return ids, err
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/rollcall/rollcall/internal/credentials"
 	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/emailaddr"
+	"github.com/rollcall/rollcall/internal/event"
 	"github.com/rollcall/rollcall/internal/perm"
 	"github.com/rollcall/rollcall/internal/personname"
 	"github.com/rollcall/rollcall/internal/plaintext"
@@ -144,6 +145,14 @@ func (s *Service) InviteUsers(ctx context.Context, in InviteInput) (*InviteResul
 				return fmt.Errorf("create people: %w", err)
 			}
 			people = append(people, created...)
+		}
+		// The people created, not those invited again: one insert.
+		createdEvents := make([]event.Event, 0, len(people)-len(reinvite))
+		for _, u := range people[len(reinvite):] {
+			createdEvents = append(createdEvents, event.UserEvent(event.UserCreated, u, role.Name))
+		}
+		if err := s.events.Record(ctx, tx, a.OrgID, createdEvents...); err != nil {
+			return err
 		}
 		if in.SendEmail && len(people) > 0 {
 			// The emails are a bulk send: durable, retried, and watched
@@ -453,10 +462,13 @@ func (s *Service) Revoke(ctx context.Context, userID int) (*ent.User, error) {
 		if err := credentials.Revoke(ctx, tx, now, invitation.KindINVITATION, u.ID); err != nil {
 			return err
 		}
-		err := tx.User.UpdateOneID(u.ID).SetStatus(user.StatusNotInvited).ClearInviteExpiresAt().
-			SetUpdatedAt(now).Exec(auth.AsSystem(ctx))
+		after, err := tx.User.UpdateOneID(u.ID).SetStatus(user.StatusNotInvited).ClearInviteExpiresAt().
+			SetUpdatedAt(now).Save(auth.AsSystem(ctx))
 		if err != nil {
 			return fmt.Errorf("revoke invitation: %w", err)
+		}
+		if err := s.events.Record(ctx, tx, a.OrgID, event.UserEvent(event.InvitationRevoked, after, u.Edges.Role.Name)); err != nil {
+			return err
 		}
 		return s.audit.Record(ctx, tx, a.OrgID, audit.PersonEvent("invitation.revoked", u))
 	})
@@ -498,6 +510,16 @@ func (s *Service) SetTemporaryPassword(ctx context.Context, userID int, password
 			return err
 		}
 		if err := credentials.ActivateTemporary(ctx, tx, now, u.ID, hash); err != nil {
+			return err
+		}
+		// The person as the change leaves them: ACTIVE, to choose a password.
+		after := *u
+		after.Status, after.MustChangePassword = user.StatusActive, true
+		fields := []string{"mustChangePassword"}
+		if u.Status != user.StatusActive {
+			fields = append([]string{"status"}, fields...)
+		}
+		if err := s.events.Record(ctx, tx, a.OrgID, event.UserEvent(event.UserUpdated, &after, u.Edges.Role.Name).With("fields", fields)); err != nil {
 			return err
 		}
 		return s.audit.Record(ctx, tx, a.OrgID, audit.PersonEvent("user.temporary_password_set", u))

@@ -17,6 +17,8 @@ import (
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/clock"
 	"github.com/rollcall/rollcall/internal/credentials"
+	"github.com/rollcall/rollcall/internal/event"
+	"github.com/rollcall/rollcall/internal/notify"
 	"github.com/rollcall/rollcall/internal/password"
 	"github.com/rollcall/rollcall/internal/throttle"
 	"github.com/rollcall/rollcall/internal/viewer"
@@ -46,6 +48,8 @@ type Service struct {
 	log     *slog.Logger
 	dialect string
 	resets  ResetConfig
+	events  *event.Log
+	notify  *notify.Service
 	// resetWake wakes this replica's reset worker (see RunResets).
 	resetWake chan struct{}
 }
@@ -65,6 +69,11 @@ type Deps struct {
 	// Dialect is the database's (entgo.io/ent/dialect's names).
 	Dialect string
 	Resets  ResetConfig
+	// Events records the lifecycle's events (user.created,
+	// invitation.accepted, …) in each change's transaction; Notify tells
+	// inviters their invitation was accepted. Both are needed.
+	Events *event.Log
+	Notify *notify.Service
 }
 
 // Queuer queues emails inside a caller's transaction: the bulk-send engine,
@@ -141,5 +150,5 @@ type OneEmail struct {
 func New(d Deps) *Service {
 	return &Service{client: d.Client, clock: d.Clock, auth: d.Auth, policy: d.Policy,
 		audit: d.Audit, limiter: d.Limiter, links: d.Links, limits: d.Limits, bulk: d.Bulk, log: d.Log,
-		dialect: d.Dialect, resets: d.Resets.withDefaults(), resetWake: make(chan struct{}, 1)}
+		dialect: d.Dialect, resets: d.Resets.withDefaults(), events: d.Events, notify: d.Notify, resetWake: make(chan struct{}, 1)}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -21,6 +22,8 @@ import (
 	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/emailaddr"
 	"github.com/rollcall/rollcall/internal/personname"
+	"github.com/rollcall/rollcall/internal/event"
+	"github.com/rollcall/rollcall/internal/notify"
 	"github.com/rollcall/rollcall/internal/throttle"
 	"github.com/rollcall/rollcall/internal/username"
 	"github.com/rollcall/rollcall/internal/viewer"
@@ -129,6 +132,7 @@ func (s *Service) Activate(ctx context.Context, in AcceptInput) (*ent.User, erro
 	}
 	now := s.clock.Now()
 	sys := auth.AsSystem(ctx)
+	inviter := 0 // who was told
 	err = db.InTx(sys, s.client, func(tx *ent.Client) error {
 		if err := credentials.Spend(sys, tx, inv.ID, now); err != nil {
 			return err
@@ -144,10 +148,21 @@ func (s *Service) Activate(ctx context.Context, in AcceptInput) (*ent.User, erro
 		if last != "" {
 			up.SetLastName(last)
 		}
-		if err := up.Exec(sys); err != nil {
+		after, err := up.Save(sys)
+		if err != nil {
 			return fmt.Errorf("activate: %w", err)
 		}
 		if err := credentials.Revoke(sys, tx, now, "", u.ID); err != nil {
+			return err
+		}
+		if inviter, err = s.notifyInviter(sys, tx, after); err != nil {
+			return err
+		}
+		accepted := event.UserEvent(event.InvitationAccepted, after, u.Edges.Role.Name).With("invitedById", nil)
+		if inviter != 0 {
+			accepted.Data["invitedById"] = event.ID(inviter)
+		}
+		if err := s.events.Record(sys, tx, u.OrganizationID, accepted); err != nil {
 			return err
 		}
 		return s.audit.Record(as(sys, u), tx, u.OrganizationID, audit.PersonEvent("invitation.accepted", u))
@@ -155,7 +170,50 @@ func (s *Service) Activate(ctx context.Context, in AcceptInput) (*ent.User, erro
 	if err != nil {
 		return nil, err
 	}
+	if inviter != 0 {
+		if err := s.notify.Published(ctx, inviter); err != nil {
+			s.log.WarnContext(ctx, "publish notification", slog.String("error", err.Error()))
+		}
+	}
 	return s.client.User.Get(sys, u.ID)
+}
+
+// notifyInviter tells the person who last invited u, through tx, that u
+// accepted, and returns who that is (0: nobody). It is the creator of the
+// newest invitation a person sent u: reminder rounds, SCIM and API keys
+// send invitations nobody in particular sent (createdBy null), and those
+// leave the person before them as the inviter.
+func (s *Service) notifyInviter(ctx context.Context, tx *ent.Client, u *ent.User) (int, error) {
+	last, err := tx.Invitation.Query().
+		Where(invitation.UserID(u.ID), invitation.KindEQ(invitation.KindINVITATION), invitation.CreatedByIDNotNil()).
+		Order(ent.Desc(invitation.FieldID)).First(ctx)
+	if ent.IsNotFound(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("find the inviter of person %d: %w", u.ID, err)
+	}
+	by := *last.CreatedByID
+	if by == u.ID {
+		return 0, nil
+	}
+	who := strings.TrimSpace(strings.Join([]string{deref(u.FirstName), deref(u.LastName)}, " "))
+	if who == "" {
+		who = u.Email
+	} else {
+		who += " (" + u.Email + ")"
+	}
+	if _, err := s.notify.Create(ctx, tx, u.OrganizationID, by, notify.KindInvitationAccepted, who+" accepted your invitation.", nil); err != nil {
+		return 0, err
+	}
+	return by, nil
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
 
 // personName trims a first or last name given on acceptance and refuses one
@@ -288,10 +346,14 @@ func (s *Service) SetPassword(ctx context.Context, in ResetInput) (*ent.User, er
 		if err := credentials.Spend(sys, tx, inv.ID, now); err != nil {
 			return err
 		}
-		if err := tx.User.UpdateOneID(u.ID).SetPasswordHash(hash).SetMustChangePassword(false).SetUpdatedAt(now).Exec(sys); err != nil {
+		after, err := tx.User.UpdateOneID(u.ID).SetPasswordHash(hash).SetMustChangePassword(false).SetUpdatedAt(now).Save(sys)
+		if err != nil {
 			return fmt.Errorf("set password: %w", err)
 		}
 		if err := credentials.Revoke(sys, tx, now, invitation.KindPASSWORD_RESET, u.ID); err != nil {
+			return err
+		}
+		if err := s.events.Record(sys, tx, u.OrganizationID, event.UserEvent(event.PasswordReset, after, u.Edges.Role.Name)); err != nil {
 			return err
 		}
 		if err := s.auth.EndSessions(sys, tx, 0, u.ID); err != nil {

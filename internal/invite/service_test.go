@@ -28,20 +28,23 @@ type queued struct {
 	one    []OneEmail
 }
 
-func (q *queued) Queue(ctx context.Context, tx *ent.Client, orgID, createdBy int, kind bulksend.Kind, trigger bulksend.Trigger, userIDs []int) (*ent.BulkSend, error) {
+func (q *queued) Queue(ctx context.Context, tx *ent.Client, orgID int, by Requester, kind bulksend.Kind, trigger bulksend.Trigger, userIDs []int) (*ent.BulkSend, error) {
 	q.mu.Lock()
 	q.people = append(q.people, userIDs)
 	q.mu.Unlock()
-	return tx.BulkSend.Create().SetOrganizationID(orgID).SetCreatedByID(createdBy).SetKind(kind).SetTrigger(trigger).
-		SetTotal(len(userIDs)).Save(testdb.System())
+	c := tx.BulkSend.Create().SetOrganizationID(orgID).SetKind(kind).SetTrigger(trigger).SetTotal(len(userIDs))
+	if by.UserID != 0 {
+		c.SetCreatedByID(by.UserID)
+	}
+	return c.Save(testdb.System())
 }
 
-func (q *queued) QueuePeople(ctx context.Context, tx *ent.Client, orgID, createdBy int, kind bulksend.Kind, trigger bulksend.Trigger, people []*ent.User, _ ...audit.Event) (*ent.BulkSend, error) {
+func (q *queued) QueuePeople(ctx context.Context, tx *ent.Client, orgID int, by Requester, kind bulksend.Kind, trigger bulksend.Trigger, people []*ent.User, _ ...audit.Event) (*ent.BulkSend, error) {
 	ids := make([]int, len(people))
 	for i, u := range people {
 		ids[i] = u.ID
 	}
-	return q.Queue(ctx, tx, orgID, createdBy, kind, trigger, ids)
+	return q.Queue(ctx, tx, orgID, by, kind, trigger, ids)
 }
 
 func (q *queued) Queued(context.Context, *ent.BulkSend) {}
@@ -204,6 +207,6 @@ func TestResendRules(t *testing.T) {
 		require.Equal(t, want.u.Email, e.To)
 		require.Equal(t, want.force, e.Force)
 		require.Equal(t, want.u.LastEmailStatus, e.Last, "the engine applies the same rule again")
-		require.Equal(t, b.owner.ID, *e.RequestedBy)
+		require.Equal(t, b.owner.ID, e.RequestedBy.UserID)
 	}
 }

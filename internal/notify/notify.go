@@ -30,6 +30,16 @@ func New(client *ent.Client, clk clock.Clock, bus events.Bus) *Service {
 	return &Service{client: client, clock: clk, bus: bus}
 }
 
+// The kinds of notification.
+const (
+	// KindBulkSendFinished tells a send's creator it has finished, with
+	// its summary; the notification names the send.
+	KindBulkSendFinished = "bulk_send.finished"
+	// KindInvitationAccepted tells the person who last invited someone
+	// that they accepted.
+	KindInvitationAccepted = "INVITATION_ACCEPTED"
+)
+
 // Topic is the event topic of a person's new notifications.
 func Topic(userID int) string { return "notifications:" + strconv.Itoa(userID) }
 

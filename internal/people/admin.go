@@ -22,6 +22,7 @@ import (
 	"github.com/rollcall/rollcall/internal/credentials"
 	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/emailaddr"
+	"github.com/rollcall/rollcall/internal/event"
 	"github.com/rollcall/rollcall/internal/invite"
 	"github.com/rollcall/rollcall/internal/perm"
 	"github.com/rollcall/rollcall/internal/personname"
@@ -36,12 +37,25 @@ type Admin struct {
 	audit  *audit.Log
 	auth   *auth.Service // ends sessions, and the subscriptions on them
 	mail   invite.Queuer // the email engine
+	events *event.Log
 	log    *slog.Logger
 }
 
+// AdminOption configures an Admin.
+type AdminOption func(*Admin)
+
+// WithEvents records every change to a person (user.updated,
+// user.deactivated, …) in log, in the change's transaction. The service
+// needs it.
+func WithEvents(log *event.Log) AdminOption { return func(a *Admin) { a.events = log } }
+
 // NewAdmin returns the people-administration service.
-func NewAdmin(client *ent.Client, clk clock.Clock, auditLog *audit.Log, sessions *auth.Service, mail invite.Queuer, log *slog.Logger) *Admin {
-	return &Admin{client: client, clock: clk, audit: auditLog, auth: sessions, mail: mail, log: log}
+func NewAdmin(client *ent.Client, clk clock.Clock, auditLog *audit.Log, sessions *auth.Service, mail invite.Queuer, log *slog.Logger, opts ...AdminOption) *Admin {
+	a := &Admin{client: client, clock: clk, audit: auditLog, auth: sessions, mail: mail, log: log}
+	for _, o := range opts {
+		o(a)
+	}
+	return a
 }
 
 // UpdateUserInput holds the fields to change; nil leaves a field as it is,
@@ -172,6 +186,7 @@ func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*en
 		}
 		set("lastName", func(up *ent.UserUpdateOne) { up.SetNillableLastName(v); clearIfNil(v, up.ClearLastName) })
 	}
+	roleName := u.Edges.Role.Name // the role after the change
 	if in.RoleID != nil && *in.RoleID != u.RoleID {
 		r, err := a.client.Role.Get(ctx, *in.RoleID)
 		if ent.IsNotFound(err) {
@@ -186,6 +201,7 @@ func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*en
 			return nil, err
 		}
 		set("role", func(up *ent.UserUpdateOne) { up.SetRoleID(r.ID) })
+		roleName = r.Name
 	}
 	if in.Products != nil {
 		o, err := a.client.Organization.Get(ctx, s.OrgID)
@@ -206,7 +222,8 @@ func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*en
 		for _, f := range sets {
 			f(up)
 		}
-		if err := up.Exec(ctx); err != nil {
+		after, err := up.Save(ctx)
+		if err != nil {
 			return fmt.Errorf("update person: %w", err)
 		}
 		if addressChanged {
@@ -230,6 +247,9 @@ func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*en
 					return err
 				}
 			}
+		}
+		if err := a.events.Record(ctx, tx, s.OrgID, event.UserEvent(event.UserUpdated, after, roleName).With("fields", changed)); err != nil {
+			return err
 		}
 		return a.audit.Record(ctx, tx, s.OrgID, audit.Event{Action: "user.updated", TargetType: "User",
 			TargetID: u.ID, TargetLabel: u.Email, Details: map[string]any{"fields": changed}})
@@ -317,8 +337,12 @@ func (a *Admin) Deactivate(ctx context.Context, id int) (*ent.User, error) {
 	}
 	now := a.clock.Now()
 	err = db.InTx(ctx, a.client, func(tx *ent.Client) error {
-		if err := tx.User.UpdateOneID(u.ID).SetStatus(user.StatusDeactivated).SetUpdatedAt(now).Exec(ctx); err != nil {
+		after, err := tx.User.UpdateOneID(u.ID).SetStatus(user.StatusDeactivated).SetUpdatedAt(now).Save(ctx)
+		if err != nil {
 			return fmt.Errorf("deactivate: %w", err)
+		}
+		if err := a.events.Record(ctx, tx, s.OrgID, event.UserEvent(event.UserDeactivated, after, u.Edges.Role.Name)); err != nil {
+			return err
 		}
 		if err := credentials.Revoke(ctx, tx, now, "", u.ID); err != nil {
 			return err
@@ -346,8 +370,12 @@ func (a *Admin) Reactivate(ctx context.Context, id int) (*ent.User, error) {
 	}
 	status := reactivated(u)
 	err = db.InTx(ctx, a.client, func(tx *ent.Client) error {
-		if err := tx.User.UpdateOneID(u.ID).SetStatus(status).SetUpdatedAt(a.clock.Now()).Exec(ctx); err != nil {
+		after, err := tx.User.UpdateOneID(u.ID).SetStatus(status).SetUpdatedAt(a.clock.Now()).Save(ctx)
+		if err != nil {
 			return fmt.Errorf("reactivate: %w", err)
+		}
+		if err := a.events.Record(ctx, tx, s.OrgID, event.UserEvent(event.UserReactivated, after, u.Edges.Role.Name)); err != nil {
+			return err
 		}
 		return a.audit.Record(ctx, tx, s.OrgID, audit.PersonEvent("user.reactivated", u))
 	})
@@ -414,6 +442,9 @@ func (a *Admin) Delete(ctx context.Context, id int) error {
 		}
 		if err := tx.User.DeleteOneID(u.ID).Exec(ctx); err != nil {
 			return fmt.Errorf("delete person: %w", err)
+		}
+		if err := a.events.Record(ctx, tx, s.OrgID, event.Deleted(s.OrgID, u.ID)); err != nil {
+			return err
 		}
 		return a.audit.Record(ctx, tx, s.OrgID, audit.Event{Action: "user.deleted", TargetType: "User", TargetID: u.ID, TargetLabel: pseudonym})
 	})

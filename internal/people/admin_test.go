@@ -33,11 +33,11 @@ type queued struct {
 	one []invite.OneEmail
 }
 
-func (q *queued) Queue(context.Context, *ent.Client, int, int, bulksend.Kind, bulksend.Trigger, []int) (*ent.BulkSend, error) {
+func (q *queued) Queue(context.Context, *ent.Client, int, invite.Requester, bulksend.Kind, bulksend.Trigger, []int) (*ent.BulkSend, error) {
 	panic("not used by people")
 }
 
-func (q *queued) QueuePeople(context.Context, *ent.Client, int, int, bulksend.Kind, bulksend.Trigger, []*ent.User, ...audit.Event) (*ent.BulkSend, error) {
+func (q *queued) QueuePeople(context.Context, *ent.Client, int, invite.Requester, bulksend.Kind, bulksend.Trigger, []*ent.User, ...audit.Event) (*ent.BulkSend, error) {
 	panic("not used by people")
 }
 

@@ -1,0 +1,83 @@
+package event
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+
+	"github.com/rollcall/rollcall/ent"
+	"github.com/rollcall/rollcall/internal/events"
+)
+
+// WakeTopic is the events-bus topic on which every commit that wrote events
+// is announced, with payload {"org": id}. It carries no event: readers read
+// the rows (After), so a lost or repeated announcement costs a read, never
+// an event.
+const WakeTopic = "event-log:committed"
+
+// wake is WakeTopic's payload.
+type wake struct {
+	Org int `json:"org"`
+}
+
+// Wake subscribes to the announcements of commits that wrote events, on
+// every replica: read the log after your position when one arrives, and
+// also on a timer, since announcements can be lost (a replica's listening
+// connection was down) and a commit can still be held back when announced
+// (see Unsettled). OrgOf reads an announcement. The channel closes when ctx
+// ends, cancel is called or the bus closes; it is nil without a bus.
+func (l *Log) Wake(ctx context.Context) (<-chan events.Event, func()) {
+	if l.bus == nil {
+		return nil, func() {}
+	}
+	return l.bus.Subscribe(ctx, WakeTopic)
+}
+
+// OrgOf is the organisation whose events an announcement of Wake is
+// about, or 0 if it cannot be read.
+func OrgOf(e events.Event) int {
+	var w wake
+	if json.Unmarshal(e.Payload, &w) != nil {
+		return 0
+	}
+	return w.Org
+}
+
+// Committed announces that events of orgs have committed. Record does it
+// itself for ent transactions; call it after committing a transaction ent
+// does not know of (one begun on a reserved connection). A failure is
+// logged, not returned: the change has committed, and readers poll.
+func (l *Log) Committed(ctx context.Context, orgs ...int) {
+	if l.bus == nil {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	for _, org := range orgs {
+		payload, _ := json.Marshal(wake{Org: org})
+		if err := l.bus.Publish(ctx, events.Event{Topic: WakeTopic, Payload: payload}); err != nil {
+			l.log.WarnContext(ctx, "announce committed events", slog.Int("org_id", org), slog.String("error", err.Error()))
+		}
+	}
+}
+
+// announceOnCommit calls Committed for orgs once the transaction m runs in
+// commits, or at once if m ran outside any transaction of ent's.
+func (l *Log) announceOnCommit(ctx context.Context, m *ent.EventMutation, orgs []int) {
+	if l.bus == nil {
+		return
+	}
+	tx, err := m.Tx()
+	if err != nil { // not in an ent transaction: written already
+		l.Committed(ctx, orgs...)
+		return
+	}
+	tx.OnCommit(func(next ent.Committer) ent.Committer {
+		return ent.CommitFunc(func(c context.Context, tx *ent.Tx) error {
+			if err := next.Commit(c, tx); err != nil {
+				return err
+			}
+			l.Committed(ctx, orgs...)
+			return nil
+		})
+	})
+}
