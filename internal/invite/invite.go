@@ -18,6 +18,7 @@ import (
 	"github.com/rollcall/rollcall/internal/clock"
 	"github.com/rollcall/rollcall/internal/credentials"
 	"github.com/rollcall/rollcall/internal/password"
+	"github.com/rollcall/rollcall/internal/queue"
 	"github.com/rollcall/rollcall/internal/throttle"
 )
 
@@ -43,10 +44,11 @@ type Service struct {
 	limits  Limits
 	bulk    Queuer
 	log     *slog.Logger
-	dialect string
 	resets  ResetConfig
-	// resetWake wakes this replica's reset worker (see RunResets).
-	resetWake chan struct{}
+	// resetQueue holds the password-reset requests; resetWake wakes this
+	// replica's worker (see RunResets).
+	resetQueue *queue.Queue
+	resetWake  queue.Waker
 }
 
 // Deps are the Service's collaborators.
@@ -106,7 +108,9 @@ type OneEmail struct {
 
 // New returns the invitation service.
 func New(d Deps) *Service {
-	return &Service{client: d.Client, clock: d.Clock, auth: d.Auth, policy: d.Policy,
+	s := &Service{client: d.Client, clock: d.Clock, auth: d.Auth, policy: d.Policy,
 		audit: d.Audit, limiter: d.Limiter, links: d.Links, limits: d.Limits, bulk: d.Bulk, log: d.Log,
-		dialect: d.Dialect, resets: d.Resets.withDefaults(), resetWake: make(chan struct{}, 1)}
+		resets: d.Resets.withDefaults(), resetWake: queue.NewWaker()}
+	s.resetQueue = queue.New(d.Client, d.Dialect, d.Clock, queue.Table{Name: "password_reset_requests", Scheduled: true}, s.resets.Lease)
+	return s
 }
