@@ -15,6 +15,7 @@ import (
 	"github.com/rollcall/rollcall/internal/org"
 	"github.com/rollcall/rollcall/internal/people"
 	"github.com/rollcall/rollcall/internal/template"
+	"github.com/rollcall/rollcall/internal/webhookout"
 )
 
 // Resolver holds the services the resolvers call.
@@ -35,4 +36,6 @@ type Resolver struct {
 	History *history.Service
 	// Templates saves, lists and previews template overrides.
 	Templates *template.Service
+	// Webhooks manages outbound webhook endpoints.
+	Webhooks *webhookout.Service
 }
