@@ -59,9 +59,9 @@ type App struct {
 	Bus       events.Bus
 	// Webhooks manages webhook endpoints and sends events to them.
 	Webhooks *webhookout.Service
-	limiter   *throttle.Limiter
-	handler   http.Handler
-	conns     server.ConnLimits // cfg.Conns fitted to the open-file limit
+	limiter  *throttle.Limiter
+	handler  http.Handler
+	conns    server.ConnLimits // cfg.Conns fitted to the open-file limit
 	// stopWorkers ends what Start began; workers tracks it.
 	stopWorkers context.CancelFunc
 	workers     sync.WaitGroup

@@ -35,24 +35,24 @@ type Resolver interface {
 var nonPublic = func() []netip.Prefix {
 	var out []netip.Prefix
 	for _, s := range []string{
-		"0.0.0.0/8",          // "this network"
-		"100.64.0.0/10",      // carrier-grade NAT (shared address space)
-		"192.0.0.0/24",       // IETF protocol assignments
-		"192.0.2.0/24",       // documentation
-		"192.88.99.0/24",     // 6to4 relay anycast
-		"198.18.0.0/15",      // benchmarking
-		"198.51.100.0/24",    // documentation
-		"203.0.113.0/24",     // documentation
-		"240.0.0.0/4",        // reserved, and the broadcast address
-		"::/96",              // IPv4-compatible IPv6 (deprecated)
-		"64:ff9b::/96",       // NAT64: may carry any IPv4 address
-		"64:ff9b:1::/48",     // local-use NAT64
-		"100::/64",           // discard-only
-		"2001::/23",          // IETF protocol assignments (Teredo included)
-		"2001:db8::/32",      // documentation
-		"2002::/16",          // 6to4: may carry any IPv4 address
-		"3fff::/20",          // documentation
-		"fec0::/10",          // site-local (deprecated)
+		"0.0.0.0/8",       // "this network"
+		"100.64.0.0/10",   // carrier-grade NAT (shared address space)
+		"192.0.0.0/24",    // IETF protocol assignments
+		"192.0.2.0/24",    // documentation
+		"192.88.99.0/24",  // 6to4 relay anycast
+		"198.18.0.0/15",   // benchmarking
+		"198.51.100.0/24", // documentation
+		"203.0.113.0/24",  // documentation
+		"240.0.0.0/4",     // reserved, and the broadcast address
+		"::/96",           // IPv4-compatible IPv6 (deprecated)
+		"64:ff9b::/96",    // NAT64: may carry any IPv4 address
+		"64:ff9b:1::/48",  // local-use NAT64
+		"100::/64",        // discard-only
+		"2001::/23",       // IETF protocol assignments (Teredo included)
+		"2001:db8::/32",   // documentation
+		"2002::/16",       // 6to4: may carry any IPv4 address
+		"3fff::/20",       // documentation
+		"fec0::/10",       // site-local (deprecated)
 	} {
 		out = append(out, netip.MustParsePrefix(s))
 	}
