@@ -47,7 +47,7 @@ type WithSecret struct {
 
 // List returns the organisation's endpoints, oldest first.
 func (s *Service) List(ctx context.Context) ([]*ent.WebhookEndpoint, error) {
-	v, err := require(ctx)
+	v, err := requireManage(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +62,7 @@ func (s *Service) List(ctx context.Context) ([]*ent.WebhookEndpoint, error) {
 // Get returns one of the organisation's endpoints; NOT_FOUND for an unknown
 // or foreign id.
 func (s *Service) Get(ctx context.Context, id int) (*ent.WebhookEndpoint, error) {
-	if _, err := require(ctx); err != nil {
+	if _, err := requireManage(ctx); err != nil {
 		return nil, err
 	}
 	ep, err := s.client.WebhookEndpoint.Get(ctx, id)
@@ -78,7 +78,7 @@ func (s *Service) Get(ctx context.Context, id int) (*ent.WebhookEndpoint, error)
 // Create adds an endpoint with a new secret, which it returns (the only
 // time it is shown).
 func (s *Service) Create(ctx context.Context, in CreateInput) (*WithSecret, error) {
-	v, err := require(ctx)
+	v, err := requireManage(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -278,7 +278,7 @@ func (s *Service) Redeliver(ctx context.Context, endpointID, eventID int) error 
 
 // Attempts returns a page of an endpoint's attempts, newest first.
 func (s *Service) Attempts(ctx context.Context, ep *ent.WebhookEndpoint, first *int, after *entgql.Cursor[int]) (*ent.WebhookAttemptConnection, error) {
-	if _, err := require(ctx); err != nil {
+	if _, err := requireManage(ctx); err != nil {
 		return nil, err
 	}
 	n := 50
@@ -295,8 +295,8 @@ func (s *Service) Attempts(ctx context.Context, ep *ent.WebhookEndpoint, first *
 	return conn, nil
 }
 
-// require checks the viewer holds organization.manage.
-func require(ctx context.Context) (*viewer.Viewer, error) {
+// requireManage checks the viewer holds organization.manage.
+func requireManage(ctx context.Context) (*viewer.Viewer, error) {
 	if err := viewer.Require(ctx, perm.OrganizationManage); err != nil {
 		return nil, err
 	}
