@@ -73,6 +73,26 @@ func (rc *WebhookReceiver) Next(t testing.TB) WebhookCall {
 	}
 }
 
+// Await waits (up to 30 s) for the next call, calling poke now and then
+// meanwhile: a worker's wake-up, for work that may not be visible at the
+// first one (on PostgreSQL an event is read once every older transaction on
+// the server has ended).
+func (rc *WebhookReceiver) Await(t testing.TB, poke func()) WebhookCall {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		poke()
+		select {
+		case c := <-rc.calls:
+			return c
+		case <-deadline:
+			t.Fatal("no webhook call within 30 s")
+			return WebhookCall{}
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // None checks that no call is waiting to be read.
 func (rc *WebhookReceiver) None(t testing.TB) {
 	t.Helper()
