@@ -174,13 +174,13 @@ func (q *Queue) Renew(ctx context.Context, l *Lease, ids ...int) (int, error) {
 }
 
 // Keep renews l over ids every third of a lease (on the clock) until the
-// returned function is called, which waits for a renewal in progress. A
+// returned function is called, which waits for a renewal in progress; l is
+// Keep's to write meanwhile (settle with a copy taken before). A
 // worker whose work may outlast a lease keeps it this way; one that stops
 // stops renewing, and the rows are taken over once the lease lapses.
 func (q *Queue) Keep(ctx context.Context, l *Lease, log *slog.Logger, ids ...int) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
-	var mu sync.Mutex
 	wg.Go(func() {
 		t := q.clock.NewTicker(q.lease / 3)
 		defer t.Stop()
@@ -192,9 +192,7 @@ func (q *Queue) Keep(ctx context.Context, l *Lease, log *slog.Logger, ids ...int
 				return
 			case <-t.C():
 			}
-			mu.Lock()
 			_, err := q.Renew(ctx, l, ids...)
-			mu.Unlock()
 			if err != nil && ctx.Err() == nil {
 				log.WarnContext(ctx, "renew lease", slog.String("table", q.table.Name), slog.String("error", err.Error()))
 			}

@@ -281,3 +281,38 @@ func TestConnectTimeRefusal(t *testing.T) {
 	require.NotNil(t, a.NextAttemptAt, "retried, in case the name resolves publicly again")
 	require.Zero(t, hits.Load())
 }
+
+// TestFanOutRules: an endpoint gets the events from its creation on, and a
+// pair queued already (a redelivery that ran ahead of fan-out) is not
+// queued twice.
+func TestFanOutRules(t *testing.T) {
+	t.Parallel()
+	f := setup(t, testkit.Epoch, webhookout.Config{AllowPrivate: true}, nil)
+	rc := testkit.NewWebhookReceiver(t)
+	f.record(t, "user.created", map[string]any{"n": 1})
+	f.clk.Advance(time.Minute)
+	ep := f.endpoint(t, rc.URL)
+	f.record(t, "user.updated", map[string]any{"n": 2})
+	f.record(t, "user.deleted", map[string]any{"n": 3})
+	last := f.db.Client.Event.Query().Order(ent.Desc(entevent.FieldID)).FirstX(f.sys)
+
+	admin := viewer.NewContext(context.Background(), &viewer.Viewer{OrgID: f.org, UserID: 1, Label: "admin@acme.test",
+		Permissions: []perm.Permission{perm.OrganizationManage}})
+	require.NoError(t, f.svc.Redeliver(admin, ep.ID, last.ID))
+	f.work(t)
+
+	var got []string
+	for range 2 {
+		got = append(got, payload(t, rc.Next(t)).Type)
+	}
+	require.ElementsMatch(t, []string{"user.updated", "user.deleted"}, got)
+	rc.None(t)
+	require.Equal(t, 2, f.db.Client.WebhookDelivery.Query().CountX(f.sys))
+}
+
+func payload(t *testing.T, c testkit.WebhookCall) webhookout.Payload {
+	t.Helper()
+	var p webhookout.Payload
+	require.NoError(t, json.Unmarshal(c.Body, &p))
+	return p
+}
