@@ -231,6 +231,7 @@ func (s *Service) Run(ctx context.Context) {
 		})
 	}
 	wg.Wait()
+	s.http.CloseIdleConnections()
 }
 
 // maxBatch is the most deliveries one worker claims at once (their calls go
