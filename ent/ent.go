@@ -27,6 +27,10 @@ import (
 	"github.com/rollcall/rollcall/ent/throttle"
 	"github.com/rollcall/rollcall/ent/user"
 	"github.com/rollcall/rollcall/ent/userimport"
+	"github.com/rollcall/rollcall/ent/webhookattempt"
+	"github.com/rollcall/rollcall/ent/webhookcursor"
+	"github.com/rollcall/rollcall/ent/webhookdelivery"
+	"github.com/rollcall/rollcall/ent/webhookendpoint"
 )
 
 // ent aliases to avoid import conflicts in user's code.
@@ -102,6 +106,10 @@ func checkColumn(t, c string) error {
 			throttle.Table:             throttle.ValidColumn,
 			user.Table:                 user.ValidColumn,
 			userimport.Table:           userimport.ValidColumn,
+			webhookattempt.Table:       webhookattempt.ValidColumn,
+			webhookcursor.Table:        webhookcursor.ValidColumn,
+			webhookdelivery.Table:      webhookdelivery.ValidColumn,
+			webhookendpoint.Table:      webhookendpoint.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -67,3 +67,11 @@ func (_m *UserImport) CreatedBy(ctx context.Context) (*User, error) {
 	}
 	return result, MaskNotFound(err)
 }
+
+func (_m *WebhookAttempt) Event(ctx context.Context) (*Event, error) {
+	result, err := _m.Edges.EventOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryEvent().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}

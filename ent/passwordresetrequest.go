@@ -30,8 +30,10 @@ type PasswordResetRequest struct {
 	// LeaseExpiresAt holds the value of the "lease_expires_at" field.
 	LeaseExpiresAt *time.Time `json:"lease_expires_at,omitempty"`
 	// Attempts holds the value of the "attempts" field.
-	Attempts     int `json:"attempts,omitempty"`
-	selectValues sql.SelectValues
+	Attempts int `json:"attempts,omitempty"`
+	// NextAttemptAt holds the value of the "next_attempt_at" field.
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
+	selectValues  sql.SelectValues
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -43,7 +45,7 @@ func (*PasswordResetRequest) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullInt64)
 		case passwordresetrequest.FieldOrganizationSlug, passwordresetrequest.FieldEmail, passwordresetrequest.FieldClientIP, passwordresetrequest.FieldLeasedBy:
 			values[i] = new(sql.NullString)
-		case passwordresetrequest.FieldCreatedAt, passwordresetrequest.FieldLeaseExpiresAt:
+		case passwordresetrequest.FieldCreatedAt, passwordresetrequest.FieldLeaseExpiresAt, passwordresetrequest.FieldNextAttemptAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -110,6 +112,13 @@ func (_m *PasswordResetRequest) assignValues(columns []string, values []any) err
 			} else if value.Valid {
 				_m.Attempts = int(value.Int64)
 			}
+		case passwordresetrequest.FieldNextAttemptAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field next_attempt_at", values[i])
+			} else if value.Valid {
+				_m.NextAttemptAt = new(time.Time)
+				*_m.NextAttemptAt = value.Time
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -170,6 +179,11 @@ func (_m *PasswordResetRequest) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("attempts=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Attempts))
+	builder.WriteString(", ")
+	if v := _m.NextAttemptAt; v != nil {
+		builder.WriteString("next_attempt_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -104,6 +104,20 @@ func (_c *PasswordResetRequestCreate) SetNillableAttempts(v *int) *PasswordReset
 	return _c
 }
 
+// SetNextAttemptAt sets the "next_attempt_at" field.
+func (_c *PasswordResetRequestCreate) SetNextAttemptAt(v time.Time) *PasswordResetRequestCreate {
+	_c.mutation.SetNextAttemptAt(v)
+	return _c
+}
+
+// SetNillableNextAttemptAt sets the "next_attempt_at" field if the given value is not nil.
+func (_c *PasswordResetRequestCreate) SetNillableNextAttemptAt(v *time.Time) *PasswordResetRequestCreate {
+	if v != nil {
+		_c.SetNextAttemptAt(*v)
+	}
+	return _c
+}
+
 // Mutation returns the PasswordResetRequestMutation object of the builder.
 func (_c *PasswordResetRequestCreate) Mutation() *PasswordResetRequestMutation {
 	return _c.mutation
@@ -243,6 +257,10 @@ func (_c *PasswordResetRequestCreate) createSpec() (*PasswordResetRequest, *sqlg
 		_spec.SetField(passwordresetrequest.FieldAttempts, field.TypeInt, value)
 		_node.Attempts = value
 	}
+	if value, ok := _c.mutation.NextAttemptAt(); ok {
+		_spec.SetField(passwordresetrequest.FieldNextAttemptAt, field.TypeTime, value)
+		_node.NextAttemptAt = &value
+	}
 	return _node, _spec
 }
 
@@ -346,6 +364,24 @@ func (u *PasswordResetRequestUpsert) UpdateAttempts() *PasswordResetRequestUpser
 // AddAttempts adds v to the "attempts" field.
 func (u *PasswordResetRequestUpsert) AddAttempts(v int) *PasswordResetRequestUpsert {
 	u.Add(passwordresetrequest.FieldAttempts, v)
+	return u
+}
+
+// SetNextAttemptAt sets the "next_attempt_at" field.
+func (u *PasswordResetRequestUpsert) SetNextAttemptAt(v time.Time) *PasswordResetRequestUpsert {
+	u.Set(passwordresetrequest.FieldNextAttemptAt, v)
+	return u
+}
+
+// UpdateNextAttemptAt sets the "next_attempt_at" field to the value that was provided on create.
+func (u *PasswordResetRequestUpsert) UpdateNextAttemptAt() *PasswordResetRequestUpsert {
+	u.SetExcluded(passwordresetrequest.FieldNextAttemptAt)
+	return u
+}
+
+// ClearNextAttemptAt clears the value of the "next_attempt_at" field.
+func (u *PasswordResetRequestUpsert) ClearNextAttemptAt() *PasswordResetRequestUpsert {
+	u.SetNull(passwordresetrequest.FieldNextAttemptAt)
 	return u
 }
 
@@ -463,6 +499,27 @@ func (u *PasswordResetRequestUpsertOne) AddAttempts(v int) *PasswordResetRequest
 func (u *PasswordResetRequestUpsertOne) UpdateAttempts() *PasswordResetRequestUpsertOne {
 	return u.Update(func(s *PasswordResetRequestUpsert) {
 		s.UpdateAttempts()
+	})
+}
+
+// SetNextAttemptAt sets the "next_attempt_at" field.
+func (u *PasswordResetRequestUpsertOne) SetNextAttemptAt(v time.Time) *PasswordResetRequestUpsertOne {
+	return u.Update(func(s *PasswordResetRequestUpsert) {
+		s.SetNextAttemptAt(v)
+	})
+}
+
+// UpdateNextAttemptAt sets the "next_attempt_at" field to the value that was provided on create.
+func (u *PasswordResetRequestUpsertOne) UpdateNextAttemptAt() *PasswordResetRequestUpsertOne {
+	return u.Update(func(s *PasswordResetRequestUpsert) {
+		s.UpdateNextAttemptAt()
+	})
+}
+
+// ClearNextAttemptAt clears the value of the "next_attempt_at" field.
+func (u *PasswordResetRequestUpsertOne) ClearNextAttemptAt() *PasswordResetRequestUpsertOne {
+	return u.Update(func(s *PasswordResetRequestUpsert) {
+		s.ClearNextAttemptAt()
 	})
 }
 
@@ -746,6 +803,27 @@ func (u *PasswordResetRequestUpsertBulk) AddAttempts(v int) *PasswordResetReques
 func (u *PasswordResetRequestUpsertBulk) UpdateAttempts() *PasswordResetRequestUpsertBulk {
 	return u.Update(func(s *PasswordResetRequestUpsert) {
 		s.UpdateAttempts()
+	})
+}
+
+// SetNextAttemptAt sets the "next_attempt_at" field.
+func (u *PasswordResetRequestUpsertBulk) SetNextAttemptAt(v time.Time) *PasswordResetRequestUpsertBulk {
+	return u.Update(func(s *PasswordResetRequestUpsert) {
+		s.SetNextAttemptAt(v)
+	})
+}
+
+// UpdateNextAttemptAt sets the "next_attempt_at" field to the value that was provided on create.
+func (u *PasswordResetRequestUpsertBulk) UpdateNextAttemptAt() *PasswordResetRequestUpsertBulk {
+	return u.Update(func(s *PasswordResetRequestUpsert) {
+		s.UpdateNextAttemptAt()
+	})
+}
+
+// ClearNextAttemptAt clears the value of the "next_attempt_at" field.
+func (u *PasswordResetRequestUpsertBulk) ClearNextAttemptAt() *PasswordResetRequestUpsertBulk {
+	return u.Update(func(s *PasswordResetRequestUpsert) {
+		s.ClearNextAttemptAt()
 	})
 }
 

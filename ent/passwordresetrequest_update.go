@@ -90,6 +90,26 @@ func (_u *PasswordResetRequestUpdate) AddAttempts(v int) *PasswordResetRequestUp
 	return _u
 }
 
+// SetNextAttemptAt sets the "next_attempt_at" field.
+func (_u *PasswordResetRequestUpdate) SetNextAttemptAt(v time.Time) *PasswordResetRequestUpdate {
+	_u.mutation.SetNextAttemptAt(v)
+	return _u
+}
+
+// SetNillableNextAttemptAt sets the "next_attempt_at" field if the given value is not nil.
+func (_u *PasswordResetRequestUpdate) SetNillableNextAttemptAt(v *time.Time) *PasswordResetRequestUpdate {
+	if v != nil {
+		_u.SetNextAttemptAt(*v)
+	}
+	return _u
+}
+
+// ClearNextAttemptAt clears the value of the "next_attempt_at" field.
+func (_u *PasswordResetRequestUpdate) ClearNextAttemptAt() *PasswordResetRequestUpdate {
+	_u.mutation.ClearNextAttemptAt()
+	return _u
+}
+
 // Mutation returns the PasswordResetRequestMutation object of the builder.
 func (_u *PasswordResetRequestUpdate) Mutation() *PasswordResetRequestMutation {
 	return _u.mutation
@@ -154,6 +174,12 @@ func (_u *PasswordResetRequestUpdate) sqlSave(ctx context.Context) (_node int, e
 	}
 	if value, ok := _u.mutation.AddedAttempts(); ok {
 		_spec.AddField(passwordresetrequest.FieldAttempts, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.NextAttemptAt(); ok {
+		_spec.SetField(passwordresetrequest.FieldNextAttemptAt, field.TypeTime, value)
+	}
+	if _u.mutation.NextAttemptAtCleared() {
+		_spec.ClearField(passwordresetrequest.FieldNextAttemptAt, field.TypeTime)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -235,6 +261,26 @@ func (_u *PasswordResetRequestUpdateOne) SetNillableAttempts(v *int) *PasswordRe
 // AddAttempts adds value to the "attempts" field.
 func (_u *PasswordResetRequestUpdateOne) AddAttempts(v int) *PasswordResetRequestUpdateOne {
 	_u.mutation.AddAttempts(v)
+	return _u
+}
+
+// SetNextAttemptAt sets the "next_attempt_at" field.
+func (_u *PasswordResetRequestUpdateOne) SetNextAttemptAt(v time.Time) *PasswordResetRequestUpdateOne {
+	_u.mutation.SetNextAttemptAt(v)
+	return _u
+}
+
+// SetNillableNextAttemptAt sets the "next_attempt_at" field if the given value is not nil.
+func (_u *PasswordResetRequestUpdateOne) SetNillableNextAttemptAt(v *time.Time) *PasswordResetRequestUpdateOne {
+	if v != nil {
+		_u.SetNextAttemptAt(*v)
+	}
+	return _u
+}
+
+// ClearNextAttemptAt clears the value of the "next_attempt_at" field.
+func (_u *PasswordResetRequestUpdateOne) ClearNextAttemptAt() *PasswordResetRequestUpdateOne {
+	_u.mutation.ClearNextAttemptAt()
 	return _u
 }
 
@@ -332,6 +378,12 @@ func (_u *PasswordResetRequestUpdateOne) sqlSave(ctx context.Context) (_node *Pa
 	}
 	if value, ok := _u.mutation.AddedAttempts(); ok {
 		_spec.AddField(passwordresetrequest.FieldAttempts, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.NextAttemptAt(); ok {
+		_spec.SetField(passwordresetrequest.FieldNextAttemptAt, field.TypeTime, value)
+	}
+	if _u.mutation.NextAttemptAtCleared() {
+		_spec.ClearField(passwordresetrequest.FieldNextAttemptAt, field.TypeTime)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &PasswordResetRequest{config: _u.config}

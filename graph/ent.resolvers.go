@@ -50,16 +50,22 @@ func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 // User returns generated.UserResolver implementation.
 func (r *Resolver) User() generated.UserResolver { return &userResolver{r} }
 
+// WebhookEndpoint returns generated.WebhookEndpointResolver implementation.
+func (r *Resolver) WebhookEndpoint() generated.WebhookEndpointResolver {
+	return &webhookEndpointResolver{r}
+}
+
 // UserWhereInput returns generated.UserWhereInputResolver implementation.
 func (r *Resolver) UserWhereInput() generated.UserWhereInputResolver {
 	return &userWhereInputResolver{r}
 }
 
 type (
-	auditEventResolver     struct{ *Resolver }
-	bulkSendResolver       struct{ *Resolver }
-	deliveryResolver       struct{ *Resolver }
-	queryResolver          struct{ *Resolver }
-	userResolver           struct{ *Resolver }
-	userWhereInputResolver struct{ *Resolver }
+	auditEventResolver      struct{ *Resolver }
+	bulkSendResolver        struct{ *Resolver }
+	deliveryResolver        struct{ *Resolver }
+	queryResolver           struct{ *Resolver }
+	userResolver            struct{ *Resolver }
+	webhookEndpointResolver struct{ *Resolver }
+	userWhereInputResolver  struct{ *Resolver }
 )

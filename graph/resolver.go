@@ -17,6 +17,7 @@ import (
 	"github.com/rollcall/rollcall/internal/org"
 	"github.com/rollcall/rollcall/internal/people"
 	"github.com/rollcall/rollcall/internal/template"
+	"github.com/rollcall/rollcall/internal/webhookout"
 )
 
 // Resolver holds the services the resolvers call.
@@ -42,4 +43,6 @@ type Resolver struct {
 	// EventLog serves the events log; Feed streams it live.
 	EventLog *event.Log
 	Feed     *event.Feed
+	// Webhooks manages outbound webhook endpoints.
+	Webhooks *webhookout.Service
 }

@@ -26,6 +26,8 @@ const (
 	FieldLeaseExpiresAt = "lease_expires_at"
 	// FieldAttempts holds the string denoting the attempts field in the database.
 	FieldAttempts = "attempts"
+	// FieldNextAttemptAt holds the string denoting the next_attempt_at field in the database.
+	FieldNextAttemptAt = "next_attempt_at"
 	// Table holds the table name of the passwordresetrequest in the database.
 	Table = "password_reset_requests"
 )
@@ -40,6 +42,7 @@ var Columns = []string{
 	FieldLeasedBy,
 	FieldLeaseExpiresAt,
 	FieldAttempts,
+	FieldNextAttemptAt,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -115,4 +118,9 @@ func ByLeaseExpiresAt(opts ...sql.OrderTermOption) OrderOption {
 // ByAttempts orders the results by the attempts field.
 func ByAttempts(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldAttempts, opts...).ToFunc()
+}
+
+// ByNextAttemptAt orders the results by the next_attempt_at field.
+func ByNextAttemptAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldNextAttemptAt, opts...).ToFunc()
 }

@@ -89,6 +89,11 @@ func Attempts(v int) predicate.PasswordResetRequest {
 	return predicate.PasswordResetRequest(sql.FieldEQ(FieldAttempts, v))
 }
 
+// NextAttemptAt applies equality check predicate on the "next_attempt_at" field. It's identical to NextAttemptAtEQ.
+func NextAttemptAt(v time.Time) predicate.PasswordResetRequest {
+	return predicate.PasswordResetRequest(sql.FieldEQ(FieldNextAttemptAt, v))
+}
+
 // OrganizationSlugEQ applies the EQ predicate on the "organization_slug" field.
 func OrganizationSlugEQ(v string) predicate.PasswordResetRequest {
 	return predicate.PasswordResetRequest(sql.FieldEQ(FieldOrganizationSlug, v))
@@ -487,6 +492,56 @@ func AttemptsLT(v int) predicate.PasswordResetRequest {
 // AttemptsLTE applies the LTE predicate on the "attempts" field.
 func AttemptsLTE(v int) predicate.PasswordResetRequest {
 	return predicate.PasswordResetRequest(sql.FieldLTE(FieldAttempts, v))
+}
+
+// NextAttemptAtEQ applies the EQ predicate on the "next_attempt_at" field.
+func NextAttemptAtEQ(v time.Time) predicate.PasswordResetRequest {
+	return predicate.PasswordResetRequest(sql.FieldEQ(FieldNextAttemptAt, v))
+}
+
+// NextAttemptAtNEQ applies the NEQ predicate on the "next_attempt_at" field.
+func NextAttemptAtNEQ(v time.Time) predicate.PasswordResetRequest {
+	return predicate.PasswordResetRequest(sql.FieldNEQ(FieldNextAttemptAt, v))
+}
+
+// NextAttemptAtIn applies the In predicate on the "next_attempt_at" field.
+func NextAttemptAtIn(vs ...time.Time) predicate.PasswordResetRequest {
+	return predicate.PasswordResetRequest(sql.FieldIn(FieldNextAttemptAt, vs...))
+}
+
+// NextAttemptAtNotIn applies the NotIn predicate on the "next_attempt_at" field.
+func NextAttemptAtNotIn(vs ...time.Time) predicate.PasswordResetRequest {
+	return predicate.PasswordResetRequest(sql.FieldNotIn(FieldNextAttemptAt, vs...))
+}
+
+// NextAttemptAtGT applies the GT predicate on the "next_attempt_at" field.
+func NextAttemptAtGT(v time.Time) predicate.PasswordResetRequest {
+	return predicate.PasswordResetRequest(sql.FieldGT(FieldNextAttemptAt, v))
+}
+
+// NextAttemptAtGTE applies the GTE predicate on the "next_attempt_at" field.
+func NextAttemptAtGTE(v time.Time) predicate.PasswordResetRequest {
+	return predicate.PasswordResetRequest(sql.FieldGTE(FieldNextAttemptAt, v))
+}
+
+// NextAttemptAtLT applies the LT predicate on the "next_attempt_at" field.
+func NextAttemptAtLT(v time.Time) predicate.PasswordResetRequest {
+	return predicate.PasswordResetRequest(sql.FieldLT(FieldNextAttemptAt, v))
+}
+
+// NextAttemptAtLTE applies the LTE predicate on the "next_attempt_at" field.
+func NextAttemptAtLTE(v time.Time) predicate.PasswordResetRequest {
+	return predicate.PasswordResetRequest(sql.FieldLTE(FieldNextAttemptAt, v))
+}
+
+// NextAttemptAtIsNil applies the IsNil predicate on the "next_attempt_at" field.
+func NextAttemptAtIsNil() predicate.PasswordResetRequest {
+	return predicate.PasswordResetRequest(sql.FieldIsNull(FieldNextAttemptAt))
+}
+
+// NextAttemptAtNotNil applies the NotNil predicate on the "next_attempt_at" field.
+func NextAttemptAtNotNil() predicate.PasswordResetRequest {
+	return predicate.PasswordResetRequest(sql.FieldNotNull(FieldNextAttemptAt))
 }
 
 // And groups predicates with the AND operator between them.

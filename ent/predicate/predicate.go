@@ -50,3 +50,15 @@ type User func(*sql.Selector)
 
 // UserImport is the predicate function for userimport builders.
 type UserImport func(*sql.Selector)
+
+// WebhookAttempt is the predicate function for webhookattempt builders.
+type WebhookAttempt func(*sql.Selector)
+
+// WebhookCursor is the predicate function for webhookcursor builders.
+type WebhookCursor func(*sql.Selector)
+
+// WebhookDelivery is the predicate function for webhookdelivery builders.
+type WebhookDelivery func(*sql.Selector)
+
+// WebhookEndpoint is the predicate function for webhookendpoint builders.
+type WebhookEndpoint func(*sql.Selector)

@@ -31,6 +31,8 @@ func (PasswordResetRequest) Fields() []ent.Field {
 		field.Time("lease_expires_at").Optional().Nillable(),
 		// Claims so far, so a row that always fails is dropped in the end.
 		field.Int("attempts").Default(0),
+		// When a request whose work failed is tried again; null: now.
+		field.Time("next_attempt_at").Optional().Nillable(),
 	}
 }
 

@@ -209,3 +209,12 @@ func sameTenantOnCreate() privacy.MutationRule {
 		return privacy.Skip
 	})
 }
+
+// webhookPolicy: endpoints are read and changed with organization.manage
+// (fan-out and delivery run as the system).
+func webhookPolicy() ent.Policy {
+	return privacy.Policy{
+		Query:    privacy.QueryPolicy{requireAny(permOrganizationManage), privacy.AlwaysAllowRule()},
+		Mutation: privacy.MutationPolicy{requireAny(permOrganizationManage), privacy.AlwaysAllowRule()},
+	}
+}

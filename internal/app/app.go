@@ -40,6 +40,7 @@ import (
 	"github.com/rollcall/rollcall/internal/template"
 	"github.com/rollcall/rollcall/internal/throttle"
 	"github.com/rollcall/rollcall/internal/webhook"
+	"github.com/rollcall/rollcall/internal/webhookout"
 )
 
 // App is a wired Rollcall instance.
@@ -59,9 +60,11 @@ type App struct {
 	// replicas.
 	BulkSends *bulksend.Service
 	Bus       events.Bus
-	limiter   *throttle.Limiter
-	handler   http.Handler
-	conns     server.ConnLimits // cfg.Conns fitted to the open-file limit
+	// Webhooks manages webhook endpoints and sends events to them.
+	Webhooks *webhookout.Service
+	limiter  *throttle.Limiter
+	handler  http.Handler
+	conns    server.ConnLimits // cfg.Conns fitted to the open-file limit
 	// stopWorkers ends what Start began; workers tracks it.
 	stopWorkers context.CancelFunc
 	workers     sync.WaitGroup
@@ -115,6 +118,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 		Dialect: d.Dialect, Resets: invite.ResetConfig{Poll: cfg.ResetPoll, Lease: cfg.ResetLease, Delay: cfg.ResetDelay},
 		Events: a.Events, Notify: notifier,
 	})
+	a.Webhooks = webhookout.New(webhookout.Deps{
+		Client: d.Client, Dialect: d.Dialect, Clock: clk, Events: event.New(d.Client, clk, d.Dialect), Audit: auditLog,
+		Log: log, Config: cfg.Webhooks,
+	})
 	a.Importer = importer.New(d, clk, auditLog, a.Invites, importer.Limits{
 		MaxBytes: cfg.Limits.MaxUpload, MaxRows: cfg.ImportMaxRows, MaxLineBytes: cfg.ImportMaxLine,
 	}, importer.WithEvents(a.Events))
@@ -122,7 +129,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 	a.handler = server.New(server.Options{
 		Resolver: &graph.Resolver{Client: d.Client, Clock: clk, Auth: a.Auth, Orgs: a.Orgs, People: a.People,
 			Admin: a.Admin, Invites: a.Invites, Templates: templates, Importer: a.Importer, Audit: auditLog, BulkSends: a.BulkSends, Notify: notifier,
-			History: history.New(d.Client), Keys: a.APIKeys, EventLog: a.Events, Feed: a.Feed},
+			History: history.New(d.Client), Keys: a.APIKeys, EventLog: a.Events, Feed: a.Feed, Webhooks: a.Webhooks},
 		Export:      export.New(d.Client, clk, log),
 		Webhook:     webhook.New(webhook.Config{SigningKey: cfg.Mail.MailgunSigningKey}, clk, a.limiter, a.BulkSends, log),
 		Auth:        a.Auth,
@@ -148,17 +155,20 @@ func (a *App) HTTPServer(base context.Context) *server.HTTPServer {
 }
 
 // Start starts the background workers (bulk sending, password-reset
-// requests, the events log's retention); Close stops them.
+// requests, the events log's retention, webhook fan-out and calls); Close stops them.
 func (a *App) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	a.stopWorkers = cancel
 	a.workers.Go(func() { a.BulkSends.Run(ctx) })
 	a.workers.Go(func() { a.Invites.RunResets(ctx) })
 	a.workers.Go(func() { a.Events.Retain(ctx, a.cfg.Events.Retention, a.cfg.Events.PruneInterval) })
+	a.workers.Go(func() { a.Webhooks.Run(ctx) })
 }
 
 // StopWorkers stops what Start began and waits until each worker has
-// finished the work in hand, emails included.
+// finished the work in hand, emails included. Webhook calls in flight are
+// abandoned (another replica, or this one restarted, makes them again once
+// their lease lapses).
 func (a *App) StopWorkers() {
 	if a.stopWorkers != nil {
 		a.stopWorkers()

@@ -15,6 +15,7 @@ import (
 	"github.com/rollcall/rollcall/graph"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/server"
+	"github.com/rollcall/rollcall/internal/webhookout"
 )
 
 // Config is everything the server needs to start.
@@ -41,6 +42,9 @@ type Config struct {
 	// (invite.DefaultResetConfig).
 	ResetPoll, ResetLease, ResetDelay time.Duration
 	Events                            Events
+	// Webhooks tunes outbound webhooks; zero values: the defaults
+	// (webhookout.DefaultConfig).
+	Webhooks webhookout.Config
 }
 
 // Events configures the events log and the live organizationEvents stream;
@@ -92,6 +96,7 @@ func LogFlags() []cli.Flag {
 func ServeFlags() []cli.Flag {
 	d := auth.DefaultConfig()
 	conns := server.DefaultConnLimits()
+	hooks := webhookout.DefaultConfig()
 	return append([]cli.Flag{
 		&cli.StringFlag{Name: "addr", Value: ":8080", Sources: cli.EnvVars("ROLLCALL_ADDR"), Usage: "listen address"},
 		DatabaseFlag(),
@@ -120,6 +125,13 @@ func ServeFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "event-prune-interval", Value: time.Hour, Sources: cli.EnvVars("ROLLCALL_EVENT_PRUNE_INTERVAL"), Usage: "how often each replica deletes events past their retention"},
 		&cli.DurationFlag{Name: "event-poll", Value: 5 * time.Second, Sources: cli.EnvVars("ROLLCALL_EVENT_POLL"), Usage: "how often a replica with organizationEvents subscribers reads the log without being woken by a commit"},
 		&cli.IntFlag{Name: "event-subscriber-buffer", Value: 1000, Sources: cli.EnvVars("ROLLCALL_EVENT_SUBSCRIBER_BUFFER"), Usage: "events waiting for one organizationEvents subscriber; a subscriber further behind is ended with an error"},
+		&cli.DurationFlag{Name: "webhook-timeout", Value: hooks.Timeout, Sources: cli.EnvVars("ROLLCALL_WEBHOOK_TIMEOUT"), Usage: "longest one webhook call may take (connecting, sending, the answer); longer is a failure, retried"},
+		&cli.StringFlag{Name: "webhook-retry", Value: "5s,5m,30m,2h,5h,10h,10h", Sources: cli.EnvVars("ROLLCALL_WEBHOOK_RETRY"), Usage: "waits before each retry of a failed webhook call, comma-separated; after the last the event is given up for that endpoint"},
+		&cli.BoolFlag{Name: "webhook-allow-private", Sources: cli.EnvVars("ROLLCALL_WEBHOOK_ALLOW_PRIVATE"), Usage: "let webhook endpoints use http and private or loopback addresses (development and tests only)"},
+		&cli.DurationFlag{Name: "webhook-poll", Value: hooks.Poll, Sources: cli.EnvVars("ROLLCALL_WEBHOOK_POLL"), Usage: "how often a replica looks for new events and webhook calls it was not woken for"},
+		&cli.DurationFlag{Name: "webhook-lease", Value: hooks.Lease, Sources: cli.EnvVars("ROLLCALL_WEBHOOK_LEASE"), Usage: "a replica's claim on webhook calls (renewed while they run) lapses after this long unrenewed, so another replica sends them"},
+		&cli.IntFlag{Name: "webhook-concurrency", Value: hooks.Concurrency, Sources: cli.EnvVars("ROLLCALL_WEBHOOK_CONCURRENCY"), Usage: "most webhook calls in flight per replica"},
+		&cli.IntFlag{Name: "webhook-max-endpoints", Value: hooks.MaxEndpoints, Sources: cli.EnvVars("ROLLCALL_WEBHOOK_MAX_ENDPOINTS"), Usage: "most webhook endpoints an organisation may have"},
 		&cli.StringFlag{Name: "bootstrap-org", Value: "default", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_ORG"), Usage: "slug of the organisation created on an empty database"},
 		&cli.StringFlag{Name: "bootstrap-email", Value: "owner@example.com", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_EMAIL"), Usage: "email of the Owner created on an empty database"},
 		&cli.StringFlag{Name: "bootstrap-password", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_PASSWORD"), Usage: "the Owner's password (generated and printed once when empty)"},
@@ -172,6 +184,10 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 	a.AccountAttempts = cmd.Int("login-attempts")
 	a.ClientFailures = cmd.Int("login-client-failures")
 	a.ThrottleWindow = cmd.Duration("login-window")
+	retry, err := webhookout.ParseRetry(cmd.String("webhook-retry"))
+	if err != nil {
+		return Config{}, err
+	}
 	var origins []string
 	for _, o := range cmd.StringSlice("cors-origins") {
 		if o = strings.TrimSpace(o); o != "" {
@@ -195,13 +211,18 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 			OperationTimeout: cmd.Duration("operation-timeout"), ImportTimeout: cmd.Duration("import-timeout"),
 			WebsocketWrite: cmd.Duration("websocket-write-timeout"),
 		},
-		MaxBody:         cmd.Int64("max-body"),
-		ImportMaxRows:   cmd.Int("import-max-rows"),
-		ImportMaxLine:   cmd.Int("import-max-line"),
-		ResetPoll:       cmd.Duration("reset-poll"),
-		ResetLease:      cmd.Duration("reset-lease"),
-		ResetDelay:      cmd.Duration("reset-delay"),
-		Auth:            a,
+		MaxBody:       cmd.Int64("max-body"),
+		ImportMaxRows: cmd.Int("import-max-rows"),
+		ImportMaxLine: cmd.Int("import-max-line"),
+		ResetPoll:     cmd.Duration("reset-poll"),
+		ResetLease:    cmd.Duration("reset-lease"),
+		ResetDelay:    cmd.Duration("reset-delay"),
+		Auth:          a,
+		Webhooks: webhookout.Config{
+			Timeout: cmd.Duration("webhook-timeout"), Retry: retry, AllowPrivate: cmd.Bool("webhook-allow-private"),
+			Poll: cmd.Duration("webhook-poll"), Lease: cmd.Duration("webhook-lease"),
+			Concurrency: cmd.Int("webhook-concurrency"), MaxEndpoints: cmd.Int("webhook-max-endpoints"),
+		},
 		ShutdownTimeout: cmd.Duration("shutdown-timeout"),
 		PprofAddr:       cmd.String("pprof-addr"),
 		Mail: Mail{

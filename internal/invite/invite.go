@@ -20,6 +20,7 @@ import (
 	"github.com/rollcall/rollcall/internal/event"
 	"github.com/rollcall/rollcall/internal/notify"
 	"github.com/rollcall/rollcall/internal/password"
+	"github.com/rollcall/rollcall/internal/queue"
 	"github.com/rollcall/rollcall/internal/throttle"
 	"github.com/rollcall/rollcall/internal/viewer"
 )
@@ -46,12 +47,13 @@ type Service struct {
 	limits  Limits
 	bulk    Queuer
 	log     *slog.Logger
-	dialect string
 	resets  ResetConfig
 	events  *event.Log
 	notify  *notify.Service
-	// resetWake wakes this replica's reset worker (see RunResets).
-	resetWake chan struct{}
+	// resetQueue holds the password-reset requests; resetWake wakes this
+	// replica's worker (see RunResets).
+	resetQueue *queue.Queue
+	resetWake  queue.Waker
 }
 
 // Deps are the Service's collaborators.
@@ -148,7 +150,9 @@ type OneEmail struct {
 
 // New returns the invitation service.
 func New(d Deps) *Service {
-	return &Service{client: d.Client, clock: d.Clock, auth: d.Auth, policy: d.Policy,
+	s := &Service{client: d.Client, clock: d.Clock, auth: d.Auth, policy: d.Policy,
 		audit: d.Audit, limiter: d.Limiter, links: d.Links, limits: d.Limits, bulk: d.Bulk, log: d.Log,
-		dialect: d.Dialect, resets: d.Resets.withDefaults(), events: d.Events, notify: d.Notify, resetWake: make(chan struct{}, 1)}
+		dialect: d.Dialect, resets: d.Resets.withDefaults(), events: d.Events, notify: d.Notify, resetWake: queue.NewWaker()}
+	s.resetQueue = queue.New(d.Client, d.Dialect, d.Clock, queue.Table{Name: "password_reset_requests", Scheduled: true}, s.resets.Lease)
+	return s
 }

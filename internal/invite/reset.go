@@ -2,16 +2,11 @@ package invite
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
-
-	"entgo.io/ent/dialect"
 
 	"github.com/rollcall/rollcall/ent"
 	"github.com/rollcall/rollcall/ent/delivery"
@@ -20,8 +15,10 @@ import (
 	"github.com/rollcall/rollcall/ent/user"
 	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/auth"
+	"github.com/rollcall/rollcall/internal/backoff"
 	"github.com/rollcall/rollcall/internal/clientip"
 	"github.com/rollcall/rollcall/internal/db"
+	"github.com/rollcall/rollcall/internal/queue"
 )
 
 // ResetConfig tunes the worker that resolves password-reset requests.
@@ -62,122 +59,76 @@ const (
 	// resetBatch is how many requests a worker claims, and works, at once.
 	resetBatch = 8
 	// resetAttempts is how many claims a request gets before it is dropped
-	// (each claim that does not finish lets its lease lapse).
+	// (a claim whose work fails is retried with backoff; one whose worker
+	// stopped lets its lease lapse).
 	resetAttempts = 5
+	// resetRetryMin is the first retry's delay after a failure; it doubles
+	// up to a lease.
+	resetRetryMin = time.Second
 )
 
 // wakeResets tells this replica's worker a request is waiting. It never
 // blocks: a worker already woken will see every row.
-func (s *Service) wakeResets() {
-	select {
-	case s.resetWake <- struct{}{}:
-	default:
-	}
-}
+func (s *Service) wakeResets() { s.resetWake.Wake() }
 
 // RunResets resolves password-reset requests until ctx ends: shortly after a
-// request arrives at this replica (ResetConfig.Delay), and every
-// ResetConfig.Poll (and when it starts) for the others. The requests in hand when ctx ends are finished.
+// request arrives at this replica (ResetConfig.Delay), every
+// ResetConfig.Poll on the service's clock (and when it starts) for the
+// others, and when a failed request's retry falls due. The requests in hand
+// when ctx ends are finished.
 func (s *Service) RunResets(ctx context.Context) {
-	poll := time.NewTimer(0)
-	defer poll.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.resetWake:
-		case <-poll.C:
-		}
-		for ctx.Err() == nil {
+	queue.Loop{
+		Name: "password reset worker", Clock: s.clock, Poll: s.resets.Poll, Wake: s.resetWake, Log: s.log,
+		Work: func(ctx context.Context) (bool, error) {
 			n, err := s.ResolveResets(ctx)
-			if err != nil {
-				if ctx.Err() == nil {
-					s.log.ErrorContext(ctx, "password reset worker", slog.String("error", err.Error()))
-				}
-				break
-			}
-			if n < resetBatch {
-				break
-			}
-		}
-		poll.Reset(s.resets.Poll)
-	}
+			return n >= resetBatch, err
+		},
+		Next: s.resetQueue.NextDue,
+	}.Run(ctx)
 }
 
 // ResolveResets claims up to a batch of waiting requests and resolves them
 // (see resolveReset), returning how many it claimed. Each request is claimed
-// by exactly one worker, whatever the number of replicas: the claim is one
-// conditional statement (rows another worker holds are skipped). A request
-// whose worker stopped before deleting it is claimed again once its lease
-// lapses.
+// by exactly one worker, whatever the number of replicas (internal/queue). A
+// request whose work failed is retried with backoff; one whose worker
+// stopped before deleting it is claimed again once its lease lapses.
 func (s *Service) ResolveResets(ctx context.Context) (int, error) {
-	claim, err := newClaimID()
-	if err != nil {
-		return 0, err
-	}
-	now := s.clock.Now()
 	// What is claimed is worked to the end even if ctx ends meanwhile,
 	// within the lease.
 	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.resets.Lease)
 	defer cancel()
-	claimed, err := s.claimResets(work, claim, now)
-	if err != nil || len(claimed) == 0 {
+	lease, jobs, err := s.resetQueue.Claim(work, resetBatch)
+	if err != nil || len(jobs) == 0 {
 		return 0, err
 	}
+	ids := make([]int, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.ID
+	}
+	requests, err := s.client.PasswordResetRequest.Query().Where(passwordresetrequest.IDIn(ids...)).All(auth.AsSystem(work))
+	if err != nil {
+		return 0, fmt.Errorf("read reset requests: %w", err)
+	}
 	var wg sync.WaitGroup
-	for _, r := range claimed {
+	for _, r := range requests {
 		wg.Go(func() {
-			if err := s.resolveReset(work, claim, r); err != nil {
-				s.log.ErrorContext(work, "password reset request failed", slog.Int("request_id", r.ID),
-					slog.Int("attempt", r.Attempts), slog.String("error", err.Error()))
+			err := s.resolveReset(work, lease, r)
+			if err == nil {
+				return
+			}
+			s.log.ErrorContext(work, "password reset request failed", slog.Int("request_id", r.ID),
+				slog.Int("attempt", r.Attempts), slog.String("error", err.Error()))
+			if errors.Is(err, queue.ErrLeaseLost) {
+				return
+			}
+			at := s.clock.Now().Add(backoff.Delay(r.Attempts, resetRetryMin, s.resets.Lease))
+			if err := s.resetQueue.Retry(work, nil, lease, r.ID, at, nil); err != nil {
+				s.log.WarnContext(work, "password reset request: schedule retry", slog.Int("request_id", r.ID), slog.String("error", err.Error()))
 			}
 		})
 	}
 	wg.Wait()
-	return len(claimed), nil
-}
-
-// newClaimID names one claim, so that only its worker finishes its rows.
-func newClaimID() (string, error) {
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("claim id: %w", err)
-	}
-	return hex.EncodeToString(b), nil
-}
-
-// claimResets leases up to resetBatch waiting or lapsed requests to claim.
-func (s *Service) claimResets(ctx context.Context, claim string, now time.Time) ([]*ent.PasswordResetRequest, error) {
-	const waiting = `lease_expires_at IS NULL OR lease_expires_at < $3`
-	// PostgreSQL skips rows another claimer holds; SQLite has one writer
-	// at a time, so its statement alone is atomic.
-	query := `WITH picked AS (
-			SELECT id FROM password_reset_requests WHERE ` + waiting + ` ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED)
-		UPDATE password_reset_requests r SET leased_by = $1, lease_expires_at = $2, attempts = r.attempts + 1
-		FROM picked WHERE r.id = picked.id
-		RETURNING r.id, r.organization_slug, r.email, r.client_ip, r.attempts`
-	if s.dialect != dialect.Postgres {
-		query = strings.ReplaceAll(`UPDATE password_reset_requests SET leased_by = $1, lease_expires_at = $2, attempts = attempts + 1
-			WHERE id IN (SELECT id FROM password_reset_requests WHERE `+waiting+` ORDER BY id LIMIT $4)
-			RETURNING id, organization_slug, email, client_ip, attempts`, "$", "?")
-	}
-	rows, err := s.client.QueryContext(ctx, query, claim, now.Add(s.resets.Lease), now, resetBatch)
-	if err != nil {
-		return nil, fmt.Errorf("claim reset requests: %w", err)
-	}
-	defer rows.Close()
-	var out []*ent.PasswordResetRequest
-	for rows.Next() {
-		r := &ent.PasswordResetRequest{}
-		if err := rows.Scan(&r.ID, &r.OrganizationSlug, &r.Email, &r.ClientIP, &r.Attempts); err != nil {
-			return nil, fmt.Errorf("claim reset requests: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("claim reset requests: %w", err)
-	}
-	return out, nil
+	return len(jobs), nil
 }
 
 // resetAction is the email a reset request sends a person of status (a
@@ -190,18 +141,15 @@ func resetAction(status user.Status) delivery.Action {
 	return delivery.ActionPASSWORD_RESET
 }
 
-// errClaimLost means a request's lease lapsed and another worker took it.
-var errClaimLost = errors.New("the request's lease lapsed and another worker took it")
-
 // resolveReset does what a reset request asks: queues reset instructions for
 // an ACTIVE person with the address, a fresh invitation for an INVITED one,
 // nothing otherwise, as deliveries the bulk-send engine works (it issues the
 // links as they leave); and deletes the request, in the same transaction,
-// which first checks the claim still holds. So a crash never loses a request
+// which first checks the lease still holds. So a crash never loses a request
 // nor queues its emails twice: either the deliveries and the deletion
 // committed, or neither did and the request is claimed again once its lease
 // lapses.
-func (s *Service) resolveReset(ctx context.Context, claim string, r *ent.PasswordResetRequest) error {
+func (s *Service) resolveReset(ctx context.Context, lease queue.Lease, r *ent.PasswordResetRequest) error {
 	// The audit log names the address the request came from.
 	sys := auth.AsSystem(clientip.NewContext(ctx, r.ClientIP))
 	var people []*ent.User
@@ -219,14 +167,8 @@ func (s *Service) resolveReset(ctx context.Context, claim string, r *ent.Passwor
 	}
 	var ids []int
 	err := db.InTx(sys, s.client, func(tx *ent.Client) error {
-		n, err := tx.PasswordResetRequest.Delete().
-			Where(passwordresetrequest.ID(r.ID), passwordresetrequest.LeasedBy(claim),
-				passwordresetrequest.LeaseExpiresAtGT(s.clock.Now())).Exec(sys)
-		if err != nil {
-			return fmt.Errorf("delete reset request %d: %w", r.ID, err)
-		}
-		if n != 1 {
-			return errClaimLost
+		if err := s.resetQueue.Delete(sys, tx, lease, r.ID); err != nil {
+			return err
 		}
 		for _, u := range people {
 			id, err := s.bulk.QueueOne(sys, tx, OneEmail{OrgID: u.OrganizationID, UserID: u.ID, To: u.Email,
