@@ -289,7 +289,10 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.ApiKey, c.AuditEvent, c.BulkSend, c.Delivery, c.EmailTemplate, c.Event, c.Invitation, c.Notification, c.Organization, c.PasswordResetRequest, c.Role, c.Session, c.Throttle, c.User, c.UserImport, c.WebhookAttempt, c.WebhookCursor, c.WebhookDelivery, c.WebhookEndpoint,
+		c.ApiKey, c.AuditEvent, c.BulkSend, c.Delivery, c.EmailTemplate, c.Event,
+		c.Invitation, c.Notification, c.Organization, c.PasswordResetRequest, c.Role,
+		c.Session, c.Throttle, c.User, c.UserImport, c.WebhookAttempt, c.WebhookCursor,
+		c.WebhookDelivery, c.WebhookEndpoint,
 	} {
 		n.Use(hooks...)
 	}
@@ -299,7 +302,10 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.ApiKey, c.AuditEvent, c.BulkSend, c.Delivery, c.EmailTemplate, c.Event, c.Invitation, c.Notification, c.Organization, c.PasswordResetRequest, c.Role, c.Session, c.Throttle, c.User, c.UserImport, c.WebhookAttempt, c.WebhookCursor, c.WebhookDelivery, c.WebhookEndpoint,
+		c.ApiKey, c.AuditEvent, c.BulkSend, c.Delivery, c.EmailTemplate, c.Event,
+		c.Invitation, c.Notification, c.Organization, c.PasswordResetRequest, c.Role,
+		c.Session, c.Throttle, c.User, c.UserImport, c.WebhookAttempt, c.WebhookCursor,
+		c.WebhookDelivery, c.WebhookEndpoint,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -3412,10 +3418,16 @@ func (c *WebhookEndpointClient) mutate(ctx context.Context, m *WebhookEndpointMu
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		ApiKey, AuditEvent, BulkSend, Delivery, EmailTemplate, Event, Invitation, Notification, Organization, PasswordResetRequest, Role, Session, Throttle, User, UserImport, WebhookAttempt, WebhookCursor, WebhookDelivery, WebhookEndpoint []ent.Hook
+		ApiKey, AuditEvent, BulkSend, Delivery, EmailTemplate, Event, Invitation,
+		Notification, Organization, PasswordResetRequest, Role, Session, Throttle,
+		User, UserImport, WebhookAttempt, WebhookCursor, WebhookDelivery,
+		WebhookEndpoint []ent.Hook
 	}
 	inters struct {
-		ApiKey, AuditEvent, BulkSend, Delivery, EmailTemplate, Event, Invitation, Notification, Organization, PasswordResetRequest, Role, Session, Throttle, User, UserImport, WebhookAttempt, WebhookCursor, WebhookDelivery, WebhookEndpoint []ent.Interceptor
+		ApiKey, AuditEvent, BulkSend, Delivery, EmailTemplate, Event, Invitation,
+		Notification, Organization, PasswordResetRequest, Role, Session, Throttle,
+		User, UserImport, WebhookAttempt, WebhookCursor, WebhookDelivery,
+		WebhookEndpoint []ent.Interceptor
 	}
 )
 

@@ -968,19 +968,19 @@ func init() {
 	WebhookAttemptsTable.ForeignKeys[1].RefTable = WebhookEndpointsTable
 	WebhookAttemptsTable.ForeignKeys[2].RefTable = EventsTable
 	WebhookAttemptsTable.Annotation = &entsql.Annotation{
-		IncrementStart: func(i int) *int { return &i }(60129542144),
+		IncrementStart: func(i int) *int { return &i }(64424509440),
 	}
 	WebhookCursorsTable.Annotation = &entsql.Annotation{
-		IncrementStart: func(i int) *int { return &i }(64424509440),
+		IncrementStart: func(i int) *int { return &i }(68719476736),
 	}
 	WebhookDeliveriesTable.ForeignKeys[0].RefTable = WebhookEndpointsTable
 	WebhookDeliveriesTable.ForeignKeys[1].RefTable = EventsTable
 	WebhookDeliveriesTable.Annotation = &entsql.Annotation{
-		IncrementStart: func(i int) *int { return &i }(68719476736),
+		IncrementStart: func(i int) *int { return &i }(73014444032),
 	}
 	WebhookEndpointsTable.ForeignKeys[0].RefTable = OrganizationsTable
 	WebhookEndpointsTable.Annotation = &entsql.Annotation{
-		IncrementStart: func(i int) *int { return &i }(73014444032),
+		IncrementStart: func(i int) *int { return &i }(77309411328),
 	}
 	UserImportTable.ForeignKeys[0].RefTable = UsersTable
 	UserImportTable.ForeignKeys[1].RefTable = UserImportsTable

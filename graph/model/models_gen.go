@@ -62,6 +62,23 @@ type CreateAPIKeyPayload struct {
 	Secret string `json:"secret"`
 }
 
+// A new webhook endpoint.
+type CreateWebhookEndpointInput struct {
+	// https, resolving to public addresses; at most 2,000 characters, no user name or password.
+	URL string `json:"url"`
+	// Event types to send (see the events list in docs/api.md); empty or absent: every type.
+	EventTypes []string `json:"eventTypes,omitempty"`
+	// A note for administrators, at most 500 characters.
+	Description *string `json:"description,omitempty"`
+}
+
+// What createWebhookEndpoint made.
+type CreateWebhookEndpointPayload struct {
+	Endpoint *ent.WebhookEndpoint `json:"endpoint"`
+	// The signing secret (whsec_ and base64): shown only now.
+	Secret string `json:"secret"`
+}
+
 // A built-in template, used for a kind the organisation has not overridden.
 type DefaultEmailTemplate struct {
 	Kind    emailtemplate.Kind `json:"kind"`
@@ -209,6 +226,13 @@ type RoleInput struct {
 	Permissions []string `json:"permissions"`
 }
 
+// What rotateWebhookSecret made.
+type RotateWebhookSecretPayload struct {
+	Endpoint *ent.WebhookEndpoint `json:"endpoint"`
+	// The new signing secret (whsec_ and base64): shown only now.
+	Secret string `json:"secret"`
+}
+
 // Whom a bulk send emails, and what.
 type SendInvitationsInput struct {
 	// These people (at most 100,000); an id not of the organisation is NOT_FOUND.
@@ -299,4 +323,14 @@ type UpdateUserInput struct {
 	RoleID *int `json:"roleId,omitempty"`
 	// Replaces the person's products; each must be one of the organisation's.
 	Products []string `json:"products,omitempty"`
+}
+
+// Changes to a webhook endpoint; absent fields are kept.
+type UpdateWebhookEndpointInput struct {
+	URL *string `json:"url,omitempty"`
+	// Empty: every type.
+	EventTypes []string `json:"eventTypes,omitempty"`
+	Enabled    *bool    `json:"enabled,omitempty"`
+	// Empty: no description.
+	Description *string `json:"description,omitempty"`
 }

@@ -152,7 +152,7 @@ type OneEmail struct {
 func New(d Deps) *Service {
 	s := &Service{client: d.Client, clock: d.Clock, auth: d.Auth, policy: d.Policy,
 		audit: d.Audit, limiter: d.Limiter, links: d.Links, limits: d.Limits, bulk: d.Bulk, log: d.Log,
-		dialect: d.Dialect, resets: d.Resets.withDefaults(), events: d.Events, notify: d.Notify, resetWake: queue.NewWaker()}
+		resets: d.Resets.withDefaults(), events: d.Events, notify: d.Notify, resetWake: queue.NewWaker()}
 	s.resetQueue = queue.New(d.Client, d.Dialect, d.Clock, queue.Table{Name: "password_reset_requests", Scheduled: true}, s.resets.Lease)
 	return s
 }
