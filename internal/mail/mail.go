@@ -1,5 +1,5 @@
 // Package mail is the transport seam for email: it sends one already-rendered
-// message, either to Mailgun or to a directory of .eml files.
+// message to Mailgun, to an SMTP server, or to a directory of .eml files.
 package mail
 
 import (
