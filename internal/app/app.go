@@ -62,6 +62,7 @@ type App struct {
 	Bus       events.Bus
 	// Webhooks manages webhook endpoints and sends events to them.
 	Webhooks *webhookout.Service
+	sender   mail.Sender
 	limiter  *throttle.Limiter
 	handler  http.Handler
 	conns    server.ConnLimits // cfg.Conns fitted to the open-file limit
@@ -82,11 +83,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 		return nil, err
 	}
 	a := &App{cfg: cfg, log: log, DB: d}
-	sender, err := newSender(cfg.Mail)
+	sender, err := newSender(cfg.Mail, log)
 	if err != nil {
 		d.Close()
 		return nil, err
 	}
+	a.sender = sender
 	policy, err := password.NewPolicy()
 	if err != nil {
 		d.Close()
@@ -176,11 +178,14 @@ func (a *App) StopWorkers() {
 	a.workers.Wait()
 }
 
-// Close stops the workers and the live events feed, then closes the event
-// bus and the database.
+// Close stops the workers and the live events feed, then closes the
+// mailer's connections, the event bus and the database.
 func (a *App) Close() error {
 	a.StopWorkers()
 	a.Feed.Close()
+	if c, ok := a.sender.(io.Closer); ok {
+		_ = c.Close()
+	}
 	_ = a.Bus.Close()
 	return a.DB.Close()
 }
@@ -192,18 +197,6 @@ func newBus(ctx context.Context, databaseURL string, d *db.DB, log *slog.Logger)
 		return events.NewLocal(), nil
 	}
 	return events.NewPostgres(ctx, databaseURL, d.SQL, log)
-}
-
-// newSender returns the configured mail transport.
-func newSender(c config.Mail) (mail.Sender, error) {
-	switch c.Mailer {
-	case "outbox", "":
-		return mail.NewOutbox(c.OutboxDir)
-	case "mailgun":
-		return mail.NewMailgun(mail.MailgunConfig{Domain: c.MailgunDomain, APIKey: c.MailgunKey, APIBase: c.MailgunAPIBase})
-	default:
-		return nil, fmt.Errorf("mailer %q: want outbox or mailgun", c.Mailer)
-	}
 }
 
 // Migrate applies the schema and nothing else. It holds a lock on

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/rollcall/rollcall/ent"
@@ -139,6 +140,8 @@ func (s *Service) writeDeliveries(ctx context.Context, tx *ent.Client, now time.
 		switch k.kind {
 		case failed:
 			q.SetStatus(enum.DeliveryFailed).SetError(k.reason)
+		case bounced:
+			q.SetStatus(enum.DeliveryBounced).SetError(k.reason)
 		case skipped:
 			q.SetStatus(enum.DeliverySkipped).SetError(k.reason)
 		case retry:
@@ -153,11 +156,11 @@ func (s *Service) writeDeliveries(ctx context.Context, tx *ent.Client, now time.
 	return nil
 }
 
-// writePeople updates the people whose email left or failed: invited people
-// become INVITED with their expiry, temporary passwords take effect, and
-// everyone's lastEmailStatus follows. It is the one place that decides what
-// a person becomes when their email leaves, for one person's emails and
-// bulk sends alike.
+// writePeople updates the people whose email left, failed or bounced:
+// invited people become INVITED with their expiry, temporary passwords take
+// effect, and everyone's lastEmailStatus follows. It is the one place that
+// decides what a person becomes when their email leaves, for one person's
+// emails and bulk sends alike.
 func (s *Service) writePeople(ctx context.Context, tx *ent.Client, now time.Time, jobs []*job) error {
 	invited := map[time.Time][]int{} // by expiry
 	var resets, failedIDs, tempUsers []int
@@ -169,6 +172,15 @@ func (s *Service) writePeople(ctx context.Context, tx *ent.Client, now time.Time
 			// the one it went to.
 		case j.result.kind == failed:
 			failedIDs = append(failedIDs, j.userID)
+		case j.result.kind == bounced:
+			// Refused by the recipient's server, as a provider's bounce
+			// report is recorded: only while the person still has the
+			// address, which later sends then skip.
+			err := tx.User.Update().Where(user.ID(j.userID), user.EmailNormalized(strings.ToLower(j.email))).
+				SetLastEmailStatus(enum.DeliveryBounced).Exec(ctx)
+			if err != nil {
+				return fmt.Errorf("record bounce: %w", err)
+			}
 		case j.result.kind != sent:
 		case j.action == delivery.ActionINVITATION:
 			invited[j.expires] = append(invited[j.expires], j.userID)
@@ -217,7 +229,7 @@ func (s *Service) writePeople(ctx context.Context, tx *ent.Client, now time.Time
 // count moves the counters of the sends jobs belong to and finishes those
 // that are complete. It returns the sends as they now stand.
 func (s *Service) count(ctx context.Context, tx *ent.Client, now time.Time, jobs []*job) ([]*ent.BulkSend, error) {
-	type tally struct{ sent, failed, skipped int }
+	type tally struct{ sent, failed, skipped, bounced int }
 	tallies := map[int]*tally{}
 	var ids []int
 	for _, j := range jobs {
@@ -235,6 +247,9 @@ func (s *Service) count(ctx context.Context, tx *ent.Client, now time.Time, jobs
 			t.sent++
 		case failed:
 			t.failed++
+		case bounced: // could not be sent, and the server's refusal is a bounce
+			t.failed++
+			t.bounced++
 		case skipped:
 			t.skipped++
 		}
@@ -244,7 +259,7 @@ func (s *Service) count(ctx context.Context, tx *ent.Client, now time.Time, jobs
 	var finished []int
 	for _, id := range ids {
 		t := tallies[id]
-		done, err := s.tally(sys, tx, now, id, t.sent, t.failed, t.skipped)
+		done, err := s.tally(sys, tx, now, id, t.sent, t.failed, t.skipped, t.bounced)
 		if err != nil {
 			return nil, err
 		}
@@ -269,21 +284,21 @@ func (s *Service) count(ctx context.Context, tx *ent.Client, now time.Time, jobs
 	return sends, nil
 }
 
-// tally adds a unit's outcomes to send id's counters in one statement,
-// starting it (QUEUED becomes RUNNING) and, when this makes every delivery
-// settled, ending it (COMPLETED unless CANCELLED, finished now). It reports
-// whether it ended the send.
-func (s *Service) tally(ctx context.Context, tx *ent.Client, now time.Time, id, sent, failed, skipped int) (bool, error) {
+// tally adds a unit's outcomes to send id's counters in one statement
+// (bounced ones are among the failed), starting it (QUEUED becomes RUNNING)
+// and, when this makes every delivery settled, ending it (COMPLETED unless
+// CANCELLED, finished now). It reports whether it ended the send.
+func (s *Service) tally(ctx context.Context, tx *ent.Client, now time.Time, id, sent, failed, skipped, bounced int) (bool, error) {
 	n := sent + failed + skipped
 	rows, err := tx.QueryContext(ctx, s.store.rebind(`UPDATE bulk_sends SET
-			sent = sent + $2, failed = failed + $3, skipped = skipped + $4, updated_at = $1,
+			sent = sent + $2, failed = failed + $3, skipped = skipped + $4, bounced = bounced + $7, updated_at = $1,
 			status = CASE WHEN finished_at IS NULL AND sent + failed + skipped + $5 >= total
 				THEN (CASE WHEN status = 'CANCELLED' THEN status ELSE 'COMPLETED' END)
 				WHEN status = 'QUEUED' THEN 'RUNNING' ELSE status END,
 			finished_at = CASE WHEN finished_at IS NULL AND sent + failed + skipped + $5 >= total
 				THEN $1 ELSE finished_at END
 		WHERE id = $6
-		RETURNING finished_at IS NOT NULL AND sent + failed + skipped - $5 < total`), now, sent, failed, skipped, n, id)
+		RETURNING finished_at IS NOT NULL AND sent + failed + skipped - $5 < total`), now, sent, failed, skipped, n, id, bounced)
 	if err != nil {
 		return false, fmt.Errorf("count bulk send: %w", err)
 	}

@@ -111,5 +111,6 @@ const (
 	failed              // permanently, or out of attempts
 	retry               // temporarily; again at retryAt
 	skipped             // not sent, and never will be (reason)
+	bounced             // the recipient's server refused the address for good (reason): suppressed from now on
 	released            // not tried: handed back without using an attempt
 )

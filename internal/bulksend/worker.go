@@ -413,9 +413,12 @@ func (s *Service) sendOne(ctx context.Context, templates *template.Resolver, r *
 func (s *Service) settle(err error, messageID string, jobs ...*job) {
 	now := s.clock.Now()
 	for _, j := range jobs {
+		reason, bounce := mail.Bounce(err)
 		switch {
 		case err == nil:
 			j.result = result{kind: sent, messageID: messageID}
+		case bounce:
+			j.result = result{kind: bounced, reason: clip(reason)}
 		case mail.IsTemporary(err) && j.attempts < s.cfg.MaxAttempts:
 			j.result = result{kind: retry, reason: clip(err.Error()), retryAt: now.Add(s.backoff(j.attempts))}
 		default:

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rollcall/rollcall/graph"
 	"github.com/rollcall/rollcall/internal/auth"
+	"github.com/rollcall/rollcall/internal/mail"
 	"github.com/rollcall/rollcall/internal/server"
 	"github.com/rollcall/rollcall/internal/webhookout"
 )
@@ -60,7 +61,7 @@ type Events struct {
 type Mail struct {
 	PublicURL                 string
 	InviteLink, ResetLink     string // optional SPA pages with "{token}"
-	Mailer                    string // "outbox" or "mailgun"
+	Mailer                    string // "outbox", "mailgun" or "smtp"
 	OutboxDir                 string
 	From                      string // sender address
 	MailgunDomain, MailgunKey string
@@ -71,6 +72,19 @@ type Mail struct {
 	SendLease                 time.Duration // how long a worker's claim on deliveries lasts unrenewed
 	SendSingly                bool          // never batch, even with a mailer that can
 	SingleWait                time.Duration // how long a one-person email's request waits for it to leave
+	SMTP                      SMTP
+}
+
+// SMTP configures the smtp mailer; the URL, pool size and DKIM files are
+// checked when the server starts (app.New).
+type SMTP struct {
+	URL              string        // smtp://user:password@host:587 (STARTTLS), ?tls=none, or smtps://…:465
+	Pool             int           // connections kept open
+	Timeout          time.Duration // connecting, and each message's exchange
+	IdleTimeout      time.Duration // a connection unused this long is replaced
+	MaxPerConnection int           // messages per connection before it is replaced; 0 = no limit
+	// DKIM signing: all three, or none.
+	DKIMDomain, DKIMSelector, DKIMKeyFile string
 }
 
 // Bootstrap is the organisation and Owner created on an empty database.
@@ -106,13 +120,21 @@ func ServeFlags() []cli.Flag {
 		&cli.StringFlag{Name: "public-url", Value: "http://localhost:8080", Sources: cli.EnvVars("ROLLCALL_PUBLIC_URL"), Usage: "base of every link in an email"},
 		&cli.StringFlag{Name: "link-template-invite", Sources: cli.EnvVars("ROLLCALL_LINK_TEMPLATE_INVITE"), Usage: "an SPA page for invitation links, e.g. https://app.example.com/join?token={token}"},
 		&cli.StringFlag{Name: "link-template-reset", Sources: cli.EnvVars("ROLLCALL_LINK_TEMPLATE_RESET"), Usage: "an SPA page for password-reset links"},
-		&cli.StringFlag{Name: "mailer", Value: "outbox", Sources: cli.EnvVars("ROLLCALL_MAILER"), Usage: "outbox (write .eml files) or mailgun"},
+		&cli.StringFlag{Name: "mailer", Value: "outbox", Sources: cli.EnvVars("ROLLCALL_MAILER"), Usage: "outbox (write .eml files), mailgun or smtp"},
 		&cli.StringFlag{Name: "outbox-dir", Value: "./outbox", Sources: cli.EnvVars("ROLLCALL_OUTBOX_DIR"), Usage: "where the outbox mailer writes"},
 		&cli.StringFlag{Name: "mail-from", Value: "rollcall@localhost", Sources: cli.EnvVars("ROLLCALL_MAIL_FROM"), Usage: "sender address of every email"},
 		&cli.StringFlag{Name: "mailgun-domain", Sources: cli.EnvVars("ROLLCALL_MAILGUN_DOMAIN"), Usage: "Mailgun sending domain"},
 		&cli.StringFlag{Name: "mailgun-api-key", Sources: cli.EnvVars("ROLLCALL_MAILGUN_API_KEY"), Usage: "Mailgun API key"},
 		&cli.StringFlag{Name: "mailgun-api-base", Sources: cli.EnvVars("ROLLCALL_MAILGUN_API_BASE"), Usage: "Mailgun API base (default the US endpoint), e.g. http://127.0.0.1:PORT/v3"},
 		&cli.StringFlag{Name: "mailgun-webhook-signing-key", Sources: cli.EnvVars("ROLLCALL_MAILGUN_WEBHOOK_SIGNING_KEY"), Usage: "verifies POST /webhooks/mailgun"},
+		&cli.StringFlag{Name: "smtp-url", Sources: cli.EnvVars("ROLLCALL_SMTP_URL"), Usage: "the smtp mailer's server: smtp://user:password@host:587 (STARTTLS required), smtp://host:25?tls=none (no TLS: a trusted network only) or smtps://user:password@host:465 (implicit TLS)"},
+		&cli.IntFlag{Name: "smtp-pool", Value: mail.DefaultSMTPPool, Sources: cli.EnvVars("ROLLCALL_SMTP_POOL"), Usage: "SMTP connections kept open, each carrying one message at a time"},
+		&cli.DurationFlag{Name: "smtp-timeout", Value: mail.DefaultSMTPTimeout, Sources: cli.EnvVars("ROLLCALL_SMTP_TIMEOUT"), Usage: "longest connecting to the SMTP server (TLS and AUTH included), or one message's exchange, may take"},
+		&cli.DurationFlag{Name: "smtp-idle-timeout", Value: mail.DefaultSMTPIdleTimeout, Sources: cli.EnvVars("ROLLCALL_SMTP_IDLE_TIMEOUT"), Usage: "an SMTP connection unused this long is closed and a new one opened for the next email"},
+		&cli.IntFlag{Name: "smtp-max-per-connection", Sources: cli.EnvVars("ROLLCALL_SMTP_MAX_PER_CONNECTION"), Usage: "emails per SMTP connection before it is replaced (0 = no limit)"},
+		&cli.StringFlag{Name: "dkim-domain", Sources: cli.EnvVars("ROLLCALL_DKIM_DOMAIN"), Usage: "sign SMTP emails with DKIM for this domain (with dkim-selector and dkim-key-file)"},
+		&cli.StringFlag{Name: "dkim-selector", Sources: cli.EnvVars("ROLLCALL_DKIM_SELECTOR"), Usage: "DKIM selector: the public key is published at SELECTOR._domainkey.DOMAIN"},
+		&cli.StringFlag{Name: "dkim-key-file", Sources: cli.EnvVars("ROLLCALL_DKIM_KEY_FILE"), Usage: "PEM private key for DKIM: RSA (2048 bits) or Ed25519"},
 		&cli.IntFlag{Name: "send-concurrency", Value: 8, Sources: cli.EnvVars("ROLLCALL_SEND_CONCURRENCY"), Usage: "parallel provider calls"},
 		&cli.FloatFlag{Name: "send-rate", Sources: cli.EnvVars("ROLLCALL_SEND_RATE"), Usage: "bulk sending, recipients per second per replica (0 = no fixed limit; backs off on the provider's 429)"},
 		&cli.BoolFlag{Name: "send-singly", Sources: cli.EnvVars("ROLLCALL_SEND_SINGLY"), Usage: "one provider call per recipient even where batch sending is possible (for comparison)"},
@@ -232,6 +254,11 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 			Concurrency: cmd.Int("send-concurrency"), MailgunSigningKey: cmd.String("mailgun-webhook-signing-key"),
 			SendRate: cmd.Float("send-rate"), SendLease: cmd.Duration("send-lease"), SendSingly: cmd.Bool("send-singly"),
 			SingleWait: cmd.Duration("send-single-wait"),
+			SMTP: SMTP{
+				URL: cmd.String("smtp-url"), Pool: cmd.Int("smtp-pool"), Timeout: cmd.Duration("smtp-timeout"),
+				IdleTimeout: cmd.Duration("smtp-idle-timeout"), MaxPerConnection: cmd.Int("smtp-max-per-connection"),
+				DKIMDomain: cmd.String("dkim-domain"), DKIMSelector: cmd.String("dkim-selector"), DKIMKeyFile: cmd.String("dkim-key-file"),
+			},
 		},
 		Conns: server.ConnLimits{
 			MaxWebsockets: cmd.Int("max-websockets"), MaxWebsocketsPerIP: cmd.Int("max-websockets-per-ip"),

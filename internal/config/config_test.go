@@ -69,3 +69,24 @@ func TestConnectionSettings(t *testing.T) {
 	want.MaxSubscriptionsPerConnection = 7
 	require.Equal(t, want, cfg.Conns)
 }
+
+func TestSMTPSettings(t *testing.T) {
+	t.Setenv("ROLLCALL_SMTP_URL", "")
+	t.Setenv("ROLLCALL_DKIM_DOMAIN", "")
+	cfg, err := parse(t)
+	require.NoError(t, err)
+	require.Equal(t, config.SMTP{Pool: 4, Timeout: 30 * time.Second, IdleTimeout: 30 * time.Second}, cfg.Mail.SMTP)
+
+	t.Setenv("ROLLCALL_MAILER", "smtp")
+	t.Setenv("ROLLCALL_SMTP_URL", "smtps://user:pw@mail.example.com")
+	t.Setenv("ROLLCALL_SMTP_POOL", "8")
+	t.Setenv("ROLLCALL_SMTP_IDLE_TIMEOUT", "1m")
+	t.Setenv("ROLLCALL_DKIM_DOMAIN", "example.com")
+	t.Setenv("ROLLCALL_DKIM_SELECTOR", "mail2026")
+	t.Setenv("ROLLCALL_DKIM_KEY_FILE", "/etc/rollcall/dkim.pem")
+	cfg, err = parse(t, "--smtp-max-per-connection=100")
+	require.NoError(t, err)
+	require.Equal(t, "smtp", cfg.Mail.Mailer)
+	require.Equal(t, config.SMTP{URL: "smtps://user:pw@mail.example.com", Pool: 8, Timeout: 30 * time.Second, IdleTimeout: time.Minute,
+		MaxPerConnection: 100, DKIMDomain: "example.com", DKIMSelector: "mail2026", DKIMKeyFile: "/etc/rollcall/dkim.pem"}, cfg.Mail.SMTP)
+}

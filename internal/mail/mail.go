@@ -1,5 +1,5 @@
 // Package mail is the transport seam for email: it sends one already-rendered
-// message, either to Mailgun or to a directory of .eml files.
+// message to Mailgun, to an SMTP server, or to a directory of .eml files.
 package mail
 
 import (
@@ -31,12 +31,18 @@ type Sender interface {
 	Send(ctx context.Context, m Message) (id string, err error)
 }
 
-// Error is a failed send. Temporary errors (HTTP 429, 5xx, timeouts, connection
-// failures) are worth retrying; the others are permanent.
+// Error is a failed send. Temporary errors (HTTP 429 and 5xx, SMTP 4xx,
+// timeouts, connection failures) are worth retrying; the others are permanent.
 type Error struct {
 	Temporary bool
-	Status    int // HTTP status when the provider answered, else 0
-	Err       error
+	Status    int // HTTP status when an HTTP provider answered, else 0
+	Code      int // SMTP reply code when an SMTP server answered, else 0
+	// Bounced says the recipient's address was refused for good (an SMTP
+	// server's 5xx to RCPT TO): the email is recorded BOUNCED with Reason,
+	// and the address is suppressed as if a provider had reported a bounce.
+	Bounced bool
+	Reason  string // the server's reply, e.g. "550 5.1.1 No such user", when it gave one
+	Err     error
 }
 
 // Error describes the failure, its kind and the provider's status if any.
@@ -51,6 +57,9 @@ func (e *Error) Error() string {
 	b.WriteString(" send failure")
 	if e.Status != 0 {
 		fmt.Fprintf(&b, " (status %d)", e.Status)
+	}
+	if e.Code != 0 {
+		fmt.Fprintf(&b, " (reply %d)", e.Code)
 	}
 	if e.Err != nil {
 		b.WriteString(": ")
@@ -107,6 +116,19 @@ func anyInChain(err error, f func(error) bool) bool {
 
 // permanent wraps err as a permanent *Error with no status.
 func permanent(err error) *Error { return &Error{Err: err} }
+
+// Bounce returns the server's reason when err (anywhere in its chain) is a
+// permanent *Error that bounced the recipient, and whether it is one.
+func Bounce(err error) (string, bool) {
+	var e *Error
+	if !errors.As(err, &e) || !e.Bounced || e.Temporary {
+		return "", false
+	}
+	if e.Reason != "" {
+		return e.Reason, true
+	}
+	return e.Error(), true
+}
 
 // ctxError turns a done context's error into an *Error: a passed deadline is
 // worth retrying, a cancellation is not (the caller gave up).
