@@ -4438,6 +4438,7 @@ type EmailTemplateMutation struct {
 	created_at          *time.Time
 	updated_at          *time.Time
 	kind                *emailtemplate.Kind
+	locale              *string
 	subject             *string
 	html                *string
 	text                *string
@@ -4742,6 +4743,55 @@ func (m *EmailTemplateMutation) ResetRoleID() {
 	delete(m.clearedFields, emailtemplate.FieldRoleID)
 }
 
+// SetLocale sets the "locale" field.
+func (m *EmailTemplateMutation) SetLocale(s string) {
+	m.locale = &s
+}
+
+// Locale returns the value of the "locale" field in the mutation.
+func (m *EmailTemplateMutation) Locale() (r string, exists bool) {
+	v := m.locale
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLocale returns the old "locale" field's value of the EmailTemplate entity.
+// If the EmailTemplate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *EmailTemplateMutation) OldLocale(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLocale is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLocale requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLocale: %w", err)
+	}
+	return oldValue.Locale, nil
+}
+
+// ClearLocale clears the value of the "locale" field.
+func (m *EmailTemplateMutation) ClearLocale() {
+	m.locale = nil
+	m.clearedFields[emailtemplate.FieldLocale] = struct{}{}
+}
+
+// LocaleCleared returns if the "locale" field was cleared in this mutation.
+func (m *EmailTemplateMutation) LocaleCleared() bool {
+	_, ok := m.clearedFields[emailtemplate.FieldLocale]
+	return ok
+}
+
+// ResetLocale resets all changes to the "locale" field.
+func (m *EmailTemplateMutation) ResetLocale() {
+	m.locale = nil
+	delete(m.clearedFields, emailtemplate.FieldLocale)
+}
+
 // SetSubject sets the "subject" field.
 func (m *EmailTemplateMutation) SetSubject(s string) {
 	m.subject = &s
@@ -4938,7 +4988,7 @@ func (m *EmailTemplateMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *EmailTemplateMutation) Fields() []string {
-	fields := make([]string, 0, 8)
+	fields := make([]string, 0, 9)
 	if m.created_at != nil {
 		fields = append(fields, emailtemplate.FieldCreatedAt)
 	}
@@ -4953,6 +5003,9 @@ func (m *EmailTemplateMutation) Fields() []string {
 	}
 	if m.role != nil {
 		fields = append(fields, emailtemplate.FieldRoleID)
+	}
+	if m.locale != nil {
+		fields = append(fields, emailtemplate.FieldLocale)
 	}
 	if m.subject != nil {
 		fields = append(fields, emailtemplate.FieldSubject)
@@ -4981,6 +5034,8 @@ func (m *EmailTemplateMutation) Field(name string) (ent.Value, bool) {
 		return m.Kind()
 	case emailtemplate.FieldRoleID:
 		return m.RoleID()
+	case emailtemplate.FieldLocale:
+		return m.Locale()
 	case emailtemplate.FieldSubject:
 		return m.Subject()
 	case emailtemplate.FieldHTML:
@@ -5006,6 +5061,8 @@ func (m *EmailTemplateMutation) OldField(ctx context.Context, name string) (ent.
 		return m.OldKind(ctx)
 	case emailtemplate.FieldRoleID:
 		return m.OldRoleID(ctx)
+	case emailtemplate.FieldLocale:
+		return m.OldLocale(ctx)
 	case emailtemplate.FieldSubject:
 		return m.OldSubject(ctx)
 	case emailtemplate.FieldHTML:
@@ -5055,6 +5112,13 @@ func (m *EmailTemplateMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetRoleID(v)
+		return nil
+	case emailtemplate.FieldLocale:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLocale(v)
 		return nil
 	case emailtemplate.FieldSubject:
 		v, ok := value.(string)
@@ -5113,6 +5177,9 @@ func (m *EmailTemplateMutation) ClearedFields() []string {
 	if m.FieldCleared(emailtemplate.FieldRoleID) {
 		fields = append(fields, emailtemplate.FieldRoleID)
 	}
+	if m.FieldCleared(emailtemplate.FieldLocale) {
+		fields = append(fields, emailtemplate.FieldLocale)
+	}
 	return fields
 }
 
@@ -5129,6 +5196,9 @@ func (m *EmailTemplateMutation) ClearField(name string) error {
 	switch name {
 	case emailtemplate.FieldRoleID:
 		m.ClearRoleID()
+		return nil
+	case emailtemplate.FieldLocale:
+		m.ClearLocale()
 		return nil
 	}
 	return fmt.Errorf("unknown EmailTemplate nullable field %s", name)
@@ -5152,6 +5222,9 @@ func (m *EmailTemplateMutation) ResetField(name string) error {
 		return nil
 	case emailtemplate.FieldRoleID:
 		m.ResetRoleID()
+		return nil
+	case emailtemplate.FieldLocale:
+		m.ResetLocale()
 		return nil
 	case emailtemplate.FieldSubject:
 		m.ResetSubject()
@@ -7827,6 +7900,8 @@ type OrganizationMutation struct {
 	addreset_ttl_seconds      *int
 	email_from_name           *string
 	reply_to                  *string
+	default_locale            *string
+	sign_in_url               *string
 	clearedFields             map[string]struct{}
 	done                      bool
 	oldValue                  func(context.Context) (*Organization, error)
@@ -8323,6 +8398,91 @@ func (m *OrganizationMutation) ResetReplyTo() {
 	delete(m.clearedFields, organization.FieldReplyTo)
 }
 
+// SetDefaultLocale sets the "default_locale" field.
+func (m *OrganizationMutation) SetDefaultLocale(s string) {
+	m.default_locale = &s
+}
+
+// DefaultLocale returns the value of the "default_locale" field in the mutation.
+func (m *OrganizationMutation) DefaultLocale() (r string, exists bool) {
+	v := m.default_locale
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDefaultLocale returns the old "default_locale" field's value of the Organization entity.
+// If the Organization object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrganizationMutation) OldDefaultLocale(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDefaultLocale is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDefaultLocale requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDefaultLocale: %w", err)
+	}
+	return oldValue.DefaultLocale, nil
+}
+
+// ResetDefaultLocale resets all changes to the "default_locale" field.
+func (m *OrganizationMutation) ResetDefaultLocale() {
+	m.default_locale = nil
+}
+
+// SetSignInURL sets the "sign_in_url" field.
+func (m *OrganizationMutation) SetSignInURL(s string) {
+	m.sign_in_url = &s
+}
+
+// SignInURL returns the value of the "sign_in_url" field in the mutation.
+func (m *OrganizationMutation) SignInURL() (r string, exists bool) {
+	v := m.sign_in_url
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSignInURL returns the old "sign_in_url" field's value of the Organization entity.
+// If the Organization object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrganizationMutation) OldSignInURL(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSignInURL is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSignInURL requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSignInURL: %w", err)
+	}
+	return oldValue.SignInURL, nil
+}
+
+// ClearSignInURL clears the value of the "sign_in_url" field.
+func (m *OrganizationMutation) ClearSignInURL() {
+	m.sign_in_url = nil
+	m.clearedFields[organization.FieldSignInURL] = struct{}{}
+}
+
+// SignInURLCleared returns if the "sign_in_url" field was cleared in this mutation.
+func (m *OrganizationMutation) SignInURLCleared() bool {
+	_, ok := m.clearedFields[organization.FieldSignInURL]
+	return ok
+}
+
+// ResetSignInURL resets all changes to the "sign_in_url" field.
+func (m *OrganizationMutation) ResetSignInURL() {
+	m.sign_in_url = nil
+	delete(m.clearedFields, organization.FieldSignInURL)
+}
+
 // Where appends a list predicates to the OrganizationMutation builder.
 func (m *OrganizationMutation) Where(ps ...predicate.Organization) {
 	m.predicates = append(m.predicates, ps...)
@@ -8357,7 +8517,7 @@ func (m *OrganizationMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *OrganizationMutation) Fields() []string {
-	fields := make([]string, 0, 9)
+	fields := make([]string, 0, 11)
 	if m.created_at != nil {
 		fields = append(fields, organization.FieldCreatedAt)
 	}
@@ -8385,6 +8545,12 @@ func (m *OrganizationMutation) Fields() []string {
 	if m.reply_to != nil {
 		fields = append(fields, organization.FieldReplyTo)
 	}
+	if m.default_locale != nil {
+		fields = append(fields, organization.FieldDefaultLocale)
+	}
+	if m.sign_in_url != nil {
+		fields = append(fields, organization.FieldSignInURL)
+	}
 	return fields
 }
 
@@ -8411,6 +8577,10 @@ func (m *OrganizationMutation) Field(name string) (ent.Value, bool) {
 		return m.EmailFromName()
 	case organization.FieldReplyTo:
 		return m.ReplyTo()
+	case organization.FieldDefaultLocale:
+		return m.DefaultLocale()
+	case organization.FieldSignInURL:
+		return m.SignInURL()
 	}
 	return nil, false
 }
@@ -8438,6 +8608,10 @@ func (m *OrganizationMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldEmailFromName(ctx)
 	case organization.FieldReplyTo:
 		return m.OldReplyTo(ctx)
+	case organization.FieldDefaultLocale:
+		return m.OldDefaultLocale(ctx)
+	case organization.FieldSignInURL:
+		return m.OldSignInURL(ctx)
 	}
 	return nil, fmt.Errorf("unknown Organization field %s", name)
 }
@@ -8510,6 +8684,20 @@ func (m *OrganizationMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetReplyTo(v)
 		return nil
+	case organization.FieldDefaultLocale:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDefaultLocale(v)
+		return nil
+	case organization.FieldSignInURL:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSignInURL(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Organization field %s", name)
 }
@@ -8570,6 +8758,9 @@ func (m *OrganizationMutation) ClearedFields() []string {
 	if m.FieldCleared(organization.FieldReplyTo) {
 		fields = append(fields, organization.FieldReplyTo)
 	}
+	if m.FieldCleared(organization.FieldSignInURL) {
+		fields = append(fields, organization.FieldSignInURL)
+	}
 	return fields
 }
 
@@ -8586,6 +8777,9 @@ func (m *OrganizationMutation) ClearField(name string) error {
 	switch name {
 	case organization.FieldReplyTo:
 		m.ClearReplyTo()
+		return nil
+	case organization.FieldSignInURL:
+		m.ClearSignInURL()
 		return nil
 	}
 	return fmt.Errorf("unknown Organization nullable field %s", name)
@@ -8621,6 +8815,12 @@ func (m *OrganizationMutation) ResetField(name string) error {
 		return nil
 	case organization.FieldReplyTo:
 		m.ResetReplyTo()
+		return nil
+	case organization.FieldDefaultLocale:
+		m.ResetDefaultLocale()
+		return nil
+	case organization.FieldSignInURL:
+		m.ResetSignInURL()
 		return nil
 	}
 	return fmt.Errorf("unknown Organization field %s", name)
@@ -11446,6 +11646,7 @@ type UserMutation struct {
 	username_normalized  *string
 	first_name           *string
 	last_name            *string
+	locale               *string
 	status               *user.Status
 	products             *[]string
 	appendproducts       []string
@@ -11943,6 +12144,55 @@ func (m *UserMutation) LastNameCleared() bool {
 func (m *UserMutation) ResetLastName() {
 	m.last_name = nil
 	delete(m.clearedFields, user.FieldLastName)
+}
+
+// SetLocale sets the "locale" field.
+func (m *UserMutation) SetLocale(s string) {
+	m.locale = &s
+}
+
+// Locale returns the value of the "locale" field in the mutation.
+func (m *UserMutation) Locale() (r string, exists bool) {
+	v := m.locale
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLocale returns the old "locale" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldLocale(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLocale is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLocale requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLocale: %w", err)
+	}
+	return oldValue.Locale, nil
+}
+
+// ClearLocale clears the value of the "locale" field.
+func (m *UserMutation) ClearLocale() {
+	m.locale = nil
+	m.clearedFields[user.FieldLocale] = struct{}{}
+}
+
+// LocaleCleared returns if the "locale" field was cleared in this mutation.
+func (m *UserMutation) LocaleCleared() bool {
+	_, ok := m.clearedFields[user.FieldLocale]
+	return ok
+}
+
+// ResetLocale resets all changes to the "locale" field.
+func (m *UserMutation) ResetLocale() {
+	m.locale = nil
+	delete(m.clearedFields, user.FieldLocale)
 }
 
 // SetStatus sets the "status" field.
@@ -12596,7 +12846,7 @@ func (m *UserMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *UserMutation) Fields() []string {
-	fields := make([]string, 0, 20)
+	fields := make([]string, 0, 21)
 	if m.created_at != nil {
 		fields = append(fields, user.FieldCreatedAt)
 	}
@@ -12623,6 +12873,9 @@ func (m *UserMutation) Fields() []string {
 	}
 	if m.last_name != nil {
 		fields = append(fields, user.FieldLastName)
+	}
+	if m.locale != nil {
+		fields = append(fields, user.FieldLocale)
 	}
 	if m.status != nil {
 		fields = append(fields, user.FieldStatus)
@@ -12683,6 +12936,8 @@ func (m *UserMutation) Field(name string) (ent.Value, bool) {
 		return m.FirstName()
 	case user.FieldLastName:
 		return m.LastName()
+	case user.FieldLocale:
+		return m.Locale()
 	case user.FieldStatus:
 		return m.Status()
 	case user.FieldRoleID:
@@ -12732,6 +12987,8 @@ func (m *UserMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldFirstName(ctx)
 	case user.FieldLastName:
 		return m.OldLastName(ctx)
+	case user.FieldLocale:
+		return m.OldLocale(ctx)
 	case user.FieldStatus:
 		return m.OldStatus(ctx)
 	case user.FieldRoleID:
@@ -12825,6 +13082,13 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetLastName(v)
+		return nil
+	case user.FieldLocale:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLocale(v)
 		return nil
 	case user.FieldStatus:
 		v, ok := value.(user.Status)
@@ -12960,6 +13224,9 @@ func (m *UserMutation) ClearedFields() []string {
 	if m.FieldCleared(user.FieldLastName) {
 		fields = append(fields, user.FieldLastName)
 	}
+	if m.FieldCleared(user.FieldLocale) {
+		fields = append(fields, user.FieldLocale)
+	}
 	if m.FieldCleared(user.FieldPasswordHash) {
 		fields = append(fields, user.FieldPasswordHash)
 	}
@@ -13003,6 +13270,9 @@ func (m *UserMutation) ClearField(name string) error {
 		return nil
 	case user.FieldLastName:
 		m.ClearLastName()
+		return nil
+	case user.FieldLocale:
+		m.ClearLocale()
 		return nil
 	case user.FieldPasswordHash:
 		m.ClearPasswordHash()
@@ -13056,6 +13326,9 @@ func (m *UserMutation) ResetField(name string) error {
 		return nil
 	case user.FieldLastName:
 		m.ResetLastName()
+		return nil
+	case user.FieldLocale:
+		m.ResetLocale()
 		return nil
 	case user.FieldStatus:
 		m.ResetStatus()

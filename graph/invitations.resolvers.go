@@ -160,7 +160,7 @@ func (r *queryResolver) EmailTemplates(ctx context.Context) ([]*ent.EmailTemplat
 }
 
 // DefaultEmailTemplates is the resolver for the defaultEmailTemplates field.
-func (r *queryResolver) DefaultEmailTemplates(ctx context.Context) ([]*model.DefaultEmailTemplate, error) {
+func (r *queryResolver) DefaultEmailTemplates(ctx context.Context, locale *string) ([]*model.DefaultEmailTemplate, error) {
 	var vars []*model.TemplateVariable
 	for _, v := range template.Variables() {
 		vars = append(vars, &model.TemplateVariable{Name: v.Name, Description: v.Description})
@@ -174,7 +174,7 @@ func (r *queryResolver) DefaultEmailTemplates(ctx context.Context) ([]*model.Def
 }
 
 // PreviewEmail is the resolver for the previewEmail field.
-func (r *queryResolver) PreviewEmail(ctx context.Context, kind emailtemplate.Kind, userID *int, roleID *int) (*model.RenderedEmail, error) {
+func (r *queryResolver) PreviewEmail(ctx context.Context, kind emailtemplate.Kind, userID *int, roleID *int, locale *string) (*model.RenderedEmail, error) {
 	p, err := r.Templates.Preview(ctx, template.Kind(kind), userID, roleID)
 	if err != nil {
 		return nil, err
