@@ -30,35 +30,35 @@ var calendars = map[string]*calendar{
 	"de": {
 		months:   [12]string{"Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober", "November", "Dezember"},
 		weekdays: [7]string{"Sonntag", "Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag"},
-		// Montag, 9. März 2026, 09:00 Uhr (UTC)
+		// Montag, 9. März 2026, 09:00 Uhr UTC
 		date: func(c *calendar, t time.Time) string {
-			return fmt.Sprintf("%s, %d. %s %d, %02d:%02d Uhr (UTC)", c.weekdays[t.Weekday()], t.Day(), c.months[t.Month()-1], t.Year(), t.Hour(), t.Minute())
+			return fmt.Sprintf("%s, %d. %s %d, %02d:%02d Uhr UTC", c.weekdays[t.Weekday()], t.Day(), c.months[t.Month()-1], t.Year(), t.Hour(), t.Minute())
 		},
 		units: [4][2]string{{"Tag", "Tage"}, {"Stunde", "Stunden"}, {"Minute", "Minuten"}, {"Sekunde", "Sekunden"}},
 	},
 	"fr": {
 		months:   [12]string{"janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"},
 		weekdays: [7]string{"dimanche", "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi"},
-		// lundi 9 mars 2026 à 09:00 (UTC); the first of the month is "1er".
+		// lundi 9 mars 2026 à 09:00 UTC; the first of the month is "1er".
 		date: func(c *calendar, t time.Time) string {
 			day := fmt.Sprint(t.Day())
 			if t.Day() == 1 {
 				day = "1er"
 			}
-			return fmt.Sprintf("%s %s %s %d à %02d:%02d (UTC)", c.weekdays[t.Weekday()], day, c.months[t.Month()-1], t.Year(), t.Hour(), t.Minute())
+			return fmt.Sprintf("%s %s %s %d à %02d:%02d UTC", c.weekdays[t.Weekday()], day, c.months[t.Month()-1], t.Year(), t.Hour(), t.Minute())
 		},
 		units: [4][2]string{{"jour", "jours"}, {"heure", "heures"}, {"minute", "minutes"}, {"seconde", "secondes"}},
 	},
 	"es": {
 		months:   [12]string{"enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre", "noviembre", "diciembre"},
 		weekdays: [7]string{"domingo", "lunes", "martes", "miércoles", "jueves", "viernes", "sábado"},
-		// lunes, 9 de marzo de 2026, a las 09:00 (UTC); one o'clock is "a la 01:00".
+		// lunes, 9 de marzo de 2026, a las 09:00 UTC; one o'clock is "a la 01:00".
 		date: func(c *calendar, t time.Time) string {
 			at := "a las"
 			if t.Hour() == 1 {
 				at = "a la"
 			}
-			return fmt.Sprintf("%s, %d de %s de %d, %s %02d:%02d (UTC)", c.weekdays[t.Weekday()], t.Day(), c.months[t.Month()-1], t.Year(), at, t.Hour(), t.Minute())
+			return fmt.Sprintf("%s, %d de %s de %d, %s %02d:%02d UTC", c.weekdays[t.Weekday()], t.Day(), c.months[t.Month()-1], t.Year(), at, t.Hour(), t.Minute())
 		},
 		units: [4][2]string{{"día", "días"}, {"hora", "horas"}, {"minuto", "minutos"}, {"segundo", "segundos"}},
 	},
@@ -73,9 +73,9 @@ func calendarOf(loc string) *calendar {
 }
 
 // Date writes t, in UTC, as loc writes a date and time in a letter:
-// "Monday 9 March 2026, 09:00 UTC", "Montag, 9. März 2026, 09:00 Uhr (UTC)",
-// "lundi 9 mars 2026 à 09:00 (UTC)", "lunes, 9 de marzo de 2026, a las 09:00
-// (UTC)". A locale Rollcall does not ship is written as its shipped match
+// "Monday 9 March 2026, 09:00 UTC", "Montag, 9. März 2026, 09:00 Uhr UTC",
+// "lundi 9 mars 2026 à 09:00 UTC", "lunes, 9 de marzo de 2026, a las 09:00
+// UTC". A locale Rollcall does not ship is written as its shipped match
 // (de-CH as de), else in English.
 func Date(loc string, t time.Time) string {
 	c := calendarOf(loc)
