@@ -24,6 +24,7 @@ import (
 	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/emailaddr"
 	"github.com/rollcall/rollcall/internal/invite"
+	"github.com/rollcall/rollcall/internal/locale"
 	"github.com/rollcall/rollcall/internal/perm"
 	"github.com/rollcall/rollcall/internal/plaintext"
 	"github.com/rollcall/rollcall/internal/username"
@@ -51,6 +52,7 @@ type UpdateUserInput struct {
 	Email, Username, FirstName, LastName *string
 	RoleID                               *int
 	Products                             []string // nil: unchanged
+	Locale                               *string  // a BCP 47 tag, stored canonical
 }
 
 // session is the acting admin.
@@ -194,6 +196,17 @@ func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*en
 			return nil, err
 		}
 		set("role", func(up *ent.UserUpdateOne) { up.SetRoleID(r.ID) })
+	}
+	if in.Locale != nil {
+		loc, err := locale.CheckOptional("locale", in.Locale)
+		if err != nil {
+			return nil, err
+		}
+		if *loc == "" {
+			set("locale", func(up *ent.UserUpdateOne) { up.ClearLocale() })
+		} else {
+			set("locale", func(up *ent.UserUpdateOne) { up.SetLocale(*loc) })
+		}
 	}
 	if in.Products != nil {
 		o, err := a.client.Organization.Get(ctx, s.OrgID)

@@ -240,6 +240,9 @@ func (s *Service) Preview(ctx context.Context, kind Kind, userID, roleID *int, l
 		e.URL = s.links.Reset(previewToken)
 	default:
 		e.URL = s.links.SignIn()
+		if a.org.SignInURL != nil {
+			e.URL = *a.org.SignInURL
+		}
 		e.TemporaryPassword = "Example-Passw0rd-Shown-Here"
 	}
 	if e.TTL > 0 {
