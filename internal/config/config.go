@@ -59,9 +59,11 @@ type Mail struct {
 	SingleWait                time.Duration // how long a one-person email's request waits for it to leave
 }
 
-// Bootstrap is the organisation and Owner created on an empty database.
+// Bootstrap is the organisation and Owner created on an empty database:
+// the organisation's slug (Org) and display name (Name; the slug when
+// empty), the Owner's address and password (generated when empty).
 type Bootstrap struct {
-	Org, Email, Password string
+	Org, Name, Email, Password string
 }
 
 // DatabaseFlag names the database; every subcommand that opens one has it.
@@ -107,6 +109,7 @@ func ServeFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "send-single-wait", Value: 5 * time.Second, Sources: cli.EnvVars("ROLLCALL_SEND_SINGLE_WAIT"), Usage: "how long resendInvitation waits for its email to leave before answering with the person as they stand"},
 		&cli.DurationFlag{Name: "send-lease", Value: 30 * time.Second, Sources: cli.EnvVars("ROLLCALL_SEND_LEASE"), Usage: "a replica's claim on deliveries lapses after this long unrenewed, so another replica takes the work over"},
 		&cli.StringFlag{Name: "bootstrap-org", Value: "default", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_ORG"), Usage: "slug of the organisation created on an empty database"},
+		&cli.StringFlag{Name: "bootstrap-org-name", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_ORG_NAME"), Usage: "display name of the organisation created on an empty database, used in its emails and pages (the slug when empty)"},
 		&cli.StringFlag{Name: "bootstrap-email", Value: "owner@example.com", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_EMAIL"), Usage: "email of the Owner created on an empty database"},
 		&cli.StringFlag{Name: "bootstrap-password", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_PASSWORD"), Usage: "the Owner's password (generated and printed once when empty)"},
 		&cli.IntFlag{Name: "max-depth", Value: graph.DefaultLimits.MaxDepth, Sources: cli.EnvVars("ROLLCALL_MAX_DEPTH"), Usage: "deepest query accepted"},
@@ -172,7 +175,8 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 		LogLevel:    level,
 		LogFormat:   cmd.String("log-format"),
 		Bootstrap: Bootstrap{
-			Org: cmd.String("bootstrap-org"), Email: cmd.String("bootstrap-email"), Password: cmd.String("bootstrap-password"),
+			Org: cmd.String("bootstrap-org"), Name: cmd.String("bootstrap-org-name"),
+			Email: cmd.String("bootstrap-email"), Password: cmd.String("bootstrap-password"),
 		},
 		Limits: graph.Limits{
 			MaxDepth: cmd.Int("max-depth"), MaxComplexity: cmd.Int("max-complexity"), MaxUpload: cmd.Int64("max-upload"),
