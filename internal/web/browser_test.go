@@ -68,13 +68,16 @@ func TestAcceptInBrowser(t *testing.T) {
 	first, err := chromedp.Run(browser, chromedp.Value(chromedp.CSS(`input[name=first_name]`)))
 	require.NoError(t, err)
 	require.Equal(t, "Ada", first, "prefilled from the invitation")
+	last, err := chromedp.Run(browser, chromedp.Value(chromedp.CSS(`input[name=last_name]`)))
+	require.NoError(t, err)
+	require.Equal(t, "Lovelace", last, "prefilled from the invitation")
 
 	require.NoError(t, chromedp.Do(browser,
 		chromedp.SendKeys(chromedp.CSS(`input[name=username]`), "ada"),
 		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), "ada-chose-this-1"),
 		// Replace the prefilled "Ada" as a person would: End, three Backspaces, type.
 		chromedp.SendKeys(chromedp.CSS(`input[name=first_name]`), kb.End+strings.Repeat(kb.Backspace, 3)+"Augusta Ada"),
-		chromedp.SendKeys(chromedp.CSS(`input[name=last_name]`), "King"),
+		chromedp.SendKeys(chromedp.CSS(`input[name=last_name]`), kb.End+strings.Repeat(kb.Backspace, len("Lovelace"))+"King"),
 		chromedp.Click(chromedp.CSS(`button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.Search(`//h1[text()="Your account is ready"]`)),
 	))
