@@ -34,7 +34,9 @@ func TestEmailsSpeakThePersonsLocale(t *testing.T) {
 	t.Parallel()
 	a := newAdmin(t)
 	s := a.s
-	var org struct{ UpdateOrganization struct{ DefaultLocale string } }
+	var org struct {
+		UpdateOrganization struct{ DefaultLocale string }
+	}
 	s.Query(t, a.tok, `mutation { updateOrganization(input: {defaultLocale: "ES"}) { defaultLocale } }`, nil).Decode(t, &org)
 	require.Equal(t, "es", org.UpdateOrganization.DefaultLocale, "stored canonical")
 
@@ -66,7 +68,14 @@ func TestEmailsSpeakThePersonsLocale(t *testing.T) {
 	}
 
 	var people struct {
-		Users struct{ Edges []struct{ Node struct{ Email string; Locale *string } } }
+		Users struct {
+			Edges []struct {
+				Node struct {
+					Email  string
+					Locale *string
+				}
+			}
+		}
 	}
 	s.Query(t, a.tok, `{ users(where: {localeNotNil: true}, orderBy: {field: EMAIL}) { edges { node { email locale } } } }`, nil).Decode(t, &people)
 	got := map[string]string{}
@@ -89,7 +98,9 @@ func TestEmailsSpeakThePersonsLocale(t *testing.T) {
 
 	// inviteUsers gives its locale to everyone it invites.
 	var inv struct {
-		InviteUsers struct{ Users []struct{ Email, Locale string } }
+		InviteUsers struct {
+			Users []struct{ Email, Locale string }
+		}
 	}
 	s.Query(t, a.tok, `mutation($in: InviteUsersInput!) { inviteUsers(input: $in) { users { email locale } } }`,
 		map[string]any{"in": map[string]any{"emails": []string{"fritz@example.com", "franz@example.com"}, "roleId": a.roleID("Member"), "locale": "de"}}).Decode(t, &inv)
@@ -104,7 +115,9 @@ func TestEmailsSpeakThePersonsLocale(t *testing.T) {
 func userID(t *testing.T, a *admin, email string) string {
 	t.Helper()
 	var out struct {
-		Users struct{ Edges []struct{ Node struct{ ID string } } }
+		Users struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
 	}
 	a.s.Query(t, a.tok, `query($e: String!) { users(where: {email: $e}) { edges { node { id } } } }`, map[string]any{"e": email}).Decode(t, &out)
 	require.Len(t, out.Users.Edges, 1, email)
@@ -237,7 +250,9 @@ func TestOverridesAreUniquePerKindRoleAndLocale(t *testing.T) {
 	}
 	require.Contains(t, codes, "", "at least one saved")
 
-	var list struct{ EmailTemplates []struct{ Kind, Subject string } }
+	var list struct {
+		EmailTemplates []struct{ Kind, Subject string }
+	}
 	s.Query(t, a.tok, `{ emailTemplates { kind subject } }`, nil).Decode(t, &list)
 	var subjects []string
 	for _, e := range list.EmailTemplates {
@@ -284,10 +299,10 @@ func TestBadLocalesAreRefusedEverywhere(t *testing.T) {
 
 	// Nothing changed.
 	var after struct {
-		Organization struct{ Name, DefaultLocale string }
-		Users        struct{ TotalCount int }
+		Organization   struct{ Name, DefaultLocale string }
+		Users          struct{ TotalCount int }
 		EmailTemplates []struct{ ID string }
-		Node         struct{ FirstName, Locale string }
+		Node           struct{ FirstName, Locale string }
 	}
 	s.Query(t, a.tok, `query($id: ID!) { organization { name defaultLocale } users { totalCount } emailTemplates { id }
 		node(id: $id) { ... on User { firstName locale } } }`, map[string]any{"id": person.ID}).Decode(t, &after)
