@@ -296,6 +296,11 @@ func TestBadLocalesAreRefusedEverywhere(t *testing.T) {
 	}
 	resp := s.Query(t, a.tok, `mutation { updateOrganization(input: {defaultLocale: "xx"}) { id } }`, nil)
 	require.Contains(t, resp.Errors[0].Message, `"xx" is not a known language`)
+	// A good locale with a broken template: the template's field is named.
+	broken := a.s.Query(t, a.tok, updateTemplate, map[string]any{"in": map[string]any{
+		"kind": "INVITATION", "locale": "de", "subject": "{{.FirstName", "html": "<p>x</p>", "text": "x"}})
+	require.Equal(t, "BAD_USER_INPUT", broken.Code())
+	require.Equal(t, "subject", broken.Errors[0].Extensions["field"])
 
 	// Nothing changed.
 	var after struct {
