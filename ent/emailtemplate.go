@@ -29,6 +29,8 @@ type EmailTemplate struct {
 	Kind emailtemplate.Kind `json:"kind,omitempty"`
 	// RoleID holds the value of the "role_id" field.
 	RoleID *int `json:"role_id,omitempty"`
+	// The language the override is for, a BCP 47 tag in canonical form (de, fr-CA); null: every language that has no override of its own.
+	Locale *string `json:"locale,omitempty"`
 	// Subject holds the value of the "subject" field.
 	Subject string `json:"subject,omitempty"`
 	// HTML holds the value of the "html" field.
@@ -83,7 +85,7 @@ func (*EmailTemplate) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case emailtemplate.FieldID, emailtemplate.FieldOrganizationID, emailtemplate.FieldRoleID:
 			values[i] = new(sql.NullInt64)
-		case emailtemplate.FieldKind, emailtemplate.FieldSubject, emailtemplate.FieldHTML, emailtemplate.FieldText:
+		case emailtemplate.FieldKind, emailtemplate.FieldLocale, emailtemplate.FieldSubject, emailtemplate.FieldHTML, emailtemplate.FieldText:
 			values[i] = new(sql.NullString)
 		case emailtemplate.FieldCreatedAt, emailtemplate.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
@@ -138,6 +140,13 @@ func (_m *EmailTemplate) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.RoleID = new(int)
 				*_m.RoleID = int(value.Int64)
+			}
+		case emailtemplate.FieldLocale:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field locale", values[i])
+			} else if value.Valid {
+				_m.Locale = new(string)
+				*_m.Locale = value.String
 			}
 		case emailtemplate.FieldSubject:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -218,6 +227,11 @@ func (_m *EmailTemplate) String() string {
 	if v := _m.RoleID; v != nil {
 		builder.WriteString("role_id=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.Locale; v != nil {
+		builder.WriteString("locale=")
+		builder.WriteString(*v)
 	}
 	builder.WriteString(", ")
 	builder.WriteString("subject=")

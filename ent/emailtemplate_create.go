@@ -78,6 +78,20 @@ func (_c *EmailTemplateCreate) SetNillableRoleID(v *int) *EmailTemplateCreate {
 	return _c
 }
 
+// SetLocale sets the "locale" field.
+func (_c *EmailTemplateCreate) SetLocale(v string) *EmailTemplateCreate {
+	_c.mutation.SetLocale(v)
+	return _c
+}
+
+// SetNillableLocale sets the "locale" field if the given value is not nil.
+func (_c *EmailTemplateCreate) SetNillableLocale(v *string) *EmailTemplateCreate {
+	if v != nil {
+		_c.SetLocale(*v)
+	}
+	return _c
+}
+
 // SetSubject sets the "subject" field.
 func (_c *EmailTemplateCreate) SetSubject(v string) *EmailTemplateCreate {
 	_c.mutation.SetSubject(v)
@@ -179,6 +193,11 @@ func (_c *EmailTemplateCreate) check() error {
 			return &ValidationError{Name: "kind", err: fmt.Errorf(`ent: validator failed for field "EmailTemplate.kind": %w`, err)}
 		}
 	}
+	if v, ok := _c.mutation.Locale(); ok {
+		if err := emailtemplate.LocaleValidator(v); err != nil {
+			return &ValidationError{Name: "locale", err: fmt.Errorf(`ent: validator failed for field "EmailTemplate.locale": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.Subject(); !ok {
 		return &ValidationError{Name: "subject", err: errors.New(`ent: missing required field "EmailTemplate.subject"`)}
 	}
@@ -234,6 +253,10 @@ func (_c *EmailTemplateCreate) createSpec() (*EmailTemplate, *sqlgraph.CreateSpe
 	if value, ok := _c.mutation.Kind(); ok {
 		_spec.SetField(emailtemplate.FieldKind, field.TypeEnum, value)
 		_node.Kind = value
+	}
+	if value, ok := _c.mutation.Locale(); ok {
+		_spec.SetField(emailtemplate.FieldLocale, field.TypeString, value)
+		_node.Locale = &value
 	}
 	if value, ok := _c.mutation.Subject(); ok {
 		_spec.SetField(emailtemplate.FieldSubject, field.TypeString, value)
@@ -375,6 +398,24 @@ func (u *EmailTemplateUpsert) ClearRoleID() *EmailTemplateUpsert {
 	return u
 }
 
+// SetLocale sets the "locale" field.
+func (u *EmailTemplateUpsert) SetLocale(v string) *EmailTemplateUpsert {
+	u.Set(emailtemplate.FieldLocale, v)
+	return u
+}
+
+// UpdateLocale sets the "locale" field to the value that was provided on create.
+func (u *EmailTemplateUpsert) UpdateLocale() *EmailTemplateUpsert {
+	u.SetExcluded(emailtemplate.FieldLocale)
+	return u
+}
+
+// ClearLocale clears the value of the "locale" field.
+func (u *EmailTemplateUpsert) ClearLocale() *EmailTemplateUpsert {
+	u.SetNull(emailtemplate.FieldLocale)
+	return u
+}
+
 // SetSubject sets the "subject" field.
 func (u *EmailTemplateUpsert) SetSubject(v string) *EmailTemplateUpsert {
 	u.Set(emailtemplate.FieldSubject, v)
@@ -505,6 +546,27 @@ func (u *EmailTemplateUpsertOne) UpdateRoleID() *EmailTemplateUpsertOne {
 func (u *EmailTemplateUpsertOne) ClearRoleID() *EmailTemplateUpsertOne {
 	return u.Update(func(s *EmailTemplateUpsert) {
 		s.ClearRoleID()
+	})
+}
+
+// SetLocale sets the "locale" field.
+func (u *EmailTemplateUpsertOne) SetLocale(v string) *EmailTemplateUpsertOne {
+	return u.Update(func(s *EmailTemplateUpsert) {
+		s.SetLocale(v)
+	})
+}
+
+// UpdateLocale sets the "locale" field to the value that was provided on create.
+func (u *EmailTemplateUpsertOne) UpdateLocale() *EmailTemplateUpsertOne {
+	return u.Update(func(s *EmailTemplateUpsert) {
+		s.UpdateLocale()
+	})
+}
+
+// ClearLocale clears the value of the "locale" field.
+func (u *EmailTemplateUpsertOne) ClearLocale() *EmailTemplateUpsertOne {
+	return u.Update(func(s *EmailTemplateUpsert) {
+		s.ClearLocale()
 	})
 }
 
@@ -810,6 +872,27 @@ func (u *EmailTemplateUpsertBulk) UpdateRoleID() *EmailTemplateUpsertBulk {
 func (u *EmailTemplateUpsertBulk) ClearRoleID() *EmailTemplateUpsertBulk {
 	return u.Update(func(s *EmailTemplateUpsert) {
 		s.ClearRoleID()
+	})
+}
+
+// SetLocale sets the "locale" field.
+func (u *EmailTemplateUpsertBulk) SetLocale(v string) *EmailTemplateUpsertBulk {
+	return u.Update(func(s *EmailTemplateUpsert) {
+		s.SetLocale(v)
+	})
+}
+
+// UpdateLocale sets the "locale" field to the value that was provided on create.
+func (u *EmailTemplateUpsertBulk) UpdateLocale() *EmailTemplateUpsertBulk {
+	return u.Update(func(s *EmailTemplateUpsert) {
+		s.UpdateLocale()
+	})
+}
+
+// ClearLocale clears the value of the "locale" field.
+func (u *EmailTemplateUpsertBulk) ClearLocale() *EmailTemplateUpsertBulk {
+	return u.Update(func(s *EmailTemplateUpsert) {
+		s.ClearLocale()
 	})
 }
 

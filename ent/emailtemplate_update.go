@@ -70,6 +70,26 @@ func (_u *EmailTemplateUpdate) ClearRoleID() *EmailTemplateUpdate {
 	return _u
 }
 
+// SetLocale sets the "locale" field.
+func (_u *EmailTemplateUpdate) SetLocale(v string) *EmailTemplateUpdate {
+	_u.mutation.SetLocale(v)
+	return _u
+}
+
+// SetNillableLocale sets the "locale" field if the given value is not nil.
+func (_u *EmailTemplateUpdate) SetNillableLocale(v *string) *EmailTemplateUpdate {
+	if v != nil {
+		_u.SetLocale(*v)
+	}
+	return _u
+}
+
+// ClearLocale clears the value of the "locale" field.
+func (_u *EmailTemplateUpdate) ClearLocale() *EmailTemplateUpdate {
+	_u.mutation.ClearLocale()
+	return _u
+}
+
 // SetSubject sets the "subject" field.
 func (_u *EmailTemplateUpdate) SetSubject(v string) *EmailTemplateUpdate {
 	_u.mutation.SetSubject(v)
@@ -177,6 +197,11 @@ func (_u *EmailTemplateUpdate) check() error {
 			return &ValidationError{Name: "kind", err: fmt.Errorf(`ent: validator failed for field "EmailTemplate.kind": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Locale(); ok {
+		if err := emailtemplate.LocaleValidator(v); err != nil {
+			return &ValidationError{Name: "locale", err: fmt.Errorf(`ent: validator failed for field "EmailTemplate.locale": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Subject(); ok {
 		if err := emailtemplate.SubjectValidator(v); err != nil {
 			return &ValidationError{Name: "subject", err: fmt.Errorf(`ent: validator failed for field "EmailTemplate.subject": %w`, err)}
@@ -211,6 +236,12 @@ func (_u *EmailTemplateUpdate) sqlSave(ctx context.Context) (_node int, err erro
 	}
 	if value, ok := _u.mutation.Kind(); ok {
 		_spec.SetField(emailtemplate.FieldKind, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.Locale(); ok {
+		_spec.SetField(emailtemplate.FieldLocale, field.TypeString, value)
+	}
+	if _u.mutation.LocaleCleared() {
+		_spec.ClearField(emailtemplate.FieldLocale, field.TypeString)
 	}
 	if value, ok := _u.mutation.Subject(); ok {
 		_spec.SetField(emailtemplate.FieldSubject, field.TypeString, value)
@@ -309,6 +340,26 @@ func (_u *EmailTemplateUpdateOne) SetNillableRoleID(v *int) *EmailTemplateUpdate
 // ClearRoleID clears the value of the "role_id" field.
 func (_u *EmailTemplateUpdateOne) ClearRoleID() *EmailTemplateUpdateOne {
 	_u.mutation.ClearRoleID()
+	return _u
+}
+
+// SetLocale sets the "locale" field.
+func (_u *EmailTemplateUpdateOne) SetLocale(v string) *EmailTemplateUpdateOne {
+	_u.mutation.SetLocale(v)
+	return _u
+}
+
+// SetNillableLocale sets the "locale" field if the given value is not nil.
+func (_u *EmailTemplateUpdateOne) SetNillableLocale(v *string) *EmailTemplateUpdateOne {
+	if v != nil {
+		_u.SetLocale(*v)
+	}
+	return _u
+}
+
+// ClearLocale clears the value of the "locale" field.
+func (_u *EmailTemplateUpdateOne) ClearLocale() *EmailTemplateUpdateOne {
+	_u.mutation.ClearLocale()
 	return _u
 }
 
@@ -432,6 +483,11 @@ func (_u *EmailTemplateUpdateOne) check() error {
 			return &ValidationError{Name: "kind", err: fmt.Errorf(`ent: validator failed for field "EmailTemplate.kind": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Locale(); ok {
+		if err := emailtemplate.LocaleValidator(v); err != nil {
+			return &ValidationError{Name: "locale", err: fmt.Errorf(`ent: validator failed for field "EmailTemplate.locale": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Subject(); ok {
 		if err := emailtemplate.SubjectValidator(v); err != nil {
 			return &ValidationError{Name: "subject", err: fmt.Errorf(`ent: validator failed for field "EmailTemplate.subject": %w`, err)}
@@ -483,6 +539,12 @@ func (_u *EmailTemplateUpdateOne) sqlSave(ctx context.Context) (_node *EmailTemp
 	}
 	if value, ok := _u.mutation.Kind(); ok {
 		_spec.SetField(emailtemplate.FieldKind, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.Locale(); ok {
+		_spec.SetField(emailtemplate.FieldLocale, field.TypeString, value)
+	}
+	if _u.mutation.LocaleCleared() {
+		_spec.ClearField(emailtemplate.FieldLocale, field.TypeString)
 	}
 	if value, ok := _u.mutation.Subject(); ok {
 		_spec.SetField(emailtemplate.FieldSubject, field.TypeString, value)

@@ -160,6 +160,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			emailtemplate.FieldOrganizationID: {Type: field.TypeInt, Column: emailtemplate.FieldOrganizationID},
 			emailtemplate.FieldKind:           {Type: field.TypeEnum, Column: emailtemplate.FieldKind},
 			emailtemplate.FieldRoleID:         {Type: field.TypeInt, Column: emailtemplate.FieldRoleID},
+			emailtemplate.FieldLocale:         {Type: field.TypeString, Column: emailtemplate.FieldLocale},
 			emailtemplate.FieldSubject:        {Type: field.TypeString, Column: emailtemplate.FieldSubject},
 			emailtemplate.FieldHTML:           {Type: field.TypeString, Column: emailtemplate.FieldHTML},
 			emailtemplate.FieldText:           {Type: field.TypeString, Column: emailtemplate.FieldText},
@@ -247,6 +248,8 @@ var schemaGraph = func() *sqlgraph.Schema {
 			organization.FieldResetTTLSeconds:      {Type: field.TypeInt, Column: organization.FieldResetTTLSeconds},
 			organization.FieldEmailFromName:        {Type: field.TypeString, Column: organization.FieldEmailFromName},
 			organization.FieldReplyTo:              {Type: field.TypeString, Column: organization.FieldReplyTo},
+			organization.FieldDefaultLocale:        {Type: field.TypeString, Column: organization.FieldDefaultLocale},
+			organization.FieldSignInURL:            {Type: field.TypeString, Column: organization.FieldSignInURL},
 		},
 	}
 	graph.Nodes[9] = &sqlgraph.Node{
@@ -346,6 +349,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldUsernameNormalized: {Type: field.TypeString, Column: user.FieldUsernameNormalized},
 			user.FieldFirstName:          {Type: field.TypeString, Column: user.FieldFirstName},
 			user.FieldLastName:           {Type: field.TypeString, Column: user.FieldLastName},
+			user.FieldLocale:             {Type: field.TypeString, Column: user.FieldLocale},
 			user.FieldStatus:             {Type: field.TypeEnum, Column: user.FieldStatus},
 			user.FieldRoleID:             {Type: field.TypeInt, Column: user.FieldRoleID},
 			user.FieldProducts:           {Type: field.TypeJSON, Column: user.FieldProducts},
@@ -1481,6 +1485,11 @@ func (f *EmailTemplateFilter) WhereRoleID(p entql.IntP) {
 	f.Where(p.Field(emailtemplate.FieldRoleID))
 }
 
+// WhereLocale applies the entql string predicate on the locale field.
+func (f *EmailTemplateFilter) WhereLocale(p entql.StringP) {
+	f.Where(p.Field(emailtemplate.FieldLocale))
+}
+
 // WhereSubject applies the entql string predicate on the subject field.
 func (f *EmailTemplateFilter) WhereSubject(p entql.StringP) {
 	f.Where(p.Field(emailtemplate.FieldSubject))
@@ -1942,6 +1951,16 @@ func (f *OrganizationFilter) WhereReplyTo(p entql.StringP) {
 	f.Where(p.Field(organization.FieldReplyTo))
 }
 
+// WhereDefaultLocale applies the entql string predicate on the default_locale field.
+func (f *OrganizationFilter) WhereDefaultLocale(p entql.StringP) {
+	f.Where(p.Field(organization.FieldDefaultLocale))
+}
+
+// WhereSignInURL applies the entql string predicate on the sign_in_url field.
+func (f *OrganizationFilter) WhereSignInURL(p entql.StringP) {
+	f.Where(p.Field(organization.FieldSignInURL))
+}
+
 // addPredicate implements the predicateAdder interface.
 func (_q *PasswordResetRequestQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
@@ -2366,6 +2385,11 @@ func (f *UserFilter) WhereFirstName(p entql.StringP) {
 // WhereLastName applies the entql string predicate on the last_name field.
 func (f *UserFilter) WhereLastName(p entql.StringP) {
 	f.Where(p.Field(user.FieldLastName))
+}
+
+// WhereLocale applies the entql string predicate on the locale field.
+func (f *UserFilter) WhereLocale(p entql.StringP) {
+	f.Where(p.Field(user.FieldLocale))
 }
 
 // WhereStatus applies the entql string predicate on the status field.

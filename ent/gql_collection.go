@@ -591,6 +591,11 @@ func (_q *EmailTemplateQuery) collectField(ctx context.Context, oneNode bool, op
 				selectedFields = append(selectedFields, emailtemplate.FieldRoleID)
 				fieldSeen[emailtemplate.FieldRoleID] = struct{}{}
 			}
+		case "locale":
+			if _, ok := fieldSeen[emailtemplate.FieldLocale]; !ok {
+				selectedFields = append(selectedFields, emailtemplate.FieldLocale)
+				fieldSeen[emailtemplate.FieldLocale] = struct{}{}
+			}
 		case "subject":
 			if _, ok := fieldSeen[emailtemplate.FieldSubject]; !ok {
 				selectedFields = append(selectedFields, emailtemplate.FieldSubject)
@@ -954,6 +959,16 @@ func (_q *OrganizationQuery) collectField(ctx context.Context, oneNode bool, opC
 				selectedFields = append(selectedFields, organization.FieldReplyTo)
 				fieldSeen[organization.FieldReplyTo] = struct{}{}
 			}
+		case "defaultLocale":
+			if _, ok := fieldSeen[organization.FieldDefaultLocale]; !ok {
+				selectedFields = append(selectedFields, organization.FieldDefaultLocale)
+				fieldSeen[organization.FieldDefaultLocale] = struct{}{}
+			}
+		case "signInURL":
+			if _, ok := fieldSeen[organization.FieldSignInURL]; !ok {
+				selectedFields = append(selectedFields, organization.FieldSignInURL)
+				fieldSeen[organization.FieldSignInURL] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:
@@ -1201,6 +1216,11 @@ func (_q *UserQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 			if _, ok := fieldSeen[user.FieldLastName]; !ok {
 				selectedFields = append(selectedFields, user.FieldLastName)
 				fieldSeen[user.FieldLastName] = struct{}{}
+			}
+		case "locale":
+			if _, ok := fieldSeen[user.FieldLocale]; !ok {
+				selectedFields = append(selectedFields, user.FieldLocale)
+				fieldSeen[user.FieldLocale] = struct{}{}
 			}
 		case "status":
 			if _, ok := fieldSeen[user.FieldStatus]; !ok {

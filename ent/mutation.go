@@ -5684,6 +5684,7 @@ type EmailTemplateMutation struct {
 	created_at          *time.Time
 	updated_at          *time.Time
 	kind                *emailtemplate.Kind
+	locale              *string
 	subject             *string
 	html                *string
 	text                *string
@@ -5988,6 +5989,55 @@ func (m *EmailTemplateMutation) ResetRoleID() {
 	delete(m.clearedFields, emailtemplate.FieldRoleID)
 }
 
+// SetLocale sets the "locale" field.
+func (m *EmailTemplateMutation) SetLocale(s string) {
+	m.locale = &s
+}
+
+// Locale returns the value of the "locale" field in the mutation.
+func (m *EmailTemplateMutation) Locale() (r string, exists bool) {
+	v := m.locale
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLocale returns the old "locale" field's value of the EmailTemplate entity.
+// If the EmailTemplate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *EmailTemplateMutation) OldLocale(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLocale is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLocale requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLocale: %w", err)
+	}
+	return oldValue.Locale, nil
+}
+
+// ClearLocale clears the value of the "locale" field.
+func (m *EmailTemplateMutation) ClearLocale() {
+	m.locale = nil
+	m.clearedFields[emailtemplate.FieldLocale] = struct{}{}
+}
+
+// LocaleCleared returns if the "locale" field was cleared in this mutation.
+func (m *EmailTemplateMutation) LocaleCleared() bool {
+	_, ok := m.clearedFields[emailtemplate.FieldLocale]
+	return ok
+}
+
+// ResetLocale resets all changes to the "locale" field.
+func (m *EmailTemplateMutation) ResetLocale() {
+	m.locale = nil
+	delete(m.clearedFields, emailtemplate.FieldLocale)
+}
+
 // SetSubject sets the "subject" field.
 func (m *EmailTemplateMutation) SetSubject(s string) {
 	m.subject = &s
@@ -6184,7 +6234,7 @@ func (m *EmailTemplateMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *EmailTemplateMutation) Fields() []string {
-	fields := make([]string, 0, 8)
+	fields := make([]string, 0, 9)
 	if m.created_at != nil {
 		fields = append(fields, emailtemplate.FieldCreatedAt)
 	}
@@ -6199,6 +6249,9 @@ func (m *EmailTemplateMutation) Fields() []string {
 	}
 	if m.role != nil {
 		fields = append(fields, emailtemplate.FieldRoleID)
+	}
+	if m.locale != nil {
+		fields = append(fields, emailtemplate.FieldLocale)
 	}
 	if m.subject != nil {
 		fields = append(fields, emailtemplate.FieldSubject)
@@ -6227,6 +6280,8 @@ func (m *EmailTemplateMutation) Field(name string) (ent.Value, bool) {
 		return m.Kind()
 	case emailtemplate.FieldRoleID:
 		return m.RoleID()
+	case emailtemplate.FieldLocale:
+		return m.Locale()
 	case emailtemplate.FieldSubject:
 		return m.Subject()
 	case emailtemplate.FieldHTML:
@@ -6252,6 +6307,8 @@ func (m *EmailTemplateMutation) OldField(ctx context.Context, name string) (ent.
 		return m.OldKind(ctx)
 	case emailtemplate.FieldRoleID:
 		return m.OldRoleID(ctx)
+	case emailtemplate.FieldLocale:
+		return m.OldLocale(ctx)
 	case emailtemplate.FieldSubject:
 		return m.OldSubject(ctx)
 	case emailtemplate.FieldHTML:
@@ -6301,6 +6358,13 @@ func (m *EmailTemplateMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetRoleID(v)
+		return nil
+	case emailtemplate.FieldLocale:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLocale(v)
 		return nil
 	case emailtemplate.FieldSubject:
 		v, ok := value.(string)
@@ -6359,6 +6423,9 @@ func (m *EmailTemplateMutation) ClearedFields() []string {
 	if m.FieldCleared(emailtemplate.FieldRoleID) {
 		fields = append(fields, emailtemplate.FieldRoleID)
 	}
+	if m.FieldCleared(emailtemplate.FieldLocale) {
+		fields = append(fields, emailtemplate.FieldLocale)
+	}
 	return fields
 }
 
@@ -6375,6 +6442,9 @@ func (m *EmailTemplateMutation) ClearField(name string) error {
 	switch name {
 	case emailtemplate.FieldRoleID:
 		m.ClearRoleID()
+		return nil
+	case emailtemplate.FieldLocale:
+		m.ClearLocale()
 		return nil
 	}
 	return fmt.Errorf("unknown EmailTemplate nullable field %s", name)
@@ -6398,6 +6468,9 @@ func (m *EmailTemplateMutation) ResetField(name string) error {
 		return nil
 	case emailtemplate.FieldRoleID:
 		m.ResetRoleID()
+		return nil
+	case emailtemplate.FieldLocale:
+		m.ResetLocale()
 		return nil
 	case emailtemplate.FieldSubject:
 		m.ResetSubject()
@@ -9073,6 +9146,8 @@ type OrganizationMutation struct {
 	addreset_ttl_seconds      *int
 	email_from_name           *string
 	reply_to                  *string
+	default_locale            *string
+	sign_in_url               *string
 	clearedFields             map[string]struct{}
 	done                      bool
 	oldValue                  func(context.Context) (*Organization, error)
@@ -9569,6 +9644,91 @@ func (m *OrganizationMutation) ResetReplyTo() {
 	delete(m.clearedFields, organization.FieldReplyTo)
 }
 
+// SetDefaultLocale sets the "default_locale" field.
+func (m *OrganizationMutation) SetDefaultLocale(s string) {
+	m.default_locale = &s
+}
+
+// DefaultLocale returns the value of the "default_locale" field in the mutation.
+func (m *OrganizationMutation) DefaultLocale() (r string, exists bool) {
+	v := m.default_locale
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDefaultLocale returns the old "default_locale" field's value of the Organization entity.
+// If the Organization object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrganizationMutation) OldDefaultLocale(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDefaultLocale is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDefaultLocale requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDefaultLocale: %w", err)
+	}
+	return oldValue.DefaultLocale, nil
+}
+
+// ResetDefaultLocale resets all changes to the "default_locale" field.
+func (m *OrganizationMutation) ResetDefaultLocale() {
+	m.default_locale = nil
+}
+
+// SetSignInURL sets the "sign_in_url" field.
+func (m *OrganizationMutation) SetSignInURL(s string) {
+	m.sign_in_url = &s
+}
+
+// SignInURL returns the value of the "sign_in_url" field in the mutation.
+func (m *OrganizationMutation) SignInURL() (r string, exists bool) {
+	v := m.sign_in_url
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSignInURL returns the old "sign_in_url" field's value of the Organization entity.
+// If the Organization object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrganizationMutation) OldSignInURL(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSignInURL is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSignInURL requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSignInURL: %w", err)
+	}
+	return oldValue.SignInURL, nil
+}
+
+// ClearSignInURL clears the value of the "sign_in_url" field.
+func (m *OrganizationMutation) ClearSignInURL() {
+	m.sign_in_url = nil
+	m.clearedFields[organization.FieldSignInURL] = struct{}{}
+}
+
+// SignInURLCleared returns if the "sign_in_url" field was cleared in this mutation.
+func (m *OrganizationMutation) SignInURLCleared() bool {
+	_, ok := m.clearedFields[organization.FieldSignInURL]
+	return ok
+}
+
+// ResetSignInURL resets all changes to the "sign_in_url" field.
+func (m *OrganizationMutation) ResetSignInURL() {
+	m.sign_in_url = nil
+	delete(m.clearedFields, organization.FieldSignInURL)
+}
+
 // Where appends a list predicates to the OrganizationMutation builder.
 func (m *OrganizationMutation) Where(ps ...predicate.Organization) {
 	m.predicates = append(m.predicates, ps...)
@@ -9603,7 +9763,7 @@ func (m *OrganizationMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *OrganizationMutation) Fields() []string {
-	fields := make([]string, 0, 9)
+	fields := make([]string, 0, 11)
 	if m.created_at != nil {
 		fields = append(fields, organization.FieldCreatedAt)
 	}
@@ -9631,6 +9791,12 @@ func (m *OrganizationMutation) Fields() []string {
 	if m.reply_to != nil {
 		fields = append(fields, organization.FieldReplyTo)
 	}
+	if m.default_locale != nil {
+		fields = append(fields, organization.FieldDefaultLocale)
+	}
+	if m.sign_in_url != nil {
+		fields = append(fields, organization.FieldSignInURL)
+	}
 	return fields
 }
 
@@ -9657,6 +9823,10 @@ func (m *OrganizationMutation) Field(name string) (ent.Value, bool) {
 		return m.EmailFromName()
 	case organization.FieldReplyTo:
 		return m.ReplyTo()
+	case organization.FieldDefaultLocale:
+		return m.DefaultLocale()
+	case organization.FieldSignInURL:
+		return m.SignInURL()
 	}
 	return nil, false
 }
@@ -9684,6 +9854,10 @@ func (m *OrganizationMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldEmailFromName(ctx)
 	case organization.FieldReplyTo:
 		return m.OldReplyTo(ctx)
+	case organization.FieldDefaultLocale:
+		return m.OldDefaultLocale(ctx)
+	case organization.FieldSignInURL:
+		return m.OldSignInURL(ctx)
 	}
 	return nil, fmt.Errorf("unknown Organization field %s", name)
 }
@@ -9756,6 +9930,20 @@ func (m *OrganizationMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetReplyTo(v)
 		return nil
+	case organization.FieldDefaultLocale:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDefaultLocale(v)
+		return nil
+	case organization.FieldSignInURL:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSignInURL(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Organization field %s", name)
 }
@@ -9816,6 +10004,9 @@ func (m *OrganizationMutation) ClearedFields() []string {
 	if m.FieldCleared(organization.FieldReplyTo) {
 		fields = append(fields, organization.FieldReplyTo)
 	}
+	if m.FieldCleared(organization.FieldSignInURL) {
+		fields = append(fields, organization.FieldSignInURL)
+	}
 	return fields
 }
 
@@ -9832,6 +10023,9 @@ func (m *OrganizationMutation) ClearField(name string) error {
 	switch name {
 	case organization.FieldReplyTo:
 		m.ClearReplyTo()
+		return nil
+	case organization.FieldSignInURL:
+		m.ClearSignInURL()
 		return nil
 	}
 	return fmt.Errorf("unknown Organization nullable field %s", name)
@@ -9867,6 +10061,12 @@ func (m *OrganizationMutation) ResetField(name string) error {
 		return nil
 	case organization.FieldReplyTo:
 		m.ResetReplyTo()
+		return nil
+	case organization.FieldDefaultLocale:
+		m.ResetDefaultLocale()
+		return nil
+	case organization.FieldSignInURL:
+		m.ResetSignInURL()
 		return nil
 	}
 	return fmt.Errorf("unknown Organization field %s", name)
@@ -12765,6 +12965,7 @@ type UserMutation struct {
 	username_normalized  *string
 	first_name           *string
 	last_name            *string
+	locale               *string
 	status               *user.Status
 	products             *[]string
 	appendproducts       []string
@@ -13262,6 +13463,55 @@ func (m *UserMutation) LastNameCleared() bool {
 func (m *UserMutation) ResetLastName() {
 	m.last_name = nil
 	delete(m.clearedFields, user.FieldLastName)
+}
+
+// SetLocale sets the "locale" field.
+func (m *UserMutation) SetLocale(s string) {
+	m.locale = &s
+}
+
+// Locale returns the value of the "locale" field in the mutation.
+func (m *UserMutation) Locale() (r string, exists bool) {
+	v := m.locale
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLocale returns the old "locale" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldLocale(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLocale is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLocale requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLocale: %w", err)
+	}
+	return oldValue.Locale, nil
+}
+
+// ClearLocale clears the value of the "locale" field.
+func (m *UserMutation) ClearLocale() {
+	m.locale = nil
+	m.clearedFields[user.FieldLocale] = struct{}{}
+}
+
+// LocaleCleared returns if the "locale" field was cleared in this mutation.
+func (m *UserMutation) LocaleCleared() bool {
+	_, ok := m.clearedFields[user.FieldLocale]
+	return ok
+}
+
+// ResetLocale resets all changes to the "locale" field.
+func (m *UserMutation) ResetLocale() {
+	m.locale = nil
+	delete(m.clearedFields, user.FieldLocale)
 }
 
 // SetStatus sets the "status" field.
@@ -13915,7 +14165,7 @@ func (m *UserMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *UserMutation) Fields() []string {
-	fields := make([]string, 0, 20)
+	fields := make([]string, 0, 21)
 	if m.created_at != nil {
 		fields = append(fields, user.FieldCreatedAt)
 	}
@@ -13942,6 +14192,9 @@ func (m *UserMutation) Fields() []string {
 	}
 	if m.last_name != nil {
 		fields = append(fields, user.FieldLastName)
+	}
+	if m.locale != nil {
+		fields = append(fields, user.FieldLocale)
 	}
 	if m.status != nil {
 		fields = append(fields, user.FieldStatus)
@@ -14002,6 +14255,8 @@ func (m *UserMutation) Field(name string) (ent.Value, bool) {
 		return m.FirstName()
 	case user.FieldLastName:
 		return m.LastName()
+	case user.FieldLocale:
+		return m.Locale()
 	case user.FieldStatus:
 		return m.Status()
 	case user.FieldRoleID:
@@ -14051,6 +14306,8 @@ func (m *UserMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldFirstName(ctx)
 	case user.FieldLastName:
 		return m.OldLastName(ctx)
+	case user.FieldLocale:
+		return m.OldLocale(ctx)
 	case user.FieldStatus:
 		return m.OldStatus(ctx)
 	case user.FieldRoleID:
@@ -14144,6 +14401,13 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetLastName(v)
+		return nil
+	case user.FieldLocale:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLocale(v)
 		return nil
 	case user.FieldStatus:
 		v, ok := value.(user.Status)
@@ -14279,6 +14543,9 @@ func (m *UserMutation) ClearedFields() []string {
 	if m.FieldCleared(user.FieldLastName) {
 		fields = append(fields, user.FieldLastName)
 	}
+	if m.FieldCleared(user.FieldLocale) {
+		fields = append(fields, user.FieldLocale)
+	}
 	if m.FieldCleared(user.FieldPasswordHash) {
 		fields = append(fields, user.FieldPasswordHash)
 	}
@@ -14322,6 +14589,9 @@ func (m *UserMutation) ClearField(name string) error {
 		return nil
 	case user.FieldLastName:
 		m.ClearLastName()
+		return nil
+	case user.FieldLocale:
+		m.ClearLocale()
 		return nil
 	case user.FieldPasswordHash:
 		m.ClearPasswordHash()
@@ -14375,6 +14645,9 @@ func (m *UserMutation) ResetField(name string) error {
 		return nil
 	case user.FieldLastName:
 		m.ResetLastName()
+		return nil
+	case user.FieldLocale:
+		m.ResetLocale()
 		return nil
 	case user.FieldStatus:
 		m.ResetStatus()

@@ -35,7 +35,11 @@ type Organization struct {
 	// EmailFromName holds the value of the "email_from_name" field.
 	EmailFromName string `json:"email_from_name,omitempty"`
 	// ReplyTo holds the value of the "reply_to" field.
-	ReplyTo      *string `json:"reply_to,omitempty"`
+	ReplyTo *string `json:"reply_to,omitempty"`
+	// The language of people who have none (a BCP 47 tag, canonical), and of those whose language has no template or page: emails, built-in pages, dates. Default en.
+	DefaultLocale string `json:"default_locale,omitempty"`
+	// Where people sign in (an http or https URL): the built-in pages link to it once an invitation is accepted or a password reset, and templates may print it as {{.SignInURL}}. Null: no link.
+	SignInURL    *string `json:"sign_in_url,omitempty"`
 	selectValues sql.SelectValues
 }
 
@@ -48,7 +52,7 @@ func (*Organization) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case organization.FieldID, organization.FieldInvitationTTLSeconds, organization.FieldResetTTLSeconds:
 			values[i] = new(sql.NullInt64)
-		case organization.FieldSlug, organization.FieldName, organization.FieldEmailFromName, organization.FieldReplyTo:
+		case organization.FieldSlug, organization.FieldName, organization.FieldEmailFromName, organization.FieldReplyTo, organization.FieldDefaultLocale, organization.FieldSignInURL:
 			values[i] = new(sql.NullString)
 		case organization.FieldCreatedAt, organization.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
@@ -130,6 +134,19 @@ func (_m *Organization) assignValues(columns []string, values []any) error {
 				_m.ReplyTo = new(string)
 				*_m.ReplyTo = value.String
 			}
+		case organization.FieldDefaultLocale:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field default_locale", values[i])
+			} else if value.Valid {
+				_m.DefaultLocale = value.String
+			}
+		case organization.FieldSignInURL:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field sign_in_url", values[i])
+			} else if value.Valid {
+				_m.SignInURL = new(string)
+				*_m.SignInURL = value.String
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -192,6 +209,14 @@ func (_m *Organization) String() string {
 	builder.WriteString(", ")
 	if v := _m.ReplyTo; v != nil {
 		builder.WriteString("reply_to=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	builder.WriteString("default_locale=")
+	builder.WriteString(_m.DefaultLocale)
+	builder.WriteString(", ")
+	if v := _m.SignInURL; v != nil {
+		builder.WriteString("sign_in_url=")
 		builder.WriteString(*v)
 	}
 	builder.WriteByte(')')

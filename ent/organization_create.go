@@ -124,6 +124,34 @@ func (_c *OrganizationCreate) SetNillableReplyTo(v *string) *OrganizationCreate 
 	return _c
 }
 
+// SetDefaultLocale sets the "default_locale" field.
+func (_c *OrganizationCreate) SetDefaultLocale(v string) *OrganizationCreate {
+	_c.mutation.SetDefaultLocale(v)
+	return _c
+}
+
+// SetNillableDefaultLocale sets the "default_locale" field if the given value is not nil.
+func (_c *OrganizationCreate) SetNillableDefaultLocale(v *string) *OrganizationCreate {
+	if v != nil {
+		_c.SetDefaultLocale(*v)
+	}
+	return _c
+}
+
+// SetSignInURL sets the "sign_in_url" field.
+func (_c *OrganizationCreate) SetSignInURL(v string) *OrganizationCreate {
+	_c.mutation.SetSignInURL(v)
+	return _c
+}
+
+// SetNillableSignInURL sets the "sign_in_url" field if the given value is not nil.
+func (_c *OrganizationCreate) SetNillableSignInURL(v *string) *OrganizationCreate {
+	if v != nil {
+		_c.SetSignInURL(*v)
+	}
+	return _c
+}
+
 // Mutation returns the OrganizationMutation object of the builder.
 func (_c *OrganizationCreate) Mutation() *OrganizationMutation {
 	return _c.mutation
@@ -191,6 +219,10 @@ func (_c *OrganizationCreate) defaults() error {
 		v := organization.DefaultEmailFromName
 		_c.mutation.SetEmailFromName(v)
 	}
+	if _, ok := _c.mutation.DefaultLocale(); !ok {
+		v := organization.DefaultDefaultLocale
+		_c.mutation.SetDefaultLocale(v)
+	}
 	return nil
 }
 
@@ -248,6 +280,19 @@ func (_c *OrganizationCreate) check() error {
 	if v, ok := _c.mutation.ReplyTo(); ok {
 		if err := organization.ReplyToValidator(v); err != nil {
 			return &ValidationError{Name: "reply_to", err: fmt.Errorf(`ent: validator failed for field "Organization.reply_to": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.DefaultLocale(); !ok {
+		return &ValidationError{Name: "default_locale", err: errors.New(`ent: missing required field "Organization.default_locale"`)}
+	}
+	if v, ok := _c.mutation.DefaultLocale(); ok {
+		if err := organization.DefaultLocaleValidator(v); err != nil {
+			return &ValidationError{Name: "default_locale", err: fmt.Errorf(`ent: validator failed for field "Organization.default_locale": %w`, err)}
+		}
+	}
+	if v, ok := _c.mutation.SignInURL(); ok {
+		if err := organization.SignInURLValidator(v); err != nil {
+			return &ValidationError{Name: "sign_in_url", err: fmt.Errorf(`ent: validator failed for field "Organization.sign_in_url": %w`, err)}
 		}
 	}
 	return nil
@@ -312,6 +357,14 @@ func (_c *OrganizationCreate) createSpec() (*Organization, *sqlgraph.CreateSpec)
 	if value, ok := _c.mutation.ReplyTo(); ok {
 		_spec.SetField(organization.FieldReplyTo, field.TypeString, value)
 		_node.ReplyTo = &value
+	}
+	if value, ok := _c.mutation.DefaultLocale(); ok {
+		_spec.SetField(organization.FieldDefaultLocale, field.TypeString, value)
+		_node.DefaultLocale = value
+	}
+	if value, ok := _c.mutation.SignInURL(); ok {
+		_spec.SetField(organization.FieldSignInURL, field.TypeString, value)
+		_node.SignInURL = &value
 	}
 	return _node, _spec
 }
@@ -464,6 +517,36 @@ func (u *OrganizationUpsert) UpdateReplyTo() *OrganizationUpsert {
 // ClearReplyTo clears the value of the "reply_to" field.
 func (u *OrganizationUpsert) ClearReplyTo() *OrganizationUpsert {
 	u.SetNull(organization.FieldReplyTo)
+	return u
+}
+
+// SetDefaultLocale sets the "default_locale" field.
+func (u *OrganizationUpsert) SetDefaultLocale(v string) *OrganizationUpsert {
+	u.Set(organization.FieldDefaultLocale, v)
+	return u
+}
+
+// UpdateDefaultLocale sets the "default_locale" field to the value that was provided on create.
+func (u *OrganizationUpsert) UpdateDefaultLocale() *OrganizationUpsert {
+	u.SetExcluded(organization.FieldDefaultLocale)
+	return u
+}
+
+// SetSignInURL sets the "sign_in_url" field.
+func (u *OrganizationUpsert) SetSignInURL(v string) *OrganizationUpsert {
+	u.Set(organization.FieldSignInURL, v)
+	return u
+}
+
+// UpdateSignInURL sets the "sign_in_url" field to the value that was provided on create.
+func (u *OrganizationUpsert) UpdateSignInURL() *OrganizationUpsert {
+	u.SetExcluded(organization.FieldSignInURL)
+	return u
+}
+
+// ClearSignInURL clears the value of the "sign_in_url" field.
+func (u *OrganizationUpsert) ClearSignInURL() *OrganizationUpsert {
+	u.SetNull(organization.FieldSignInURL)
 	return u
 }
 
@@ -631,6 +714,41 @@ func (u *OrganizationUpsertOne) UpdateReplyTo() *OrganizationUpsertOne {
 func (u *OrganizationUpsertOne) ClearReplyTo() *OrganizationUpsertOne {
 	return u.Update(func(s *OrganizationUpsert) {
 		s.ClearReplyTo()
+	})
+}
+
+// SetDefaultLocale sets the "default_locale" field.
+func (u *OrganizationUpsertOne) SetDefaultLocale(v string) *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetDefaultLocale(v)
+	})
+}
+
+// UpdateDefaultLocale sets the "default_locale" field to the value that was provided on create.
+func (u *OrganizationUpsertOne) UpdateDefaultLocale() *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdateDefaultLocale()
+	})
+}
+
+// SetSignInURL sets the "sign_in_url" field.
+func (u *OrganizationUpsertOne) SetSignInURL(v string) *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetSignInURL(v)
+	})
+}
+
+// UpdateSignInURL sets the "sign_in_url" field to the value that was provided on create.
+func (u *OrganizationUpsertOne) UpdateSignInURL() *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdateSignInURL()
+	})
+}
+
+// ClearSignInURL clears the value of the "sign_in_url" field.
+func (u *OrganizationUpsertOne) ClearSignInURL() *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.ClearSignInURL()
 	})
 }
 
@@ -964,6 +1082,41 @@ func (u *OrganizationUpsertBulk) UpdateReplyTo() *OrganizationUpsertBulk {
 func (u *OrganizationUpsertBulk) ClearReplyTo() *OrganizationUpsertBulk {
 	return u.Update(func(s *OrganizationUpsert) {
 		s.ClearReplyTo()
+	})
+}
+
+// SetDefaultLocale sets the "default_locale" field.
+func (u *OrganizationUpsertBulk) SetDefaultLocale(v string) *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetDefaultLocale(v)
+	})
+}
+
+// UpdateDefaultLocale sets the "default_locale" field to the value that was provided on create.
+func (u *OrganizationUpsertBulk) UpdateDefaultLocale() *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdateDefaultLocale()
+	})
+}
+
+// SetSignInURL sets the "sign_in_url" field.
+func (u *OrganizationUpsertBulk) SetSignInURL(v string) *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetSignInURL(v)
+	})
+}
+
+// UpdateSignInURL sets the "sign_in_url" field to the value that was provided on create.
+func (u *OrganizationUpsertBulk) UpdateSignInURL() *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdateSignInURL()
+	})
+}
+
+// ClearSignInURL clears the value of the "sign_in_url" field.
+func (u *OrganizationUpsertBulk) ClearSignInURL() *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.ClearSignInURL()
 	})
 }
 

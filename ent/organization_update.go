@@ -138,6 +138,40 @@ func (_u *OrganizationUpdate) ClearReplyTo() *OrganizationUpdate {
 	return _u
 }
 
+// SetDefaultLocale sets the "default_locale" field.
+func (_u *OrganizationUpdate) SetDefaultLocale(v string) *OrganizationUpdate {
+	_u.mutation.SetDefaultLocale(v)
+	return _u
+}
+
+// SetNillableDefaultLocale sets the "default_locale" field if the given value is not nil.
+func (_u *OrganizationUpdate) SetNillableDefaultLocale(v *string) *OrganizationUpdate {
+	if v != nil {
+		_u.SetDefaultLocale(*v)
+	}
+	return _u
+}
+
+// SetSignInURL sets the "sign_in_url" field.
+func (_u *OrganizationUpdate) SetSignInURL(v string) *OrganizationUpdate {
+	_u.mutation.SetSignInURL(v)
+	return _u
+}
+
+// SetNillableSignInURL sets the "sign_in_url" field if the given value is not nil.
+func (_u *OrganizationUpdate) SetNillableSignInURL(v *string) *OrganizationUpdate {
+	if v != nil {
+		_u.SetSignInURL(*v)
+	}
+	return _u
+}
+
+// ClearSignInURL clears the value of the "sign_in_url" field.
+func (_u *OrganizationUpdate) ClearSignInURL() *OrganizationUpdate {
+	_u.mutation.ClearSignInURL()
+	return _u
+}
+
 // Mutation returns the OrganizationMutation object of the builder.
 func (_u *OrganizationUpdate) Mutation() *OrganizationMutation {
 	return _u.mutation
@@ -212,6 +246,16 @@ func (_u *OrganizationUpdate) check() error {
 			return &ValidationError{Name: "reply_to", err: fmt.Errorf(`ent: validator failed for field "Organization.reply_to": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.DefaultLocale(); ok {
+		if err := organization.DefaultLocaleValidator(v); err != nil {
+			return &ValidationError{Name: "default_locale", err: fmt.Errorf(`ent: validator failed for field "Organization.default_locale": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.SignInURL(); ok {
+		if err := organization.SignInURLValidator(v); err != nil {
+			return &ValidationError{Name: "sign_in_url", err: fmt.Errorf(`ent: validator failed for field "Organization.sign_in_url": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -267,6 +311,15 @@ func (_u *OrganizationUpdate) sqlSave(ctx context.Context) (_node int, err error
 	}
 	if _u.mutation.ReplyToCleared() {
 		_spec.ClearField(organization.FieldReplyTo, field.TypeString)
+	}
+	if value, ok := _u.mutation.DefaultLocale(); ok {
+		_spec.SetField(organization.FieldDefaultLocale, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.SignInURL(); ok {
+		_spec.SetField(organization.FieldSignInURL, field.TypeString, value)
+	}
+	if _u.mutation.SignInURLCleared() {
+		_spec.ClearField(organization.FieldSignInURL, field.TypeString)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -398,6 +451,40 @@ func (_u *OrganizationUpdateOne) ClearReplyTo() *OrganizationUpdateOne {
 	return _u
 }
 
+// SetDefaultLocale sets the "default_locale" field.
+func (_u *OrganizationUpdateOne) SetDefaultLocale(v string) *OrganizationUpdateOne {
+	_u.mutation.SetDefaultLocale(v)
+	return _u
+}
+
+// SetNillableDefaultLocale sets the "default_locale" field if the given value is not nil.
+func (_u *OrganizationUpdateOne) SetNillableDefaultLocale(v *string) *OrganizationUpdateOne {
+	if v != nil {
+		_u.SetDefaultLocale(*v)
+	}
+	return _u
+}
+
+// SetSignInURL sets the "sign_in_url" field.
+func (_u *OrganizationUpdateOne) SetSignInURL(v string) *OrganizationUpdateOne {
+	_u.mutation.SetSignInURL(v)
+	return _u
+}
+
+// SetNillableSignInURL sets the "sign_in_url" field if the given value is not nil.
+func (_u *OrganizationUpdateOne) SetNillableSignInURL(v *string) *OrganizationUpdateOne {
+	if v != nil {
+		_u.SetSignInURL(*v)
+	}
+	return _u
+}
+
+// ClearSignInURL clears the value of the "sign_in_url" field.
+func (_u *OrganizationUpdateOne) ClearSignInURL() *OrganizationUpdateOne {
+	_u.mutation.ClearSignInURL()
+	return _u
+}
+
 // Mutation returns the OrganizationMutation object of the builder.
 func (_u *OrganizationUpdateOne) Mutation() *OrganizationMutation {
 	return _u.mutation
@@ -485,6 +572,16 @@ func (_u *OrganizationUpdateOne) check() error {
 			return &ValidationError{Name: "reply_to", err: fmt.Errorf(`ent: validator failed for field "Organization.reply_to": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.DefaultLocale(); ok {
+		if err := organization.DefaultLocaleValidator(v); err != nil {
+			return &ValidationError{Name: "default_locale", err: fmt.Errorf(`ent: validator failed for field "Organization.default_locale": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.SignInURL(); ok {
+		if err := organization.SignInURLValidator(v); err != nil {
+			return &ValidationError{Name: "sign_in_url", err: fmt.Errorf(`ent: validator failed for field "Organization.sign_in_url": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -557,6 +654,15 @@ func (_u *OrganizationUpdateOne) sqlSave(ctx context.Context) (_node *Organizati
 	}
 	if _u.mutation.ReplyToCleared() {
 		_spec.ClearField(organization.FieldReplyTo, field.TypeString)
+	}
+	if value, ok := _u.mutation.DefaultLocale(); ok {
+		_spec.SetField(organization.FieldDefaultLocale, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.SignInURL(); ok {
+		_spec.SetField(organization.FieldSignInURL, field.TypeString, value)
+	}
+	if _u.mutation.SignInURLCleared() {
+		_spec.ClearField(organization.FieldSignInURL, field.TypeString)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &Organization{config: _u.config}

@@ -39,6 +39,8 @@ type User struct {
 	FirstName *string `json:"first_name,omitempty"`
 	// LastName holds the value of the "last_name" field.
 	LastName *string `json:"last_name,omitempty"`
+	// The person's language, a BCP 47 tag in canonical form (de, fr-CA, pt-BR): their emails and the built-in pages speak it where a template or page exists in it or its language. Null: the organisation's defaultLocale.
+	Locale *string `json:"locale,omitempty"`
 	// Status holds the value of the "status" field.
 	Status user.Status `json:"status,omitempty"`
 	// RoleID holds the value of the "role_id" field.
@@ -126,7 +128,7 @@ func (*User) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullBool)
 		case user.FieldID, user.FieldOrganizationID, user.FieldRoleID, user.FieldInvitationCount:
 			values[i] = new(sql.NullInt64)
-		case user.FieldEmail, user.FieldEmailNormalized, user.FieldUsername, user.FieldUsernameNormalized, user.FieldFirstName, user.FieldLastName, user.FieldStatus, user.FieldPasswordHash, user.FieldLastEmailStatus:
+		case user.FieldEmail, user.FieldEmailNormalized, user.FieldUsername, user.FieldUsernameNormalized, user.FieldFirstName, user.FieldLastName, user.FieldLocale, user.FieldStatus, user.FieldPasswordHash, user.FieldLastEmailStatus:
 			values[i] = new(sql.NullString)
 		case user.FieldCreatedAt, user.FieldUpdatedAt, user.FieldInvitedAt, user.FieldInviteExpiresAt, user.FieldAcceptedAt, user.FieldLastLoginAt:
 			values[i] = new(sql.NullTime)
@@ -208,6 +210,13 @@ func (_m *User) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.LastName = new(string)
 				*_m.LastName = value.String
+			}
+		case user.FieldLocale:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field locale", values[i])
+			} else if value.Valid {
+				_m.Locale = new(string)
+				*_m.Locale = value.String
 			}
 		case user.FieldStatus:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -366,6 +375,11 @@ func (_m *User) String() string {
 	builder.WriteString(", ")
 	if v := _m.LastName; v != nil {
 		builder.WriteString("last_name=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.Locale; v != nil {
+		builder.WriteString("locale=")
 		builder.WriteString(*v)
 	}
 	builder.WriteString(", ")

@@ -253,6 +253,7 @@ var (
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "kind", Type: field.TypeEnum, Enums: []string{"INVITATION", "PASSWORD_RESET", "TEMPORARY_PASSWORD", "EMAIL_CHANGED"}},
+		{Name: "locale", Type: field.TypeString, Nullable: true, Size: 64},
 		{Name: "subject", Type: field.TypeString, Size: 500},
 		{Name: "html", Type: field.TypeString, Size: 2147483647},
 		{Name: "text", Type: field.TypeString, Size: 2147483647},
@@ -267,22 +268,49 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "email_templates_organizations_organization",
-				Columns:    []*schema.Column{EmailTemplatesColumns[7]},
+				Columns:    []*schema.Column{EmailTemplatesColumns[8]},
 				RefColumns: []*schema.Column{OrganizationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "email_templates_roles_role",
-				Columns:    []*schema.Column{EmailTemplatesColumns[8]},
+				Columns:    []*schema.Column{EmailTemplatesColumns[9]},
 				RefColumns: []*schema.Column{RolesColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
 		},
 		Indexes: []*schema.Index{
 			{
-				Name:    "emailtemplate_organization_id_kind_role_id",
+				Name:    "email_templates_role_locale",
 				Unique:  true,
-				Columns: []*schema.Column{EmailTemplatesColumns[7], EmailTemplatesColumns[3], EmailTemplatesColumns[8]},
+				Columns: []*schema.Column{EmailTemplatesColumns[8], EmailTemplatesColumns[3], EmailTemplatesColumns[9], EmailTemplatesColumns[4]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "role_id IS NOT NULL AND locale IS NOT NULL",
+				},
+			},
+			{
+				Name:    "email_templates_role_any_locale",
+				Unique:  true,
+				Columns: []*schema.Column{EmailTemplatesColumns[8], EmailTemplatesColumns[3], EmailTemplatesColumns[9]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "role_id IS NOT NULL AND locale IS NULL",
+				},
+			},
+			{
+				Name:    "email_templates_any_role_locale",
+				Unique:  true,
+				Columns: []*schema.Column{EmailTemplatesColumns[8], EmailTemplatesColumns[3], EmailTemplatesColumns[4]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "role_id IS NULL AND locale IS NOT NULL",
+				},
+			},
+			{
+				Name:    "email_templates_any_role_any_locale",
+				Unique:  true,
+				Columns: []*schema.Column{EmailTemplatesColumns[8], EmailTemplatesColumns[3]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "role_id IS NULL AND locale IS NULL",
+				},
 			},
 		},
 	}
@@ -430,6 +458,8 @@ var (
 		{Name: "reset_ttl_seconds", Type: field.TypeInt, Default: 3600},
 		{Name: "email_from_name", Type: field.TypeString, Size: 200, Default: ""},
 		{Name: "reply_to", Type: field.TypeString, Nullable: true, Size: 320},
+		{Name: "default_locale", Type: field.TypeString, Size: 64, Default: "en"},
+		{Name: "sign_in_url", Type: field.TypeString, Nullable: true, Size: 2000},
 	}
 	// OrganizationsTable holds the schema information for the "organizations" table.
 	OrganizationsTable = &schema.Table{
@@ -568,6 +598,7 @@ var (
 		{Name: "username_normalized", Type: field.TypeString, Nullable: true, Size: 100},
 		{Name: "first_name", Type: field.TypeString, Nullable: true, Size: 200},
 		{Name: "last_name", Type: field.TypeString, Nullable: true, Size: 200},
+		{Name: "locale", Type: field.TypeString, Nullable: true, Size: 64},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"NOT_INVITED", "INVITED", "ACTIVE", "DEACTIVATED"}, Default: "NOT_INVITED"},
 		{Name: "products", Type: field.TypeJSON},
 		{Name: "password_hash", Type: field.TypeString, Nullable: true},
@@ -589,13 +620,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "users_organizations_organization",
-				Columns:    []*schema.Column{UsersColumns[19]},
+				Columns:    []*schema.Column{UsersColumns[20]},
 				RefColumns: []*schema.Column{OrganizationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "users_roles_role",
-				Columns:    []*schema.Column{UsersColumns[20]},
+				Columns:    []*schema.Column{UsersColumns[21]},
 				RefColumns: []*schema.Column{RolesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -604,12 +635,12 @@ var (
 			{
 				Name:    "user_organization_id_email_normalized",
 				Unique:  true,
-				Columns: []*schema.Column{UsersColumns[19], UsersColumns[4]},
+				Columns: []*schema.Column{UsersColumns[20], UsersColumns[4]},
 			},
 			{
 				Name:    "user_organization_id_username_normalized",
 				Unique:  true,
-				Columns: []*schema.Column{UsersColumns[19], UsersColumns[6]},
+				Columns: []*schema.Column{UsersColumns[20], UsersColumns[6]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "username_normalized IS NOT NULL",
 				},
@@ -617,32 +648,32 @@ var (
 			{
 				Name:    "user_organization_id_status_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[19], UsersColumns[9], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[20], UsersColumns[10], UsersColumns[0]},
 			},
 			{
 				Name:    "user_organization_id_role_id_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[19], UsersColumns[20], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[20], UsersColumns[21], UsersColumns[0]},
 			},
 			{
 				Name:    "user_organization_id_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[19], UsersColumns[1], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[20], UsersColumns[1], UsersColumns[0]},
 			},
 			{
 				Name:    "user_organization_id_invited_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[19], UsersColumns[13], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[20], UsersColumns[14], UsersColumns[0]},
 			},
 			{
 				Name:    "user_organization_id_last_login_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[19], UsersColumns[17], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[20], UsersColumns[18], UsersColumns[0]},
 			},
 			{
 				Name:    "user_organization_id_last_email_status_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[19], UsersColumns[18], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[20], UsersColumns[19], UsersColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "last_email_status IS NOT NULL",
 				},
@@ -650,7 +681,7 @@ var (
 			{
 				Name:    "user_organization_id_invite_expires_at",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[19], UsersColumns[14]},
+				Columns: []*schema.Column{UsersColumns[20], UsersColumns[15]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "status = 'INVITED'",
 				},

@@ -32,6 +32,10 @@ const (
 	FieldEmailFromName = "email_from_name"
 	// FieldReplyTo holds the string denoting the reply_to field in the database.
 	FieldReplyTo = "reply_to"
+	// FieldDefaultLocale holds the string denoting the default_locale field in the database.
+	FieldDefaultLocale = "default_locale"
+	// FieldSignInURL holds the string denoting the sign_in_url field in the database.
+	FieldSignInURL = "sign_in_url"
 	// Table holds the table name of the organization in the database.
 	Table = "organizations"
 )
@@ -48,6 +52,8 @@ var Columns = []string{
 	FieldResetTTLSeconds,
 	FieldEmailFromName,
 	FieldReplyTo,
+	FieldDefaultLocale,
+	FieldSignInURL,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -94,6 +100,12 @@ var (
 	EmailFromNameValidator func(string) error
 	// ReplyToValidator is a validator for the "reply_to" field. It is called by the builders before save.
 	ReplyToValidator func(string) error
+	// DefaultDefaultLocale holds the default value on creation for the "default_locale" field.
+	DefaultDefaultLocale string
+	// DefaultLocaleValidator is a validator for the "default_locale" field. It is called by the builders before save.
+	DefaultLocaleValidator func(string) error
+	// SignInURLValidator is a validator for the "sign_in_url" field. It is called by the builders before save.
+	SignInURLValidator func(string) error
 )
 
 // OrderOption defines the ordering options for the Organization queries.
@@ -142,4 +154,14 @@ func ByEmailFromName(opts ...sql.OrderTermOption) OrderOption {
 // ByReplyTo orders the results by the reply_to field.
 func ByReplyTo(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldReplyTo, opts...).ToFunc()
+}
+
+// ByDefaultLocale orders the results by the default_locale field.
+func ByDefaultLocale(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldDefaultLocale, opts...).ToFunc()
+}
+
+// BySignInURL orders the results by the sign_in_url field.
+func BySignInURL(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSignInURL, opts...).ToFunc()
 }

@@ -94,6 +94,16 @@ func ReplyTo(v string) predicate.Organization {
 	return predicate.Organization(sql.FieldEQ(FieldReplyTo, v))
 }
 
+// DefaultLocale applies equality check predicate on the "default_locale" field. It's identical to DefaultLocaleEQ.
+func DefaultLocale(v string) predicate.Organization {
+	return predicate.Organization(sql.FieldEQ(FieldDefaultLocale, v))
+}
+
+// SignInURL applies equality check predicate on the "sign_in_url" field. It's identical to SignInURLEQ.
+func SignInURL(v string) predicate.Organization {
+	return predicate.Organization(sql.FieldEQ(FieldSignInURL, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Organization {
 	return predicate.Organization(sql.FieldEQ(FieldCreatedAt, v))
@@ -522,6 +532,146 @@ func ReplyToEqualFold(v string) predicate.Organization {
 // ReplyToContainsFold applies the ContainsFold predicate on the "reply_to" field.
 func ReplyToContainsFold(v string) predicate.Organization {
 	return predicate.Organization(sql.FieldContainsFold(FieldReplyTo, v))
+}
+
+// DefaultLocaleEQ applies the EQ predicate on the "default_locale" field.
+func DefaultLocaleEQ(v string) predicate.Organization {
+	return predicate.Organization(sql.FieldEQ(FieldDefaultLocale, v))
+}
+
+// DefaultLocaleNEQ applies the NEQ predicate on the "default_locale" field.
+func DefaultLocaleNEQ(v string) predicate.Organization {
+	return predicate.Organization(sql.FieldNEQ(FieldDefaultLocale, v))
+}
+
+// DefaultLocaleIn applies the In predicate on the "default_locale" field.
+func DefaultLocaleIn(vs ...string) predicate.Organization {
+	return predicate.Organization(sql.FieldIn(FieldDefaultLocale, vs...))
+}
+
+// DefaultLocaleNotIn applies the NotIn predicate on the "default_locale" field.
+func DefaultLocaleNotIn(vs ...string) predicate.Organization {
+	return predicate.Organization(sql.FieldNotIn(FieldDefaultLocale, vs...))
+}
+
+// DefaultLocaleGT applies the GT predicate on the "default_locale" field.
+func DefaultLocaleGT(v string) predicate.Organization {
+	return predicate.Organization(sql.FieldGT(FieldDefaultLocale, v))
+}
+
+// DefaultLocaleGTE applies the GTE predicate on the "default_locale" field.
+func DefaultLocaleGTE(v string) predicate.Organization {
+	return predicate.Organization(sql.FieldGTE(FieldDefaultLocale, v))
+}
+
+// DefaultLocaleLT applies the LT predicate on the "default_locale" field.
+func DefaultLocaleLT(v string) predicate.Organization {
+	return predicate.Organization(sql.FieldLT(FieldDefaultLocale, v))
+}
+
+// DefaultLocaleLTE applies the LTE predicate on the "default_locale" field.
+func DefaultLocaleLTE(v string) predicate.Organization {
+	return predicate.Organization(sql.FieldLTE(FieldDefaultLocale, v))
+}
+
+// DefaultLocaleContains applies the Contains predicate on the "default_locale" field.
+func DefaultLocaleContains(v string) predicate.Organization {
+	return predicate.Organization(sql.FieldContains(FieldDefaultLocale, v))
+}
+
+// DefaultLocaleHasPrefix applies the HasPrefix predicate on the "default_locale" field.
+func DefaultLocaleHasPrefix(v string) predicate.Organization {
+	return predicate.Organization(sql.FieldHasPrefix(FieldDefaultLocale, v))
+}
+
+// DefaultLocaleHasSuffix applies the HasSuffix predicate on the "default_locale" field.
+func DefaultLocaleHasSuffix(v string) predicate.Organization {
+	return predicate.Organization(sql.FieldHasSuffix(FieldDefaultLocale, v))
+}
+
+// DefaultLocaleEqualFold applies the EqualFold predicate on the "default_locale" field.
+func DefaultLocaleEqualFold(v string) predicate.Organization {
+	return predicate.Organization(sql.FieldEqualFold(FieldDefaultLocale, v))
+}
+
+// DefaultLocaleContainsFold applies the ContainsFold predicate on the "default_locale" field.
+func DefaultLocaleContainsFold(v string) predicate.Organization {
+	return predicate.Organization(sql.FieldContainsFold(FieldDefaultLocale, v))
+}
+
+// SignInURLEQ applies the EQ predicate on the "sign_in_url" field.
+func SignInURLEQ(v string) predicate.Organization {
+	return predicate.Organization(sql.FieldEQ(FieldSignInURL, v))
+}
+
+// SignInURLNEQ applies the NEQ predicate on the "sign_in_url" field.
+func SignInURLNEQ(v string) predicate.Organization {
+	return predicate.Organization(sql.FieldNEQ(FieldSignInURL, v))
+}
+
+// SignInURLIn applies the In predicate on the "sign_in_url" field.
+func SignInURLIn(vs ...string) predicate.Organization {
+	return predicate.Organization(sql.FieldIn(FieldSignInURL, vs...))
+}
+
+// SignInURLNotIn applies the NotIn predicate on the "sign_in_url" field.
+func SignInURLNotIn(vs ...string) predicate.Organization {
+	return predicate.Organization(sql.FieldNotIn(FieldSignInURL, vs...))
+}
+
+// SignInURLGT applies the GT predicate on the "sign_in_url" field.
+func SignInURLGT(v string) predicate.Organization {
+	return predicate.Organization(sql.FieldGT(FieldSignInURL, v))
+}
+
+// SignInURLGTE applies the GTE predicate on the "sign_in_url" field.
+func SignInURLGTE(v string) predicate.Organization {
+	return predicate.Organization(sql.FieldGTE(FieldSignInURL, v))
+}
+
+// SignInURLLT applies the LT predicate on the "sign_in_url" field.
+func SignInURLLT(v string) predicate.Organization {
+	return predicate.Organization(sql.FieldLT(FieldSignInURL, v))
+}
+
+// SignInURLLTE applies the LTE predicate on the "sign_in_url" field.
+func SignInURLLTE(v string) predicate.Organization {
+	return predicate.Organization(sql.FieldLTE(FieldSignInURL, v))
+}
+
+// SignInURLContains applies the Contains predicate on the "sign_in_url" field.
+func SignInURLContains(v string) predicate.Organization {
+	return predicate.Organization(sql.FieldContains(FieldSignInURL, v))
+}
+
+// SignInURLHasPrefix applies the HasPrefix predicate on the "sign_in_url" field.
+func SignInURLHasPrefix(v string) predicate.Organization {
+	return predicate.Organization(sql.FieldHasPrefix(FieldSignInURL, v))
+}
+
+// SignInURLHasSuffix applies the HasSuffix predicate on the "sign_in_url" field.
+func SignInURLHasSuffix(v string) predicate.Organization {
+	return predicate.Organization(sql.FieldHasSuffix(FieldSignInURL, v))
+}
+
+// SignInURLIsNil applies the IsNil predicate on the "sign_in_url" field.
+func SignInURLIsNil() predicate.Organization {
+	return predicate.Organization(sql.FieldIsNull(FieldSignInURL))
+}
+
+// SignInURLNotNil applies the NotNil predicate on the "sign_in_url" field.
+func SignInURLNotNil() predicate.Organization {
+	return predicate.Organization(sql.FieldNotNull(FieldSignInURL))
+}
+
+// SignInURLEqualFold applies the EqualFold predicate on the "sign_in_url" field.
+func SignInURLEqualFold(v string) predicate.Organization {
+	return predicate.Organization(sql.FieldEqualFold(FieldSignInURL, v))
+}
+
+// SignInURLContainsFold applies the ContainsFold predicate on the "sign_in_url" field.
+func SignInURLContainsFold(v string) predicate.Organization {
+	return predicate.Organization(sql.FieldContainsFold(FieldSignInURL, v))
 }
 
 // And groups predicates with the AND operator between them.

@@ -281,8 +281,12 @@ func init() {
 	emailtemplate.DefaultUpdatedAt = emailtemplateDescUpdatedAt.Default.(func() time.Time)
 	// emailtemplate.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	emailtemplate.UpdateDefaultUpdatedAt = emailtemplateDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// emailtemplateDescLocale is the schema descriptor for locale field.
+	emailtemplateDescLocale := emailtemplateFields[2].Descriptor()
+	// emailtemplate.LocaleValidator is a validator for the "locale" field. It is called by the builders before save.
+	emailtemplate.LocaleValidator = emailtemplateDescLocale.Validators[0].(func(string) error)
 	// emailtemplateDescSubject is the schema descriptor for subject field.
-	emailtemplateDescSubject := emailtemplateFields[2].Descriptor()
+	emailtemplateDescSubject := emailtemplateFields[3].Descriptor()
 	// emailtemplate.SubjectValidator is a validator for the "subject" field. It is called by the builders before save.
 	emailtemplate.SubjectValidator = emailtemplateDescSubject.Validators[0].(func(string) error)
 	eventMixin := schema.Event{}.Mixin()
@@ -447,6 +451,30 @@ func init() {
 	organizationDescReplyTo := organizationFields[6].Descriptor()
 	// organization.ReplyToValidator is a validator for the "reply_to" field. It is called by the builders before save.
 	organization.ReplyToValidator = organizationDescReplyTo.Validators[0].(func(string) error)
+	// organizationDescDefaultLocale is the schema descriptor for default_locale field.
+	organizationDescDefaultLocale := organizationFields[7].Descriptor()
+	// organization.DefaultDefaultLocale holds the default value on creation for the default_locale field.
+	organization.DefaultDefaultLocale = organizationDescDefaultLocale.Default.(string)
+	// organization.DefaultLocaleValidator is a validator for the "default_locale" field. It is called by the builders before save.
+	organization.DefaultLocaleValidator = func() func(string) error {
+		validators := organizationDescDefaultLocale.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(default_locale string) error {
+			for _, fn := range fns {
+				if err := fn(default_locale); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// organizationDescSignInURL is the schema descriptor for sign_in_url field.
+	organizationDescSignInURL := organizationFields[8].Descriptor()
+	// organization.SignInURLValidator is a validator for the "sign_in_url" field. It is called by the builders before save.
+	organization.SignInURLValidator = organizationDescSignInURL.Validators[0].(func(string) error)
 	passwordresetrequest.Policy = privacy.NewPolicies(schema.PasswordResetRequest{})
 	passwordresetrequest.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
@@ -647,16 +675,20 @@ func init() {
 	userDescLastName := userFields[5].Descriptor()
 	// user.LastNameValidator is a validator for the "last_name" field. It is called by the builders before save.
 	user.LastNameValidator = userDescLastName.Validators[0].(func(string) error)
+	// userDescLocale is the schema descriptor for locale field.
+	userDescLocale := userFields[6].Descriptor()
+	// user.LocaleValidator is a validator for the "locale" field. It is called by the builders before save.
+	user.LocaleValidator = userDescLocale.Validators[0].(func(string) error)
 	// userDescProducts is the schema descriptor for products field.
-	userDescProducts := userFields[8].Descriptor()
+	userDescProducts := userFields[9].Descriptor()
 	// user.DefaultProducts holds the default value on creation for the products field.
 	user.DefaultProducts = userDescProducts.Default.([]string)
 	// userDescMustChangePassword is the schema descriptor for must_change_password field.
-	userDescMustChangePassword := userFields[10].Descriptor()
+	userDescMustChangePassword := userFields[11].Descriptor()
 	// user.DefaultMustChangePassword holds the default value on creation for the must_change_password field.
 	user.DefaultMustChangePassword = userDescMustChangePassword.Default.(bool)
 	// userDescInvitationCount is the schema descriptor for invitation_count field.
-	userDescInvitationCount := userFields[13].Descriptor()
+	userDescInvitationCount := userFields[14].Descriptor()
 	// user.DefaultInvitationCount holds the default value on creation for the invitation_count field.
 	user.DefaultInvitationCount = userDescInvitationCount.Default.(int)
 	// user.InvitationCountValidator is a validator for the "invitation_count" field. It is called by the builders before save.

@@ -29,6 +29,12 @@ func (Organization) Fields() []ent.Field {
 			Annotations(entgql.Skip(entgql.SkipWhereInput)),
 		field.String("reply_to").Optional().Nillable().MaxLen(320).
 			Annotations(entgql.Skip(entgql.SkipWhereInput)),
+		field.String("default_locale").Default("en").NotEmpty().MaxLen(64).
+			Comment("The language of people who have none (a BCP 47 tag, canonical), and of those whose language has no template or page: emails, built-in pages, dates. Default en.").
+			Annotations(entgql.Skip(entgql.SkipWhereInput)),
+		field.String("sign_in_url").Optional().Nillable().MaxLen(2000).
+			Comment("Where people sign in (an http or https URL): the built-in pages link to it once an invitation is accepted or a password reset, and templates may print it as {{.SignInURL}}. Null: no link.").
+			Annotations(entgql.Skip(entgql.SkipWhereInput)),
 	}
 }
 

@@ -33,6 +33,8 @@ func (User) Fields() []ent.Field {
 		// clear message); neither database limits the column.
 		field.String("first_name").Optional().Nillable().MaxRuneLen(personname.MaxLength),
 		field.String("last_name").Optional().Nillable().MaxRuneLen(personname.MaxLength),
+		field.String("locale").Optional().Nillable().MaxLen(64).
+			Comment("The person's language, a BCP 47 tag in canonical form (de, fr-CA, pt-BR): their emails and the built-in pages speak it where a template or page exists in it or its language. Null: the organisation's defaultLocale."),
 		field.Enum("status").
 			NamedValues("NotInvited", "NOT_INVITED", "Invited", "INVITED", "Active", "ACTIVE", "Deactivated", "DEACTIVATED").
 			Default("NOT_INVITED").

@@ -38,6 +38,8 @@ const (
 	FieldFirstName = "first_name"
 	// FieldLastName holds the string denoting the last_name field in the database.
 	FieldLastName = "last_name"
+	// FieldLocale holds the string denoting the locale field in the database.
+	FieldLocale = "locale"
 	// FieldStatus holds the string denoting the status field in the database.
 	FieldStatus = "status"
 	// FieldRoleID holds the string denoting the role_id field in the database.
@@ -101,6 +103,7 @@ var Columns = []string{
 	FieldUsernameNormalized,
 	FieldFirstName,
 	FieldLastName,
+	FieldLocale,
 	FieldStatus,
 	FieldRoleID,
 	FieldProducts,
@@ -156,6 +159,8 @@ var (
 	FirstNameValidator func(string) error
 	// LastNameValidator is a validator for the "last_name" field. It is called by the builders before save.
 	LastNameValidator func(string) error
+	// LocaleValidator is a validator for the "locale" field. It is called by the builders before save.
+	LocaleValidator func(string) error
 	// DefaultProducts holds the default value on creation for the "products" field.
 	DefaultProducts []string
 	// DefaultMustChangePassword holds the default value on creation for the "must_change_password" field.
@@ -255,6 +260,11 @@ func ByFirstName(opts ...sql.OrderTermOption) OrderOption {
 // ByLastName orders the results by the last_name field.
 func ByLastName(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldLastName, opts...).ToFunc()
+}
+
+// ByLocale orders the results by the locale field.
+func ByLocale(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldLocale, opts...).ToFunc()
 }
 
 // ByStatus orders the results by the status field.

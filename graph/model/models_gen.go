@@ -81,10 +81,12 @@ type CreateWebhookEndpointPayload struct {
 
 // A built-in template, used for a kind the organisation has not overridden.
 type DefaultEmailTemplate struct {
-	Kind    emailtemplate.Kind `json:"kind"`
-	Subject string             `json:"subject"`
-	HTML    string             `json:"html"`
-	Text    string             `json:"text"`
+	Kind emailtemplate.Kind `json:"kind"`
+	// The language it is written in: en, de, fr or es.
+	Locale  string `json:"locale"`
+	Subject string `json:"subject"`
+	HTML    string `json:"html"`
+	Text    string `json:"text"`
 	// Every variable a template may use, with what it holds.
 	Variables []*TemplateVariable `json:"variables"`
 }
@@ -136,8 +138,13 @@ type InvitationInfo struct {
 	// The invited address.
 	Email string `json:"email"`
 	// The first name the inviter entered, if any.
-	FirstName        *string `json:"firstName,omitempty"`
-	OrganizationName string  `json:"organizationName"`
+	FirstName *string `json:"firstName,omitempty"`
+	// The last name the inviter entered, if any.
+	LastName *string `json:"lastName,omitempty"`
+	// The language to show the invitation in: the person's locale, else the
+	// organisation's defaultLocale (a BCP 47 tag).
+	Locale           string `json:"locale"`
+	OrganizationName string `json:"organizationName"`
 	// When the link stops working.
 	ExpiresAt time.Time `json:"expiresAt"`
 }
@@ -160,6 +167,10 @@ type InviteUsersInput struct {
 	Products []string `json:"products,omitempty"`
 	// false: create the people without emailing them.
 	SendEmail *bool `json:"sendEmail,omitempty"`
+	// The language of everyone this call creates or invites (a BCP 47 tag such as
+	// de or pt-BR, stored canonical); their emails speak it. Null: the people
+	// created have none (the organisation's default), and those invited keep theirs.
+	Locale *string `json:"locale,omitempty"`
 }
 
 // What inviteUsers did.
@@ -280,11 +291,17 @@ type TemplateVariable struct {
 	Description string `json:"description"`
 }
 
-// An override of one kind of email, for the organisation or one role.
+// An override of one kind of email, for the organisation or one role, in one
+// language or every language. Saving again for the same kind, role and locale
+// replaces the earlier override.
 type UpdateEmailTemplateInput struct {
 	Kind emailtemplate.Kind `json:"kind"`
 	// null: the organisation's template for the kind; else the role's own.
 	RoleID *int `json:"roleId,omitempty"`
+	// The language it is written in, a BCP 47 tag such as de or fr-CA (stored
+	// canonical): people of that locale or language get it before any other
+	// (docs/api.md, Locales). null: every language without an override of its own.
+	Locale *string `json:"locale,omitempty"`
 	// Go template syntax; folded to one line. May not print ActionURL or TemporaryPassword.
 	Subject string `json:"subject"`
 	// Go template syntax, escaped by html/template; allowed elements and attributes only, nothing loaded from elsewhere.
@@ -307,6 +324,10 @@ type UpdateOrganizationInput struct {
 	EmailFromName *string `json:"emailFromName,omitempty"`
 	// The Reply-To address of the organisation's emails. Empty clears it.
 	ReplyTo *string `json:"replyTo,omitempty"`
+	// The language of people who have none, a BCP 47 tag such as en or de-CH (stored canonical).
+	DefaultLocale *string `json:"defaultLocale,omitempty"`
+	// Where people sign in: an http or https URL of at most 2,000 bytes, linked from the built-in pages and printed by {{.SignInURL}}. Empty clears it.
+	SignInURL *string `json:"signInURL,omitempty"`
 }
 
 // Changes to a person; a field left out (null) stays as it is.
@@ -323,6 +344,8 @@ type UpdateUserInput struct {
 	RoleID *int `json:"roleId,omitempty"`
 	// Replaces the person's products; each must be one of the organisation's.
 	Products []string `json:"products,omitempty"`
+	// The person's language, a BCP 47 tag such as de or pt-BR (stored canonical). Empty clears it: the organisation's default then applies.
+	Locale *string `json:"locale,omitempty"`
 }
 
 // Changes to a webhook endpoint; absent fields are kept.

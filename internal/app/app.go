@@ -18,6 +18,7 @@ import (
 
 	"github.com/rollcall/rollcall/graph"
 	"github.com/rollcall/rollcall/internal/apikey"
+	"github.com/rollcall/rollcall/internal/apperr"
 	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/bulksend"
@@ -212,9 +213,12 @@ func (a *App) Migrate(ctx context.Context) error {
 func (a *App) Bootstrap(ctx context.Context, out io.Writer) error {
 	return a.DB.WithLock(ctx, "rollcall:bootstrap", func(ctx context.Context) error {
 		b := a.cfg.Bootstrap
-		created, err := a.Orgs.Bootstrap(ctx, org.CreateInput{Slug: b.Org, Name: b.Org, OwnerEmail: b.Email, OwnerPassword: b.Password})
-		if err != nil || created == nil {
-			return err
+		created, err := a.Orgs.Bootstrap(ctx, org.CreateInput{Slug: b.Org, Name: b.Name, OwnerEmail: b.Email, OwnerPassword: b.Password})
+		if err != nil {
+			return bootstrapError(err)
+		}
+		if created == nil {
+			return nil
 		}
 		a.log.InfoContext(ctx, "created bootstrap organisation", slog.String("org", created.Organization.Slug), slog.String("owner", created.Owner.Email))
 		if created.GeneratedPassword != "" {
@@ -223,6 +227,21 @@ func (a *App) Bootstrap(ctx context.Context, out io.Writer) error {
 		}
 		return nil
 	})
+}
+
+// bootstrapError names the setting at fault when the bootstrap
+// organisation is refused.
+func bootstrapError(err error) error {
+	e, ok := apperr.As(err)
+	if !ok {
+		return err
+	}
+	setting := map[string]string{"slug": "ROLLCALL_BOOTSTRAP_ORG", "name": "ROLLCALL_BOOTSTRAP_ORG_NAME",
+		"ownerEmail": "ROLLCALL_BOOTSTRAP_EMAIL", "password": "ROLLCALL_BOOTSTRAP_PASSWORD"}[e.Field]
+	if setting == "" {
+		return err
+	}
+	return fmt.Errorf("bootstrap organisation: %s: %s", setting, e.Message)
 }
 
 // Serve listens on the configured address until ctx ends (SIGTERM), then

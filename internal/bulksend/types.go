@@ -92,6 +92,7 @@ type job struct {
 	inviter   string // who the email says asked for it
 	createdBy *int   // recorded on the links issued
 	expires   time.Time
+	locale    string // the language its email is written in (template.Chosen)
 	result    result
 }
 

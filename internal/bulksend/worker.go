@@ -339,6 +339,7 @@ func (s *Service) deliver(ctx context.Context, u *unit) {
 		send, org, role int
 		action          delivery.Action
 		inviter         string // the same for a whole send
+		locale          string // the person's: templates are chosen by it
 	}
 	groups := map[key][]*job{}
 	var order []key
@@ -346,7 +347,7 @@ func (s *Service) deliver(ctx context.Context, u *unit) {
 		if j.result.kind != pending {
 			continue
 		}
-		k := key{j.bulkSendID, j.orgID, j.user.RoleID, j.action, j.inviter}
+		k := key{j.bulkSendID, j.orgID, j.user.RoleID, j.action, j.inviter, template.PersonLocale(j.user)}
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
 		}
@@ -354,12 +355,15 @@ func (s *Service) deliver(ctx context.Context, u *unit) {
 	}
 	for _, k := range order {
 		jobs := groups[k]
-		compiled, err := templates.For(read, k.org, kindOf(k.action), k.role)
+		chosen, err := templates.For(read, jobs[0].org, kindOf(k.action), k.role, k.locale)
 		if err != nil {
 			s.failAll(jobs, err)
 			continue
 		}
-		r := newRenderer(compiled)
+		for _, j := range jobs {
+			j.locale = chosen.Locale
+		}
+		r := newRenderer(chosen.Compiled)
 		alone := jobs
 		if s.batch != nil && len(jobs) > 1 {
 			alone = s.sendBatches(ctx, templates, r, jobs)
@@ -374,7 +378,7 @@ func (s *Service) deliver(ctx context.Context, u *unit) {
 func (s *Service) email(j *job) template.Email {
 	org := j.org
 	e := template.Email{Kind: kindOf(j.action), User: j.user, Org: org, Role: j.user.Edges.Role,
-		Inviter: j.inviter, ExpiresAt: j.expires}
+		Inviter: j.inviter, ExpiresAt: j.expires, Locale: j.locale}
 	switch j.action {
 	case delivery.ActionINVITATION:
 		e.URL, e.TTL = s.links.Invite(j.secret), credentials.TTL(org, invitation.KindINVITATION)
@@ -382,6 +386,9 @@ func (s *Service) email(j *job) template.Email {
 		e.URL, e.TTL = s.links.Reset(j.secret), credentials.TTL(org, invitation.KindPASSWORD_RESET)
 	case delivery.ActionTEMPORARY_PASSWORD:
 		e.URL, e.TemporaryPassword = s.links.SignIn(), j.secret
+		if org.SignInURL != nil {
+			e.URL = *org.SignInURL // the organisation's own sign-in page
+		}
 	case delivery.ActionEMAIL_CHANGED:
 		// To the address the account left, naming the new one.
 		old := *j.user

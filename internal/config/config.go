@@ -87,9 +87,11 @@ type SMTP struct {
 	DKIMDomain, DKIMSelector, DKIMKeyFile string
 }
 
-// Bootstrap is the organisation and Owner created on an empty database.
+// Bootstrap is the organisation and Owner created on an empty database:
+// the organisation's slug (Org) and display name (Name; the slug when
+// empty), the Owner's address and password (generated when empty).
 type Bootstrap struct {
-	Org, Email, Password string
+	Org, Name, Email, Password string
 }
 
 // DatabaseFlag names the database; every subcommand that opens one has it.
@@ -155,6 +157,7 @@ func ServeFlags() []cli.Flag {
 		&cli.IntFlag{Name: "webhook-concurrency", Value: hooks.Concurrency, Sources: cli.EnvVars("ROLLCALL_WEBHOOK_CONCURRENCY"), Usage: "most webhook calls in flight per replica"},
 		&cli.IntFlag{Name: "webhook-max-endpoints", Value: hooks.MaxEndpoints, Sources: cli.EnvVars("ROLLCALL_WEBHOOK_MAX_ENDPOINTS"), Usage: "most webhook endpoints an organisation may have"},
 		&cli.StringFlag{Name: "bootstrap-org", Value: "default", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_ORG"), Usage: "slug of the organisation created on an empty database"},
+		&cli.StringFlag{Name: "bootstrap-org-name", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_ORG_NAME"), Usage: "display name of the organisation created on an empty database, used in its emails and pages (the slug when empty)"},
 		&cli.StringFlag{Name: "bootstrap-email", Value: "owner@example.com", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_EMAIL"), Usage: "email of the Owner created on an empty database"},
 		&cli.StringFlag{Name: "bootstrap-password", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_PASSWORD"), Usage: "the Owner's password (generated and printed once when empty)"},
 		&cli.IntFlag{Name: "max-depth", Value: graph.DefaultLimits.MaxDepth, Sources: cli.EnvVars("ROLLCALL_MAX_DEPTH"), Usage: "deepest query accepted"},
@@ -224,7 +227,8 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 		LogLevel:    level,
 		LogFormat:   cmd.String("log-format"),
 		Bootstrap: Bootstrap{
-			Org: cmd.String("bootstrap-org"), Email: cmd.String("bootstrap-email"), Password: cmd.String("bootstrap-password"),
+			Org: cmd.String("bootstrap-org"), Name: cmd.String("bootstrap-org-name"),
+			Email: cmd.String("bootstrap-email"), Password: cmd.String("bootstrap-password"),
 		},
 		Limits: graph.Limits{
 			MaxDepth: cmd.Int("max-depth"), MaxComplexity: cmd.Int("max-complexity"), MaxUpload: cmd.Int64("max-upload"),

@@ -121,6 +121,9 @@ func (d *DB) Migrate(ctx context.Context, log *slog.Logger) error {
 	migrating.Lock()
 	defer migrating.Unlock()
 	if d.Dialect != dialect.Postgres {
+		if err := d.prepareData(ctx); err != nil {
+			return err
+		}
 		if err := d.Client.Schema.Create(ctx); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
@@ -136,6 +139,9 @@ func (d *DB) Migrate(ctx context.Context, log *slog.Logger) error {
 		if _, err := d.SQL.ExecContext(ctx, `CREATE EXTENSION IF NOT EXISTS pg_trgm`); err != nil {
 			trigram = false
 			log.WarnContext(ctx, "pg_trgm unavailable; search runs without trigram indexes", slog.String("error", err.Error()))
+		}
+		if err := d.prepareData(ctx); err != nil {
+			return err
 		}
 		if err := d.Client.Schema.Create(ctx, schema.WithDiffHook(withoutForeignKeys(serviceKeptKeys...))); err != nil {
 			return fmt.Errorf("migrate: %w", err)
@@ -156,6 +162,56 @@ func (d *DB) Migrate(ctx context.Context, log *slog.Logger) error {
 		}
 		return d.createSearchIndex(ctx)
 	})
+}
+
+// prepareData readies rows written by earlier versions for today's schema,
+// before it is migrated. Before templates had a locale, the one unique index
+// on (organisation, kind, role) let an organisation-wide template (role
+// NULL: NULLs are distinct in unique indexes) be saved twice; the partial
+// indexes that replace it refuse such twins, so of each the one saved last
+// stays (the one emails went out with is not known: the older code read
+// whichever came first). It runs only while templates have no locale column.
+func (d *DB) prepareData(ctx context.Context) error {
+	cols, err := d.columns(ctx, "email_templates")
+	if err != nil {
+		return err
+	}
+	if len(cols) == 0 || slices.Contains(cols, "locale") {
+		return nil // a new database, or one migrated already
+	}
+	_, err = d.SQL.ExecContext(ctx, `DELETE FROM email_templates WHERE role_id IS NULL AND EXISTS (
+		SELECT 1 FROM email_templates o WHERE o.organization_id = email_templates.organization_id
+			AND o.kind = email_templates.kind AND o.role_id IS NULL
+			AND (o.updated_at > email_templates.updated_at OR (o.updated_at = email_templates.updated_at AND o.id > email_templates.id)))`)
+	if err != nil {
+		return fmt.Errorf("keep one organisation-wide template per kind: %w", err)
+	}
+	return nil
+}
+
+// columns lists the columns of table, none when it does not exist.
+func (d *DB) columns(ctx context.Context, table string) ([]string, error) {
+	q := `SELECT name FROM pragma_table_info(?)`
+	if d.Dialect == dialect.Postgres {
+		q = `SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1`
+	}
+	rows, err := d.SQL.QueryContext(ctx, q, table)
+	if err != nil {
+		return nil, fmt.Errorf("read columns of %s: %w", table, err)
+	}
+	var out []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read columns of %s: %w", table, err)
+		}
+		out = append(out, c)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, fmt.Errorf("read columns of %s: %w", table, err)
+	}
+	return out, nil
 }
 
 // upgradeData brings rows written by earlier versions up to today's rules:
@@ -243,11 +299,13 @@ func (d *DB) createSearchIndex(ctx context.Context) error {
 
 // retiredIndexes are indexes earlier versions created, which ent's migrator
 // leaves in place: per-column trigram indexes (one now covers all columns),
-// the full index on invitation expiry (now partial, under its own name), and
-// deliveries by send and status (now ending with the id).
+// the full index on invitation expiry (now partial, under its own name),
+// deliveries by send and status (now ending with the id), and templates
+// unique by kind and role (now four partial indexes with the locale).
 var retiredIndexes = []string{
 	"users_email_normalized_trgm", "users_first_name_trgm", "users_last_name_trgm", "users_username_normalized_trgm",
 	"user_organization_id_status_invite_expires_at", "delivery_bulk_send_id_status",
+	"emailtemplate_organization_id_kind_role_id",
 }
 
 func (d *DB) dropRetiredIndexes(ctx context.Context) error {

@@ -6,11 +6,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"entgo.io/ent/dialect"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rollcall/rollcall/ent/role"
+	"github.com/rollcall/rollcall/ent"
 	"github.com/rollcall/rollcall/ent/schema/enum"
 	"github.com/rollcall/rollcall/internal/perm"
 )
@@ -225,4 +227,83 @@ func TestMigrateCompletesOwnerRoles(t *testing.T) {
 		require.Equal(t, []string{perm.PeopleRead}, r.Permissions)
 	}
 	require.NoError(t, d.Migrate(ctx, log), "migrating again changes nothing")
+}
+
+// TestMigrateKeepsOneTemplatePerKind: before templates had a locale, an
+// organisation-wide template (role NULL) could be saved twice past the
+// unique index on (organisation, kind, role). Migrating keeps the one saved
+// last, retires that index for the partial ones, and from then on a second
+// organisation-wide template of a kind is refused.
+func TestMigrateKeepsOneTemplatePerKind(t *testing.T) {
+	ctx := context.Background()
+	d, err := Open(ctx, freshDatabase(t))
+	require.NoError(t, err)
+	defer d.Close()
+	log := slog.New(slog.DiscardHandler)
+	require.NoError(t, d.Migrate(ctx, log))
+
+	// Back to the earlier schema: no locale, one unique index.
+	for _, stmt := range []string{
+		`DROP INDEX email_templates_role_locale`, `DROP INDEX email_templates_role_any_locale`,
+		`DROP INDEX email_templates_any_role_locale`, `DROP INDEX email_templates_any_role_any_locale`,
+		`ALTER TABLE email_templates DROP COLUMN locale`,
+		`CREATE UNIQUE INDEX emailtemplate_organization_id_kind_role_id ON email_templates (organization_id, kind, role_id)`,
+	} {
+		_, err := d.SQL.ExecContext(ctx, stmt)
+		require.NoError(t, err, stmt)
+	}
+	sys := systemContext(ctx)
+	o := d.Client.Organization.Create().SetSlug("o").SetName("o").SaveX(sys)
+	r := d.Client.Role.Create().SetOrganizationID(o.ID).SetName("r").SaveX(sys)
+	insert := func(role any, subject string, updated time.Time) {
+		t.Helper()
+		q := `INSERT INTO email_templates (organization_id, kind, role_id, subject, html, text, created_at, updated_at) VALUES (?, ?, ?, ?, 'h', 't', ?, ?)`
+		if d.Dialect == dialect.Postgres {
+			q = `INSERT INTO email_templates (organization_id, kind, role_id, subject, html, text, created_at, updated_at) VALUES ($1, $2, $3, $4, 'h', 't', $5, $6)`
+		}
+		_, err := d.SQL.ExecContext(ctx, q, o.ID, "INVITATION", role, subject, updated, updated)
+		require.NoError(t, err)
+	}
+	day := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	insert(nil, "saved last", day.Add(time.Hour))
+	insert(nil, "saved first", day)
+	insert(nil, "saved first too", day)
+	insert(r.ID, "the role's", day)
+
+	require.NoError(t, d.Migrate(ctx, log))
+	templates := d.Client.EmailTemplate.Query().AllX(sys)
+	var subjects []string
+	for _, tpl := range templates {
+		subjects = append(subjects, tpl.Subject)
+		require.Nil(t, tpl.Locale, "every language, as before")
+	}
+	require.ElementsMatch(t, []string{"saved last", "the role's"}, subjects)
+
+	var old int
+	q := `SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'emailtemplate_organization_id_kind_role_id'`
+	if d.Dialect == dialect.Postgres {
+		q = `SELECT count(*) FROM pg_indexes WHERE indexname = 'emailtemplate_organization_id_kind_role_id'`
+	}
+	require.NoError(t, d.SQL.QueryRowContext(ctx, q).Scan(&old))
+	require.Zero(t, old, "the old index is retired")
+
+	// The partial indexes hold: a second template for a combination that
+	// has one is refused, whether role and locale are set or not.
+	de := "de"
+	add := func(role *int, loc *string) error {
+		return d.Client.EmailTemplate.Create().SetOrganizationID(o.ID).SetKind("INVITATION").SetNillableRoleID(role).
+			SetNillableLocale(loc).SetSubject("s").SetHTML("h").SetText("t").Exec(sys)
+	}
+	require.NoError(t, add(nil, &de))
+	require.NoError(t, add(&r.ID, &de))
+	for _, c := range []struct {
+		role *int
+		loc  *string
+	}{{nil, nil}, {&r.ID, nil}, {nil, &de}, {&r.ID, &de}} {
+		err := add(c.role, c.loc)
+		require.Error(t, err)
+		require.True(t, ent.IsConstraintError(err), err)
+	}
+	require.NoError(t, d.Migrate(ctx, log), "migrating again keeps them all")
+	require.Equal(t, 4, d.Client.EmailTemplate.Query().CountX(sys))
 }

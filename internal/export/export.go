@@ -42,6 +42,7 @@ func header() []string {
 	return []string{
 		"id", "email", "first_name", "last_name", "username", "role", "status", "products",
 		"invited_at", "invitation_count", "accepted_at", "last_login_at", "last_email_status", "created_at",
+		"locale",
 	}
 }
 
@@ -51,6 +52,7 @@ func columns() []string {
 		user.FieldID, user.FieldEmail, user.FieldFirstName, user.FieldLastName, user.FieldUsername,
 		user.FieldRoleID, user.FieldStatus, user.FieldProducts, user.FieldInvitedAt, user.FieldInvitationCount,
 		user.FieldAcceptedAt, user.FieldLastLoginAt, user.FieldLastEmailStatus, user.FieldCreatedAt,
+		user.FieldLocale,
 	}
 }
 
@@ -317,6 +319,7 @@ func appendRecord(rec []string, u *ent.User, roles map[int]string) []string {
 		formatTime(u.LastLoginAt),
 		neutralize(status),
 		formatTime(&u.CreatedAt),
+		neutralize(deref(u.Locale)),
 	)
 }
 

@@ -23,6 +23,7 @@ import (
 var wantHeader = []string{
 	"id", "email", "first_name", "last_name", "username", "role", "status", "products",
 	"invited_at", "invitation_count", "accepted_at", "last_login_at", "last_email_status", "created_at",
+	"locale",
 }
 
 // get requests the export as the holder of token ("" for anonymous).
@@ -119,7 +120,7 @@ func newFixture(t *testing.T) *fixture {
 	s.AddPeople(t, acme,
 		testkit.Person{Email: "ada@acme.test", Username: "ada", FirstName: "Ada", LastName: "Lovelace", Role: "HR",
 			Status: user.StatusActive, LastLoginAt: ptr(now.Add(-time.Hour)), LastEmailStatus: enum.DeliveryDelivered,
-			CreatedAt: now.Add(-30 * 24 * time.Hour)},
+			CreatedAt: now.Add(-30 * 24 * time.Hour), Locale: "de-CH"},
 		testkit.Person{Email: "bob@acme.test", FirstName: "Bob", Status: user.StatusInvited,
 			InvitedAt: ptr(now.Add(-time.Hour)), InviteExpiresAt: ptr(now.Add(7 * 24 * time.Hour)), LastEmailStatus: enum.DeliverySent},
 		testkit.Person{Email: "carol@acme.test", FirstName: "Carol", Role: "HR", Status: user.StatusInvited,
@@ -190,10 +191,10 @@ func TestExportColumnsAndHeaders(t *testing.T) {
 	}
 	require.Equal(t, []string{
 		strconv.Itoa(ada.ID), "ada@acme.test", "Ada", "Lovelace", "ada", "HR", "ACTIVE", "crm|payroll",
-		"", "2", "2026-02-28T09:00:00.123456Z", "2026-03-02T08:00:00Z", "DELIVERED", "2026-01-31T09:00:00Z",
+		"", "2", "2026-02-28T09:00:00.123456Z", "2026-03-02T08:00:00Z", "DELIVERED", "2026-01-31T09:00:00Z", "de-CH",
 	}, byEmail["ada@acme.test"])
 	require.Equal(t, []string{"bob@acme.test", "Bob", "", "", "Member", "INVITED", "",
-		"2026-03-02T08:00:00Z", "0", "", "", "SENT", "2026-03-02T09:00:00Z"}, byEmail["bob@acme.test"][1:])
+		"2026-03-02T08:00:00Z", "0", "", "", "SENT", "2026-03-02T09:00:00Z", ""}, byEmail["bob@acme.test"][1:])
 
 	head, err := http.NewRequest(http.MethodHead, s.URL+"/export/users.csv", nil)
 	require.NoError(t, err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rollcall/rollcall/internal/emailaddr"
 	"github.com/rollcall/rollcall/internal/personname"
+	"github.com/rollcall/rollcall/internal/locale"
 	"github.com/rollcall/rollcall/internal/plaintext"
 	"github.com/rollcall/rollcall/internal/username"
 )
@@ -71,6 +72,7 @@ type Row struct {
 	FirstName, LastName, Username *string
 	Role                          *string  // role name as written, nil when empty
 	Products                      []string // nil when the cell is empty or the column is absent; split on '|', trimmed, empty parts dropped, de-duplicated case-insensitively (the first spelling stays)
+	Locale                        *string  // a BCP 47 tag in canonical form (locale.Parse), nil when empty
 }
 
 // RowError is one rejected row.
@@ -123,7 +125,7 @@ type Stats struct {
 // Header names are matched case-insensitively, ignoring spaces, underscores
 // and dashes: email, e-mail, email address, mail; first name, given name,
 // forename; last name, surname, family name; username, login; role; products,
-// product. Other columns are ignored.
+// product; locale, language, lang. Other columns are ignored.
 //
 // Rows are checked in this order, the first failure rejecting the row: the
 // email is present; it is valid (emailaddr.Normalize, with emailaddr.Suggest's
@@ -134,7 +136,9 @@ type Stats struct {
 // dashes, the role and each product at most 100 characters; names, role and
 // products hold no character the text rule refuses in names
 // (package plaintext: controls such as line breaks from quoted cells,
-// bidirectional controls, invisible characters); the role and products pass checks; the address (compared
+// bidirectional controls, invisible characters); the locale is a known BCP
+// 47 tag (locale.Parse; stored canonical, so pt-br is pt-BR); the role and
+// products pass checks; the address (compared
 // lower-cased) was not on an earlier row. That earlier row owns the address
 // even if it was rejected for another reason: of two rows for one address,
 // the later one is the error, "duplicate of line N".
@@ -192,10 +196,11 @@ const (
 	fieldUsername
 	fieldRole
 	fieldProducts
+	fieldLocale
 	numFields
 )
 
-var fieldNames = [numFields]string{"email", "first name", "last name", "username", "role", "products"}
+var fieldNames = [numFields]string{"email", "first name", "last name", "username", "role", "products", "locale"}
 
 // headerAliases maps header names, lower-cased without spaces, underscores
 // or dashes, to columns.
@@ -206,6 +211,7 @@ var headerAliases = map[string]field{
 	"username": fieldUsername, "login": fieldUsername,
 	"role":     fieldRole,
 	"products": fieldProducts, "product": fieldProducts,
+	"locale": fieldLocale, "language": fieldLocale, "lang": fieldLocale,
 }
 
 func headerKey(s string) string {
@@ -236,7 +242,8 @@ type csvParser struct {
 	cols [numFields]int // column of each field, -1 when absent
 	seen map[string]int // normalized address -> first line
 
-	plainDomains map[string]bool // domains, as written, without a suggestion
+	plainDomains map[string]bool         // domains, as written, without a suggestion
+	locales      map[string]parsedLocale // locale cells, as written
 }
 
 func (p *csvParser) run() error {
@@ -581,6 +588,10 @@ func (p *csvParser) validate(line int, cells *[numFields]string) (Row, string) {
 			return Row{}, msg
 		}
 	}
+	loc, msg := p.locale(cells[fieldLocale])
+	if msg != "" {
+		return Row{}, msg
+	}
 	if role != "" && p.checks.Role != nil && !p.checks.Role(role) {
 		return Row{}, fmt.Sprintf("unknown role %q", role)
 	}
@@ -598,8 +609,42 @@ func (p *csvParser) validate(line int, cells *[numFields]string) (Row, string) {
 	vals := &[4]string{firstName, lastName, username, role}
 	r.FirstName, r.LastName, r.Username, r.Role = orNil(&vals[0]), orNil(&vals[1]), orNil(&vals[2]), orNil(&vals[3])
 	r.Products = products
+	r.Locale = loc
 	return r, ""
 }
+
+// maxCachedLocales bounds locale's cache.
+const maxCachedLocales = 1000
+
+// locale returns a locale cell in canonical form (nil when empty), or why it
+// is refused. Files hold few locales, many times over: each is parsed once.
+func (p *csvParser) locale(cell string) (*string, string) {
+	if cell == "" {
+		return nil, ""
+	}
+	parsed, seen := p.locales[cell]
+	if !seen {
+		tag, err := locale.Parse(cell)
+		parsed = parsedLocale{tag: tag}
+		if err != nil {
+			parsed.problem = "locale: " + strings.TrimPrefix(err.Error(), locale.ErrInvalid.Error()+": ")
+		}
+		if len(p.locales) < maxCachedLocales {
+			if p.locales == nil {
+				p.locales = make(map[string]parsedLocale)
+			}
+			p.locales[strings.Clone(cell)] = parsed
+		}
+	}
+	if parsed.problem != "" {
+		return nil, parsed.problem
+	}
+	return &parsed.tag, ""
+}
+
+// parsedLocale is a locale cell parsed: its canonical tag, or why it is
+// refused.
+type parsedLocale struct{ tag, problem string }
 
 // maxCachedDomains bounds suggest's cache.
 const maxCachedDomains = 10_000

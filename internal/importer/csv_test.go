@@ -155,6 +155,18 @@ func validFileCases() []validFileCase {
 			},
 		},
 		{
+			name:  "locales, stored canonical",
+			in:    "email,Language\nada@example.com,pt-br\nbob@example.com, DE \ncy@example.com,\ndi@example.com,iw\nel@example.com,pt_BR\n",
+			delim: ',',
+			rows: []Row{
+				{Line: 2, Email: "ada@example.com", Normalized: "ada@example.com", Locale: str("pt-BR")},
+				{Line: 3, Email: "bob@example.com", Normalized: "bob@example.com", Locale: str("de")},
+				{Line: 4, Email: "cy@example.com", Normalized: "cy@example.com"},
+				{Line: 5, Email: "di@example.com", Normalized: "di@example.com", Locale: str("he")},
+				{Line: 6, Email: "el@example.com", Normalized: "el@example.com", Locale: str("pt-BR")},
+			},
+		},
+		{
 			name:  "longest values",
 			in:    "email,first name,last name,username,role,products\nada@example.com," + strings.Repeat("é", 200) + "," + strings.Repeat("L", 200) + "," + strings.Repeat("ü", 64) + "," + strings.Repeat("r", 100) + "," + strings.Repeat("p", 100) + "\n",
 			delim: ',',
@@ -196,14 +208,14 @@ func rowErrorChecks() Checks {
 // good ones (rowErrorFile); FuzzCSV starts from their files.
 type rowErrorCase struct {
 	name  string
-	cells string // email,first name,last name,username,role,products
+	cells string // email,first name,last name,username,role,products,locale
 	email string
 	msg   string
 }
 
 // rowErrorFile is the file a rowErrorCase's cells stand in, on line 3.
 func rowErrorFile(cells string) string {
-	return "email,first name,last name,username,role,products\n" +
+	return "email,first name,last name,username,role,products,locale\n" +
 		"ok@example.com,,,,admin,hr\n" + cells + "\nok2@example.com\n"
 }
 
@@ -240,6 +252,11 @@ func rowErrorCases() []rowErrorCase {
 		{"product too long", "ada@example.com,,,,,crm|" + strings.Repeat("p", 101), "ada@example.com", "product is longer than 100 characters"},
 		{"unknown role", "ada@example.com,,,,Pilot,", "ada@example.com", `unknown role "Pilot"`},
 		{"unknown product", "ada@example.com,,,,member,crm|x", "ada@example.com", `unknown product "x"`},
+		{"malformed locale", "ada@example.com,,,,,,xx-!!", "ada@example.com", `locale: "xx-!!" is not a BCP 47 language tag; use one such as en, de-CH or pt-BR`},
+		{"unknown locale", "ada@example.com,,,,,,xx", "ada@example.com", `locale: "xx" is not a known language; use a BCP 47 tag such as en, de-CH or pt-BR`},
+		{"unknown region", "ada@example.com,,,,,,de-YY", "ada@example.com", `locale: "de-YY" is not a known language tag ("YY" is unknown); use a BCP 47 tag such as en, de-CH or pt-BR`},
+		{"locale with an extension", "ada@example.com,,,,,,en-u-ca-gregory", "ada@example.com", `locale: "en-u-ca-gregory" has extensions or private-use parts; use the language, script and region only, such as de-CH`},
+		{"locale with a line break", "ada@example.com,,,,,,\"de\nen\"", "ada@example.com", `locale: "de\nen" is not a BCP 47 language tag; use one such as en, de-CH or pt-BR`},
 		{"first failure wins", "ada@example.com," + strings.Repeat("x", 201) + ",,,Pilot,x", "ada@example.com", "first name is longer than 200 characters"},
 	}
 }

@@ -380,6 +380,7 @@ func differs(c change) bool {
 	u, r := c.existing, c.row
 	same := func(cell, stored *string) bool { return cell == nil || (stored != nil && *cell == *stored) }
 	return !same(r.FirstName, u.FirstName) || !same(r.LastName, u.LastName) || !same(r.Username, u.Username) ||
+		!same(r.Locale, u.Locale) ||
 		(c.role != nil && c.role.ID != u.RoleID) || (r.Products != nil && !slices.Equal(r.Products, u.Products))
 }
 
@@ -394,7 +395,7 @@ func (s *Service) write(ctx context.Context, tx *ent.Client, orgID, importID int
 			r := c.row
 			b := tx.User.Create().SetOrganizationID(orgID).SetRoleID(c.role.ID).
 				SetEmail(r.Email).SetEmailNormalized(r.Normalized).
-				SetNillableFirstName(r.FirstName).SetNillableLastName(r.LastName).
+				SetNillableFirstName(r.FirstName).SetNillableLastName(r.LastName).SetNillableLocale(r.Locale).
 				SetProducts(orEmpty(r.Products)).AddImportIDs(importID).
 				SetCreatedAt(now).SetUpdatedAt(now)
 			if r.Username != nil {
@@ -432,7 +433,7 @@ func (s *Service) write(ctx context.Context, tx *ent.Client, orgID, importID int
 			b := tx.User.Create().SetOrganizationID(orgID).SetRoleID(roleID).
 				SetEmail(u.Email).SetEmailNormalized(u.EmailNormalized).
 				SetNillableFirstName(keep(r.FirstName, u.FirstName)).SetNillableLastName(keep(r.LastName, u.LastName)).
-				SetProducts(products).SetCreatedAt(u.CreatedAt).SetUpdatedAt(now)
+				SetNillableLocale(keep(r.Locale, u.Locale)).SetProducts(products).SetCreatedAt(u.CreatedAt).SetUpdatedAt(now)
 			if name := keep(r.Username, u.Username); name != nil {
 				b.SetUsername(*name).SetUsernameNormalized(strings.ToLower(*name))
 			}
@@ -444,7 +445,7 @@ func (s *Service) write(ctx context.Context, tx *ent.Client, orgID, importID int
 			OnConflictColumns(user.FieldOrganizationID, user.FieldEmailNormalized).
 			Update(func(u *ent.UserUpsert) {
 				u.UpdateFirstName().UpdateLastName().UpdateUsername().UpdateUsernameNormalized().
-					UpdateRoleID().UpdateProducts().UpdateUpdatedAt()
+					UpdateLocale().UpdateRoleID().UpdateProducts().UpdateUpdatedAt()
 			}).Exec(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("update people: %w", err)

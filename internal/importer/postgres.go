@@ -58,21 +58,21 @@ func (s *Service) copyMerge(ctx context.Context, conn *sql.Conn, orgID, importID
 		c := pc.Conn()
 		if _, err := c.Exec(ctx, `CREATE TEMP TABLE rollcall_import (
 			existing_id bigint, email text, email_normalized text, first_name text, last_name text,
-			username text, username_normalized text, role_id bigint, products jsonb) ON COMMIT DROP`); err != nil {
+			username text, username_normalized text, role_id bigint, products jsonb, locale text) ON COMMIT DROP`); err != nil {
 			return fmt.Errorf("create staging table: %w", err)
 		}
 		all := append(append([]change{}, creates...), updates...)
 		_, err := c.CopyFrom(ctx, pgx.Identifier{"rollcall_import"},
-			[]string{"existing_id", "email", "email_normalized", "first_name", "last_name", "username", "username_normalized", "role_id", "products"},
+			[]string{"existing_id", "email", "email_normalized", "first_name", "last_name", "username", "username_normalized", "role_id", "products", "locale"},
 			pgx.CopyFromSlice(len(all), func(i int) ([]any, error) { return stagingRow(all[i]) }))
 		if err != nil {
 			return fmt.Errorf("copy rows: %w", err)
 		}
 		rows, err := c.Query(ctx, `WITH created AS (
 			INSERT INTO users (organization_id, role_id, email, email_normalized, first_name, last_name,
-				username, username_normalized, products, status, must_change_password, invitation_count, created_at, updated_at)
+				username, username_normalized, products, locale, status, must_change_password, invitation_count, created_at, updated_at)
 			SELECT $1, role_id, email, email_normalized, first_name, last_name,
-				username, username_normalized, products, 'NOT_INVITED', false, 0, $2, $2
+				username, username_normalized, products, locale, 'NOT_INVITED', false, 0, $2, $2
 			FROM rollcall_import WHERE existing_id IS NULL
 			RETURNING id, email_normalized),
 			linked AS (INSERT INTO user_import (user_id, user_import_id) SELECT id, $3 FROM created)
@@ -97,7 +97,7 @@ func (s *Service) copyMerge(ctx context.Context, conn *sql.Conn, orgID, importID
 		rows, err = c.Query(ctx, `WITH updated AS (
 				UPDATE users u SET first_name = r.first_name, last_name = r.last_name,
 					username = r.username, username_normalized = r.username_normalized,
-					role_id = r.role_id, products = r.products, updated_at = $2
+					role_id = r.role_id, products = r.products, locale = r.locale, updated_at = $2
 				FROM rollcall_import r WHERE r.existing_id = u.id AND u.organization_id = $1
 				RETURNING u.id)
 			INSERT INTO user_import (user_id, user_import_id) SELECT id, $3 FROM updated RETURNING user_id`, orgID, now, importID)
@@ -141,7 +141,7 @@ func stagingRow(c change) ([]any, error) {
 	r := c.row
 	var existing any
 	email, normalized := r.Email, r.Normalized
-	first, last, username := r.FirstName, r.LastName, r.Username
+	first, last, username, loc := r.FirstName, r.LastName, r.Username, r.Locale
 	products := r.Products
 	roleID := 0
 	if c.role != nil {
@@ -151,6 +151,7 @@ func stagingRow(c change) ([]any, error) {
 		existing = u.ID
 		email, normalized = u.Email, u.EmailNormalized
 		first, last, username = keep(first, u.FirstName), keep(last, u.LastName), keep(username, u.Username)
+		loc = keep(loc, u.Locale)
 		if products == nil {
 			products = u.Products
 		}
@@ -167,5 +168,5 @@ func stagingRow(c change) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []any{existing, email, normalized, first, last, username, usernameNormalized, roleID, json.RawMessage(productsJSON)}, nil
+	return []any{existing, email, normalized, first, last, username, usernameNormalized, roleID, json.RawMessage(productsJSON), loc}, nil
 }

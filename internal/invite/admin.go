@@ -20,6 +20,7 @@ import (
 	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/emailaddr"
 	"github.com/rollcall/rollcall/internal/event"
+	"github.com/rollcall/rollcall/internal/locale"
 	"github.com/rollcall/rollcall/internal/perm"
 	"github.com/rollcall/rollcall/internal/personname"
 	"github.com/rollcall/rollcall/internal/plaintext"
@@ -35,6 +36,9 @@ type InviteInput struct {
 	RoleID    int
 	Products  []string
 	SendEmail bool
+	// Locale, a BCP 47 tag, is given to everyone created or invited (stored
+	// canonical); nil or empty gives none and keeps the invited people's.
+	Locale *string
 }
 
 // Rejection is an address that was not invited, and why. For an entry that
@@ -96,12 +100,20 @@ func CheckProducts(o *ent.Organization, products []string) error {
 // reason, and so are names the name rule refuses (package personname) and
 // addresses already in the organisation, unless the person was never
 // invited, who is then invited. Needs people.invite and every
-// permission of the role. Emails are sent after the answer (Wait waits for
+// permission of the role. A malformed or unknown Locale is BAD_USER_INPUT
+// (field locale) and invites nobody. Emails are sent after the answer (Wait waits for
 // them); each person's lastEmailStatus tells whether theirs left.
 func (s *Service) InviteUsers(ctx context.Context, in InviteInput) (*InviteResult, error) {
 	a, err := s.begin(ctx, perm.PeopleInvite)
 	if err != nil {
 		return nil, err
+	}
+	loc, err := locale.CheckOptional("locale", in.Locale)
+	if err != nil {
+		return nil, err
+	}
+	if loc != nil && *loc == "" {
+		loc = nil
 	}
 	role, err := s.client.Role.Get(ctx, in.RoleID)
 	if ent.IsNotFound(err) {
@@ -130,6 +142,21 @@ func (s *Service) InviteUsers(ctx context.Context, in InviteInput) (*InviteResul
 	now := s.clock.Now()
 	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
 		people := slices.Clone(reinvite)
+		if loc != nil && len(reinvite) > 0 {
+			// Those invited again speak the language given too.
+			ids := make([]int, len(reinvite))
+			for i, u := range reinvite {
+				ids[i] = u.ID
+				u.Locale = loc
+			}
+			for start := 0; start < len(ids); start += 1000 {
+				err := tx.User.Update().Where(user.IDIn(ids[start:min(start+1000, len(ids))]...)).
+					SetLocale(*loc).SetUpdatedAt(now).Exec(ctx)
+				if err != nil {
+					return fmt.Errorf("set the locale of people invited again: %w", err)
+				}
+			}
+		}
 		for start := 0; start < len(fresh); start += 500 {
 			batch := fresh[start:min(start+500, len(fresh))]
 			creates := make([]*ent.UserCreate, len(batch))
@@ -138,7 +165,7 @@ func (s *Service) InviteUsers(ctx context.Context, in InviteInput) (*InviteResul
 				creates[i] = tx.User.Create().
 					SetOrganizationID(a.OrgID).SetRoleID(role.ID).SetEmail(e.Address).SetEmailNormalized(e.Normalized).
 					SetNillableFirstName(first).SetNillableLastName(last).SetProducts(nonNil(in.Products)).
-					SetCreatedAt(now).SetUpdatedAt(now)
+					SetNillableLocale(loc).SetCreatedAt(now).SetUpdatedAt(now)
 			}
 			created, err := tx.User.CreateBulk(creates...).Save(ctx)
 			if err != nil {

@@ -52,8 +52,13 @@ func (s *Service) openToken(ctx context.Context, tok string, kind invitation.Kin
 
 // Info is what the accept page shows about an invitation.
 type Info struct {
-	Email, FirstName, OrganizationName string
-	ExpiresAt                          time.Time
+	Email, FirstName, LastName, OrganizationName string
+	ExpiresAt                                    time.Time
+	// Locale is the person's locale ("" when they have none), and
+	// DefaultLocale the organisation's: the page speaks the first it can.
+	Locale, DefaultLocale string
+	// SignInURL is the organisation's sign-in page, or "".
+	SignInURL string
 }
 
 // Invitation describes the invitation behind tok without spending it, so
@@ -64,11 +69,42 @@ func (s *Service) Invitation(ctx context.Context, tok string) (*Info, error) {
 		return nil, err
 	}
 	u := inv.Edges.User
-	info := &Info{Email: u.Email, OrganizationName: u.Edges.Organization.Name, ExpiresAt: inv.ExpiresAt}
+	info := &Info{Email: u.Email, ExpiresAt: inv.ExpiresAt}
+	info.Locale, info.DefaultLocale, info.OrganizationName, info.SignInURL = Speaks(u, u.Edges.Organization)
 	if u.FirstName != nil {
 		info.FirstName = *u.FirstName
 	}
+	if u.LastName != nil {
+		info.LastName = *u.LastName
+	}
 	return info, nil
+}
+
+// ResetInfo describes the password-reset link tok without spending it, as
+// Invitation does an invitation's, for the built-in page: it speaks the
+// person's language and tells of a dead link before the form is filled in.
+func (s *Service) ResetInfo(ctx context.Context, tok string) (*Info, error) {
+	inv, err := s.openToken(ctx, tok, invitation.KindPASSWORD_RESET)
+	if err != nil {
+		return nil, err
+	}
+	u := inv.Edges.User
+	info := &Info{Email: u.Email, ExpiresAt: inv.ExpiresAt}
+	info.Locale, info.DefaultLocale, info.OrganizationName, info.SignInURL = Speaks(u, u.Edges.Organization)
+	return info, nil
+}
+
+// Speaks returns what a page shown to u needs of u and their organisation
+// o: u's locale ("" when none), o's default locale, o's name and o's
+// sign-in page ("" when none).
+func Speaks(u *ent.User, o *ent.Organization) (loc, orgDefault, orgName, signIn string) {
+	if u.Locale != nil {
+		loc = *u.Locale
+	}
+	if o.SignInURL != nil {
+		signIn = *o.SignInURL
+	}
+	return loc, o.DefaultLocale, o.Name, signIn
 }
 
 // AcceptInput is what a person submits on the accept page.
@@ -91,7 +127,8 @@ func (s *Service) Accept(ctx context.Context, in AcceptInput) (*auth.Session, er
 }
 
 // Activate is Accept without signing in (for the built-in page, which has no
-// use for a session). It returns the activated person.
+// use for a session). It returns the activated person with their
+// organisation.
 func (s *Service) Activate(ctx context.Context, in AcceptInput) (*ent.User, error) {
 	inv, err := s.openToken(ctx, in.Token, invitation.KindINVITATION)
 	if err != nil {
@@ -175,7 +212,17 @@ func (s *Service) Activate(ctx context.Context, in AcceptInput) (*ent.User, erro
 			s.log.WarnContext(ctx, "publish notification", slog.String("error", err.Error()))
 		}
 	}
-	return s.client.User.Get(sys, u.ID)
+	return s.withOrganization(sys, u.ID)
+}
+
+// withOrganization reads the person id with their organisation (for the
+// built-in pages: its language and sign-in page).
+func (s *Service) withOrganization(ctx context.Context, id int) (*ent.User, error) {
+	u, err := s.client.User.Query().Where(user.ID(id)).WithOrganization().Only(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read person: %w", err)
+	}
+	return u, nil
 }
 
 // notifyInviter tells the person who last invited u, through tx, that u
@@ -326,7 +373,8 @@ func (s *Service) ResetPassword(ctx context.Context, in ResetInput) (*auth.Sessi
 	return s.openFor(ctx, u.ID)
 }
 
-// SetPassword is ResetPassword without signing in (for the built-in page).
+// SetPassword is ResetPassword without signing in (for the built-in page);
+// it returns the person with their organisation.
 func (s *Service) SetPassword(ctx context.Context, in ResetInput) (*ent.User, error) {
 	inv, err := s.openToken(ctx, in.Token, invitation.KindPASSWORD_RESET)
 	if err != nil {
@@ -364,7 +412,7 @@ func (s *Service) SetPassword(ctx context.Context, in ResetInput) (*ent.User, er
 	if err != nil {
 		return nil, err
 	}
-	return s.client.User.Get(sys, u.ID)
+	return s.withOrganization(sys, u.ID)
 }
 
 // ChangePasswordInput is the signed-in person's current and new password.

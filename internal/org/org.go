@@ -5,8 +5,10 @@ package org
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
+	"unicode"
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqljson"
@@ -22,6 +24,7 @@ import (
 	"github.com/rollcall/rollcall/internal/clock"
 	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/emailaddr"
+	"github.com/rollcall/rollcall/internal/locale"
 	"github.com/rollcall/rollcall/internal/perm"
 	"github.com/rollcall/rollcall/internal/plaintext"
 	"github.com/rollcall/rollcall/internal/token"
@@ -158,13 +161,18 @@ func (s *Service) Current(ctx context.Context) (*ent.Organization, error) {
 }
 
 // UpdateInput holds the organisation settings to change; nil leaves one as
-// it is. An empty ReplyTo clears it.
+// it is. An empty ReplyTo or SignInURL clears it.
 type UpdateInput struct {
 	Name                                  *string
 	Products                              []string // nil: unchanged
 	InvitationTTLSeconds, ResetTTLSeconds *int
 	EmailFromName, ReplyTo                *string
+	DefaultLocale                         *string // a BCP 47 tag, stored canonical
+	SignInURL                             *string // an http or https URL
 }
+
+// MaxSignInURL is the longest sign-in URL an organisation may set, in bytes.
+const MaxSignInURL = 2000
 
 // MaxTTLSeconds is the longest a link may live (30 days).
 const MaxTTLSeconds = 30 * 24 * 3600
@@ -174,7 +182,10 @@ const MaxTTLSeconds = 30 * 24 * 3600
 // sender name and product names are refused when they hold a character the
 // text rule refuses in names (package plaintext): they end up in email
 // headers and subjects, where a line break would break every email. The
-// reply-to address is checked by emailaddr.Normalize, rule included.
+// reply-to address is checked by emailaddr.Normalize, rule included. The
+// default locale must be a known BCP 47 tag (locale.Check) and the sign-in
+// URL an absolute http or https URL (CheckSignInURL). Bad input is
+// BAD_USER_INPUT naming the field, and changes nothing.
 func (s *Service) Update(ctx context.Context, in UpdateInput) (*ent.Organization, error) {
 	if err := viewer.Require(ctx, perm.OrganizationManage); err != nil {
 		return nil, err
@@ -233,6 +244,24 @@ func (s *Service) Update(ctx context.Context, in UpdateInput) (*ent.Organization
 			sets = append(sets, func(up *ent.OrganizationUpdateOne) { up.SetReplyTo(addr) })
 		}
 	}
+	if in.DefaultLocale != nil {
+		loc, err := locale.Check("defaultLocale", *in.DefaultLocale)
+		if err != nil {
+			return nil, err
+		}
+		sets = append(sets, func(up *ent.OrganizationUpdateOne) { up.SetDefaultLocale(loc) })
+	}
+	if in.SignInURL != nil {
+		if strings.TrimSpace(*in.SignInURL) == "" {
+			sets = append(sets, func(up *ent.OrganizationUpdateOne) { up.ClearSignInURL() })
+		} else {
+			u, err := CheckSignInURL(*in.SignInURL)
+			if err != nil {
+				return nil, err
+			}
+			sets = append(sets, func(up *ent.OrganizationUpdateOne) { up.SetSignInURL(u) })
+		}
+	}
 	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
 		up := tx.Organization.UpdateOneID(o.ID).SetUpdatedAt(s.clock.Now())
 		for _, f := range sets {
@@ -251,6 +280,39 @@ func (s *Service) Update(ctx context.Context, in UpdateInput) (*ent.Organization
 		return nil, err
 	}
 	return s.Current(ctx)
+}
+
+// CheckSignInURL trims raw and refuses, as BAD_USER_INPUT on signInURL,
+// anything but an absolute http or https URL with a host, of at most
+// MaxSignInURL bytes, without spaces or control characters, and without a
+// user name or password (the link goes out in every email).
+func CheckSignInURL(raw string) (string, error) {
+	raw = strings.TrimSpace(raw)
+	bad := func(msg string) (string, error) { return "", apperr.Invalid("signInURL", msg) }
+	if len(raw) > MaxSignInURL {
+		return bad(fmt.Sprintf("a sign-in URL has at most %d bytes", MaxSignInURL))
+	}
+	if strings.ContainsFunc(raw, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+		return bad("a sign-in URL holds no spaces or control characters")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() {
+		return bad("the sign-in URL must be an absolute URL, such as https://app.example.com/login")
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http", "https":
+	default:
+		return bad(fmt.Sprintf("the sign-in URL must start with https:// or http://, not %s:", u.Scheme))
+	}
+	switch {
+	case u.Host == "" || u.Hostname() == "":
+		return bad("the sign-in URL has no host, as in https://app.example.com/login")
+	case u.User != nil:
+		return bad("the sign-in URL may not hold a user name or password")
+	case u.Opaque != "":
+		return bad("the sign-in URL must be an absolute URL, such as https://app.example.com/login")
+	}
+	return raw, nil
 }
 
 // withdrawProducts takes products away from everyone of organisation orgID

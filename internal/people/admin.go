@@ -24,6 +24,7 @@ import (
 	"github.com/rollcall/rollcall/internal/emailaddr"
 	"github.com/rollcall/rollcall/internal/event"
 	"github.com/rollcall/rollcall/internal/invite"
+	"github.com/rollcall/rollcall/internal/locale"
 	"github.com/rollcall/rollcall/internal/perm"
 	"github.com/rollcall/rollcall/internal/personname"
 	"github.com/rollcall/rollcall/internal/username"
@@ -64,6 +65,7 @@ type UpdateUserInput struct {
 	Email, Username, FirstName, LastName *string
 	RoleID                               *int
 	Products                             []string // nil: unchanged
+	Locale                               *string  // a BCP 47 tag, stored canonical
 }
 
 // session is the acting admin.
@@ -202,6 +204,17 @@ func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*en
 		}
 		set("role", func(up *ent.UserUpdateOne) { up.SetRoleID(r.ID) })
 		roleName = r.Name
+	}
+	if in.Locale != nil {
+		loc, err := locale.CheckOptional("locale", in.Locale)
+		if err != nil {
+			return nil, err
+		}
+		if *loc == "" {
+			set("locale", func(up *ent.UserUpdateOne) { up.ClearLocale() })
+		} else {
+			set("locale", func(up *ent.UserUpdateOne) { up.SetLocale(*loc) })
+		}
 	}
 	if in.Products != nil {
 		o, err := a.client.Organization.Get(ctx, s.OrgID)

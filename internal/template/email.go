@@ -1,11 +1,11 @@
 package template
 
 import (
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/rollcall/rollcall/ent"
+	"github.com/rollcall/rollcall/internal/locale"
 )
 
 // Email is one email to render and send.
@@ -20,6 +20,10 @@ type Email struct {
 	TTL               time.Duration
 	TemporaryPassword string
 	NewEmail          string // EMAIL_CHANGED: the address the account moved to
+	// Locale is the language the email is written in (a shipped locale, as
+	// Chosen.Locale says), for dates and durations; "" writes them in
+	// English.
+	Locale string
 }
 
 // DataOf is what a template sees of e.
@@ -44,31 +48,14 @@ func DataOf(e Email) Data {
 	if e.Org.ReplyTo != nil {
 		d.ReplyTo = *e.Org.ReplyTo
 	}
+	if e.Org.SignInURL != nil {
+		d.SignInURL = *e.Org.SignInURL
+	}
 	if !e.ExpiresAt.IsZero() {
-		d.ExpiresAt = e.ExpiresAt.UTC().Format("Monday 2 January 2006, 15:04 MST")
-		d.ExpiresIn = humanDuration(e.TTL)
+		d.ExpiresAt = locale.Date(e.Locale, e.ExpiresAt)
+		d.ExpiresIn = locale.Duration(e.Locale, e.TTL)
 	}
 	return d
-}
-
-// humanDuration writes d the way an email would: "7 days", "1 hour".
-func humanDuration(d time.Duration) string {
-	unit := func(n int64, name string) string {
-		if n == 1 {
-			return "1 " + name
-		}
-		return fmt.Sprintf("%d %ss", n, name)
-	}
-	switch {
-	case d >= 24*time.Hour && d%(24*time.Hour) == 0:
-		return unit(int64(d/(24*time.Hour)), "day")
-	case d >= time.Hour && d%time.Hour == 0:
-		return unit(int64(d/time.Hour), "hour")
-	case d >= time.Minute:
-		return unit(int64(d/time.Minute), "minute")
-	default:
-		return unit(int64(max(d/time.Second, 1)), "second")
-	}
 }
 
 // DisplayName is how a person appears in emails and the audit log: their

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/rollcall/rollcall/internal/locale"
 )
 
 // fuzzData spreads s over the fields of Data, "|" between them.
@@ -20,6 +22,7 @@ func fuzzData(s string) Data {
 		FirstName: get(0), LastName: get(1), FullName: get(2), Email: get(3), NewEmail: get(4),
 		Username: get(5), OrganizationName: get(6), RoleName: get(7), InviterName: get(8),
 		ActionURL: get(9), ExpiresAt: get(10), ExpiresIn: get(11), TemporaryPassword: get(12), ReplyTo: get(13),
+		SignInURL: get(14),
 	}
 }
 
@@ -35,9 +38,11 @@ func FuzzValidate(f *testing.F) {
 			f.Add(kindIndex(c.kind), c.src.Subject, c.src.HTML, c.src.Text, "Ada|Lovelace")
 		}
 	}
-	for _, k := range Kinds() {
-		d := Default(k)
-		f.Add(kindIndex(k), d.Subject, d.HTML, d.Text, "Ada||Ada|ada@example.com|a@b.c||Acme|Admin|Grace")
+	for _, loc := range locale.Shipped() {
+		for _, k := range Kinds() {
+			d := DefaultIn(k, loc)
+			f.Add(kindIndex(k), d.Subject, d.HTML, d.Text, "Ada||Ada|ada@example.com|a@b.c||Acme|Admin|Grace")
+		}
 	}
 	f.Add(kindIndex(PasswordReset), "Hi", `<a href="{{.ActionURL}}">x</a>`, "{{.ActionURL}}", "||||||||||javascript:alert(1)")
 	r := rand.New(rand.NewPCG(5, 6)) // random templates of the pieces the rules are about

@@ -23,7 +23,7 @@ const (
 // canaryData is d with the canaries as secrets and "Q" removed elsewhere.
 func canaryData(d Data) Data {
 	for _, p := range []*string{&d.FirstName, &d.LastName, &d.FullName, &d.Email, &d.NewEmail, &d.Username,
-		&d.OrganizationName, &d.RoleName, &d.InviterName, &d.ExpiresAt, &d.ExpiresIn, &d.ReplyTo} {
+		&d.OrganizationName, &d.RoleName, &d.InviterName, &d.ExpiresAt, &d.ExpiresIn, &d.ReplyTo, &d.SignInURL} {
 		*p = strings.ReplaceAll(*p, canaryMark, "")
 	}
 	d.ActionURL, d.TemporaryPassword = canaryURL, canaryPassword
@@ -177,7 +177,7 @@ func TestLeaksOracle(t *testing.T) {
 
 func TestDefaultsDoNotLeak(t *testing.T) {
 	t.Parallel()
-	for _, k := range Kinds() {
+	for _, k := range Kinds() { // every locale: TestEveryDefaultValidatesAndRenders
 		requireNoLeak(t, k, Default(k))
 		r, err := Render(k, Default(k), canaryData(fullData()))
 		require.NoError(t, err)

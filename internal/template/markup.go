@@ -67,6 +67,7 @@ type scan struct {
 	texted bool   // inValue, of href: the value has text
 	filled bool   // inValue, of href: a value was printed into it
 	secret bool   // inValue, of href: it is {{.ActionURL}}
+	signIn bool   // inValue, of href: it is {{.SignInURL}}
 	css    cssScan
 	recent tail // inComment, inRawText: the last bytes read, to find the end
 	count  int  // inComment: bytes read so far (up to 3); inDoctype unused
@@ -475,9 +476,12 @@ func (m *markup) action(n *parse.ActionNode, in []scan) ([]scan, error) {
 	if len(n.Pipe.Decl) > 0 {
 		return in, nil // {{$x := …}} prints nothing
 	}
+	// The organisation's sign-in page may be a link's whole href, as the
+	// person's link may: it is an http or https URL (checked when saved).
+	signIn := name == "" && bare(n.Pipe) == signInURL
 	out := make([]scan, 0, len(in))
 	for _, s := range in {
-		s, err := m.print(s, name, pos)
+		s, err := m.print(s, name, signIn, pos)
 		if err != nil {
 			return nil, err
 		}
@@ -486,8 +490,9 @@ func (m *markup) action(n *parse.ActionNode, in []scan) ([]scan, error) {
 	return dedupe(out), nil
 }
 
-// print reads a printed value from s; name is the secret it prints, or "".
-func (m *markup) print(s scan, name string, pos int) (scan, error) {
+// print reads a printed value from s; name is the secret it prints, or "";
+// signIn tells that it prints {{.SignInURL}} as it is.
+func (m *markup) print(s scan, name string, signIn bool, pos int) (scan, error) {
 	if s.after != "" {
 		return s, m.failAt(pos, "{{.%s}} must be followed by a space, punctuation or the end of the text, "+
 			"not by another value", s.after)
@@ -517,7 +522,7 @@ func (m *markup) print(s scan, name string, pos int) (scan, error) {
 		s.recent.push(0)
 		return s, nil
 	case inValue:
-		return m.printValue(s, name, pos)
+		return m.printValue(s, name, signIn, pos)
 	case beforeValue:
 		if name != "" {
 			return s, m.secretInAttribute(s, name, pos)
@@ -547,15 +552,20 @@ func (m *markup) secretInAttribute(s scan, name string, pos int) error {
 }
 
 // printValue reads a value printed into an attribute value.
-func (m *markup) printValue(s scan, name string, pos int) (scan, error) {
+func (m *markup) printValue(s scan, name string, signIn bool, pos int) (scan, error) {
 	switch {
 	case s.secret:
 		return s, m.failAt(pos, "{{.ActionURL}} must be the whole value of href: nothing may follow it")
+	case s.signIn:
+		return s, m.failAt(pos, "{{.SignInURL}} must be the whole value of href: nothing may follow it")
 	case name != "":
 		if name != "ActionURL" || s.tag != "a" || s.attr != "href" || s.quote == 0 || s.texted || s.filled {
 			return s, m.secretInAttribute(s, name, pos)
 		}
 		s.secret = true
+		return s, nil
+	case signIn && s.tag == "a" && s.attr == "href" && s.quote != 0 && !s.texted && !s.filled:
+		s.signIn = true
 		return s, nil
 	case s.quote == 0:
 		return s, m.failAt(pos, "quote the value of the attribute %s of <%s> to print a value in it", s.attr, s.tag)
@@ -784,7 +794,7 @@ func (m *markup) endName(s scan, c byte, pos int) (scan, error) {
 	}
 	s.attrs += name + " "
 	s.attr, s.name = name, ""
-	s.value, s.texted, s.filled, s.secret, s.css = tail{}, false, false, false, cssScan{}
+	s.value, s.texted, s.filled, s.secret, s.signIn, s.css = tail{}, false, false, false, false, cssScan{}
 	s.mode = afterAttrName // which reads c
 	return s, nil
 }
@@ -814,6 +824,9 @@ func (m *markup) readValue(s scan, text string, i, pos int) (int, scan, error) {
 		if s.secret {
 			return i, s, m.failAt(pos+i, "{{.ActionURL}} must be the whole value of href: nothing may follow it")
 		}
+		if s.signIn {
+			return i, s, m.failAt(pos+i, "{{.SignInURL}} must be the whole value of href: nothing may follow it")
+		}
 		if s.quote == 0 && strings.IndexByte("\"'<=`", c) >= 0 {
 			return i, s, m.failAt(pos+i, "unexpected %q in the unquoted value of the attribute %s: quote the value", c, s.attr)
 		}
@@ -832,8 +845,8 @@ func (m *markup) readValue(s scan, text string, i, pos int) (int, scan, error) {
 
 // endValue checks an attribute's whole value when it ends.
 func (m *markup) endValue(s scan, pos int) error {
-	if s.attr == "href" && !s.secret && (!s.texted && !s.filled || !linkScheme(s.value.String())) {
-		return m.failAt(pos, "a link must start with https:, http: or mailto:, or be {{.ActionURL}} alone")
+	if s.attr == "href" && !s.secret && !s.signIn && (!s.texted && !s.filled || !linkScheme(s.value.String())) {
+		return m.failAt(pos, "a link must start with https:, http: or mailto:, or be {{.ActionURL}} or {{.SignInURL}} alone")
 	}
 	return nil
 }

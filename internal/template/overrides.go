@@ -18,6 +18,7 @@ import (
 	"github.com/rollcall/rollcall/internal/clock"
 	"github.com/rollcall/rollcall/internal/credentials"
 	"github.com/rollcall/rollcall/internal/db"
+	"github.com/rollcall/rollcall/internal/locale"
 	"github.com/rollcall/rollcall/internal/mail"
 	"github.com/rollcall/rollcall/internal/perm"
 	"github.com/rollcall/rollcall/internal/viewer"
@@ -52,10 +53,12 @@ func NewService(d Deps) *Service {
 }
 
 // Override overrides a kind of email for the organisation, or for one role
-// (RoleID) within the kind.
+// (RoleID) within the kind, in one language (Locale, a BCP 47 tag) or, with
+// Locale nil or empty, in every language without an override of its own.
 type Override struct {
 	Kind   Kind
 	RoleID *int
+	Locale *string
 	Source
 }
 
@@ -78,12 +81,22 @@ func (s *Service) begin(ctx context.Context, p perm.Permission) (*actor, error) 
 	return &actor{Viewer: v, org: o}, nil
 }
 
-// Update stores an override after checking its syntax and variables.
-// Needs templates.manage.
+// Update stores an override after checking its locale (BAD_USER_INPUT on
+// field locale), syntax and variables. There is one override per kind, role
+// and locale: saving one for a combination that has one replaces it (two
+// saved at once for a new combination: one is CONFLICT). Needs
+// templates.manage.
 func (s *Service) Update(ctx context.Context, in Override) (*ent.EmailTemplate, error) {
 	a, err := s.begin(ctx, perm.TemplatesManage)
 	if err != nil {
 		return nil, err
+	}
+	loc, err := locale.CheckOptional("locale", in.Locale)
+	if err != nil {
+		return nil, err
+	}
+	if loc != nil && *loc == "" {
+		loc = nil // every language
 	}
 	if err := Validate(in.Kind, in.Source); err != nil {
 		var fe *FieldError
@@ -103,6 +116,11 @@ func (s *Service) Update(ctx context.Context, in Override) (*ent.EmailTemplate, 
 	} else {
 		q = q.Where(emailtemplate.RoleIDIsNil())
 	}
+	if loc != nil {
+		q = q.Where(emailtemplate.Locale(*loc))
+	} else {
+		q = q.Where(emailtemplate.LocaleIsNil())
+	}
 	existing, err := q.Only(ctx)
 	if err != nil && !ent.IsNotFound(err) {
 		return nil, fmt.Errorf("read template: %w", err)
@@ -115,14 +133,23 @@ func (s *Service) Update(ctx context.Context, in Override) (*ent.EmailTemplate, 
 				SetText(in.Text).SetUpdatedAt(now).Save(ctx)
 		} else {
 			saved, err = tx.EmailTemplate.Create().SetOrganizationID(a.OrgID).SetKind(emailtemplate.Kind(in.Kind)).
-				SetNillableRoleID(in.RoleID).SetSubject(in.Subject).SetHTML(in.HTML).SetText(in.Text).
+				SetNillableRoleID(in.RoleID).SetNillableLocale(loc).SetSubject(in.Subject).SetHTML(in.HTML).SetText(in.Text).
 				SetCreatedAt(now).SetUpdatedAt(now).Save(ctx)
+		}
+		if ent.IsConstraintError(err) {
+			// Another admin saved one for the same kind, role and locale
+			// meanwhile: the partial unique indexes keep one.
+			return apperr.New(apperr.Conflict, "an override for this kind, role and locale was saved at the same time; try again")
 		}
 		if err != nil {
 			return fmt.Errorf("save template: %w", err)
 		}
+		label := string(in.Kind)
+		if loc != nil {
+			label += " " + *loc
+		}
 		return s.audit.Record(ctx, tx, a.OrgID, audit.Event{Action: "template.updated", TargetType: "EmailTemplate",
-			TargetID: saved.ID, TargetLabel: string(in.Kind)})
+			TargetID: saved.ID, TargetLabel: label})
 	})
 	if err != nil {
 		return nil, err
@@ -154,10 +181,16 @@ func requireAny(ctx context.Context, perms ...perm.Permission) error {
 const previewToken = "preview-link-not-valid"
 
 // Preview renders the email kind as it would go out: to a real person
-// (userID), or to a sample person holding roleID. Nothing is sent and no
-// token is issued. Needs people.invite.
-func (s *Service) Preview(ctx context.Context, kind Kind, userID, roleID *int) (*Preview, error) {
+// (userID), or to a sample person holding roleID, with the template chosen
+// for the person's locale, or for loc when given (a BCP 47 tag; a bad one
+// is BAD_USER_INPUT on field locale). Nothing is sent and no token is
+// issued. Needs people.invite.
+func (s *Service) Preview(ctx context.Context, kind Kind, userID, roleID *int, loc *string) (*Preview, error) {
 	a, err := s.begin(ctx, perm.PeopleInvite)
+	if err != nil {
+		return nil, err
+	}
+	as, err := locale.CheckOptional("locale", loc)
 	if err != nil {
 		return nil, err
 	}
@@ -188,6 +221,11 @@ func (s *Service) Preview(ctx context.Context, kind Kind, userID, roleID *int) (
 		}
 		u.Edges.Role = r
 	}
+	if as != nil && *as != "" {
+		shown := *u // the stored person stays as they are
+		shown.Locale = as
+		u = &shown
+	}
 	// The inviter is the viewer, as a send would name them; an API key's
 	// sends name the organisation.
 	inviter := a.org.Name
@@ -208,6 +246,9 @@ func (s *Service) Preview(ctx context.Context, kind Kind, userID, roleID *int) (
 		e.URL = s.links.Reset(previewToken)
 	default:
 		e.URL = s.links.SignIn()
+		if a.org.SignInURL != nil {
+			e.URL = *a.org.SignInURL
+		}
 		e.TemporaryPassword = "Example-Passw0rd-Shown-Here"
 	}
 	if e.TTL > 0 {
@@ -223,76 +264,199 @@ func (s *Service) Preview(ctx context.Context, kind Kind, userID, roleID *int) (
 // Preview is a rendered email that was not sent.
 type Preview struct{ To, Subject, HTML, Text string }
 
-// Resolver resolves the template an organisation uses for a kind and role:
-// the role's override, else the kind's override, else the default. It
-// caches what it reads; use one per unit of work.
+// Resolver resolves the template a person's email goes out with (see For).
+// It caches what it reads; use one per unit of work.
 type Resolver struct {
-	client *ent.Client
-	from   string
-	log    *slog.Logger
-	cache  map[string]*Compiled
+	client  *ent.Client
+	from    string
+	log     *slog.Logger
+	saved   map[savedKey][]saved     // an organisation's usable overrides of a kind, for a role
+	chosen  map[chosenKey]*Chosen    // by person
+	builtIn map[builtInKey]*Compiled // the shipped templates compiled so far
+}
+
+type savedKey struct {
+	org, role int
+	kind      Kind
+}
+
+type chosenKey struct {
+	savedKey
+	locale string
+}
+
+type builtInKey struct {
+	kind   Kind
+	locale string
+}
+
+// saved is an override that compiles under today's rules.
+type saved struct {
+	row *ent.EmailTemplate
+	c   *Compiled
 }
 
 // Resolver returns a resolver with an empty cache.
 func (s *Service) Resolver() *Resolver {
-	return &Resolver{client: s.client, from: s.from, log: s.log, cache: map[string]*Compiled{}}
+	return &Resolver{client: s.client, from: s.from, log: s.log,
+		saved: map[savedKey][]saved{}, chosen: map[chosenKey]*Chosen{}, builtIn: map[builtInKey]*Compiled{}}
 }
 
-// For returns the effective template, compiled. A saved override that
-// breaks today's rules yields the default, with a warning in the log.
-func (t *Resolver) For(ctx context.Context, orgID int, kind Kind, roleID int) (*Compiled, error) {
-	key := fmt.Sprint(orgID, kind, roleID)
-	if c, ok := t.cache[key]; ok {
+// Chosen is the template an email goes out with, and the locale its dates
+// and durations are written in (one of locale.Shipped: the template's own
+// language when Rollcall ships it, else as for a built-in template).
+type Chosen struct {
+	*Compiled
+	Locale string
+}
+
+// For returns the template of kind for a person holding roleID in org,
+// whose locale is personLocale ("" when they have none). The most specific
+// override wins: for each locale of locale.Chain (the person's, its
+// language, the organisation's default, its language), the role's override
+// in it, then the organisation's; then the role's every-language override,
+// then the organisation's. Without one, the built-in template in the
+// shipped locale that serves the person (matched by language.Matcher),
+// else the one that serves the organisation's default, else English. A
+// saved override that breaks today's rules is passed over, with a warning
+// in the log.
+func (t *Resolver) For(ctx context.Context, org *ent.Organization, kind Kind, roleID int, personLocale string) (*Chosen, error) {
+	key := chosenKey{savedKey{org.ID, roleID, kind}, personLocale}
+	if c, ok := t.chosen[key]; ok {
 		return c, nil
 	}
+	overrides, err := t.overrides(ctx, key.savedKey)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]*ent.EmailTemplate, len(overrides))
+	for i, o := range overrides {
+		rows[i] = o.row
+	}
+	ch := &Chosen{Locale: locale.Pick(personLocale, org.DefaultLocale)}
+	if i := choose(rows, roleID, locale.Chain(personLocale, org.DefaultLocale)); i >= 0 {
+		ch.Compiled = overrides[i].c
+		if l := overrides[i].row.Locale; l != nil {
+			ch.Locale = locale.Pick(*l, org.DefaultLocale)
+		}
+	} else if ch.Compiled, err = t.builtInTemplate(kind, ch.Locale); err != nil {
+		return nil, err
+	}
+	t.chosen[key] = ch
+	return ch, nil
+}
+
+// overrides reads and compiles an organisation's overrides of a kind that
+// may apply to a role: the role's and the organisation-wide ones.
+func (t *Resolver) overrides(ctx context.Context, k savedKey) ([]saved, error) {
+	if s, ok := t.saved[k]; ok {
+		return s, nil
+	}
 	rows, err := t.client.EmailTemplate.Query().
-		Where(emailtemplate.OrganizationID(orgID), emailtemplate.KindEQ(emailtemplate.Kind(kind)),
-			emailtemplate.Or(emailtemplate.RoleIDIsNil(), emailtemplate.RoleID(roleID))).
+		Where(emailtemplate.OrganizationID(k.org), emailtemplate.KindEQ(emailtemplate.Kind(k.kind)),
+			emailtemplate.Or(emailtemplate.RoleIDIsNil(), emailtemplate.RoleID(k.role))).
 		All(auth.AsSystem(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("read templates: %w", err)
 	}
-	var override *ent.EmailTemplate
+	out := make([]saved, 0, len(rows))
 	for _, r := range rows {
-		if r.RoleID == nil || *r.RoleID == roleID {
-			override = r
-			if r.RoleID != nil {
-				break
-			}
-		}
-	}
-	var c *Compiled
-	if override != nil {
-		c, err = Compile(kind, Source{Subject: override.Subject, HTML: override.HTML, Text: override.Text})
+		c, err := Compile(k.kind, Source{Subject: r.Subject, HTML: r.HTML, Text: r.Text})
 		if err != nil {
-			// Saved before today's rules (a remote image, say): the
-			// default goes out rather than nothing, and the admin is told
+			// Saved before today's rules (a remote image, say): the next
+			// choice goes out rather than nothing, and the admin is told
 			// in the log.
-			t.log.WarnContext(ctx, "saved template breaks the rules; sending the default",
-				slog.Int("template_id", override.ID), slog.String("kind", string(kind)), slog.String("error", err.Error()))
-			c = nil
+			t.log.WarnContext(ctx, "saved template breaks the rules; passing over it",
+				slog.Int("template_id", r.ID), slog.String("kind", string(k.kind)), slog.String("error", err.Error()))
+			continue
 		}
+		out = append(out, saved{row: r, c: c})
 	}
-	if c == nil {
-		if c, err = Compile(kind, Default(kind)); err != nil {
-			return nil, err
-		}
+	t.saved[k] = out
+	return out, nil
+}
+
+// builtInTemplate compiles the shipped template of kind in loc once.
+func (t *Resolver) builtInTemplate(kind Kind, loc string) (*Compiled, error) {
+	k := builtInKey{kind, loc}
+	if c, ok := t.builtIn[k]; ok {
+		return c, nil
 	}
-	t.cache[key] = c
+	c, err := Compile(kind, DefaultIn(kind, loc))
+	if err != nil {
+		return nil, fmt.Errorf("built-in %s template in %s: %w", kind, loc, err)
+	}
+	t.builtIn[k] = c
 	return c, nil
 }
 
-// Render renders e with the organisation's template.
+// choose returns the index among rows (overrides of one kind: roleID's and
+// the organisation's) of the one a person holding roleID gets, trying the
+// locales of chain in order, or -1 when none applies. For each locale: the
+// role's override in it, then the organisation's; after every locale, the
+// role's every-language override, then the organisation's.
+func choose(rows []*ent.EmailTemplate, roleID int, chain []string) int {
+	find := func(role bool, loc *string) int {
+		for i, r := range rows {
+			if (r.RoleID != nil) != role || (role && *r.RoleID != roleID) {
+				continue
+			}
+			if (r.Locale == nil) != (loc == nil) || (loc != nil && *r.Locale != *loc) {
+				continue
+			}
+			return i
+		}
+		return -1
+	}
+	for _, l := range chain {
+		for _, role := range []bool{true, false} {
+			if i := find(role, &l); i >= 0 {
+				return i
+			}
+		}
+	}
+	for _, role := range []bool{true, false} {
+		if i := find(role, nil); i >= 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+// PersonLocale is u's locale, or "" when they have none.
+func PersonLocale(u *ent.User) string {
+	if u == nil || u.Locale == nil {
+		return ""
+	}
+	return *u.Locale
+}
+
+// Render renders e with the template chosen for its person.
 func (t *Resolver) Render(ctx context.Context, e Email) (mail.Message, error) {
-	c, err := t.For(ctx, e.Org.ID, e.Kind, e.Role.ID)
+	c, err := t.For(ctx, e.Org, e.Kind, e.Role.ID, PersonLocale(e.User))
 	if err != nil {
 		return mail.Message{}, err
 	}
+	e.Locale = c.Locale
 	out, err := c.Render(DataOf(e))
 	if err != nil {
 		return mail.Message{}, fmt.Errorf("render %s email: %w", e.Kind, err)
 	}
 	return t.Message(e, out), nil
+}
+
+// BuiltInLocale returns the shipped locale whose built-in templates serve
+// want, a BCP 47 tag ("" for English): its match, else English. A malformed
+// or unknown tag is BAD_USER_INPUT naming field.
+func BuiltInLocale(field, want string) (string, error) {
+	if want == "" {
+		return locale.Default, nil
+	}
+	tag, err := locale.Check(field, want)
+	if err != nil {
+		return "", err
+	}
+	return locale.Pick(tag, ""), nil
 }
 
 // Message addresses e's rendered content.

@@ -193,6 +193,12 @@ func markupCases() []ruleCase {
 		refused("empty link", `<a href="">x</a>`, "https:"),
 		refused("link without value", `<a href>x</a>`, "https:"),
 		refused("value before the scheme", `<a href="{{.ReplyTo}}">x</a>`, "before any value"),
+		refused("text after the sign-in page", `<a href="{{.SignInURL}}/x">x</a>`, "{{.SignInURL}} must be the whole value"),
+		refused("value after the sign-in page", `<a href="{{.SignInURL}}{{.Email}}">x</a>`, "{{.SignInURL}} must be the whole value"),
+		refused("sign-in page after text", `<a href="x{{.SignInURL}}">x</a>`, "before any value"),
+		refused("sign-in page unquoted", `<a href={{.SignInURL}}>x</a>`, "quote the value"),
+		refused("sign-in page through a pipeline", `<a href="{{.SignInURL | len}}">x</a>`, "before any value"),
+		refused("sign-in page as an image", `<img src="{{.SignInURL}}">`, "<img> is not allowed"),
 		refused("value inside the scheme", `<a href="http{{.FirstName}}s://example.com/">x</a>`, "before any value"),
 		refused("url in style", `<p style="background:url(https://example.com/a.png)">x</p>`, `"url("`),
 		refused("url in style, capitals", `<p style="BACKGROUND:URL(https://example.com/a.png)">x</p>`, `"url("`),
@@ -256,6 +262,8 @@ func markupCases() []ruleCase {
 		accepted("branch in a tag name", `<p{{if .FirstName}} class="a"{{end}}>x</p>`),
 		accepted("branch in a value", `<p title="{{if .FirstName}}{{.FirstName}}{{else}}friend{{end}}">x</p>`),
 		accepted("branch in a link", `<a href="{{if .ReplyTo}}mailto:{{.ReplyTo}}{{else}}https://example.com/{{end}}">x</a>`),
+		accepted("sign-in page as the link", `{{if .SignInURL}}<a href="{{.SignInURL}}">sign in</a> {{.SignInURL}}{{end}} <a href='{{$.SignInURL}}'>x</a>`),
+		accepted("sign-in page after a scheme", `<a href="https://example.com/?next={{.SignInURL}}">x</a><p title="{{.SignInURL}}">y</p>`),
 		accepted("style with a branch", `<style>{{if .FirstName}}p{color:red}{{else}}p{color:blue}{{end}}</style>`),
 		// HTML5 ends a comment at --!>, html/template only at -->: the reader
 		// checks what lies between, which html/template drops.

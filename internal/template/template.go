@@ -22,8 +22,11 @@ package template
 import (
 	"embed"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
+
+	"github.com/rollcall/rollcall/internal/locale"
 )
 
 // Kind identifies which email a template is for.
@@ -66,23 +69,26 @@ type Source struct {
 	Text string
 }
 
-// The default templates. Listing every file (rather than a pattern) makes a
-// missing file a build error, so Default cannot fail for a valid Kind.
+// The default templates, one directory per shipped locale (locale.Shipped),
+// each holding <kind>.subject.txt, .html and .txt for every kind (kind in
+// lower case). A test reads every one of them, so a missing file fails the
+// build's tests, not an email.
 //
-//go:embed defaults/invitation.subject.txt defaults/invitation.html defaults/invitation.txt
-//go:embed defaults/password_reset.subject.txt defaults/password_reset.html defaults/password_reset.txt
-//go:embed defaults/temporary_password.subject.txt defaults/temporary_password.html defaults/temporary_password.txt
-//go:embed defaults/email_changed.subject.txt defaults/email_changed.html defaults/email_changed.txt
+//go:embed defaults/*/*.txt defaults/*/*.html
 var defaults embed.FS
 
-// Default returns the built-in template of kind k, read from the embedded files
-// defaults/<kind>.subject.txt, .html and .txt (kind in lower case). It returns
-// the zero Source for an unknown kind.
-func Default(k Kind) Source {
-	if !k.valid() {
+// Default returns the built-in English template of kind k, or the zero Source
+// for an unknown kind.
+func Default(k Kind) Source { return DefaultIn(k, locale.Default) }
+
+// DefaultIn returns the built-in template of kind k in the shipped locale
+// loc (one of locale.Shipped, as locale.Pick returns), or the zero Source for
+// an unknown kind or a locale Rollcall does not ship.
+func DefaultIn(k Kind, loc string) Source {
+	if !k.valid() || !slices.Contains(locale.Shipped(), loc) {
 		return Source{}
 	}
-	base := "defaults/" + strings.ToLower(string(k))
+	base := "defaults/" + loc + "/" + strings.ToLower(string(k))
 	return Source{
 		Subject: strings.TrimSpace(mustRead(base + ".subject.txt")),
 		HTML:    mustRead(base + ".html"),
@@ -90,8 +96,9 @@ func Default(k Kind) Source {
 	}
 }
 
-// mustRead returns an embedded file. The files are listed in the go:embed
-// directive, so a failure is a programming error.
+// mustRead returns an embedded file. Every kind has its files in every
+// shipped locale (a test reads them all), so a failure is a programming
+// error.
 func mustRead(name string) string {
 	b, err := defaults.ReadFile(name)
 	if err != nil {
@@ -124,15 +131,21 @@ type Data struct {
 	// ActionURL is the personal link (accept / reset / sign-in page); a secret,
 	// not for EMAIL_CHANGED.
 	ActionURL string
-	// ExpiresAt is when the link or password expires, e.g. "Monday 9 March 2026, 09:00 UTC".
+	// ExpiresAt is when the link or password expires, written for the
+	// email's locale: "Monday 9 March 2026, 09:00 UTC", "Montag, 9. März
+	// 2026, 09:00 Uhr UTC".
 	ExpiresAt string
-	// ExpiresIn is how long until it expires, e.g. "7 days", "1 hour".
+	// ExpiresIn is how long until it expires, written for the email's
+	// locale: "7 days", "1 hour", "7 Tage".
 	ExpiresIn string
 	// TemporaryPassword is the password to sign in with; a secret, only for
 	// TEMPORARY_PASSWORD.
 	TemporaryPassword string
 	// ReplyTo is the organisation's reply-to address, may be "".
 	ReplyTo string
+	// SignInURL is where the organisation's people sign in
+	// (Organization.signInURL), or "".
+	SignInURL string
 }
 
 // Rendered is an email ready to send.

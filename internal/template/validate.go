@@ -104,7 +104,8 @@ func (e *FieldError) Error() string {
 //     align, valign, width, height, bgcolor, color, border, cellpadding,
 //     cellspacing, role, dir, lang, title, alt, target, rel, face, size,
 //     colspan, rowspan, span, start, type, media, nowrap and aria-*, plus href
-//     on <a> (starting with https:, http: or mailto:, or {{.ActionURL}} alone)
+//     on <a> (starting with https:, http: or mailto:, or {{.ActionURL}} or
+//     {{.SignInURL}} alone)
 //     and charset, name and content on <meta>; CSS (in style attributes and
 //     <style>) with url(, @import, image-set( and the like, a backslash or an
 //     "&", or any printed value; conditional comments; a "<" that does not
@@ -363,6 +364,7 @@ func sampleData() Data {
 		ExpiresIn:         "7 days",
 		TemporaryPassword: "correct-horse-battery",
 		ReplyTo:           "office@example.com",
+		SignInURL:         "https://app.example.com/sign-in",
 	}
 }
 

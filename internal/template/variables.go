@@ -39,11 +39,14 @@ func Variables() []Variable {
 		{"ActionURL", `The recipient's personal link: accept the invitation, choose a new password or sign in. ` +
 			`A secret: it may only be the whole href of a link (<a href="{{.ActionURL}}">) or stand alone in text, ` +
 			`never in the subject.`, personal()},
-		{"ExpiresAt", `When the link or password expires, e.g. "Monday 9 March 2026, 09:00 UTC"; may be empty.`, personal()},
-		{"ExpiresIn", `How long until the link or password expires, e.g. "7 days" or "1 hour"; may be empty.`, personal()},
+		{"ExpiresAt", `When the link or password expires, written in the email's language, e.g. "Monday 9 March 2026, 09:00 UTC" ` +
+			`or "Montag, 9. März 2026, 09:00 Uhr UTC"; may be empty.`, personal()},
+		{"ExpiresIn", `How long until the link or password expires, in the email's language, e.g. "7 days", "1 hour" or "7 Tage"; may be empty.`, personal()},
 		{"TemporaryPassword", "The temporary password to sign in with. A secret: it may only stand alone in text, " +
 			"never in an attribute or the subject.", []Kind{TemporaryPassword}},
 		{"ReplyTo", "Your organisation's reply-to email address; may be empty.", all()},
+		{"SignInURL", `Where your people sign in (the organisation's signInURL), an http or https URL; may be empty, so test it ` +
+			`with {{if .SignInURL}}. It may be the whole href of a link (<a href="{{.SignInURL}}">).`, all()},
 	}
 }
 
@@ -52,6 +55,10 @@ func Variables() []Variable {
 func secret(name string) bool {
 	return name == "ActionURL" || name == "TemporaryPassword"
 }
+
+// signInURL is the variable of the organisation's sign-in page, which may
+// be a link's whole href.
+const signInURL = "SignInURL"
 
 // secrets lists the secret variables, for mentions and tested.
 func secrets() []string { return []string{"ActionURL", "TemporaryPassword"} }

@@ -177,6 +177,7 @@ type Person struct {
 	LastLoginAt     *time.Time
 	LastEmailStatus enum.DeliveryStatus
 	CreatedAt       time.Time
+	Locale          string // a canonical BCP 47 tag, or "" for none
 }
 
 // AddPeople seeds people into o, directly through ent.
@@ -212,6 +213,9 @@ func (s *Server) AddPeople(t testing.TB, o *Org, people ...Person) []*ent.User {
 		}
 		if p.LastEmailStatus != "" {
 			c.SetLastEmailStatus(p.LastEmailStatus)
+		}
+		if p.Locale != "" {
+			c.SetLocale(p.Locale)
 		}
 		if p.Password != "" {
 			hash, err := s.Auth.HashPassword(context.Background(), p.Password)

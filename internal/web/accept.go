@@ -10,7 +10,7 @@ import (
 
 // acceptPage is the data of the accept form.
 type acceptPage struct {
-	Title     string
+	head
 	Token     string
 	Invite    *invite.Info
 	Username  string
@@ -22,20 +22,26 @@ type acceptPage struct {
 
 // acceptedPage is the data of the page after a successful accept.
 type acceptedPage struct {
-	Title           string
-	Email, Username string
+	head
+	Email, Username             string
+	OrganizationName, SignInURL string // a link to sign in when the organisation has one
 }
 
-// acceptFailed answers an error of the accept flow.
+// acceptAdvice is what to do about a dead invitation link.
+var acceptAdvice = linkAdvice{
+	op:      "accept invitation",
+	invalid: func(t *texts) string { return t.AcceptInvalid },
+	expired: func(t *texts) string { return t.AcceptExpired },
+}
+
+// acceptFailed answers an error of the accept flow, in the language the
+// browser asks for (the link tells no person).
 func (p *pages) acceptFailed(w http.ResponseWriter, r *http.Request, err error) {
-	p.fail(w, r, linkAdvice{
-		op:      "accept invitation",
-		invalid: "It was already used, replaced by a newer invitation, or cancelled. If you have accepted it already, sign in with your email or username; otherwise ask for a new invitation.",
-		expired: "Ask for a new invitation: whoever invited you can send a fresh link.",
-	}, err)
+	p.fail(w, r, p.speak.choose(r, "", ""), acceptAdvice, err)
 }
 
-// acceptForm shows who is invited and the form. It never spends the token.
+// acceptForm shows who is invited and the form, in the person's language,
+// prefilled with the names the inviter entered. It never spends the token.
 func (p *pages) acceptForm(w http.ResponseWriter, r *http.Request) {
 	tok := r.URL.Query().Get("token")
 	if tok == "" {
@@ -47,9 +53,10 @@ func (p *pages) acceptForm(w http.ResponseWriter, r *http.Request) {
 		p.acceptFailed(w, r, err)
 		return
 	}
+	t := p.speak.choose(r, info.Locale, info.DefaultLocale)
 	p.render(w, r, http.StatusOK, "accept.html", acceptPage{
-		Title: "Join " + info.OrganizationName, Token: tok, Invite: info,
-		FirstName: info.FirstName, MinLength: password.MinLength,
+		head: head{T: t, Title: format(t.JoinTitle, info.OrganizationName)}, Token: tok, Invite: info,
+		FirstName: info.FirstName, LastName: info.LastName, MinLength: password.MinLength,
 	})
 }
 
@@ -67,25 +74,28 @@ func (p *pages) accept(w http.ResponseWriter, r *http.Request) {
 	}
 	u, err := p.svc.Activate(r.Context(), in)
 	if err == nil {
-		page := acceptedPage{Title: "Your account is ready", Email: u.Email}
+		loc, orgDefault, orgName, signIn := invite.Speaks(u, u.Edges.Organization)
+		t := p.speak.choose(r, loc, orgDefault)
+		page := acceptedPage{head: head{T: t, Title: t.AccountReady}, Email: u.Email, OrganizationName: orgName, SignInURL: signIn}
 		if u.Username != nil {
 			page.Username = *u.Username
 		}
 		p.render(w, r, http.StatusOK, "accepted.html", page)
 		return
 	}
-	errs, fixable := fieldError(err, "username", "password")
-	if !fixable {
+	if !fixable(err) {
 		p.acceptFailed(w, r, err)
 		return
 	}
-	info, err := p.svc.Invitation(r.Context(), in.Token)
-	if err != nil {
-		p.acceptFailed(w, r, err)
+	info, err2 := p.svc.Invitation(r.Context(), in.Token)
+	if err2 != nil {
+		p.acceptFailed(w, r, err2)
 		return
 	}
+	t := p.speak.choose(r, info.Locale, info.DefaultLocale)
+	errs := p.fieldErrors(t, err, "username", "password")
 	p.render(w, r, http.StatusUnprocessableEntity, "accept.html", acceptPage{
-		Title: "Join " + info.OrganizationName, Token: in.Token, Invite: info,
+		head: head{T: t, Title: format(t.JoinTitle, info.OrganizationName)}, Token: in.Token, Invite: info,
 		Username: in.Username, FirstName: in.FirstName, LastName: in.LastName,
 		Errors: errs, MinLength: password.MinLength,
 	})

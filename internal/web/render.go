@@ -20,7 +20,8 @@ type templates map[string]*template.Template
 // parseTemplates parses the embedded pages. They are part of the binary, so
 // an error is a bug and panics (a test parses them).
 func parseTemplates() templates {
-	layout := template.Must(template.New("layout.html").ParseFS(templateFS, "templates/layout.html"))
+	layout := template.Must(template.New("layout.html").Funcs(template.FuncMap{"fill": fill}).
+		ParseFS(templateFS, "templates/layout.html"))
 	out := templates{}
 	for _, name := range []string{"accept.html", "accepted.html", "reset.html", "reset_done.html", "message.html"} {
 		out[name] = template.Must(template.Must(layout.Clone()).ParseFS(templateFS, "templates/"+name))
@@ -42,9 +43,17 @@ func (p *pages) render(w http.ResponseWriter, r *http.Request, status int, name 
 	_, _ = buf.WriteTo(w)
 }
 
+// head is what every page has: its title (also its heading) and the texts
+// of its language.
+type head struct {
+	Title string
+	T     *texts
+}
+
 // message is a page with a heading and a sentence.
 type message struct {
-	Title, Text string
+	head
+	Text string
 }
 
 func (p *pages) message(w http.ResponseWriter, r *http.Request, status int, m message) {
@@ -53,28 +62,30 @@ func (p *pages) message(w http.ResponseWriter, r *http.Request, status int, m me
 
 // linkAdvice tells a person what to do about a dead link of one flow.
 type linkAdvice struct {
-	op      string // for logs: "accept", "reset"
-	invalid string // the link was used, replaced or cancelled
-	expired string
+	op      string              // for logs: "accept", "reset"
+	invalid func(*texts) string // the link was used, replaced or cancelled
+	expired func(*texts) string
 }
 
 // fail answers err, an error of the service that leaves nothing to show on
-// the form: dead links get their own pages, other public errors their
-// message, and anything else is logged and shown as a generic failure.
-func (p *pages) fail(w http.ResponseWriter, r *http.Request, advice linkAdvice, err error) {
+// the form, in the language of t: dead links get their own pages, other
+// public errors their message, and anything else is logged and shown as a
+// generic failure.
+func (p *pages) fail(w http.ResponseWriter, r *http.Request, t *texts, advice linkAdvice, err error) {
 	e, ok := apperr.As(err)
+	page := func(title, text string) message { return message{head: head{T: t, Title: title}, Text: text} }
 	switch {
 	case !ok || e.Code == apperr.Internal:
 		p.log.ErrorContext(r.Context(), "page failed", "op", advice.op, "error", err.Error())
-		p.message(w, r, http.StatusInternalServerError, message{Title: "Something went wrong", Text: "Please try again in a few minutes."})
+		p.message(w, r, http.StatusInternalServerError, page(t.WrongTitle, t.WrongText))
 	case e.Code == apperr.InvalidToken:
-		p.message(w, r, http.StatusNotFound, message{Title: "This link is not valid", Text: advice.invalid})
+		p.message(w, r, http.StatusNotFound, page(t.InvalidTitle, advice.invalid(t)))
 	case e.Code == apperr.TokenExpired:
-		p.message(w, r, http.StatusGone, message{Title: "This link has expired", Text: advice.expired})
+		p.message(w, r, http.StatusGone, page(t.ExpiredTitle, advice.expired(t)))
 	case e.Code == apperr.RateLimited:
-		p.message(w, r, http.StatusTooManyRequests, message{Title: "Too many attempts", Text: sentence(e.Message)})
+		p.message(w, r, http.StatusTooManyRequests, page(t.TooManyTitle, p.speak.message(t, e.Message)))
 	default:
-		p.message(w, r, statusOf(e.Code), message{Title: "This did not work", Text: sentence(e.Message)})
+		p.message(w, r, statusOf(e.Code), page(t.DidNotWorkTitle, p.speak.message(t, e.Message)))
 	}
 }
 
@@ -99,19 +110,24 @@ func statusOf(c apperr.Code) int {
 // "" is for the form as a whole.
 type fieldErrors map[string]string
 
-// fieldError returns the messages for err when the person can fix it on the
-// form (bad input, a taken username); fields lists the form's field names.
-func fieldError(err error, fields ...string) (fieldErrors, bool) {
+// fixable reports whether err is a mistake the person can fix on the form:
+// bad input, a taken username.
+func fixable(err error) bool {
 	e, ok := apperr.As(err)
-	if !ok || (e.Code != apperr.BadUserInput && e.Code != apperr.Conflict) {
-		return nil, false
-	}
+	return ok && (e.Code == apperr.BadUserInput || e.Code == apperr.Conflict)
+}
+
+// fieldErrors returns the message for err (fixable), in the language of t,
+// by the field it is about; fields lists the form's field names.
+func (p *pages) fieldErrors(t *texts, err error, fields ...string) fieldErrors {
+	e, _ := apperr.As(err)
+	msg := p.speak.message(t, e.Message)
 	for _, f := range fields {
 		if e.Field == f {
-			return fieldErrors{f: sentence(e.Message)}, true
+			return fieldErrors{f: msg}
 		}
 	}
-	return fieldErrors{"": sentence(e.Message)}, true
+	return fieldErrors{"": msg}
 }
 
 // sentence capitalises a service message for display.

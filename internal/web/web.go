@@ -1,6 +1,7 @@
 // Package web serves Rollcall's built-in HTML pages for organisations without
 // an SPA of their own: accepting an invitation and choosing a new password.
-// The pages call the same service as the GraphQL API.
+// The pages call the same service as the GraphQL API, and speak the
+// person's language (see i18n.go).
 package web
 
 import (
@@ -17,16 +18,17 @@ const maxBody = 64 << 10
 
 // pages holds what the handlers share.
 type pages struct {
-	svc  *invite.Service
-	log  *slog.Logger
-	tmpl templates
+	svc   *invite.Service
+	log   *slog.Logger
+	tmpl  templates
+	speak *speaker
 }
 
 // New returns the handler of GET and POST /invite/accept and
 // /password/reset. Cross-site POSTs are refused, and every response carries
 // headers that keep the pages (and the token in their URL) to themselves.
 func New(svc *invite.Service, log *slog.Logger) http.Handler {
-	p := &pages{svc: svc, log: log, tmpl: parseTemplates()}
+	p := &pages{svc: svc, log: log, tmpl: parseTemplates(), speak: newSpeaker()}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+credentials.AcceptPath, p.acceptForm)
 	mux.HandleFunc("POST "+credentials.AcceptPath, p.accept)
@@ -46,16 +48,16 @@ func secureHeaders(next http.Handler) http.Handler {
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Cache-Control", "no-store")
 		h.Set("X-Content-Type-Options", "nosniff")
+		// The language depends on Accept-Language (and the person).
+		h.Add("Vary", "Accept-Language")
 		next.ServeHTTP(w, r)
 	})
 }
 
 // crossOrigin answers a POST that another site sent.
 func (p *pages) crossOrigin(w http.ResponseWriter, r *http.Request) {
-	p.message(w, r, http.StatusForbidden, message{
-		Title: "This form came from another site",
-		Text:  "For your safety it was not accepted. Open the link in your email again and fill in the form there.",
-	})
+	t := p.speak.choose(r, "", "")
+	p.message(w, r, http.StatusForbidden, message{head: head{T: t, Title: t.CrossSiteTitle}, Text: t.CrossSiteText})
 }
 
 // readForm parses a POSTed form of at most maxBody bytes. On failure it has
@@ -63,11 +65,12 @@ func (p *pages) crossOrigin(w http.ResponseWriter, r *http.Request) {
 func (p *pages) readForm(w http.ResponseWriter, r *http.Request) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	if err := r.ParseForm(); err != nil {
+		t := p.speak.choose(r, "", "")
 		if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
-			p.message(w, r, http.StatusRequestEntityTooLarge, message{Title: "The form is too large", Text: "Go back and send it again with shorter values."})
+			p.message(w, r, http.StatusRequestEntityTooLarge, message{head: head{T: t, Title: t.TooLargeTitle}, Text: t.TooLargeText})
 			return false
 		}
-		p.message(w, r, http.StatusBadRequest, message{Title: "The form could not be read", Text: "Open the link in your email again and fill in the form there."})
+		p.message(w, r, http.StatusBadRequest, message{head: head{T: t, Title: t.UnreadableTitle}, Text: t.UnreadableText})
 		return false
 	}
 	return true

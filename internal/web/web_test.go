@@ -43,6 +43,23 @@ func (st *site) invite(t *testing.T, address, email string) testkit.Email {
 	return st.s.LastEmailTo(t, email)
 }
 
+// inviteIn invites address (which may carry a name) as a Member speaking
+// loc ("" for none) and returns the email it got.
+func (st *site) inviteIn(t *testing.T, address, loc string) testkit.Email {
+	t.Helper()
+	in := map[string]any{"emails": []string{address}, "roleId": fmt.Sprint(st.org.Roles["Member"].ID)}
+	if loc != "" {
+		in["locale"] = loc
+	}
+	var out struct {
+		InviteUsers struct{ Users []struct{ Email string } }
+	}
+	st.s.Query(t, st.tok, `mutation($in: InviteUsersInput!) { inviteUsers(input: $in) { users { email } } }`,
+		map[string]any{"in": in}).Decode(t, &out)
+	require.Len(t, out.InviteUsers.Users, 1)
+	return st.s.LastEmailTo(t, out.InviteUsers.Users[0].Email)
+}
+
 // page is an HTTP response with its body read.
 type page struct {
 	Status int
@@ -354,4 +371,125 @@ func TestRequestLimits(t *testing.T) {
 	p = post(t, s.URL+"/invite/accept?token="+url.QueryEscape(tok), url.Values{"password": {"ada-chose-this-1"}})
 	require.Equal(t, http.StatusNotFound, p.Status)
 	require.Equal(t, http.StatusOK, get(t, s.URL+"/invite/accept?token="+url.QueryEscape(tok)).Status)
+}
+
+// TestPagesSpeakTheLocale: a page speaks the person's locale, else what the
+// browser asks for, else the organisation's default, else English, each
+// matched to a shipped locale (fr-CA reads French, pt nothing).
+func TestPagesSpeakTheLocale(t *testing.T) {
+	t.Parallel()
+	st := newSite(t)
+	s := st.s
+	s.Query(t, st.tok, `mutation { updateOrganization(input: {defaultLocale: "es"}) { defaultLocale } }`, nil)
+	links := map[string]string{}
+	for _, p := range []struct{ address, loc string }{
+		{"Grete Weiß <grete@example.com>", "de"},
+		{"Céline Roy <celine@example.com>", "fr-CA"},
+		{"João Silva <joao@example.com>", "pt"},
+		{"Nobody Known <nobody@example.com>", ""},
+	} {
+		mail := st.inviteIn(t, p.address, p.loc)
+		links[mail.To] = mail.Links()[0]
+	}
+	open := func(link, acceptLanguage string) page {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, link, nil)
+		require.NoError(t, err)
+		if acceptLanguage != "" {
+			req.Header.Set("Accept-Language", acceptLanguage)
+		}
+		p := do(t, req)
+		require.Equal(t, http.StatusOK, p.Status, p.Body)
+		require.Contains(t, p.Header.Values("Vary"), "Accept-Language")
+		return p
+	}
+	for _, tc := range []struct {
+		name, to, acceptLanguage, lang, heading, text string
+	}{
+		{"the person's locale", "grete@example.com", "", "de", "Einladung zu acme", `<label for="first_name">Vorname</label>`},
+		{"the person's locale before the browser's", "grete@example.com", "fr", "de", "Einladung zu acme", "Konto erstellen"},
+		{"the person's language", "celine@example.com", "", "fr", "Rejoindre acme", "Créer mon compte"},
+		{"the browser's, when the person's is not shipped", "joao@example.com", "pt-BR, fr;q=0.5", "fr", "Rejoindre acme", "Bonjour João, vous avez reçu une invitation à rejoindre acme"},
+		{"the organisation's default", "joao@example.com", "pt-BR", "es", "Únase a acme", "Hola, João. Ha recibido una invitación"},
+		{"the browser's, for a person without", "nobody@example.com", "de-AT,de;q=0.9", "de", "Einladung zu acme", "Hallo Nobody, Sie wurden mit der Adresse <strong>nobody@example.com</strong> zu acme eingeladen."},
+		{"the organisation's default, for a person without", "nobody@example.com", "", "es", "Únase a acme", "Crear mi cuenta"},
+	} {
+		p := open(links[tc.to], tc.acceptLanguage)
+		require.Contains(t, p.Body, `<html lang="`+tc.lang+`">`, tc.name)
+		require.Contains(t, p.Body, "<h1>"+tc.heading+"</h1>", tc.name)
+		require.Contains(t, p.Body, tc.text, tc.name)
+	}
+	p := open(links["grete@example.com"], "")
+	require.Contains(t, p.Body, `name="first_name" value="Grete"`)
+	require.Contains(t, p.Body, `name="last_name" value="Weiß"`, "the last name is prefilled too")
+	require.Contains(t, p.Body, "Mindestens 10 Zeichen.")
+
+	// A mistake is told in the person's language; an unknown message stays
+	// as the service wrote it.
+	tok := links["grete@example.com"][strings.Index(links["grete@example.com"], "token=")+len("token="):]
+	p = post(t, s.URL+"/invite/accept", acceptForm(tok, "", "kurz", "Grete", "Weiß"))
+	require.Equal(t, http.StatusUnprocessableEntity, p.Status)
+	require.Contains(t, p.Body, `<p class="error" id="password-error">Das Passwort muss mindestens 10 Zeichen lang sein</p>`)
+	p = post(t, s.URL+"/invite/accept", acceptForm(tok, "x", "ein-eigenes-passwort-1", "", ""))
+	require.Contains(t, p.Body, `<p class="error" id="username-error">Ein Benutzername besteht aus 2 bis 64 Buchstaben`)
+
+	// Without a sign-in page the success page says the page may be closed;
+	// with one, it links to it.
+	p = post(t, s.URL+"/invite/accept", acceptForm(tok, "grete", "ein-eigenes-passwort-1", "", ""))
+	require.Equal(t, http.StatusOK, p.Status, p.Body)
+	require.Contains(t, p.Body, "<h1>Ihr Konto ist eingerichtet</h1>")
+	require.Contains(t, p.Body, "oder Ihrem Benutzernamen <strong>grete</strong>")
+	require.Contains(t, p.Body, "Sie können diese Seite jetzt schließen.")
+	s.Query(t, st.tok, `mutation { updateOrganization(input: {signInURL: "https://app.acme.example/login?from=rollcall&x=1"}) { id } }`, nil)
+	tok = links["celine@example.com"][strings.Index(links["celine@example.com"], "token=")+len("token="):]
+	p = post(t, s.URL+"/invite/accept", acceptForm(tok, "", "un-mot-de-passe-1", "", ""))
+	require.Equal(t, http.StatusOK, p.Status, p.Body)
+	require.Contains(t, p.Body, "<h1>Votre compte est prêt</h1>")
+	require.Contains(t, p.Body, `<a class="button" href="https://app.acme.example/login?from=rollcall&amp;x=1">Se connecter à acme</a>`)
+
+	// A dead link tells no person: the browser's language, else English.
+	for lang, want := range map[string]string{"es": "Este enlace no es válido", "fr-CH": "Ce lien n’est pas valide", "": "This link is not valid", "pt": "This link is not valid"} {
+		req, err := http.NewRequest(http.MethodGet, s.URL+"/invite/accept?token=junk", nil)
+		require.NoError(t, err)
+		req.Header.Set("Accept-Language", lang)
+		p := do(t, req)
+		require.Equal(t, http.StatusNotFound, p.Status)
+		require.Contains(t, p.Body, "<h1>"+want+"</h1>", lang)
+	}
+	p = post(t, s.URL+"/invite/accept", acceptForm(tok, "", "x", "", ""), "Origin", "http://evil.example", "Accept-Language", "de")
+	require.Equal(t, http.StatusForbidden, p.Status)
+	require.Contains(t, p.Body, "Dieses Formular kam von einer anderen Website")
+}
+
+// TestResetPageInGerman: a German person's reset email, form, mistakes and
+// answer are German; a dead reset link is told when opened.
+func TestResetPageInGerman(t *testing.T) {
+	t.Parallel()
+	st := newSite(t)
+	s := st.s
+	s.AddPeople(t, st.org, testkit.Person{Email: "grete@example.com", FirstName: "Grete", Status: user.StatusActive,
+		Password: "grete-old-password", Locale: "de"})
+	s.Query(t, "", `mutation { requestPasswordReset(input: {organization: "acme", email: "grete@example.com"}) }`, nil)
+	mail := s.LastEmailTo(t, "grete@example.com")
+	require.Equal(t, "Ihr Passwort für acme zurücksetzen", mail.Subject)
+	require.Contains(t, mail.Text, "Der Link ist 1 Stunde lang gültig, bis ")
+	link, tok := mail.Links()[0], mail.Token()
+
+	p := get(t, link)
+	require.Equal(t, http.StatusOK, p.Status, p.Body)
+	require.Contains(t, p.Body, `<html lang="de">`)
+	require.Contains(t, p.Body, "<h1>Neues Passwort wählen</h1>")
+	require.Contains(t, p.Body, `<label for="password">Neues Passwort</label>`)
+	p = post(t, s.URL+"/password/reset", url.Values{"token": {tok}, "password": {"grete@example.com"}})
+	require.Equal(t, http.StatusUnprocessableEntity, p.Status)
+	require.Contains(t, p.Body, `<p class="error" id="password-error">Das Passwort darf nicht Ihre E-Mail-Adresse sein</p>`)
+	p = post(t, s.URL+"/password/reset", url.Values{"token": {tok}, "password": {"grete-new-password"}})
+	require.Equal(t, http.StatusOK, p.Status, p.Body)
+	require.Contains(t, p.Body, "<h1>Ihr Passwort wurde geändert</h1>")
+	require.Contains(t, p.Body, "Melden Sie sich als <strong>grete@example.com</strong> mit Ihrem neuen Passwort an.")
+	s.Login(t, "acme", "grete@example.com", "grete-new-password")
+
+	p = get(t, link)
+	require.Equal(t, http.StatusNotFound, p.Status, "a spent link is told when opened")
+	require.Contains(t, p.Body, "Request a new password reset")
 }
