@@ -140,6 +140,7 @@ type ComplexityRoot struct {
 	DefaultEmailTemplate struct {
 		HTML      func(childComplexity int) int
 		Kind      func(childComplexity int) int
+		Locale    func(childComplexity int) int
 		Subject   func(childComplexity int) int
 		Text      func(childComplexity int) int
 		Variables func(childComplexity int) int
@@ -173,6 +174,7 @@ type ComplexityRoot struct {
 		HTML      func(childComplexity int) int
 		ID        func(childComplexity int) int
 		Kind      func(childComplexity int) int
+		Locale    func(childComplexity int) int
 		Role      func(childComplexity int) int
 		RoleID    func(childComplexity int) int
 		Subject   func(childComplexity int) int
@@ -244,6 +246,8 @@ type ComplexityRoot struct {
 		Email            func(childComplexity int) int
 		ExpiresAt        func(childComplexity int) int
 		FirstName        func(childComplexity int) int
+		LastName         func(childComplexity int) int
+		Locale           func(childComplexity int) int
 		OrganizationName func(childComplexity int) int
 	}
 
@@ -316,6 +320,7 @@ type ComplexityRoot struct {
 
 	Organization struct {
 		CreatedAt            func(childComplexity int) int
+		DefaultLocale        func(childComplexity int) int
 		EmailFromName        func(childComplexity int) int
 		ID                   func(childComplexity int) int
 		InvitationTTLSeconds func(childComplexity int) int
@@ -323,6 +328,7 @@ type ComplexityRoot struct {
 		Products             func(childComplexity int) int
 		ReplyTo              func(childComplexity int) int
 		ResetTTLSeconds      func(childComplexity int) int
+		SignInURL            func(childComplexity int) int
 		Slug                 func(childComplexity int) int
 		UpdatedAt            func(childComplexity int) int
 	}
@@ -339,7 +345,7 @@ type ComplexityRoot struct {
 		AuditEvents           func(childComplexity int, first *int, after *entgql.Cursor[int], where *ent.AuditEventWhereInput) int
 		BulkSend              func(childComplexity int, id int) int
 		BulkSends             func(childComplexity int, first *int, after *entgql.Cursor[int], where *ent.BulkSendWhereInput) int
-		DefaultEmailTemplates func(childComplexity int) int
+		DefaultEmailTemplates func(childComplexity int, locale *string) int
 		EmailTemplates        func(childComplexity int) int
 		Events                func(childComplexity int, first *int, after *entgql.Cursor[int], types []string, since *time.Time) int
 		Imports               func(childComplexity int, first *int, after *entgql.Cursor[int]) int
@@ -348,7 +354,7 @@ type ComplexityRoot struct {
 		Nodes                 func(childComplexity int, ids []int) int
 		Notifications         func(childComplexity int, first *int, after *entgql.Cursor[int], unreadOnly *bool) int
 		Organization          func(childComplexity int) int
-		PreviewEmail          func(childComplexity int, kind emailtemplate.Kind, userID *int, roleID *int) int
+		PreviewEmail          func(childComplexity int, kind emailtemplate.Kind, userID *int, roleID *int, locale *string) int
 		Roles                 func(childComplexity int) int
 		Users                 func(childComplexity int, first *int, after *entgql.Cursor[int], last *int, before *entgql.Cursor[int], orderBy *ent.UserOrder, where *ent.UserWhereInput, search *string) int
 		Viewer                func(childComplexity int) int
@@ -416,6 +422,7 @@ type ComplexityRoot struct {
 		LastEmailStatus    func(childComplexity int) int
 		LastLoginAt        func(childComplexity int) int
 		LastName           func(childComplexity int) int
+		Locale             func(childComplexity int) int
 		MustChangePassword func(childComplexity int) int
 		Products           func(childComplexity int) int
 		Role               func(childComplexity int) int
@@ -530,8 +537,8 @@ type QueryResolver interface {
 	BulkSends(ctx context.Context, first *int, after *entgql.Cursor[int], where *ent.BulkSendWhereInput) (*ent.BulkSendConnection, error)
 	Imports(ctx context.Context, first *int, after *entgql.Cursor[int]) (*ent.ImportConnection, error)
 	EmailTemplates(ctx context.Context) ([]*ent.EmailTemplate, error)
-	DefaultEmailTemplates(ctx context.Context) ([]*model.DefaultEmailTemplate, error)
-	PreviewEmail(ctx context.Context, kind emailtemplate.Kind, userID *int, roleID *int) (*model.RenderedEmail, error)
+	DefaultEmailTemplates(ctx context.Context, locale *string) ([]*model.DefaultEmailTemplate, error)
+	PreviewEmail(ctx context.Context, kind emailtemplate.Kind, userID *int, roleID *int, locale *string) (*model.RenderedEmail, error)
 	AuditEvents(ctx context.Context, first *int, after *entgql.Cursor[int], where *ent.AuditEventWhereInput) (*ent.AuditEventConnection, error)
 	Invitation(ctx context.Context, token string) (*model.InvitationInfo, error)
 	Viewer(ctx context.Context) (*ent.User, error)
@@ -925,6 +932,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DefaultEmailTemplate.Kind(childComplexity), true
+	case "DefaultEmailTemplate.locale":
+		if e.ComplexityRoot.DefaultEmailTemplate.Locale == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DefaultEmailTemplate.Locale(childComplexity), true
 	case "DefaultEmailTemplate.subject":
 		if e.ComplexityRoot.DefaultEmailTemplate.Subject == nil {
 			break
@@ -1055,6 +1068,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.EmailTemplate.Kind(childComplexity), true
+	case "EmailTemplate.locale":
+		if e.ComplexityRoot.EmailTemplate.Locale == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EmailTemplate.Locale(childComplexity), true
 	case "EmailTemplate.role":
 		if e.ComplexityRoot.EmailTemplate.Role == nil {
 			break
@@ -1328,6 +1347,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.InvitationInfo.FirstName(childComplexity), true
+	case "InvitationInfo.lastName":
+		if e.ComplexityRoot.InvitationInfo.LastName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvitationInfo.LastName(childComplexity), true
+	case "InvitationInfo.locale":
+		if e.ComplexityRoot.InvitationInfo.Locale == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvitationInfo.Locale(childComplexity), true
 	case "InvitationInfo.organizationName":
 		if e.ComplexityRoot.InvitationInfo.OrganizationName == nil {
 			break
@@ -1791,6 +1822,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Organization.CreatedAt(childComplexity), true
+	case "Organization.defaultLocale":
+		if e.ComplexityRoot.Organization.DefaultLocale == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.DefaultLocale(childComplexity), true
 	case "Organization.emailFromName":
 		if e.ComplexityRoot.Organization.EmailFromName == nil {
 			break
@@ -1833,6 +1870,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Organization.ResetTTLSeconds(childComplexity), true
+	case "Organization.signInURL":
+		if e.ComplexityRoot.Organization.SignInURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.SignInURL(childComplexity), true
 	case "Organization.slug":
 		if e.ComplexityRoot.Organization.Slug == nil {
 			break
@@ -1915,7 +1958,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		return e.ComplexityRoot.Query.DefaultEmailTemplates(childComplexity), true
+		args, err := ec.field_Query_defaultEmailTemplates_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.DefaultEmailTemplates(childComplexity, args["locale"].(*string)), true
 	case "Query.emailTemplates":
 		if e.ComplexityRoot.Query.EmailTemplates == nil {
 			break
@@ -2005,7 +2053,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.PreviewEmail(childComplexity, args["kind"].(emailtemplate.Kind), args["userId"].(*int), args["roleId"].(*int)), true
+		return e.ComplexityRoot.Query.PreviewEmail(childComplexity, args["kind"].(emailtemplate.Kind), args["userId"].(*int), args["roleId"].(*int), args["locale"].(*string)), true
 	case "Query.roles":
 		if e.ComplexityRoot.Query.Roles == nil {
 			break
@@ -2292,6 +2340,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.LastName(childComplexity), true
+	case "User.locale":
+		if e.ComplexityRoot.User.Locale == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.Locale(childComplexity), true
 	case "User.mustChangePassword":
 		if e.ComplexityRoot.User.MustChangePassword == nil {
 			break
@@ -3270,6 +3324,10 @@ type EmailTemplate implements Node {
   updatedAt: Time!
   kind: EmailKind!
   roleID: ID
+  """
+  The language the override is for, a BCP 47 tag in canonical form (de, fr-CA); null: every language that has no override of its own.
+  """
+  locale: String
   subject: String!
   html: String!
   text: String!
@@ -3645,6 +3703,14 @@ type Organization implements Node {
   resetTTLSeconds: Int!
   emailFromName: String!
   replyTo: String
+  """
+  The language of people who have none (a BCP 47 tag, canonical), and of those whose language has no template or page: emails, built-in pages, dates. Default en.
+  """
+  defaultLocale: String!
+  """
+  Where people sign in (an http or https URL): the built-in pages link to it once an invitation is accepted or a password reset, and templates may print it as {{.SignInURL}}. Null: no link.
+  """
+  signInURL: String
 }
 """
 Ordering options for Organization connections
@@ -3813,6 +3879,10 @@ type User implements Node {
   username: String
   firstName: String
   lastName: String
+  """
+  The person's language, a BCP 47 tag in canonical form (de, fr-CA, pt-BR): their emails and the built-in pages speak it where a template or page exists in it or its language. Null: the organisation's defaultLocale.
+  """
+  locale: String
   status: UserStatus!
   roleID: ID!
   products: [String!]!
@@ -3999,6 +4069,24 @@ input UserWhereInput {
   lastNameNotNil: Boolean
   lastNameEqualFold: String
   lastNameContainsFold: String
+  """
+  locale field predicates
+  """
+  locale: String
+  localeNEQ: String
+  localeIn: [String!]
+  localeNotIn: [String!]
+  localeGT: String
+  localeGTE: String
+  localeLT: String
+  localeLTE: String
+  localeContains: String
+  localeHasPrefix: String
+  localeHasSuffix: String
+  localeIsNil: Boolean
+  localeNotNil: Boolean
+  localeEqualFold: String
+  localeContainsFold: String
   """
   status field predicates
   """
@@ -4381,15 +4469,30 @@ extend type Query {
   are in defaultEmailTemplates. Needs templates.manage or people.invite.
   """
   emailTemplates: [EmailTemplate!]!
-  "The built-in templates of every kind, with the variables templates may use. No permission needed."
-  defaultEmailTemplates: [DefaultEmailTemplate!]!
+  """
+  The built-in templates of every kind in one language, with the variables
+  templates may use. Rollcall ships en, de, fr and es; another locale gets the
+  shipped one that serves it best (de-CH: de), else English. Default en. A
+  malformed or unknown locale is BAD_USER_INPUT. No permission needed.
+  """
+  defaultEmailTemplates(
+    "A BCP 47 tag such as de or fr-CA."
+    locale: String
+  ): [DefaultEmailTemplate!]!
   """
   Render an email as it would go out, to a real person (userId) or to a sample
-  person of a role (roleId, default Member), with the organisation's overrides.
+  person of a role (roleId, default Member), with the organisation's overrides
+  and the template chosen for the person's locale (docs/api.md, Locales).
   Sends nothing and issues no link (the preview's link does not work). Needs
   people.invite.
   """
-  previewEmail(kind: EmailKind!, userId: ID, roleId: ID): RenderedEmail!
+  previewEmail(
+    kind: EmailKind!
+    userId: ID
+    roleId: ID
+    "Preview as for a person of this language (BCP 47), in place of the person's own; the sample person has none (the organisation's default)."
+    locale: String
+  ): RenderedEmail!
   """
   The audit log, newest first: who (actor) did what (action) to whom (target),
   when and from which address. Pages hold 50 entries by default, 500 at most.
@@ -4487,9 +4590,12 @@ extend type Mutation {
   reactivateUser(id: ID!): User!
   """
   Override an email for the organisation (roleId null) or for one role within
-  the kind (the role's version wins). Saving checks the template against the
-  template rules (docs/api.md); a refusal is BAD_USER_INPUT naming the field
-  (subject, html or text) and the line. Needs templates.manage.
+  the kind, in one language (locale) or every language (locale null). A person
+  gets the most specific override: role and locale, locale, role, kind, before
+  the built-in template (docs/api.md, Locales). Saving again for the same kind,
+  role and locale replaces the earlier override. Saving checks the template
+  against the template rules (docs/api.md); a refusal is BAD_USER_INPUT naming
+  the field (subject, html, text or locale) and the line. Needs templates.manage.
   """
   updateEmailTemplate(input: UpdateEmailTemplateInput!): EmailTemplate!
   "Change the organisation's settings; fields left out stay as they are. Needs organization.manage."
@@ -4533,6 +4639,12 @@ input InviteUsersInput {
   products: [String!]
   "false: create the people without emailing them."
   sendEmail: Boolean = true
+  """
+  The language of everyone this call creates or invites (a BCP 47 tag such as
+  de or pt-BR, stored canonical); their emails speak it. Null: the people
+  created have none (the organisation's default), and those invited keep theirs.
+  """
+  locale: String
 }
 
 "What inviteUsers did."
@@ -4569,6 +4681,8 @@ input UpdateUserInput {
   roleId: ID
   "Replaces the person's products; each must be one of the organisation's."
   products: [String!]
+  "The person's language, a BCP 47 tag such as de or pt-BR (stored canonical). Empty clears it: the organisation's default then applies."
+  locale: String
 }
 
 "A role's name and permissions."
@@ -4593,6 +4707,13 @@ type InvitationInfo {
   email: String!
   "The first name the inviter entered, if any."
   firstName: String
+  "The last name the inviter entered, if any."
+  lastName: String
+  """
+  The language to show the invitation in: the person's locale, else the
+  organisation's defaultLocale (a BCP 47 tag).
+  """
+  locale: String!
   organizationName: String!
   "When the link stops working."
   expiresAt: Time!
@@ -4612,6 +4733,8 @@ type RenderedEmail {
 "A built-in template, used for a kind the organisation has not overridden."
 type DefaultEmailTemplate {
   kind: EmailKind!
+  "The language it is written in: en, de, fr or es."
+  locale: String!
   subject: String!
   html: String!
   text: String!
@@ -4627,11 +4750,21 @@ type TemplateVariable {
   description: String!
 }
 
-"An override of one kind of email, for the organisation or one role."
+"""
+An override of one kind of email, for the organisation or one role, in one
+language or every language. Saving again for the same kind, role and locale
+replaces the earlier override.
+"""
 input UpdateEmailTemplateInput {
   kind: EmailKind!
   "null: the organisation's template for the kind; else the role's own."
   roleId: ID
+  """
+  The language it is written in, a BCP 47 tag such as de or fr-CA (stored
+  canonical): people of that locale or language get it before any other
+  (docs/api.md, Locales). null: every language without an override of its own.
+  """
+  locale: String
   "Go template syntax; folded to one line. May not print ActionURL or TemporaryPassword."
   subject: String!
   "Go template syntax, escaped by html/template; allowed elements and attributes only, nothing loaded from elsewhere."
@@ -4654,6 +4787,10 @@ input UpdateOrganizationInput {
   emailFromName: String
   "The Reply-To address of the organisation's emails. Empty clears it."
   replyTo: String
+  "The language of people who have none, a BCP 47 tag such as en or de-CH (stored canonical)."
+  defaultLocale: String
+  "Where people sign in: an http or https URL of at most 2,000 bytes, linked from the built-in pages and printed by {{.SignInURL}}. Empty clears it."
+  signInURL: String
 }
 
 "What the invited person submits to accept."
@@ -5035,6 +5172,8 @@ func (ec *executionContext) childFields_DefaultEmailTemplate(ctx context.Context
 	switch field.Name {
 	case "kind":
 		return ec.fieldContext_DefaultEmailTemplate_kind(ctx, field)
+	case "locale":
+		return ec.fieldContext_DefaultEmailTemplate_locale(ctx, field)
 	case "subject":
 		return ec.fieldContext_DefaultEmailTemplate_subject(ctx, field)
 	case "html":
@@ -5105,6 +5244,8 @@ func (ec *executionContext) childFields_EmailTemplate(ctx context.Context, field
 		return ec.fieldContext_EmailTemplate_kind(ctx, field)
 	case "roleID":
 		return ec.fieldContext_EmailTemplate_roleID(ctx, field)
+	case "locale":
+		return ec.fieldContext_EmailTemplate_locale(ctx, field)
 	case "subject":
 		return ec.fieldContext_EmailTemplate_subject(ctx, field)
 	case "html":
@@ -5243,6 +5384,10 @@ func (ec *executionContext) childFields_InvitationInfo(ctx context.Context, fiel
 		return ec.fieldContext_InvitationInfo_email(ctx, field)
 	case "firstName":
 		return ec.fieldContext_InvitationInfo_firstName(ctx, field)
+	case "lastName":
+		return ec.fieldContext_InvitationInfo_lastName(ctx, field)
+	case "locale":
+		return ec.fieldContext_InvitationInfo_locale(ctx, field)
 	case "organizationName":
 		return ec.fieldContext_InvitationInfo_organizationName(ctx, field)
 	case "expiresAt":
@@ -5339,6 +5484,10 @@ func (ec *executionContext) childFields_Organization(ctx context.Context, field 
 		return ec.fieldContext_Organization_emailFromName(ctx, field)
 	case "replyTo":
 		return ec.fieldContext_Organization_replyTo(ctx, field)
+	case "defaultLocale":
+		return ec.fieldContext_Organization_defaultLocale(ctx, field)
+	case "signInURL":
+		return ec.fieldContext_Organization_signInURL(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Organization", field.Name)
 }
@@ -5455,6 +5604,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_firstName(ctx, field)
 	case "lastName":
 		return ec.fieldContext_User_lastName(ctx, field)
+	case "locale":
+		return ec.fieldContext_User_locale(ctx, field)
 	case "status":
 		return ec.fieldContext_User_status(ctx, field)
 	case "roleID":
@@ -6275,6 +6426,20 @@ func (ec *executionContext) field_Query_bulkSends_args(ctx context.Context, rawA
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_defaultEmailTemplates_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "locale",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["locale"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_events_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6434,6 +6599,14 @@ func (ec *executionContext) field_Query_previewEmail_args(ctx context.Context, r
 		return nil, err
 	}
 	args["roleId"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "locale",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["locale"] = arg3
 	return args, nil
 }
 
@@ -8034,6 +8207,29 @@ func (ec *executionContext) fieldContext_DefaultEmailTemplate_kind(_ context.Con
 	return graphql.NewScalarFieldContext("DefaultEmailTemplate", field, false, false, errors.New("field of type EmailKind does not have child fields"))
 }
 
+func (ec *executionContext) _DefaultEmailTemplate_locale(ctx context.Context, field graphql.CollectedField, obj *model.DefaultEmailTemplate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DefaultEmailTemplate_locale(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Locale, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DefaultEmailTemplate_locale(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DefaultEmailTemplate", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _DefaultEmailTemplate_subject(ctx context.Context, field graphql.CollectedField, obj *model.DefaultEmailTemplate) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8615,6 +8811,29 @@ func (ec *executionContext) _EmailTemplate_roleID(ctx context.Context, field gra
 }
 func (ec *executionContext) fieldContext_EmailTemplate_roleID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("EmailTemplate", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _EmailTemplate_locale(ctx context.Context, field graphql.CollectedField, obj *ent.EmailTemplate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EmailTemplate_locale(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Locale, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_EmailTemplate_locale(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EmailTemplate", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _EmailTemplate_subject(ctx context.Context, field graphql.CollectedField, obj *ent.EmailTemplate) (ret graphql.Marshaler) {
@@ -9679,6 +9898,52 @@ func (ec *executionContext) _InvitationInfo_firstName(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_InvitationInfo_firstName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvitationInfo", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _InvitationInfo_lastName(ctx context.Context, field graphql.CollectedField, obj *model.InvitationInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvitationInfo_lastName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_InvitationInfo_lastName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvitationInfo", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _InvitationInfo_locale(ctx context.Context, field graphql.CollectedField, obj *model.InvitationInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvitationInfo_locale(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Locale, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InvitationInfo_locale(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("InvitationInfo", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
@@ -11778,6 +12043,52 @@ func (ec *executionContext) fieldContext_Organization_replyTo(_ context.Context,
 	return graphql.NewScalarFieldContext("Organization", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
+func (ec *executionContext) _Organization_defaultLocale(ctx context.Context, field graphql.CollectedField, obj *ent.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Organization_defaultLocale(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DefaultLocale, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Organization_defaultLocale(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Organization", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Organization_signInURL(ctx context.Context, field graphql.CollectedField, obj *ent.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Organization_signInURL(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SignInURL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Organization_signInURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Organization", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *entgql.PageInfo[int]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12251,7 +12562,8 @@ func (ec *executionContext) _Query_defaultEmailTemplates(ctx context.Context, fi
 			return ec.fieldContext_Query_defaultEmailTemplates(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Query().DefaultEmailTemplates(ctx)
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().DefaultEmailTemplates(ctx, fc.Args["locale"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.DefaultEmailTemplate) graphql.Marshaler {
@@ -12261,7 +12573,7 @@ func (ec *executionContext) _Query_defaultEmailTemplates(ctx context.Context, fi
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Query_defaultEmailTemplates(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Query_defaultEmailTemplates(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
@@ -12270,6 +12582,17 @@ func (ec *executionContext) fieldContext_Query_defaultEmailTemplates(_ context.C
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_DefaultEmailTemplate(ctx, field)
 		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_defaultEmailTemplates_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -12284,7 +12607,7 @@ func (ec *executionContext) _Query_previewEmail(ctx context.Context, field graph
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().PreviewEmail(ctx, fc.Args["kind"].(emailtemplate.Kind), fc.Args["userId"].(*int), fc.Args["roleId"].(*int))
+			return ec.Resolvers.Query().PreviewEmail(ctx, fc.Args["kind"].(emailtemplate.Kind), fc.Args["userId"].(*int), fc.Args["roleId"].(*int), fc.Args["locale"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.RenderedEmail) graphql.Marshaler {
@@ -13479,6 +13802,29 @@ func (ec *executionContext) _User_lastName(ctx context.Context, field graphql.Co
 	)
 }
 func (ec *executionContext) fieldContext_User_lastName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("User", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _User_locale(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_locale(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Locale, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_User_locale(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
@@ -17862,7 +18208,7 @@ func (ec *executionContext) unmarshalInputInviteUsersInput(ctx context.Context, 
 		asMap["sendEmail"] = true
 	}
 
-	fieldsInOrder := [...]string{"emails", "roleId", "products", "sendEmail"}
+	fieldsInOrder := [...]string{"emails", "roleId", "products", "sendEmail", "locale"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -17897,6 +18243,13 @@ func (ec *executionContext) unmarshalInputInviteUsersInput(ctx context.Context, 
 				return it, err
 			}
 			it.SendEmail = data
+		case "locale":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("locale"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Locale = data
 		}
 	}
 	return it, nil
@@ -18566,7 +18919,7 @@ func (ec *executionContext) unmarshalInputUpdateEmailTemplateInput(ctx context.C
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"kind", "roleId", "subject", "html", "text"}
+	fieldsInOrder := [...]string{"kind", "roleId", "locale", "subject", "html", "text"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -18587,6 +18940,13 @@ func (ec *executionContext) unmarshalInputUpdateEmailTemplateInput(ctx context.C
 				return it, err
 			}
 			it.RoleID = data
+		case "locale":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("locale"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Locale = data
 		case "subject":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subject"))
 			data, err := ec.unmarshalNString2string(ctx, v)
@@ -18624,7 +18984,7 @@ func (ec *executionContext) unmarshalInputUpdateOrganizationInput(ctx context.Co
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "products", "invitationTTLSeconds", "resetTTLSeconds", "emailFromName", "replyTo"}
+	fieldsInOrder := [...]string{"name", "products", "invitationTTLSeconds", "resetTTLSeconds", "emailFromName", "replyTo", "defaultLocale", "signInURL"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -18673,6 +19033,20 @@ func (ec *executionContext) unmarshalInputUpdateOrganizationInput(ctx context.Co
 				return it, err
 			}
 			it.ReplyTo = data
+		case "defaultLocale":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("defaultLocale"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DefaultLocale = data
+		case "signInURL":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signInURL"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignInURL = data
 		}
 	}
 	return it, nil
@@ -18689,7 +19063,7 @@ func (ec *executionContext) unmarshalInputUpdateUserInput(ctx context.Context, o
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"email", "username", "firstName", "lastName", "roleId", "products"}
+	fieldsInOrder := [...]string{"email", "username", "firstName", "lastName", "roleId", "products", "locale"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -18738,6 +19112,13 @@ func (ec *executionContext) unmarshalInputUpdateUserInput(ctx context.Context, o
 				return it, err
 			}
 			it.Products = data
+		case "locale":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("locale"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Locale = data
 		}
 	}
 	return it, nil
@@ -18846,7 +19227,7 @@ func (ec *executionContext) unmarshalInputUserWhereInput(ctx context.Context, ob
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailEqualFold", "emailContainsFold", "username", "usernameNEQ", "usernameIn", "usernameNotIn", "usernameGT", "usernameGTE", "usernameLT", "usernameLTE", "usernameContains", "usernameHasPrefix", "usernameHasSuffix", "usernameIsNil", "usernameNotNil", "usernameEqualFold", "usernameContainsFold", "firstName", "firstNameNEQ", "firstNameIn", "firstNameNotIn", "firstNameGT", "firstNameGTE", "firstNameLT", "firstNameLTE", "firstNameContains", "firstNameHasPrefix", "firstNameHasSuffix", "firstNameIsNil", "firstNameNotNil", "firstNameEqualFold", "firstNameContainsFold", "lastName", "lastNameNEQ", "lastNameIn", "lastNameNotIn", "lastNameGT", "lastNameGTE", "lastNameLT", "lastNameLTE", "lastNameContains", "lastNameHasPrefix", "lastNameHasSuffix", "lastNameIsNil", "lastNameNotNil", "lastNameEqualFold", "lastNameContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "roleID", "roleIDNEQ", "roleIDIn", "roleIDNotIn", "mustChangePassword", "mustChangePasswordNEQ", "invitedAt", "invitedAtNEQ", "invitedAtIn", "invitedAtNotIn", "invitedAtGT", "invitedAtGTE", "invitedAtLT", "invitedAtLTE", "invitedAtIsNil", "invitedAtNotNil", "inviteExpiresAt", "inviteExpiresAtNEQ", "inviteExpiresAtIn", "inviteExpiresAtNotIn", "inviteExpiresAtGT", "inviteExpiresAtGTE", "inviteExpiresAtLT", "inviteExpiresAtLTE", "inviteExpiresAtIsNil", "inviteExpiresAtNotNil", "invitationCount", "invitationCountNEQ", "invitationCountIn", "invitationCountNotIn", "invitationCountGT", "invitationCountGTE", "invitationCountLT", "invitationCountLTE", "acceptedAt", "acceptedAtNEQ", "acceptedAtIn", "acceptedAtNotIn", "acceptedAtGT", "acceptedAtGTE", "acceptedAtLT", "acceptedAtLTE", "acceptedAtIsNil", "acceptedAtNotNil", "lastLoginAt", "lastLoginAtNEQ", "lastLoginAtIn", "lastLoginAtNotIn", "lastLoginAtGT", "lastLoginAtGTE", "lastLoginAtLT", "lastLoginAtLTE", "lastLoginAtIsNil", "lastLoginAtNotNil", "lastEmailStatus", "lastEmailStatusNEQ", "lastEmailStatusIn", "lastEmailStatusNotIn", "lastEmailStatusIsNil", "lastEmailStatusNotNil", "hasRole", "hasRoleWith", "hasImport", "hasImportWith", "inviteExpired"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailEqualFold", "emailContainsFold", "username", "usernameNEQ", "usernameIn", "usernameNotIn", "usernameGT", "usernameGTE", "usernameLT", "usernameLTE", "usernameContains", "usernameHasPrefix", "usernameHasSuffix", "usernameIsNil", "usernameNotNil", "usernameEqualFold", "usernameContainsFold", "firstName", "firstNameNEQ", "firstNameIn", "firstNameNotIn", "firstNameGT", "firstNameGTE", "firstNameLT", "firstNameLTE", "firstNameContains", "firstNameHasPrefix", "firstNameHasSuffix", "firstNameIsNil", "firstNameNotNil", "firstNameEqualFold", "firstNameContainsFold", "lastName", "lastNameNEQ", "lastNameIn", "lastNameNotIn", "lastNameGT", "lastNameGTE", "lastNameLT", "lastNameLTE", "lastNameContains", "lastNameHasPrefix", "lastNameHasSuffix", "lastNameIsNil", "lastNameNotNil", "lastNameEqualFold", "lastNameContainsFold", "locale", "localeNEQ", "localeIn", "localeNotIn", "localeGT", "localeGTE", "localeLT", "localeLTE", "localeContains", "localeHasPrefix", "localeHasSuffix", "localeIsNil", "localeNotNil", "localeEqualFold", "localeContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "roleID", "roleIDNEQ", "roleIDIn", "roleIDNotIn", "mustChangePassword", "mustChangePasswordNEQ", "invitedAt", "invitedAtNEQ", "invitedAtIn", "invitedAtNotIn", "invitedAtGT", "invitedAtGTE", "invitedAtLT", "invitedAtLTE", "invitedAtIsNil", "invitedAtNotNil", "inviteExpiresAt", "inviteExpiresAtNEQ", "inviteExpiresAtIn", "inviteExpiresAtNotIn", "inviteExpiresAtGT", "inviteExpiresAtGTE", "inviteExpiresAtLT", "inviteExpiresAtLTE", "inviteExpiresAtIsNil", "inviteExpiresAtNotNil", "invitationCount", "invitationCountNEQ", "invitationCountIn", "invitationCountNotIn", "invitationCountGT", "invitationCountGTE", "invitationCountLT", "invitationCountLTE", "acceptedAt", "acceptedAtNEQ", "acceptedAtIn", "acceptedAtNotIn", "acceptedAtGT", "acceptedAtGTE", "acceptedAtLT", "acceptedAtLTE", "acceptedAtIsNil", "acceptedAtNotNil", "lastLoginAt", "lastLoginAtNEQ", "lastLoginAtIn", "lastLoginAtNotIn", "lastLoginAtGT", "lastLoginAtGTE", "lastLoginAtLT", "lastLoginAtLTE", "lastLoginAtIsNil", "lastLoginAtNotNil", "lastEmailStatus", "lastEmailStatusNEQ", "lastEmailStatusIn", "lastEmailStatusNotIn", "lastEmailStatusIsNil", "lastEmailStatusNotNil", "hasRole", "hasRoleWith", "hasImport", "hasImportWith", "inviteExpired"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -19448,6 +19829,111 @@ func (ec *executionContext) unmarshalInputUserWhereInput(ctx context.Context, ob
 				return it, err
 			}
 			it.LastNameContainsFold = data
+		case "locale":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("locale"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Locale = data
+		case "localeNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("localeNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LocaleNEQ = data
+		case "localeIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("localeIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LocaleIn = data
+		case "localeNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("localeNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LocaleNotIn = data
+		case "localeGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("localeGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LocaleGT = data
+		case "localeGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("localeGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LocaleGTE = data
+		case "localeLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("localeLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LocaleLT = data
+		case "localeLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("localeLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LocaleLTE = data
+		case "localeContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("localeContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LocaleContains = data
+		case "localeHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("localeHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LocaleHasPrefix = data
+		case "localeHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("localeHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LocaleHasSuffix = data
+		case "localeIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("localeIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LocaleIsNil = data
+		case "localeNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("localeNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LocaleNotNil = data
+		case "localeEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("localeEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LocaleEqualFold = data
+		case "localeContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("localeContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LocaleContainsFold = data
 		case "status":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
 			data, err := ec.unmarshalOUserStatus2ᚖgithubᚗcomᚋrollcallᚋrollcallᚋentᚋuserᚐStatus(ctx, v)
@@ -20847,6 +21333,11 @@ func (ec *executionContext) _DefaultEmailTemplate(ctx context.Context, sel ast.S
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "locale":
+			out.Values[i] = ec._DefaultEmailTemplate_locale(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "subject":
 			out.Values[i] = ec._DefaultEmailTemplate_subject(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -21223,6 +21714,11 @@ func (ec *executionContext) _EmailTemplate(ctx context.Context, sel ast.Selectio
 			}
 		case "roleID":
 			out.Values[i] = ec._EmailTemplate_roleID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "locale":
+			out.Values[i] = ec._EmailTemplate_locale(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -21797,6 +22293,16 @@ func (ec *executionContext) _InvitationInfo(ctx context.Context, sel ast.Selecti
 		case "firstName":
 			out.Values[i] = ec._InvitationInfo_firstName(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastName":
+			out.Values[i] = ec._InvitationInfo_lastName(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "locale":
+			out.Values[i] = ec._InvitationInfo_locale(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "organizationName":
@@ -22435,6 +22941,16 @@ func (ec *executionContext) _Organization(ctx context.Context, sel ast.Selection
 			}
 		case "replyTo":
 			out.Values[i] = ec._Organization_replyTo(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "defaultLocale":
+			out.Values[i] = ec._Organization_defaultLocale(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "signInURL":
+			out.Values[i] = ec._Organization_signInURL(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -23344,6 +23860,11 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 			}
 		case "lastName":
 			out.Values[i] = ec._User_lastName(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "locale":
+			out.Values[i] = ec._User_locale(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
