@@ -59,8 +59,8 @@ type eventLog struct {
 
 // expect waits until the events after those already read are of types
 // want, in that order, and returns them. On PostgreSQL an event shows once
-// every transaction older than its own has ended (any on the server: a test
-// running in parallel), so it waits for them to settle.
+// every older transaction of its database has ended (the server's workers
+// may still be in one), so it waits for them to settle.
 func (l *eventLog) expect(t *testing.T, want ...string) []loggedEvent {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)

@@ -54,8 +54,8 @@ func (f *fixture) types(t *testing.T, ctx context.Context, after event.Position)
 }
 
 // requireTypes waits until the events after p that ctx may read are of
-// types want: on PostgreSQL a transaction open anywhere on the server (a
-// test running in parallel) holds newer events back until it ends.
+// types want: on PostgreSQL an older transaction still open in the
+// database holds newer events back until it ends.
 func (f *fixture) requireTypes(t *testing.T, ctx context.Context, after event.Position, want ...string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)

@@ -116,12 +116,11 @@ func (f *Feed) Subscribe(ctx context.Context, types []string) (*Subscription, er
 	if err := f.add(ctx, s); err != nil {
 		return nil, err
 	}
-	s.stop = context.AfterFunc(ctx, s.Close)
 	return s, nil
 }
 
-// add registers s, starting the tailer at the head of the log if it is not
-// running; s then receives what the tailer reads from now on.
+// add registers s until ctx ends, starting the tailer at the head of the log
+// if it is not running; s then receives what the tailer reads from now on.
 func (f *Feed) add(ctx context.Context, s *Subscription) error {
 	var head *Position // read outside the lock, when the tailer must start
 	for {
@@ -132,6 +131,7 @@ func (f *Feed) add(ctx context.Context, s *Subscription) error {
 		}
 		if f.running || head != nil {
 			f.subs[s] = struct{}{}
+			s.stop = context.AfterFunc(ctx, s.Close) // runs Close in a goroutine of its own
 			if !f.running {
 				f.running = true
 				f.wg.Add(1)

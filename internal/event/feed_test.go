@@ -65,6 +65,7 @@ func TestFeedFiltersByOrganizationAndType(t *testing.T) {
 	noLeaks(t)
 	f, feed := feedFixture(t, event.FeedConfig{Poll: time.Hour})
 	require.NoError(t, f.log.Record(f.sys, f.db.Client, f.orgs[0], event.Event{Type: event.UserCreated}))
+	f.requireTypes(t, f.sys, event.Position{}, event.UserCreated) // settled: before the head
 
 	all, err := feed.Subscribe(reader(f.orgs[0]), nil)
 	require.NoError(t, err)

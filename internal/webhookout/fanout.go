@@ -52,8 +52,11 @@ func (s *Service) FanOut(ctx context.Context) (more bool, err error) {
 	return n == fanBatch, nil
 }
 
-// ensureCursor creates the cursor's row, at the log's head, the first time
-// fan-out runs on a database: endpoints get the events from then on.
+// ensureCursor creates the cursor's row, at the start of the log, the first
+// time fan-out runs on a database. It reads the retained log through once
+// then, writing nothing for events older than every endpoint (subscribed);
+// starting at the log's head instead would skip the events written before
+// the first fan-out ran.
 func (s *Service) ensureCursor(ctx context.Context) error {
 	if s.cursorReady.Load() {
 		return nil
@@ -63,11 +66,7 @@ func (s *Service) ensureCursor(ctx context.Context) error {
 		return fmt.Errorf("read the webhook cursor: %w", err)
 	}
 	if !exists {
-		head, err := s.events.Head(ctx)
-		if err != nil {
-			return err
-		}
-		err = s.client.WebhookCursor.Create().SetName(cursorName).SetTxid(head.Tx).SetEventID(head.ID).
+		err = s.client.WebhookCursor.Create().SetName(cursorName).
 			OnConflictColumns(webhookcursor.FieldName).DoNothing().Exec(ctx)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("create the webhook cursor: %w", err)
