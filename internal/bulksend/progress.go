@@ -139,6 +139,16 @@ func (s *Service) Cancel(ctx context.Context, id int) (*ent.BulkSend, error) {
 	now := s.clock.Now()
 	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
 		sys := auth.AsSystem(ctx)
+		// Deliveries first, then the send: the order a worker recording
+		// its unit takes them in, so the two never wait on each other.
+		n, err := tx.Delivery.Update().
+			Where(delivery.BulkSendID(id), delivery.StatusEQ(enum.DeliveryQueued),
+				delivery.Or(delivery.LeasedByIsNil(), delivery.LeaseExpiresAtLT(now))).
+			SetStatus(enum.DeliverySkipped).SetError("cancelled").ClearLeasedBy().ClearLeaseExpiresAt().
+			SetUpdatedAt(now).Save(sys)
+		if err != nil {
+			return fmt.Errorf("cancel deliveries: %w", err)
+		}
 		q := tx.BulkSend.Query().Where(bulksend.ID(id))
 		if s.store.locks() {
 			q = q.ForUpdate()
@@ -148,14 +158,6 @@ func (s *Service) Cancel(ctx context.Context, id int) (*ent.BulkSend, error) {
 		}
 		if b.FinishedAt != nil {
 			return nil
-		}
-		n, err := tx.Delivery.Update().
-			Where(delivery.BulkSendID(id), delivery.StatusEQ(enum.DeliveryQueued),
-				delivery.Or(delivery.LeasedByIsNil(), delivery.LeaseExpiresAtLT(now))).
-			SetStatus(enum.DeliverySkipped).SetError("cancelled").ClearLeasedBy().ClearLeaseExpiresAt().
-			SetUpdatedAt(now).Save(sys)
-		if err != nil {
-			return fmt.Errorf("cancel deliveries: %w", err)
 		}
 		if b, err = b.Update().SetStatus(bulksend.StatusCANCELLED).AddSkipped(n).SetUpdatedAt(now).Save(sys); err != nil {
 			return fmt.Errorf("cancel bulk send: %w", err)
