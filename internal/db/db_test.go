@@ -11,8 +11,8 @@ import (
 	"entgo.io/ent/dialect"
 	"github.com/stretchr/testify/require"
 
-	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent"
+	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent/schema/enum"
 	"github.com/rollcall/rollcall/internal/perm"
 )

@@ -13,8 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/rollcall/rollcall/internal/emailaddr"
-	"github.com/rollcall/rollcall/internal/personname"
 	"github.com/rollcall/rollcall/internal/locale"
+	"github.com/rollcall/rollcall/internal/personname"
 	"github.com/rollcall/rollcall/internal/plaintext"
 	"github.com/rollcall/rollcall/internal/username"
 )
