@@ -16,6 +16,9 @@ import (
 	"github.com/rollcall/rollcall/internal/apperr"
 	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/clock"
+	"github.com/rollcall/rollcall/internal/event"
+	"github.com/rollcall/rollcall/internal/events"
+	"github.com/rollcall/rollcall/internal/notify"
 	"github.com/rollcall/rollcall/internal/testdb"
 )
 
@@ -74,7 +77,7 @@ func setup(t *testing.T) *bundle {
 	clk := clock.NewManual(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	q := &queued{}
 	svc := New(Deps{Client: d.Client, Clock: clk, Audit: audit.New(d.Client, clk), Bulk: q, Dialect: d.Dialect,
-		Log: slog.New(slog.DiscardHandler)})
+		Events: event.New(d.Client, clk, d.Dialect), Notify: notify.New(d.Client, clk, events.NewLocal()), Log: slog.New(slog.DiscardHandler)})
 	o := testdb.NewOrg(t, d.Client, "acme")
 	return &bundle{client: d.Client, svc: svc, mail: q, org: o, owner: o.Person(t, "owner@acme.test", "Owner", user.StatusActive)}
 }

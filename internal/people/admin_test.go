@@ -20,6 +20,7 @@ import (
 	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/clock"
+	"github.com/rollcall/rollcall/internal/event"
 	"github.com/rollcall/rollcall/internal/invite"
 	"github.com/rollcall/rollcall/internal/perm"
 	"github.com/rollcall/rollcall/internal/testdb"
@@ -72,7 +73,7 @@ func setup(t *testing.T) *bundle {
 	sessions := auth.New(d.Client, clk, throttle.New(d.Client, d.Dialect, clk), auth.DefaultConfig(), log)
 	q := &queued{}
 	o := testdb.NewOrg(t, d.Client, "acme")
-	return &bundle{client: d.Client, admin: NewAdmin(d.Client, clk, audit.New(d.Client, clk), sessions, q, log),
+	return &bundle{client: d.Client, admin: NewAdmin(d.Client, clk, audit.New(d.Client, clk), sessions, q, log, WithEvents(event.New(d.Client, clk, d.Dialect))),
 		people: New(d.Client), mail: q, clock: clk, org: o, owner: o.Person(t, "owner@acme.test", perm.Owner, user.StatusActive)}
 }
 
