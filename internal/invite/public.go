@@ -195,10 +195,11 @@ func (s *Service) Activate(ctx context.Context, in AcceptInput) (*ent.User, erro
 		if inviter, err = s.notifyInviter(sys, tx, after); err != nil {
 			return err
 		}
-		accepted := event.UserEvent(event.InvitationAccepted, after, u.Edges.Role.Name).With("invitedById", nil)
+		var invitedBy any // null: no person invited them
 		if inviter != 0 {
-			accepted.Data["invitedById"] = event.ID(inviter)
+			invitedBy = event.ID(inviter)
 		}
+		accepted := event.UserEvent(event.InvitationAccepted, after, u.Edges.Role.Name).With("invitedById", invitedBy)
 		if err := s.events.Record(sys, tx, u.OrganizationID, accepted); err != nil {
 			return err
 		}
