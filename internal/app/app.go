@@ -122,7 +122,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 		Events: a.Events, Notify: notifier,
 	})
 	a.Webhooks = webhookout.New(webhookout.Deps{
-		Client: d.Client, Dialect: d.Dialect, Clock: clk, Events: event.New(d.Client, clk, d.Dialect), Audit: auditLog,
+		Client: d.Client, Dialect: d.Dialect, Clock: clk, Events: a.Events, Audit: auditLog,
 		Log: log, Config: cfg.Webhooks,
 	})
 	a.Importer = importer.New(d, clk, auditLog, a.Invites, importer.Limits{

@@ -1,13 +1,15 @@
 package app_test
 
 // Outbound webhooks through the real handler and workers, with receivers on
-// loopback. The services do not emit events yet on this branch: the tests
-// write them with event.Log.Record over the app's client, as a change's
-// transaction will, and wake fan-out as the commit signal will.
+// loopback. TestWebhooksForAnInvitation follows real changes end to end;
+// the other tests write events with event.Log.Record over the app's client,
+// as a change's transaction does, and wake fan-out themselves.
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -25,6 +27,7 @@ import (
 	"github.com/rollcall/rollcall/ent/webhookdelivery"
 	"github.com/rollcall/rollcall/internal/config"
 	"github.com/rollcall/rollcall/internal/event"
+	"github.com/rollcall/rollcall/internal/fakesmtp"
 	"github.com/rollcall/rollcall/internal/testkit"
 	"github.com/rollcall/rollcall/internal/webhookout"
 )
@@ -124,6 +127,74 @@ func (a *admin) attempts(t *testing.T) map[string][]attemptJSON {
 		}
 	}
 	return m
+}
+
+// TestWebhooksForAnInvitation: an invitation sent over SMTP, one address
+// bounced by the mail server, the other accepted on the public API. Every
+// event of the organisation reaches the endpoint that takes everything,
+// once, signed, woken by the commits' announcements alone; the endpoint
+// filtered to email.bounced gets the bounce and nothing else.
+func TestWebhooksForAnInvitation(t *testing.T) {
+	t.Parallel()
+	s, fake := withSMTP(t, allowPrivate)
+	fake.Fail(fakesmtp.StageRcpt, "gone@example.com", 1<<30, 550, "5.1.1 User unknown")
+	a := signIn(t, s, "acme")
+	everything, bounces := testkit.NewWebhookReceiver(t), testkit.NewWebhookReceiver(t)
+	all := a.createEndpoint(t, map[string]any{"url": everything.URL})
+	filtered := a.createEndpoint(t, map[string]any{"url": bounces.URL, "eventTypes": []string{"email.bounced"}})
+
+	res, resp := a.invite(t, a.tok, []string{"Ada Lovelace <ada@example.com>", "gone@example.com"}, "Member", true)
+	require.Empty(t, resp.Errors)
+	s.WaitDeliveries(t)
+	msgs := fake.MessagesTo("ada@example.com")
+	require.Len(t, msgs, 1)
+	token := testkit.ParseEmail(t, "ada's invitation", bytes.NewReader(msgs[0].Data)).Token()
+	require.NotEmpty(t, token)
+	require.Empty(t, accept(s, t, token, "ada-password-123").Errors)
+
+	// Nobody pokes the workers: the commits' announcements wake them.
+	calls := map[string]testkit.WebhookCall{}
+	seen := func(typ string) bool {
+		return slices.ContainsFunc(slices.Collect(maps.Values(calls)), func(c testkit.WebhookCall) bool { return payload(t, c).Type == typ })
+	}
+	for !seen("invitation.accepted") || !seen("email.bounced") {
+		c := everything.Await(t, func() {})
+		require.NotContains(t, calls, c.ID, "sent twice")
+		require.True(t, verify(t, c, all.Secret))
+		calls[c.ID] = c
+	}
+	bounce := bounces.Await(t, func() {})
+	require.True(t, verify(t, bounce, filtered.Secret))
+	p := payload(t, bounce)
+	require.Equal(t, "email.bounced", p.Type)
+	require.Equal(t, "gone@example.com", p.Data["email"])
+	require.Contains(t, p.Data["reason"], "User unknown")
+
+	// The rest of the organisation's events, then nothing more.
+	waitFannedOut(t, s)
+	require.NoError(t, waitIdle(s))
+	for _, c := range everything.Drain() {
+		require.NotContains(t, calls, c.ID, "sent twice")
+		require.True(t, verify(t, c, all.Secret))
+		calls[c.ID] = c
+	}
+	bounces.None(t)
+	var want []string
+	for _, e := range s.DB.Client.Event.Query().Where(entevent.OrganizationID(a.org.ID)).AllX(testkit.System()) {
+		want = append(want, strconv.Itoa(e.ID))
+		if c, ok := calls[strconv.Itoa(e.ID)]; ok {
+			require.Equal(t, e.Type, payload(t, c).Type)
+		}
+	}
+	require.ElementsMatch(t, want, slices.Collect(maps.Keys(calls)))
+
+	ada := res.InviteUsers.Users[0]
+	for _, c := range calls {
+		if p := payload(t, c); p.Type == "invitation.accepted" {
+			require.Equal(t, ada.ID, p.Data["user"].(map[string]any)["id"])
+			require.Equal(t, fmt.Sprint(a.org.Owner.ID), p.Data["invitedById"])
+		}
+	}
 }
 
 // TestWebhookEndpoints: managing endpoints through GraphQL, with the

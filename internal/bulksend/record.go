@@ -335,7 +335,8 @@ func (s *Service) finish(ctx context.Context, tx *ent.Client, id int) (*ent.Bulk
 
 // outcomeEvents are the events of the jobs' outcomes, as writePeople
 // leaves the people: invitation.sent for each invitation or temporary
-// password that left, email.failed for each email that failed for good.
+// password that left, email.failed for each email that failed for good,
+// email.bounced for each the recipient's server refused (SMTP's 5xx to RCPT).
 func outcomeEvents(jobs []*job) []event.Event {
 	var out []event.Event
 	for _, j := range jobs {
@@ -350,8 +351,12 @@ func outcomeEvents(jobs []*job) []event.Event {
 				expires = &j.expires
 			}
 			out = append(out, event.Sent(j.orgID, personAfter(j), string(j.action), j.id, send, j.createdBy, expires))
-		case j.result.kind == failed:
-			out = append(out, event.EmailEvent(event.EmailFailed, event.Email{OrgID: j.orgID, DeliveryID: j.id,
+		case j.result.kind == failed || j.result.kind == bounced:
+			typ := event.EmailFailed
+			if j.result.kind == bounced {
+				typ = event.EmailBounced
+			}
+			out = append(out, event.EmailEvent(typ, event.Email{OrgID: j.orgID, DeliveryID: j.id,
 				BulkSendID: send, Kind: string(j.action), To: j.email, Person: personOf(j.user), Reason: j.result.reason}))
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"time"
 
 	"github.com/rollcall/rollcall/ent"
 	"github.com/rollcall/rollcall/internal/events"
@@ -80,4 +81,47 @@ func (l *Log) announceOnCommit(ctx context.Context, m *ent.EventMutation, orgs [
 			return nil
 		})
 	})
+}
+
+// Follow calls poke each time a commit that wrote events is announced, and
+// again shortly after, backing off, while events after the reader's
+// position (pos) have committed but are still held back by an older
+// running transaction (see Unsettled): their commit was announced before a
+// read could see them. It returns when ctx ends or the bus closes; without
+// a bus it returns at once (the reader polls).
+func (l *Log) Follow(ctx context.Context, pos func(context.Context) (Position, error), poke func()) {
+	wakes, unsubscribe := l.Wake(ctx)
+	defer unsubscribe()
+	if wakes == nil {
+		return
+	}
+	timer := time.NewTimer(0)
+	<-timer.C
+	defer timer.Stop()
+	retry := settleRetry
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-wakes:
+			if !ok {
+				return
+			}
+			poke()
+			retry = settleRetry
+		case <-timer.C:
+			p, err := pos(ctx)
+			if err != nil {
+				continue
+			}
+			held, err := l.Unsettled(ctx, p)
+			if err != nil || !held {
+				retry = settleRetry
+				continue
+			}
+			poke()
+			retry = min(2*retry, settleRetryMax)
+		}
+		timer.Reset(retry)
+	}
 }

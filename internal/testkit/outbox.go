@@ -84,7 +84,15 @@ func readEmail(t testing.TB, file string) Email {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	m, err := mail.ReadMessage(f)
+	return ParseEmail(t, file, f)
+}
+
+// ParseEmail decodes a message as any transport writes it (name says where
+// it came from in failures), failing the test if it is not well-formed.
+func ParseEmail(t testing.TB, name string, r io.Reader) Email {
+	t.Helper()
+	file := name
+	m, err := mail.ReadMessage(r)
 	if err != nil {
 		t.Fatalf("%s: %v", file, err)
 	}
@@ -106,9 +114,9 @@ func readEmail(t testing.TB, file string) Email {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := multipart.NewReader(m.Body, params["boundary"])
+	mr := multipart.NewReader(m.Body, params["boundary"])
 	for {
-		p, err := r.NextPart()
+		p, err := mr.NextPart()
 		if err == io.EOF {
 			break
 		}

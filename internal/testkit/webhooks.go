@@ -93,6 +93,19 @@ func (rc *WebhookReceiver) Await(t testing.TB, poke func()) WebhookCall {
 	}
 }
 
+// Drain returns the calls waiting to be read.
+func (rc *WebhookReceiver) Drain() []WebhookCall {
+	var out []WebhookCall
+	for {
+		select {
+		case c := <-rc.calls:
+			out = append(out, c)
+		default:
+			return out
+		}
+	}
+}
+
 // None checks that no call is waiting to be read.
 func (rc *WebhookReceiver) None(t testing.TB) {
 	t.Helper()

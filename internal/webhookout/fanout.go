@@ -76,6 +76,19 @@ func (s *Service) ensureCursor(ctx context.Context) error {
 	return nil
 }
 
+// position is where fan-out stands in the log (the start before it first
+// ran).
+func (s *Service) position(ctx context.Context) (event.Position, error) {
+	c, err := s.client.WebhookCursor.Query().Where(webhookcursor.Name(cursorName)).Only(auth.AsSystem(ctx))
+	switch {
+	case ent.IsNotFound(err):
+		return event.Position{}, nil
+	case err != nil:
+		return event.Position{}, fmt.Errorf("read the webhook cursor: %w", err)
+	}
+	return event.Position{Tx: c.Txid, ID: c.EventID}, nil
+}
+
 // fanOutBatch reads up to fanBatch events after the cursor, writes their
 // deliveries and moves the cursor past them, and returns how many events
 // it read.

@@ -215,11 +215,14 @@ func Sign(id string, ts time.Time, body []byte, secrets ...string) (string, erro
 }
 
 // Run runs this replica's fan-out and delivery workers until ctx ends.
+// Fan-out runs when a commit that wrote events is announced on any replica,
+// and every Poll.
 // Calls in flight when it ends are abandoned, as in a crash: nothing is
 // recorded for them, and their leases lapse so that another replica (or
 // this one, restarted) sends them again.
 func (s *Service) Run(ctx context.Context) {
 	var wg sync.WaitGroup
+	wg.Go(func() { s.events.Follow(ctx, s.position, s.Wake) })
 	wg.Go(func() {
 		queue.Loop{Name: "webhook fan-out", Clock: s.clock, Poll: s.cfg.Poll, Wake: s.fanWake, Log: s.log,
 			Work: s.FanOut}.Run(ctx)
