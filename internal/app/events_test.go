@@ -6,13 +6,16 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rollcall/rollcall/ent"
 	"github.com/rollcall/rollcall/ent/user"
 	"github.com/rollcall/rollcall/internal/config"
+	"github.com/rollcall/rollcall/internal/event"
 	"github.com/rollcall/rollcall/internal/fakemailgun"
 	"github.com/rollcall/rollcall/internal/testkit"
 )
@@ -364,6 +367,74 @@ func auditCursor(t *testing.T, a *admin) string {
 	a.s.Query(t, a.tok, `{ auditEvents(first: 1) { edges { cursor } } }`, nil).Decode(t, &out)
 	require.NotEmpty(t, out.AuditEvents.Edges)
 	return out.AuditEvents.Edges[0].Cursor
+}
+
+// TestEventsPageAcrossLateCommits: on PostgreSQL, writers keep committing
+// events out of id order (the later id first) while a reader pages the log
+// through the API from its last cursor; it reads every event once.
+func TestEventsPageAcrossLateCommits(t *testing.T) {
+	t.Parallel()
+	s := testkit.NewServer(t)
+	if !testkit.Postgres() {
+		t.Skip("SQLite has one writer at a time: ids are commit order")
+	}
+	a := signIn(t, s, "acme")
+	log := event.New(s.DB.Client, s.Clock, s.DB.Dialect)
+	const writers, rounds = 6, 20
+	record := func(tx *ent.Tx, w, n int, which string) {
+		require.NoError(t, log.Record(testkit.System(), tx.Client(), a.org.ID,
+			event.Event{Type: "user.updated", Data: map[string]any{"tag": fmt.Sprintf("%d/%d/%s", w, n, which)}}))
+	}
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for n := range rounds {
+				// early takes the lower id, late the higher; late commits first.
+				early, err := s.DB.Client.Tx(testkit.System())
+				require.NoError(t, err)
+				record(early, w, n, "early")
+				late, err := s.DB.Client.Tx(testkit.System())
+				require.NoError(t, err)
+				record(late, w, n, "late")
+				require.NoError(t, late.Commit())
+				require.NoError(t, early.Commit())
+			}
+		})
+	}
+	writing := make(chan struct{})
+	go func() { wg.Wait(); close(writing) }()
+
+	// A reader pages by the cursor all along, in small pages.
+	seen := map[string]bool{}
+	var after *string
+	deadline := time.Now().Add(time.Minute)
+	for done := false; ; {
+		select {
+		case <-writing:
+			done = true // one more pass reads what committed last
+		default:
+		}
+		for {
+			p := readEvents(t, s, a.tok, map[string]any{"first": 7, "after": after})
+			for _, e := range p.Events.Edges {
+				require.False(t, seen[e.Node.ID], "event %s read twice", e.Node.ID)
+				seen[e.Node.ID] = true
+			}
+			if p.Events.PageInfo.EndCursor != nil {
+				after = p.Events.PageInfo.EndCursor
+			}
+			if !p.Events.PageInfo.HasNextPage {
+				break
+			}
+		}
+		if done && len(seen) == 2*writers*rounds {
+			break
+		}
+		// Once the writers are done, what is left settles as soon as no
+		// older transaction of the database (a worker's) is running.
+		require.True(t, time.Now().Before(deadline), "read %d of %d events", len(seen), 2*writers*rounds)
+	}
+	require.Len(t, seen, 2*writers*rounds, "no gaps")
 }
 
 // TestEventRetention: every replica deletes the events past their
