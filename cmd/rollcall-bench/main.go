@@ -45,6 +45,7 @@ type options struct {
 	subscribeParallel int
 	cpuProfile        string
 	importRows        int
+	webhooks          int
 }
 
 func parseFlags(args []string) (options, error) {
@@ -83,6 +84,7 @@ Flags:
 	})
 	fs.IntVar(&o.subscribeParallel, "subscribe-parallel", 100, "websocket subscriptions opened at once")
 	fs.IntVar(&o.importRows, "import", 0, "instead of a send, import a CSV of this many new people through importUsers and report its time and the server's peak RSS")
+	fs.IntVar(&o.webhooks, "webhooks", 0, "webhook endpoints (on a loopback receiver in this process) subscribed to invitation.sent; the run then waits until every call arrived")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write this process's CPU profile (fake Mailgun and watchers) here")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -94,6 +96,8 @@ Flags:
 		return o, errors.New("--subscribers must be at least 1")
 	case o.concurrency < 1:
 		return o, errors.New("--concurrency must be at least 1")
+	case o.webhooks < 0:
+		return o, errors.New("--webhooks must not be negative")
 	case o.subscribeParallel < 1:
 		return o, errors.New("--subscribe-parallel must be at least 1")
 	}
@@ -188,7 +192,9 @@ func run(ctx context.Context, opts options) (ok bool, err error) {
 		singly: opts.singly, logPath: logPath, logLevel: opts.serverLogLevel,
 		// Every subscriber connects from this one address: lift the
 		// per-address websocket cap for this server (--server-env wins).
-		extraEnv: append([]string{"ROLLCALL_MAX_WEBSOCKETS_PER_IP=" + strconv.Itoa(opts.subscribers+10)}, opts.serverEnv...),
+		// The webhook receiver is on loopback.
+		extraEnv: append([]string{"ROLLCALL_MAX_WEBSOCKETS_PER_IP=" + strconv.Itoa(opts.subscribers+10),
+			"ROLLCALL_WEBHOOK_ALLOW_PRIVATE=true"}, opts.serverEnv...),
 	})
 	if err != nil {
 		return false, err
@@ -218,6 +224,17 @@ func run(ctx context.Context, opts options) (ok bool, err error) {
 		return created == opts.importRows, nil
 	}
 
+	var hooks *receiver
+	if opts.webhooks > 0 {
+		if hooks, err = startReceiver(); err != nil {
+			return false, err
+		}
+		defer hooks.Close()
+		if err := gql.createEndpoints(ctx, hooks, opts.webhooks); err != nil {
+			return false, err
+		}
+	}
+
 	seedStart := time.Now()
 	seeded, err := seed(ctx, opts.databaseURL, benchOrg, opts.recipients)
 	if err != nil {
@@ -225,7 +242,7 @@ func run(ctx context.Context, opts options) (ok bool, err error) {
 	}
 	step("seeded %d people in %s", seeded, time.Since(seedStart).Round(10*time.Millisecond))
 
-	m, err := measure(ctx, gql, srv, mg, opts)
+	m, err := measure(ctx, gql, srv, mg, hooks, opts)
 	if err != nil {
 		return false, err
 	}

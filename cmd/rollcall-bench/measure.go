@@ -29,6 +29,11 @@ type measurement struct {
 	peakRSS   int64 // bytes
 	rssErr    error
 	cpu       cpuUse // from the mutation until the send finished
+	// With --webhooks: what the receiver saw, and the server's CPU from the
+	// mutation until the last call arrived.
+	hooks     *webhookFigures
+	hooksCPU  time.Duration
+	hooksWall time.Duration
 }
 
 // cpuUse is CPU time spent during the send, by whom.
@@ -38,7 +43,7 @@ type cpuUse struct {
 }
 
 // measure runs the send and everything watching it.
-func measure(ctx context.Context, gql *client, srv *server, mg *mailgun, opts options) (*measurement, error) {
+func measure(ctx context.Context, gql *client, srv *server, mg *mailgun, hooks *receiver, opts options) (*measurement, error) {
 	m := &measurement{}
 	dbName := ""
 	if cfg, err := pgx.ParseConfig(opts.databaseURL); err == nil {
@@ -81,6 +86,17 @@ func measure(ctx context.Context, gql *client, srv *server, mg *mailgun, opts op
 	m.cpu = cpuUse{wall: time.Since(start), server: server1 - server0, bench: selfCPU() - self0,
 		postgres: stopBackends(), machine: orZero(machineCPU()).sub(machine0)}
 	m.provider = stopSampling()
+	if err == nil && hooks != nil {
+		want := m.send.Sent * opts.webhooks
+		hbar := progressbar.NewOptions(want, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionSetDescription("webhooks"),
+			progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("calls"),
+			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+		err = hooks.waitFor(ctx, want, func(n int) { _ = hbar.Set(n) })
+		_ = hbar.Finish()
+		server2, _ := srv.CPU()
+		f := hooks.figures()
+		m.hooks, m.hooksCPU, m.hooksWall = &f, server2-server0, f.last.Sub(start)
+	}
 	m.peakRSS, m.rssErr = srv.PeakRSS()
 	return m, err
 }
@@ -217,6 +233,16 @@ func (m *measurement) report(w io.Writer, opts options) bool {
 		row(fmt.Sprintf("machine (%d CPUs), same span", c.machine.cpus), fmt.Sprintf("%.0f%% busy, %.0f%% iowait",
 			100*float64(c.machine.busy)/float64(total), 100*float64(c.machine.iowait)/float64(total)), "", true)
 	}
+	if h := m.hooks; h != nil {
+		row("webhook calls, mutation → last call", fmt.Sprintf("%s/s (%s events to %d endpoints in %s)", thousands(int(rate(h.distinct, m.hooksWall))),
+			thousands(h.distinct), h.endpoints, secs(m.hooksWall)), "", true)
+		if f := m.send.FinishedAt; f != nil {
+			row("  last call after finishedAt", secs(h.last.Sub(*f)), "", true)
+		}
+		row("webhook calls repeated / badly signed", fmt.Sprintf("%d / %d", h.repeats, h.bad), "0 badly signed", h.bad == 0)
+		row("server CPU per webhook call, mutation → last call (send included)",
+			fmt.Sprintf("%d µs (%s)", m.hooksCPU.Microseconds()/int64(max(h.distinct, 1)), secs(m.hooksCPU)), "", true)
+	}
 	complete := m.send.Status == "COMPLETED" && m.send.FinishedAt != nil && m.send.Sent == m.send.Total && m.send.Total == m.total
 	row("send", fmt.Sprintf("%s: sent %s of %s, failed %s, skipped %s", m.send.Status, thousands(m.send.Sent),
 		thousands(m.send.Total), thousands(m.send.Failed), thousands(m.send.Skipped)), "COMPLETED, sent = total", complete)
@@ -232,7 +258,8 @@ func (m *measurement) report(w io.Writer, opts options) bool {
 			break
 		}
 	}
-	return complete && missed == 0
+	hooksOK := m.hooks == nil || (m.hooks.distinct == m.send.Sent*opts.webhooks && m.hooks.bad == 0)
+	return complete && missed == 0 && hooksOK
 }
 
 // orZero drops an error whose only effect is a zero figure.

@@ -231,6 +231,53 @@ func (q *Queue) Finish(ctx context.Context, client *ent.Client, l Lease, id int,
 	return q.one(ctx, client, "settle", id, stmt, args...)
 }
 
+// FinishAll is Finish for many rows in one statement: it settles those of
+// ids l still holds, writing the same set to each, and returns their ids
+// (the others' leases lapsed, and nothing was written to them).
+func (q *Queue) FinishAll(ctx context.Context, client *ent.Client, l Lease, ids []int, set Set) ([]int, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	if client == nil {
+		client = q.client
+	}
+	cols := make([]string, 0, len(set))
+	for c := range set {
+		cols = append(cols, c)
+	}
+	slices.Sort(cols)
+	assign := []string{"leased_by = NULL", "lease_expires_at = NULL"}
+	args := []any{l.ID, q.clock.Now()}
+	for _, c := range cols {
+		args = append(args, set[c])
+		assign = append(assign, fmt.Sprintf("%s = $%d", c, len(args)))
+	}
+	marks := make([]string, len(ids))
+	for i, id := range ids {
+		args = append(args, id)
+		marks[i] = fmt.Sprintf("$%d", len(args))
+	}
+	stmt := q.dialect.rebind(`UPDATE ` + q.table.Name + ` SET ` + strings.Join(assign, ", ") +
+		` WHERE leased_by = $1 AND lease_expires_at > $2 AND id IN (` + strings.Join(marks, ", ") + `) RETURNING id`)
+	rows, err := client.QueryContext(ctx, stmt, args...)
+	if err != nil {
+		return nil, fmt.Errorf("settle %d rows of %s: %w", len(ids), q.table.Name, err)
+	}
+	defer rows.Close()
+	var settled []int
+	for rows.Next() {
+		var id int
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("settle %d rows of %s: %w", len(ids), q.table.Name, err)
+		}
+		settled = append(settled, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("settle %d rows of %s: %w", len(ids), q.table.Name, err)
+	}
+	return settled, nil
+}
+
 // Retry ends l's hold on row id, to be claimed again at at (the table must
 // be Scheduled), writing set too; see Finish.
 func (q *Queue) Retry(ctx context.Context, client *ent.Client, l Lease, id int, at time.Time, set Set) error {

@@ -137,6 +137,39 @@ func TestClaimAndSettle(t *testing.T) {
 	require.NoError(t, b.q.Finish(ctx, nil, l3, 4, queue.Set{"status": "DONE"}))
 }
 
+// TestFinishAll settles in one statement the rows its lease still holds,
+// and names them; a row another worker took over is left alone.
+func TestFinishAll(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	b.add(t, 3)
+	l1, got, err := b.q.Claim(ctx, 3)
+	require.NoError(t, err)
+	require.Len(t, got, 3)
+	b.clk.Advance(20 * time.Second)
+	_, err = b.q.Renew(ctx, &l1, 1, 2)
+	require.NoError(t, err)
+	b.clk.Advance(11 * time.Second) // row 3's lease lapsed
+	l2, got, err := b.q.Claim(ctx, 3)
+	require.NoError(t, err)
+	require.Equal(t, []int{3}, ids(got))
+
+	settled, err := b.q.FinishAll(ctx, nil, l1, []int{1, 2, 3}, queue.Set{"status": "DONE"})
+	require.NoError(t, err)
+	require.ElementsMatch(t, []int{1, 2}, settled)
+	for id, want := range map[int]string{1: "DONE", 2: "DONE", 3: "PENDING"} {
+		status, _ := b.status(t, id)
+		require.Equal(t, want, status, "row %d", id)
+	}
+	settled, err = b.q.FinishAll(ctx, nil, l1, []int{1, 2}, queue.Set{"status": "AGAIN"})
+	require.NoError(t, err)
+	require.Empty(t, settled, "settled already: no longer held")
+	settled, err = b.q.FinishAll(ctx, nil, l2, []int{3}, nil)
+	require.NoError(t, err)
+	require.Equal(t, []int{3}, settled)
+}
+
 // TestRenew: a renewed lease outlives its first end; an unrenewed one
 // lapses and the row goes to the next claimer.
 func TestRenew(t *testing.T) {

@@ -7,10 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -92,16 +92,29 @@ func (s *Service) deliverBatch(ctx context.Context, n int) (more bool, claimed i
 	if err != nil {
 		return false, len(jobs), fmt.Errorf("read webhook deliveries: %w", err)
 	}
+	results := make([]result, len(rows))
 	var wg sync.WaitGroup
-	for _, d := range rows {
+	for i, d := range rows {
 		wg.Go(func() {
-			if err := s.deliver(sys, held, d, attempt[d.ID]); err != nil {
-				s.log.ErrorContext(sys, "webhook delivery", slog.Int("delivery_id", d.ID), slog.String("error", err.Error()))
-			}
+			results[i] = s.deliver(sys, d, attempt[d.ID])
 		})
 	}
 	wg.Wait()
+	if err := s.record(context.WithoutCancel(sys), held, results); err != nil {
+		return false, len(jobs), err
+	}
 	return len(jobs) == n, len(jobs), nil
+}
+
+// result is one claimed delivery's call: its attempt-th, made at at.
+type result struct {
+	d       *ent.WebhookDelivery
+	attempt int
+	at      time.Time
+	out     outcome
+	// skipped: the endpoint was disabled after the delivery was written;
+	// no call was made.
+	skipped bool
 }
 
 // outcome is how one call ended.
@@ -116,36 +129,32 @@ type outcome struct {
 func (o outcome) delivered() bool { return o.status != nil && *o.status >= 200 && *o.status < 300 }
 func (o outcome) gone() bool      { return o.status != nil && *o.status == http.StatusGone }
 
-// deliver makes one call of delivery d (its attempt-th) and records it.
-func (s *Service) deliver(ctx context.Context, lease queue.Lease, d *ent.WebhookDelivery, attempt int) error {
+// deliver makes the attempt-th call of delivery d, unless its endpoint
+// has been disabled meanwhile.
+func (s *Service) deliver(ctx context.Context, d *ent.WebhookDelivery, attempt int) result {
 	ep, ev := d.Edges.Endpoint, d.Edges.Event
-	keep := context.WithoutCancel(ctx)
+	r := result{d: d, attempt: attempt, at: s.clock.Now()}
 	if !ep.Enabled {
-		err := s.deliveries.Finish(keep, nil, lease, d.ID, queue.Set{"status": webhookdelivery.StatusSKIPPED.String(), "updated_at": s.clock.Now()})
-		if errors.Is(err, queue.ErrLeaseLost) {
-			return nil
-		}
-		return err
+		r.skipped = true
+		return r
 	}
-	now := s.clock.Now()
 	body, err := json.Marshal(Payload{Type: ev.Type, Timestamp: ev.OccurredAt.UTC().Format(time.RFC3339Nano), Data: ev.Data})
 	if err != nil {
-		return fmt.Errorf("encode event %d: %w", ev.ID, err)
+		r.out.err = fmt.Sprintf("encode event %d: %v", ev.ID, err)
+		return r
 	}
 	secrets := []string{ep.Secret}
-	if ep.PreviousSecret != nil && ep.PreviousSecretExpiresAt != nil && now.Before(*ep.PreviousSecretExpiresAt) {
+	if ep.PreviousSecret != nil && ep.PreviousSecretExpiresAt != nil && r.at.Before(*ep.PreviousSecretExpiresAt) {
 		secrets = append(secrets, *ep.PreviousSecret)
 	}
 	msgID := strconv.Itoa(ev.ID)
-	sig, err := Sign(msgID, now, body, secrets...)
+	sig, err := Sign(msgID, r.at, body, secrets...)
 	if err != nil {
-		return err
+		r.out.err = err.Error()
+		return r
 	}
-	out := s.call(ctx, ep.URL, msgID, now, body, sig)
-	if out.abandoned {
-		return nil
-	}
-	return s.record(keep, lease, d, attempt, now, out)
+	r.out = s.call(ctx, ep.URL, msgID, r.at, body, sig)
+	return r
 }
 
 // call POSTs body to url with the Standard Webhooks headers.
@@ -212,51 +221,88 @@ func clean(b []byte) string {
 	return strings.TrimSpace(strings.ReplaceAll(s, "\x00", ""))
 }
 
-// record settles delivery d after its attempt-th call made at now, in one
-// transaction: the attempt, the delivery's new state (delivered, retried at
-// the next time of the schedule, or given up), and on a 410 the endpoint
-// disabled. If the lease lapsed meanwhile (the delivery may be another
-// worker's now), only the attempt is recorded.
-func (s *Service) record(ctx context.Context, lease queue.Lease, d *ent.WebhookDelivery, attempt int, now time.Time, out outcome) error {
-	ep := d.Edges.Endpoint
-	var next *time.Time
-	settle := func(tx *ent.Client) error {
-		set := queue.Set{"updated_at": s.clock.Now()}
+// record settles a batch's calls in one transaction: each delivery's new
+// state (delivered, retried at the next time of the schedule, given up, or
+// skipped for a disabled endpoint), an attempt per call made, and on a 410
+// the endpoint disabled. A delivery whose lease lapsed meanwhile (it may be
+// another worker's now) gets only its attempt recorded. Calls abandoned
+// when the worker stopped record nothing.
+func (s *Service) record(ctx context.Context, lease queue.Lease, results []result) error {
+	now := s.clock.Now()
+	var delivered, skipped []int
+	for _, r := range results {
 		switch {
-		case out.delivered():
-			set["status"] = webhookdelivery.StatusDELIVERED.String()
-		case !out.gone() && attempt <= len(s.cfg.Retry):
-			at := now.Add(s.cfg.Retry[attempt-1])
-			next = &at
-			return s.deliveries.Retry(ctx, tx, lease, d.ID, at, set)
-		default:
-			set["status"] = webhookdelivery.StatusFAILED.String()
+		case r.skipped:
+			skipped = append(skipped, r.d.ID)
+		case !r.out.abandoned && r.out.delivered():
+			delivered = append(delivered, r.d.ID)
 		}
-		return s.deliveries.Finish(ctx, tx, lease, d.ID, set)
 	}
 	return db.InTx(ctx, s.client, func(tx *ent.Client) error {
-		err := settle(tx)
-		lost := errors.Is(err, queue.ErrLeaseLost)
-		if err != nil && !lost {
+		if _, err := s.deliveries.FinishAll(ctx, tx, lease, skipped,
+			queue.Set{"status": webhookdelivery.StatusSKIPPED.String(), "updated_at": now}); err != nil {
 			return err
 		}
-		if lost {
-			next = nil
+		settled, err := s.deliveries.FinishAll(ctx, tx, lease, delivered,
+			queue.Set{"status": webhookdelivery.StatusDELIVERED.String(), "updated_at": now})
+		if err != nil {
+			return err
 		}
-		ms := int(out.duration.Milliseconds())
-		c := tx.WebhookAttempt.Create().SetOrganizationID(ep.OrganizationID).SetEndpointID(ep.ID).SetEventID(d.EventID).
-			SetAttempt(attempt).SetNillableStatusCode(out.status).SetDurationMs(ms).SetCreatedAt(now).SetNillableNextAttemptAt(next)
-		if out.err != "" {
-			c.SetError(truncate(out.err, 2000))
+		var attempts []*ent.WebhookAttemptCreate
+		disabled := map[int]bool{}
+		for _, r := range results {
+			if r.skipped || r.out.abandoned {
+				continue
+			}
+			held := slices.Contains(settled, r.d.ID)
+			var next *time.Time
+			if !r.out.delivered() {
+				if held, next, err = s.settleFailure(ctx, tx, lease, r); err != nil {
+					return err
+				}
+			}
+			ep := r.d.Edges.Endpoint
+			c := tx.WebhookAttempt.Create().SetOrganizationID(ep.OrganizationID).SetEndpointID(ep.ID).SetEventID(r.d.EventID).
+				SetAttempt(r.attempt).SetNillableStatusCode(r.out.status).SetDurationMs(int(r.out.duration.Milliseconds())).
+				SetCreatedAt(r.at).SetNillableNextAttemptAt(next)
+			if r.out.err != "" {
+				c.SetError(truncate(r.out.err, 2000))
+			}
+			attempts = append(attempts, c)
+			if r.out.gone() && held && !disabled[ep.ID] {
+				disabled[ep.ID] = true
+				if err := s.disable(ctx, tx, ep, goneReason); err != nil {
+					return err
+				}
+			}
 		}
-		if err := c.Exec(ctx); err != nil {
-			return fmt.Errorf("record webhook attempt: %w", err)
+		if len(attempts) == 0 {
+			return nil
 		}
-		if out.gone() && !lost {
-			return s.disable(ctx, tx, ep, goneReason)
+		if err := tx.WebhookAttempt.CreateBulk(attempts...).Exec(ctx); err != nil {
+			return fmt.Errorf("record %d webhook attempts: %w", len(attempts), err)
 		}
 		return nil
 	})
+}
+
+// settleFailure settles a failed call's delivery: retried at the next time
+// of the schedule (returned), or given up after the last retry or a 410.
+// held is false, and nothing written, if the lease lapsed.
+func (s *Service) settleFailure(ctx context.Context, tx *ent.Client, lease queue.Lease, r result) (held bool, next *time.Time, err error) {
+	set := queue.Set{"updated_at": s.clock.Now()}
+	if !r.out.gone() && r.attempt <= len(s.cfg.Retry) {
+		at := r.at.Add(s.cfg.Retry[r.attempt-1])
+		next = &at
+		err = s.deliveries.Retry(ctx, tx, lease, r.d.ID, at, set)
+	} else {
+		set["status"] = webhookdelivery.StatusFAILED.String()
+		err = s.deliveries.Finish(ctx, tx, lease, r.d.ID, set)
+	}
+	if errors.Is(err, queue.ErrLeaseLost) {
+		return false, nil, nil
+	}
+	return err == nil, next, err
 }
 
 // disable turns endpoint ep off for reason (Rollcall's decision, not an

@@ -239,7 +239,7 @@ func (s *Service) Run(ctx context.Context) {
 
 // maxBatch is the most deliveries one worker claims at once (their calls go
 // out together).
-const maxBatch = 4
+const maxBatch = 8
 
 // batches splits concurrency calls in flight among delivery workers: one per
 // maxBatch calls, each claiming its share.
