@@ -205,6 +205,66 @@ func TestSMTPBulkSendThroughThePool(t *testing.T) {
 	require.GreaterOrEqual(t, fake.Connections(), 40/7, "dropped connections were replaced")
 }
 
+// TestSMTPBulkSendInEveryLocale: a send to 1,000 people over SMTP, a
+// quarter each in German, Canadian French (French's template), Portuguese
+// (no template: the organisation's Spanish) and no language (Spanish too).
+// Every message parses, each person gets exactly one, in their language;
+// the server's 550 to one RCPT bounces that person and nobody else.
+func TestSMTPBulkSendInEveryLocale(t *testing.T) {
+	t.Parallel()
+	s, fake := withSMTP(t)
+	const gone = "p0500@example.com"
+	fake.Fail(fakesmtp.StageRcpt, gone, 1<<30, 550, "5.1.1 User unknown")
+	a := signIn(t, s, "acme")
+	s.Query(t, a.tok, `mutation { updateOrganization(input: {defaultLocale: "es"}) { defaultLocale } }`, nil).Decode(t, &struct{}{})
+	locales := []struct{ tag, template string }{{"de", "de"}, {"fr-CA", "fr"}, {"pt", "es"}, {"", "es"}}
+	want := map[string]string{} // address → the template's language
+	var people []testkit.Person
+	for i := range 1000 {
+		l := locales[i%len(locales)]
+		p := testkit.Person{Email: fmt.Sprintf("p%04d@example.com", i), FirstName: fmt.Sprintf("Person %d", i), Locale: l.tag}
+		people = append(people, p)
+		want[p.Email] = l.template
+	}
+	s.AddPeople(t, a.org, people...)
+	out := a.send(t, map[string]any{"where": map[string]any{"emailHasSuffix": "@example.com"}})
+	require.Equal(t, 1000, out.SendInvitations.Invitations)
+	s.WaitDeliveries(t)
+	b := a.bulkSendByID(t, out.SendInvitations.BulkSend.ID)
+	require.Equal(t, "COMPLETED", b.Status)
+	require.Equal(t, 999, b.Sent)
+	require.Equal(t, 1, b.Failed, "the bounce")
+
+	got := map[string]int{}
+	for _, m := range fake.Messages() {
+		// A message to several would be recorded once per recipient,
+		// each copy naming one address in its header.
+		e := testkit.ParseEmail(t, m.To, bytes.NewReader(m.Data))
+		require.Equal(t, m.To, e.To, "one recipient per message")
+		got[e.To]++
+		loc := want[e.To]
+		require.Equal(t, invitationSubjects[loc], e.Subject, e.To)
+		require.Contains(t, e.HTML, `<html lang="`+loc+`">`, e.To)
+		require.NotEmpty(t, e.Token(), e.To)
+	}
+	require.Len(t, got, 999)
+	for addr := range want {
+		if addr == gone {
+			require.Zero(t, got[addr])
+			continue
+		}
+		require.Equal(t, 1, got[addr], addr)
+	}
+	var bounced struct {
+		Users struct{ TotalCount int }
+	}
+	s.Query(t, a.tok, `{ users(where: {lastEmailStatus: BOUNCED}) { totalCount } }`, nil).Decode(t, &bounced)
+	require.Equal(t, 1, bounced.Users.TotalCount, "only the refused address bounced")
+	s.Query(t, a.tok, `query($e: String!) { users(where: {email: $e, lastEmailStatus: BOUNCED}) { totalCount } }`,
+		map[string]any{"e": gone}).Decode(t, &bounced)
+	require.Equal(t, 1, bounced.Users.TotalCount)
+}
+
 // TestSMTPConfigRefused: a broken mail configuration stops the server from
 // starting, naming the setting and never repeating the password.
 func TestSMTPConfigRefused(t *testing.T) {
