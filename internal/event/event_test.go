@@ -2,6 +2,8 @@ package event_test
 
 import (
 	"context"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/rollcall/rollcall/internal/clock"
 	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/event"
+	"github.com/rollcall/rollcall/internal/events"
 	"github.com/rollcall/rollcall/internal/perm"
 	"github.com/rollcall/rollcall/internal/testdb"
 	"github.com/rollcall/rollcall/internal/viewer"
@@ -185,4 +188,65 @@ func TestRecordIsTenantScoped(t *testing.T) {
 	require.ErrorIs(t, f.log.Record(context.Background(), f.db.Client, f.orgs[0], event.Event{Type: "nobody"}), privacy.Deny)
 	require.Error(t, f.log.RecordEach(f.sys, f.db.Client, event.Event{Type: "no organisation"}))
 	f.requireTypes(t, f.sys, event.Position{}, "own")
+}
+
+// TestFollowPokesUntilSettled: a commit's announcement pokes the reader;
+// while what it announced is held back by an older transaction that will
+// announce nothing (it writes no event), Follow pokes again until the
+// reader can read it.
+func TestFollowPokesUntilSettled(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	if f.db.Dialect != dialect.Postgres {
+		t.Skip("SQLite has one writer at a time: nothing is held back")
+	}
+	bus := events.NewLocal()
+	log := event.New(f.db.Client, f.clk, f.db.Dialect, event.WithBus(bus))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	var read []string // what the reader read, poke by poke
+	var pos event.Position
+	poked := make(chan struct{}, 1000)
+	go log.Follow(ctx, func(context.Context) (event.Position, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return pos, nil
+	}, func() {
+		// The reader reads after its position at each poke.
+		evs, err := log.After(f.sys, pos, 100)
+		if err == nil && len(evs) > 0 {
+			mu.Lock()
+			pos = event.Of(evs[len(evs)-1])
+			read = append(read, evs[0].Type)
+			mu.Unlock()
+		}
+		poked <- struct{}{}
+	})
+
+	holder, err := f.db.SQL.BeginTx(context.Background(), nil)
+	require.NoError(t, err)
+	_, err = holder.Exec(`SELECT txid_current()`) // takes an id: a running writer
+	require.NoError(t, err)
+	require.NoError(t, log.Record(f.sys, f.db.Client, f.orgs[0], event.Event{Type: "held"}))
+	<-poked // the announcement; the event is held back
+	mu.Lock()
+	require.Empty(t, read)
+	mu.Unlock()
+	require.NoError(t, holder.Rollback()) // ends without an announcement
+	deadline := time.After(10 * time.Second)
+	for {
+		mu.Lock()
+		got := slices.Clone(read)
+		mu.Unlock()
+		if len(got) > 0 {
+			require.Equal(t, []string{"held"}, got)
+			return
+		}
+		select {
+		case <-poked:
+		case <-deadline:
+			t.Fatal("not poked again once the event settled")
+		}
+	}
 }

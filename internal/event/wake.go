@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rollcall/rollcall/ent"
+	"github.com/rollcall/rollcall/ent/privacy"
 	"github.com/rollcall/rollcall/internal/events"
 )
 
@@ -95,6 +96,7 @@ func (l *Log) Follow(ctx context.Context, pos func(context.Context) (Position, e
 	if wakes == nil {
 		return
 	}
+	ctx = privacy.DecisionContext(ctx, privacy.Allow) // it looks at every organisation's events
 	timer := time.NewTimer(0)
 	<-timer.C
 	defer timer.Stop()
@@ -111,11 +113,14 @@ func (l *Log) Follow(ctx context.Context, pos func(context.Context) (Position, e
 			retry = settleRetry
 		case <-timer.C:
 			p, err := pos(ctx)
-			if err != nil {
-				continue
+			held := true // on an error, look again
+			if err == nil {
+				held, err = l.Unsettled(ctx, p)
 			}
-			held, err := l.Unsettled(ctx, p)
-			if err != nil || !held {
+			if err != nil && ctx.Err() == nil {
+				l.log.WarnContext(ctx, "look for unsettled events", slog.String("error", err.Error()))
+			}
+			if !held {
 				retry = settleRetry
 				continue
 			}
