@@ -15,10 +15,7 @@ package event
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -205,29 +202,8 @@ type Position struct {
 // Of returns the position of e.
 func Of(e *ent.Event) Position { return Position{Tx: e.Txid, ID: e.ID} }
 
-// String encodes p opaquely for a cursor.
-func (p Position) String() string {
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(p.Tx))
-	binary.BigEndian.PutUint64(b[8:], uint64(p.ID))
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
-
-// ErrBadPosition is a cursor that is not one this package wrote.
-var ErrBadPosition = errors.New("not an events cursor")
-
-// ParsePosition decodes what String wrote.
-func ParsePosition(s string) (Position, error) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) != 16 {
-		return Position{}, ErrBadPosition
-	}
-	p := Position{Tx: int64(binary.BigEndian.Uint64(b[:8])), ID: int(binary.BigEndian.Uint64(b[8:]))}
-	if p.Tx < 0 || p.ID < 0 {
-		return Position{}, ErrBadPosition
-	}
-	return p, nil
-}
+// String writes p for messages.
+func (p Position) String() string { return fmt.Sprintf("(tx %d, event %d)", p.Tx, p.ID) }
 
 // After returns up to limit settled events after p, in commit order, that
 // match every predicate (add entevent.OrganizationID to scope a tenant;

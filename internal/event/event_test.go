@@ -72,19 +72,6 @@ func (f *fixture) requireTypes(t *testing.T, ctx context.Context, after event.Po
 	}
 }
 
-func TestPositionRoundTrip(t *testing.T) {
-	t.Parallel()
-	for _, p := range []event.Position{{}, {Tx: 1, ID: 2}, {Tx: 1 << 40, ID: 1 << 33}} {
-		got, err := event.ParsePosition(p.String())
-		require.NoError(t, err)
-		require.Equal(t, p, got)
-	}
-	for _, bad := range []string{"", "x", "AAAA", "////////////////////////", event.Position{Tx: 1}.String() + "A"} {
-		_, err := event.ParsePosition(bad)
-		require.ErrorIs(t, err, event.ErrBadPosition, bad)
-	}
-}
-
 // TestRecordAndPage: events come back oldest first, a page at a time, with
 // their data, and a reader scoped to one organisation sees only its own.
 func TestRecordAndPage(t *testing.T) {
