@@ -829,6 +829,14 @@ var (
 				Columns: []*schema.Column{WebhookDeliveriesColumns[8], WebhookDeliveriesColumns[9]},
 			},
 			{
+				Name:    "webhook_delivery_pending",
+				Unique:  false,
+				Columns: []*schema.Column{WebhookDeliveriesColumns[0]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "status = 'PENDING'",
+				},
+			},
+			{
 				Name:    "webhookdelivery_status_next_attempt_at",
 				Unique:  false,
 				Columns: []*schema.Column{WebhookDeliveriesColumns[1], WebhookDeliveriesColumns[3]},

@@ -3,6 +3,7 @@ package schema
 import (
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
@@ -54,7 +55,12 @@ func (WebhookDelivery) Indexes() []ent.Index {
 	return []ent.Index{
 		// Fan-out writes each (endpoint, event) once, whoever runs it.
 		index.Fields("endpoint_id", "event_id").Unique(),
-		// The claim: pending rows that are due.
+		// The claim walks the pending rows in id order, skipping those
+		// held or not yet due: without this index it would pass every
+		// delivered row (or sort every pending one) at each claim.
+		index.Fields("id").StorageKey("webhook_delivery_pending").
+			Annotations(entsql.IndexWhere("status = 'PENDING'")),
+		// When the next retry falls due (NextDue).
 		index.Fields("status", "next_attempt_at"),
 		index.Fields("event_id"),
 	}
