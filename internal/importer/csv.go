@@ -228,10 +228,10 @@ type csvParser struct {
 	ends    []int    // where each field ends in recBuf
 	fields  []string // the current record's fields, reused
 
-	mapping *mapping            // the columns argument, nil for none
-	cols    [numFields][]int    // columns of each field, the first read first
-	signIn  []int               // sign-in name columns (login, user principal name)
-	seen    map[string]int      // normalized address -> first line
+	mapping *mapping         // the columns argument, nil for none
+	cols    [numFields][]int // columns of each field, the first read first
+	signIn  []int            // sign-in name columns (login, user principal name)
+	seen    map[string]int   // normalized address -> first line
 
 	mode     textMode // how lines become UTF-8
 	encoding string   // the encoding given or found by its byte order mark; "" while detecting

@@ -256,7 +256,7 @@ func TestParseExportFormats(t *testing.T) {
 			in: "version:v1.0\r\nName [displayName] Required,User name [userPrincipalName] Required,Initial password [passwordProfile] Required," +
 				"Block sign in (Yes/No) [accountEnabled] Required,First name [givenName],Last name [surname]\r\n" +
 				"Ada Lovelace,ada@corp.example,secret,No,Ada,Lovelace\r\n",
-			want: []Row{{Line: 3, Email: "ada@corp.example", Normalized: "ada@corp.example", FirstName: str("Ada"), LastName: str("Lovelace")}},
+			want:    []Row{{Line: 3, Email: "ada@corp.example", Normalized: "ada@corp.example", FirstName: str("Ada"), LastName: str("Lovelace")}},
 			ignored: []string{"Name [displayName] Required", "Initial password [passwordProfile] Required", "Block sign in (Yes/No) [accountEnabled] Required"},
 		},
 		{
@@ -271,9 +271,9 @@ func TestParseExportFormats(t *testing.T) {
 			ignored: []string{"middleName", "title", "displayName", "secondEmail", "mobilePhone", "timezone", "department"},
 		},
 		{
-			name: "Okta API attributes with a profile. prefix",
-			in:   "id,status,profile.login,profile.firstName,profile.lastName,profile.email\r\n00u1,ACTIVE,ada,Ada,Lovelace,ada@corp.example\r\n",
-			want: []Row{{Line: 2, Email: "ada@corp.example", Normalized: "ada@corp.example", FirstName: str("Ada"), LastName: str("Lovelace"), Username: str("ada")}},
+			name:    "Okta API attributes with a profile. prefix",
+			in:      "id,status,profile.login,profile.firstName,profile.lastName,profile.email\r\n00u1,ACTIVE,ada,Ada,Lovelace,ada@corp.example\r\n",
+			want:    []Row{{Line: 2, Email: "ada@corp.example", Normalized: "ada@corp.example", FirstName: str("Ada"), LastName: str("Lovelace"), Username: str("ada")}},
 			ignored: []string{"id", "status"},
 		},
 		{

@@ -66,9 +66,9 @@ func New(d *db.DB, clk clock.Clock, log *audit.Log, invites *invite.Service, lim
 type Input struct {
 	File            io.Reader
 	Filename        string
-	DefaultRoleID   *int // rows without a role take it; default Member
-	SendInvitations bool // invite the new and still NOT_INVITED people afterwards
-	DryRun          bool // validate only
+	DefaultRoleID   *int     // rows without a role take it; default Member
+	SendInvitations bool     // invite the new and still NOT_INVITED people afterwards
+	DryRun          bool     // validate only
 	Encoding        string   // the file's encoding; "" detects UTF-8, Windows-1252 and ISO-8859-1 (LookupEncoding)
 	Columns         []Column // which column holds which field, overriding detection for the fields named
 	Progress        func(rowsRead int)
