@@ -122,7 +122,9 @@ type Options struct {
 // have been reported: callers of a refused file must discard what they
 // collected), any error returned by a callback as is, and read errors of r.
 //
-// The file is UTF-8, with or without a byte order mark. The delimiter is
+// The file is UTF-8 (with or without a byte order mark), UTF-16 with a byte
+// order mark, or Windows-1252/ISO-8859-1: the first line that is not ASCII
+// decides (setSource, text). The delimiter is
 // found on the header line: a tab when it has more tabs than commas and
 // semicolons, else ';' when it has more semicolons than commas, else ',' (an
 // Excel "sep=;" first line is honoured too). Fields may be quoted, with ""
@@ -133,9 +135,14 @@ type Options struct {
 // unclosed quote refuses the file.
 //
 // Header names are matched case-insensitively, ignoring spaces, underscores
-// and dashes: email, e-mail, email address, mail; first name, given name,
-// forename; last name, surname, family name; username, login; role; products,
-// product; locale, language, lang. Other columns are ignored.
+// and dashes (and bracketed notes, see lookupAlias): email, e-mail, email
+// address, then mail, primary email; first name, given name, forename; last
+// name, surname, family name; username; role; products, product; locale,
+// language, lang, then preferred language; and the sign-in names login, then
+// user principal name, upn, which give the email (holding an @) or the
+// username of a row that has none. Of a field's columns the first non-empty
+// cell is read, by rank; a cell's formula guard is taken off (Unguard). Other
+// columns are ignored and named in Stats.IgnoredColumns.
 //
 // Rows are checked in this order, the first failure rejecting the row: the
 // email is present; it is valid (emailaddr.Normalize, with emailaddr.Suggest's
