@@ -310,6 +310,19 @@ func TestExportImportRoundTrip(t *testing.T) {
 		back.ImportUsers.IgnoredColumns)
 	require.Equal(t, string(first), string(a.exportCSV(t, "?bom=1")), "the export after the import is the same file")
 
+	// An Admin may import it back too: the Owner's row gives the role the
+	// Owner already has, which changes nothing.
+	ad := &admin{s: s, org: a.org, tok: s.Login(t, "acme", "act@corp.example", "active-password-1")}
+	byAdmin, resp := ad.importFile(t, ad.tok, first, nil)
+	require.Empty(t, resp.Errors)
+	require.Empty(t, byAdmin.ImportUsers.Errors)
+	require.Equal(t, len(records)-1, byAdmin.ImportUsers.Unchanged)
+	// Changing the Owner's role is still refused.
+	changed, resp := ad.importFile(t, ad.tok, []byte("email,role\nowner@acme.test,Member\n"), nil)
+	require.Empty(t, resp.Errors)
+	require.Len(t, changed.ImportUsers.Errors, 1)
+	require.Contains(t, changed.ImportUsers.Errors[0].Message, "you cannot change this person's role")
+
 	// Into another organisation: the same people, field for field.
 	g := signIn(t, s, "globex")
 	s.Query(t, g.tok, `mutation { updateOrganization(input: {products: ["crm", "wiki", "legacy"]}) { id } }`, nil)
