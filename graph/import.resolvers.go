@@ -14,15 +14,21 @@ import (
 
 // ImportUsers is the resolver for the importUsers field.
 func (r *mutationResolver) ImportUsers(ctx context.Context, input model.ImportUsersInput) (*model.ImportUsersPayload, error) {
+	columns := make([]importer.Column, len(input.Columns))
+	for i, c := range input.Columns {
+		columns[i] = importer.Column{Header: c.Header, Field: string(c.Field)}
+	}
 	res, err := r.Importer.Import(ctx, importer.Input{
 		File: input.File.File, Filename: input.File.Filename, DefaultRoleID: input.DefaultRoleID,
 		SendInvitations: deref(input.SendInvitations), DryRun: deref(input.DryRun),
+		Encoding: deref(input.Encoding), Columns: columns,
 	})
 	if err != nil {
 		return nil, err
 	}
 	out := &model.ImportUsersPayload{Created: res.Created, Updated: res.Updated, Unchanged: res.Unchanged,
-		Rejected: res.Rejected, Import: res.Import, Invited: res.Invited, BulkSend: res.BulkSend, Errors: make([]*model.ImportError, len(res.Errors))}
+		Rejected: res.Rejected, Import: res.Import, Invited: res.Invited, BulkSend: res.BulkSend, Errors: make([]*model.ImportError, len(res.Errors)),
+		Encoding: res.Encoding, IgnoredColumns: append([]string{}, res.IgnoredColumns...)}
 	for i, e := range res.Errors {
 		out.Errors[i] = &model.ImportError{Line: e.Line, Email: e.Email, Message: e.Message}
 	}

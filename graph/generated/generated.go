@@ -232,14 +232,16 @@ type ComplexityRoot struct {
 	}
 
 	ImportUsersPayload struct {
-		BulkSend  func(childComplexity int) int
-		Created   func(childComplexity int) int
-		Errors    func(childComplexity int) int
-		Import    func(childComplexity int) int
-		Invited   func(childComplexity int) int
-		Rejected  func(childComplexity int) int
-		Unchanged func(childComplexity int) int
-		Updated   func(childComplexity int) int
+		BulkSend       func(childComplexity int) int
+		Created        func(childComplexity int) int
+		Encoding       func(childComplexity int) int
+		Errors         func(childComplexity int) int
+		IgnoredColumns func(childComplexity int) int
+		Import         func(childComplexity int) int
+		Invited        func(childComplexity int) int
+		Rejected       func(childComplexity int) int
+		Unchanged      func(childComplexity int) int
+		Updated        func(childComplexity int) int
 	}
 
 	InvitationInfo struct {
@@ -1292,12 +1294,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ImportUsersPayload.Created(childComplexity), true
+	case "ImportUsersPayload.encoding":
+		if e.ComplexityRoot.ImportUsersPayload.Encoding == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportUsersPayload.Encoding(childComplexity), true
 	case "ImportUsersPayload.errors":
 		if e.ComplexityRoot.ImportUsersPayload.Errors == nil {
 			break
 		}
 
 		return e.ComplexityRoot.ImportUsersPayload.Errors(childComplexity), true
+	case "ImportUsersPayload.ignoredColumns":
+		if e.ComplexityRoot.ImportUsersPayload.IgnoredColumns == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportUsersPayload.IgnoredColumns(childComplexity), true
 	case "ImportUsersPayload.import":
 		if e.ComplexityRoot.ImportUsersPayload.Import == nil {
 			break
@@ -2574,6 +2588,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputCreateWebhookEndpointInput,
 		ec.unmarshalInputEmailTemplateOrder,
 		ec.unmarshalInputEventOrder,
+		ec.unmarshalInputImportColumnInput,
 		ec.unmarshalInputImportOrder,
 		ec.unmarshalInputImportUsersInput,
 		ec.unmarshalInputImportWhereInput,
@@ -4405,12 +4420,19 @@ scalar Upload
 extend type Mutation {
   """
   Add or update people from a CSV file sent as a GraphQL multipart upload
-  (UTF-8, with or without BOM; comma-, semicolon- or tab-separated; a header
-  row naming columns such as email, first name, last name, username, role,
-  products). Bad rows are reported by line and the good ones imported; a file
-  that cannot be read as a whole (not UTF-8, no email column, over a limit:
-  50 MB, 1,000,000 rows, 64 KB a line by default) is BAD_USER_INPUT and
-  changes nothing. Existing people keep their status; DEACTIVATED people are
+  (comma-, semicolon- or tab-separated; a header row naming columns such as
+  email, first name, last name, username, role, products, locale). The
+  encoding is detected (UTF-8 with or without BOM, UTF-16 with a BOM,
+  otherwise Windows-1252 / ISO-8859-1) unless ` + "`" + `encoding` + "`" + ` names it. Headers
+  of Rollcall's own export and of the user exports of Google Workspace,
+  Microsoft 365, Microsoft Entra and Okta are recognised; ` + "`" + `columns` + "`" + ` says
+  where the fields are in any other file. An exported file imports back
+  unchanged (the export's formula guard, a leading apostrophe, is taken off).
+  Bad rows are reported by line and the good ones imported; a file that
+  cannot be read as a whole (no email column, not in the encoding given, over
+  a limit: 50 MB, 1,000,000 rows, 64 KB a line by default) is BAD_USER_INPUT
+  with field "file", and a bad ` + "`" + `encoding` + "`" + ` or ` + "`" + `columns` + "`" + ` is BAD_USER_INPUT
+  naming that argument; either changes nothing. Existing people keep their status; DEACTIVATED people are
   reported, not changed; a row giving a role with a permission the viewer
   lacks is rejected. Runs for at most 10 minutes (a setting). Needs
   people.manage (and people.invite with sendInvitations).
@@ -4428,6 +4450,46 @@ input ImportUsersInput {
   sendInvitations: Boolean = false
   "Validate and count only; change nothing (and invite nobody)."
   dryRun: Boolean = false
+  """
+  The file's character encoding, e.g. "UTF-8", "windows-1252",
+  "ISO-8859-1" (or "latin1"), "UTF-16"; IANA names and the labels browsers
+  know, in any case. Null detects it. An unknown name is BAD_USER_INPUT
+  (field "encoding").
+  """
+  encoding: String
+  """
+  Which column holds which field, by header name (case-insensitive). The
+  fields named here are read only from these columns; the others are still
+  detected from the remaining headers. A header the file lacks, a header or
+  field given twice is BAD_USER_INPUT (field "columns").
+  """
+  columns: [ImportColumnInput!]
+}
+
+"One column of a file and the field it holds."
+input ImportColumnInput {
+  "The column's name as the file's header row writes it."
+  header: String!
+  "The field it holds; IGNORE skips the column."
+  field: ImportField!
+}
+
+"A value an import row may give."
+enum ImportField {
+  "The address (required)."
+  EMAIL
+  FIRST_NAME
+  LAST_NAME
+  "2-64 letters, digits, dots, underscores or dashes."
+  USERNAME
+  "A role's name."
+  ROLE
+  "Product names separated by |."
+  PRODUCTS
+  "A BCP 47 language tag (en, de-CH, pt_BR)."
+  LOCALE
+  "Not a field: the column is skipped."
+  IGNORE
 }
 
 "What an import did (or, on a dry run, would do)."
@@ -4448,6 +4510,10 @@ type ImportUsersPayload {
   invited: Int!
   "The bulk send carrying the invitations; null without sendInvitations, on a dry run, or with nobody to invite."
   bulkSend: BulkSend
+  "The encoding the file was read in: UTF-8, windows-1252, ISO-8859-1, UTF-16LE/BE or the one given."
+  encoding: String!
+  "Header names of the columns no field was read from, in file order (a blank one as \"(column N)\")."
+  ignoredColumns: [String!]!
 }
 
 "A rejected row of an import."
@@ -5374,6 +5440,10 @@ func (ec *executionContext) childFields_ImportUsersPayload(ctx context.Context, 
 		return ec.fieldContext_ImportUsersPayload_invited(ctx, field)
 	case "bulkSend":
 		return ec.fieldContext_ImportUsersPayload_bulkSend(ctx, field)
+	case "encoding":
+		return ec.fieldContext_ImportUsersPayload_encoding(ctx, field)
+	case "ignoredColumns":
+		return ec.fieldContext_ImportUsersPayload_ignoredColumns(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ImportUsersPayload", field.Name)
 }
@@ -9853,6 +9923,52 @@ func (ec *executionContext) fieldContext_ImportUsersPayload_bulkSend(_ context.C
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _ImportUsersPayload_encoding(ctx context.Context, field graphql.CollectedField, obj *model.ImportUsersPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportUsersPayload_encoding(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Encoding, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportUsersPayload_encoding(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportUsersPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ImportUsersPayload_ignoredColumns(ctx context.Context, field graphql.CollectedField, obj *model.ImportUsersPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportUsersPayload_ignoredColumns(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IgnoredColumns, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportUsersPayload_ignoredColumns(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportUsersPayload", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _InvitationInfo_email(ctx context.Context, field graphql.CollectedField, obj *model.InvitationInfo) (ret graphql.Marshaler) {
@@ -17427,6 +17543,43 @@ func (ec *executionContext) unmarshalInputEventOrder(ctx context.Context, obj an
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputImportColumnInput(ctx context.Context, obj any) (model.ImportColumnInput, error) {
+	var it model.ImportColumnInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"header", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "header":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("header"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Header = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNImportField2githubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐImportField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputImportOrder(ctx context.Context, obj any) (ent.ImportOrder, error) {
 	var it ent.ImportOrder
 	if obj == nil {
@@ -17486,7 +17639,7 @@ func (ec *executionContext) unmarshalInputImportUsersInput(ctx context.Context, 
 		asMap["dryRun"] = false
 	}
 
-	fieldsInOrder := [...]string{"file", "defaultRoleId", "sendInvitations", "dryRun"}
+	fieldsInOrder := [...]string{"file", "defaultRoleId", "sendInvitations", "dryRun", "encoding", "columns"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -17521,6 +17674,20 @@ func (ec *executionContext) unmarshalInputImportUsersInput(ctx context.Context, 
 				return it, err
 			}
 			it.DryRun = data
+		case "encoding":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("encoding"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Encoding = data
+		case "columns":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("columns"))
+			data, err := ec.unmarshalOImportColumnInput2ᚕᚖgithubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐImportColumnInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Columns = data
 		}
 	}
 	return it, nil
@@ -22252,6 +22419,16 @@ func (ec *executionContext) _ImportUsersPayload(ctx context.Context, sel ast.Sel
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "encoding":
+			out.Values[i] = ec._ImportUsersPayload_encoding(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ignoredColumns":
+			out.Values[i] = ec._ImportUsersPayload_ignoredColumns(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -25317,6 +25494,11 @@ func (ec *executionContext) marshalNImport2ᚖgithubᚗcomᚋrollcallᚋrollcall
 	return ec._Import(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNImportColumnInput2ᚖgithubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐImportColumnInput(ctx context.Context, v any) (*model.ImportColumnInput, error) {
+	res, err := ec.unmarshalInputImportColumnInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNImportConnection2ᚖgithubᚗcomᚋrollcallᚋrollcallᚋentᚐImportConnection(ctx context.Context, sel ast.SelectionSet, v *ent.ImportConnection) graphql.Marshaler {
 	if v == nil {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
@@ -25351,6 +25533,16 @@ func (ec *executionContext) marshalNImportError2ᚖgithubᚗcomᚋrollcallᚋrol
 		return graphql.Null
 	}
 	return ec._ImportError(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNImportField2githubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐImportField(ctx context.Context, v any) (model.ImportField, error) {
+	var res model.ImportField
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNImportField2githubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐImportField(ctx context.Context, sel ast.SelectionSet, v model.ImportField) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNImportOrderField2ᚖgithubᚗcomᚋrollcallᚋrollcallᚋentᚐImportOrderField(ctx context.Context, v any) (*ent.ImportOrderField, error) {
@@ -26464,6 +26656,23 @@ func (ec *executionContext) marshalOImport2ᚖgithubᚗcomᚋrollcallᚋrollcall
 		return graphql.Null
 	}
 	return ec._Import(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOImportColumnInput2ᚕᚖgithubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐImportColumnInputᚄ(ctx context.Context, v any) ([]*model.ImportColumnInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.ImportColumnInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNImportColumnInput2ᚖgithubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐImportColumnInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 func (ec *executionContext) marshalOImportEdge2ᚕᚖgithubᚗcomᚋrollcallᚋrollcallᚋentᚐImportEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.ImportEdge) graphql.Marshaler {

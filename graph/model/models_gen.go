@@ -3,6 +3,10 @@
 package model
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -91,6 +95,14 @@ type DefaultEmailTemplate struct {
 	Variables []*TemplateVariable `json:"variables"`
 }
 
+// One column of a file and the field it holds.
+type ImportColumnInput struct {
+	// The column's name as the file's header row writes it.
+	Header string `json:"header"`
+	// The field it holds; IGNORE skips the column.
+	Field ImportField `json:"field"`
+}
+
 // A rejected row of an import.
 type ImportError struct {
 	// Physical line of the file; the header is line 1.
@@ -111,6 +123,16 @@ type ImportUsersInput struct {
 	SendInvitations *bool `json:"sendInvitations,omitempty"`
 	// Validate and count only; change nothing (and invite nobody).
 	DryRun *bool `json:"dryRun,omitempty"`
+	// The file's character encoding, e.g. "UTF-8", "windows-1252",
+	// "ISO-8859-1" (or "latin1"), "UTF-16"; IANA names and the labels browsers
+	// know, in any case. Null detects it. An unknown name is BAD_USER_INPUT
+	// (field "encoding").
+	Encoding *string `json:"encoding,omitempty"`
+	// Which column holds which field, by header name (case-insensitive). The
+	// fields named here are read only from these columns; the others are still
+	// detected from the remaining headers. A header the file lacks, a header or
+	// field given twice is BAD_USER_INPUT (field "columns").
+	Columns []*ImportColumnInput `json:"columns,omitempty"`
 }
 
 // What an import did (or, on a dry run, would do).
@@ -131,6 +153,10 @@ type ImportUsersPayload struct {
 	Invited int `json:"invited"`
 	// The bulk send carrying the invitations; null without sendInvitations, on a dry run, or with nobody to invite.
 	BulkSend *ent.BulkSend `json:"bulkSend,omitempty"`
+	// The encoding the file was read in: UTF-8, windows-1252, ISO-8859-1, UTF-16LE/BE or the one given.
+	Encoding string `json:"encoding"`
+	// Header names of the columns no field was read from, in file order (a blank one as "(column N)").
+	IgnoredColumns []string `json:"ignoredColumns"`
 }
 
 // What an invitation link is for, from invitation(token).
@@ -356,4 +382,78 @@ type UpdateWebhookEndpointInput struct {
 	Enabled    *bool    `json:"enabled,omitempty"`
 	// Empty: no description.
 	Description *string `json:"description,omitempty"`
+}
+
+// A value an import row may give.
+type ImportField string
+
+const (
+	// The address (required).
+	ImportFieldEmail     ImportField = "EMAIL"
+	ImportFieldFirstName ImportField = "FIRST_NAME"
+	ImportFieldLastName  ImportField = "LAST_NAME"
+	// 2-64 letters, digits, dots, underscores or dashes.
+	ImportFieldUsername ImportField = "USERNAME"
+	// A role's name.
+	ImportFieldRole ImportField = "ROLE"
+	// Product names separated by |.
+	ImportFieldProducts ImportField = "PRODUCTS"
+	// A BCP 47 language tag (en, de-CH, pt_BR).
+	ImportFieldLocale ImportField = "LOCALE"
+	// Not a field: the column is skipped.
+	ImportFieldIgnore ImportField = "IGNORE"
+)
+
+var AllImportField = []ImportField{
+	ImportFieldEmail,
+	ImportFieldFirstName,
+	ImportFieldLastName,
+	ImportFieldUsername,
+	ImportFieldRole,
+	ImportFieldProducts,
+	ImportFieldLocale,
+	ImportFieldIgnore,
+}
+
+func (e ImportField) IsValid() bool {
+	switch e {
+	case ImportFieldEmail, ImportFieldFirstName, ImportFieldLastName, ImportFieldUsername, ImportFieldRole, ImportFieldProducts, ImportFieldLocale, ImportFieldIgnore:
+		return true
+	}
+	return false
+}
+
+func (e ImportField) String() string {
+	return string(e)
+}
+
+func (e *ImportField) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ImportField(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ImportField", str)
+	}
+	return nil
+}
+
+func (e ImportField) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ImportField) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ImportField) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }

@@ -146,7 +146,7 @@ func TestImportDryRunAndRefusedFiles(t *testing.T) {
 	require.Equal(t, 1, page.Users.TotalCount, "a dry run changes nothing")
 
 	for name, c := range map[string]struct{ file, want string }{
-		"Latin-1":         {"email,first name\nok@example.com,Ann\ncafe@example.com,Caf\xe9\n", "line 3"},
+		"UTF-8, then not": {"email,first name\nok@example.com,Zoë\ncafe@example.com,Caf\xe9\n", "line 3"},
 		"binary":          {"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"},
 		"empty":           {"", "no rows"},
 		"no email column": {"name,phone\nAda,123\n", "email"},

@@ -23,6 +23,7 @@ import (
 	"github.com/rollcall/rollcall/ent/user"
 	"github.com/rollcall/rollcall/internal/apperr"
 	"github.com/rollcall/rollcall/internal/clock"
+	"github.com/rollcall/rollcall/internal/importer"
 	"github.com/rollcall/rollcall/internal/people"
 	"github.com/rollcall/rollcall/internal/perm"
 	"github.com/rollcall/rollcall/internal/viewer"
@@ -74,6 +75,7 @@ type query struct {
 	where []predicate.User
 	slug  string
 	roles map[int]string // role id -> name
+	bom   bool           // start with a UTF-8 byte order mark (bom=1), for Excel
 }
 
 // ServeHTTP answers GET (and HEAD) /export/users.csv.
@@ -125,6 +127,13 @@ func (h *handler) prepare(ctx context.Context, params url.Values, now time.Time)
 		return nil, apperr.New(apperr.Forbidden, "choose a new password first (changePassword)")
 	}
 	q := &query{roles: map[int]string{}}
+	if raw := strings.TrimSpace(params.Get("bom")); raw != "" {
+		bom, err := strconv.ParseBool(raw)
+		if err != nil {
+			return nil, apperr.Invalid("bom", fmt.Sprintf("bom is %q: use 1 for a byte order mark (Excel), 0 or nothing for none", raw))
+		}
+		q.bom = bom
+	}
 	if p, err := statusFilter(params["status"], now); err != nil {
 		return nil, err
 	} else if p != nil {
@@ -253,6 +262,13 @@ func (h *handler) stream(ctx context.Context, w http.ResponseWriter, q *query, u
 	}
 
 	rows := 0
+	if q.bom {
+		// Excel reads a CSV file as the system's code page unless it
+		// starts with a byte order mark; the importer skips it.
+		if _, err := buf.WriteString("\uFEFF"); err != nil {
+			return rows, fmt.Errorf("export: write: %w", err)
+		}
+	}
 	if err := cw.Write(header()); err != nil {
 		return rows, fmt.Errorf("export: write header: %w", err)
 	}
@@ -297,8 +313,8 @@ type fetched struct {
 	err   error
 }
 
-// appendRecord appends u's cells to rec, each neutralised against formula
-// injection.
+// appendRecord appends u's cells to rec, each text cell behind the formula
+// guard the importer takes off again (importer.Guard).
 func appendRecord(rec []string, u *ent.User, roles map[int]string) []string {
 	status := ""
 	if u.LastEmailStatus != nil {
@@ -323,19 +339,10 @@ func appendRecord(rec []string, u *ent.User, roles map[int]string) []string {
 	)
 }
 
-// neutralize prefixes a cell that a spreadsheet would read as a formula
-// (starting with =, +, -, @, a tab or a carriage return) with an apostrophe,
-// as OWASP advises against CSV injection.
-func neutralize(s string) string {
-	if s == "" {
-		return s
-	}
-	switch s[0] {
-	case '=', '+', '-', '@', '\t', '\r':
-		return "'" + s
-	}
-	return s
-}
+// neutralize guards a cell against formula injection: behind an apostrophe
+// when a spreadsheet would run it (see importer.Guard, whose apostrophe
+// importer.Unguard takes off again on import).
+func neutralize(s string) string { return importer.Guard(s) }
 
 func deref(s *string) string {
 	if s == nil {
@@ -344,13 +351,13 @@ func deref(s *string) string {
 	return *s
 }
 
-// formatTime writes t in RFC 3339 (UTC, with the fraction when there is
-// one, as the GraphQL API does); empty when t is nil.
+// formatTime writes t in RFC 3339 in UTC, to the second (a fraction is
+// dropped); empty when t is nil.
 func formatTime(t *time.Time) string {
 	if t == nil {
 		return ""
 	}
-	return t.UTC().Format(time.RFC3339Nano)
+	return t.UTC().Format(time.RFC3339)
 }
 
 // fail writes err as a GraphQL-shaped JSON error before anything else was

@@ -191,7 +191,7 @@ func TestExportColumnsAndHeaders(t *testing.T) {
 	}
 	require.Equal(t, []string{
 		strconv.Itoa(ada.ID), "ada@acme.test", "Ada", "Lovelace", "ada", "HR", "ACTIVE", "crm|payroll",
-		"", "2", "2026-02-28T09:00:00.123456Z", "2026-03-02T08:00:00Z", "DELIVERED", "2026-01-31T09:00:00Z", "de-CH",
+		"", "2", "2026-02-28T09:00:00Z", "2026-03-02T08:00:00Z", "DELIVERED", "2026-01-31T09:00:00Z", "de-CH",
 	}, byEmail["ada@acme.test"])
 	require.Equal(t, []string{"bob@acme.test", "Bob", "", "", "Member", "INVITED", "",
 		"2026-03-02T08:00:00Z", "0", "", "", "SENT", "2026-03-02T09:00:00Z", ""}, byEmail["bob@acme.test"][1:])
@@ -445,4 +445,32 @@ func TestExportFailure(t *testing.T) {
 	code, msg, _ := errorBody(t, resp)
 	require.Equal(t, "INTERNAL", code)
 	require.Equal(t, "internal error", msg)
+}
+
+// TestExportByteOrderMark: bom=1 starts the file with a UTF-8 byte order
+// mark (Excel then reads it as UTF-8); without it, or with bom=0, the file
+// starts with the header; anything else is bad input.
+func TestExportByteOrderMark(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	read := func(params url.Values) []byte {
+		resp := get(t, f.s, f.owner, params)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return body
+	}
+	plain := read(nil)
+	require.True(t, strings.HasPrefix(string(plain), "id,email,"))
+	require.Equal(t, plain, read(url.Values{"bom": {"0"}}))
+	for _, on := range []string{"1", "true"} {
+		withBOM := read(url.Values{"bom": {on}})
+		require.Equal(t, "\xEF\xBB\xBF"+string(plain), string(withBOM), on)
+	}
+	resp := get(t, f.s, f.owner, url.Values{"bom": {"yes please"}})
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	code, msg, field := errorBody(t, resp)
+	require.Equal(t, "BAD_USER_INPUT", code)
+	require.Equal(t, "bom", field)
+	require.Contains(t, msg, `"yes please"`)
 }

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/rollcall/rollcall/internal/emailaddr"
@@ -104,6 +103,17 @@ type Checks struct {
 type Stats struct {
 	Rows, Valid, Rejected int
 	Delimiter             rune
+	Encoding              string   // what the file was read as: UTF-8, windows-1252, ISO-8859-1, UTF-16LE or the encoding given
+	IgnoredColumns        []string // header names of the columns no field reads, in file order (a blank one as "(column N)")
+}
+
+// Options say how to read a file. The zero value detects the encoding and
+// the columns.
+type Options struct {
+	Limits   Limits
+	Checks   Checks
+	Encoding string   // "" detects; else a name LookupEncoding knows
+	Columns  []Column // explicit columns for the fields they name; detection finds the others
 }
 
 // Parse streams r, calling row for each valid row and rowErr for each
@@ -112,7 +122,9 @@ type Stats struct {
 // have been reported: callers of a refused file must discard what they
 // collected), any error returned by a callback as is, and read errors of r.
 //
-// The file is UTF-8, with or without a byte order mark. The delimiter is
+// The file is UTF-8 (with or without a byte order mark), UTF-16 with a byte
+// order mark, or Windows-1252/ISO-8859-1: the first line that is not ASCII
+// decides (setSource, text). The delimiter is
 // found on the header line: a tab when it has more tabs than commas and
 // semicolons, else ';' when it has more semicolons than commas, else ',' (an
 // Excel "sep=;" first line is honoured too). Fields may be quoted, with ""
@@ -123,9 +135,14 @@ type Stats struct {
 // unclosed quote refuses the file.
 //
 // Header names are matched case-insensitively, ignoring spaces, underscores
-// and dashes: email, e-mail, email address, mail; first name, given name,
-// forename; last name, surname, family name; username, login; role; products,
-// product; locale, language, lang. Other columns are ignored.
+// and dashes (and bracketed notes, see lookupAlias): email, e-mail, email
+// address, then mail, primary email; first name, given name, forename; last
+// name, surname, family name; username; role; products, product; locale,
+// language, lang, then preferred language; and the sign-in names login, then
+// user principal name, upn, which give the email (holding an @) or the
+// username of a row that has none. Of a field's columns the first non-empty
+// cell is read, by rank; a cell's formula guard is taken off (Unguard). Other
+// columns are ignored and named in Stats.IgnoredColumns.
 //
 // Rows are checked in this order, the first failure rejecting the row: the
 // email is present; it is valid (emailaddr.Normalize, with emailaddr.Suggest's
@@ -146,17 +163,34 @@ type Stats struct {
 // Memory stays flat: the file is read line by line through a fixed buffer,
 // and only a map of the addresses seen (for duplicates) grows with the rows.
 func Parse(r io.Reader, limits Limits, checks Checks, row func(Row) error, rowErr func(RowError) error) (Stats, error) {
-	limits = limits.withDefaults()
-	cr := &countingReader{r: r, max: limits.MaxBytes}
+	return ParseWith(r, Options{Limits: limits, Checks: checks}, row, rowErr)
+}
+
+// ParseWith is Parse with an encoding and a columns mapping (opts). A bad
+// encoding name or mapping, or a mapped header the file lacks, is an
+// *InputError, before any row is reported.
+func ParseWith(r io.Reader, opts Options, row func(Row) error, rowErr func(RowError) error) (Stats, error) {
+	limits := opts.Limits.withDefaults()
 	p := &csvParser{
-		br:      bufio.NewReaderSize(cr, readBufferBytes),
 		limits:  limits,
-		checks:  checks,
+		checks:  opts.Checks,
 		onRow:   row,
 		onError: rowErr,
 		seen:    make(map[string]int),
 	}
-	err := p.run()
+	enc, name, err := LookupEncoding(opts.Encoding)
+	if err != nil {
+		return p.stats, err
+	}
+	if p.mapping, err = checkColumns(opts.Columns); err != nil {
+		return p.stats, err
+	}
+	cr := &countingReader{r: r, max: limits.MaxBytes}
+	if err := p.setSource(bufio.NewReaderSize(cr, readBufferBytes), enc, name); err != nil {
+		return p.stats, err
+	}
+	err = p.run()
+	p.stats.Encoding = p.encodingRead()
 	return p.stats, err
 }
 
@@ -186,44 +220,6 @@ func (c *countingReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// field is a column Parse knows.
-type field int
-
-const (
-	fieldEmail field = iota
-	fieldFirstName
-	fieldLastName
-	fieldUsername
-	fieldRole
-	fieldProducts
-	fieldLocale
-	numFields
-)
-
-var fieldNames = [numFields]string{"email", "first name", "last name", "username", "role", "products", "locale"}
-
-// headerAliases maps header names, lower-cased without spaces, underscores
-// or dashes, to columns.
-var headerAliases = map[string]field{
-	"email": fieldEmail, "emailaddress": fieldEmail, "mail": fieldEmail,
-	"firstname": fieldFirstName, "givenname": fieldFirstName, "forename": fieldFirstName,
-	"lastname": fieldLastName, "surname": fieldLastName, "familyname": fieldLastName,
-	"username": fieldUsername, "login": fieldUsername,
-	"role":     fieldRole,
-	"products": fieldProducts, "product": fieldProducts,
-	"locale": fieldLocale, "language": fieldLocale, "lang": fieldLocale,
-}
-
-func headerKey(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch r {
-		case ' ', '_', '-', '\t':
-			return -1
-		}
-		return unicode.ToLower(r)
-	}, strings.TrimSpace(s))
-}
-
 type csvParser struct {
 	br      *bufio.Reader
 	limits  Limits
@@ -239,8 +235,16 @@ type csvParser struct {
 	ends    []int    // where each field ends in recBuf
 	fields  []string // the current record's fields, reused
 
-	cols [numFields]int // column of each field, -1 when absent
-	seen map[string]int // normalized address -> first line
+	mapping *mapping         // the columns argument, nil for none
+	cols    [numFields][]int // columns of each field, the first read first
+	signIn  []int            // sign-in name columns (login, user principal name)
+	seen    map[string]int   // normalized address -> first line
+
+	mode     textMode // how lines become UTF-8
+	encoding string   // the encoding given or found by its byte order mark; "" while detecting
+	given    bool     // the encoding was given
+	c1       bool     // a legacy line used 0x80-0x9F, which only Windows-1252 prints
+	decoded  []byte   // a legacy line decoded
 
 	plainDomains map[string]bool         // domains, as written, without a suggestion
 	locales      map[string]parsedLocale // locale cells, as written
@@ -256,7 +260,7 @@ func (p *csvParser) run() error {
 	case len(head) == 0:
 		return &FileError{Message: "the file is empty (it has no rows)"}
 	case bytes.HasPrefix(head, []byte{0xFF, 0xFE}) || bytes.HasPrefix(head, []byte{0xFE, 0xFF}):
-		return &FileError{Line: 1, Message: "line 1 is not UTF-8: the file is UTF-16 (save the file as UTF-8)"}
+		return &FileError{Line: 1, Message: fmt.Sprintf("line 1 is not %s: the file is UTF-16 (save the file as UTF-8, or leave encoding out)", p.encoding)}
 	case bytes.IndexByte(head, 0) >= 0:
 		return &FileError{Message: "the file looks like a binary file, not CSV"}
 	}
@@ -318,6 +322,9 @@ func (p *csvParser) readHeader() error {
 			}
 			return &FileError{Line: p.line, Message: fmt.Sprintf("line %d asks for the separator %q: use a comma or a semicolon", p.line, line[4])}
 		}
+		if bytes.HasPrefix(bytes.ToLower(line), []byte("version:v")) && bytes.IndexAny(line, ",;\t") < 0 {
+			continue // the version line of Microsoft Entra's bulk templates; the header follows
+		}
 		break
 	}
 	if p.delim == 0 {
@@ -328,25 +335,12 @@ func (p *csvParser) readHeader() error {
 	if err != nil {
 		return err
 	}
-	for i := range p.cols {
-		p.cols[i] = -1
+	if err := p.assignColumns(start, header); err != nil {
+		return err
 	}
-	hasAt := false
-	for i, name := range header {
-		hasAt = hasAt || strings.Contains(name, "@")
-		f, ok := headerAliases[headerKey(name)]
-		if !ok {
-			continue
-		}
-		if j := p.cols[f]; j >= 0 {
-			return &FileError{Line: start, Message: fmt.Sprintf(
-				"line %d has two %s columns (%q and %q): keep one",
-				start, fieldNames[f], strings.TrimSpace(header[j]), strings.TrimSpace(name))}
-		}
-		p.cols[f] = i
-	}
-	if p.cols[fieldEmail] < 0 {
-		msg := "the file has no email column (looked for: email, e-mail, email address, mail)"
+	hasAt := slices.ContainsFunc(header, func(name string) bool { return strings.Contains(name, "@") })
+	if len(p.cols[FieldEmail]) == 0 && len(p.signIn) == 0 {
+		msg := "the file has no email column (looked for: email, e-mail, email address, mail, primary email, login, user principal name; name it with columns)"
 		if hasAt {
 			msg += "; the first line must name the columns, as in: email,first name,last name"
 		}
@@ -421,11 +415,15 @@ func (p *csvParser) readLine() ([]byte, error) {
 	if len(line) > p.limits.MaxLineBytes {
 		return nil, p.lineTooLong(p.line)
 	}
-	if p.line == 1 {
-		line = bytes.TrimPrefix(line, []byte("\xEF\xBB\xBF"))
+	if p.line == 1 && bytes.HasPrefix(line, bom) {
+		line = line[len(bom):]
+		if p.mode == modeDetect {
+			p.mode = modeUTF8
+		}
 	}
-	if !utf8.Valid(line) {
-		return nil, &FileError{Line: p.line, Message: fmt.Sprintf("line %d is not UTF-8 (save the file as UTF-8)", p.line)}
+	line, err := p.text(line)
+	if err != nil {
+		return nil, err
 	}
 	if bytes.IndexByte(line, 0) >= 0 {
 		return nil, &FileError{Line: p.line, Message: fmt.Sprintf("line %d holds a NUL byte: the file looks like a binary file, not CSV", p.line)}
@@ -518,13 +516,8 @@ func blank(fields []string) bool {
 
 // handle validates one data row and reports it.
 func (p *csvParser) handle(line int, fields []string) error {
-	var cells [numFields]string
-	for f, i := range p.cols {
-		if i >= 0 && i < len(fields) {
-			cells[f] = strings.TrimSpace(fields[i])
-		}
-	}
-	email := cells[fieldEmail]
+	cells := p.cells(fields)
+	email := cells[FieldEmail]
 	r, msg := p.validate(line, &cells)
 	if msg != "" {
 		p.stats.Rejected++
@@ -542,7 +535,7 @@ func (p *csvParser) handle(line int, fields []string) error {
 
 // validate returns the row, or why it is rejected: the first failure wins.
 func (p *csvParser) validate(line int, cells *[numFields]string) (Row, string) {
-	email := cells[fieldEmail]
+	email := cells[FieldEmail]
 	if email == "" {
 		return Row{}, "email is missing"
 	}
@@ -569,7 +562,7 @@ func (p *csvParser) validate(line int, cells *[numFields]string) (Row, string) {
 		return Row{}, "the email domain looks mistyped (did you mean " + s + "?)"
 	}
 	r := Row{Line: line, Email: address, Normalized: normalized}
-	firstName, lastName, username, role := cells[fieldFirstName], cells[fieldLastName], cells[fieldUsername], cells[fieldRole]
+	firstName, lastName, username, role := cells[FieldFirstName], cells[FieldLastName], cells[FieldUsername], cells[FieldRole]
 	if err := personname.Check(firstName); err != nil {
 		return Row{}, "first name " + err.Error()
 	}
@@ -582,13 +575,13 @@ func (p *csvParser) validate(line int, cells *[numFields]string) (Row, string) {
 	if msg := checkText("role", role, MaxRoleLength); msg != "" {
 		return Row{}, msg
 	}
-	products := splitProducts(cells[fieldProducts])
+	products := splitProducts(cells[FieldProducts])
 	for _, prod := range products {
 		if msg := checkText("product", prod, MaxProductLength); msg != "" {
 			return Row{}, msg
 		}
 	}
-	loc, msg := p.locale(cells[fieldLocale])
+	loc, msg := p.locale(cells[FieldLocale])
 	if msg != "" {
 		return Row{}, msg
 	}

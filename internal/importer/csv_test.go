@@ -46,6 +46,8 @@ type validFileCase struct {
 	in    string
 	delim rune
 	rows  []Row
+	// ignored are the columns no field reads.
+	ignored []string
 }
 
 func validFileCases() []validFileCase {
@@ -69,10 +71,11 @@ func validFileCases() []validFileCase {
 			delim: ';',
 		},
 		{
-			name:  "Excel sep line",
-			in:    "sep=;\r\nemail;first name,with comma\r\nada@example.com;Ada, Jr\r\n",
-			delim: ';',
-			rows:  []Row{{Line: 3, Email: "ada@example.com", Normalized: "ada@example.com"}},
+			name:    "Excel sep line",
+			in:      "sep=;\r\nemail;first name,with comma\r\nada@example.com;Ada, Jr\r\n",
+			delim:   ';',
+			rows:    []Row{{Line: 3, Email: "ada@example.com", Normalized: "ada@example.com"}},
+			ignored: []string{"first name,with comma"},
 		},
 		{
 			name:  "tabs",
@@ -81,9 +84,10 @@ func validFileCases() []validFileCase {
 			rows:  []Row{{Line: 2, Email: "ada@example.com", Normalized: "ada@example.com", FirstName: str("Ada")}},
 		},
 		{
-			name:  "quoted newlines move the next record's line",
-			in:    "email,notes,first name\nada@example.com,\"line one\nline two\r\nline three\",Ada\nbob@example.com,,Bob\n",
-			delim: ',',
+			name:    "quoted newlines move the next record's line",
+			in:      "email,notes,first name\nada@example.com,\"line one\nline two\r\nline three\",Ada\nbob@example.com,,Bob\n",
+			delim:   ',',
+			ignored: []string{"notes"},
 			rows: []Row{
 				{Line: 2, Email: "ada@example.com", Normalized: "ada@example.com", FirstName: str("Ada")},
 				{Line: 5, Email: "bob@example.com", Normalized: "bob@example.com", FirstName: str("Bob")},
@@ -102,7 +106,8 @@ func validFileCases() []validFileCase {
 			name: "aliases and case",
 			in: "E-Mail,Given Name,SURNAME,User_Name,ROLE,Product,Unknown\n" +
 				"ada@example.com,Ada,Lovelace,ada.l,Admin,crm,whatever\n",
-			delim: ',',
+			delim:   ',',
+			ignored: []string{"Unknown"},
 			rows: []Row{{Line: 2, Email: "ada@example.com", Normalized: "ada@example.com", FirstName: str("Ada"),
 				LastName: str("Lovelace"), Username: str("ada.l"), Role: str("Admin"), Products: []string{"crm"}}},
 		},
@@ -190,7 +195,7 @@ func TestParseValidFiles(t *testing.T) {
 			require.NoError(t, res.err)
 			assert.Empty(t, res.errs)
 			assert.Equal(t, c.rows, res.rows)
-			assert.Equal(t, Stats{Rows: len(c.rows), Valid: len(c.rows), Delimiter: c.delim}, res.stats)
+			assert.Equal(t, Stats{Rows: len(c.rows), Valid: len(c.rows), Delimiter: c.delim, Encoding: "UTF-8", IgnoredColumns: c.ignored}, res.stats)
 		})
 	}
 }
@@ -273,7 +278,7 @@ func TestParseRowErrors(t *testing.T) {
 			assert.Equal(t, []string{"hr"}, res.rows[0].Products)
 			assert.Equal(t, str("admin"), res.rows[0].Role)
 			assert.Equal(t, 4+strings.Count(c.cells, "\n"), res.rows[1].Line)
-			assert.Equal(t, Stats{Rows: 3, Valid: 2, Rejected: 1, Delimiter: ','}, res.stats)
+			assert.Equal(t, Stats{Rows: 3, Valid: 2, Rejected: 1, Delimiter: ',', Encoding: "UTF-8"}, res.stats)
 		})
 	}
 }
@@ -314,7 +319,7 @@ func TestParseDuplicates(t *testing.T) {
 		require.Len(t, res.errs, 9_999)
 		assert.Equal(t, RowError{Line: 3, Email: "ada@example.com", Message: "duplicate of line 2"}, res.errs[0])
 		assert.Equal(t, RowError{Line: 10_001, Email: "ada@example.com", Message: "duplicate of line 2"}, res.errs[9_998])
-		assert.Equal(t, Stats{Rows: 10_000, Valid: 1, Rejected: 9_999, Delimiter: ','}, res.stats)
+		assert.Equal(t, Stats{Rows: 10_000, Valid: 1, Rejected: 9_999, Delimiter: ',', Encoding: "UTF-8"}, res.stats)
 	})
 }
 
@@ -352,14 +357,16 @@ func fileErrorCases() []fileErrorCase {
 		{"header only", "email,first name\n", Limits{}, 0, "the file has no rows, only a header"},
 		{"header and blank rows", "email,first name\r\n,\r\n\r\n", Limits{}, 0, "the file has no rows, only a header"},
 		{"no email column", "name,role\nAda,Admin\n", Limits{}, 1,
-			"the file has no email column (looked for: email, e-mail, email address, mail)"},
+			"the file has no email column (looked for: email, e-mail, email address, mail, primary email, login, user principal name; name it with columns)"},
 		{"no header at all", "ada@example.com,Ada\n", Limits{}, 1,
-			"the file has no email column (looked for: email, e-mail, email address, mail); the first line must name the columns, as in: email,first name,last name"},
-		{"two email columns", "Email,name,E-mail\n", Limits{}, 1, `line 1 has two email columns ("Email" and "E-mail"): keep one`},
-		{"Latin-1", "email,first name\nada@example.com,Ada\nbob@example.com,caf\xe9\n", Limits{}, 3,
-			"line 3 is not UTF-8 (save the file as UTF-8)"},
-		{"Latin-1 header", "e-mail,pr\xe9nom\n", Limits{}, 1, "line 1 is not UTF-8 (save the file as UTF-8)"},
-		{"UTF-16", "\xFF\xFEe\x00m\x00", Limits{}, 1, "line 1 is not UTF-8: the file is UTF-16 (save the file as UTF-8)"},
+			"the file has no email column (looked for: email, e-mail, email address, mail, primary email, login, user principal name; name it with columns); the first line must name the columns, as in: email,first name,last name"},
+		{"two email columns", "Email,name,E-mail\n", Limits{}, 1, `line 1 has two email columns ("Email" and "E-mail"): keep one, or choose one with columns`},
+		{"UTF-8, then Latin-1", "email,first name\nada@example.com,Zo\xc3\xab\nbob@example.com,caf\xe9\n", Limits{}, 3,
+			"line 3 is not UTF-8 though the lines before it are: save the file as UTF-8, or give its encoding (such as windows-1252)"},
+		{"BOM, then Latin-1", "\xEF\xBB\xBFemail,first name\nbob@example.com,caf\xe9\n", Limits{}, 2,
+			"line 2 is not UTF-8 though the lines before it are: save the file as UTF-8, or give its encoding (such as windows-1252)"},
+		{"UTF-16 without an email column", "\xFF\xFEe\x00m\x00", Limits{}, 1,
+			"the file has no email column (looked for: email, e-mail, email address, mail, primary email, login, user principal name; name it with columns)"},
 		{"binary", png, Limits{}, 0, "the file looks like a binary file, not CSV"},
 		{"NUL after 8 KB", "email\n" + strings.Repeat("a@example.com\n", 1000) + "b@example.com\x00\n", Limits{}, 1002,
 			"line 1002 holds a NUL byte: the file looks like a binary file, not CSV"},
@@ -433,7 +440,7 @@ func TestParseStreams(t *testing.T) {
 		assert.Greater(t, stats.Rows, 10_000, "rows before the limit are reported")
 	})
 	t.Run("rows are reported as they are read", func(t *testing.T) {
-		in := "email\nada@example.com\nbob@example.com\ncaf\xe9@example.com\n"
+		in := "email,first name\nada@example.com,Zo\xc3\xab\nbob@example.com,Bob\ncaf\xe9@example.com,X\n"
 		res := parseCSV(in, Limits{}, Checks{})
 		assert.Len(t, res.rows, 2) // callers discard them: the file is refused
 		assert.Equal(t, 2, res.stats.Rows)
@@ -474,11 +481,11 @@ func TestParseCallbackErrors(t *testing.T) {
 	in := "email\nada@example.com\nbad\nbob@example.com\n"
 	stats, err := Parse(strings.NewReader(in), Limits{}, Checks{}, func(Row) error { return stop }, nil)
 	require.ErrorIs(t, err, stop)
-	assert.Equal(t, Stats{Rows: 1, Valid: 1, Delimiter: ','}, stats)
+	assert.Equal(t, Stats{Rows: 1, Valid: 1, Delimiter: ',', Encoding: "UTF-8"}, stats)
 
 	stats, err = Parse(strings.NewReader(in), Limits{}, Checks{}, nil, func(RowError) error { return stop })
 	require.ErrorIs(t, err, stop)
-	assert.Equal(t, Stats{Rows: 2, Valid: 1, Rejected: 1, Delimiter: ','}, stats)
+	assert.Equal(t, Stats{Rows: 2, Valid: 1, Rejected: 1, Delimiter: ',', Encoding: "UTF-8"}, stats)
 
 	failing := io.MultiReader(strings.NewReader("email\nada@example.com\n"), iotestErrReader{})
 	_, err = Parse(failing, Limits{}, Checks{}, nil, nil)
@@ -518,7 +525,7 @@ func TestParse100k(t *testing.T) {
 	stats, err := Parse(bytes.NewReader(data), Limits{}, Checks{}, func(Row) error { return nil }, nil)
 	t.Logf("100,000 rows (%d bytes) in %v", len(data), time.Since(began))
 	require.NoError(t, err)
-	assert.Equal(t, Stats{Rows: 100_000, Valid: 100_000, Delimiter: ','}, stats)
+	assert.Equal(t, Stats{Rows: 100_000, Valid: 100_000, Delimiter: ',', Encoding: "UTF-8"}, stats)
 }
 
 func BenchmarkParse100k(b *testing.B) {

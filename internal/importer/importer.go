@@ -66,9 +66,11 @@ func New(d *db.DB, clk clock.Clock, log *audit.Log, invites *invite.Service, lim
 type Input struct {
 	File            io.Reader
 	Filename        string
-	DefaultRoleID   *int // rows without a role take it; default Member
-	SendInvitations bool // invite the new and still NOT_INVITED people afterwards
-	DryRun          bool // validate only
+	DefaultRoleID   *int     // rows without a role take it; default Member
+	SendInvitations bool     // invite the new and still NOT_INVITED people afterwards
+	DryRun          bool     // validate only
+	Encoding        string   // the file's encoding; "" detects UTF-8, Windows-1252 and ISO-8859-1 (LookupEncoding)
+	Columns         []Column // which column holds which field, overriding detection for the fields named
 	Progress        func(rowsRead int)
 }
 
@@ -80,6 +82,8 @@ type Result struct {
 	Import                      *ent.UserImport
 	Invited                     int           // people the bulk send invites
 	BulkSend                    *ent.BulkSend // the invitations, with SendInvitations
+	Encoding                    string        // what the file was read as
+	IgnoredColumns              []string      // columns no field reads, by header name
 }
 
 // change is a valid row matched against the stored person, if any.
@@ -104,6 +108,12 @@ func (s *Service) Import(ctx context.Context, in Input) (*Result, error) {
 			return nil, err
 		}
 	}
+	if _, _, err := LookupEncoding(in.Encoding); err != nil {
+		return nil, invalid(err)
+	}
+	if err := CheckColumns(in.Columns); err != nil {
+		return nil, invalid(err)
+	}
 	v := viewer.FromContext(ctx)
 	org, err := s.client.Organization.Get(ctx, v.OrgID)
 	if err != nil {
@@ -122,11 +132,12 @@ func (s *Service) Import(ctx context.Context, in Input) (*Result, error) {
 		return nil
 	}
 	var rows []Row
-	checks := Checks{
-		Role:    func(name string) bool { return roles[strings.ToLower(name)] != nil },
-		Product: func(name string) bool { return slices.Contains(org.Products, name) },
-	}
-	_, err = Parse(in.File, s.limits, checks, func(r Row) error {
+	// Products are checked in match: a person may keep one the organisation
+	// has since turned off.
+	opts := Options{Limits: s.limits, Encoding: in.Encoding, Columns: in.Columns, Checks: Checks{
+		Role: func(name string) bool { return roles[strings.ToLower(name)] != nil },
+	}}
+	stats, err := ParseWith(in.File, opts, func(r Row) error {
 		rows = append(rows, r)
 		if in.Progress != nil {
 			in.Progress(len(rows) + res.Rejected)
@@ -134,12 +145,16 @@ func (s *Service) Import(ctx context.Context, in Input) (*Result, error) {
 		return nil
 	}, reject)
 	var fileErr *FileError
+	var inputErr *InputError
 	if errors.As(err, &fileErr) {
 		return nil, apperr.Invalid("file", fileErr.Error())
+	} else if errors.As(err, &inputErr) {
+		return nil, invalid(err)
 	} else if err != nil {
 		return nil, fmt.Errorf("read file: %w", err)
 	}
-	changes, err := s.match(ctx, v, rows, roles, defaultRole, reject)
+	res.Encoding, res.IgnoredColumns = stats.Encoding, stats.IgnoredColumns
+	changes, err := s.match(ctx, v, rows, roles, defaultRole, org.Products, reject)
 	if err != nil {
 		return nil, err
 	}
@@ -183,6 +198,15 @@ func (s *Service) Import(ctx context.Context, in Input) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// invalid turns an *InputError into BAD_USER_INPUT naming its argument.
+func invalid(err error) error {
+	var e *InputError
+	if errors.As(err, &e) {
+		return apperr.Invalid(e.Field, e.Message)
+	}
+	return err
 }
 
 // persist records the import and writes the people, and their events, in one transaction,
@@ -241,7 +265,7 @@ func (s *Service) persist(ctx context.Context, orgID int, actorID *int, filename
 func createdEvent(orgID, importID, id int, c change) event.Event {
 	r := c.row
 	u := &ent.User{ID: id, OrganizationID: orgID, Email: r.Email, Username: r.Username, FirstName: r.FirstName,
-		LastName: r.LastName, Status: user.StatusNotInvited, RoleID: c.role.ID, Products: orEmpty(r.Products)}
+		LastName: r.LastName, Locale: r.Locale, Status: user.StatusNotInvited, RoleID: c.role.ID, Products: orEmpty(r.Products)}
 	return event.UserEvent(event.UserCreated, u, c.role.Name).With("importId", event.ID(importID))
 }
 
@@ -259,6 +283,7 @@ func updatedEvent(importID int, c change, roleNames map[int]string) event.Event 
 	cell("username", r.Username, &u.Username)
 	cell("firstName", r.FirstName, &u.FirstName)
 	cell("lastName", r.LastName, &u.LastName)
+	cell("locale", r.Locale, &u.Locale)
 	if c.role != nil && c.role.ID != u.RoleID {
 		fields = append(fields, "role")
 		u.RoleID = c.role.ID
@@ -298,8 +323,12 @@ func (s *Service) roles(ctx context.Context, defaultID *int) (map[string]*ent.Ro
 }
 
 // match pairs rows with stored people and applies the checks that need the
-// database: roles the viewer may give, deactivated people, usernames taken.
-func (s *Service) match(ctx context.Context, v *viewer.Viewer, rows []Row, roles map[string]*ent.Role, def *ent.Role, reject func(RowError) error) ([]change, error) {
+// database: roles the viewer may give, deactivated people, usernames taken,
+// products (enabled in the organisation, or already the person's). A row
+// that changes nothing passes whatever it holds: a deactivated person, a
+// role the viewer could not give but the person has, so that an exported
+// file imports back unchanged.
+func (s *Service) match(ctx context.Context, v *viewer.Viewer, rows []Row, roles map[string]*ent.Role, def *ent.Role, products []string, reject func(RowError) error) ([]change, error) {
 	existing := map[string]*ent.User{}
 	usernames := map[string]int{} // taken username -> holder's id
 	for start := 0; start < len(rows); start += batch {
@@ -342,14 +371,19 @@ func (s *Service) match(ctx context.Context, v *viewer.Viewer, rows []Row, roles
 			c.role = nil
 		}
 		fail := func(msg string) { _ = reject(RowError{Line: r.Line, Email: r.Email, Message: msg}) }
+		if p, ok := unknownProduct(r.Products, products, c.existing); ok {
+			fail(fmt.Sprintf("unknown product %q", p))
+			continue
+		}
+		changesRole := c.role != nil && (c.existing == nil || c.role.ID != c.existing.RoleID)
 		switch {
-		case c.existing != nil && c.existing.Status == user.StatusDeactivated:
+		case c.existing != nil && c.existing.Status == user.StatusDeactivated && differs(c):
 			fail("this person is deactivated: reactivate them before importing changes")
 			continue
-		case c.role != nil && !grantable(v, c.role):
+		case changesRole && !grantable(v, c.role):
 			fail(fmt.Sprintf("you cannot give the role %s: it grants permissions you do not hold", c.role.Name))
 			continue
-		case c.existing != nil && c.role != nil && c.role.ID != c.existing.RoleID && !grantable(v, byID[c.existing.RoleID]):
+		case c.existing != nil && changesRole && !grantable(v, byID[c.existing.RoleID]):
 			fail("you cannot change this person's role: theirs grants permissions you do not hold")
 			continue
 		}
@@ -368,6 +402,17 @@ func (s *Service) match(ctx context.Context, v *viewer.Viewer, rows []Row, roles
 		changes = append(changes, c)
 	}
 	return changes, nil
+}
+
+// unknownProduct returns the first of a row's products that is neither
+// enabled in the organisation nor already the existing person's.
+func unknownProduct(row, enabled []string, existing *ent.User) (string, bool) {
+	for _, p := range row {
+		if !slices.Contains(enabled, p) && (existing == nil || !slices.Contains(existing.Products, p)) {
+			return p, true
+		}
+	}
+	return "", false
 }
 
 func grantable(v *viewer.Viewer, r *ent.Role) bool {
