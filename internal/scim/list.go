@@ -70,7 +70,9 @@ type stringColumn struct {
 
 func compareString(c stringColumn, op string, v any) (func(*entsql.Selector), *Error) {
 	if op == "pr" {
-		return func(s *entsql.Selector) { s.Where(entsql.And(entsql.NotNull(s.C(c.column)), entsql.NEQ(s.C(c.column), ""))) }, nil
+		return func(s *entsql.Selector) {
+			s.Where(entsql.And(entsql.NotNull(s.C(c.column)), entsql.NEQ(s.C(c.column), "")))
+		}, nil
 	}
 	val, ok := v.(string)
 	if !ok {
@@ -221,7 +223,9 @@ func displayNamePredicate(op string, v any) (predicate.User, *Error) {
 	expr := fmt.Sprintf("LOWER(CASE WHEN %[1]s IS NULL AND %[2]s IS NULL THEN %[3]s WHEN %[2]s IS NULL THEN %[1]s WHEN %[1]s IS NULL THEN %[2]s ELSE %[1]s || ' ' || %[2]s END)",
 		user.FieldFirstName, user.FieldLastName, user.FieldEmail)
 	like := func(pattern string) predicate.User {
-		return func(s *entsql.Selector) { s.Where(entsql.P(func(b *entsql.Builder) { b.WriteString(expr).WriteString(" LIKE ").Arg(pattern) })) }
+		return func(s *entsql.Selector) {
+			s.Where(entsql.P(func(b *entsql.Builder) { b.WriteString(expr).WriteString(" LIKE ").Arg(pattern) }))
+		}
 	}
 	esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(val)
 	switch op {

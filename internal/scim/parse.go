@@ -648,4 +648,3 @@ func keepSubs(v any, subs []string) any {
 	}
 	return v
 }
-
