@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,11 +10,13 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/rollcall/rollcall/ent"
 	"github.com/rollcall/rollcall/ent/auditevent"
+	"github.com/rollcall/rollcall/ent/bulksend"
 	entevent "github.com/rollcall/rollcall/ent/event"
 	"github.com/rollcall/rollcall/ent/user"
 	"github.com/rollcall/rollcall/internal/config"
@@ -528,4 +531,73 @@ func TestSCIMDiscovery(t *testing.T) {
 	require.GreaterOrEqual(t, sc.total(), 2)
 	c.must(http.StatusOK, http.MethodGet, "/Schemas/urn:ietf:params:scim:schemas:core:2.0:User", nil)
 	scimError(t, c.do(http.MethodGet, "/Schemas/urn:nope", nil), http.StatusNotFound, "")
+}
+
+func TestSCIMInviteOnProvision(t *testing.T) {
+	s, o, c := scimSetup(t, func(cfg *config.Config) { cfg.SCIMInviteDelay = 10 * time.Second })
+	tok := s.Login(t, o.Slug, o.Owner.Email, testkit.OwnerPassword)
+	var org struct{ UpdateOrganization struct{ ScimInviteOnProvision bool } }
+	s.Query(t, tok, `mutation { updateOrganization(input: {scimInviteOnProvision: true}) { scimInviteOnProvision } }`, nil).Decode(t, &org)
+	require.True(t, org.UpdateOrganization.ScimInviteOnProvision)
+
+	var ids []string
+	for i := range 3 {
+		ids = append(ids, c.must(http.StatusCreated, http.MethodPost, "/Users", map[string]any{"userName": fmt.Sprintf("new%d@acme.test", i)}).str("id"))
+	}
+	for _, id := range ids {
+		require.Equal(t, user.StatusNotInvited, scimPerson(t, s, id).Status, "nobody is invited during the burst")
+	}
+	// Once provisioning pauses for the delay, one send invites the burst.
+	sends := func() []*ent.BulkSend {
+		list, err := s.DB.Client.BulkSend.Query().Where(bulksend.OrganizationID(o.ID)).All(testkit.System())
+		require.NoError(t, err)
+		return list
+	}
+	// (The inviter may not be waiting yet when the answer comes: the clock
+	// moves in small steps until the send appears, and stops then.)
+	require.Eventually(t, func() bool {
+		if len(sends()) > 0 {
+			return true
+		}
+		s.Clock.Advance(time.Second)
+		return false
+	}, 30*time.Second, 10*time.Millisecond)
+	list := sends()
+	require.Len(t, list, 1)
+	require.Equal(t, bulksend.TriggerSCIM, list[0].Trigger)
+	require.Nil(t, list[0].CreatedByID)
+	require.Nil(t, list[0].APIKeyID)
+	require.Equal(t, 3, list[0].Total)
+	s.WaitDeliveries(t)
+	for i, id := range ids {
+		require.Equal(t, user.StatusInvited, scimPerson(t, s, id).Status)
+		require.Len(t, s.EmailsTo(t, fmt.Sprintf("new%d@acme.test", i)), 1)
+	}
+	// Nothing left to send.
+	left, err := s.SCIMInviter.Flush(context.Background())
+	require.NoError(t, err)
+	require.Empty(t, left)
+}
+
+func TestSCIMActivePerson(t *testing.T) {
+	s, o, c := scimSetup(t)
+	s.AddPeople(t, o, testkit.Person{Email: "ada@acme.test", FirstName: "Ada", Status: user.StatusActive, Password: "a long enough password 1"})
+	session := s.Login(t, o.Slug, "ada@acme.test", "a long enough password 1")
+	// The provider brings in someone Rollcall has: the person is linked.
+	id := c.must(http.StatusCreated, http.MethodPost, "/Users", map[string]any{"userName": "ADA@acme.test", "externalId": "e1"}).str("id")
+	p := scimPerson(t, s, id)
+	require.Equal(t, user.StatusActive, p.Status)
+	require.Equal(t, "ADA@acme.test", *p.ScimUserName, "stored as given")
+	// The provider changes the address: sessions end, the old address is told.
+	c.must(http.StatusOK, http.MethodPatch, "/Users/"+id, `{"Operations": [{"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "ada.lovelace@acme.test"}]}`)
+	require.Equal(t, "ada.lovelace@acme.test", scimPerson(t, s, id).Email)
+	require.Equal(t, "UNAUTHENTICATED", s.Query(t, session, usersCount, nil).Code())
+	s.WaitDeliveries(t)
+	require.Len(t, s.EmailsTo(t, "ada@acme.test"), 1)
+	// Deactivation ends sessions at once.
+	session = s.Login(t, o.Slug, "ada.lovelace@acme.test", "a long enough password 1")
+	c.must(http.StatusOK, http.MethodPatch, "/Users/"+id, `{"Operations": [{"op": "Replace", "path": "active", "value": "False"}]}`)
+	require.Equal(t, "UNAUTHENTICATED", s.Query(t, session, usersCount, nil).Code())
+	c.must(http.StatusOK, http.MethodPatch, "/Users/"+id, `{"Operations": [{"op": "Replace", "path": "active", "value": "True"}]}`)
+	require.Equal(t, user.StatusActive, scimPerson(t, s, id).Status, "an account comes back ACTIVE")
 }
