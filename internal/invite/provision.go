@@ -7,7 +7,6 @@ import (
 
 	"github.com/rollcall/rollcall/ent"
 	"github.com/rollcall/rollcall/ent/role"
-	"github.com/rollcall/rollcall/ent/user"
 	"github.com/rollcall/rollcall/internal/apperr"
 	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/db"
@@ -26,13 +25,14 @@ type PersonInput struct {
 	// RoleID is the person's role; 0 gives the built-in Member role.
 	RoleID int
 	// Set adds the caller's own fields to the person's insert (such as a
-	// SCIM link); a unique index they break is CONFLICT.
-	Set func(*ent.UserCreate)
+	// SCIM link), given the organisation; a unique index they break is
+	// CONFLICT.
+	Set func(*ent.UserCreate, *ent.Organization)
 }
 
 // CreatePerson creates one person, NOT_INVITED, with the same rules as
 // inviteUsers: people.invite and every permission of the role, a valid
-// address not yet in the organisation (CONFLICT on field email), names and
+// address not yet in the organisation (CONFLICT, from the unique index), names and
 // locale the rules accept (BAD_USER_INPUT naming the field). The person's
 // user.created event and audit event are written in the same transaction.
 func (s *Service) CreatePerson(ctx context.Context, in PersonInput) (*ent.User, error) {
@@ -74,13 +74,6 @@ func (s *Service) CreatePerson(ctx context.Context, in PersonInput) (*ent.User, 
 	if err := CheckGrant(a.Viewer, r); err != nil {
 		return nil, err
 	}
-	taken, err := s.client.User.Query().Where(user.EmailNormalized(norm)).Exist(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("check address %q: %w", addr, err)
-	}
-	if taken {
-		return nil, &apperr.Error{Code: apperr.Conflict, Field: "email", Message: "another person has this address"}
-	}
 	now := s.clock.Now()
 	var u *ent.User
 	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
@@ -88,7 +81,7 @@ func (s *Service) CreatePerson(ctx context.Context, in PersonInput) (*ent.User, 
 			SetEmail(addr).SetEmailNormalized(norm).SetNillableFirstName(first).SetNillableLastName(last).
 			SetProducts([]string{}).SetNillableLocale(loc).SetCreatedAt(now).SetUpdatedAt(now)
 		if in.Set != nil {
-			in.Set(c)
+			in.Set(c, a.org)
 		}
 		u, err = c.Save(ctx)
 		if ent.IsConstraintError(err) {

@@ -166,13 +166,8 @@ func (h *Handler) authorize(r *http.Request) (context.Context, *Error) {
 	if !v.Can(perm.ScimProvision) {
 		return nil, &Error{Status: http.StatusForbidden, Detail: "the API key does not hold scim.provision"}
 	}
-	role, err := h.Client.Role.Get(auth.AsSystem(ctx), v.RoleID)
-	if err != nil {
-		h.Log.ErrorContext(ctx, "read the SCIM key creator's role", slog.String("error", err.Error()))
-		return nil, &Error{Status: http.StatusServiceUnavailable, Detail: "internal error"}
-	}
 	sv := *v
-	sv.Permissions = slices.Clone(role.Permissions)
+	sv.Permissions = slices.Clone(v.KeyCreatorPermissions)
 	return viewer.NewContext(ctx, &sv), nil
 }
 

@@ -255,28 +255,20 @@ func (h *Handler) provision(ctx context.Context, st userState) (*ent.User, error
 		}
 		return h.linkedUser(ctx, strconv.Itoa(again.ID), true)
 	}
-	v := viewer.FromContext(ctx)
-	o, err := h.Client.Organization.Get(ctx, v.OrgID)
-	if err != nil {
-		return nil, fmt.Errorf("read organisation: %w", err)
-	}
-	var loc *string
-	if st.Locale != nil {
-		loc = st.Locale
-	}
+	pending := false
 	u, err := h.Invites.CreatePerson(ctx, invite.PersonInput{
-		Email: addr, FirstName: st.GivenName, LastName: st.FamilyName, Locale: loc,
-		Set: func(c *ent.UserCreate) {
+		Email: addr, FirstName: st.GivenName, LastName: st.FamilyName, Locale: st.Locale,
+		Set: func(c *ent.UserCreate, o *ent.Organization) {
+			pending = o.ScimInviteOnProvision && st.Active
 			c.SetScimUserName(strings.TrimSpace(st.UserName)).SetScimUserNameNormalized(norm).
-				SetNillableScimExternalID(st.ExternalID).SetScimLinked(true).
-				SetScimInvitePending(o.ScimInviteOnProvision && st.Active)
+				SetNillableScimExternalID(st.ExternalID).SetScimLinked(true).SetScimInvitePending(pending)
 		},
 	})
 	if err != nil {
 		return nil, err
 	}
-	if o.ScimInviteOnProvision && st.Active && h.Invited != nil {
-		h.Invited(o.ID)
+	if pending && h.Invited != nil {
+		h.Invited(u.OrganizationID)
 	}
 	if !st.Active {
 		if _, err := h.Admin.Deactivate(ctx, u.ID); err != nil {
