@@ -21,7 +21,9 @@ import (
 // link, its user.created event and audit entry in one transaction), then
 // looks 1,000 of them up one at a time with GET /Users?filter=userName eq,
 // as Okta and Entra do before every change. It reports people provisioned
-// a second and the lookup's median and 95th percentile:
+// a second, the lookup's median and 95th percentile, and the CPU each
+// provisioned person cost this process (server, load driver) and
+// PostgreSQL (every postgres process of the machine):
 //
 //	ROLLCALL_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable \
 //	  go test ./internal/app -run '^$' -bench BenchmarkSCIMProvision -benchtime 1x -timeout 30m
@@ -44,7 +46,7 @@ func BenchmarkSCIMProvision(b *testing.B) {
 		raw, _ := io.ReadAll(res.Body)
 		return res.StatusCode, raw
 	}
-	var provisionSec, medianMs, p95Ms float64
+	var provisionSec, medianMs, p95Ms, cpuMs, pgMs float64
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
 		o := s.CreateOrg(b, fmt.Sprintf("bench%d", i))
@@ -53,6 +55,7 @@ func BenchmarkSCIMProvision(b *testing.B) {
 		b.StartTimer()
 		var next atomic.Int64
 		var wg sync.WaitGroup
+		cpu0, pg0 := processCPU(), postgresCPU()
 		start := time.Now()
 		for range concurrency {
 			wg.Go(func() {
@@ -73,6 +76,8 @@ func BenchmarkSCIMProvision(b *testing.B) {
 		}
 		wg.Wait()
 		provisionSec = time.Since(start).Seconds()
+		cpuMs = float64((processCPU() - cpu0).Microseconds()) / 1000 / people
+		pgMs = float64((postgresCPU() - pg0).Microseconds()) / 1000 / people
 		durations := make([]time.Duration, 0, lookups)
 		for n := range lookups {
 			q := url.Values{"filter": {fmt.Sprintf(`userName eq "Person%05d@bench%d.test"`, (n*7919)%people, i)}}
@@ -90,6 +95,8 @@ func BenchmarkSCIMProvision(b *testing.B) {
 	b.ReportMetric(people/provisionSec, "users/s")
 	b.ReportMetric(medianMs, "lookup-median-ms")
 	b.ReportMetric(p95Ms, "lookup-p95-ms")
+	b.ReportMetric(cpuMs, "cpu-ms/user")
+	b.ReportMetric(pgMs, "pg-cpu-ms/user")
 }
 
 // benchKeys holds the SCIM key of each benchmark server's current organisation.

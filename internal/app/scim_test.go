@@ -536,7 +536,9 @@ func TestSCIMDiscovery(t *testing.T) {
 func TestSCIMInviteOnProvision(t *testing.T) {
 	s, o, c := scimSetup(t, func(cfg *config.Config) { cfg.SCIMInviteDelay = 10 * time.Second })
 	tok := s.Login(t, o.Slug, o.Owner.Email, testkit.OwnerPassword)
-	var org struct{ UpdateOrganization struct{ ScimInviteOnProvision bool } }
+	var org struct {
+		UpdateOrganization struct{ ScimInviteOnProvision bool }
+	}
 	s.Query(t, tok, `mutation { updateOrganization(input: {scimInviteOnProvision: true}) { scimInviteOnProvision } }`, nil).Decode(t, &org)
 	require.True(t, org.UpdateOrganization.ScimInviteOnProvision)
 

@@ -791,14 +791,10 @@ func (h *Handler) listGroups(w http.ResponseWriter, r *http.Request) {
 		}
 		q = q.Where(p)
 	}
-	total, err := q.Clone().Count(ctx)
-	if err != nil {
-		h.fail(w, r, fmt.Errorf("count SCIM groups: %w", err))
-		return
-	}
 	resources := []any{}
-	if count > 0 && start <= total {
-		page := q.Order(ent.Asc(group.FieldID)).Offset(start - 1).Limit(count)
+	total := -1
+	if count > 0 {
+		page := q.Clone().Order(ent.Asc(group.FieldID)).Offset(start - 1).Limit(count)
 		if wants(attrs, excluded, "members") {
 			page = page.WithMembers(func(q *ent.UserQuery) { q.Order(ent.Asc(user.FieldID)) })
 		}
@@ -810,6 +806,17 @@ func (h *Handler) listGroups(w http.ResponseWriter, r *http.Request) {
 		for _, g := range gs {
 			resources = append(resources, projectWith(h.groupResource(g), attrs, excluded))
 		}
+		if start == 1 && len(gs) < count {
+			total = len(gs)
+		}
+	}
+	if total < 0 {
+		n, err := q.Count(ctx)
+		if err != nil {
+			h.fail(w, r, fmt.Errorf("count SCIM groups: %w", err))
+			return
+		}
+		total = n
 	}
 	listResponse(w, total, start, resources)
 }
