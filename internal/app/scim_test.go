@@ -472,6 +472,8 @@ func TestSCIMErrors(t *testing.T) {
 		{"no userName", http.MethodPost, "/Users", map[string]any{"emails": []any{map[string]any{"value": "c@acme.test"}}}, 400, "invalidValue"},
 		{"no address", http.MethodPost, "/Users", map[string]any{"userName": "not-an-address"}, 400, "invalidValue"},
 		{"bad address", http.MethodPost, "/Users", map[string]any{"userName": "d", "emails": []any{map[string]any{"value": "not an address"}}}, 400, "invalidValue"},
+		{"a bidirectional control in userName", http.MethodPost, "/Users", map[string]any{"userName": "evil\u202e@acme.test"}, 400, "invalidValue"},
+		{"a control character in a group name", http.MethodPost, "/Groups", map[string]any{"displayName": "G\u0007"}, 400, "invalidValue"},
 		{"active not a boolean", http.MethodPatch, "/Users/" + id, `{"Operations": [{"op": "Replace", "path": "active", "value": "maybe"}]}`, 400, "invalidValue"},
 		{"duplicate userName", http.MethodPost, "/Users", map[string]any{"userName": "TAKEN@acme.test", "emails": []any{map[string]any{"value": "other@acme.test"}}}, 409, "uniqueness"},
 		{"duplicate address", http.MethodPost, "/Users", map[string]any{"userName": "else", "emails": []any{map[string]any{"value": "Taken@acme.test"}}}, 409, "uniqueness"},

@@ -21,6 +21,7 @@ import (
 	"github.com/rollcall/rollcall/internal/invite"
 	"github.com/rollcall/rollcall/internal/people"
 	"github.com/rollcall/rollcall/internal/perm"
+	"github.com/rollcall/rollcall/internal/plaintext"
 	"github.com/rollcall/rollcall/internal/viewer"
 )
 
@@ -147,6 +148,9 @@ func checkGroup(st groupState) error {
 		return badRequest("invalidValue", "displayName has more than %d bytes", maxGroupName)
 	case st.ExternalID != nil && len(*st.ExternalID) > maxUserName:
 		return badRequest("invalidValue", "externalId has more than %d bytes", maxUserName)
+	}
+	if err := plaintext.Check(plaintext.Name, st.DisplayName); err != nil {
+		return badRequest("invalidValue", "displayName %v", err)
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/rollcall/rollcall/internal/event"
 	"github.com/rollcall/rollcall/internal/invite"
 	"github.com/rollcall/rollcall/internal/people"
+	"github.com/rollcall/rollcall/internal/plaintext"
 	"github.com/rollcall/rollcall/internal/viewer"
 )
 
@@ -295,6 +296,14 @@ func checkState(st userState) error {
 	}
 	if _, _, err := emailaddr.Normalize(st.email()); err != nil {
 		return badRequest("invalidValue", "emails: %v", err)
+	}
+	if err := plaintext.Check(plaintext.Name, name); err != nil {
+		return badRequest("invalidValue", "userName %v", err)
+	}
+	if st.ExternalID != nil {
+		if err := plaintext.Check(plaintext.Name, *st.ExternalID); err != nil {
+			return badRequest("invalidValue", "externalId %v", err)
+		}
 	}
 	return nil
 }
