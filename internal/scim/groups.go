@@ -309,7 +309,7 @@ func patchGroup(st *groupState, op patchOp) error {
 				return badRequest("invalidPath", "unknown attribute %q", k)
 			}
 			sub.Path = &p
-			if strings.EqualFold(k, "id") {
+			if slices.Contains(readOnly, strings.ToLower(k)) {
 				continue // Okta sends the group's id with a rename
 			}
 			if err := patchGroup(st, sub); err != nil {
@@ -319,6 +319,9 @@ func patchGroup(st *groupState, op patchOp) error {
 		return nil
 	}
 	attr, sub := pathAttr(op.Path, schemaGroup)
+	if slices.Contains(readOnly, attr) {
+		return badRequest("mutability", "%s is read-only", op.Raw)
+	}
 	switch attr {
 	case "displayname":
 		if op.Op == "remove" {

@@ -17,6 +17,10 @@ import (
 var userIgnored = []string{"displayname", "nickname", "profileurl", "title", "usertype", "timezone", "password",
 	"phonenumbers", "ims", "photos", "addresses", "entitlements", "roles", "x509certificates", "groups", "meta", "id", "schemas"}
 
+// readOnly are the attributes no PATCH path may name (in a PUT body, or a
+// PATCH value without a path, they are ignored, as RFC 7644 §3.5.1 says).
+var readOnly = []string{"id", "meta", "groups", "schemas"}
+
 // userAttrs are the User attributes a response may carry (for attributes
 // and excludedAttributes).
 var userAttrs = []string{"id", "externalid", "username", "name", "displayname", "emails", "active", "locale", "preferredlanguage", "groups", "meta", "schemas"}
@@ -344,6 +348,9 @@ func patchUser(st *userState, op patchOp) error {
 	attr, sub := pathAttr(op.Path, schemaUser)
 	if isExtension(attr) {
 		return nil
+	}
+	if slices.Contains(readOnly, attr) {
+		return badRequest("mutability", "%s is read-only", op.Raw)
 	}
 	if op.Path.ValueExpression != nil {
 		if attr != "emails" {
