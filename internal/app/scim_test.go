@@ -433,7 +433,7 @@ func keys(m map[string]any) []string {
 }
 
 func TestSCIMVersions(t *testing.T) {
-	_, _, c := scimSetup(t)
+	s, _, c := scimSetup(t)
 	created := c.must(http.StatusCreated, http.MethodPost, "/Users", map[string]any{"userName": "v@acme.test"})
 	id, v1 := created.str("id"), created.Header.Get("ETag")
 	require.True(t, strings.HasPrefix(v1, `W/"`), v1)
@@ -446,7 +446,12 @@ func TestSCIMVersions(t *testing.T) {
 	c.must(http.StatusOK, http.MethodGet, "/Users/"+id, nil)
 	c.must(http.StatusOK, http.MethodPut, "/Users/"+id, map[string]any{"userName": "v@acme.test"}, "If-Match", v2)
 	g := c.must(http.StatusCreated, http.MethodPost, "/Groups", map[string]any{"displayName": "G"})
-	scimError(t, c.do(http.MethodPatch, "/Groups/"+g.str("id"), `{"Operations": [{"op": "replace", "path": "displayName", "value": "H"}]}`, "If-Match", `W/"stale"`), http.StatusPreconditionFailed, "")
+	gv := g.Header.Get("ETag")
+	require.Equal(t, gv, c.must(http.StatusOK, http.MethodGet, "/Groups/"+g.str("id")+"?excludedAttributes=members", nil).Header.Get("ETag"),
+		"a group's version does not depend on the members shown")
+	s.Clock.Advance(time.Second)
+	c.must(http.StatusOK, http.MethodPatch, "/Groups/"+g.str("id"), `{"Operations": [{"op": "add", "path": "members", "value": [{"value": "`+id+`"}]}]}`, "If-Match", gv)
+	scimError(t, c.do(http.MethodPatch, "/Groups/"+g.str("id"), `{"Operations": [{"op": "replace", "path": "displayName", "value": "H"}]}`, "If-Match", gv), http.StatusPreconditionFailed, "")
 }
 
 func TestSCIMErrors(t *testing.T) {

@@ -53,8 +53,12 @@ func (h *Handler) groupResource(g *ent.Group) map[string]any {
 		}
 		m["members"] = members
 	}
+	// The version does not depend on whether members were loaded (Entra
+	// reads groups without them): every change of members moves
+	// updated_at, which it covers instead.
+	v := map[string]any{"id": g.ID, "displayName": g.DisplayName, "externalId": g.ExternalID, "updatedAt": g.UpdatedAt.UnixMicro()}
 	m["meta"] = map[string]any{"resourceType": "Group", "created": g.CreatedAt.UTC().Format(timeFormat),
-		"lastModified": g.UpdatedAt.UTC().Format(timeFormat), "location": h.groupLocation(g.ID), "version": etag(m)}
+		"lastModified": g.UpdatedAt.UTC().Format(timeFormat), "location": h.groupLocation(g.ID), "version": etag(v)}
 	return m
 }
 
