@@ -500,6 +500,7 @@ func TestSCIMErrors(t *testing.T) {
 		{"unknown id", http.MethodGet, "/Users/999999999", nil, 404, ""},
 		{"not an id", http.MethodPatch, "/Users/abc", `{"Operations": [{"op": "replace", "value": {"active": false}}]}`, 404, ""},
 		{"unknown endpoint", http.MethodGet, "/Devices", nil, 404, ""},
+		{"a method the endpoint does not take", http.MethodDelete, "/Users", nil, 405, ""},
 		{"huge body", http.MethodPost, "/Users", `{"userName": "h@acme.test", "title": "` + strings.Repeat("x", 100<<10) + `"}`, 413, ""},
 	}
 	for _, tc := range cases {

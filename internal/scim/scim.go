@@ -135,10 +135,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, h.Config.MaxBody)
 	r = r.WithContext(ctx)
 	if _, pattern := h.mux.Handler(r); pattern == "" {
+		if allowed := h.allowed(r); len(allowed) > 0 {
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			writeError(w, &Error{Status: http.StatusMethodNotAllowed, Detail: r.Method + " is not allowed here; use " + strings.Join(allowed, ", ")})
+			return
+		}
 		writeError(w, &Error{Status: http.StatusNotFound, Detail: "no such SCIM endpoint: " + r.Method + " " + r.URL.Path})
 		return
 	}
 	h.mux.ServeHTTP(w, r)
+}
+
+// allowed lists the methods r's path takes, if any.
+func (h *Handler) allowed(r *http.Request) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := h.mux.Handler(probe); pattern != "" {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // authorize returns the request's context carrying the SCIM viewer: the
