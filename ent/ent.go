@@ -18,6 +18,7 @@ import (
 	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/emailtemplate"
 	"github.com/rollcall/rollcall/ent/event"
+	"github.com/rollcall/rollcall/ent/group"
 	"github.com/rollcall/rollcall/ent/invitation"
 	"github.com/rollcall/rollcall/ent/notification"
 	"github.com/rollcall/rollcall/ent/organization"
@@ -97,6 +98,7 @@ func checkColumn(t, c string) error {
 			delivery.Table:             delivery.ValidColumn,
 			emailtemplate.Table:        emailtemplate.ValidColumn,
 			event.Table:                event.ValidColumn,
+			group.Table:                group.ValidColumn,
 			invitation.Table:           invitation.ValidColumn,
 			notification.Table:         notification.ValidColumn,
 			organization.Table:         organization.ValidColumn,

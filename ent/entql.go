@@ -9,6 +9,7 @@ import (
 	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/emailtemplate"
 	"github.com/rollcall/rollcall/ent/event"
+	"github.com/rollcall/rollcall/ent/group"
 	"github.com/rollcall/rollcall/ent/invitation"
 	"github.com/rollcall/rollcall/ent/notification"
 	"github.com/rollcall/rollcall/ent/organization"
@@ -32,7 +33,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 19)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 20)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   apikey.Table,
@@ -186,6 +187,25 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[6] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   group.Table,
+			Columns: group.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: group.FieldID,
+			},
+		},
+		Type: "Group",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			group.FieldCreatedAt:             {Type: field.TypeTime, Column: group.FieldCreatedAt},
+			group.FieldUpdatedAt:             {Type: field.TypeTime, Column: group.FieldUpdatedAt},
+			group.FieldOrganizationID:        {Type: field.TypeInt, Column: group.FieldOrganizationID},
+			group.FieldDisplayName:           {Type: field.TypeString, Column: group.FieldDisplayName},
+			group.FieldDisplayNameNormalized: {Type: field.TypeString, Column: group.FieldDisplayNameNormalized},
+			group.FieldExternalID:            {Type: field.TypeString, Column: group.FieldExternalID},
+		},
+	}
+	graph.Nodes[7] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   invitation.Table,
 			Columns: invitation.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -207,7 +227,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			invitation.FieldRevokedAt:      {Type: field.TypeTime, Column: invitation.FieldRevokedAt},
 		},
 	}
-	graph.Nodes[7] = &sqlgraph.Node{
+	graph.Nodes[8] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   notification.Table,
 			Columns: notification.Columns,
@@ -228,7 +248,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			notification.FieldBulkSendID:     {Type: field.TypeInt, Column: notification.FieldBulkSendID},
 		},
 	}
-	graph.Nodes[8] = &sqlgraph.Node{
+	graph.Nodes[9] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   organization.Table,
 			Columns: organization.Columns,
@@ -239,20 +259,21 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "Organization",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			organization.FieldCreatedAt:            {Type: field.TypeTime, Column: organization.FieldCreatedAt},
-			organization.FieldUpdatedAt:            {Type: field.TypeTime, Column: organization.FieldUpdatedAt},
-			organization.FieldSlug:                 {Type: field.TypeString, Column: organization.FieldSlug},
-			organization.FieldName:                 {Type: field.TypeString, Column: organization.FieldName},
-			organization.FieldProducts:             {Type: field.TypeJSON, Column: organization.FieldProducts},
-			organization.FieldInvitationTTLSeconds: {Type: field.TypeInt, Column: organization.FieldInvitationTTLSeconds},
-			organization.FieldResetTTLSeconds:      {Type: field.TypeInt, Column: organization.FieldResetTTLSeconds},
-			organization.FieldEmailFromName:        {Type: field.TypeString, Column: organization.FieldEmailFromName},
-			organization.FieldReplyTo:              {Type: field.TypeString, Column: organization.FieldReplyTo},
-			organization.FieldDefaultLocale:        {Type: field.TypeString, Column: organization.FieldDefaultLocale},
-			organization.FieldSignInURL:            {Type: field.TypeString, Column: organization.FieldSignInURL},
+			organization.FieldCreatedAt:             {Type: field.TypeTime, Column: organization.FieldCreatedAt},
+			organization.FieldUpdatedAt:             {Type: field.TypeTime, Column: organization.FieldUpdatedAt},
+			organization.FieldSlug:                  {Type: field.TypeString, Column: organization.FieldSlug},
+			organization.FieldName:                  {Type: field.TypeString, Column: organization.FieldName},
+			organization.FieldProducts:              {Type: field.TypeJSON, Column: organization.FieldProducts},
+			organization.FieldInvitationTTLSeconds:  {Type: field.TypeInt, Column: organization.FieldInvitationTTLSeconds},
+			organization.FieldResetTTLSeconds:       {Type: field.TypeInt, Column: organization.FieldResetTTLSeconds},
+			organization.FieldEmailFromName:         {Type: field.TypeString, Column: organization.FieldEmailFromName},
+			organization.FieldReplyTo:               {Type: field.TypeString, Column: organization.FieldReplyTo},
+			organization.FieldDefaultLocale:         {Type: field.TypeString, Column: organization.FieldDefaultLocale},
+			organization.FieldSignInURL:             {Type: field.TypeString, Column: organization.FieldSignInURL},
+			organization.FieldScimInviteOnProvision: {Type: field.TypeBool, Column: organization.FieldScimInviteOnProvision},
 		},
 	}
-	graph.Nodes[9] = &sqlgraph.Node{
+	graph.Nodes[10] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   passwordresetrequest.Table,
 			Columns: passwordresetrequest.Columns,
@@ -273,7 +294,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			passwordresetrequest.FieldNextAttemptAt:    {Type: field.TypeTime, Column: passwordresetrequest.FieldNextAttemptAt},
 		},
 	}
-	graph.Nodes[10] = &sqlgraph.Node{
+	graph.Nodes[11] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   role.Table,
 			Columns: role.Columns,
@@ -292,7 +313,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			role.FieldBuiltin:        {Type: field.TypeBool, Column: role.FieldBuiltin},
 		},
 	}
-	graph.Nodes[11] = &sqlgraph.Node{
+	graph.Nodes[12] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   session.Table,
 			Columns: session.Columns,
@@ -313,7 +334,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			session.FieldMaxExpiresAt:   {Type: field.TypeTime, Column: session.FieldMaxExpiresAt},
 		},
 	}
-	graph.Nodes[12] = &sqlgraph.Node{
+	graph.Nodes[13] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   throttle.Table,
 			Columns: throttle.Columns,
@@ -329,7 +350,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			throttle.FieldWindowEndsAt: {Type: field.TypeTime, Column: throttle.FieldWindowEndsAt},
 		},
 	}
-	graph.Nodes[13] = &sqlgraph.Node{
+	graph.Nodes[14] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -340,30 +361,35 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "User",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			user.FieldCreatedAt:          {Type: field.TypeTime, Column: user.FieldCreatedAt},
-			user.FieldUpdatedAt:          {Type: field.TypeTime, Column: user.FieldUpdatedAt},
-			user.FieldOrganizationID:     {Type: field.TypeInt, Column: user.FieldOrganizationID},
-			user.FieldEmail:              {Type: field.TypeString, Column: user.FieldEmail},
-			user.FieldEmailNormalized:    {Type: field.TypeString, Column: user.FieldEmailNormalized},
-			user.FieldUsername:           {Type: field.TypeString, Column: user.FieldUsername},
-			user.FieldUsernameNormalized: {Type: field.TypeString, Column: user.FieldUsernameNormalized},
-			user.FieldFirstName:          {Type: field.TypeString, Column: user.FieldFirstName},
-			user.FieldLastName:           {Type: field.TypeString, Column: user.FieldLastName},
-			user.FieldLocale:             {Type: field.TypeString, Column: user.FieldLocale},
-			user.FieldStatus:             {Type: field.TypeEnum, Column: user.FieldStatus},
-			user.FieldRoleID:             {Type: field.TypeInt, Column: user.FieldRoleID},
-			user.FieldProducts:           {Type: field.TypeJSON, Column: user.FieldProducts},
-			user.FieldPasswordHash:       {Type: field.TypeString, Column: user.FieldPasswordHash},
-			user.FieldMustChangePassword: {Type: field.TypeBool, Column: user.FieldMustChangePassword},
-			user.FieldInvitedAt:          {Type: field.TypeTime, Column: user.FieldInvitedAt},
-			user.FieldInviteExpiresAt:    {Type: field.TypeTime, Column: user.FieldInviteExpiresAt},
-			user.FieldInvitationCount:    {Type: field.TypeInt, Column: user.FieldInvitationCount},
-			user.FieldAcceptedAt:         {Type: field.TypeTime, Column: user.FieldAcceptedAt},
-			user.FieldLastLoginAt:        {Type: field.TypeTime, Column: user.FieldLastLoginAt},
-			user.FieldLastEmailStatus:    {Type: field.TypeEnum, Column: user.FieldLastEmailStatus},
+			user.FieldCreatedAt:              {Type: field.TypeTime, Column: user.FieldCreatedAt},
+			user.FieldUpdatedAt:              {Type: field.TypeTime, Column: user.FieldUpdatedAt},
+			user.FieldOrganizationID:         {Type: field.TypeInt, Column: user.FieldOrganizationID},
+			user.FieldEmail:                  {Type: field.TypeString, Column: user.FieldEmail},
+			user.FieldEmailNormalized:        {Type: field.TypeString, Column: user.FieldEmailNormalized},
+			user.FieldUsername:               {Type: field.TypeString, Column: user.FieldUsername},
+			user.FieldUsernameNormalized:     {Type: field.TypeString, Column: user.FieldUsernameNormalized},
+			user.FieldFirstName:              {Type: field.TypeString, Column: user.FieldFirstName},
+			user.FieldLastName:               {Type: field.TypeString, Column: user.FieldLastName},
+			user.FieldLocale:                 {Type: field.TypeString, Column: user.FieldLocale},
+			user.FieldStatus:                 {Type: field.TypeEnum, Column: user.FieldStatus},
+			user.FieldRoleID:                 {Type: field.TypeInt, Column: user.FieldRoleID},
+			user.FieldProducts:               {Type: field.TypeJSON, Column: user.FieldProducts},
+			user.FieldPasswordHash:           {Type: field.TypeString, Column: user.FieldPasswordHash},
+			user.FieldMustChangePassword:     {Type: field.TypeBool, Column: user.FieldMustChangePassword},
+			user.FieldInvitedAt:              {Type: field.TypeTime, Column: user.FieldInvitedAt},
+			user.FieldInviteExpiresAt:        {Type: field.TypeTime, Column: user.FieldInviteExpiresAt},
+			user.FieldInvitationCount:        {Type: field.TypeInt, Column: user.FieldInvitationCount},
+			user.FieldAcceptedAt:             {Type: field.TypeTime, Column: user.FieldAcceptedAt},
+			user.FieldLastLoginAt:            {Type: field.TypeTime, Column: user.FieldLastLoginAt},
+			user.FieldLastEmailStatus:        {Type: field.TypeEnum, Column: user.FieldLastEmailStatus},
+			user.FieldScimUserName:           {Type: field.TypeString, Column: user.FieldScimUserName},
+			user.FieldScimUserNameNormalized: {Type: field.TypeString, Column: user.FieldScimUserNameNormalized},
+			user.FieldScimExternalID:         {Type: field.TypeString, Column: user.FieldScimExternalID},
+			user.FieldScimLinked:             {Type: field.TypeBool, Column: user.FieldScimLinked},
+			user.FieldScimInvitePending:      {Type: field.TypeBool, Column: user.FieldScimInvitePending},
 		},
 	}
-	graph.Nodes[14] = &sqlgraph.Node{
+	graph.Nodes[15] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   userimport.Table,
 			Columns: userimport.Columns,
@@ -387,7 +413,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			userimport.FieldFinishedAt:     {Type: field.TypeTime, Column: userimport.FieldFinishedAt},
 		},
 	}
-	graph.Nodes[15] = &sqlgraph.Node{
+	graph.Nodes[16] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   webhookattempt.Table,
 			Columns: webhookattempt.Columns,
@@ -409,7 +435,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			webhookattempt.FieldNextAttemptAt:  {Type: field.TypeTime, Column: webhookattempt.FieldNextAttemptAt},
 		},
 	}
-	graph.Nodes[16] = &sqlgraph.Node{
+	graph.Nodes[17] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   webhookcursor.Table,
 			Columns: webhookcursor.Columns,
@@ -428,7 +454,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			webhookcursor.FieldLeaseExpiresAt: {Type: field.TypeTime, Column: webhookcursor.FieldLeaseExpiresAt},
 		},
 	}
-	graph.Nodes[17] = &sqlgraph.Node{
+	graph.Nodes[18] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   webhookdelivery.Table,
 			Columns: webhookdelivery.Columns,
@@ -450,7 +476,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			webhookdelivery.FieldUpdatedAt:      {Type: field.TypeTime, Column: webhookdelivery.FieldUpdatedAt},
 		},
 	}
-	graph.Nodes[18] = &sqlgraph.Node{
+	graph.Nodes[19] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   webhookendpoint.Table,
 			Columns: webhookendpoint.Columns,
@@ -593,6 +619,30 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"Event",
 		"Organization",
+	)
+	graph.MustAddE(
+		"organization",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   group.OrganizationTable,
+			Columns: []string{group.OrganizationColumn},
+			Bidi:    false,
+		},
+		"Group",
+		"Organization",
+	)
+	graph.MustAddE(
+		"members",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: false,
+			Table:   group.MembersTable,
+			Columns: group.MembersPrimaryKey,
+			Bidi:    false,
+		},
+		"Group",
+		"User",
 	)
 	graph.MustAddE(
 		"organization",
@@ -749,6 +799,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"User",
 		"UserImport",
+	)
+	graph.MustAddE(
+		"groups",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   user.GroupsTable,
+			Columns: user.GroupsPrimaryKey,
+			Bidi:    false,
+		},
+		"User",
+		"Group",
 	)
 	graph.MustAddE(
 		"organization",
@@ -1613,6 +1675,104 @@ func (f *EventFilter) WhereHasOrganizationWith(preds ...predicate.Organization) 
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *GroupQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the GroupQuery builder.
+func (_q *GroupQuery) Filter() *GroupFilter {
+	return &GroupFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *GroupMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the GroupMutation builder.
+func (m *GroupMutation) Filter() *GroupFilter {
+	return &GroupFilter{config: m.config, predicateAdder: m}
+}
+
+// GroupFilter provides a generic filtering capability at runtime for GroupQuery.
+type GroupFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *GroupFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *GroupFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(group.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *GroupFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(group.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *GroupFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(group.FieldUpdatedAt))
+}
+
+// WhereOrganizationID applies the entql int predicate on the organization_id field.
+func (f *GroupFilter) WhereOrganizationID(p entql.IntP) {
+	f.Where(p.Field(group.FieldOrganizationID))
+}
+
+// WhereDisplayName applies the entql string predicate on the display_name field.
+func (f *GroupFilter) WhereDisplayName(p entql.StringP) {
+	f.Where(p.Field(group.FieldDisplayName))
+}
+
+// WhereDisplayNameNormalized applies the entql string predicate on the display_name_normalized field.
+func (f *GroupFilter) WhereDisplayNameNormalized(p entql.StringP) {
+	f.Where(p.Field(group.FieldDisplayNameNormalized))
+}
+
+// WhereExternalID applies the entql string predicate on the external_id field.
+func (f *GroupFilter) WhereExternalID(p entql.StringP) {
+	f.Where(p.Field(group.FieldExternalID))
+}
+
+// WhereHasOrganization applies a predicate to check if query has an edge organization.
+func (f *GroupFilter) WhereHasOrganization() {
+	f.Where(entql.HasEdge("organization"))
+}
+
+// WhereHasOrganizationWith applies a predicate to check if query has an edge organization with a given conditions (other predicates).
+func (f *GroupFilter) WhereHasOrganizationWith(preds ...predicate.Organization) {
+	f.Where(entql.HasEdgeWith("organization", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasMembers applies a predicate to check if query has an edge members.
+func (f *GroupFilter) WhereHasMembers() {
+	f.Where(entql.HasEdge("members"))
+}
+
+// WhereHasMembersWith applies a predicate to check if query has an edge members with a given conditions (other predicates).
+func (f *GroupFilter) WhereHasMembersWith(preds ...predicate.User) {
+	f.Where(entql.HasEdgeWith("members", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *InvitationQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -1641,7 +1801,7 @@ type InvitationFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *InvitationFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1773,7 +1933,7 @@ type NotificationFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *NotificationFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1895,7 +2055,7 @@ type OrganizationFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OrganizationFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1961,6 +2121,11 @@ func (f *OrganizationFilter) WhereSignInURL(p entql.StringP) {
 	f.Where(p.Field(organization.FieldSignInURL))
 }
 
+// WhereScimInviteOnProvision applies the entql bool predicate on the scim_invite_on_provision field.
+func (f *OrganizationFilter) WhereScimInviteOnProvision(p entql.BoolP) {
+	f.Where(p.Field(organization.FieldScimInviteOnProvision))
+}
+
 // addPredicate implements the predicateAdder interface.
 func (_q *PasswordResetRequestQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
@@ -1990,7 +2155,7 @@ type PasswordResetRequestFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *PasswordResetRequestFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2070,7 +2235,7 @@ type RoleFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RoleFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2168,7 +2333,7 @@ type SessionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SessionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2276,7 +2441,7 @@ type ThrottleFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ThrottleFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2331,7 +2496,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2447,6 +2612,31 @@ func (f *UserFilter) WhereLastEmailStatus(p entql.StringP) {
 	f.Where(p.Field(user.FieldLastEmailStatus))
 }
 
+// WhereScimUserName applies the entql string predicate on the scim_user_name field.
+func (f *UserFilter) WhereScimUserName(p entql.StringP) {
+	f.Where(p.Field(user.FieldScimUserName))
+}
+
+// WhereScimUserNameNormalized applies the entql string predicate on the scim_user_name_normalized field.
+func (f *UserFilter) WhereScimUserNameNormalized(p entql.StringP) {
+	f.Where(p.Field(user.FieldScimUserNameNormalized))
+}
+
+// WhereScimExternalID applies the entql string predicate on the scim_external_id field.
+func (f *UserFilter) WhereScimExternalID(p entql.StringP) {
+	f.Where(p.Field(user.FieldScimExternalID))
+}
+
+// WhereScimLinked applies the entql bool predicate on the scim_linked field.
+func (f *UserFilter) WhereScimLinked(p entql.BoolP) {
+	f.Where(p.Field(user.FieldScimLinked))
+}
+
+// WhereScimInvitePending applies the entql bool predicate on the scim_invite_pending field.
+func (f *UserFilter) WhereScimInvitePending(p entql.BoolP) {
+	f.Where(p.Field(user.FieldScimInvitePending))
+}
+
 // WhereHasOrganization applies a predicate to check if query has an edge organization.
 func (f *UserFilter) WhereHasOrganization() {
 	f.Where(entql.HasEdge("organization"))
@@ -2489,6 +2679,20 @@ func (f *UserFilter) WhereHasImportWith(preds ...predicate.UserImport) {
 	})))
 }
 
+// WhereHasGroups applies a predicate to check if query has an edge groups.
+func (f *UserFilter) WhereHasGroups() {
+	f.Where(entql.HasEdge("groups"))
+}
+
+// WhereHasGroupsWith applies a predicate to check if query has an edge groups with a given conditions (other predicates).
+func (f *UserFilter) WhereHasGroupsWith(preds ...predicate.Group) {
+	f.Where(entql.HasEdgeWith("groups", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
 // addPredicate implements the predicateAdder interface.
 func (_q *UserImportQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
@@ -2518,7 +2722,7 @@ type UserImportFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserImportFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2655,7 +2859,7 @@ type WebhookAttemptFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WebhookAttemptFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2782,7 +2986,7 @@ type WebhookCursorFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WebhookCursorFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2852,7 +3056,7 @@ type WebhookDeliveryFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WebhookDeliveryFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2965,7 +3169,7 @@ type WebhookEndpointFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WebhookEndpointFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

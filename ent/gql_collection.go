@@ -969,6 +969,11 @@ func (_q *OrganizationQuery) collectField(ctx context.Context, oneNode bool, opC
 				selectedFields = append(selectedFields, organization.FieldSignInURL)
 				fieldSeen[organization.FieldSignInURL] = struct{}{}
 			}
+		case "scimInviteOnProvision":
+			if _, ok := fieldSeen[organization.FieldScimInviteOnProvision]; !ok {
+				selectedFields = append(selectedFields, organization.FieldScimInviteOnProvision)
+				fieldSeen[organization.FieldScimInviteOnProvision] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:

@@ -17,6 +17,7 @@ import (
 	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/emailtemplate"
 	"github.com/rollcall/rollcall/ent/event"
+	"github.com/rollcall/rollcall/ent/group"
 	"github.com/rollcall/rollcall/ent/invitation"
 	"github.com/rollcall/rollcall/ent/notification"
 	"github.com/rollcall/rollcall/ent/organization"
@@ -49,6 +50,7 @@ const (
 	TypeDelivery             = "Delivery"
 	TypeEmailTemplate        = "EmailTemplate"
 	TypeEvent                = "Event"
+	TypeGroup                = "Group"
 	TypeInvitation           = "Invitation"
 	TypeNotification         = "Notification"
 	TypeOrganization         = "Organization"
@@ -7232,6 +7234,766 @@ func (m *EventMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Event edge %s", name)
 }
 
+// GroupMutation represents an operation that mutates the Group nodes in the graph.
+type GroupMutation struct {
+	config
+	op                      Op
+	typ                     string
+	id                      *int
+	created_at              *time.Time
+	updated_at              *time.Time
+	display_name            *string
+	display_name_normalized *string
+	external_id             *string
+	clearedFields           map[string]struct{}
+	organization            *int
+	clearedorganization     bool
+	members                 map[int]struct{}
+	removedmembers          map[int]struct{}
+	clearedmembers          bool
+	done                    bool
+	oldValue                func(context.Context) (*Group, error)
+	predicates              []predicate.Group
+}
+
+var _ ent.Mutation = (*GroupMutation)(nil)
+
+// groupOption allows management of the mutation configuration using functional options.
+type groupOption func(*GroupMutation)
+
+// newGroupMutation creates new mutation for the Group entity.
+func newGroupMutation(c config, op Op, opts ...groupOption) *GroupMutation {
+	m := &GroupMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeGroup,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withGroupID sets the ID field of the mutation.
+func withGroupID(id int) groupOption {
+	return func(m *GroupMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Group
+		)
+		m.oldValue = func(ctx context.Context) (*Group, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Group.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withGroup sets the old Group of the mutation.
+func withGroup(node *Group) groupOption {
+	return func(m *GroupMutation) {
+		m.oldValue = func(context.Context) (*Group, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m GroupMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m GroupMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *GroupMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *GroupMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Group.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *GroupMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *GroupMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Group entity.
+// If the Group object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GroupMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *GroupMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *GroupMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *GroupMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Group entity.
+// If the Group object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GroupMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *GroupMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *GroupMutation) SetOrganizationID(i int) {
+	m.organization = &i
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *GroupMutation) OrganizationID() (r int, exists bool) {
+	v := m.organization
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the Group entity.
+// If the Group object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GroupMutation) OldOrganizationID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *GroupMutation) ResetOrganizationID() {
+	m.organization = nil
+}
+
+// SetDisplayName sets the "display_name" field.
+func (m *GroupMutation) SetDisplayName(s string) {
+	m.display_name = &s
+}
+
+// DisplayName returns the value of the "display_name" field in the mutation.
+func (m *GroupMutation) DisplayName() (r string, exists bool) {
+	v := m.display_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDisplayName returns the old "display_name" field's value of the Group entity.
+// If the Group object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GroupMutation) OldDisplayName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDisplayName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDisplayName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDisplayName: %w", err)
+	}
+	return oldValue.DisplayName, nil
+}
+
+// ResetDisplayName resets all changes to the "display_name" field.
+func (m *GroupMutation) ResetDisplayName() {
+	m.display_name = nil
+}
+
+// SetDisplayNameNormalized sets the "display_name_normalized" field.
+func (m *GroupMutation) SetDisplayNameNormalized(s string) {
+	m.display_name_normalized = &s
+}
+
+// DisplayNameNormalized returns the value of the "display_name_normalized" field in the mutation.
+func (m *GroupMutation) DisplayNameNormalized() (r string, exists bool) {
+	v := m.display_name_normalized
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDisplayNameNormalized returns the old "display_name_normalized" field's value of the Group entity.
+// If the Group object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GroupMutation) OldDisplayNameNormalized(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDisplayNameNormalized is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDisplayNameNormalized requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDisplayNameNormalized: %w", err)
+	}
+	return oldValue.DisplayNameNormalized, nil
+}
+
+// ResetDisplayNameNormalized resets all changes to the "display_name_normalized" field.
+func (m *GroupMutation) ResetDisplayNameNormalized() {
+	m.display_name_normalized = nil
+}
+
+// SetExternalID sets the "external_id" field.
+func (m *GroupMutation) SetExternalID(s string) {
+	m.external_id = &s
+}
+
+// ExternalID returns the value of the "external_id" field in the mutation.
+func (m *GroupMutation) ExternalID() (r string, exists bool) {
+	v := m.external_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExternalID returns the old "external_id" field's value of the Group entity.
+// If the Group object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GroupMutation) OldExternalID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExternalID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExternalID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExternalID: %w", err)
+	}
+	return oldValue.ExternalID, nil
+}
+
+// ClearExternalID clears the value of the "external_id" field.
+func (m *GroupMutation) ClearExternalID() {
+	m.external_id = nil
+	m.clearedFields[group.FieldExternalID] = struct{}{}
+}
+
+// ExternalIDCleared returns if the "external_id" field was cleared in this mutation.
+func (m *GroupMutation) ExternalIDCleared() bool {
+	_, ok := m.clearedFields[group.FieldExternalID]
+	return ok
+}
+
+// ResetExternalID resets all changes to the "external_id" field.
+func (m *GroupMutation) ResetExternalID() {
+	m.external_id = nil
+	delete(m.clearedFields, group.FieldExternalID)
+}
+
+// ClearOrganization clears the "organization" edge to the Organization entity.
+func (m *GroupMutation) ClearOrganization() {
+	m.clearedorganization = true
+	m.clearedFields[group.FieldOrganizationID] = struct{}{}
+}
+
+// OrganizationCleared reports if the "organization" edge to the Organization entity was cleared.
+func (m *GroupMutation) OrganizationCleared() bool {
+	return m.clearedorganization
+}
+
+// OrganizationIDs returns the "organization" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OrganizationID instead. It exists only for internal usage by the builders.
+func (m *GroupMutation) OrganizationIDs() (ids []int) {
+	if id := m.organization; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOrganization resets all changes to the "organization" edge.
+func (m *GroupMutation) ResetOrganization() {
+	m.organization = nil
+	m.clearedorganization = false
+}
+
+// AddMemberIDs adds the "members" edge to the User entity by ids.
+func (m *GroupMutation) AddMemberIDs(ids ...int) {
+	if m.members == nil {
+		m.members = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.members[ids[i]] = struct{}{}
+	}
+}
+
+// ClearMembers clears the "members" edge to the User entity.
+func (m *GroupMutation) ClearMembers() {
+	m.clearedmembers = true
+}
+
+// MembersCleared reports if the "members" edge to the User entity was cleared.
+func (m *GroupMutation) MembersCleared() bool {
+	return m.clearedmembers
+}
+
+// RemoveMemberIDs removes the "members" edge to the User entity by IDs.
+func (m *GroupMutation) RemoveMemberIDs(ids ...int) {
+	if m.removedmembers == nil {
+		m.removedmembers = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.members, ids[i])
+		m.removedmembers[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedMembers returns the removed IDs of the "members" edge to the User entity.
+func (m *GroupMutation) RemovedMembersIDs() (ids []int) {
+	for id := range m.removedmembers {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// MembersIDs returns the "members" edge IDs in the mutation.
+func (m *GroupMutation) MembersIDs() (ids []int) {
+	for id := range m.members {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetMembers resets all changes to the "members" edge.
+func (m *GroupMutation) ResetMembers() {
+	m.members = nil
+	m.clearedmembers = false
+	m.removedmembers = nil
+}
+
+// Where appends a list predicates to the GroupMutation builder.
+func (m *GroupMutation) Where(ps ...predicate.Group) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the GroupMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *GroupMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Group, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *GroupMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *GroupMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Group).
+func (m *GroupMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *GroupMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.created_at != nil {
+		fields = append(fields, group.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, group.FieldUpdatedAt)
+	}
+	if m.organization != nil {
+		fields = append(fields, group.FieldOrganizationID)
+	}
+	if m.display_name != nil {
+		fields = append(fields, group.FieldDisplayName)
+	}
+	if m.display_name_normalized != nil {
+		fields = append(fields, group.FieldDisplayNameNormalized)
+	}
+	if m.external_id != nil {
+		fields = append(fields, group.FieldExternalID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *GroupMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case group.FieldCreatedAt:
+		return m.CreatedAt()
+	case group.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case group.FieldOrganizationID:
+		return m.OrganizationID()
+	case group.FieldDisplayName:
+		return m.DisplayName()
+	case group.FieldDisplayNameNormalized:
+		return m.DisplayNameNormalized()
+	case group.FieldExternalID:
+		return m.ExternalID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *GroupMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case group.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case group.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case group.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case group.FieldDisplayName:
+		return m.OldDisplayName(ctx)
+	case group.FieldDisplayNameNormalized:
+		return m.OldDisplayNameNormalized(ctx)
+	case group.FieldExternalID:
+		return m.OldExternalID(ctx)
+	}
+	return nil, fmt.Errorf("unknown Group field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *GroupMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case group.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case group.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case group.FieldOrganizationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case group.FieldDisplayName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDisplayName(v)
+		return nil
+	case group.FieldDisplayNameNormalized:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDisplayNameNormalized(v)
+		return nil
+	case group.FieldExternalID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExternalID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Group field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *GroupMutation) AddedFields() []string {
+	var fields []string
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *GroupMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *GroupMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Group numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *GroupMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(group.FieldExternalID) {
+		fields = append(fields, group.FieldExternalID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *GroupMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *GroupMutation) ClearField(name string) error {
+	switch name {
+	case group.FieldExternalID:
+		m.ClearExternalID()
+		return nil
+	}
+	return fmt.Errorf("unknown Group nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *GroupMutation) ResetField(name string) error {
+	switch name {
+	case group.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case group.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case group.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case group.FieldDisplayName:
+		m.ResetDisplayName()
+		return nil
+	case group.FieldDisplayNameNormalized:
+		m.ResetDisplayNameNormalized()
+		return nil
+	case group.FieldExternalID:
+		m.ResetExternalID()
+		return nil
+	}
+	return fmt.Errorf("unknown Group field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *GroupMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.organization != nil {
+		edges = append(edges, group.EdgeOrganization)
+	}
+	if m.members != nil {
+		edges = append(edges, group.EdgeMembers)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *GroupMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case group.EdgeOrganization:
+		if id := m.organization; id != nil {
+			return []ent.Value{*id}
+		}
+	case group.EdgeMembers:
+		ids := make([]ent.Value, 0, len(m.members))
+		for id := range m.members {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *GroupMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.removedmembers != nil {
+		edges = append(edges, group.EdgeMembers)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *GroupMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case group.EdgeMembers:
+		ids := make([]ent.Value, 0, len(m.removedmembers))
+		for id := range m.removedmembers {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *GroupMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedorganization {
+		edges = append(edges, group.EdgeOrganization)
+	}
+	if m.clearedmembers {
+		edges = append(edges, group.EdgeMembers)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *GroupMutation) EdgeCleared(name string) bool {
+	switch name {
+	case group.EdgeOrganization:
+		return m.clearedorganization
+	case group.EdgeMembers:
+		return m.clearedmembers
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *GroupMutation) ClearEdge(name string) error {
+	switch name {
+	case group.EdgeOrganization:
+		m.ClearOrganization()
+		return nil
+	}
+	return fmt.Errorf("unknown Group unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *GroupMutation) ResetEdge(name string) error {
+	switch name {
+	case group.EdgeOrganization:
+		m.ResetOrganization()
+		return nil
+	case group.EdgeMembers:
+		m.ResetMembers()
+		return nil
+	}
+	return fmt.Errorf("unknown Group edge %s", name)
+}
+
 // InvitationMutation represents an operation that mutates the Invitation nodes in the graph.
 type InvitationMutation struct {
 	config
@@ -9148,6 +9910,7 @@ type OrganizationMutation struct {
 	reply_to                  *string
 	default_locale            *string
 	sign_in_url               *string
+	scim_invite_on_provision  *bool
 	clearedFields             map[string]struct{}
 	done                      bool
 	oldValue                  func(context.Context) (*Organization, error)
@@ -9729,6 +10492,42 @@ func (m *OrganizationMutation) ResetSignInURL() {
 	delete(m.clearedFields, organization.FieldSignInURL)
 }
 
+// SetScimInviteOnProvision sets the "scim_invite_on_provision" field.
+func (m *OrganizationMutation) SetScimInviteOnProvision(b bool) {
+	m.scim_invite_on_provision = &b
+}
+
+// ScimInviteOnProvision returns the value of the "scim_invite_on_provision" field in the mutation.
+func (m *OrganizationMutation) ScimInviteOnProvision() (r bool, exists bool) {
+	v := m.scim_invite_on_provision
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldScimInviteOnProvision returns the old "scim_invite_on_provision" field's value of the Organization entity.
+// If the Organization object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrganizationMutation) OldScimInviteOnProvision(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldScimInviteOnProvision is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldScimInviteOnProvision requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldScimInviteOnProvision: %w", err)
+	}
+	return oldValue.ScimInviteOnProvision, nil
+}
+
+// ResetScimInviteOnProvision resets all changes to the "scim_invite_on_provision" field.
+func (m *OrganizationMutation) ResetScimInviteOnProvision() {
+	m.scim_invite_on_provision = nil
+}
+
 // Where appends a list predicates to the OrganizationMutation builder.
 func (m *OrganizationMutation) Where(ps ...predicate.Organization) {
 	m.predicates = append(m.predicates, ps...)
@@ -9763,7 +10562,7 @@ func (m *OrganizationMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *OrganizationMutation) Fields() []string {
-	fields := make([]string, 0, 11)
+	fields := make([]string, 0, 12)
 	if m.created_at != nil {
 		fields = append(fields, organization.FieldCreatedAt)
 	}
@@ -9797,6 +10596,9 @@ func (m *OrganizationMutation) Fields() []string {
 	if m.sign_in_url != nil {
 		fields = append(fields, organization.FieldSignInURL)
 	}
+	if m.scim_invite_on_provision != nil {
+		fields = append(fields, organization.FieldScimInviteOnProvision)
+	}
 	return fields
 }
 
@@ -9827,6 +10629,8 @@ func (m *OrganizationMutation) Field(name string) (ent.Value, bool) {
 		return m.DefaultLocale()
 	case organization.FieldSignInURL:
 		return m.SignInURL()
+	case organization.FieldScimInviteOnProvision:
+		return m.ScimInviteOnProvision()
 	}
 	return nil, false
 }
@@ -9858,6 +10662,8 @@ func (m *OrganizationMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldDefaultLocale(ctx)
 	case organization.FieldSignInURL:
 		return m.OldSignInURL(ctx)
+	case organization.FieldScimInviteOnProvision:
+		return m.OldScimInviteOnProvision(ctx)
 	}
 	return nil, fmt.Errorf("unknown Organization field %s", name)
 }
@@ -9943,6 +10749,13 @@ func (m *OrganizationMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetSignInURL(v)
+		return nil
+	case organization.FieldScimInviteOnProvision:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetScimInviteOnProvision(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Organization field %s", name)
@@ -10067,6 +10880,9 @@ func (m *OrganizationMutation) ResetField(name string) error {
 		return nil
 	case organization.FieldSignInURL:
 		m.ResetSignInURL()
+		return nil
+	case organization.FieldScimInviteOnProvision:
+		m.ResetScimInviteOnProvision()
 		return nil
 	}
 	return fmt.Errorf("unknown Organization field %s", name)
@@ -12954,41 +13770,49 @@ func (m *ThrottleMutation) ResetEdge(name string) error {
 // UserMutation represents an operation that mutates the User nodes in the graph.
 type UserMutation struct {
 	config
-	op                   Op
-	typ                  string
-	id                   *int
-	created_at           *time.Time
-	updated_at           *time.Time
-	email                *string
-	email_normalized     *string
-	username             *string
-	username_normalized  *string
-	first_name           *string
-	last_name            *string
-	locale               *string
-	status               *user.Status
-	products             *[]string
-	appendproducts       []string
-	password_hash        *string
-	must_change_password *bool
-	invited_at           *time.Time
-	invite_expires_at    *time.Time
-	invitation_count     *int
-	addinvitation_count  *int
-	accepted_at          *time.Time
-	last_login_at        *time.Time
-	last_email_status    *enum.DeliveryStatus
-	clearedFields        map[string]struct{}
-	organization         *int
-	clearedorganization  bool
-	role                 *int
-	clearedrole          bool
-	_import              map[int]struct{}
-	removed_import       map[int]struct{}
-	cleared_import       bool
-	done                 bool
-	oldValue             func(context.Context) (*User, error)
-	predicates           []predicate.User
+	op                        Op
+	typ                       string
+	id                        *int
+	created_at                *time.Time
+	updated_at                *time.Time
+	email                     *string
+	email_normalized          *string
+	username                  *string
+	username_normalized       *string
+	first_name                *string
+	last_name                 *string
+	locale                    *string
+	status                    *user.Status
+	products                  *[]string
+	appendproducts            []string
+	password_hash             *string
+	must_change_password      *bool
+	invited_at                *time.Time
+	invite_expires_at         *time.Time
+	invitation_count          *int
+	addinvitation_count       *int
+	accepted_at               *time.Time
+	last_login_at             *time.Time
+	last_email_status         *enum.DeliveryStatus
+	scim_user_name            *string
+	scim_user_name_normalized *string
+	scim_external_id          *string
+	scim_linked               *bool
+	scim_invite_pending       *bool
+	clearedFields             map[string]struct{}
+	organization              *int
+	clearedorganization       bool
+	role                      *int
+	clearedrole               bool
+	_import                   map[int]struct{}
+	removed_import            map[int]struct{}
+	cleared_import            bool
+	groups                    map[int]struct{}
+	removedgroups             map[int]struct{}
+	clearedgroups             bool
+	done                      bool
+	oldValue                  func(context.Context) (*User, error)
+	predicates                []predicate.User
 }
 
 var _ ent.Mutation = (*UserMutation)(nil)
@@ -14023,6 +14847,225 @@ func (m *UserMutation) ResetLastEmailStatus() {
 	delete(m.clearedFields, user.FieldLastEmailStatus)
 }
 
+// SetScimUserName sets the "scim_user_name" field.
+func (m *UserMutation) SetScimUserName(s string) {
+	m.scim_user_name = &s
+}
+
+// ScimUserName returns the value of the "scim_user_name" field in the mutation.
+func (m *UserMutation) ScimUserName() (r string, exists bool) {
+	v := m.scim_user_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldScimUserName returns the old "scim_user_name" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldScimUserName(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldScimUserName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldScimUserName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldScimUserName: %w", err)
+	}
+	return oldValue.ScimUserName, nil
+}
+
+// ClearScimUserName clears the value of the "scim_user_name" field.
+func (m *UserMutation) ClearScimUserName() {
+	m.scim_user_name = nil
+	m.clearedFields[user.FieldScimUserName] = struct{}{}
+}
+
+// ScimUserNameCleared returns if the "scim_user_name" field was cleared in this mutation.
+func (m *UserMutation) ScimUserNameCleared() bool {
+	_, ok := m.clearedFields[user.FieldScimUserName]
+	return ok
+}
+
+// ResetScimUserName resets all changes to the "scim_user_name" field.
+func (m *UserMutation) ResetScimUserName() {
+	m.scim_user_name = nil
+	delete(m.clearedFields, user.FieldScimUserName)
+}
+
+// SetScimUserNameNormalized sets the "scim_user_name_normalized" field.
+func (m *UserMutation) SetScimUserNameNormalized(s string) {
+	m.scim_user_name_normalized = &s
+}
+
+// ScimUserNameNormalized returns the value of the "scim_user_name_normalized" field in the mutation.
+func (m *UserMutation) ScimUserNameNormalized() (r string, exists bool) {
+	v := m.scim_user_name_normalized
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldScimUserNameNormalized returns the old "scim_user_name_normalized" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldScimUserNameNormalized(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldScimUserNameNormalized is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldScimUserNameNormalized requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldScimUserNameNormalized: %w", err)
+	}
+	return oldValue.ScimUserNameNormalized, nil
+}
+
+// ClearScimUserNameNormalized clears the value of the "scim_user_name_normalized" field.
+func (m *UserMutation) ClearScimUserNameNormalized() {
+	m.scim_user_name_normalized = nil
+	m.clearedFields[user.FieldScimUserNameNormalized] = struct{}{}
+}
+
+// ScimUserNameNormalizedCleared returns if the "scim_user_name_normalized" field was cleared in this mutation.
+func (m *UserMutation) ScimUserNameNormalizedCleared() bool {
+	_, ok := m.clearedFields[user.FieldScimUserNameNormalized]
+	return ok
+}
+
+// ResetScimUserNameNormalized resets all changes to the "scim_user_name_normalized" field.
+func (m *UserMutation) ResetScimUserNameNormalized() {
+	m.scim_user_name_normalized = nil
+	delete(m.clearedFields, user.FieldScimUserNameNormalized)
+}
+
+// SetScimExternalID sets the "scim_external_id" field.
+func (m *UserMutation) SetScimExternalID(s string) {
+	m.scim_external_id = &s
+}
+
+// ScimExternalID returns the value of the "scim_external_id" field in the mutation.
+func (m *UserMutation) ScimExternalID() (r string, exists bool) {
+	v := m.scim_external_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldScimExternalID returns the old "scim_external_id" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldScimExternalID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldScimExternalID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldScimExternalID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldScimExternalID: %w", err)
+	}
+	return oldValue.ScimExternalID, nil
+}
+
+// ClearScimExternalID clears the value of the "scim_external_id" field.
+func (m *UserMutation) ClearScimExternalID() {
+	m.scim_external_id = nil
+	m.clearedFields[user.FieldScimExternalID] = struct{}{}
+}
+
+// ScimExternalIDCleared returns if the "scim_external_id" field was cleared in this mutation.
+func (m *UserMutation) ScimExternalIDCleared() bool {
+	_, ok := m.clearedFields[user.FieldScimExternalID]
+	return ok
+}
+
+// ResetScimExternalID resets all changes to the "scim_external_id" field.
+func (m *UserMutation) ResetScimExternalID() {
+	m.scim_external_id = nil
+	delete(m.clearedFields, user.FieldScimExternalID)
+}
+
+// SetScimLinked sets the "scim_linked" field.
+func (m *UserMutation) SetScimLinked(b bool) {
+	m.scim_linked = &b
+}
+
+// ScimLinked returns the value of the "scim_linked" field in the mutation.
+func (m *UserMutation) ScimLinked() (r bool, exists bool) {
+	v := m.scim_linked
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldScimLinked returns the old "scim_linked" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldScimLinked(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldScimLinked is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldScimLinked requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldScimLinked: %w", err)
+	}
+	return oldValue.ScimLinked, nil
+}
+
+// ResetScimLinked resets all changes to the "scim_linked" field.
+func (m *UserMutation) ResetScimLinked() {
+	m.scim_linked = nil
+}
+
+// SetScimInvitePending sets the "scim_invite_pending" field.
+func (m *UserMutation) SetScimInvitePending(b bool) {
+	m.scim_invite_pending = &b
+}
+
+// ScimInvitePending returns the value of the "scim_invite_pending" field in the mutation.
+func (m *UserMutation) ScimInvitePending() (r bool, exists bool) {
+	v := m.scim_invite_pending
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldScimInvitePending returns the old "scim_invite_pending" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldScimInvitePending(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldScimInvitePending is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldScimInvitePending requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldScimInvitePending: %w", err)
+	}
+	return oldValue.ScimInvitePending, nil
+}
+
+// ResetScimInvitePending resets all changes to the "scim_invite_pending" field.
+func (m *UserMutation) ResetScimInvitePending() {
+	m.scim_invite_pending = nil
+}
+
 // ClearOrganization clears the "organization" edge to the Organization entity.
 func (m *UserMutation) ClearOrganization() {
 	m.clearedorganization = true
@@ -14131,6 +15174,60 @@ func (m *UserMutation) ResetImport() {
 	m.removed_import = nil
 }
 
+// AddGroupIDs adds the "groups" edge to the Group entity by ids.
+func (m *UserMutation) AddGroupIDs(ids ...int) {
+	if m.groups == nil {
+		m.groups = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.groups[ids[i]] = struct{}{}
+	}
+}
+
+// ClearGroups clears the "groups" edge to the Group entity.
+func (m *UserMutation) ClearGroups() {
+	m.clearedgroups = true
+}
+
+// GroupsCleared reports if the "groups" edge to the Group entity was cleared.
+func (m *UserMutation) GroupsCleared() bool {
+	return m.clearedgroups
+}
+
+// RemoveGroupIDs removes the "groups" edge to the Group entity by IDs.
+func (m *UserMutation) RemoveGroupIDs(ids ...int) {
+	if m.removedgroups == nil {
+		m.removedgroups = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.groups, ids[i])
+		m.removedgroups[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedGroups returns the removed IDs of the "groups" edge to the Group entity.
+func (m *UserMutation) RemovedGroupsIDs() (ids []int) {
+	for id := range m.removedgroups {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// GroupsIDs returns the "groups" edge IDs in the mutation.
+func (m *UserMutation) GroupsIDs() (ids []int) {
+	for id := range m.groups {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetGroups resets all changes to the "groups" edge.
+func (m *UserMutation) ResetGroups() {
+	m.groups = nil
+	m.clearedgroups = false
+	m.removedgroups = nil
+}
+
 // Where appends a list predicates to the UserMutation builder.
 func (m *UserMutation) Where(ps ...predicate.User) {
 	m.predicates = append(m.predicates, ps...)
@@ -14165,7 +15262,7 @@ func (m *UserMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *UserMutation) Fields() []string {
-	fields := make([]string, 0, 21)
+	fields := make([]string, 0, 26)
 	if m.created_at != nil {
 		fields = append(fields, user.FieldCreatedAt)
 	}
@@ -14229,6 +15326,21 @@ func (m *UserMutation) Fields() []string {
 	if m.last_email_status != nil {
 		fields = append(fields, user.FieldLastEmailStatus)
 	}
+	if m.scim_user_name != nil {
+		fields = append(fields, user.FieldScimUserName)
+	}
+	if m.scim_user_name_normalized != nil {
+		fields = append(fields, user.FieldScimUserNameNormalized)
+	}
+	if m.scim_external_id != nil {
+		fields = append(fields, user.FieldScimExternalID)
+	}
+	if m.scim_linked != nil {
+		fields = append(fields, user.FieldScimLinked)
+	}
+	if m.scim_invite_pending != nil {
+		fields = append(fields, user.FieldScimInvitePending)
+	}
 	return fields
 }
 
@@ -14279,6 +15391,16 @@ func (m *UserMutation) Field(name string) (ent.Value, bool) {
 		return m.LastLoginAt()
 	case user.FieldLastEmailStatus:
 		return m.LastEmailStatus()
+	case user.FieldScimUserName:
+		return m.ScimUserName()
+	case user.FieldScimUserNameNormalized:
+		return m.ScimUserNameNormalized()
+	case user.FieldScimExternalID:
+		return m.ScimExternalID()
+	case user.FieldScimLinked:
+		return m.ScimLinked()
+	case user.FieldScimInvitePending:
+		return m.ScimInvitePending()
 	}
 	return nil, false
 }
@@ -14330,6 +15452,16 @@ func (m *UserMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldLastLoginAt(ctx)
 	case user.FieldLastEmailStatus:
 		return m.OldLastEmailStatus(ctx)
+	case user.FieldScimUserName:
+		return m.OldScimUserName(ctx)
+	case user.FieldScimUserNameNormalized:
+		return m.OldScimUserNameNormalized(ctx)
+	case user.FieldScimExternalID:
+		return m.OldScimExternalID(ctx)
+	case user.FieldScimLinked:
+		return m.OldScimLinked(ctx)
+	case user.FieldScimInvitePending:
+		return m.OldScimInvitePending(ctx)
 	}
 	return nil, fmt.Errorf("unknown User field %s", name)
 }
@@ -14486,6 +15618,41 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetLastEmailStatus(v)
 		return nil
+	case user.FieldScimUserName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetScimUserName(v)
+		return nil
+	case user.FieldScimUserNameNormalized:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetScimUserNameNormalized(v)
+		return nil
+	case user.FieldScimExternalID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetScimExternalID(v)
+		return nil
+	case user.FieldScimLinked:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetScimLinked(v)
+		return nil
+	case user.FieldScimInvitePending:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetScimInvitePending(v)
+		return nil
 	}
 	return fmt.Errorf("unknown User field %s", name)
 }
@@ -14564,6 +15731,15 @@ func (m *UserMutation) ClearedFields() []string {
 	if m.FieldCleared(user.FieldLastEmailStatus) {
 		fields = append(fields, user.FieldLastEmailStatus)
 	}
+	if m.FieldCleared(user.FieldScimUserName) {
+		fields = append(fields, user.FieldScimUserName)
+	}
+	if m.FieldCleared(user.FieldScimUserNameNormalized) {
+		fields = append(fields, user.FieldScimUserNameNormalized)
+	}
+	if m.FieldCleared(user.FieldScimExternalID) {
+		fields = append(fields, user.FieldScimExternalID)
+	}
 	return fields
 }
 
@@ -14610,6 +15786,15 @@ func (m *UserMutation) ClearField(name string) error {
 		return nil
 	case user.FieldLastEmailStatus:
 		m.ClearLastEmailStatus()
+		return nil
+	case user.FieldScimUserName:
+		m.ClearScimUserName()
+		return nil
+	case user.FieldScimUserNameNormalized:
+		m.ClearScimUserNameNormalized()
+		return nil
+	case user.FieldScimExternalID:
+		m.ClearScimExternalID()
 		return nil
 	}
 	return fmt.Errorf("unknown User nullable field %s", name)
@@ -14682,13 +15867,28 @@ func (m *UserMutation) ResetField(name string) error {
 	case user.FieldLastEmailStatus:
 		m.ResetLastEmailStatus()
 		return nil
+	case user.FieldScimUserName:
+		m.ResetScimUserName()
+		return nil
+	case user.FieldScimUserNameNormalized:
+		m.ResetScimUserNameNormalized()
+		return nil
+	case user.FieldScimExternalID:
+		m.ResetScimExternalID()
+		return nil
+	case user.FieldScimLinked:
+		m.ResetScimLinked()
+		return nil
+	case user.FieldScimInvitePending:
+		m.ResetScimInvitePending()
+		return nil
 	}
 	return fmt.Errorf("unknown User field %s", name)
 }
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *UserMutation) AddedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 4)
 	if m.organization != nil {
 		edges = append(edges, user.EdgeOrganization)
 	}
@@ -14697,6 +15897,9 @@ func (m *UserMutation) AddedEdges() []string {
 	}
 	if m._import != nil {
 		edges = append(edges, user.EdgeImport)
+	}
+	if m.groups != nil {
+		edges = append(edges, user.EdgeGroups)
 	}
 	return edges
 }
@@ -14719,15 +15922,24 @@ func (m *UserMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case user.EdgeGroups:
+		ids := make([]ent.Value, 0, len(m.groups))
+		for id := range m.groups {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *UserMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 4)
 	if m.removed_import != nil {
 		edges = append(edges, user.EdgeImport)
+	}
+	if m.removedgroups != nil {
+		edges = append(edges, user.EdgeGroups)
 	}
 	return edges
 }
@@ -14742,13 +15954,19 @@ func (m *UserMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case user.EdgeGroups:
+		ids := make([]ent.Value, 0, len(m.removedgroups))
+		for id := range m.removedgroups {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *UserMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 4)
 	if m.clearedorganization {
 		edges = append(edges, user.EdgeOrganization)
 	}
@@ -14757,6 +15975,9 @@ func (m *UserMutation) ClearedEdges() []string {
 	}
 	if m.cleared_import {
 		edges = append(edges, user.EdgeImport)
+	}
+	if m.clearedgroups {
+		edges = append(edges, user.EdgeGroups)
 	}
 	return edges
 }
@@ -14771,6 +15992,8 @@ func (m *UserMutation) EdgeCleared(name string) bool {
 		return m.clearedrole
 	case user.EdgeImport:
 		return m.cleared_import
+	case user.EdgeGroups:
+		return m.clearedgroups
 	}
 	return false
 }
@@ -14801,6 +16024,9 @@ func (m *UserMutation) ResetEdge(name string) error {
 		return nil
 	case user.EdgeImport:
 		m.ResetImport()
+		return nil
+	case user.EdgeGroups:
+		m.ResetGroups()
 		return nil
 	}
 	return fmt.Errorf("unknown User edge %s", name)

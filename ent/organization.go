@@ -39,8 +39,10 @@ type Organization struct {
 	// The language of people who have none (a BCP 47 tag, canonical), and of those whose language has no template or page: emails, built-in pages, dates. Default en.
 	DefaultLocale string `json:"default_locale,omitempty"`
 	// Where people sign in (an http or https URL): the built-in pages link to it once an invitation is accepted or a password reset, and templates may print it as {{.SignInURL}}. Null: no link.
-	SignInURL    *string `json:"sign_in_url,omitempty"`
-	selectValues sql.SelectValues
+	SignInURL *string `json:"sign_in_url,omitempty"`
+	// People the identity provider creates over SCIM get an invitation (one bulk send with trigger SCIM per burst of provisioning); otherwise they stay NOT_INVITED.
+	ScimInviteOnProvision bool `json:"scim_invite_on_provision,omitempty"`
+	selectValues          sql.SelectValues
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -50,6 +52,8 @@ func (*Organization) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case organization.FieldProducts:
 			values[i] = new([]byte)
+		case organization.FieldScimInviteOnProvision:
+			values[i] = new(sql.NullBool)
 		case organization.FieldID, organization.FieldInvitationTTLSeconds, organization.FieldResetTTLSeconds:
 			values[i] = new(sql.NullInt64)
 		case organization.FieldSlug, organization.FieldName, organization.FieldEmailFromName, organization.FieldReplyTo, organization.FieldDefaultLocale, organization.FieldSignInURL:
@@ -147,6 +151,12 @@ func (_m *Organization) assignValues(columns []string, values []any) error {
 				_m.SignInURL = new(string)
 				*_m.SignInURL = value.String
 			}
+		case organization.FieldScimInviteOnProvision:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field scim_invite_on_provision", values[i])
+			} else if value.Valid {
+				_m.ScimInviteOnProvision = value.Bool
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -219,6 +229,9 @@ func (_m *Organization) String() string {
 		builder.WriteString("sign_in_url=")
 		builder.WriteString(*v)
 	}
+	builder.WriteString(", ")
+	builder.WriteString("scim_invite_on_provision=")
+	builder.WriteString(fmt.Sprintf("%v", _m.ScimInviteOnProvision))
 	builder.WriteByte(')')
 	return builder.String()
 }

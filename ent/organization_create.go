@@ -152,6 +152,20 @@ func (_c *OrganizationCreate) SetNillableSignInURL(v *string) *OrganizationCreat
 	return _c
 }
 
+// SetScimInviteOnProvision sets the "scim_invite_on_provision" field.
+func (_c *OrganizationCreate) SetScimInviteOnProvision(v bool) *OrganizationCreate {
+	_c.mutation.SetScimInviteOnProvision(v)
+	return _c
+}
+
+// SetNillableScimInviteOnProvision sets the "scim_invite_on_provision" field if the given value is not nil.
+func (_c *OrganizationCreate) SetNillableScimInviteOnProvision(v *bool) *OrganizationCreate {
+	if v != nil {
+		_c.SetScimInviteOnProvision(*v)
+	}
+	return _c
+}
+
 // Mutation returns the OrganizationMutation object of the builder.
 func (_c *OrganizationCreate) Mutation() *OrganizationMutation {
 	return _c.mutation
@@ -222,6 +236,10 @@ func (_c *OrganizationCreate) defaults() error {
 	if _, ok := _c.mutation.DefaultLocale(); !ok {
 		v := organization.DefaultDefaultLocale
 		_c.mutation.SetDefaultLocale(v)
+	}
+	if _, ok := _c.mutation.ScimInviteOnProvision(); !ok {
+		v := organization.DefaultScimInviteOnProvision
+		_c.mutation.SetScimInviteOnProvision(v)
 	}
 	return nil
 }
@@ -295,6 +313,9 @@ func (_c *OrganizationCreate) check() error {
 			return &ValidationError{Name: "sign_in_url", err: fmt.Errorf(`ent: validator failed for field "Organization.sign_in_url": %w`, err)}
 		}
 	}
+	if _, ok := _c.mutation.ScimInviteOnProvision(); !ok {
+		return &ValidationError{Name: "scim_invite_on_provision", err: errors.New(`ent: missing required field "Organization.scim_invite_on_provision"`)}
+	}
 	return nil
 }
 
@@ -365,6 +386,10 @@ func (_c *OrganizationCreate) createSpec() (*Organization, *sqlgraph.CreateSpec)
 	if value, ok := _c.mutation.SignInURL(); ok {
 		_spec.SetField(organization.FieldSignInURL, field.TypeString, value)
 		_node.SignInURL = &value
+	}
+	if value, ok := _c.mutation.ScimInviteOnProvision(); ok {
+		_spec.SetField(organization.FieldScimInviteOnProvision, field.TypeBool, value)
+		_node.ScimInviteOnProvision = value
 	}
 	return _node, _spec
 }
@@ -547,6 +572,18 @@ func (u *OrganizationUpsert) UpdateSignInURL() *OrganizationUpsert {
 // ClearSignInURL clears the value of the "sign_in_url" field.
 func (u *OrganizationUpsert) ClearSignInURL() *OrganizationUpsert {
 	u.SetNull(organization.FieldSignInURL)
+	return u
+}
+
+// SetScimInviteOnProvision sets the "scim_invite_on_provision" field.
+func (u *OrganizationUpsert) SetScimInviteOnProvision(v bool) *OrganizationUpsert {
+	u.Set(organization.FieldScimInviteOnProvision, v)
+	return u
+}
+
+// UpdateScimInviteOnProvision sets the "scim_invite_on_provision" field to the value that was provided on create.
+func (u *OrganizationUpsert) UpdateScimInviteOnProvision() *OrganizationUpsert {
+	u.SetExcluded(organization.FieldScimInviteOnProvision)
 	return u
 }
 
@@ -749,6 +786,20 @@ func (u *OrganizationUpsertOne) UpdateSignInURL() *OrganizationUpsertOne {
 func (u *OrganizationUpsertOne) ClearSignInURL() *OrganizationUpsertOne {
 	return u.Update(func(s *OrganizationUpsert) {
 		s.ClearSignInURL()
+	})
+}
+
+// SetScimInviteOnProvision sets the "scim_invite_on_provision" field.
+func (u *OrganizationUpsertOne) SetScimInviteOnProvision(v bool) *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetScimInviteOnProvision(v)
+	})
+}
+
+// UpdateScimInviteOnProvision sets the "scim_invite_on_provision" field to the value that was provided on create.
+func (u *OrganizationUpsertOne) UpdateScimInviteOnProvision() *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdateScimInviteOnProvision()
 	})
 }
 
@@ -1117,6 +1168,20 @@ func (u *OrganizationUpsertBulk) UpdateSignInURL() *OrganizationUpsertBulk {
 func (u *OrganizationUpsertBulk) ClearSignInURL() *OrganizationUpsertBulk {
 	return u.Update(func(s *OrganizationUpsert) {
 		s.ClearSignInURL()
+	})
+}
+
+// SetScimInviteOnProvision sets the "scim_invite_on_provision" field.
+func (u *OrganizationUpsertBulk) SetScimInviteOnProvision(v bool) *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetScimInviteOnProvision(v)
+	})
+}
+
+// UpdateScimInviteOnProvision sets the "scim_invite_on_provision" field to the value that was provided on create.
+func (u *OrganizationUpsertBulk) UpdateScimInviteOnProvision() *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdateScimInviteOnProvision()
 	})
 }
 

@@ -172,6 +172,20 @@ func (_u *OrganizationUpdate) ClearSignInURL() *OrganizationUpdate {
 	return _u
 }
 
+// SetScimInviteOnProvision sets the "scim_invite_on_provision" field.
+func (_u *OrganizationUpdate) SetScimInviteOnProvision(v bool) *OrganizationUpdate {
+	_u.mutation.SetScimInviteOnProvision(v)
+	return _u
+}
+
+// SetNillableScimInviteOnProvision sets the "scim_invite_on_provision" field if the given value is not nil.
+func (_u *OrganizationUpdate) SetNillableScimInviteOnProvision(v *bool) *OrganizationUpdate {
+	if v != nil {
+		_u.SetScimInviteOnProvision(*v)
+	}
+	return _u
+}
+
 // Mutation returns the OrganizationMutation object of the builder.
 func (_u *OrganizationUpdate) Mutation() *OrganizationMutation {
 	return _u.mutation
@@ -320,6 +334,9 @@ func (_u *OrganizationUpdate) sqlSave(ctx context.Context) (_node int, err error
 	}
 	if _u.mutation.SignInURLCleared() {
 		_spec.ClearField(organization.FieldSignInURL, field.TypeString)
+	}
+	if value, ok := _u.mutation.ScimInviteOnProvision(); ok {
+		_spec.SetField(organization.FieldScimInviteOnProvision, field.TypeBool, value)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -482,6 +499,20 @@ func (_u *OrganizationUpdateOne) SetNillableSignInURL(v *string) *OrganizationUp
 // ClearSignInURL clears the value of the "sign_in_url" field.
 func (_u *OrganizationUpdateOne) ClearSignInURL() *OrganizationUpdateOne {
 	_u.mutation.ClearSignInURL()
+	return _u
+}
+
+// SetScimInviteOnProvision sets the "scim_invite_on_provision" field.
+func (_u *OrganizationUpdateOne) SetScimInviteOnProvision(v bool) *OrganizationUpdateOne {
+	_u.mutation.SetScimInviteOnProvision(v)
+	return _u
+}
+
+// SetNillableScimInviteOnProvision sets the "scim_invite_on_provision" field if the given value is not nil.
+func (_u *OrganizationUpdateOne) SetNillableScimInviteOnProvision(v *bool) *OrganizationUpdateOne {
+	if v != nil {
+		_u.SetScimInviteOnProvision(*v)
+	}
 	return _u
 }
 
@@ -663,6 +694,9 @@ func (_u *OrganizationUpdateOne) sqlSave(ctx context.Context) (_node *Organizati
 	}
 	if _u.mutation.SignInURLCleared() {
 		_spec.ClearField(organization.FieldSignInURL, field.TypeString)
+	}
+	if value, ok := _u.mutation.ScimInviteOnProvision(); ok {
+		_spec.SetField(organization.FieldScimInviteOnProvision, field.TypeBool, value)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &Organization{config: _u.config}

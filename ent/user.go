@@ -63,6 +63,16 @@ type User struct {
 	LastLoginAt *time.Time `json:"last_login_at,omitempty"`
 	// LastEmailStatus holds the value of the "last_email_status" field.
 	LastEmailStatus *enum.DeliveryStatus `json:"last_email_status,omitempty"`
+	// ScimUserName holds the value of the "scim_user_name" field.
+	ScimUserName *string `json:"scim_user_name,omitempty"`
+	// ScimUserNameNormalized holds the value of the "scim_user_name_normalized" field.
+	ScimUserNameNormalized *string `json:"scim_user_name_normalized,omitempty"`
+	// ScimExternalID holds the value of the "scim_external_id" field.
+	ScimExternalID *string `json:"scim_external_id,omitempty"`
+	// ScimLinked holds the value of the "scim_linked" field.
+	ScimLinked bool `json:"scim_linked,omitempty"`
+	// ScimInvitePending holds the value of the "scim_invite_pending" field.
+	ScimInvitePending bool `json:"scim_invite_pending,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the UserQuery when eager-loading is set.
 	Edges        UserEdges `json:"edges"`
@@ -77,13 +87,16 @@ type UserEdges struct {
 	Role *Role `json:"role,omitempty"`
 	// Import holds the value of the import edge.
 	Import []*UserImport `json:"import,omitempty"`
+	// Groups holds the value of the groups edge.
+	Groups []*Group `json:"groups,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [3]bool
+	loadedTypes [4]bool
 	// totalCount holds the count of the edges above.
 	totalCount [2]map[string]int
 
 	namedImport map[string][]*UserImport
+	namedGroups map[string][]*Group
 }
 
 // OrganizationOrErr returns the Organization value or an error if the edge
@@ -117,6 +130,15 @@ func (e UserEdges) ImportOrErr() ([]*UserImport, error) {
 	return nil, &NotLoadedError{edge: "import"}
 }
 
+// GroupsOrErr returns the Groups value or an error if the edge
+// was not loaded in eager-loading.
+func (e UserEdges) GroupsOrErr() ([]*Group, error) {
+	if e.loadedTypes[3] {
+		return e.Groups, nil
+	}
+	return nil, &NotLoadedError{edge: "groups"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*User) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
@@ -124,11 +146,11 @@ func (*User) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case user.FieldProducts:
 			values[i] = new([]byte)
-		case user.FieldMustChangePassword:
+		case user.FieldMustChangePassword, user.FieldScimLinked, user.FieldScimInvitePending:
 			values[i] = new(sql.NullBool)
 		case user.FieldID, user.FieldOrganizationID, user.FieldRoleID, user.FieldInvitationCount:
 			values[i] = new(sql.NullInt64)
-		case user.FieldEmail, user.FieldEmailNormalized, user.FieldUsername, user.FieldUsernameNormalized, user.FieldFirstName, user.FieldLastName, user.FieldLocale, user.FieldStatus, user.FieldPasswordHash, user.FieldLastEmailStatus:
+		case user.FieldEmail, user.FieldEmailNormalized, user.FieldUsername, user.FieldUsernameNormalized, user.FieldFirstName, user.FieldLastName, user.FieldLocale, user.FieldStatus, user.FieldPasswordHash, user.FieldLastEmailStatus, user.FieldScimUserName, user.FieldScimUserNameNormalized, user.FieldScimExternalID:
 			values[i] = new(sql.NullString)
 		case user.FieldCreatedAt, user.FieldUpdatedAt, user.FieldInvitedAt, user.FieldInviteExpiresAt, user.FieldAcceptedAt, user.FieldLastLoginAt:
 			values[i] = new(sql.NullTime)
@@ -292,6 +314,39 @@ func (_m *User) assignValues(columns []string, values []any) error {
 				_m.LastEmailStatus = new(enum.DeliveryStatus)
 				*_m.LastEmailStatus = enum.DeliveryStatus(value.String)
 			}
+		case user.FieldScimUserName:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field scim_user_name", values[i])
+			} else if value.Valid {
+				_m.ScimUserName = new(string)
+				*_m.ScimUserName = value.String
+			}
+		case user.FieldScimUserNameNormalized:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field scim_user_name_normalized", values[i])
+			} else if value.Valid {
+				_m.ScimUserNameNormalized = new(string)
+				*_m.ScimUserNameNormalized = value.String
+			}
+		case user.FieldScimExternalID:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field scim_external_id", values[i])
+			} else if value.Valid {
+				_m.ScimExternalID = new(string)
+				*_m.ScimExternalID = value.String
+			}
+		case user.FieldScimLinked:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field scim_linked", values[i])
+			} else if value.Valid {
+				_m.ScimLinked = value.Bool
+			}
+		case user.FieldScimInvitePending:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field scim_invite_pending", values[i])
+			} else if value.Valid {
+				_m.ScimInvitePending = value.Bool
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -318,6 +373,11 @@ func (_m *User) QueryRole() *RoleQuery {
 // QueryImport queries the "import" edge of the User entity.
 func (_m *User) QueryImport() *UserImportQuery {
 	return NewUserClient(_m.config).QueryImport(_m)
+}
+
+// QueryGroups queries the "groups" edge of the User entity.
+func (_m *User) QueryGroups() *GroupQuery {
+	return NewUserClient(_m.config).QueryGroups(_m)
 }
 
 // Update returns a builder for updating this User.
@@ -424,6 +484,27 @@ func (_m *User) String() string {
 		builder.WriteString("last_email_status=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
+	builder.WriteString(", ")
+	if v := _m.ScimUserName; v != nil {
+		builder.WriteString("scim_user_name=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.ScimUserNameNormalized; v != nil {
+		builder.WriteString("scim_user_name_normalized=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.ScimExternalID; v != nil {
+		builder.WriteString("scim_external_id=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	builder.WriteString("scim_linked=")
+	builder.WriteString(fmt.Sprintf("%v", _m.ScimLinked))
+	builder.WriteString(", ")
+	builder.WriteString("scim_invite_pending=")
+	builder.WriteString(fmt.Sprintf("%v", _m.ScimInvitePending))
 	builder.WriteByte(')')
 	return builder.String()
 }
@@ -449,6 +530,30 @@ func (_m *User) appendNamedImport(name string, edges ...*UserImport) {
 		_m.Edges.namedImport[name] = []*UserImport{}
 	} else {
 		_m.Edges.namedImport[name] = append(_m.Edges.namedImport[name], edges...)
+	}
+}
+
+// NamedGroups returns the Groups named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *User) NamedGroups(name string) ([]*Group, error) {
+	if _m.Edges.namedGroups == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedGroups[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *User) appendNamedGroups(name string, edges ...*Group) {
+	if _m.Edges.namedGroups == nil {
+		_m.Edges.namedGroups = make(map[string][]*Group)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedGroups[name] = []*Group{}
+	} else {
+		_m.Edges.namedGroups[name] = append(_m.Edges.namedGroups[name], edges...)
 	}
 }
 

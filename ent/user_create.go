@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/rollcall/rollcall/ent/group"
 	"github.com/rollcall/rollcall/ent/organization"
 	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent/schema/enum"
@@ -280,6 +281,76 @@ func (_c *UserCreate) SetNillableLastEmailStatus(v *enum.DeliveryStatus) *UserCr
 	return _c
 }
 
+// SetScimUserName sets the "scim_user_name" field.
+func (_c *UserCreate) SetScimUserName(v string) *UserCreate {
+	_c.mutation.SetScimUserName(v)
+	return _c
+}
+
+// SetNillableScimUserName sets the "scim_user_name" field if the given value is not nil.
+func (_c *UserCreate) SetNillableScimUserName(v *string) *UserCreate {
+	if v != nil {
+		_c.SetScimUserName(*v)
+	}
+	return _c
+}
+
+// SetScimUserNameNormalized sets the "scim_user_name_normalized" field.
+func (_c *UserCreate) SetScimUserNameNormalized(v string) *UserCreate {
+	_c.mutation.SetScimUserNameNormalized(v)
+	return _c
+}
+
+// SetNillableScimUserNameNormalized sets the "scim_user_name_normalized" field if the given value is not nil.
+func (_c *UserCreate) SetNillableScimUserNameNormalized(v *string) *UserCreate {
+	if v != nil {
+		_c.SetScimUserNameNormalized(*v)
+	}
+	return _c
+}
+
+// SetScimExternalID sets the "scim_external_id" field.
+func (_c *UserCreate) SetScimExternalID(v string) *UserCreate {
+	_c.mutation.SetScimExternalID(v)
+	return _c
+}
+
+// SetNillableScimExternalID sets the "scim_external_id" field if the given value is not nil.
+func (_c *UserCreate) SetNillableScimExternalID(v *string) *UserCreate {
+	if v != nil {
+		_c.SetScimExternalID(*v)
+	}
+	return _c
+}
+
+// SetScimLinked sets the "scim_linked" field.
+func (_c *UserCreate) SetScimLinked(v bool) *UserCreate {
+	_c.mutation.SetScimLinked(v)
+	return _c
+}
+
+// SetNillableScimLinked sets the "scim_linked" field if the given value is not nil.
+func (_c *UserCreate) SetNillableScimLinked(v *bool) *UserCreate {
+	if v != nil {
+		_c.SetScimLinked(*v)
+	}
+	return _c
+}
+
+// SetScimInvitePending sets the "scim_invite_pending" field.
+func (_c *UserCreate) SetScimInvitePending(v bool) *UserCreate {
+	_c.mutation.SetScimInvitePending(v)
+	return _c
+}
+
+// SetNillableScimInvitePending sets the "scim_invite_pending" field if the given value is not nil.
+func (_c *UserCreate) SetNillableScimInvitePending(v *bool) *UserCreate {
+	if v != nil {
+		_c.SetScimInvitePending(*v)
+	}
+	return _c
+}
+
 // SetOrganization sets the "organization" edge to the Organization entity.
 func (_c *UserCreate) SetOrganization(v *Organization) *UserCreate {
 	return _c.SetOrganizationID(v.ID)
@@ -303,6 +374,21 @@ func (_c *UserCreate) AddImport(v ...*UserImport) *UserCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddImportIDs(ids...)
+}
+
+// AddGroupIDs adds the "groups" edge to the Group entity by IDs.
+func (_c *UserCreate) AddGroupIDs(ids ...int) *UserCreate {
+	_c.mutation.AddGroupIDs(ids...)
+	return _c
+}
+
+// AddGroups adds the "groups" edges to the Group entity.
+func (_c *UserCreate) AddGroups(v ...*Group) *UserCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddGroupIDs(ids...)
 }
 
 // Mutation returns the UserMutation object of the builder.
@@ -371,6 +457,14 @@ func (_c *UserCreate) defaults() error {
 	if _, ok := _c.mutation.InvitationCount(); !ok {
 		v := user.DefaultInvitationCount
 		_c.mutation.SetInvitationCount(v)
+	}
+	if _, ok := _c.mutation.ScimLinked(); !ok {
+		v := user.DefaultScimLinked
+		_c.mutation.SetScimLinked(v)
+	}
+	if _, ok := _c.mutation.ScimInvitePending(); !ok {
+		v := user.DefaultScimInvitePending
+		_c.mutation.SetScimInvitePending(v)
 	}
 	return nil
 }
@@ -456,6 +550,27 @@ func (_c *UserCreate) check() error {
 		if err := user.LastEmailStatusValidator(v); err != nil {
 			return &ValidationError{Name: "last_email_status", err: fmt.Errorf(`ent: validator failed for field "User.last_email_status": %w`, err)}
 		}
+	}
+	if v, ok := _c.mutation.ScimUserName(); ok {
+		if err := user.ScimUserNameValidator(v); err != nil {
+			return &ValidationError{Name: "scim_user_name", err: fmt.Errorf(`ent: validator failed for field "User.scim_user_name": %w`, err)}
+		}
+	}
+	if v, ok := _c.mutation.ScimUserNameNormalized(); ok {
+		if err := user.ScimUserNameNormalizedValidator(v); err != nil {
+			return &ValidationError{Name: "scim_user_name_normalized", err: fmt.Errorf(`ent: validator failed for field "User.scim_user_name_normalized": %w`, err)}
+		}
+	}
+	if v, ok := _c.mutation.ScimExternalID(); ok {
+		if err := user.ScimExternalIDValidator(v); err != nil {
+			return &ValidationError{Name: "scim_external_id", err: fmt.Errorf(`ent: validator failed for field "User.scim_external_id": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.ScimLinked(); !ok {
+		return &ValidationError{Name: "scim_linked", err: errors.New(`ent: missing required field "User.scim_linked"`)}
+	}
+	if _, ok := _c.mutation.ScimInvitePending(); !ok {
+		return &ValidationError{Name: "scim_invite_pending", err: errors.New(`ent: missing required field "User.scim_invite_pending"`)}
 	}
 	if len(_c.mutation.OrganizationIDs()) == 0 {
 		return &ValidationError{Name: "organization", err: errors.New(`ent: missing required edge "User.organization"`)}
@@ -566,6 +681,26 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 		_spec.SetField(user.FieldLastEmailStatus, field.TypeEnum, value)
 		_node.LastEmailStatus = &value
 	}
+	if value, ok := _c.mutation.ScimUserName(); ok {
+		_spec.SetField(user.FieldScimUserName, field.TypeString, value)
+		_node.ScimUserName = &value
+	}
+	if value, ok := _c.mutation.ScimUserNameNormalized(); ok {
+		_spec.SetField(user.FieldScimUserNameNormalized, field.TypeString, value)
+		_node.ScimUserNameNormalized = &value
+	}
+	if value, ok := _c.mutation.ScimExternalID(); ok {
+		_spec.SetField(user.FieldScimExternalID, field.TypeString, value)
+		_node.ScimExternalID = &value
+	}
+	if value, ok := _c.mutation.ScimLinked(); ok {
+		_spec.SetField(user.FieldScimLinked, field.TypeBool, value)
+		_node.ScimLinked = value
+	}
+	if value, ok := _c.mutation.ScimInvitePending(); ok {
+		_spec.SetField(user.FieldScimInvitePending, field.TypeBool, value)
+		_node.ScimInvitePending = value
+	}
 	if nodes := _c.mutation.OrganizationIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -609,6 +744,22 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(userimport.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.GroupsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   user.GroupsTable,
+			Columns: user.GroupsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(group.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {
@@ -965,6 +1116,84 @@ func (u *UserUpsert) UpdateLastEmailStatus() *UserUpsert {
 // ClearLastEmailStatus clears the value of the "last_email_status" field.
 func (u *UserUpsert) ClearLastEmailStatus() *UserUpsert {
 	u.SetNull(user.FieldLastEmailStatus)
+	return u
+}
+
+// SetScimUserName sets the "scim_user_name" field.
+func (u *UserUpsert) SetScimUserName(v string) *UserUpsert {
+	u.Set(user.FieldScimUserName, v)
+	return u
+}
+
+// UpdateScimUserName sets the "scim_user_name" field to the value that was provided on create.
+func (u *UserUpsert) UpdateScimUserName() *UserUpsert {
+	u.SetExcluded(user.FieldScimUserName)
+	return u
+}
+
+// ClearScimUserName clears the value of the "scim_user_name" field.
+func (u *UserUpsert) ClearScimUserName() *UserUpsert {
+	u.SetNull(user.FieldScimUserName)
+	return u
+}
+
+// SetScimUserNameNormalized sets the "scim_user_name_normalized" field.
+func (u *UserUpsert) SetScimUserNameNormalized(v string) *UserUpsert {
+	u.Set(user.FieldScimUserNameNormalized, v)
+	return u
+}
+
+// UpdateScimUserNameNormalized sets the "scim_user_name_normalized" field to the value that was provided on create.
+func (u *UserUpsert) UpdateScimUserNameNormalized() *UserUpsert {
+	u.SetExcluded(user.FieldScimUserNameNormalized)
+	return u
+}
+
+// ClearScimUserNameNormalized clears the value of the "scim_user_name_normalized" field.
+func (u *UserUpsert) ClearScimUserNameNormalized() *UserUpsert {
+	u.SetNull(user.FieldScimUserNameNormalized)
+	return u
+}
+
+// SetScimExternalID sets the "scim_external_id" field.
+func (u *UserUpsert) SetScimExternalID(v string) *UserUpsert {
+	u.Set(user.FieldScimExternalID, v)
+	return u
+}
+
+// UpdateScimExternalID sets the "scim_external_id" field to the value that was provided on create.
+func (u *UserUpsert) UpdateScimExternalID() *UserUpsert {
+	u.SetExcluded(user.FieldScimExternalID)
+	return u
+}
+
+// ClearScimExternalID clears the value of the "scim_external_id" field.
+func (u *UserUpsert) ClearScimExternalID() *UserUpsert {
+	u.SetNull(user.FieldScimExternalID)
+	return u
+}
+
+// SetScimLinked sets the "scim_linked" field.
+func (u *UserUpsert) SetScimLinked(v bool) *UserUpsert {
+	u.Set(user.FieldScimLinked, v)
+	return u
+}
+
+// UpdateScimLinked sets the "scim_linked" field to the value that was provided on create.
+func (u *UserUpsert) UpdateScimLinked() *UserUpsert {
+	u.SetExcluded(user.FieldScimLinked)
+	return u
+}
+
+// SetScimInvitePending sets the "scim_invite_pending" field.
+func (u *UserUpsert) SetScimInvitePending(v bool) *UserUpsert {
+	u.Set(user.FieldScimInvitePending, v)
+	return u
+}
+
+// UpdateScimInvitePending sets the "scim_invite_pending" field to the value that was provided on create.
+func (u *UserUpsert) UpdateScimInvitePending() *UserUpsert {
+	u.SetExcluded(user.FieldScimInvitePending)
 	return u
 }
 
@@ -1363,6 +1592,97 @@ func (u *UserUpsertOne) UpdateLastEmailStatus() *UserUpsertOne {
 func (u *UserUpsertOne) ClearLastEmailStatus() *UserUpsertOne {
 	return u.Update(func(s *UserUpsert) {
 		s.ClearLastEmailStatus()
+	})
+}
+
+// SetScimUserName sets the "scim_user_name" field.
+func (u *UserUpsertOne) SetScimUserName(v string) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetScimUserName(v)
+	})
+}
+
+// UpdateScimUserName sets the "scim_user_name" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateScimUserName() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateScimUserName()
+	})
+}
+
+// ClearScimUserName clears the value of the "scim_user_name" field.
+func (u *UserUpsertOne) ClearScimUserName() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearScimUserName()
+	})
+}
+
+// SetScimUserNameNormalized sets the "scim_user_name_normalized" field.
+func (u *UserUpsertOne) SetScimUserNameNormalized(v string) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetScimUserNameNormalized(v)
+	})
+}
+
+// UpdateScimUserNameNormalized sets the "scim_user_name_normalized" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateScimUserNameNormalized() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateScimUserNameNormalized()
+	})
+}
+
+// ClearScimUserNameNormalized clears the value of the "scim_user_name_normalized" field.
+func (u *UserUpsertOne) ClearScimUserNameNormalized() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearScimUserNameNormalized()
+	})
+}
+
+// SetScimExternalID sets the "scim_external_id" field.
+func (u *UserUpsertOne) SetScimExternalID(v string) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetScimExternalID(v)
+	})
+}
+
+// UpdateScimExternalID sets the "scim_external_id" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateScimExternalID() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateScimExternalID()
+	})
+}
+
+// ClearScimExternalID clears the value of the "scim_external_id" field.
+func (u *UserUpsertOne) ClearScimExternalID() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearScimExternalID()
+	})
+}
+
+// SetScimLinked sets the "scim_linked" field.
+func (u *UserUpsertOne) SetScimLinked(v bool) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetScimLinked(v)
+	})
+}
+
+// UpdateScimLinked sets the "scim_linked" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateScimLinked() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateScimLinked()
+	})
+}
+
+// SetScimInvitePending sets the "scim_invite_pending" field.
+func (u *UserUpsertOne) SetScimInvitePending(v bool) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetScimInvitePending(v)
+	})
+}
+
+// UpdateScimInvitePending sets the "scim_invite_pending" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateScimInvitePending() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateScimInvitePending()
 	})
 }
 
@@ -1927,6 +2247,97 @@ func (u *UserUpsertBulk) UpdateLastEmailStatus() *UserUpsertBulk {
 func (u *UserUpsertBulk) ClearLastEmailStatus() *UserUpsertBulk {
 	return u.Update(func(s *UserUpsert) {
 		s.ClearLastEmailStatus()
+	})
+}
+
+// SetScimUserName sets the "scim_user_name" field.
+func (u *UserUpsertBulk) SetScimUserName(v string) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetScimUserName(v)
+	})
+}
+
+// UpdateScimUserName sets the "scim_user_name" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateScimUserName() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateScimUserName()
+	})
+}
+
+// ClearScimUserName clears the value of the "scim_user_name" field.
+func (u *UserUpsertBulk) ClearScimUserName() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearScimUserName()
+	})
+}
+
+// SetScimUserNameNormalized sets the "scim_user_name_normalized" field.
+func (u *UserUpsertBulk) SetScimUserNameNormalized(v string) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetScimUserNameNormalized(v)
+	})
+}
+
+// UpdateScimUserNameNormalized sets the "scim_user_name_normalized" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateScimUserNameNormalized() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateScimUserNameNormalized()
+	})
+}
+
+// ClearScimUserNameNormalized clears the value of the "scim_user_name_normalized" field.
+func (u *UserUpsertBulk) ClearScimUserNameNormalized() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearScimUserNameNormalized()
+	})
+}
+
+// SetScimExternalID sets the "scim_external_id" field.
+func (u *UserUpsertBulk) SetScimExternalID(v string) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetScimExternalID(v)
+	})
+}
+
+// UpdateScimExternalID sets the "scim_external_id" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateScimExternalID() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateScimExternalID()
+	})
+}
+
+// ClearScimExternalID clears the value of the "scim_external_id" field.
+func (u *UserUpsertBulk) ClearScimExternalID() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearScimExternalID()
+	})
+}
+
+// SetScimLinked sets the "scim_linked" field.
+func (u *UserUpsertBulk) SetScimLinked(v bool) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetScimLinked(v)
+	})
+}
+
+// UpdateScimLinked sets the "scim_linked" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateScimLinked() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateScimLinked()
+	})
+}
+
+// SetScimInvitePending sets the "scim_invite_pending" field.
+func (u *UserUpsertBulk) SetScimInvitePending(v bool) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetScimInvitePending(v)
+	})
+}
+
+// UpdateScimInvitePending sets the "scim_invite_pending" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateScimInvitePending() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateScimInvitePending()
 	})
 }
 

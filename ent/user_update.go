@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
+	"github.com/rollcall/rollcall/ent/group"
 	"github.com/rollcall/rollcall/ent/predicate"
 	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent/schema/enum"
@@ -362,6 +363,94 @@ func (_u *UserUpdate) ClearLastEmailStatus() *UserUpdate {
 	return _u
 }
 
+// SetScimUserName sets the "scim_user_name" field.
+func (_u *UserUpdate) SetScimUserName(v string) *UserUpdate {
+	_u.mutation.SetScimUserName(v)
+	return _u
+}
+
+// SetNillableScimUserName sets the "scim_user_name" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableScimUserName(v *string) *UserUpdate {
+	if v != nil {
+		_u.SetScimUserName(*v)
+	}
+	return _u
+}
+
+// ClearScimUserName clears the value of the "scim_user_name" field.
+func (_u *UserUpdate) ClearScimUserName() *UserUpdate {
+	_u.mutation.ClearScimUserName()
+	return _u
+}
+
+// SetScimUserNameNormalized sets the "scim_user_name_normalized" field.
+func (_u *UserUpdate) SetScimUserNameNormalized(v string) *UserUpdate {
+	_u.mutation.SetScimUserNameNormalized(v)
+	return _u
+}
+
+// SetNillableScimUserNameNormalized sets the "scim_user_name_normalized" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableScimUserNameNormalized(v *string) *UserUpdate {
+	if v != nil {
+		_u.SetScimUserNameNormalized(*v)
+	}
+	return _u
+}
+
+// ClearScimUserNameNormalized clears the value of the "scim_user_name_normalized" field.
+func (_u *UserUpdate) ClearScimUserNameNormalized() *UserUpdate {
+	_u.mutation.ClearScimUserNameNormalized()
+	return _u
+}
+
+// SetScimExternalID sets the "scim_external_id" field.
+func (_u *UserUpdate) SetScimExternalID(v string) *UserUpdate {
+	_u.mutation.SetScimExternalID(v)
+	return _u
+}
+
+// SetNillableScimExternalID sets the "scim_external_id" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableScimExternalID(v *string) *UserUpdate {
+	if v != nil {
+		_u.SetScimExternalID(*v)
+	}
+	return _u
+}
+
+// ClearScimExternalID clears the value of the "scim_external_id" field.
+func (_u *UserUpdate) ClearScimExternalID() *UserUpdate {
+	_u.mutation.ClearScimExternalID()
+	return _u
+}
+
+// SetScimLinked sets the "scim_linked" field.
+func (_u *UserUpdate) SetScimLinked(v bool) *UserUpdate {
+	_u.mutation.SetScimLinked(v)
+	return _u
+}
+
+// SetNillableScimLinked sets the "scim_linked" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableScimLinked(v *bool) *UserUpdate {
+	if v != nil {
+		_u.SetScimLinked(*v)
+	}
+	return _u
+}
+
+// SetScimInvitePending sets the "scim_invite_pending" field.
+func (_u *UserUpdate) SetScimInvitePending(v bool) *UserUpdate {
+	_u.mutation.SetScimInvitePending(v)
+	return _u
+}
+
+// SetNillableScimInvitePending sets the "scim_invite_pending" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableScimInvitePending(v *bool) *UserUpdate {
+	if v != nil {
+		_u.SetScimInvitePending(*v)
+	}
+	return _u
+}
+
 // SetRole sets the "role" edge to the Role entity.
 func (_u *UserUpdate) SetRole(v *Role) *UserUpdate {
 	return _u.SetRoleID(v.ID)
@@ -380,6 +469,21 @@ func (_u *UserUpdate) AddImport(v ...*UserImport) *UserUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.AddImportIDs(ids...)
+}
+
+// AddGroupIDs adds the "groups" edge to the Group entity by IDs.
+func (_u *UserUpdate) AddGroupIDs(ids ...int) *UserUpdate {
+	_u.mutation.AddGroupIDs(ids...)
+	return _u
+}
+
+// AddGroups adds the "groups" edges to the Group entity.
+func (_u *UserUpdate) AddGroups(v ...*Group) *UserUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddGroupIDs(ids...)
 }
 
 // Mutation returns the UserMutation object of the builder.
@@ -412,6 +516,27 @@ func (_u *UserUpdate) RemoveImport(v ...*UserImport) *UserUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveImportIDs(ids...)
+}
+
+// ClearGroups clears all "groups" edges to the Group entity.
+func (_u *UserUpdate) ClearGroups() *UserUpdate {
+	_u.mutation.ClearGroups()
+	return _u
+}
+
+// RemoveGroupIDs removes the "groups" edge to Group entities by IDs.
+func (_u *UserUpdate) RemoveGroupIDs(ids ...int) *UserUpdate {
+	_u.mutation.RemoveGroupIDs(ids...)
+	return _u
+}
+
+// RemoveGroups removes "groups" edges to Group entities.
+func (_u *UserUpdate) RemoveGroups(v ...*Group) *UserUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveGroupIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -506,6 +631,21 @@ func (_u *UserUpdate) check() error {
 	if v, ok := _u.mutation.LastEmailStatus(); ok {
 		if err := user.LastEmailStatusValidator(v); err != nil {
 			return &ValidationError{Name: "last_email_status", err: fmt.Errorf(`ent: validator failed for field "User.last_email_status": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.ScimUserName(); ok {
+		if err := user.ScimUserNameValidator(v); err != nil {
+			return &ValidationError{Name: "scim_user_name", err: fmt.Errorf(`ent: validator failed for field "User.scim_user_name": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.ScimUserNameNormalized(); ok {
+		if err := user.ScimUserNameNormalizedValidator(v); err != nil {
+			return &ValidationError{Name: "scim_user_name_normalized", err: fmt.Errorf(`ent: validator failed for field "User.scim_user_name_normalized": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.ScimExternalID(); ok {
+		if err := user.ScimExternalIDValidator(v); err != nil {
+			return &ValidationError{Name: "scim_external_id", err: fmt.Errorf(`ent: validator failed for field "User.scim_external_id": %w`, err)}
 		}
 	}
 	if _u.mutation.OrganizationCleared() && len(_u.mutation.OrganizationIDs()) > 0 {
@@ -630,6 +770,30 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if _u.mutation.LastEmailStatusCleared() {
 		_spec.ClearField(user.FieldLastEmailStatus, field.TypeEnum)
 	}
+	if value, ok := _u.mutation.ScimUserName(); ok {
+		_spec.SetField(user.FieldScimUserName, field.TypeString, value)
+	}
+	if _u.mutation.ScimUserNameCleared() {
+		_spec.ClearField(user.FieldScimUserName, field.TypeString)
+	}
+	if value, ok := _u.mutation.ScimUserNameNormalized(); ok {
+		_spec.SetField(user.FieldScimUserNameNormalized, field.TypeString, value)
+	}
+	if _u.mutation.ScimUserNameNormalizedCleared() {
+		_spec.ClearField(user.FieldScimUserNameNormalized, field.TypeString)
+	}
+	if value, ok := _u.mutation.ScimExternalID(); ok {
+		_spec.SetField(user.FieldScimExternalID, field.TypeString, value)
+	}
+	if _u.mutation.ScimExternalIDCleared() {
+		_spec.ClearField(user.FieldScimExternalID, field.TypeString)
+	}
+	if value, ok := _u.mutation.ScimLinked(); ok {
+		_spec.SetField(user.FieldScimLinked, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.ScimInvitePending(); ok {
+		_spec.SetField(user.FieldScimInvitePending, field.TypeBool, value)
+	}
 	if _u.mutation.RoleCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -697,6 +861,51 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(userimport.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.GroupsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   user.GroupsTable,
+			Columns: user.GroupsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(group.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedGroupsIDs(); len(nodes) > 0 && !_u.mutation.GroupsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   user.GroupsTable,
+			Columns: user.GroupsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(group.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.GroupsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   user.GroupsTable,
+			Columns: user.GroupsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(group.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {
@@ -1055,6 +1264,94 @@ func (_u *UserUpdateOne) ClearLastEmailStatus() *UserUpdateOne {
 	return _u
 }
 
+// SetScimUserName sets the "scim_user_name" field.
+func (_u *UserUpdateOne) SetScimUserName(v string) *UserUpdateOne {
+	_u.mutation.SetScimUserName(v)
+	return _u
+}
+
+// SetNillableScimUserName sets the "scim_user_name" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableScimUserName(v *string) *UserUpdateOne {
+	if v != nil {
+		_u.SetScimUserName(*v)
+	}
+	return _u
+}
+
+// ClearScimUserName clears the value of the "scim_user_name" field.
+func (_u *UserUpdateOne) ClearScimUserName() *UserUpdateOne {
+	_u.mutation.ClearScimUserName()
+	return _u
+}
+
+// SetScimUserNameNormalized sets the "scim_user_name_normalized" field.
+func (_u *UserUpdateOne) SetScimUserNameNormalized(v string) *UserUpdateOne {
+	_u.mutation.SetScimUserNameNormalized(v)
+	return _u
+}
+
+// SetNillableScimUserNameNormalized sets the "scim_user_name_normalized" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableScimUserNameNormalized(v *string) *UserUpdateOne {
+	if v != nil {
+		_u.SetScimUserNameNormalized(*v)
+	}
+	return _u
+}
+
+// ClearScimUserNameNormalized clears the value of the "scim_user_name_normalized" field.
+func (_u *UserUpdateOne) ClearScimUserNameNormalized() *UserUpdateOne {
+	_u.mutation.ClearScimUserNameNormalized()
+	return _u
+}
+
+// SetScimExternalID sets the "scim_external_id" field.
+func (_u *UserUpdateOne) SetScimExternalID(v string) *UserUpdateOne {
+	_u.mutation.SetScimExternalID(v)
+	return _u
+}
+
+// SetNillableScimExternalID sets the "scim_external_id" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableScimExternalID(v *string) *UserUpdateOne {
+	if v != nil {
+		_u.SetScimExternalID(*v)
+	}
+	return _u
+}
+
+// ClearScimExternalID clears the value of the "scim_external_id" field.
+func (_u *UserUpdateOne) ClearScimExternalID() *UserUpdateOne {
+	_u.mutation.ClearScimExternalID()
+	return _u
+}
+
+// SetScimLinked sets the "scim_linked" field.
+func (_u *UserUpdateOne) SetScimLinked(v bool) *UserUpdateOne {
+	_u.mutation.SetScimLinked(v)
+	return _u
+}
+
+// SetNillableScimLinked sets the "scim_linked" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableScimLinked(v *bool) *UserUpdateOne {
+	if v != nil {
+		_u.SetScimLinked(*v)
+	}
+	return _u
+}
+
+// SetScimInvitePending sets the "scim_invite_pending" field.
+func (_u *UserUpdateOne) SetScimInvitePending(v bool) *UserUpdateOne {
+	_u.mutation.SetScimInvitePending(v)
+	return _u
+}
+
+// SetNillableScimInvitePending sets the "scim_invite_pending" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableScimInvitePending(v *bool) *UserUpdateOne {
+	if v != nil {
+		_u.SetScimInvitePending(*v)
+	}
+	return _u
+}
+
 // SetRole sets the "role" edge to the Role entity.
 func (_u *UserUpdateOne) SetRole(v *Role) *UserUpdateOne {
 	return _u.SetRoleID(v.ID)
@@ -1073,6 +1370,21 @@ func (_u *UserUpdateOne) AddImport(v ...*UserImport) *UserUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.AddImportIDs(ids...)
+}
+
+// AddGroupIDs adds the "groups" edge to the Group entity by IDs.
+func (_u *UserUpdateOne) AddGroupIDs(ids ...int) *UserUpdateOne {
+	_u.mutation.AddGroupIDs(ids...)
+	return _u
+}
+
+// AddGroups adds the "groups" edges to the Group entity.
+func (_u *UserUpdateOne) AddGroups(v ...*Group) *UserUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddGroupIDs(ids...)
 }
 
 // Mutation returns the UserMutation object of the builder.
@@ -1105,6 +1417,27 @@ func (_u *UserUpdateOne) RemoveImport(v ...*UserImport) *UserUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveImportIDs(ids...)
+}
+
+// ClearGroups clears all "groups" edges to the Group entity.
+func (_u *UserUpdateOne) ClearGroups() *UserUpdateOne {
+	_u.mutation.ClearGroups()
+	return _u
+}
+
+// RemoveGroupIDs removes the "groups" edge to Group entities by IDs.
+func (_u *UserUpdateOne) RemoveGroupIDs(ids ...int) *UserUpdateOne {
+	_u.mutation.RemoveGroupIDs(ids...)
+	return _u
+}
+
+// RemoveGroups removes "groups" edges to Group entities.
+func (_u *UserUpdateOne) RemoveGroups(v ...*Group) *UserUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveGroupIDs(ids...)
 }
 
 // Where appends a list predicates to the UserUpdate builder.
@@ -1212,6 +1545,21 @@ func (_u *UserUpdateOne) check() error {
 	if v, ok := _u.mutation.LastEmailStatus(); ok {
 		if err := user.LastEmailStatusValidator(v); err != nil {
 			return &ValidationError{Name: "last_email_status", err: fmt.Errorf(`ent: validator failed for field "User.last_email_status": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.ScimUserName(); ok {
+		if err := user.ScimUserNameValidator(v); err != nil {
+			return &ValidationError{Name: "scim_user_name", err: fmt.Errorf(`ent: validator failed for field "User.scim_user_name": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.ScimUserNameNormalized(); ok {
+		if err := user.ScimUserNameNormalizedValidator(v); err != nil {
+			return &ValidationError{Name: "scim_user_name_normalized", err: fmt.Errorf(`ent: validator failed for field "User.scim_user_name_normalized": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.ScimExternalID(); ok {
+		if err := user.ScimExternalIDValidator(v); err != nil {
+			return &ValidationError{Name: "scim_external_id", err: fmt.Errorf(`ent: validator failed for field "User.scim_external_id": %w`, err)}
 		}
 	}
 	if _u.mutation.OrganizationCleared() && len(_u.mutation.OrganizationIDs()) > 0 {
@@ -1353,6 +1701,30 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 	if _u.mutation.LastEmailStatusCleared() {
 		_spec.ClearField(user.FieldLastEmailStatus, field.TypeEnum)
 	}
+	if value, ok := _u.mutation.ScimUserName(); ok {
+		_spec.SetField(user.FieldScimUserName, field.TypeString, value)
+	}
+	if _u.mutation.ScimUserNameCleared() {
+		_spec.ClearField(user.FieldScimUserName, field.TypeString)
+	}
+	if value, ok := _u.mutation.ScimUserNameNormalized(); ok {
+		_spec.SetField(user.FieldScimUserNameNormalized, field.TypeString, value)
+	}
+	if _u.mutation.ScimUserNameNormalizedCleared() {
+		_spec.ClearField(user.FieldScimUserNameNormalized, field.TypeString)
+	}
+	if value, ok := _u.mutation.ScimExternalID(); ok {
+		_spec.SetField(user.FieldScimExternalID, field.TypeString, value)
+	}
+	if _u.mutation.ScimExternalIDCleared() {
+		_spec.ClearField(user.FieldScimExternalID, field.TypeString)
+	}
+	if value, ok := _u.mutation.ScimLinked(); ok {
+		_spec.SetField(user.FieldScimLinked, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.ScimInvitePending(); ok {
+		_spec.SetField(user.FieldScimInvitePending, field.TypeBool, value)
+	}
 	if _u.mutation.RoleCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -1420,6 +1792,51 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(userimport.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.GroupsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   user.GroupsTable,
+			Columns: user.GroupsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(group.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedGroupsIDs(); len(nodes) > 0 && !_u.mutation.GroupsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   user.GroupsTable,
+			Columns: user.GroupsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(group.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.GroupsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   user.GroupsTable,
+			Columns: user.GroupsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(group.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

@@ -122,6 +122,7 @@ func (r *mutationResolver) UpdateOrganization(ctx context.Context, input model.U
 		InvitationTTLSeconds: input.InvitationTTLSeconds, ResetTTLSeconds: input.ResetTTLSeconds,
 		EmailFromName: input.EmailFromName, ReplyTo: input.ReplyTo,
 		DefaultLocale: input.DefaultLocale, SignInURL: input.SignInURL,
+		ScimInviteOnProvision: input.ScimInviteOnProvision,
 	})
 }
 

@@ -2,4 +2,4 @@
 
 package internal
 
-const IncrementStarts = "{\"api_keys\":55834574848,\"audit_events\":0,\"bulk_sends\":4294967296,\"deliveries\":8589934592,\"email_templates\":12884901888,\"events\":60129542144,\"invitations\":17179869184,\"notifications\":21474836480,\"organizations\":25769803776,\"password_reset_requests\":51539607552,\"roles\":30064771072,\"sessions\":34359738368,\"throttles\":38654705664,\"user_imports\":47244640256,\"users\":42949672960,\"webhook_attempts\":64424509440,\"webhook_cursors\":68719476736,\"webhook_deliveries\":73014444032,\"webhook_endpoints\":77309411328}"
+const IncrementStarts = "{\"api_keys\":55834574848,\"audit_events\":0,\"bulk_sends\":4294967296,\"deliveries\":8589934592,\"email_templates\":12884901888,\"events\":60129542144,\"groups\":81604378624,\"invitations\":17179869184,\"notifications\":21474836480,\"organizations\":25769803776,\"password_reset_requests\":51539607552,\"roles\":30064771072,\"sessions\":34359738368,\"throttles\":38654705664,\"user_imports\":47244640256,\"users\":42949672960,\"webhook_attempts\":64424509440,\"webhook_cursors\":68719476736,\"webhook_deliveries\":73014444032,\"webhook_endpoints\":77309411328}"

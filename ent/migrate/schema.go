@@ -354,6 +354,42 @@ var (
 			},
 		},
 	}
+	// GroupsColumns holds the columns for the "groups" table.
+	GroupsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "display_name", Type: field.TypeString, Size: 256},
+		{Name: "display_name_normalized", Type: field.TypeString, Size: 256},
+		{Name: "external_id", Type: field.TypeString, Nullable: true, Size: 320},
+		{Name: "organization_id", Type: field.TypeInt},
+	}
+	// GroupsTable holds the schema information for the "groups" table.
+	GroupsTable = &schema.Table{
+		Name:       "groups",
+		Columns:    GroupsColumns,
+		PrimaryKey: []*schema.Column{GroupsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "groups_organizations_organization",
+				Columns:    []*schema.Column{GroupsColumns[6]},
+				RefColumns: []*schema.Column{OrganizationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "group_organization_id_display_name_normalized",
+				Unique:  true,
+				Columns: []*schema.Column{GroupsColumns[6], GroupsColumns[4]},
+			},
+			{
+				Name:    "group_organization_id_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{GroupsColumns[6], GroupsColumns[1], GroupsColumns[0]},
+			},
+		},
+	}
 	// InvitationsColumns holds the columns for the "invitations" table.
 	InvitationsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -460,6 +496,7 @@ var (
 		{Name: "reply_to", Type: field.TypeString, Nullable: true, Size: 320},
 		{Name: "default_locale", Type: field.TypeString, Size: 64, Default: "en"},
 		{Name: "sign_in_url", Type: field.TypeString, Nullable: true, Size: 2000},
+		{Name: "scim_invite_on_provision", Type: field.TypeBool, Default: false},
 	}
 	// OrganizationsTable holds the schema information for the "organizations" table.
 	OrganizationsTable = &schema.Table{
@@ -609,6 +646,11 @@ var (
 		{Name: "accepted_at", Type: field.TypeTime, Nullable: true},
 		{Name: "last_login_at", Type: field.TypeTime, Nullable: true},
 		{Name: "last_email_status", Type: field.TypeEnum, Nullable: true, Enums: []string{"QUEUED", "SENT", "DELIVERED", "FAILED", "BOUNCED", "COMPLAINED", "SKIPPED"}},
+		{Name: "scim_user_name", Type: field.TypeString, Nullable: true, Size: 320},
+		{Name: "scim_user_name_normalized", Type: field.TypeString, Nullable: true, Size: 320},
+		{Name: "scim_external_id", Type: field.TypeString, Nullable: true, Size: 320},
+		{Name: "scim_linked", Type: field.TypeBool, Default: false},
+		{Name: "scim_invite_pending", Type: field.TypeBool, Default: false},
 		{Name: "organization_id", Type: field.TypeInt},
 		{Name: "role_id", Type: field.TypeInt},
 	}
@@ -620,13 +662,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "users_organizations_organization",
-				Columns:    []*schema.Column{UsersColumns[20]},
+				Columns:    []*schema.Column{UsersColumns[25]},
 				RefColumns: []*schema.Column{OrganizationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "users_roles_role",
-				Columns:    []*schema.Column{UsersColumns[21]},
+				Columns:    []*schema.Column{UsersColumns[26]},
 				RefColumns: []*schema.Column{RolesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -635,12 +677,12 @@ var (
 			{
 				Name:    "user_organization_id_email_normalized",
 				Unique:  true,
-				Columns: []*schema.Column{UsersColumns[20], UsersColumns[4]},
+				Columns: []*schema.Column{UsersColumns[25], UsersColumns[4]},
 			},
 			{
 				Name:    "user_organization_id_username_normalized",
 				Unique:  true,
-				Columns: []*schema.Column{UsersColumns[20], UsersColumns[6]},
+				Columns: []*schema.Column{UsersColumns[25], UsersColumns[6]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "username_normalized IS NOT NULL",
 				},
@@ -648,32 +690,32 @@ var (
 			{
 				Name:    "user_organization_id_status_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[20], UsersColumns[10], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[25], UsersColumns[10], UsersColumns[0]},
 			},
 			{
 				Name:    "user_organization_id_role_id_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[20], UsersColumns[21], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[25], UsersColumns[26], UsersColumns[0]},
 			},
 			{
 				Name:    "user_organization_id_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[20], UsersColumns[1], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[25], UsersColumns[1], UsersColumns[0]},
 			},
 			{
 				Name:    "user_organization_id_invited_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[20], UsersColumns[14], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[25], UsersColumns[14], UsersColumns[0]},
 			},
 			{
 				Name:    "user_organization_id_last_login_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[20], UsersColumns[18], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[25], UsersColumns[18], UsersColumns[0]},
 			},
 			{
 				Name:    "user_organization_id_last_email_status_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[20], UsersColumns[19], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[25], UsersColumns[19], UsersColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "last_email_status IS NOT NULL",
 				},
@@ -681,9 +723,33 @@ var (
 			{
 				Name:    "user_organization_id_invite_expires_at",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[20], UsersColumns[15]},
+				Columns: []*schema.Column{UsersColumns[25], UsersColumns[15]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "status = 'INVITED'",
+				},
+			},
+			{
+				Name:    "user_organization_id_scim_user_name_normalized",
+				Unique:  true,
+				Columns: []*schema.Column{UsersColumns[25], UsersColumns[21]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "scim_user_name_normalized IS NOT NULL",
+				},
+			},
+			{
+				Name:    "user_organization_id_scim_external_id",
+				Unique:  false,
+				Columns: []*schema.Column{UsersColumns[25], UsersColumns[22]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "scim_external_id IS NOT NULL",
+				},
+			},
+			{
+				Name:    "user_organization_id_scim_invite_pending",
+				Unique:  false,
+				Columns: []*schema.Column{UsersColumns[25], UsersColumns[24]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "scim_invite_pending",
 				},
 			},
 		},
@@ -884,6 +950,31 @@ var (
 			},
 		},
 	}
+	// GroupMembersColumns holds the columns for the "group_members" table.
+	GroupMembersColumns = []*schema.Column{
+		{Name: "group_id", Type: field.TypeInt},
+		{Name: "user_id", Type: field.TypeInt},
+	}
+	// GroupMembersTable holds the schema information for the "group_members" table.
+	GroupMembersTable = &schema.Table{
+		Name:       "group_members",
+		Columns:    GroupMembersColumns,
+		PrimaryKey: []*schema.Column{GroupMembersColumns[0], GroupMembersColumns[1]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "group_members_group_id",
+				Columns:    []*schema.Column{GroupMembersColumns[0]},
+				RefColumns: []*schema.Column{GroupsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "group_members_user_id",
+				Columns:    []*schema.Column{GroupMembersColumns[1]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+	}
 	// UserImportColumns holds the columns for the "user_import" table.
 	UserImportColumns = []*schema.Column{
 		{Name: "user_id", Type: field.TypeInt},
@@ -917,6 +1008,7 @@ var (
 		DeliveriesTable,
 		EmailTemplatesTable,
 		EventsTable,
+		GroupsTable,
 		InvitationsTable,
 		NotificationsTable,
 		OrganizationsTable,
@@ -930,6 +1022,7 @@ var (
 		WebhookCursorsTable,
 		WebhookDeliveriesTable,
 		WebhookEndpointsTable,
+		GroupMembersTable,
 		UserImportTable,
 	}
 )
@@ -962,6 +1055,10 @@ func init() {
 	EventsTable.ForeignKeys[0].RefTable = OrganizationsTable
 	EventsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(60129542144),
+	}
+	GroupsTable.ForeignKeys[0].RefTable = OrganizationsTable
+	GroupsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(81604378624),
 	}
 	InvitationsTable.ForeignKeys[0].RefTable = OrganizationsTable
 	InvitationsTable.ForeignKeys[1].RefTable = UsersTable
@@ -1021,6 +1118,8 @@ func init() {
 	WebhookEndpointsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(77309411328),
 	}
+	GroupMembersTable.ForeignKeys[0].RefTable = GroupsTable
+	GroupMembersTable.ForeignKeys[1].RefTable = UsersTable
 	UserImportTable.ForeignKeys[0].RefTable = UsersTable
 	UserImportTable.ForeignKeys[1].RefTable = UserImportsTable
 }

@@ -36,6 +36,8 @@ const (
 	FieldDefaultLocale = "default_locale"
 	// FieldSignInURL holds the string denoting the sign_in_url field in the database.
 	FieldSignInURL = "sign_in_url"
+	// FieldScimInviteOnProvision holds the string denoting the scim_invite_on_provision field in the database.
+	FieldScimInviteOnProvision = "scim_invite_on_provision"
 	// Table holds the table name of the organization in the database.
 	Table = "organizations"
 )
@@ -54,6 +56,7 @@ var Columns = []string{
 	FieldReplyTo,
 	FieldDefaultLocale,
 	FieldSignInURL,
+	FieldScimInviteOnProvision,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -106,6 +109,8 @@ var (
 	DefaultLocaleValidator func(string) error
 	// SignInURLValidator is a validator for the "sign_in_url" field. It is called by the builders before save.
 	SignInURLValidator func(string) error
+	// DefaultScimInviteOnProvision holds the default value on creation for the "scim_invite_on_provision" field.
+	DefaultScimInviteOnProvision bool
 )
 
 // OrderOption defines the ordering options for the Organization queries.
@@ -164,4 +169,9 @@ func ByDefaultLocale(opts ...sql.OrderTermOption) OrderOption {
 // BySignInURL orders the results by the sign_in_url field.
 func BySignInURL(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldSignInURL, opts...).ToFunc()
+}
+
+// ByScimInviteOnProvision orders the results by the scim_invite_on_provision field.
+func ByScimInviteOnProvision(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldScimInviteOnProvision, opts...).ToFunc()
 }

@@ -104,6 +104,11 @@ func SignInURL(v string) predicate.Organization {
 	return predicate.Organization(sql.FieldEQ(FieldSignInURL, v))
 }
 
+// ScimInviteOnProvision applies equality check predicate on the "scim_invite_on_provision" field. It's identical to ScimInviteOnProvisionEQ.
+func ScimInviteOnProvision(v bool) predicate.Organization {
+	return predicate.Organization(sql.FieldEQ(FieldScimInviteOnProvision, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Organization {
 	return predicate.Organization(sql.FieldEQ(FieldCreatedAt, v))
@@ -672,6 +677,16 @@ func SignInURLEqualFold(v string) predicate.Organization {
 // SignInURLContainsFold applies the ContainsFold predicate on the "sign_in_url" field.
 func SignInURLContainsFold(v string) predicate.Organization {
 	return predicate.Organization(sql.FieldContainsFold(FieldSignInURL, v))
+}
+
+// ScimInviteOnProvisionEQ applies the EQ predicate on the "scim_invite_on_provision" field.
+func ScimInviteOnProvisionEQ(v bool) predicate.Organization {
+	return predicate.Organization(sql.FieldEQ(FieldScimInviteOnProvision, v))
+}
+
+// ScimInviteOnProvisionNEQ applies the NEQ predicate on the "scim_invite_on_provision" field.
+func ScimInviteOnProvisionNEQ(v bool) predicate.Organization {
+	return predicate.Organization(sql.FieldNEQ(FieldScimInviteOnProvision, v))
 }
 
 // And groups predicates with the AND operator between them.

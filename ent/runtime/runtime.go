@@ -12,6 +12,7 @@ import (
 	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/emailtemplate"
 	"github.com/rollcall/rollcall/ent/event"
+	"github.com/rollcall/rollcall/ent/group"
 	"github.com/rollcall/rollcall/ent/invitation"
 	"github.com/rollcall/rollcall/ent/notification"
 	"github.com/rollcall/rollcall/ent/organization"
@@ -319,6 +320,70 @@ func init() {
 			return nil
 		}
 	}()
+	groupMixin := schema.Group{}.Mixin()
+	group.Policy = privacy.NewPolicies(groupMixin[1], schema.Group{})
+	group.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := group.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	groupMixinFields0 := groupMixin[0].Fields()
+	_ = groupMixinFields0
+	groupFields := schema.Group{}.Fields()
+	_ = groupFields
+	// groupDescCreatedAt is the schema descriptor for created_at field.
+	groupDescCreatedAt := groupMixinFields0[0].Descriptor()
+	// group.DefaultCreatedAt holds the default value on creation for the created_at field.
+	group.DefaultCreatedAt = groupDescCreatedAt.Default.(func() time.Time)
+	// groupDescUpdatedAt is the schema descriptor for updated_at field.
+	groupDescUpdatedAt := groupMixinFields0[1].Descriptor()
+	// group.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	group.DefaultUpdatedAt = groupDescUpdatedAt.Default.(func() time.Time)
+	// group.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	group.UpdateDefaultUpdatedAt = groupDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// groupDescDisplayName is the schema descriptor for display_name field.
+	groupDescDisplayName := groupFields[0].Descriptor()
+	// group.DisplayNameValidator is a validator for the "display_name" field. It is called by the builders before save.
+	group.DisplayNameValidator = func() func(string) error {
+		validators := groupDescDisplayName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(display_name string) error {
+			for _, fn := range fns {
+				if err := fn(display_name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// groupDescDisplayNameNormalized is the schema descriptor for display_name_normalized field.
+	groupDescDisplayNameNormalized := groupFields[1].Descriptor()
+	// group.DisplayNameNormalizedValidator is a validator for the "display_name_normalized" field. It is called by the builders before save.
+	group.DisplayNameNormalizedValidator = func() func(string) error {
+		validators := groupDescDisplayNameNormalized.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(display_name_normalized string) error {
+			for _, fn := range fns {
+				if err := fn(display_name_normalized); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// groupDescExternalID is the schema descriptor for external_id field.
+	groupDescExternalID := groupFields[2].Descriptor()
+	// group.ExternalIDValidator is a validator for the "external_id" field. It is called by the builders before save.
+	group.ExternalIDValidator = groupDescExternalID.Validators[0].(func(string) error)
 	invitationMixin := schema.Invitation{}.Mixin()
 	invitation.Policy = privacy.NewPolicies(invitationMixin[1], schema.Invitation{})
 	invitation.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -475,6 +540,10 @@ func init() {
 	organizationDescSignInURL := organizationFields[8].Descriptor()
 	// organization.SignInURLValidator is a validator for the "sign_in_url" field. It is called by the builders before save.
 	organization.SignInURLValidator = organizationDescSignInURL.Validators[0].(func(string) error)
+	// organizationDescScimInviteOnProvision is the schema descriptor for scim_invite_on_provision field.
+	organizationDescScimInviteOnProvision := organizationFields[9].Descriptor()
+	// organization.DefaultScimInviteOnProvision holds the default value on creation for the scim_invite_on_provision field.
+	organization.DefaultScimInviteOnProvision = organizationDescScimInviteOnProvision.Default.(bool)
 	passwordresetrequest.Policy = privacy.NewPolicies(schema.PasswordResetRequest{})
 	passwordresetrequest.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
@@ -693,6 +762,26 @@ func init() {
 	user.DefaultInvitationCount = userDescInvitationCount.Default.(int)
 	// user.InvitationCountValidator is a validator for the "invitation_count" field. It is called by the builders before save.
 	user.InvitationCountValidator = userDescInvitationCount.Validators[0].(func(int) error)
+	// userDescScimUserName is the schema descriptor for scim_user_name field.
+	userDescScimUserName := userFields[18].Descriptor()
+	// user.ScimUserNameValidator is a validator for the "scim_user_name" field. It is called by the builders before save.
+	user.ScimUserNameValidator = userDescScimUserName.Validators[0].(func(string) error)
+	// userDescScimUserNameNormalized is the schema descriptor for scim_user_name_normalized field.
+	userDescScimUserNameNormalized := userFields[19].Descriptor()
+	// user.ScimUserNameNormalizedValidator is a validator for the "scim_user_name_normalized" field. It is called by the builders before save.
+	user.ScimUserNameNormalizedValidator = userDescScimUserNameNormalized.Validators[0].(func(string) error)
+	// userDescScimExternalID is the schema descriptor for scim_external_id field.
+	userDescScimExternalID := userFields[20].Descriptor()
+	// user.ScimExternalIDValidator is a validator for the "scim_external_id" field. It is called by the builders before save.
+	user.ScimExternalIDValidator = userDescScimExternalID.Validators[0].(func(string) error)
+	// userDescScimLinked is the schema descriptor for scim_linked field.
+	userDescScimLinked := userFields[21].Descriptor()
+	// user.DefaultScimLinked holds the default value on creation for the scim_linked field.
+	user.DefaultScimLinked = userDescScimLinked.Default.(bool)
+	// userDescScimInvitePending is the schema descriptor for scim_invite_pending field.
+	userDescScimInvitePending := userFields[22].Descriptor()
+	// user.DefaultScimInvitePending holds the default value on creation for the scim_invite_pending field.
+	user.DefaultScimInvitePending = userDescScimInvitePending.Default.(bool)
 	userimportMixin := schema.UserImport{}.Mixin()
 	userimport.Policy = privacy.NewPolicies(userimportMixin[1], schema.UserImport{})
 	userimport.Hooks[0] = func(next ent.Mutator) ent.Mutator {

@@ -35,6 +35,9 @@ func (Organization) Fields() []ent.Field {
 		field.String("sign_in_url").Optional().Nillable().MaxLen(2000).
 			Comment("Where people sign in (an http or https URL): the built-in pages link to it once an invitation is accepted or a password reset, and templates may print it as {{.SignInURL}}. Null: no link.").
 			Annotations(entgql.Skip(entgql.SkipWhereInput)),
+		field.Bool("scim_invite_on_provision").Default(false).
+			Comment("People the identity provider creates over SCIM get an invitation (one bulk send with trigger SCIM per burst of provisioning); otherwise they stay NOT_INVITED.").
+			Annotations(entgql.Skip(entgql.SkipWhereInput)),
 	}
 }
 

@@ -53,6 +53,23 @@ func (User) Fields() []ent.Field {
 			Annotations(entgql.OrderField("LAST_LOGIN_AT")),
 		field.Enum("last_email_status").GoType(enum.DeliveryStatus("")).Optional().Nillable().
 			Annotations(entgql.Type("DeliveryStatus")),
+		// SCIM: the identity provider's name and id for the person. The
+		// userName is kept as given (Entra's user principal name finds its
+		// person again); its lower-cased copy carries the uniqueness.
+		field.String("scim_user_name").Optional().Nillable().MaxLen(320).
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		field.String("scim_user_name_normalized").Optional().Nillable().MaxLen(320).
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		field.String("scim_external_id").Optional().Nillable().MaxLen(320).
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		// scim_linked: the person is a SCIM resource. A SCIM DELETE ends the
+		// link (the resource answers 404) and keeps the person.
+		field.Bool("scim_linked").Default(false).
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		// scim_invite_pending: provisioned while the organisation invites
+		// SCIM people, and not yet in a bulk send.
+		field.Bool("scim_invite_pending").Default(false).
+			Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 
@@ -61,6 +78,8 @@ func (User) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.To("role", Role.Type).Field("role_id").Unique().Required(),
 		edge.To("import", UserImport.Type),
+		edge.From("groups", Group.Type).Ref("members").
+			Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 
@@ -83,6 +102,12 @@ func (User) Indexes() []ent.Index {
 			Annotations(entsql.IndexWhere("last_email_status IS NOT NULL")),
 		index.Fields("organization_id", "invite_expires_at").
 			Annotations(entsql.IndexWhere("status = 'INVITED'")),
+		index.Fields("organization_id", "scim_user_name_normalized").Unique().
+			Annotations(entsql.IndexWhere("scim_user_name_normalized IS NOT NULL")),
+		index.Fields("organization_id", "scim_external_id").
+			Annotations(entsql.IndexWhere("scim_external_id IS NOT NULL")),
+		index.Fields("organization_id", "scim_invite_pending").
+			Annotations(entsql.IndexWhere("scim_invite_pending")),
 	}
 }
 

@@ -62,12 +62,24 @@ const (
 	FieldLastLoginAt = "last_login_at"
 	// FieldLastEmailStatus holds the string denoting the last_email_status field in the database.
 	FieldLastEmailStatus = "last_email_status"
+	// FieldScimUserName holds the string denoting the scim_user_name field in the database.
+	FieldScimUserName = "scim_user_name"
+	// FieldScimUserNameNormalized holds the string denoting the scim_user_name_normalized field in the database.
+	FieldScimUserNameNormalized = "scim_user_name_normalized"
+	// FieldScimExternalID holds the string denoting the scim_external_id field in the database.
+	FieldScimExternalID = "scim_external_id"
+	// FieldScimLinked holds the string denoting the scim_linked field in the database.
+	FieldScimLinked = "scim_linked"
+	// FieldScimInvitePending holds the string denoting the scim_invite_pending field in the database.
+	FieldScimInvitePending = "scim_invite_pending"
 	// EdgeOrganization holds the string denoting the organization edge name in mutations.
 	EdgeOrganization = "organization"
 	// EdgeRole holds the string denoting the role edge name in mutations.
 	EdgeRole = "role"
 	// EdgeImport holds the string denoting the import edge name in mutations.
 	EdgeImport = "import"
+	// EdgeGroups holds the string denoting the groups edge name in mutations.
+	EdgeGroups = "groups"
 	// Table holds the table name of the user in the database.
 	Table = "users"
 	// OrganizationTable is the table that holds the organization relation/edge.
@@ -89,6 +101,11 @@ const (
 	// ImportInverseTable is the table name for the UserImport entity.
 	// It exists in this package in order to avoid circular dependency with the "userimport" package.
 	ImportInverseTable = "user_imports"
+	// GroupsTable is the table that holds the groups relation/edge. The primary key declared below.
+	GroupsTable = "group_members"
+	// GroupsInverseTable is the table name for the Group entity.
+	// It exists in this package in order to avoid circular dependency with the "group" package.
+	GroupsInverseTable = "groups"
 )
 
 // Columns holds all SQL columns for user fields.
@@ -115,12 +132,20 @@ var Columns = []string{
 	FieldAcceptedAt,
 	FieldLastLoginAt,
 	FieldLastEmailStatus,
+	FieldScimUserName,
+	FieldScimUserNameNormalized,
+	FieldScimExternalID,
+	FieldScimLinked,
+	FieldScimInvitePending,
 }
 
 var (
 	// ImportPrimaryKey and ImportColumn2 are the table columns denoting the
 	// primary key for the import relation (M2M).
 	ImportPrimaryKey = []string{"user_id", "user_import_id"}
+	// GroupsPrimaryKey and GroupsColumn2 are the table columns denoting the
+	// primary key for the groups relation (M2M).
+	GroupsPrimaryKey = []string{"group_id", "user_id"}
 )
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -169,6 +194,16 @@ var (
 	DefaultInvitationCount int
 	// InvitationCountValidator is a validator for the "invitation_count" field. It is called by the builders before save.
 	InvitationCountValidator func(int) error
+	// ScimUserNameValidator is a validator for the "scim_user_name" field. It is called by the builders before save.
+	ScimUserNameValidator func(string) error
+	// ScimUserNameNormalizedValidator is a validator for the "scim_user_name_normalized" field. It is called by the builders before save.
+	ScimUserNameNormalizedValidator func(string) error
+	// ScimExternalIDValidator is a validator for the "scim_external_id" field. It is called by the builders before save.
+	ScimExternalIDValidator func(string) error
+	// DefaultScimLinked holds the default value on creation for the "scim_linked" field.
+	DefaultScimLinked bool
+	// DefaultScimInvitePending holds the default value on creation for the "scim_invite_pending" field.
+	DefaultScimInvitePending bool
 )
 
 // Status defines the type for the "status" enum field.
@@ -317,6 +352,31 @@ func ByLastEmailStatus(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldLastEmailStatus, opts...).ToFunc()
 }
 
+// ByScimUserName orders the results by the scim_user_name field.
+func ByScimUserName(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldScimUserName, opts...).ToFunc()
+}
+
+// ByScimUserNameNormalized orders the results by the scim_user_name_normalized field.
+func ByScimUserNameNormalized(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldScimUserNameNormalized, opts...).ToFunc()
+}
+
+// ByScimExternalID orders the results by the scim_external_id field.
+func ByScimExternalID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldScimExternalID, opts...).ToFunc()
+}
+
+// ByScimLinked orders the results by the scim_linked field.
+func ByScimLinked(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldScimLinked, opts...).ToFunc()
+}
+
+// ByScimInvitePending orders the results by the scim_invite_pending field.
+func ByScimInvitePending(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldScimInvitePending, opts...).ToFunc()
+}
+
 // ByOrganizationField orders the results by organization field.
 func ByOrganizationField(field string, opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -344,6 +404,20 @@ func ByImport(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newImportStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByGroupsCount orders the results by groups count.
+func ByGroupsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newGroupsStep(), opts...)
+	}
+}
+
+// ByGroups orders the results by groups terms.
+func ByGroups(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newGroupsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newOrganizationStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -363,6 +437,13 @@ func newImportStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(ImportInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2M, false, ImportTable, ImportPrimaryKey...),
+	)
+}
+func newGroupsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(GroupsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2M, true, GroupsTable, GroupsPrimaryKey...),
 	)
 }
 

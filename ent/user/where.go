@@ -146,6 +146,31 @@ func LastLoginAt(v time.Time) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldLastLoginAt, v))
 }
 
+// ScimUserName applies equality check predicate on the "scim_user_name" field. It's identical to ScimUserNameEQ.
+func ScimUserName(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldScimUserName, v))
+}
+
+// ScimUserNameNormalized applies equality check predicate on the "scim_user_name_normalized" field. It's identical to ScimUserNameNormalizedEQ.
+func ScimUserNameNormalized(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldScimUserNameNormalized, v))
+}
+
+// ScimExternalID applies equality check predicate on the "scim_external_id" field. It's identical to ScimExternalIDEQ.
+func ScimExternalID(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldScimExternalID, v))
+}
+
+// ScimLinked applies equality check predicate on the "scim_linked" field. It's identical to ScimLinkedEQ.
+func ScimLinked(v bool) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldScimLinked, v))
+}
+
+// ScimInvitePending applies equality check predicate on the "scim_invite_pending" field. It's identical to ScimInvitePendingEQ.
+func ScimInvitePending(v bool) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldScimInvitePending, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldCreatedAt, v))
@@ -1156,6 +1181,251 @@ func LastEmailStatusNotNil() predicate.User {
 	return predicate.User(sql.FieldNotNull(FieldLastEmailStatus))
 }
 
+// ScimUserNameEQ applies the EQ predicate on the "scim_user_name" field.
+func ScimUserNameEQ(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldScimUserName, v))
+}
+
+// ScimUserNameNEQ applies the NEQ predicate on the "scim_user_name" field.
+func ScimUserNameNEQ(v string) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldScimUserName, v))
+}
+
+// ScimUserNameIn applies the In predicate on the "scim_user_name" field.
+func ScimUserNameIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldIn(FieldScimUserName, vs...))
+}
+
+// ScimUserNameNotIn applies the NotIn predicate on the "scim_user_name" field.
+func ScimUserNameNotIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldScimUserName, vs...))
+}
+
+// ScimUserNameGT applies the GT predicate on the "scim_user_name" field.
+func ScimUserNameGT(v string) predicate.User {
+	return predicate.User(sql.FieldGT(FieldScimUserName, v))
+}
+
+// ScimUserNameGTE applies the GTE predicate on the "scim_user_name" field.
+func ScimUserNameGTE(v string) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldScimUserName, v))
+}
+
+// ScimUserNameLT applies the LT predicate on the "scim_user_name" field.
+func ScimUserNameLT(v string) predicate.User {
+	return predicate.User(sql.FieldLT(FieldScimUserName, v))
+}
+
+// ScimUserNameLTE applies the LTE predicate on the "scim_user_name" field.
+func ScimUserNameLTE(v string) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldScimUserName, v))
+}
+
+// ScimUserNameContains applies the Contains predicate on the "scim_user_name" field.
+func ScimUserNameContains(v string) predicate.User {
+	return predicate.User(sql.FieldContains(FieldScimUserName, v))
+}
+
+// ScimUserNameHasPrefix applies the HasPrefix predicate on the "scim_user_name" field.
+func ScimUserNameHasPrefix(v string) predicate.User {
+	return predicate.User(sql.FieldHasPrefix(FieldScimUserName, v))
+}
+
+// ScimUserNameHasSuffix applies the HasSuffix predicate on the "scim_user_name" field.
+func ScimUserNameHasSuffix(v string) predicate.User {
+	return predicate.User(sql.FieldHasSuffix(FieldScimUserName, v))
+}
+
+// ScimUserNameIsNil applies the IsNil predicate on the "scim_user_name" field.
+func ScimUserNameIsNil() predicate.User {
+	return predicate.User(sql.FieldIsNull(FieldScimUserName))
+}
+
+// ScimUserNameNotNil applies the NotNil predicate on the "scim_user_name" field.
+func ScimUserNameNotNil() predicate.User {
+	return predicate.User(sql.FieldNotNull(FieldScimUserName))
+}
+
+// ScimUserNameEqualFold applies the EqualFold predicate on the "scim_user_name" field.
+func ScimUserNameEqualFold(v string) predicate.User {
+	return predicate.User(sql.FieldEqualFold(FieldScimUserName, v))
+}
+
+// ScimUserNameContainsFold applies the ContainsFold predicate on the "scim_user_name" field.
+func ScimUserNameContainsFold(v string) predicate.User {
+	return predicate.User(sql.FieldContainsFold(FieldScimUserName, v))
+}
+
+// ScimUserNameNormalizedEQ applies the EQ predicate on the "scim_user_name_normalized" field.
+func ScimUserNameNormalizedEQ(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldScimUserNameNormalized, v))
+}
+
+// ScimUserNameNormalizedNEQ applies the NEQ predicate on the "scim_user_name_normalized" field.
+func ScimUserNameNormalizedNEQ(v string) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldScimUserNameNormalized, v))
+}
+
+// ScimUserNameNormalizedIn applies the In predicate on the "scim_user_name_normalized" field.
+func ScimUserNameNormalizedIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldIn(FieldScimUserNameNormalized, vs...))
+}
+
+// ScimUserNameNormalizedNotIn applies the NotIn predicate on the "scim_user_name_normalized" field.
+func ScimUserNameNormalizedNotIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldScimUserNameNormalized, vs...))
+}
+
+// ScimUserNameNormalizedGT applies the GT predicate on the "scim_user_name_normalized" field.
+func ScimUserNameNormalizedGT(v string) predicate.User {
+	return predicate.User(sql.FieldGT(FieldScimUserNameNormalized, v))
+}
+
+// ScimUserNameNormalizedGTE applies the GTE predicate on the "scim_user_name_normalized" field.
+func ScimUserNameNormalizedGTE(v string) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldScimUserNameNormalized, v))
+}
+
+// ScimUserNameNormalizedLT applies the LT predicate on the "scim_user_name_normalized" field.
+func ScimUserNameNormalizedLT(v string) predicate.User {
+	return predicate.User(sql.FieldLT(FieldScimUserNameNormalized, v))
+}
+
+// ScimUserNameNormalizedLTE applies the LTE predicate on the "scim_user_name_normalized" field.
+func ScimUserNameNormalizedLTE(v string) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldScimUserNameNormalized, v))
+}
+
+// ScimUserNameNormalizedContains applies the Contains predicate on the "scim_user_name_normalized" field.
+func ScimUserNameNormalizedContains(v string) predicate.User {
+	return predicate.User(sql.FieldContains(FieldScimUserNameNormalized, v))
+}
+
+// ScimUserNameNormalizedHasPrefix applies the HasPrefix predicate on the "scim_user_name_normalized" field.
+func ScimUserNameNormalizedHasPrefix(v string) predicate.User {
+	return predicate.User(sql.FieldHasPrefix(FieldScimUserNameNormalized, v))
+}
+
+// ScimUserNameNormalizedHasSuffix applies the HasSuffix predicate on the "scim_user_name_normalized" field.
+func ScimUserNameNormalizedHasSuffix(v string) predicate.User {
+	return predicate.User(sql.FieldHasSuffix(FieldScimUserNameNormalized, v))
+}
+
+// ScimUserNameNormalizedIsNil applies the IsNil predicate on the "scim_user_name_normalized" field.
+func ScimUserNameNormalizedIsNil() predicate.User {
+	return predicate.User(sql.FieldIsNull(FieldScimUserNameNormalized))
+}
+
+// ScimUserNameNormalizedNotNil applies the NotNil predicate on the "scim_user_name_normalized" field.
+func ScimUserNameNormalizedNotNil() predicate.User {
+	return predicate.User(sql.FieldNotNull(FieldScimUserNameNormalized))
+}
+
+// ScimUserNameNormalizedEqualFold applies the EqualFold predicate on the "scim_user_name_normalized" field.
+func ScimUserNameNormalizedEqualFold(v string) predicate.User {
+	return predicate.User(sql.FieldEqualFold(FieldScimUserNameNormalized, v))
+}
+
+// ScimUserNameNormalizedContainsFold applies the ContainsFold predicate on the "scim_user_name_normalized" field.
+func ScimUserNameNormalizedContainsFold(v string) predicate.User {
+	return predicate.User(sql.FieldContainsFold(FieldScimUserNameNormalized, v))
+}
+
+// ScimExternalIDEQ applies the EQ predicate on the "scim_external_id" field.
+func ScimExternalIDEQ(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldScimExternalID, v))
+}
+
+// ScimExternalIDNEQ applies the NEQ predicate on the "scim_external_id" field.
+func ScimExternalIDNEQ(v string) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldScimExternalID, v))
+}
+
+// ScimExternalIDIn applies the In predicate on the "scim_external_id" field.
+func ScimExternalIDIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldIn(FieldScimExternalID, vs...))
+}
+
+// ScimExternalIDNotIn applies the NotIn predicate on the "scim_external_id" field.
+func ScimExternalIDNotIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldScimExternalID, vs...))
+}
+
+// ScimExternalIDGT applies the GT predicate on the "scim_external_id" field.
+func ScimExternalIDGT(v string) predicate.User {
+	return predicate.User(sql.FieldGT(FieldScimExternalID, v))
+}
+
+// ScimExternalIDGTE applies the GTE predicate on the "scim_external_id" field.
+func ScimExternalIDGTE(v string) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldScimExternalID, v))
+}
+
+// ScimExternalIDLT applies the LT predicate on the "scim_external_id" field.
+func ScimExternalIDLT(v string) predicate.User {
+	return predicate.User(sql.FieldLT(FieldScimExternalID, v))
+}
+
+// ScimExternalIDLTE applies the LTE predicate on the "scim_external_id" field.
+func ScimExternalIDLTE(v string) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldScimExternalID, v))
+}
+
+// ScimExternalIDContains applies the Contains predicate on the "scim_external_id" field.
+func ScimExternalIDContains(v string) predicate.User {
+	return predicate.User(sql.FieldContains(FieldScimExternalID, v))
+}
+
+// ScimExternalIDHasPrefix applies the HasPrefix predicate on the "scim_external_id" field.
+func ScimExternalIDHasPrefix(v string) predicate.User {
+	return predicate.User(sql.FieldHasPrefix(FieldScimExternalID, v))
+}
+
+// ScimExternalIDHasSuffix applies the HasSuffix predicate on the "scim_external_id" field.
+func ScimExternalIDHasSuffix(v string) predicate.User {
+	return predicate.User(sql.FieldHasSuffix(FieldScimExternalID, v))
+}
+
+// ScimExternalIDIsNil applies the IsNil predicate on the "scim_external_id" field.
+func ScimExternalIDIsNil() predicate.User {
+	return predicate.User(sql.FieldIsNull(FieldScimExternalID))
+}
+
+// ScimExternalIDNotNil applies the NotNil predicate on the "scim_external_id" field.
+func ScimExternalIDNotNil() predicate.User {
+	return predicate.User(sql.FieldNotNull(FieldScimExternalID))
+}
+
+// ScimExternalIDEqualFold applies the EqualFold predicate on the "scim_external_id" field.
+func ScimExternalIDEqualFold(v string) predicate.User {
+	return predicate.User(sql.FieldEqualFold(FieldScimExternalID, v))
+}
+
+// ScimExternalIDContainsFold applies the ContainsFold predicate on the "scim_external_id" field.
+func ScimExternalIDContainsFold(v string) predicate.User {
+	return predicate.User(sql.FieldContainsFold(FieldScimExternalID, v))
+}
+
+// ScimLinkedEQ applies the EQ predicate on the "scim_linked" field.
+func ScimLinkedEQ(v bool) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldScimLinked, v))
+}
+
+// ScimLinkedNEQ applies the NEQ predicate on the "scim_linked" field.
+func ScimLinkedNEQ(v bool) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldScimLinked, v))
+}
+
+// ScimInvitePendingEQ applies the EQ predicate on the "scim_invite_pending" field.
+func ScimInvitePendingEQ(v bool) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldScimInvitePending, v))
+}
+
+// ScimInvitePendingNEQ applies the NEQ predicate on the "scim_invite_pending" field.
+func ScimInvitePendingNEQ(v bool) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldScimInvitePending, v))
+}
+
 // HasOrganization applies the HasEdge predicate on the "organization" edge.
 func HasOrganization() predicate.User {
 	return predicate.User(func(s *sql.Selector) {
@@ -1217,6 +1487,29 @@ func HasImport() predicate.User {
 func HasImportWith(preds ...predicate.UserImport) predicate.User {
 	return predicate.User(func(s *sql.Selector) {
 		step := newImportStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasGroups applies the HasEdge predicate on the "groups" edge.
+func HasGroups() predicate.User {
+	return predicate.User(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, true, GroupsTable, GroupsPrimaryKey...),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasGroupsWith applies the HasEdge predicate on the "groups" edge with a given conditions (other predicates).
+func HasGroupsWith(preds ...predicate.Group) predicate.User {
+	return predicate.User(func(s *sql.Selector) {
+		step := newGroupsStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

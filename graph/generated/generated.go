@@ -321,18 +321,19 @@ type ComplexityRoot struct {
 	}
 
 	Organization struct {
-		CreatedAt            func(childComplexity int) int
-		DefaultLocale        func(childComplexity int) int
-		EmailFromName        func(childComplexity int) int
-		ID                   func(childComplexity int) int
-		InvitationTTLSeconds func(childComplexity int) int
-		Name                 func(childComplexity int) int
-		Products             func(childComplexity int) int
-		ReplyTo              func(childComplexity int) int
-		ResetTTLSeconds      func(childComplexity int) int
-		SignInURL            func(childComplexity int) int
-		Slug                 func(childComplexity int) int
-		UpdatedAt            func(childComplexity int) int
+		CreatedAt             func(childComplexity int) int
+		DefaultLocale         func(childComplexity int) int
+		EmailFromName         func(childComplexity int) int
+		ID                    func(childComplexity int) int
+		InvitationTTLSeconds  func(childComplexity int) int
+		Name                  func(childComplexity int) int
+		Products              func(childComplexity int) int
+		ReplyTo               func(childComplexity int) int
+		ResetTTLSeconds       func(childComplexity int) int
+		ScimInviteOnProvision func(childComplexity int) int
+		SignInURL             func(childComplexity int) int
+		Slug                  func(childComplexity int) int
+		UpdatedAt             func(childComplexity int) int
 	}
 
 	PageInfo struct {
@@ -1884,6 +1885,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Organization.ResetTTLSeconds(childComplexity), true
+	case "Organization.scimInviteOnProvision":
+		if e.ComplexityRoot.Organization.ScimInviteOnProvision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.ScimInviteOnProvision(childComplexity), true
 	case "Organization.signInURL":
 		if e.ComplexityRoot.Organization.SignInURL == nil {
 			break
@@ -3726,6 +3733,10 @@ type Organization implements Node {
   Where people sign in (an http or https URL): the built-in pages link to it once an invitation is accepted or a password reset, and templates may print it as {{.SignInURL}}. Null: no link.
   """
   signInURL: String
+  """
+  People the identity provider creates over SCIM get an invitation (one bulk send with trigger SCIM per burst of provisioning); otherwise they stay NOT_INVITED.
+  """
+  scimInviteOnProvision: Boolean!
 }
 """
 Ordering options for Organization connections
@@ -4857,6 +4868,8 @@ input UpdateOrganizationInput {
   defaultLocale: String
   "Where people sign in: an http or https URL of at most 2,000 bytes, linked from the built-in pages and printed by {{.SignInURL}}. Empty clears it."
   signInURL: String
+  "People the identity provider creates over SCIM get an invitation (one bulk send with trigger SCIM per burst); false leaves them NOT_INVITED."
+  scimInviteOnProvision: Boolean
 }
 
 "What the invited person submits to accept."
@@ -5558,6 +5571,8 @@ func (ec *executionContext) childFields_Organization(ctx context.Context, field 
 		return ec.fieldContext_Organization_defaultLocale(ctx, field)
 	case "signInURL":
 		return ec.fieldContext_Organization_signInURL(ctx, field)
+	case "scimInviteOnProvision":
+		return ec.fieldContext_Organization_scimInviteOnProvision(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Organization", field.Name)
 }
@@ -12203,6 +12218,29 @@ func (ec *executionContext) _Organization_signInURL(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_Organization_signInURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Organization", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Organization_scimInviteOnProvision(ctx context.Context, field graphql.CollectedField, obj *ent.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Organization_scimInviteOnProvision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ScimInviteOnProvision, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Organization_scimInviteOnProvision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Organization", field, false, false, errors.New("field of type Boolean does not have child fields"))
 }
 
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *entgql.PageInfo[int]) (ret graphql.Marshaler) {
@@ -19151,7 +19189,7 @@ func (ec *executionContext) unmarshalInputUpdateOrganizationInput(ctx context.Co
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "products", "invitationTTLSeconds", "resetTTLSeconds", "emailFromName", "replyTo", "defaultLocale", "signInURL"}
+	fieldsInOrder := [...]string{"name", "products", "invitationTTLSeconds", "resetTTLSeconds", "emailFromName", "replyTo", "defaultLocale", "signInURL", "scimInviteOnProvision"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -19214,6 +19252,13 @@ func (ec *executionContext) unmarshalInputUpdateOrganizationInput(ctx context.Co
 				return it, err
 			}
 			it.SignInURL = data
+		case "scimInviteOnProvision":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scimInviteOnProvision"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScimInviteOnProvision = data
 		}
 	}
 	return it, nil
@@ -23129,6 +23174,11 @@ func (ec *executionContext) _Organization(ctx context.Context, sel ast.Selection
 		case "signInURL":
 			out.Values[i] = ec._Organization_signInURL(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "scimInviteOnProvision":
+			out.Values[i] = ec._Organization_scimInviteOnProvision(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:

@@ -354,6 +354,8 @@ type UpdateOrganizationInput struct {
 	DefaultLocale *string `json:"defaultLocale,omitempty"`
 	// Where people sign in: an http or https URL of at most 2,000 bytes, linked from the built-in pages and printed by {{.SignInURL}}. Empty clears it.
 	SignInURL *string `json:"signInURL,omitempty"`
+	// People the identity provider creates over SCIM get an invitation (one bulk send with trigger SCIM per burst); false leaves them NOT_INVITED.
+	ScimInviteOnProvision *bool `json:"scimInviteOnProvision,omitempty"`
 }
 
 // Changes to a person; a field left out (null) stays as it is.

@@ -298,7 +298,7 @@ func (s *Service) viewerOf(ctx context.Context, which predicate.ApiKey, touch bo
 	held := creator.Edges.Role.Permissions
 	perms := slices.DeleteFunc(slices.Clone(k.Permissions), func(p string) bool { return !slices.Contains(held, p) })
 	v := &viewer.Viewer{OrgID: k.OrganizationID, APIKeyID: k.ID, KeyCreatorID: creator.ID, RoleID: creator.RoleID,
-		Label: Label(k), Permissions: perms}
+		Label: Label(k), Permissions: perms, KeyCreatorPermissions: slices.Clone(held)}
 	if k.ExpiresAt != nil {
 		v.KeyExpiresAt = *k.ExpiresAt
 	}

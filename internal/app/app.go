@@ -37,6 +37,7 @@ import (
 	"github.com/rollcall/rollcall/internal/org"
 	"github.com/rollcall/rollcall/internal/password"
 	"github.com/rollcall/rollcall/internal/people"
+	"github.com/rollcall/rollcall/internal/scim"
 	"github.com/rollcall/rollcall/internal/server"
 	"github.com/rollcall/rollcall/internal/template"
 	"github.com/rollcall/rollcall/internal/throttle"
@@ -74,6 +75,10 @@ type App struct {
 	// streams it live to this replica's organizationEvents subscribers.
 	Events *event.Log
 	Feed   *event.Feed
+	// SCIM serves /scim/v2; SCIMInviter invites the people it creates when
+	// the organisation asks for it.
+	SCIM        *scim.Handler
+	SCIMInviter *scim.Inviter
 }
 
 // New opens the database and builds the services and HTTP handler. It does
@@ -128,12 +133,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 	a.Importer = importer.New(d, clk, auditLog, a.Invites, importer.Limits{
 		MaxBytes: cfg.Limits.MaxUpload, MaxRows: cfg.ImportMaxRows, MaxLineBytes: cfg.ImportMaxLine,
 	}, importer.WithEvents(a.Events))
+	a.SCIMInviter = scim.NewInviter(d.Client, clk, a.BulkSends, log, cfg.SCIMInviteDelay)
+	a.SCIM = scim.New(scim.Deps{Client: d.Client, Clock: clk, Auth: a.Auth, Invites: a.Invites, Admin: a.Admin,
+		Audit: auditLog, Events: a.Events, Log: log, Invited: a.SCIMInviter.Provisioned,
+		Config: scim.Config{MaxBody: cfg.MaxBody, MaxCount: cfg.SCIMMaxCount, Timeout: cfg.Limits.OperationTimeout, PublicURL: cfg.Mail.PublicURL}})
 	a.conns = server.FitDescriptors(ctx, cfg.Conns, log)
 	a.handler = server.New(server.Options{
 		Resolver: &graph.Resolver{Client: d.Client, Clock: clk, Auth: a.Auth, Orgs: a.Orgs, People: a.People,
 			Admin: a.Admin, Invites: a.Invites, Templates: templates, Importer: a.Importer, Audit: auditLog, BulkSends: a.BulkSends, Notify: notifier,
 			History: history.New(d.Client), Keys: a.APIKeys, EventLog: a.Events, Feed: a.Feed, Webhooks: a.Webhooks},
 		Export:      export.New(d.Client, clk, log),
+		SCIM:        a.SCIM,
 		Webhook:     webhook.New(webhook.Config{SigningKey: cfg.Mail.MailgunSigningKey}, clk, a.limiter, a.BulkSends, log),
 		Auth:        a.Auth,
 		Limits:      cfg.Limits,
@@ -166,6 +176,7 @@ func (a *App) Start() {
 	a.workers.Go(func() { a.Invites.RunResets(ctx) })
 	a.workers.Go(func() { a.Events.Retain(ctx, a.cfg.Events.Retention, a.cfg.Events.PruneInterval) })
 	a.workers.Go(func() { a.Webhooks.Run(ctx) })
+	a.workers.Go(func() { a.SCIMInviter.Run(ctx) })
 }
 
 // StopWorkers stops what Start began and waits until each worker has

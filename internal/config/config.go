@@ -37,6 +37,11 @@ type Config struct {
 	Mail            Mail
 	ImportMaxRows   int
 	ImportMaxLine   int
+	// SCIMMaxCount caps the count of a SCIM list page (0: 200).
+	SCIMMaxCount int
+	// SCIMInviteDelay is how long SCIM provisioning must pause before the
+	// people it created are invited in one bulk send (0: 5s).
+	SCIMInviteDelay time.Duration
 	// How often each replica looks for password-reset requests it was not
 	// woken for, how long a claimed one is left to its worker, and how long
 	// after a request its worker is woken; 0: the defaults
@@ -180,6 +185,8 @@ func ServeFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "read-header-timeout", Value: conns.ReadHeaderTimeout, Sources: cli.EnvVars("ROLLCALL_READ_HEADER_TIMEOUT"), Usage: "time to send a request's headers"},
 		&cli.DurationFlag{Name: "idle-timeout", Value: conns.IdleTimeout, Sources: cli.EnvVars("ROLLCALL_IDLE_TIMEOUT"), Usage: "a keep-alive connection unused this long is closed"},
 		&cli.IntFlag{Name: "import-max-rows", Value: 1_000_000, Sources: cli.EnvVars("ROLLCALL_IMPORT_MAX_ROWS"), Usage: "most data rows in one CSV import"},
+		&cli.IntFlag{Name: "scim-max-count", Value: 200, Sources: cli.EnvVars("ROLLCALL_SCIM_MAX_COUNT"), Usage: "most resources in one SCIM list page (count is capped to it)"},
+		&cli.DurationFlag{Name: "scim-invite-delay", Value: 5 * time.Second, Sources: cli.EnvVars("ROLLCALL_SCIM_INVITE_DELAY"), Usage: "with scimInviteOnProvision, people SCIM created are invited in one bulk send once provisioning pauses this long"},
 		&cli.IntFlag{Name: "import-max-line", Value: 64 << 10, Sources: cli.EnvVars("ROLLCALL_IMPORT_MAX_LINE"), Usage: "longest line of a CSV import, bytes"},
 		&cli.DurationFlag{Name: "session-idle", Value: d.SessionIdle, Sources: cli.EnvVars("ROLLCALL_SESSION_IDLE"), Usage: "a session unused this long expires"},
 		&cli.DurationFlag{Name: "session-max", Value: d.SessionMax, Sources: cli.EnvVars("ROLLCALL_SESSION_MAX"), Usage: "longest a session lives"},
@@ -237,13 +244,15 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 			OperationTimeout: cmd.Duration("operation-timeout"), ImportTimeout: cmd.Duration("import-timeout"),
 			WebsocketWrite: cmd.Duration("websocket-write-timeout"),
 		},
-		MaxBody:       cmd.Int64("max-body"),
-		ImportMaxRows: cmd.Int("import-max-rows"),
-		ImportMaxLine: cmd.Int("import-max-line"),
-		ResetPoll:     cmd.Duration("reset-poll"),
-		ResetLease:    cmd.Duration("reset-lease"),
-		ResetDelay:    cmd.Duration("reset-delay"),
-		Auth:          a,
+		MaxBody:         cmd.Int64("max-body"),
+		ImportMaxRows:   cmd.Int("import-max-rows"),
+		ImportMaxLine:   cmd.Int("import-max-line"),
+		SCIMMaxCount:    cmd.Int("scim-max-count"),
+		SCIMInviteDelay: cmd.Duration("scim-invite-delay"),
+		ResetPoll:       cmd.Duration("reset-poll"),
+		ResetLease:      cmd.Duration("reset-lease"),
+		ResetDelay:      cmd.Duration("reset-delay"),
+		Auth:            a,
 		Webhooks: webhookout.Config{
 			Timeout: cmd.Duration("webhook-timeout"), Retry: retry, AllowPrivate: cmd.Bool("webhook-allow-private"),
 			Poll: cmd.Duration("webhook-poll"), Lease: cmd.Duration("webhook-lease"),

@@ -30,6 +30,9 @@ const (
 	PasswordReset      = "password.reset"      // {user}
 	BulkSendCompleted  = "bulk_send.completed" // {bulkSend}
 	ImportCompleted    = "import.completed"    // {import}
+	GroupCreated       = "group.created"       // {group}
+	GroupUpdated       = "group.updated"       // {group, fields, added, removed}
+	GroupDeleted       = "group.deleted"       // {group}
 )
 
 // Types returns every event type, in the order the documentation lists them.
@@ -39,6 +42,7 @@ func Types() []string {
 		InvitationSent, InvitationAccepted, InvitationRevoked,
 		EmailDelivered, EmailBounced, EmailComplained, EmailFailed,
 		PasswordReset, BulkSendCompleted, ImportCompleted,
+		GroupCreated, GroupUpdated, GroupDeleted,
 	}
 }
 
@@ -132,6 +136,22 @@ func UserEvent(typ string, u *ent.User, role string) Event {
 // since nothing else of theirs is kept.
 func Deleted(orgID, id int) Event {
 	return Event{Type: UserDeleted, Org: orgID, Data: map[string]any{"user": map[string]any{"id": ID(id)}}}
+}
+
+// GroupEvent is an event of type typ about SCIM group g of orgID:
+// {"group": {"id", "displayName", "externalId"}}.
+func GroupEvent(typ string, orgID int, g *ent.Group) Event {
+	return Event{Type: typ, Org: orgID, Data: map[string]any{"group": map[string]any{
+		"id": ID(g.ID), "displayName": g.DisplayName, "externalId": optional(g.ExternalID)}}}
+}
+
+// IDs is ids as data carries them.
+func IDs(ids []int) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = ID(id)
+	}
+	return out
 }
 
 // With adds key to e's data (which copies of e share) and returns e.

@@ -169,6 +169,8 @@ type UpdateInput struct {
 	EmailFromName, ReplyTo                *string
 	DefaultLocale                         *string // a BCP 47 tag, stored canonical
 	SignInURL                             *string // an http or https URL
+	// ScimInviteOnProvision: people created over SCIM get invited.
+	ScimInviteOnProvision *bool
 }
 
 // MaxSignInURL is the longest sign-in URL an organisation may set, in bytes.
@@ -261,6 +263,9 @@ func (s *Service) Update(ctx context.Context, in UpdateInput) (*ent.Organization
 			}
 			sets = append(sets, func(up *ent.OrganizationUpdateOne) { up.SetSignInURL(u) })
 		}
+	}
+	if in.ScimInviteOnProvision != nil {
+		sets = append(sets, func(up *ent.OrganizationUpdateOne) { up.SetScimInviteOnProvision(*in.ScimInviteOnProvision) })
 	}
 	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
 		up := tx.Organization.UpdateOneID(o.ID).SetUpdatedAt(s.clock.Now())

@@ -33,6 +33,7 @@ type Options struct {
 	Resolver    *graph.Resolver
 	Export      http.Handler // GET /export/users.csv, behind authentication
 	Webhook     http.Handler // POST /webhooks/mailgun, public (it checks Mailgun's signature)
+	SCIM        http.Handler // /scim/v2/…, SCIM 2.0 (it authenticates its API keys itself); nil: not served
 	Auth        *auth.Service
 	Limits      graph.Limits
 	MaxBody     int64    // bytes of a JSON request body
@@ -61,6 +62,9 @@ func New(opts Options) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", m.instrument("/graphql", origins.guardWebsocket(ws.guard(limitBody(opts.MaxBody, opts.Limits.MaxUpload, authenticate(opts.Auth, opts.Log, gql))))))
 	mux.Handle("GET /export/users.csv", m.instrument("/export/users.csv", authenticate(opts.Auth, opts.Log, opts.Export)))
+	if opts.SCIM != nil {
+		mux.Handle("/scim/v2/", m.instrument("/scim/v2", opts.SCIM))
+	}
 	pages := web.New(opts.Resolver.Invites, opts.Log)
 	mux.Handle("POST /webhooks/mailgun", m.instrument("/webhooks/mailgun", opts.Webhook))
 	mux.Handle(credentials.AcceptPath, m.instrument(credentials.AcceptPath, pages))

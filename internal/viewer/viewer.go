@@ -28,6 +28,9 @@ type Viewer struct {
 	// KeyCreatorID is the person who created the acting API key: the key
 	// stops when their sessions all end (deactivation, erasure).
 	KeyCreatorID int
+	// KeyCreatorPermissions are the permissions of the key creator's
+	// current role (which bound the key's); nil for a person.
+	KeyCreatorPermissions []perm.Permission
 	// KeyExpiresAt is when the acting API key expires (zero: never).
 	KeyExpiresAt time.Time
 	// Label names the viewer in the audit log: the person's email, or the

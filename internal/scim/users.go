@@ -1,0 +1,537 @@
+package scim
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/rollcall/rollcall/ent"
+	"github.com/rollcall/rollcall/ent/group"
+	"github.com/rollcall/rollcall/ent/user"
+	"github.com/rollcall/rollcall/internal/audit"
+	"github.com/rollcall/rollcall/internal/db"
+	"github.com/rollcall/rollcall/internal/emailaddr"
+	"github.com/rollcall/rollcall/internal/event"
+	"github.com/rollcall/rollcall/internal/invite"
+	"github.com/rollcall/rollcall/internal/people"
+	"github.com/rollcall/rollcall/internal/plaintext"
+	"github.com/rollcall/rollcall/internal/viewer"
+)
+
+// userState is what SCIM may set on a person: the provider's names for it,
+// the person's names, addresses, language and whether it is active.
+type userState struct {
+	UserName              string
+	ExternalID            *string
+	GivenName, FamilyName *string
+	Emails                []emailValue
+	Active                bool
+	Locale                *string
+}
+
+type emailValue struct {
+	Value, Type string
+	Primary     bool
+}
+
+// email is the person's address: the primary email, else the first, else
+// the userName when it is an address.
+func (s userState) email() string {
+	for _, e := range s.Emails {
+		if e.Primary && strings.TrimSpace(e.Value) != "" {
+			return e.Value
+		}
+	}
+	for _, e := range s.Emails {
+		if strings.TrimSpace(e.Value) != "" {
+			return e.Value
+		}
+	}
+	if _, _, err := emailaddr.Normalize(s.UserName); err == nil {
+		return s.UserName
+	}
+	return ""
+}
+
+// stateOf is person u as SCIM sees it.
+func stateOf(u *ent.User) userState {
+	s := userState{ExternalID: u.ScimExternalID, GivenName: u.FirstName, FamilyName: u.LastName,
+		Emails: []emailValue{{Value: u.Email, Type: "work", Primary: true}},
+		Active: u.Status != user.StatusDeactivated, Locale: u.Locale}
+	if u.ScimUserName != nil {
+		s.UserName = *u.ScimUserName
+	} else {
+		s.UserName = u.Email
+	}
+	return s
+}
+
+// normalizeUserName is the case-insensitive form userNames are unique in.
+func normalizeUserName(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// maxUserName is the longest userName, in bytes.
+const maxUserName = 320
+
+func (h *Handler) userLocation(id int) string {
+	return fmt.Sprintf("%s%s/Users/%d", h.Config.PublicURL, Prefix, id)
+}
+
+// userResource is person u as a SCIM User; groups are listed when loaded.
+func (h *Handler) userResource(u *ent.User) map[string]any {
+	s := stateOf(u)
+	name := map[string]any{}
+	var parts []string
+	if u.FirstName != nil {
+		name["givenName"] = *u.FirstName
+		parts = append(parts, *u.FirstName)
+	}
+	if u.LastName != nil {
+		name["familyName"] = *u.LastName
+		parts = append(parts, *u.LastName)
+	}
+	display := strings.Join(parts, " ")
+	if display == "" {
+		display = u.Email
+	}
+	name["formatted"] = display
+	m := map[string]any{
+		"schemas":     []any{schemaUser},
+		"id":          strconv.Itoa(u.ID),
+		"userName":    s.UserName,
+		"name":        name,
+		"displayName": display,
+		"emails":      []any{map[string]any{"value": u.Email, "type": "work", "primary": true}},
+		"active":      s.Active,
+	}
+	if u.ScimExternalID != nil {
+		m["externalId"] = *u.ScimExternalID
+	}
+	if u.Locale != nil {
+		m["locale"] = *u.Locale
+		m["preferredLanguage"] = *u.Locale
+	}
+	if u.Edges.Groups != nil {
+		groups := make([]any, 0, len(u.Edges.Groups))
+		for _, g := range u.Edges.Groups {
+			groups = append(groups, map[string]any{"value": strconv.Itoa(g.ID), "display": g.DisplayName,
+				"$ref": h.groupLocation(g.ID), "type": "direct"})
+		}
+		m["groups"] = groups
+	}
+	m["meta"] = map[string]any{"resourceType": "User", "created": u.CreatedAt.UTC().Format(timeFormat),
+		"lastModified": u.UpdatedAt.UTC().Format(timeFormat), "location": h.userLocation(u.ID), "version": etag(m)}
+	return m
+}
+
+const timeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// etag is the weak entity tag of a resource: a hash of its representation
+// (meta aside), so it changes exactly when what SCIM shows changes.
+func etag(m map[string]any) string {
+	b, _ := json.Marshal(m) // maps marshal with sorted keys
+	sum := sha256.Sum256(b)
+	return `W/"` + hex.EncodeToString(sum[:12]) + `"`
+}
+
+// checkIfMatch refuses (412) a change whose If-Match names none of the
+// resource's current version.
+func checkIfMatch(r *http.Request, res map[string]any) *Error {
+	want := strings.TrimSpace(r.Header.Get("If-Match"))
+	if want == "" || want == "*" {
+		return nil
+	}
+	version := res["meta"].(map[string]any)["version"].(string)
+	for _, t := range strings.Split(want, ",") {
+		t = strings.TrimSpace(t)
+		if t == version || "W/"+t == version || t == strings.TrimPrefix(version, "W/") {
+			return nil
+		}
+	}
+	return &Error{Status: http.StatusPreconditionFailed, Detail: fmt.Sprintf("the resource's version is %s, not %s", version, want)}
+}
+
+// linkedUser reads the SCIM-linked person id (of the viewer's organisation:
+// another tenant's reads as not found), with role and groups.
+func (h *Handler) linkedUser(ctx context.Context, rawID string, groups bool) (*ent.User, error) {
+	id, err := strconv.Atoi(rawID)
+	if err != nil {
+		return nil, notFound("User", rawID)
+	}
+	q := h.Client.User.Query().Where(user.ID(id), user.ScimLinked(true)).WithRole()
+	if groups {
+		q = q.WithGroups(func(q *ent.GroupQuery) { q.Order(ent.Asc(group.FieldID)) })
+	}
+	u, err := q.Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, notFound("User", rawID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read SCIM user %d: %w", id, err)
+	}
+	return u, nil
+}
+
+func (h *Handler) writeUser(w http.ResponseWriter, r *http.Request, status int, u *ent.User) {
+	res := h.userResource(u)
+	w.Header().Set("ETag", res["meta"].(map[string]any)["version"].(string))
+	if status == http.StatusCreated {
+		w.Header().Set("Location", h.userLocation(u.ID))
+	}
+	out, err := project(r, res, userAttrs)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, status, out)
+}
+
+func (h *Handler) getUser(w http.ResponseWriter, r *http.Request) {
+	u, err := h.linkedUser(r.Context(), r.PathValue("id"), true)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	res := h.userResource(u)
+	if inm := r.Header.Get("If-None-Match"); inm != "" && inm == res["meta"].(map[string]any)["version"] {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.writeUser(w, r, http.StatusOK, u)
+}
+
+func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	body, err := readBody(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	st, err := parseUser(body)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	u, err := h.provision(ctx, st)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.writeUser(w, r, http.StatusCreated, u)
+}
+
+// provision creates the person st describes, or links again the one whose
+// link a DELETE ended (same userName, or same address and not linked).
+func (h *Handler) provision(ctx context.Context, st userState) (*ent.User, error) {
+	if err := checkState(st); err != nil {
+		return nil, err
+	}
+	norm := normalizeUserName(st.UserName)
+	addr := st.email()
+	_, addrNorm, _ := emailaddr.Normalize(addr)
+	existing, err := h.Client.User.Query().
+		Where(user.Or(user.ScimUserNameNormalized(norm), user.EmailNormalized(addrNorm))).WithRole().All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("find person for SCIM userName %q: %w", st.UserName, err)
+	}
+	var again *ent.User
+	for _, u := range existing {
+		if u.ScimLinked {
+			if u.ScimUserNameNormalized != nil && *u.ScimUserNameNormalized == norm {
+				return nil, &Error{Status: http.StatusConflict, ScimType: "uniqueness", Detail: fmt.Sprintf("userName %q is taken", st.UserName)}
+			}
+			return nil, &Error{Status: http.StatusConflict, ScimType: "uniqueness", Detail: fmt.Sprintf("the address %s belongs to another SCIM user", addr)}
+		}
+		if again == nil || (u.ScimUserNameNormalized != nil && *u.ScimUserNameNormalized == norm) {
+			again = u
+		}
+	}
+	if again != nil {
+		if err := h.apply(ctx, again, st, true); err != nil {
+			return nil, err
+		}
+		return h.linkedUser(ctx, strconv.Itoa(again.ID), true)
+	}
+	pending := false
+	u, err := h.Invites.CreatePerson(ctx, invite.PersonInput{
+		Email: addr, FirstName: st.GivenName, LastName: st.FamilyName, Locale: st.Locale,
+		Set: func(c *ent.UserCreate, o *ent.Organization) {
+			pending = o.ScimInviteOnProvision && st.Active
+			c.SetScimUserName(strings.TrimSpace(st.UserName)).SetScimUserNameNormalized(norm).
+				SetNillableScimExternalID(st.ExternalID).SetScimLinked(true).SetScimInvitePending(pending)
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if pending && h.Invited != nil {
+		h.Invited(u.OrganizationID)
+	}
+	if !st.Active {
+		if _, err := h.Admin.Deactivate(ctx, u.ID); err != nil {
+			return nil, err
+		}
+		return h.linkedUser(ctx, strconv.Itoa(u.ID), true)
+	}
+	u.Edges.Groups = []*ent.Group{}
+	return u, nil
+}
+
+// checkState refuses a user SCIM cannot keep: no userName, or no address.
+func checkState(st userState) error {
+	name := strings.TrimSpace(st.UserName)
+	switch {
+	case name == "":
+		return badRequest("invalidValue", "userName is required")
+	case len(name) > maxUserName:
+		return badRequest("invalidValue", "userName has more than %d bytes", maxUserName)
+	case st.email() == "":
+		return badRequest("invalidValue", "give an email address (emails, or a userName that is one)")
+	case st.ExternalID != nil && len(*st.ExternalID) > maxUserName:
+		return badRequest("invalidValue", "externalId has more than %d bytes", maxUserName)
+	}
+	if _, _, err := emailaddr.Normalize(st.email()); err != nil {
+		return badRequest("invalidValue", "emails: %v", err)
+	}
+	if err := plaintext.Check(plaintext.Name, name); err != nil {
+		return badRequest("invalidValue", "userName %v", err)
+	}
+	if st.ExternalID != nil {
+		if err := plaintext.Check(plaintext.Name, *st.ExternalID); err != nil {
+			return badRequest("invalidValue", "externalId %v", err)
+		}
+	}
+	return nil
+}
+
+// apply makes person u (read with its role) what st describes, through the
+// people service: activity first (a refused deactivation changes nothing),
+// then address, names and language, then the SCIM link. link sets the link
+// even when nothing else changes (a POST linking a person again).
+func (h *Handler) apply(ctx context.Context, u *ent.User, st userState, link bool) error {
+	if err := checkState(st); err != nil {
+		return err
+	}
+	norm := normalizeUserName(st.UserName)
+	name := strings.TrimSpace(st.UserName)
+	nameChanged := u.ScimUserName == nil || *u.ScimUserName != name
+	if u.ScimUserNameNormalized == nil || *u.ScimUserNameNormalized != norm {
+		taken, err := h.Client.User.Query().Where(user.ScimUserNameNormalized(norm), user.IDNEQ(u.ID)).Exist(ctx)
+		if err != nil {
+			return fmt.Errorf("check SCIM userName: %w", err)
+		}
+		if taken {
+			return &Error{Status: http.StatusConflict, ScimType: "uniqueness", Detail: fmt.Sprintf("userName %q is taken", st.UserName)}
+		}
+	}
+	deactivated := u.Status == user.StatusDeactivated
+	switch {
+	case !st.Active && !deactivated:
+		if _, err := h.Admin.Deactivate(ctx, u.ID); err != nil {
+			return err
+		}
+	case st.Active && deactivated:
+		if _, err := h.Admin.Reactivate(ctx, u.ID); err != nil {
+			return err
+		}
+	}
+	var in people.UpdateUserInput
+	changed := false
+	addr := strings.TrimSpace(st.email())
+	if addr != u.Email {
+		in.Email, changed = &addr, true
+	}
+	if !sameString(st.GivenName, u.FirstName) {
+		in.FirstName, changed = orEmpty(st.GivenName), true
+	}
+	if !sameString(st.FamilyName, u.LastName) {
+		in.LastName, changed = orEmpty(st.FamilyName), true
+	}
+	if !sameString(st.Locale, u.Locale) {
+		in.Locale, changed = orEmpty(st.Locale), true
+	}
+	if changed {
+		if _, err := h.Admin.UpdateUser(ctx, u.ID, in); err != nil {
+			return err
+		}
+	}
+	extChanged := !sameString(st.ExternalID, u.ScimExternalID)
+	if !nameChanged && !extChanged && !link {
+		return nil
+	}
+	var fields []string
+	if nameChanged {
+		fields = append(fields, "userName")
+	}
+	if extChanged {
+		fields = append(fields, "externalId")
+	}
+	if link {
+		fields = append(fields, "scimLink")
+	}
+	return h.writeLink(ctx, u.ID, func(up *ent.UserUpdateOne) {
+		up.SetScimUserName(name).SetScimUserNameNormalized(norm).SetScimLinked(true)
+		if st.ExternalID == nil {
+			up.ClearScimExternalID()
+		} else {
+			up.SetScimExternalID(*st.ExternalID)
+		}
+	}, fields)
+}
+
+// writeLink changes what SCIM keeps of person id (its userName, externalId
+// and link), with the audit and user.updated events any change to a person
+// records.
+func (h *Handler) writeLink(ctx context.Context, id int, set func(*ent.UserUpdateOne), fields []string) error {
+	v := viewer.FromContext(ctx)
+	return db.InTx(ctx, h.Client, func(tx *ent.Client) error {
+		up := tx.User.UpdateOneID(id).SetUpdatedAt(h.Clock.Now())
+		set(up)
+		after, err := up.Save(ctx)
+		if ent.IsConstraintError(err) {
+			return &Error{Status: http.StatusConflict, ScimType: "uniqueness", Detail: "the userName is taken"}
+		}
+		if err != nil {
+			return fmt.Errorf("update SCIM link of person %d: %w", id, err)
+		}
+		r, err := tx.Role.Get(ctx, after.RoleID)
+		if err != nil {
+			return fmt.Errorf("read role of person %d: %w", id, err)
+		}
+		if err := h.Events.Record(ctx, tx, v.OrgID, event.UserEvent(event.UserUpdated, after, r.Name).With("fields", fields)); err != nil {
+			return err
+		}
+		return h.Audit.Record(ctx, tx, v.OrgID, audit.Event{Action: "user.updated", TargetType: "User",
+			TargetID: id, TargetLabel: after.Email, Details: map[string]any{"fields": fields, "via": "scim"}})
+	})
+}
+
+func sameString(a, b *string) bool {
+	if a == nil || b == nil {
+		return (a == nil || *a == "") && (b == nil || *b == "")
+	}
+	return *a == *b
+}
+
+func orEmpty(p *string) *string {
+	if p == nil {
+		e := ""
+		return &e
+	}
+	return p
+}
+
+func (h *Handler) replaceUser(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	u, err := h.linkedUser(ctx, r.PathValue("id"), true)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if e := checkIfMatch(r, h.userResource(u)); e != nil {
+		writeError(w, e)
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	st, err := parseUser(body)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if _, ok := lookup(body, "active"); !ok {
+		st.Active = u.Status != user.StatusDeactivated // PUT without active keeps it
+	}
+	if err := h.apply(ctx, u, st, false); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.respondUser(w, r, u.ID)
+}
+
+func (h *Handler) respondUser(w http.ResponseWriter, r *http.Request, id int) {
+	u, err := h.linkedUser(r.Context(), strconv.Itoa(id), true)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.writeUser(w, r, http.StatusOK, u)
+}
+
+func (h *Handler) patchUser(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	u, err := h.linkedUser(ctx, r.PathValue("id"), true)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if e := checkIfMatch(r, h.userResource(u)); e != nil {
+		writeError(w, e)
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	ops, err := parsePatch(body)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	st := stateOf(u)
+	for _, op := range ops {
+		if err := patchUser(&st, op); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+	}
+	if err := h.apply(ctx, u, st, false); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.respondUser(w, r, u.ID)
+}
+
+// deleteUser deactivates the person and ends its SCIM link (and its group
+// memberships): the resource answers 404 from then on, while the person
+// stays in Rollcall, deactivated, for the audit trail.
+func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	u, err := h.linkedUser(ctx, r.PathValue("id"), true)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if e := checkIfMatch(r, h.userResource(u)); e != nil {
+		writeError(w, e)
+		return
+	}
+	if len(u.Edges.Groups) > 0 {
+		// Leaving role groups first: the last Owner is refused here, before
+		// anything changes.
+		if err := h.leaveGroups(ctx, u); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+	}
+	if u.Status != user.StatusDeactivated {
+		if _, err := h.Admin.Deactivate(ctx, u.ID); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+	}
+	err = h.writeLink(ctx, u.ID, func(up *ent.UserUpdateOne) { up.SetScimLinked(false).SetScimInvitePending(false) }, []string{"scimLink"})
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
