@@ -63,6 +63,10 @@ type User struct {
 	LastLoginAt *time.Time `json:"last_login_at,omitempty"`
 	// LastEmailStatus holds the value of the "last_email_status" field.
 	LastEmailStatus *enum.DeliveryStatus `json:"last_email_status,omitempty"`
+	// ReminderRound holds the value of the "reminder_round" field.
+	ReminderRound int `json:"reminder_round,omitempty"`
+	// RoundAnchorAt holds the value of the "round_anchor_at" field.
+	RoundAnchorAt *time.Time `json:"round_anchor_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the UserQuery when eager-loading is set.
 	Edges        UserEdges `json:"edges"`
@@ -126,11 +130,11 @@ func (*User) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case user.FieldMustChangePassword:
 			values[i] = new(sql.NullBool)
-		case user.FieldID, user.FieldOrganizationID, user.FieldRoleID, user.FieldInvitationCount:
+		case user.FieldID, user.FieldOrganizationID, user.FieldRoleID, user.FieldInvitationCount, user.FieldReminderRound:
 			values[i] = new(sql.NullInt64)
 		case user.FieldEmail, user.FieldEmailNormalized, user.FieldUsername, user.FieldUsernameNormalized, user.FieldFirstName, user.FieldLastName, user.FieldLocale, user.FieldStatus, user.FieldPasswordHash, user.FieldLastEmailStatus:
 			values[i] = new(sql.NullString)
-		case user.FieldCreatedAt, user.FieldUpdatedAt, user.FieldInvitedAt, user.FieldInviteExpiresAt, user.FieldAcceptedAt, user.FieldLastLoginAt:
+		case user.FieldCreatedAt, user.FieldUpdatedAt, user.FieldInvitedAt, user.FieldInviteExpiresAt, user.FieldAcceptedAt, user.FieldLastLoginAt, user.FieldRoundAnchorAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -292,6 +296,19 @@ func (_m *User) assignValues(columns []string, values []any) error {
 				_m.LastEmailStatus = new(enum.DeliveryStatus)
 				*_m.LastEmailStatus = enum.DeliveryStatus(value.String)
 			}
+		case user.FieldReminderRound:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field reminder_round", values[i])
+			} else if value.Valid {
+				_m.ReminderRound = int(value.Int64)
+			}
+		case user.FieldRoundAnchorAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field round_anchor_at", values[i])
+			} else if value.Valid {
+				_m.RoundAnchorAt = new(time.Time)
+				*_m.RoundAnchorAt = value.Time
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -423,6 +440,14 @@ func (_m *User) String() string {
 	if v := _m.LastEmailStatus; v != nil {
 		builder.WriteString("last_email_status=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("reminder_round=")
+	builder.WriteString(fmt.Sprintf("%v", _m.ReminderRound))
+	builder.WriteString(", ")
+	if v := _m.RoundAnchorAt; v != nil {
+		builder.WriteString("round_anchor_at=")
+		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteByte(')')
 	return builder.String()

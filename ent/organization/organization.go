@@ -36,6 +36,12 @@ const (
 	FieldDefaultLocale = "default_locale"
 	// FieldSignInURL holds the string denoting the sign_in_url field in the database.
 	FieldSignInURL = "sign_in_url"
+	// FieldRemindersEnabled holds the string denoting the reminders_enabled field in the database.
+	FieldRemindersEnabled = "reminders_enabled"
+	// FieldReminderAfterHours holds the string denoting the reminder_after_hours field in the database.
+	FieldReminderAfterHours = "reminder_after_hours"
+	// FieldReminderExpiryWarningHours holds the string denoting the reminder_expiry_warning_hours field in the database.
+	FieldReminderExpiryWarningHours = "reminder_expiry_warning_hours"
 	// Table holds the table name of the organization in the database.
 	Table = "organizations"
 )
@@ -54,6 +60,9 @@ var Columns = []string{
 	FieldReplyTo,
 	FieldDefaultLocale,
 	FieldSignInURL,
+	FieldRemindersEnabled,
+	FieldReminderAfterHours,
+	FieldReminderExpiryWarningHours,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -106,6 +115,10 @@ var (
 	DefaultLocaleValidator func(string) error
 	// SignInURLValidator is a validator for the "sign_in_url" field. It is called by the builders before save.
 	SignInURLValidator func(string) error
+	// DefaultRemindersEnabled holds the default value on creation for the "reminders_enabled" field.
+	DefaultRemindersEnabled bool
+	// DefaultReminderAfterHours holds the default value on creation for the "reminder_after_hours" field.
+	DefaultReminderAfterHours []int
 )
 
 // OrderOption defines the ordering options for the Organization queries.
@@ -164,4 +177,14 @@ func ByDefaultLocale(opts ...sql.OrderTermOption) OrderOption {
 // BySignInURL orders the results by the sign_in_url field.
 func BySignInURL(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldSignInURL, opts...).ToFunc()
+}
+
+// ByRemindersEnabled orders the results by the reminders_enabled field.
+func ByRemindersEnabled(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRemindersEnabled, opts...).ToFunc()
+}
+
+// ByReminderExpiryWarningHours orders the results by the reminder_expiry_warning_hours field.
+func ByReminderExpiryWarningHours(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldReminderExpiryWarningHours, opts...).ToFunc()
 }

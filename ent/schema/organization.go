@@ -35,6 +35,13 @@ func (Organization) Fields() []ent.Field {
 		field.String("sign_in_url").Optional().Nillable().MaxLen(2000).
 			Comment("Where people sign in (an http or https URL): the built-in pages link to it once an invitation is accepted or a password reset, and templates may print it as {{.SignInURL}}. Null: no link.").
 			Annotations(entgql.Skip(entgql.SkipWhereInput)),
+		// The reminder policy (Organization.reminders, internal/reminder).
+		field.Bool("reminders_enabled").Default(false).
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		field.Ints("reminder_after_hours").Default([]int{}).
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		field.Int("reminder_expiry_warning_hours").Optional().Nillable().
+			Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 

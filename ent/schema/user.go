@@ -53,6 +53,16 @@ func (User) Fields() []ent.Field {
 			Annotations(entgql.OrderField("LAST_LOGIN_AT")),
 		field.Enum("last_email_status").GoType(enum.DeliveryStatus("")).Optional().Nillable().
 			Annotations(entgql.Type("DeliveryStatus")),
+		// reminder_round counts the reminder rounds sent since the last
+		// invitation a person (or an import, or a key) sent; the reminder
+		// scheduler moves it (internal/reminder), an invitation resets it.
+		field.Int("reminder_round").Default(0).NonNegative().
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		// round_anchor_at is when the previous email of the rounds left
+		// (the invitation for round 1, round i's reminder for round i+1):
+		// the next round is due afterHours[reminder_round] after it.
+		field.Time("round_anchor_at").Optional().Nillable().
+			Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 
@@ -82,6 +92,10 @@ func (User) Indexes() []ent.Index {
 		index.Fields("organization_id", "last_email_status", "id").
 			Annotations(entsql.IndexWhere("last_email_status IS NOT NULL")),
 		index.Fields("organization_id", "invite_expires_at").
+			Annotations(entsql.IndexWhere("status = 'INVITED'")),
+		// The reminder scheduler finds who is due for round i+1 in an
+		// organisation as one range of this index.
+		index.Fields("organization_id", "reminder_round", "round_anchor_at").StorageKey("user_reminder_due").
 			Annotations(entsql.IndexWhere("status = 'INVITED'")),
 	}
 }

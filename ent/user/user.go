@@ -62,6 +62,10 @@ const (
 	FieldLastLoginAt = "last_login_at"
 	// FieldLastEmailStatus holds the string denoting the last_email_status field in the database.
 	FieldLastEmailStatus = "last_email_status"
+	// FieldReminderRound holds the string denoting the reminder_round field in the database.
+	FieldReminderRound = "reminder_round"
+	// FieldRoundAnchorAt holds the string denoting the round_anchor_at field in the database.
+	FieldRoundAnchorAt = "round_anchor_at"
 	// EdgeOrganization holds the string denoting the organization edge name in mutations.
 	EdgeOrganization = "organization"
 	// EdgeRole holds the string denoting the role edge name in mutations.
@@ -115,6 +119,8 @@ var Columns = []string{
 	FieldAcceptedAt,
 	FieldLastLoginAt,
 	FieldLastEmailStatus,
+	FieldReminderRound,
+	FieldRoundAnchorAt,
 }
 
 var (
@@ -169,6 +175,10 @@ var (
 	DefaultInvitationCount int
 	// InvitationCountValidator is a validator for the "invitation_count" field. It is called by the builders before save.
 	InvitationCountValidator func(int) error
+	// DefaultReminderRound holds the default value on creation for the "reminder_round" field.
+	DefaultReminderRound int
+	// ReminderRoundValidator is a validator for the "reminder_round" field. It is called by the builders before save.
+	ReminderRoundValidator func(int) error
 )
 
 // Status defines the type for the "status" enum field.
@@ -315,6 +325,16 @@ func ByLastLoginAt(opts ...sql.OrderTermOption) OrderOption {
 // ByLastEmailStatus orders the results by the last_email_status field.
 func ByLastEmailStatus(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldLastEmailStatus, opts...).ToFunc()
+}
+
+// ByReminderRound orders the results by the reminder_round field.
+func ByReminderRound(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldReminderRound, opts...).ToFunc()
+}
+
+// ByRoundAnchorAt orders the results by the round_anchor_at field.
+func ByRoundAnchorAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRoundAnchorAt, opts...).ToFunc()
 }
 
 // ByOrganizationField orders the results by organization field.
