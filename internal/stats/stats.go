@@ -254,11 +254,13 @@ func (postgresDialect) rebind(q string) string { return q }
 
 type sqliteDialect struct{}
 
-// SQLite stores times as text that its date functions read; julianday
-// counts days (fractional). Values are at or after origin, so the
-// truncating cast is a floor.
+// The SQLite driver stores times as Go writes them ("2026-03-02
+// 09:00:00.5 +0000 UTC", always UTC here); julianday reads the part before
+// the offset and counts days (fractional). Values are at or after origin,
+// so the truncating cast is a floor.
 func (sqliteDialect) bucket(col string, origin time.Time, width int64) string {
-	return fmt.Sprintf("CAST(((julianday(%s) - 2440587.5) * 86400.0 - %d) / %d AS INTEGER)", col, origin.Unix(), width)
+	return fmt.Sprintf("CAST(((julianday(substr(%[1]s, 1, instr(%[1]s, ' +') - 1)) - 2440587.5) * 86400.0 - %[2]d) / %[3]d AS INTEGER)",
+		col, origin.Unix(), width)
 }
 
 func (sqliteDialect) rebind(q string) string {
