@@ -138,7 +138,7 @@ const funnelQuery = `query($from: Time!, $to: Time!, $interval: FunnelInterval!,
   invitationFunnel(from: $from, to: $to, interval: $interval, where: $where) { start invited delivered bounced accepted expired } }`
 
 type bucket struct {
-	Start                                        time.Time
+	Start                                          time.Time
 	Invited, Delivered, Bounced, Accepted, Expired int
 }
 
