@@ -257,7 +257,7 @@ var (
 			{
 				Name:    "delivery_link_reported",
 				Unique:  false,
-				Columns: []*schema.Column{DeliveriesColumns[21], DeliveriesColumns[20]},
+				Columns: []*schema.Column{DeliveriesColumns[21], DeliveriesColumns[20], DeliveriesColumns[11]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "reported_at IS NOT NULL AND action IN ('INVITATION', 'REMINDER')",
 				},
@@ -427,17 +427,17 @@ var (
 				},
 			},
 			{
-				Name:    "invitation_organization_id_used_at",
+				Name:    "invitation_organization_id_used_at_kind",
 				Unique:  false,
-				Columns: []*schema.Column{InvitationsColumns[10], InvitationsColumns[6]},
+				Columns: []*schema.Column{InvitationsColumns[10], InvitationsColumns[6], InvitationsColumns[4]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "used_at IS NOT NULL",
 				},
 			},
 			{
-				Name:    "invitation_organization_id_expires_at",
+				Name:    "invitation_organization_id_expires_at_kind",
 				Unique:  false,
-				Columns: []*schema.Column{InvitationsColumns[10], InvitationsColumns[5]},
+				Columns: []*schema.Column{InvitationsColumns[10], InvitationsColumns[5], InvitationsColumns[4]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "used_at IS NULL AND revoked_at IS NULL",
 				},

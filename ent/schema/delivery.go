@@ -89,7 +89,7 @@ func (Delivery) Indexes() []ent.Index {
 		// The invitation funnel: links sent, and reports, by time.
 		index.Fields("organization_id", "sent_at").StorageKey("delivery_link_sent").
 			Annotations(entsql.IndexWhere("sent_at IS NOT NULL AND action IN ('INVITATION', 'REMINDER')")),
-		index.Fields("organization_id", "reported_at").StorageKey("delivery_link_reported").
+		index.Fields("organization_id", "reported_at", "status").StorageKey("delivery_link_reported").
 			Annotations(entsql.IndexWhere("reported_at IS NOT NULL AND action IN ('INVITATION', 'REMINDER')")),
 	}
 }
