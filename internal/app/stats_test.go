@@ -126,7 +126,7 @@ func TestPeopleStats(t *testing.T) {
 
 	// An unknown dimension is refused, naming it.
 	resp := s.Query(t, a.tok, statsQuery, map[string]any{"by": []string{"SHOE_SIZE"}})
-	require.NotEmpty(t, resp.Errors)
+	require.Equal(t, "BAD_USER_INPUT", resp.Code(), "%+v", resp.Errors)
 	require.Contains(t, resp.Errors[0].Message, "SHOE_SIZE")
 	// people.read is needed.
 	member := s.AddPeople(t, a.org, testkit.Person{Email: "member@example.com", Status: user.StatusActive, Password: testkit.OwnerPassword})[0]
