@@ -736,6 +736,11 @@ var (
 				Columns: []*schema.Column{UsersColumns[22], UsersColumns[23], UsersColumns[0]},
 			},
 			{
+				Name:    "user_stats_status_role",
+				Unique:  false,
+				Columns: []*schema.Column{UsersColumns[22], UsersColumns[10], UsersColumns[23]},
+			},
+			{
 				Name:    "user_organization_id_created_at_id",
 				Unique:  false,
 				Columns: []*schema.Column{UsersColumns[22], UsersColumns[1], UsersColumns[0]},

@@ -86,6 +86,8 @@ func (User) Indexes() []ent.Index {
 			Annotations(entsql.IndexWhere("username_normalized IS NOT NULL")),
 		index.Fields("organization_id", "status", "id"),
 		index.Fields("organization_id", "role_id", "id"),
+		// peopleStats by status and role reads this index alone.
+		index.Fields("organization_id", "status", "role_id").StorageKey("user_stats_status_role"),
 		index.Fields("organization_id", "created_at", "id"),
 		index.Fields("organization_id", "invited_at", "id"),
 		index.Fields("organization_id", "last_login_at", "id"),

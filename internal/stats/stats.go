@@ -247,7 +247,10 @@ func dialectFor(name string) sqlDialect {
 type postgresDialect struct{}
 
 func (postgresDialect) bucket(col string, origin time.Time, width int64) string {
-	return fmt.Sprintf("FLOOR((EXTRACT(EPOCH FROM %s) - %d) / %d)::bigint", col, origin.Unix(), width)
+	// Integer arithmetic (numeric is several times slower over a million
+	// rows): the epoch less half a second, rounded, is its floor; the
+	// values are at or after origin, so the division is a floor too.
+	return fmt.Sprintf("(((EXTRACT(EPOCH FROM %s) - 0.5)::bigint - %d) / %d)", col, origin.Unix(), width)
 }
 
 func (postgresDialect) rebind(q string) string { return q }
