@@ -296,18 +296,32 @@ type FunnelParams struct {
 // column falls in the bucket, under cond (%[1]s is the alias).
 type metric struct {
 	table, column, cond string
-	add                 func(*Bucket, int)
+	// add counts n rows in a bucket; status is the row's status, read
+	// only for a metric that splits by it (one scan for two measures).
+	add   func(b *Bucket, status string, n int)
+	split bool
 }
 
 // links are the deliveries that carried an invitation link.
 const links = `%[1]s.action IN ('INVITATION', 'REMINDER')`
 
 var metrics = []metric{
-	{"deliveries", "sent_at", `%[1]s.sent_at IS NOT NULL AND ` + links, func(b *Bucket, n int) { b.Invited += n }},
-	{"deliveries", "reported_at", `%[1]s.reported_at IS NOT NULL AND ` + links + ` AND %[1]s.status IN ('DELIVERED', 'COMPLAINED')`, func(b *Bucket, n int) { b.Delivered += n }},
-	{"deliveries", "reported_at", `%[1]s.reported_at IS NOT NULL AND ` + links + ` AND %[1]s.status = 'BOUNCED'`, func(b *Bucket, n int) { b.Bounced += n }},
-	{"invitations", "used_at", `%[1]s.used_at IS NOT NULL AND %[1]s.kind = 'INVITATION'`, func(b *Bucket, n int) { b.Accepted += n }},
-	{"invitations", "expires_at", `%[1]s.used_at IS NULL AND %[1]s.revoked_at IS NULL AND %[1]s.kind = 'INVITATION'`, func(b *Bucket, n int) { b.Expired += n }},
+	{table: "deliveries", column: "sent_at", cond: `%[1]s.sent_at IS NOT NULL AND ` + links,
+		add: func(b *Bucket, _ string, n int) { b.Invited += n }},
+	// A complaint comes after delivery: it was delivered.
+	{table: "deliveries", column: "reported_at", cond: `%[1]s.reported_at IS NOT NULL AND ` + links, split: true,
+		add: func(b *Bucket, status string, n int) {
+			switch status {
+			case "DELIVERED", "COMPLAINED":
+				b.Delivered += n
+			case "BOUNCED":
+				b.Bounced += n
+			}
+		}},
+	{table: "invitations", column: "used_at", cond: `%[1]s.used_at IS NOT NULL AND %[1]s.kind = 'INVITATION'`,
+		add: func(b *Bucket, _ string, n int) { b.Accepted += n }},
+	{table: "invitations", column: "expires_at", cond: `%[1]s.used_at IS NULL AND %[1]s.revoked_at IS NULL AND %[1]s.kind = 'INVITATION'`,
+		add: func(b *Bucket, _ string, n int) { b.Expired += n }},
 }
 
 // Funnel counts, per day or week (UTC; weeks from Monday) from p.From to
@@ -360,39 +374,50 @@ func (s *Service) Funnel(ctx context.Context, p FunnelParams) ([]Bucket, error) 
 		if err != nil {
 			return nil, err
 		}
-		for i, n := range counts {
-			if i >= 0 && int(i) < len(buckets) {
-				m.add(&buckets[i], n)
+		for k, n := range counts {
+			if k.b >= 0 && int(k.b) < len(buckets) {
+				m.add(&buckets[k.b], k.status, n)
 			}
 		}
 	}
 	return buckets, nil
 }
 
-// count runs one metric: counts by bucket index.
-func (s *Service) count(ctx context.Context, orgID int, m metric, origin time.Time, width int64, from, to time.Time, people *ent.UserQuery) (map[int64]int, error) {
+// cell is a bucket index and, for a split metric, a status.
+type cell struct {
+	b      int64
+	status string
+}
+
+// count runs one metric: counts by bucket index (and status).
+func (s *Service) count(ctx context.Context, orgID int, m metric, origin time.Time, width int64, from, to time.Time, people *ent.UserQuery) (map[cell]int, error) {
 	var got []struct {
-		B int64 `sql:"b"`
-		N int   `sql:"n"`
+		B      int64  `sql:"b"`
+		Status string `sql:"status"`
+		N      int    `sql:"n"`
+	}
+	status := "''"
+	if m.split {
+		status = "t.status"
 	}
 	if people == nil {
 		// Everyone: the metric's own table and index, no join.
 		col := "t." + m.column
-		q := fmt.Sprintf(`SELECT %s AS b, COUNT(*) AS n FROM %s t WHERE t.organization_id = $1 AND %s >= $2 AND %s < $3 AND %s GROUP BY 1`,
-			s.dialect.bucket(col, origin, width), m.table, col, col, fmt.Sprintf(m.cond, "t"))
+		q := fmt.Sprintf(`SELECT %s AS b, %s AS status, COUNT(*) AS n FROM %s t WHERE t.organization_id = $1 AND %s >= $2 AND %s < $3 AND %s GROUP BY 1, 2`,
+			s.dialect.bucket(col, origin, width), status, m.table, col, col, fmt.Sprintf(m.cond, "t"))
 		rows, err := s.client.QueryContext(ctx, s.dialect.rebind(q), orgID, from, to)
 		if err != nil {
 			return nil, fmt.Errorf("funnel %s: %w", m.column, err)
 		}
 		defer rows.Close()
-		out := map[int64]int{}
+		out := map[cell]int{}
 		for rows.Next() {
-			var b int64
+			var c cell
 			var n int
-			if err := rows.Scan(&b, &n); err != nil {
+			if err := rows.Scan(&c.b, &c.status, &n); err != nil {
 				return nil, fmt.Errorf("funnel %s: %w", m.column, err)
 			}
-			out[b] += n
+			out[c] += n
 		}
 		return out, rows.Err()
 	}
@@ -403,13 +428,16 @@ func (s *Service) count(ctx context.Context, orgID int, m metric, origin time.Ti
 		sel.Where(sql.And(sql.GTE(col, from), sql.LT(col, to), sql.ExprP(fmt.Sprintf(m.cond, "t"))))
 		b := s.dialect.bucket(col, origin, width)
 		sel.Select(sql.As(b, "b"), sql.As("COUNT(*)", "n")).GroupBy(b)
+		if m.split {
+			sel.Select(sql.As(b, "b"), sql.As(t.C("status"), "status"), sql.As("COUNT(*)", "n")).GroupBy(b, t.C("status"))
+		}
 	}).Scan(ctx, &got)
 	if err != nil {
 		return nil, fmt.Errorf("funnel %s: %w", m.column, err)
 	}
-	out := map[int64]int{}
+	out := map[cell]int{}
 	for _, g := range got {
-		out[g.B] += g.N
+		out[cell{g.B, g.Status}] += g.N
 	}
 	return out, nil
 }
