@@ -26,6 +26,7 @@ import (
 	"github.com/rollcall/rollcall/ent/notification"
 	"github.com/rollcall/rollcall/ent/organization"
 	"github.com/rollcall/rollcall/ent/passwordresetrequest"
+	"github.com/rollcall/rollcall/ent/reminderround"
 	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent/session"
 	"github.com/rollcall/rollcall/ent/throttle"
@@ -66,6 +67,8 @@ type Client struct {
 	Organization *OrganizationClient
 	// PasswordResetRequest is the client for interacting with the PasswordResetRequest builders.
 	PasswordResetRequest *PasswordResetRequestClient
+	// ReminderRound is the client for interacting with the ReminderRound builders.
+	ReminderRound *ReminderRoundClient
 	// Role is the client for interacting with the Role builders.
 	Role *RoleClient
 	// Session is the client for interacting with the Session builders.
@@ -106,6 +109,7 @@ func (c *Client) init() {
 	c.Notification = NewNotificationClient(c.config)
 	c.Organization = NewOrganizationClient(c.config)
 	c.PasswordResetRequest = NewPasswordResetRequestClient(c.config)
+	c.ReminderRound = NewReminderRoundClient(c.config)
 	c.Role = NewRoleClient(c.config)
 	c.Session = NewSessionClient(c.config)
 	c.Throttle = NewThrottleClient(c.config)
@@ -218,6 +222,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Notification:         NewNotificationClient(cfg),
 		Organization:         NewOrganizationClient(cfg),
 		PasswordResetRequest: NewPasswordResetRequestClient(cfg),
+		ReminderRound:        NewReminderRoundClient(cfg),
 		Role:                 NewRoleClient(cfg),
 		Session:              NewSessionClient(cfg),
 		Throttle:             NewThrottleClient(cfg),
@@ -257,6 +262,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Notification:         NewNotificationClient(cfg),
 		Organization:         NewOrganizationClient(cfg),
 		PasswordResetRequest: NewPasswordResetRequestClient(cfg),
+		ReminderRound:        NewReminderRoundClient(cfg),
 		Role:                 NewRoleClient(cfg),
 		Session:              NewSessionClient(cfg),
 		Throttle:             NewThrottleClient(cfg),
@@ -297,8 +303,8 @@ func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.ApiKey, c.AuditEvent, c.BulkSend, c.Delivery, c.EmailTemplate, c.Event,
 		c.Group, c.Invitation, c.Notification, c.Organization, c.PasswordResetRequest,
-		c.Role, c.Session, c.Throttle, c.User, c.UserImport, c.WebhookAttempt,
-		c.WebhookCursor, c.WebhookDelivery, c.WebhookEndpoint,
+		c.ReminderRound, c.Role, c.Session, c.Throttle, c.User, c.UserImport,
+		c.WebhookAttempt, c.WebhookCursor, c.WebhookDelivery, c.WebhookEndpoint,
 	} {
 		n.Use(hooks...)
 	}
@@ -310,8 +316,8 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.ApiKey, c.AuditEvent, c.BulkSend, c.Delivery, c.EmailTemplate, c.Event,
 		c.Group, c.Invitation, c.Notification, c.Organization, c.PasswordResetRequest,
-		c.Role, c.Session, c.Throttle, c.User, c.UserImport, c.WebhookAttempt,
-		c.WebhookCursor, c.WebhookDelivery, c.WebhookEndpoint,
+		c.ReminderRound, c.Role, c.Session, c.Throttle, c.User, c.UserImport,
+		c.WebhookAttempt, c.WebhookCursor, c.WebhookDelivery, c.WebhookEndpoint,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -342,6 +348,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Organization.mutate(ctx, m)
 	case *PasswordResetRequestMutation:
 		return c.PasswordResetRequest.mutate(ctx, m)
+	case *ReminderRoundMutation:
+		return c.ReminderRound.mutate(ctx, m)
 	case *RoleMutation:
 		return c.Role.mutate(ctx, m)
 	case *SessionMutation:
@@ -2127,6 +2135,156 @@ func (c *PasswordResetRequestClient) mutate(ctx context.Context, m *PasswordRese
 	}
 }
 
+// ReminderRoundClient is a client for the ReminderRound schema.
+type ReminderRoundClient struct {
+	config
+}
+
+// NewReminderRoundClient returns a client for the ReminderRound from the given config.
+func NewReminderRoundClient(c config) *ReminderRoundClient {
+	return &ReminderRoundClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `reminderround.Hooks(f(g(h())))`.
+func (c *ReminderRoundClient) Use(hooks ...Hook) {
+	c.hooks.ReminderRound = append(c.hooks.ReminderRound, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `reminderround.Intercept(f(g(h())))`.
+func (c *ReminderRoundClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ReminderRound = append(c.inters.ReminderRound, interceptors...)
+}
+
+// Create returns a builder for creating a ReminderRound entity.
+func (c *ReminderRoundClient) Create() *ReminderRoundCreate {
+	mutation := newReminderRoundMutation(c.config, OpCreate)
+	return &ReminderRoundCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ReminderRound entities.
+func (c *ReminderRoundClient) CreateBulk(builders ...*ReminderRoundCreate) *ReminderRoundCreateBulk {
+	return &ReminderRoundCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ReminderRoundClient) MapCreateBulk(slice any, setFunc func(*ReminderRoundCreate, int)) *ReminderRoundCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ReminderRoundCreateBulk{err: fmt.Errorf("calling to ReminderRoundClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ReminderRoundCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ReminderRoundCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ReminderRound.
+func (c *ReminderRoundClient) Update() *ReminderRoundUpdate {
+	mutation := newReminderRoundMutation(c.config, OpUpdate)
+	return &ReminderRoundUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ReminderRoundClient) UpdateOne(_m *ReminderRound) *ReminderRoundUpdateOne {
+	mutation := newReminderRoundMutation(c.config, OpUpdateOne, withReminderRound(_m))
+	return &ReminderRoundUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ReminderRoundClient) UpdateOneID(id int) *ReminderRoundUpdateOne {
+	mutation := newReminderRoundMutation(c.config, OpUpdateOne, withReminderRoundID(id))
+	return &ReminderRoundUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ReminderRound.
+func (c *ReminderRoundClient) Delete() *ReminderRoundDelete {
+	mutation := newReminderRoundMutation(c.config, OpDelete)
+	return &ReminderRoundDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ReminderRoundClient) DeleteOne(_m *ReminderRound) *ReminderRoundDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ReminderRoundClient) DeleteOneID(id int) *ReminderRoundDeleteOne {
+	builder := c.Delete().Where(reminderround.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ReminderRoundDeleteOne{builder}
+}
+
+// Query returns a query builder for ReminderRound.
+func (c *ReminderRoundClient) Query() *ReminderRoundQuery {
+	return &ReminderRoundQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeReminderRound},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ReminderRound entity by its id.
+func (c *ReminderRoundClient) Get(ctx context.Context, id int) (*ReminderRound, error) {
+	return c.Query().Where(reminderround.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ReminderRoundClient) GetX(ctx context.Context, id int) *ReminderRound {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOrganization queries the organization edge of a ReminderRound.
+func (c *ReminderRoundClient) QueryOrganization(_m *ReminderRound) *OrganizationQuery {
+	query := (&OrganizationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(reminderround.Table, reminderround.FieldID, id),
+			sqlgraph.To(organization.Table, organization.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, reminderround.OrganizationTable, reminderround.OrganizationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ReminderRoundClient) Hooks() []Hook {
+	hooks := c.hooks.ReminderRound
+	return append(hooks[:len(hooks):len(hooks)], reminderround.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *ReminderRoundClient) Interceptors() []Interceptor {
+	return c.inters.ReminderRound
+}
+
+func (c *ReminderRoundClient) mutate(ctx context.Context, m *ReminderRoundMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ReminderRoundCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ReminderRoundUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ReminderRoundUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ReminderRoundDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ReminderRound mutation op: %q", m.Op())
+	}
+}
+
 // RoleClient is a client for the Role schema.
 type RoleClient struct {
 	config
@@ -3609,14 +3767,14 @@ func (c *WebhookEndpointClient) mutate(ctx context.Context, m *WebhookEndpointMu
 type (
 	hooks struct {
 		ApiKey, AuditEvent, BulkSend, Delivery, EmailTemplate, Event, Group, Invitation,
-		Notification, Organization, PasswordResetRequest, Role, Session, Throttle,
-		User, UserImport, WebhookAttempt, WebhookCursor, WebhookDelivery,
+		Notification, Organization, PasswordResetRequest, ReminderRound, Role, Session,
+		Throttle, User, UserImport, WebhookAttempt, WebhookCursor, WebhookDelivery,
 		WebhookEndpoint []ent.Hook
 	}
 	inters struct {
 		ApiKey, AuditEvent, BulkSend, Delivery, EmailTemplate, Event, Group, Invitation,
-		Notification, Organization, PasswordResetRequest, Role, Session, Throttle,
-		User, UserImport, WebhookAttempt, WebhookCursor, WebhookDelivery,
+		Notification, Organization, PasswordResetRequest, ReminderRound, Role, Session,
+		Throttle, User, UserImport, WebhookAttempt, WebhookCursor, WebhookDelivery,
 		WebhookEndpoint []ent.Interceptor
 	}
 )

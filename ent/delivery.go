@@ -59,6 +59,8 @@ type Delivery struct {
 	Error *string `json:"error,omitempty"`
 	// When the provider took the email; null until then.
 	SentAt *time.Time `json:"sent_at,omitempty"`
+	// ReportedAt holds the value of the "reported_at" field.
+	ReportedAt *time.Time `json:"reported_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the DeliveryQuery when eager-loading is set.
 	Edges        DeliveryEdges `json:"edges"`
@@ -98,7 +100,7 @@ func (*Delivery) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullInt64)
 		case delivery.FieldEmail, delivery.FieldAction, delivery.FieldNewEmail, delivery.FieldStatus, delivery.FieldLeasedBy, delivery.FieldProviderMessageID, delivery.FieldError:
 			values[i] = new(sql.NullString)
-		case delivery.FieldCreatedAt, delivery.FieldUpdatedAt, delivery.FieldNextAttemptAt, delivery.FieldLeaseExpiresAt, delivery.FieldSentAt:
+		case delivery.FieldCreatedAt, delivery.FieldUpdatedAt, delivery.FieldNextAttemptAt, delivery.FieldLeaseExpiresAt, delivery.FieldSentAt, delivery.FieldReportedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -252,6 +254,13 @@ func (_m *Delivery) assignValues(columns []string, values []any) error {
 				_m.SentAt = new(time.Time)
 				*_m.SentAt = value.Time
 			}
+		case delivery.FieldReportedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field reported_at", values[i])
+			} else if value.Valid {
+				_m.ReportedAt = new(time.Time)
+				*_m.ReportedAt = value.Time
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -371,6 +380,11 @@ func (_m *Delivery) String() string {
 	builder.WriteString(", ")
 	if v := _m.SentAt; v != nil {
 		builder.WriteString("sent_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.ReportedAt; v != nil {
+		builder.WriteString("reported_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteByte(')')

@@ -272,6 +272,20 @@ func (_c *DeliveryCreate) SetNillableSentAt(v *time.Time) *DeliveryCreate {
 	return _c
 }
 
+// SetReportedAt sets the "reported_at" field.
+func (_c *DeliveryCreate) SetReportedAt(v time.Time) *DeliveryCreate {
+	_c.mutation.SetReportedAt(v)
+	return _c
+}
+
+// SetNillableReportedAt sets the "reported_at" field if the given value is not nil.
+func (_c *DeliveryCreate) SetNillableReportedAt(v *time.Time) *DeliveryCreate {
+	if v != nil {
+		_c.SetReportedAt(*v)
+	}
+	return _c
+}
+
 // SetOrganization sets the "organization" edge to the Organization entity.
 func (_c *DeliveryCreate) SetOrganization(v *Organization) *DeliveryCreate {
 	return _c.SetOrganizationID(v.ID)
@@ -504,6 +518,10 @@ func (_c *DeliveryCreate) createSpec() (*Delivery, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.SentAt(); ok {
 		_spec.SetField(delivery.FieldSentAt, field.TypeTime, value)
 		_node.SentAt = &value
+	}
+	if value, ok := _c.mutation.ReportedAt(); ok {
+		_spec.SetField(delivery.FieldReportedAt, field.TypeTime, value)
+		_node.ReportedAt = &value
 	}
 	if nodes := _c.mutation.OrganizationIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -787,6 +805,24 @@ func (u *DeliveryUpsert) UpdateSentAt() *DeliveryUpsert {
 // ClearSentAt clears the value of the "sent_at" field.
 func (u *DeliveryUpsert) ClearSentAt() *DeliveryUpsert {
 	u.SetNull(delivery.FieldSentAt)
+	return u
+}
+
+// SetReportedAt sets the "reported_at" field.
+func (u *DeliveryUpsert) SetReportedAt(v time.Time) *DeliveryUpsert {
+	u.Set(delivery.FieldReportedAt, v)
+	return u
+}
+
+// UpdateReportedAt sets the "reported_at" field to the value that was provided on create.
+func (u *DeliveryUpsert) UpdateReportedAt() *DeliveryUpsert {
+	u.SetExcluded(delivery.FieldReportedAt)
+	return u
+}
+
+// ClearReportedAt clears the value of the "reported_at" field.
+func (u *DeliveryUpsert) ClearReportedAt() *DeliveryUpsert {
+	u.SetNull(delivery.FieldReportedAt)
 	return u
 }
 
@@ -1102,6 +1138,27 @@ func (u *DeliveryUpsertOne) UpdateSentAt() *DeliveryUpsertOne {
 func (u *DeliveryUpsertOne) ClearSentAt() *DeliveryUpsertOne {
 	return u.Update(func(s *DeliveryUpsert) {
 		s.ClearSentAt()
+	})
+}
+
+// SetReportedAt sets the "reported_at" field.
+func (u *DeliveryUpsertOne) SetReportedAt(v time.Time) *DeliveryUpsertOne {
+	return u.Update(func(s *DeliveryUpsert) {
+		s.SetReportedAt(v)
+	})
+}
+
+// UpdateReportedAt sets the "reported_at" field to the value that was provided on create.
+func (u *DeliveryUpsertOne) UpdateReportedAt() *DeliveryUpsertOne {
+	return u.Update(func(s *DeliveryUpsert) {
+		s.UpdateReportedAt()
+	})
+}
+
+// ClearReportedAt clears the value of the "reported_at" field.
+func (u *DeliveryUpsertOne) ClearReportedAt() *DeliveryUpsertOne {
+	return u.Update(func(s *DeliveryUpsert) {
+		s.ClearReportedAt()
 	})
 }
 
@@ -1583,6 +1640,27 @@ func (u *DeliveryUpsertBulk) UpdateSentAt() *DeliveryUpsertBulk {
 func (u *DeliveryUpsertBulk) ClearSentAt() *DeliveryUpsertBulk {
 	return u.Update(func(s *DeliveryUpsert) {
 		s.ClearSentAt()
+	})
+}
+
+// SetReportedAt sets the "reported_at" field.
+func (u *DeliveryUpsertBulk) SetReportedAt(v time.Time) *DeliveryUpsertBulk {
+	return u.Update(func(s *DeliveryUpsert) {
+		s.SetReportedAt(v)
+	})
+}
+
+// UpdateReportedAt sets the "reported_at" field to the value that was provided on create.
+func (u *DeliveryUpsertBulk) UpdateReportedAt() *DeliveryUpsertBulk {
+	return u.Update(func(s *DeliveryUpsert) {
+		s.UpdateReportedAt()
+	})
+}
+
+// ClearReportedAt clears the value of the "reported_at" field.
+func (u *DeliveryUpsertBulk) ClearReportedAt() *DeliveryUpsertBulk {
+	return u.Update(func(s *DeliveryUpsert) {
+		s.ClearReportedAt()
 	})
 }
 

@@ -258,6 +258,26 @@ func (_u *DeliveryUpdate) ClearSentAt() *DeliveryUpdate {
 	return _u
 }
 
+// SetReportedAt sets the "reported_at" field.
+func (_u *DeliveryUpdate) SetReportedAt(v time.Time) *DeliveryUpdate {
+	_u.mutation.SetReportedAt(v)
+	return _u
+}
+
+// SetNillableReportedAt sets the "reported_at" field if the given value is not nil.
+func (_u *DeliveryUpdate) SetNillableReportedAt(v *time.Time) *DeliveryUpdate {
+	if v != nil {
+		_u.SetReportedAt(*v)
+	}
+	return _u
+}
+
+// ClearReportedAt clears the value of the "reported_at" field.
+func (_u *DeliveryUpdate) ClearReportedAt() *DeliveryUpdate {
+	_u.mutation.ClearReportedAt()
+	return _u
+}
+
 // Mutation returns the DeliveryMutation object of the builder.
 func (_u *DeliveryUpdate) Mutation() *DeliveryMutation {
 	return _u.mutation
@@ -436,6 +456,12 @@ func (_u *DeliveryUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.SentAtCleared() {
 		_spec.ClearField(delivery.FieldSentAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ReportedAt(); ok {
+		_spec.SetField(delivery.FieldReportedAt, field.TypeTime, value)
+	}
+	if _u.mutation.ReportedAtCleared() {
+		_spec.ClearField(delivery.FieldReportedAt, field.TypeTime)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -687,6 +713,26 @@ func (_u *DeliveryUpdateOne) ClearSentAt() *DeliveryUpdateOne {
 	return _u
 }
 
+// SetReportedAt sets the "reported_at" field.
+func (_u *DeliveryUpdateOne) SetReportedAt(v time.Time) *DeliveryUpdateOne {
+	_u.mutation.SetReportedAt(v)
+	return _u
+}
+
+// SetNillableReportedAt sets the "reported_at" field if the given value is not nil.
+func (_u *DeliveryUpdateOne) SetNillableReportedAt(v *time.Time) *DeliveryUpdateOne {
+	if v != nil {
+		_u.SetReportedAt(*v)
+	}
+	return _u
+}
+
+// ClearReportedAt clears the value of the "reported_at" field.
+func (_u *DeliveryUpdateOne) ClearReportedAt() *DeliveryUpdateOne {
+	_u.mutation.ClearReportedAt()
+	return _u
+}
+
 // Mutation returns the DeliveryMutation object of the builder.
 func (_u *DeliveryUpdateOne) Mutation() *DeliveryMutation {
 	return _u.mutation
@@ -895,6 +941,12 @@ func (_u *DeliveryUpdateOne) sqlSave(ctx context.Context) (_node *Delivery, err 
 	}
 	if _u.mutation.SentAtCleared() {
 		_spec.ClearField(delivery.FieldSentAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ReportedAt(); ok {
+		_spec.SetField(delivery.FieldReportedAt, field.TypeTime, value)
+	}
+	if _u.mutation.ReportedAtCleared() {
+		_spec.ClearField(delivery.FieldReportedAt, field.TypeTime)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &Delivery{config: _u.config}

@@ -15,6 +15,7 @@ import (
 	"github.com/rollcall/rollcall/ent/organization"
 	"github.com/rollcall/rollcall/ent/passwordresetrequest"
 	"github.com/rollcall/rollcall/ent/predicate"
+	"github.com/rollcall/rollcall/ent/reminderround"
 	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent/session"
 	"github.com/rollcall/rollcall/ent/throttle"
@@ -33,7 +34,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 20)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 21)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   apikey.Table,
@@ -143,6 +144,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			delivery.FieldProviderMessageID: {Type: field.TypeString, Column: delivery.FieldProviderMessageID},
 			delivery.FieldError:             {Type: field.TypeString, Column: delivery.FieldError},
 			delivery.FieldSentAt:            {Type: field.TypeTime, Column: delivery.FieldSentAt},
+			delivery.FieldReportedAt:        {Type: field.TypeTime, Column: delivery.FieldReportedAt},
 		},
 	}
 	graph.Nodes[4] = &sqlgraph.Node{
@@ -225,6 +227,8 @@ var schemaGraph = func() *sqlgraph.Schema {
 			invitation.FieldExpiresAt:      {Type: field.TypeTime, Column: invitation.FieldExpiresAt},
 			invitation.FieldUsedAt:         {Type: field.TypeTime, Column: invitation.FieldUsedAt},
 			invitation.FieldRevokedAt:      {Type: field.TypeTime, Column: invitation.FieldRevokedAt},
+			invitation.FieldBulkSendID:     {Type: field.TypeInt, Column: invitation.FieldBulkSendID},
+			invitation.FieldDeliveryID:     {Type: field.TypeInt, Column: invitation.FieldDeliveryID},
 		},
 	}
 	graph.Nodes[8] = &sqlgraph.Node{
@@ -259,18 +263,21 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "Organization",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			organization.FieldCreatedAt:             {Type: field.TypeTime, Column: organization.FieldCreatedAt},
-			organization.FieldUpdatedAt:             {Type: field.TypeTime, Column: organization.FieldUpdatedAt},
-			organization.FieldSlug:                  {Type: field.TypeString, Column: organization.FieldSlug},
-			organization.FieldName:                  {Type: field.TypeString, Column: organization.FieldName},
-			organization.FieldProducts:              {Type: field.TypeJSON, Column: organization.FieldProducts},
-			organization.FieldInvitationTTLSeconds:  {Type: field.TypeInt, Column: organization.FieldInvitationTTLSeconds},
-			organization.FieldResetTTLSeconds:       {Type: field.TypeInt, Column: organization.FieldResetTTLSeconds},
-			organization.FieldEmailFromName:         {Type: field.TypeString, Column: organization.FieldEmailFromName},
-			organization.FieldReplyTo:               {Type: field.TypeString, Column: organization.FieldReplyTo},
-			organization.FieldDefaultLocale:         {Type: field.TypeString, Column: organization.FieldDefaultLocale},
-			organization.FieldSignInURL:             {Type: field.TypeString, Column: organization.FieldSignInURL},
-			organization.FieldScimInviteOnProvision: {Type: field.TypeBool, Column: organization.FieldScimInviteOnProvision},
+			organization.FieldCreatedAt:                  {Type: field.TypeTime, Column: organization.FieldCreatedAt},
+			organization.FieldUpdatedAt:                  {Type: field.TypeTime, Column: organization.FieldUpdatedAt},
+			organization.FieldSlug:                       {Type: field.TypeString, Column: organization.FieldSlug},
+			organization.FieldName:                       {Type: field.TypeString, Column: organization.FieldName},
+			organization.FieldProducts:                   {Type: field.TypeJSON, Column: organization.FieldProducts},
+			organization.FieldInvitationTTLSeconds:       {Type: field.TypeInt, Column: organization.FieldInvitationTTLSeconds},
+			organization.FieldResetTTLSeconds:            {Type: field.TypeInt, Column: organization.FieldResetTTLSeconds},
+			organization.FieldEmailFromName:              {Type: field.TypeString, Column: organization.FieldEmailFromName},
+			organization.FieldReplyTo:                    {Type: field.TypeString, Column: organization.FieldReplyTo},
+			organization.FieldDefaultLocale:              {Type: field.TypeString, Column: organization.FieldDefaultLocale},
+			organization.FieldSignInURL:                  {Type: field.TypeString, Column: organization.FieldSignInURL},
+			organization.FieldScimInviteOnProvision:      {Type: field.TypeBool, Column: organization.FieldScimInviteOnProvision},
+			organization.FieldRemindersEnabled:           {Type: field.TypeBool, Column: organization.FieldRemindersEnabled},
+			organization.FieldReminderAfterHours:         {Type: field.TypeJSON, Column: organization.FieldReminderAfterHours},
+			organization.FieldReminderExpiryWarningHours: {Type: field.TypeInt, Column: organization.FieldReminderExpiryWarningHours},
 		},
 	}
 	graph.Nodes[10] = &sqlgraph.Node{
@@ -296,6 +303,26 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[11] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   reminderround.Table,
+			Columns: reminderround.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: reminderround.FieldID,
+			},
+		},
+		Type: "ReminderRound",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			reminderround.FieldCreatedAt:      {Type: field.TypeTime, Column: reminderround.FieldCreatedAt},
+			reminderround.FieldUpdatedAt:      {Type: field.TypeTime, Column: reminderround.FieldUpdatedAt},
+			reminderround.FieldOrganizationID: {Type: field.TypeInt, Column: reminderround.FieldOrganizationID},
+			reminderround.FieldUserID:         {Type: field.TypeInt, Column: reminderround.FieldUserID},
+			reminderround.FieldSeriesAt:       {Type: field.TypeTime, Column: reminderround.FieldSeriesAt},
+			reminderround.FieldRound:          {Type: field.TypeInt, Column: reminderround.FieldRound},
+			reminderround.FieldBulkSendID:     {Type: field.TypeInt, Column: reminderround.FieldBulkSendID},
+		},
+	}
+	graph.Nodes[12] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   role.Table,
 			Columns: role.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -313,7 +340,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			role.FieldBuiltin:        {Type: field.TypeBool, Column: role.FieldBuiltin},
 		},
 	}
-	graph.Nodes[12] = &sqlgraph.Node{
+	graph.Nodes[13] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   session.Table,
 			Columns: session.Columns,
@@ -334,7 +361,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			session.FieldMaxExpiresAt:   {Type: field.TypeTime, Column: session.FieldMaxExpiresAt},
 		},
 	}
-	graph.Nodes[13] = &sqlgraph.Node{
+	graph.Nodes[14] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   throttle.Table,
 			Columns: throttle.Columns,
@@ -350,7 +377,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			throttle.FieldWindowEndsAt: {Type: field.TypeTime, Column: throttle.FieldWindowEndsAt},
 		},
 	}
-	graph.Nodes[14] = &sqlgraph.Node{
+	graph.Nodes[15] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -387,9 +414,11 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldScimExternalID:         {Type: field.TypeString, Column: user.FieldScimExternalID},
 			user.FieldScimLinked:             {Type: field.TypeBool, Column: user.FieldScimLinked},
 			user.FieldScimInvitePending:      {Type: field.TypeBool, Column: user.FieldScimInvitePending},
+			user.FieldReminderRound:          {Type: field.TypeInt, Column: user.FieldReminderRound},
+			user.FieldRoundAnchorAt:          {Type: field.TypeTime, Column: user.FieldRoundAnchorAt},
 		},
 	}
-	graph.Nodes[15] = &sqlgraph.Node{
+	graph.Nodes[16] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   userimport.Table,
 			Columns: userimport.Columns,
@@ -413,7 +442,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			userimport.FieldFinishedAt:     {Type: field.TypeTime, Column: userimport.FieldFinishedAt},
 		},
 	}
-	graph.Nodes[16] = &sqlgraph.Node{
+	graph.Nodes[17] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   webhookattempt.Table,
 			Columns: webhookattempt.Columns,
@@ -435,7 +464,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			webhookattempt.FieldNextAttemptAt:  {Type: field.TypeTime, Column: webhookattempt.FieldNextAttemptAt},
 		},
 	}
-	graph.Nodes[17] = &sqlgraph.Node{
+	graph.Nodes[18] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   webhookcursor.Table,
 			Columns: webhookcursor.Columns,
@@ -454,7 +483,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			webhookcursor.FieldLeaseExpiresAt: {Type: field.TypeTime, Column: webhookcursor.FieldLeaseExpiresAt},
 		},
 	}
-	graph.Nodes[18] = &sqlgraph.Node{
+	graph.Nodes[19] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   webhookdelivery.Table,
 			Columns: webhookdelivery.Columns,
@@ -476,7 +505,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			webhookdelivery.FieldUpdatedAt:      {Type: field.TypeTime, Column: webhookdelivery.FieldUpdatedAt},
 		},
 	}
-	graph.Nodes[19] = &sqlgraph.Node{
+	graph.Nodes[20] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   webhookendpoint.Table,
 			Columns: webhookendpoint.Columns,
@@ -715,6 +744,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"Notification",
 		"BulkSend",
+	)
+	graph.MustAddE(
+		"organization",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   reminderround.OrganizationTable,
+			Columns: []string{reminderround.OrganizationColumn},
+			Bidi:    false,
+		},
+		"ReminderRound",
+		"Organization",
 	)
 	graph.MustAddE(
 		"organization",
@@ -1468,6 +1509,11 @@ func (f *DeliveryFilter) WhereSentAt(p entql.TimeP) {
 	f.Where(p.Field(delivery.FieldSentAt))
 }
 
+// WhereReportedAt applies the entql time.Time predicate on the reported_at field.
+func (f *DeliveryFilter) WhereReportedAt(p entql.TimeP) {
+	f.Where(p.Field(delivery.FieldReportedAt))
+}
+
 // WhereHasOrganization applies a predicate to check if query has an edge organization.
 func (f *DeliveryFilter) WhereHasOrganization() {
 	f.Where(entql.HasEdge("organization"))
@@ -1862,6 +1908,16 @@ func (f *InvitationFilter) WhereRevokedAt(p entql.TimeP) {
 	f.Where(p.Field(invitation.FieldRevokedAt))
 }
 
+// WhereBulkSendID applies the entql int predicate on the bulk_send_id field.
+func (f *InvitationFilter) WhereBulkSendID(p entql.IntP) {
+	f.Where(p.Field(invitation.FieldBulkSendID))
+}
+
+// WhereDeliveryID applies the entql int predicate on the delivery_id field.
+func (f *InvitationFilter) WhereDeliveryID(p entql.IntP) {
+	f.Where(p.Field(invitation.FieldDeliveryID))
+}
+
 // WhereHasOrganization applies a predicate to check if query has an edge organization.
 func (f *InvitationFilter) WhereHasOrganization() {
 	f.Where(entql.HasEdge("organization"))
@@ -2126,6 +2182,21 @@ func (f *OrganizationFilter) WhereScimInviteOnProvision(p entql.BoolP) {
 	f.Where(p.Field(organization.FieldScimInviteOnProvision))
 }
 
+// WhereRemindersEnabled applies the entql bool predicate on the reminders_enabled field.
+func (f *OrganizationFilter) WhereRemindersEnabled(p entql.BoolP) {
+	f.Where(p.Field(organization.FieldRemindersEnabled))
+}
+
+// WhereReminderAfterHours applies the entql json.RawMessage predicate on the reminder_after_hours field.
+func (f *OrganizationFilter) WhereReminderAfterHours(p entql.BytesP) {
+	f.Where(p.Field(organization.FieldReminderAfterHours))
+}
+
+// WhereReminderExpiryWarningHours applies the entql int predicate on the reminder_expiry_warning_hours field.
+func (f *OrganizationFilter) WhereReminderExpiryWarningHours(p entql.IntP) {
+	f.Where(p.Field(organization.FieldReminderExpiryWarningHours))
+}
+
 // addPredicate implements the predicateAdder interface.
 func (_q *PasswordResetRequestQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
@@ -2207,6 +2278,95 @@ func (f *PasswordResetRequestFilter) WhereNextAttemptAt(p entql.TimeP) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *ReminderRoundQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the ReminderRoundQuery builder.
+func (_q *ReminderRoundQuery) Filter() *ReminderRoundFilter {
+	return &ReminderRoundFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *ReminderRoundMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the ReminderRoundMutation builder.
+func (m *ReminderRoundMutation) Filter() *ReminderRoundFilter {
+	return &ReminderRoundFilter{config: m.config, predicateAdder: m}
+}
+
+// ReminderRoundFilter provides a generic filtering capability at runtime for ReminderRoundQuery.
+type ReminderRoundFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *ReminderRoundFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *ReminderRoundFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(reminderround.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *ReminderRoundFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(reminderround.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *ReminderRoundFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(reminderround.FieldUpdatedAt))
+}
+
+// WhereOrganizationID applies the entql int predicate on the organization_id field.
+func (f *ReminderRoundFilter) WhereOrganizationID(p entql.IntP) {
+	f.Where(p.Field(reminderround.FieldOrganizationID))
+}
+
+// WhereUserID applies the entql int predicate on the user_id field.
+func (f *ReminderRoundFilter) WhereUserID(p entql.IntP) {
+	f.Where(p.Field(reminderround.FieldUserID))
+}
+
+// WhereSeriesAt applies the entql time.Time predicate on the series_at field.
+func (f *ReminderRoundFilter) WhereSeriesAt(p entql.TimeP) {
+	f.Where(p.Field(reminderround.FieldSeriesAt))
+}
+
+// WhereRound applies the entql int predicate on the round field.
+func (f *ReminderRoundFilter) WhereRound(p entql.IntP) {
+	f.Where(p.Field(reminderround.FieldRound))
+}
+
+// WhereBulkSendID applies the entql int predicate on the bulk_send_id field.
+func (f *ReminderRoundFilter) WhereBulkSendID(p entql.IntP) {
+	f.Where(p.Field(reminderround.FieldBulkSendID))
+}
+
+// WhereHasOrganization applies a predicate to check if query has an edge organization.
+func (f *ReminderRoundFilter) WhereHasOrganization() {
+	f.Where(entql.HasEdge("organization"))
+}
+
+// WhereHasOrganizationWith applies a predicate to check if query has an edge organization with a given conditions (other predicates).
+func (f *ReminderRoundFilter) WhereHasOrganizationWith(preds ...predicate.Organization) {
+	f.Where(entql.HasEdgeWith("organization", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *RoleQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -2235,7 +2395,7 @@ type RoleFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RoleFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2333,7 +2493,7 @@ type SessionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SessionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2441,7 +2601,7 @@ type ThrottleFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ThrottleFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2496,7 +2656,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2637,6 +2797,16 @@ func (f *UserFilter) WhereScimInvitePending(p entql.BoolP) {
 	f.Where(p.Field(user.FieldScimInvitePending))
 }
 
+// WhereReminderRound applies the entql int predicate on the reminder_round field.
+func (f *UserFilter) WhereReminderRound(p entql.IntP) {
+	f.Where(p.Field(user.FieldReminderRound))
+}
+
+// WhereRoundAnchorAt applies the entql time.Time predicate on the round_anchor_at field.
+func (f *UserFilter) WhereRoundAnchorAt(p entql.TimeP) {
+	f.Where(p.Field(user.FieldRoundAnchorAt))
+}
+
 // WhereHasOrganization applies a predicate to check if query has an edge organization.
 func (f *UserFilter) WhereHasOrganization() {
 	f.Where(entql.HasEdge("organization"))
@@ -2722,7 +2892,7 @@ type UserImportFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserImportFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2859,7 +3029,7 @@ type WebhookAttemptFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WebhookAttemptFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2986,7 +3156,7 @@ type WebhookCursorFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WebhookCursorFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3056,7 +3226,7 @@ type WebhookDeliveryFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WebhookDeliveryFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3169,7 +3339,7 @@ type WebhookEndpointFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WebhookEndpointFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

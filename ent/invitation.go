@@ -39,6 +39,10 @@ type Invitation struct {
 	UsedAt *time.Time `json:"used_at,omitempty"`
 	// RevokedAt holds the value of the "revoked_at" field.
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// BulkSendID holds the value of the "bulk_send_id" field.
+	BulkSendID *int `json:"bulk_send_id,omitempty"`
+	// DeliveryID holds the value of the "delivery_id" field.
+	DeliveryID *int `json:"delivery_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the InvitationQuery when eager-loading is set.
 	Edges        InvitationEdges `json:"edges"`
@@ -100,7 +104,7 @@ func (*Invitation) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case invitation.FieldTokenHash:
 			values[i] = new([]byte)
-		case invitation.FieldID, invitation.FieldOrganizationID, invitation.FieldUserID, invitation.FieldCreatedByID:
+		case invitation.FieldID, invitation.FieldOrganizationID, invitation.FieldUserID, invitation.FieldCreatedByID, invitation.FieldBulkSendID, invitation.FieldDeliveryID:
 			values[i] = new(sql.NullInt64)
 		case invitation.FieldKind:
 			values[i] = new(sql.NullString)
@@ -190,6 +194,20 @@ func (_m *Invitation) assignValues(columns []string, values []any) error {
 				_m.RevokedAt = new(time.Time)
 				*_m.RevokedAt = value.Time
 			}
+		case invitation.FieldBulkSendID:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field bulk_send_id", values[i])
+			} else if value.Valid {
+				_m.BulkSendID = new(int)
+				*_m.BulkSendID = int(value.Int64)
+			}
+		case invitation.FieldDeliveryID:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field delivery_id", values[i])
+			} else if value.Valid {
+				_m.DeliveryID = new(int)
+				*_m.DeliveryID = int(value.Int64)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -274,6 +292,16 @@ func (_m *Invitation) String() string {
 	if v := _m.RevokedAt; v != nil {
 		builder.WriteString("revoked_at=")
 		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.BulkSendID; v != nil {
+		builder.WriteString("bulk_send_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.DeliveryID; v != nil {
+		builder.WriteString("delivery_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
 	builder.WriteByte(')')
 	return builder.String()

@@ -124,6 +124,34 @@ func (_c *InvitationCreate) SetNillableRevokedAt(v *time.Time) *InvitationCreate
 	return _c
 }
 
+// SetBulkSendID sets the "bulk_send_id" field.
+func (_c *InvitationCreate) SetBulkSendID(v int) *InvitationCreate {
+	_c.mutation.SetBulkSendID(v)
+	return _c
+}
+
+// SetNillableBulkSendID sets the "bulk_send_id" field if the given value is not nil.
+func (_c *InvitationCreate) SetNillableBulkSendID(v *int) *InvitationCreate {
+	if v != nil {
+		_c.SetBulkSendID(*v)
+	}
+	return _c
+}
+
+// SetDeliveryID sets the "delivery_id" field.
+func (_c *InvitationCreate) SetDeliveryID(v int) *InvitationCreate {
+	_c.mutation.SetDeliveryID(v)
+	return _c
+}
+
+// SetNillableDeliveryID sets the "delivery_id" field if the given value is not nil.
+func (_c *InvitationCreate) SetNillableDeliveryID(v *int) *InvitationCreate {
+	if v != nil {
+		_c.SetDeliveryID(*v)
+	}
+	return _c
+}
+
 // SetOrganization sets the "organization" edge to the Organization entity.
 func (_c *InvitationCreate) SetOrganization(v *Organization) *InvitationCreate {
 	return _c.SetOrganizationID(v.ID)
@@ -281,6 +309,14 @@ func (_c *InvitationCreate) createSpec() (*Invitation, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.RevokedAt(); ok {
 		_spec.SetField(invitation.FieldRevokedAt, field.TypeTime, value)
 		_node.RevokedAt = &value
+	}
+	if value, ok := _c.mutation.BulkSendID(); ok {
+		_spec.SetField(invitation.FieldBulkSendID, field.TypeInt, value)
+		_node.BulkSendID = &value
+	}
+	if value, ok := _c.mutation.DeliveryID(); ok {
+		_spec.SetField(invitation.FieldDeliveryID, field.TypeInt, value)
+		_node.DeliveryID = &value
 	}
 	if nodes := _c.mutation.OrganizationIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -464,6 +500,12 @@ func (u *InvitationUpsertOne) UpdateNewValues() *InvitationUpsertOne {
 		}
 		if _, exists := u.create.mutation.ExpiresAt(); exists {
 			s.SetIgnore(invitation.FieldExpiresAt)
+		}
+		if _, exists := u.create.mutation.BulkSendID(); exists {
+			s.SetIgnore(invitation.FieldBulkSendID)
+		}
+		if _, exists := u.create.mutation.DeliveryID(); exists {
+			s.SetIgnore(invitation.FieldDeliveryID)
 		}
 	}))
 	return u
@@ -748,6 +790,12 @@ func (u *InvitationUpsertBulk) UpdateNewValues() *InvitationUpsertBulk {
 			}
 			if _, exists := b.mutation.ExpiresAt(); exists {
 				s.SetIgnore(invitation.FieldExpiresAt)
+			}
+			if _, exists := b.mutation.BulkSendID(); exists {
+				s.SetIgnore(invitation.FieldBulkSendID)
+			}
+			if _, exists := b.mutation.DeliveryID(); exists {
+				s.SetIgnore(invitation.FieldDeliveryID)
 			}
 		}
 	}))

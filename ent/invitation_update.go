@@ -166,6 +166,12 @@ func (_u *InvitationUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	if _u.mutation.RevokedAtCleared() {
 		_spec.ClearField(invitation.FieldRevokedAt, field.TypeTime)
 	}
+	if _u.mutation.BulkSendIDCleared() {
+		_spec.ClearField(invitation.FieldBulkSendID, field.TypeInt)
+	}
+	if _u.mutation.DeliveryIDCleared() {
+		_spec.ClearField(invitation.FieldDeliveryID, field.TypeInt)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -354,6 +360,12 @@ func (_u *InvitationUpdateOne) sqlSave(ctx context.Context) (_node *Invitation, 
 	}
 	if _u.mutation.RevokedAtCleared() {
 		_spec.ClearField(invitation.FieldRevokedAt, field.TypeTime)
+	}
+	if _u.mutation.BulkSendIDCleared() {
+		_spec.ClearField(invitation.FieldBulkSendID, field.TypeInt)
+	}
+	if _u.mutation.DeliveryIDCleared() {
+		_spec.ClearField(invitation.FieldDeliveryID, field.TypeInt)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &Invitation{config: _u.config}

@@ -23,6 +23,7 @@ import (
 	"github.com/rollcall/rollcall/ent/organization"
 	"github.com/rollcall/rollcall/ent/passwordresetrequest"
 	"github.com/rollcall/rollcall/ent/predicate"
+	"github.com/rollcall/rollcall/ent/reminderround"
 	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent/schema/enum"
 	"github.com/rollcall/rollcall/ent/session"
@@ -55,6 +56,7 @@ const (
 	TypeNotification         = "Notification"
 	TypeOrganization         = "Organization"
 	TypePasswordResetRequest = "PasswordResetRequest"
+	TypeReminderRound        = "ReminderRound"
 	TypeRole                 = "Role"
 	TypeSession              = "Session"
 	TypeThrottle             = "Throttle"
@@ -3898,6 +3900,7 @@ type DeliveryMutation struct {
 	provider_message_id    *string
 	error                  *string
 	sent_at                *time.Time
+	reported_at            *time.Time
 	clearedFields          map[string]struct{}
 	organization           *int
 	clearedorganization    bool
@@ -4984,6 +4987,55 @@ func (m *DeliveryMutation) ResetSentAt() {
 	delete(m.clearedFields, delivery.FieldSentAt)
 }
 
+// SetReportedAt sets the "reported_at" field.
+func (m *DeliveryMutation) SetReportedAt(t time.Time) {
+	m.reported_at = &t
+}
+
+// ReportedAt returns the value of the "reported_at" field in the mutation.
+func (m *DeliveryMutation) ReportedAt() (r time.Time, exists bool) {
+	v := m.reported_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReportedAt returns the old "reported_at" field's value of the Delivery entity.
+// If the Delivery object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DeliveryMutation) OldReportedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReportedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReportedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReportedAt: %w", err)
+	}
+	return oldValue.ReportedAt, nil
+}
+
+// ClearReportedAt clears the value of the "reported_at" field.
+func (m *DeliveryMutation) ClearReportedAt() {
+	m.reported_at = nil
+	m.clearedFields[delivery.FieldReportedAt] = struct{}{}
+}
+
+// ReportedAtCleared returns if the "reported_at" field was cleared in this mutation.
+func (m *DeliveryMutation) ReportedAtCleared() bool {
+	_, ok := m.clearedFields[delivery.FieldReportedAt]
+	return ok
+}
+
+// ResetReportedAt resets all changes to the "reported_at" field.
+func (m *DeliveryMutation) ResetReportedAt() {
+	m.reported_at = nil
+	delete(m.clearedFields, delivery.FieldReportedAt)
+}
+
 // ClearOrganization clears the "organization" edge to the Organization entity.
 func (m *DeliveryMutation) ClearOrganization() {
 	m.clearedorganization = true
@@ -5045,7 +5097,7 @@ func (m *DeliveryMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *DeliveryMutation) Fields() []string {
-	fields := make([]string, 0, 20)
+	fields := make([]string, 0, 21)
 	if m.created_at != nil {
 		fields = append(fields, delivery.FieldCreatedAt)
 	}
@@ -5106,6 +5158,9 @@ func (m *DeliveryMutation) Fields() []string {
 	if m.sent_at != nil {
 		fields = append(fields, delivery.FieldSentAt)
 	}
+	if m.reported_at != nil {
+		fields = append(fields, delivery.FieldReportedAt)
+	}
 	return fields
 }
 
@@ -5154,6 +5209,8 @@ func (m *DeliveryMutation) Field(name string) (ent.Value, bool) {
 		return m.Error()
 	case delivery.FieldSentAt:
 		return m.SentAt()
+	case delivery.FieldReportedAt:
+		return m.ReportedAt()
 	}
 	return nil, false
 }
@@ -5203,6 +5260,8 @@ func (m *DeliveryMutation) OldField(ctx context.Context, name string) (ent.Value
 		return m.OldError(ctx)
 	case delivery.FieldSentAt:
 		return m.OldSentAt(ctx)
+	case delivery.FieldReportedAt:
+		return m.OldReportedAt(ctx)
 	}
 	return nil, fmt.Errorf("unknown Delivery field %s", name)
 }
@@ -5352,6 +5411,13 @@ func (m *DeliveryMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetSentAt(v)
 		return nil
+	case delivery.FieldReportedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReportedAt(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Delivery field %s", name)
 }
@@ -5481,6 +5547,9 @@ func (m *DeliveryMutation) ClearedFields() []string {
 	if m.FieldCleared(delivery.FieldSentAt) {
 		fields = append(fields, delivery.FieldSentAt)
 	}
+	if m.FieldCleared(delivery.FieldReportedAt) {
+		fields = append(fields, delivery.FieldReportedAt)
+	}
 	return fields
 }
 
@@ -5530,6 +5599,9 @@ func (m *DeliveryMutation) ClearField(name string) error {
 		return nil
 	case delivery.FieldSentAt:
 		m.ClearSentAt()
+		return nil
+	case delivery.FieldReportedAt:
+		m.ClearReportedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Delivery nullable field %s", name)
@@ -5598,6 +5670,9 @@ func (m *DeliveryMutation) ResetField(name string) error {
 		return nil
 	case delivery.FieldSentAt:
 		m.ResetSentAt()
+		return nil
+	case delivery.FieldReportedAt:
+		m.ResetReportedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Delivery field %s", name)
@@ -8007,6 +8082,10 @@ type InvitationMutation struct {
 	expires_at          *time.Time
 	used_at             *time.Time
 	revoked_at          *time.Time
+	bulk_send_id        *int
+	addbulk_send_id     *int
+	delivery_id         *int
+	adddelivery_id      *int
 	clearedFields       map[string]struct{}
 	organization        *int
 	clearedorganization bool
@@ -8516,6 +8595,146 @@ func (m *InvitationMutation) ResetRevokedAt() {
 	delete(m.clearedFields, invitation.FieldRevokedAt)
 }
 
+// SetBulkSendID sets the "bulk_send_id" field.
+func (m *InvitationMutation) SetBulkSendID(i int) {
+	m.bulk_send_id = &i
+	m.addbulk_send_id = nil
+}
+
+// BulkSendID returns the value of the "bulk_send_id" field in the mutation.
+func (m *InvitationMutation) BulkSendID() (r int, exists bool) {
+	v := m.bulk_send_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBulkSendID returns the old "bulk_send_id" field's value of the Invitation entity.
+// If the Invitation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvitationMutation) OldBulkSendID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBulkSendID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBulkSendID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBulkSendID: %w", err)
+	}
+	return oldValue.BulkSendID, nil
+}
+
+// AddBulkSendID adds i to the "bulk_send_id" field.
+func (m *InvitationMutation) AddBulkSendID(i int) {
+	if m.addbulk_send_id != nil {
+		*m.addbulk_send_id += i
+	} else {
+		m.addbulk_send_id = &i
+	}
+}
+
+// AddedBulkSendID returns the value that was added to the "bulk_send_id" field in this mutation.
+func (m *InvitationMutation) AddedBulkSendID() (r int, exists bool) {
+	v := m.addbulk_send_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearBulkSendID clears the value of the "bulk_send_id" field.
+func (m *InvitationMutation) ClearBulkSendID() {
+	m.bulk_send_id = nil
+	m.addbulk_send_id = nil
+	m.clearedFields[invitation.FieldBulkSendID] = struct{}{}
+}
+
+// BulkSendIDCleared returns if the "bulk_send_id" field was cleared in this mutation.
+func (m *InvitationMutation) BulkSendIDCleared() bool {
+	_, ok := m.clearedFields[invitation.FieldBulkSendID]
+	return ok
+}
+
+// ResetBulkSendID resets all changes to the "bulk_send_id" field.
+func (m *InvitationMutation) ResetBulkSendID() {
+	m.bulk_send_id = nil
+	m.addbulk_send_id = nil
+	delete(m.clearedFields, invitation.FieldBulkSendID)
+}
+
+// SetDeliveryID sets the "delivery_id" field.
+func (m *InvitationMutation) SetDeliveryID(i int) {
+	m.delivery_id = &i
+	m.adddelivery_id = nil
+}
+
+// DeliveryID returns the value of the "delivery_id" field in the mutation.
+func (m *InvitationMutation) DeliveryID() (r int, exists bool) {
+	v := m.delivery_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDeliveryID returns the old "delivery_id" field's value of the Invitation entity.
+// If the Invitation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvitationMutation) OldDeliveryID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDeliveryID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDeliveryID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDeliveryID: %w", err)
+	}
+	return oldValue.DeliveryID, nil
+}
+
+// AddDeliveryID adds i to the "delivery_id" field.
+func (m *InvitationMutation) AddDeliveryID(i int) {
+	if m.adddelivery_id != nil {
+		*m.adddelivery_id += i
+	} else {
+		m.adddelivery_id = &i
+	}
+}
+
+// AddedDeliveryID returns the value that was added to the "delivery_id" field in this mutation.
+func (m *InvitationMutation) AddedDeliveryID() (r int, exists bool) {
+	v := m.adddelivery_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearDeliveryID clears the value of the "delivery_id" field.
+func (m *InvitationMutation) ClearDeliveryID() {
+	m.delivery_id = nil
+	m.adddelivery_id = nil
+	m.clearedFields[invitation.FieldDeliveryID] = struct{}{}
+}
+
+// DeliveryIDCleared returns if the "delivery_id" field was cleared in this mutation.
+func (m *InvitationMutation) DeliveryIDCleared() bool {
+	_, ok := m.clearedFields[invitation.FieldDeliveryID]
+	return ok
+}
+
+// ResetDeliveryID resets all changes to the "delivery_id" field.
+func (m *InvitationMutation) ResetDeliveryID() {
+	m.delivery_id = nil
+	m.adddelivery_id = nil
+	delete(m.clearedFields, invitation.FieldDeliveryID)
+}
+
 // ClearOrganization clears the "organization" edge to the Organization entity.
 func (m *InvitationMutation) ClearOrganization() {
 	m.clearedorganization = true
@@ -8631,7 +8850,7 @@ func (m *InvitationMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *InvitationMutation) Fields() []string {
-	fields := make([]string, 0, 10)
+	fields := make([]string, 0, 12)
 	if m.created_at != nil {
 		fields = append(fields, invitation.FieldCreatedAt)
 	}
@@ -8662,6 +8881,12 @@ func (m *InvitationMutation) Fields() []string {
 	if m.revoked_at != nil {
 		fields = append(fields, invitation.FieldRevokedAt)
 	}
+	if m.bulk_send_id != nil {
+		fields = append(fields, invitation.FieldBulkSendID)
+	}
+	if m.delivery_id != nil {
+		fields = append(fields, invitation.FieldDeliveryID)
+	}
 	return fields
 }
 
@@ -8690,6 +8915,10 @@ func (m *InvitationMutation) Field(name string) (ent.Value, bool) {
 		return m.UsedAt()
 	case invitation.FieldRevokedAt:
 		return m.RevokedAt()
+	case invitation.FieldBulkSendID:
+		return m.BulkSendID()
+	case invitation.FieldDeliveryID:
+		return m.DeliveryID()
 	}
 	return nil, false
 }
@@ -8719,6 +8948,10 @@ func (m *InvitationMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldUsedAt(ctx)
 	case invitation.FieldRevokedAt:
 		return m.OldRevokedAt(ctx)
+	case invitation.FieldBulkSendID:
+		return m.OldBulkSendID(ctx)
+	case invitation.FieldDeliveryID:
+		return m.OldDeliveryID(ctx)
 	}
 	return nil, fmt.Errorf("unknown Invitation field %s", name)
 }
@@ -8798,6 +9031,20 @@ func (m *InvitationMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetRevokedAt(v)
 		return nil
+	case invitation.FieldBulkSendID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBulkSendID(v)
+		return nil
+	case invitation.FieldDeliveryID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDeliveryID(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Invitation field %s", name)
 }
@@ -8806,6 +9053,12 @@ func (m *InvitationMutation) SetField(name string, value ent.Value) error {
 // this mutation.
 func (m *InvitationMutation) AddedFields() []string {
 	var fields []string
+	if m.addbulk_send_id != nil {
+		fields = append(fields, invitation.FieldBulkSendID)
+	}
+	if m.adddelivery_id != nil {
+		fields = append(fields, invitation.FieldDeliveryID)
+	}
 	return fields
 }
 
@@ -8814,6 +9067,10 @@ func (m *InvitationMutation) AddedFields() []string {
 // was not set, or was not defined in the schema.
 func (m *InvitationMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
+	case invitation.FieldBulkSendID:
+		return m.AddedBulkSendID()
+	case invitation.FieldDeliveryID:
+		return m.AddedDeliveryID()
 	}
 	return nil, false
 }
@@ -8823,6 +9080,20 @@ func (m *InvitationMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *InvitationMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case invitation.FieldBulkSendID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddBulkSendID(v)
+		return nil
+	case invitation.FieldDeliveryID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDeliveryID(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Invitation numeric field %s", name)
 }
@@ -8839,6 +9110,12 @@ func (m *InvitationMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(invitation.FieldRevokedAt) {
 		fields = append(fields, invitation.FieldRevokedAt)
+	}
+	if m.FieldCleared(invitation.FieldBulkSendID) {
+		fields = append(fields, invitation.FieldBulkSendID)
+	}
+	if m.FieldCleared(invitation.FieldDeliveryID) {
+		fields = append(fields, invitation.FieldDeliveryID)
 	}
 	return fields
 }
@@ -8862,6 +9139,12 @@ func (m *InvitationMutation) ClearField(name string) error {
 		return nil
 	case invitation.FieldRevokedAt:
 		m.ClearRevokedAt()
+		return nil
+	case invitation.FieldBulkSendID:
+		m.ClearBulkSendID()
+		return nil
+	case invitation.FieldDeliveryID:
+		m.ClearDeliveryID()
 		return nil
 	}
 	return fmt.Errorf("unknown Invitation nullable field %s", name)
@@ -8900,6 +9183,12 @@ func (m *InvitationMutation) ResetField(name string) error {
 		return nil
 	case invitation.FieldRevokedAt:
 		m.ResetRevokedAt()
+		return nil
+	case invitation.FieldBulkSendID:
+		m.ResetBulkSendID()
+		return nil
+	case invitation.FieldDeliveryID:
+		m.ResetDeliveryID()
 		return nil
 	}
 	return fmt.Errorf("unknown Invitation field %s", name)
@@ -9893,28 +10182,33 @@ func (m *NotificationMutation) ResetEdge(name string) error {
 // OrganizationMutation represents an operation that mutates the Organization nodes in the graph.
 type OrganizationMutation struct {
 	config
-	op                        Op
-	typ                       string
-	id                        *int
-	created_at                *time.Time
-	updated_at                *time.Time
-	slug                      *string
-	name                      *string
-	products                  *[]string
-	appendproducts            []string
-	invitation_ttl_seconds    *int
-	addinvitation_ttl_seconds *int
-	reset_ttl_seconds         *int
-	addreset_ttl_seconds      *int
-	email_from_name           *string
-	reply_to                  *string
-	default_locale            *string
-	sign_in_url               *string
-	scim_invite_on_provision  *bool
-	clearedFields             map[string]struct{}
-	done                      bool
-	oldValue                  func(context.Context) (*Organization, error)
-	predicates                []predicate.Organization
+	op                               Op
+	typ                              string
+	id                               *int
+	created_at                       *time.Time
+	updated_at                       *time.Time
+	slug                             *string
+	name                             *string
+	products                         *[]string
+	appendproducts                   []string
+	invitation_ttl_seconds           *int
+	addinvitation_ttl_seconds        *int
+	reset_ttl_seconds                *int
+	addreset_ttl_seconds             *int
+	email_from_name                  *string
+	reply_to                         *string
+	default_locale                   *string
+	sign_in_url                      *string
+	scim_invite_on_provision         *bool
+	reminders_enabled                *bool
+	reminder_after_hours             *[]int
+	appendreminder_after_hours       []int
+	reminder_expiry_warning_hours    *int
+	addreminder_expiry_warning_hours *int
+	clearedFields                    map[string]struct{}
+	done                             bool
+	oldValue                         func(context.Context) (*Organization, error)
+	predicates                       []predicate.Organization
 }
 
 var _ ent.Mutation = (*OrganizationMutation)(nil)
@@ -10528,6 +10822,163 @@ func (m *OrganizationMutation) ResetScimInviteOnProvision() {
 	m.scim_invite_on_provision = nil
 }
 
+// SetRemindersEnabled sets the "reminders_enabled" field.
+func (m *OrganizationMutation) SetRemindersEnabled(b bool) {
+	m.reminders_enabled = &b
+}
+
+// RemindersEnabled returns the value of the "reminders_enabled" field in the mutation.
+func (m *OrganizationMutation) RemindersEnabled() (r bool, exists bool) {
+	v := m.reminders_enabled
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRemindersEnabled returns the old "reminders_enabled" field's value of the Organization entity.
+// If the Organization object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrganizationMutation) OldRemindersEnabled(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRemindersEnabled is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRemindersEnabled requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRemindersEnabled: %w", err)
+	}
+	return oldValue.RemindersEnabled, nil
+}
+
+// ResetRemindersEnabled resets all changes to the "reminders_enabled" field.
+func (m *OrganizationMutation) ResetRemindersEnabled() {
+	m.reminders_enabled = nil
+}
+
+// SetReminderAfterHours sets the "reminder_after_hours" field.
+func (m *OrganizationMutation) SetReminderAfterHours(i []int) {
+	m.reminder_after_hours = &i
+	m.appendreminder_after_hours = nil
+}
+
+// ReminderAfterHours returns the value of the "reminder_after_hours" field in the mutation.
+func (m *OrganizationMutation) ReminderAfterHours() (r []int, exists bool) {
+	v := m.reminder_after_hours
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReminderAfterHours returns the old "reminder_after_hours" field's value of the Organization entity.
+// If the Organization object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrganizationMutation) OldReminderAfterHours(ctx context.Context) (v []int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReminderAfterHours is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReminderAfterHours requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReminderAfterHours: %w", err)
+	}
+	return oldValue.ReminderAfterHours, nil
+}
+
+// AppendReminderAfterHours adds i to the "reminder_after_hours" field.
+func (m *OrganizationMutation) AppendReminderAfterHours(i []int) {
+	m.appendreminder_after_hours = append(m.appendreminder_after_hours, i...)
+}
+
+// AppendedReminderAfterHours returns the list of values that were appended to the "reminder_after_hours" field in this mutation.
+func (m *OrganizationMutation) AppendedReminderAfterHours() ([]int, bool) {
+	if len(m.appendreminder_after_hours) == 0 {
+		return nil, false
+	}
+	return m.appendreminder_after_hours, true
+}
+
+// ResetReminderAfterHours resets all changes to the "reminder_after_hours" field.
+func (m *OrganizationMutation) ResetReminderAfterHours() {
+	m.reminder_after_hours = nil
+	m.appendreminder_after_hours = nil
+}
+
+// SetReminderExpiryWarningHours sets the "reminder_expiry_warning_hours" field.
+func (m *OrganizationMutation) SetReminderExpiryWarningHours(i int) {
+	m.reminder_expiry_warning_hours = &i
+	m.addreminder_expiry_warning_hours = nil
+}
+
+// ReminderExpiryWarningHours returns the value of the "reminder_expiry_warning_hours" field in the mutation.
+func (m *OrganizationMutation) ReminderExpiryWarningHours() (r int, exists bool) {
+	v := m.reminder_expiry_warning_hours
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReminderExpiryWarningHours returns the old "reminder_expiry_warning_hours" field's value of the Organization entity.
+// If the Organization object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrganizationMutation) OldReminderExpiryWarningHours(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReminderExpiryWarningHours is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReminderExpiryWarningHours requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReminderExpiryWarningHours: %w", err)
+	}
+	return oldValue.ReminderExpiryWarningHours, nil
+}
+
+// AddReminderExpiryWarningHours adds i to the "reminder_expiry_warning_hours" field.
+func (m *OrganizationMutation) AddReminderExpiryWarningHours(i int) {
+	if m.addreminder_expiry_warning_hours != nil {
+		*m.addreminder_expiry_warning_hours += i
+	} else {
+		m.addreminder_expiry_warning_hours = &i
+	}
+}
+
+// AddedReminderExpiryWarningHours returns the value that was added to the "reminder_expiry_warning_hours" field in this mutation.
+func (m *OrganizationMutation) AddedReminderExpiryWarningHours() (r int, exists bool) {
+	v := m.addreminder_expiry_warning_hours
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearReminderExpiryWarningHours clears the value of the "reminder_expiry_warning_hours" field.
+func (m *OrganizationMutation) ClearReminderExpiryWarningHours() {
+	m.reminder_expiry_warning_hours = nil
+	m.addreminder_expiry_warning_hours = nil
+	m.clearedFields[organization.FieldReminderExpiryWarningHours] = struct{}{}
+}
+
+// ReminderExpiryWarningHoursCleared returns if the "reminder_expiry_warning_hours" field was cleared in this mutation.
+func (m *OrganizationMutation) ReminderExpiryWarningHoursCleared() bool {
+	_, ok := m.clearedFields[organization.FieldReminderExpiryWarningHours]
+	return ok
+}
+
+// ResetReminderExpiryWarningHours resets all changes to the "reminder_expiry_warning_hours" field.
+func (m *OrganizationMutation) ResetReminderExpiryWarningHours() {
+	m.reminder_expiry_warning_hours = nil
+	m.addreminder_expiry_warning_hours = nil
+	delete(m.clearedFields, organization.FieldReminderExpiryWarningHours)
+}
+
 // Where appends a list predicates to the OrganizationMutation builder.
 func (m *OrganizationMutation) Where(ps ...predicate.Organization) {
 	m.predicates = append(m.predicates, ps...)
@@ -10562,7 +11013,7 @@ func (m *OrganizationMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *OrganizationMutation) Fields() []string {
-	fields := make([]string, 0, 12)
+	fields := make([]string, 0, 15)
 	if m.created_at != nil {
 		fields = append(fields, organization.FieldCreatedAt)
 	}
@@ -10599,6 +11050,15 @@ func (m *OrganizationMutation) Fields() []string {
 	if m.scim_invite_on_provision != nil {
 		fields = append(fields, organization.FieldScimInviteOnProvision)
 	}
+	if m.reminders_enabled != nil {
+		fields = append(fields, organization.FieldRemindersEnabled)
+	}
+	if m.reminder_after_hours != nil {
+		fields = append(fields, organization.FieldReminderAfterHours)
+	}
+	if m.reminder_expiry_warning_hours != nil {
+		fields = append(fields, organization.FieldReminderExpiryWarningHours)
+	}
 	return fields
 }
 
@@ -10631,6 +11091,12 @@ func (m *OrganizationMutation) Field(name string) (ent.Value, bool) {
 		return m.SignInURL()
 	case organization.FieldScimInviteOnProvision:
 		return m.ScimInviteOnProvision()
+	case organization.FieldRemindersEnabled:
+		return m.RemindersEnabled()
+	case organization.FieldReminderAfterHours:
+		return m.ReminderAfterHours()
+	case organization.FieldReminderExpiryWarningHours:
+		return m.ReminderExpiryWarningHours()
 	}
 	return nil, false
 }
@@ -10664,6 +11130,12 @@ func (m *OrganizationMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldSignInURL(ctx)
 	case organization.FieldScimInviteOnProvision:
 		return m.OldScimInviteOnProvision(ctx)
+	case organization.FieldRemindersEnabled:
+		return m.OldRemindersEnabled(ctx)
+	case organization.FieldReminderAfterHours:
+		return m.OldReminderAfterHours(ctx)
+	case organization.FieldReminderExpiryWarningHours:
+		return m.OldReminderExpiryWarningHours(ctx)
 	}
 	return nil, fmt.Errorf("unknown Organization field %s", name)
 }
@@ -10757,6 +11229,27 @@ func (m *OrganizationMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetScimInviteOnProvision(v)
 		return nil
+	case organization.FieldRemindersEnabled:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRemindersEnabled(v)
+		return nil
+	case organization.FieldReminderAfterHours:
+		v, ok := value.([]int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReminderAfterHours(v)
+		return nil
+	case organization.FieldReminderExpiryWarningHours:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReminderExpiryWarningHours(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Organization field %s", name)
 }
@@ -10771,6 +11264,9 @@ func (m *OrganizationMutation) AddedFields() []string {
 	if m.addreset_ttl_seconds != nil {
 		fields = append(fields, organization.FieldResetTTLSeconds)
 	}
+	if m.addreminder_expiry_warning_hours != nil {
+		fields = append(fields, organization.FieldReminderExpiryWarningHours)
+	}
 	return fields
 }
 
@@ -10783,6 +11279,8 @@ func (m *OrganizationMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedInvitationTTLSeconds()
 	case organization.FieldResetTTLSeconds:
 		return m.AddedResetTTLSeconds()
+	case organization.FieldReminderExpiryWarningHours:
+		return m.AddedReminderExpiryWarningHours()
 	}
 	return nil, false
 }
@@ -10806,6 +11304,13 @@ func (m *OrganizationMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddResetTTLSeconds(v)
 		return nil
+	case organization.FieldReminderExpiryWarningHours:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddReminderExpiryWarningHours(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Organization numeric field %s", name)
 }
@@ -10819,6 +11324,9 @@ func (m *OrganizationMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(organization.FieldSignInURL) {
 		fields = append(fields, organization.FieldSignInURL)
+	}
+	if m.FieldCleared(organization.FieldReminderExpiryWarningHours) {
+		fields = append(fields, organization.FieldReminderExpiryWarningHours)
 	}
 	return fields
 }
@@ -10839,6 +11347,9 @@ func (m *OrganizationMutation) ClearField(name string) error {
 		return nil
 	case organization.FieldSignInURL:
 		m.ClearSignInURL()
+		return nil
+	case organization.FieldReminderExpiryWarningHours:
+		m.ClearReminderExpiryWarningHours()
 		return nil
 	}
 	return fmt.Errorf("unknown Organization nullable field %s", name)
@@ -10883,6 +11394,15 @@ func (m *OrganizationMutation) ResetField(name string) error {
 		return nil
 	case organization.FieldScimInviteOnProvision:
 		m.ResetScimInviteOnProvision()
+		return nil
+	case organization.FieldRemindersEnabled:
+		m.ResetRemindersEnabled()
+		return nil
+	case organization.FieldReminderAfterHours:
+		m.ResetReminderAfterHours()
+		return nil
+	case organization.FieldReminderExpiryWarningHours:
+		m.ResetReminderExpiryWarningHours()
 		return nil
 	}
 	return fmt.Errorf("unknown Organization field %s", name)
@@ -11734,6 +12254,835 @@ func (m *PasswordResetRequestMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *PasswordResetRequestMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown PasswordResetRequest edge %s", name)
+}
+
+// ReminderRoundMutation represents an operation that mutates the ReminderRound nodes in the graph.
+type ReminderRoundMutation struct {
+	config
+	op                  Op
+	typ                 string
+	id                  *int
+	created_at          *time.Time
+	updated_at          *time.Time
+	user_id             *int
+	adduser_id          *int
+	series_at           *time.Time
+	round               *int
+	addround            *int
+	bulk_send_id        *int
+	addbulk_send_id     *int
+	clearedFields       map[string]struct{}
+	organization        *int
+	clearedorganization bool
+	done                bool
+	oldValue            func(context.Context) (*ReminderRound, error)
+	predicates          []predicate.ReminderRound
+}
+
+var _ ent.Mutation = (*ReminderRoundMutation)(nil)
+
+// reminderroundOption allows management of the mutation configuration using functional options.
+type reminderroundOption func(*ReminderRoundMutation)
+
+// newReminderRoundMutation creates new mutation for the ReminderRound entity.
+func newReminderRoundMutation(c config, op Op, opts ...reminderroundOption) *ReminderRoundMutation {
+	m := &ReminderRoundMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeReminderRound,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withReminderRoundID sets the ID field of the mutation.
+func withReminderRoundID(id int) reminderroundOption {
+	return func(m *ReminderRoundMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ReminderRound
+		)
+		m.oldValue = func(ctx context.Context) (*ReminderRound, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ReminderRound.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withReminderRound sets the old ReminderRound of the mutation.
+func withReminderRound(node *ReminderRound) reminderroundOption {
+	return func(m *ReminderRoundMutation) {
+		m.oldValue = func(context.Context) (*ReminderRound, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ReminderRoundMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ReminderRoundMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ReminderRoundMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ReminderRoundMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ReminderRound.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ReminderRoundMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ReminderRoundMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the ReminderRound entity.
+// If the ReminderRound object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReminderRoundMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ReminderRoundMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *ReminderRoundMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *ReminderRoundMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the ReminderRound entity.
+// If the ReminderRound object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReminderRoundMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *ReminderRoundMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *ReminderRoundMutation) SetOrganizationID(i int) {
+	m.organization = &i
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *ReminderRoundMutation) OrganizationID() (r int, exists bool) {
+	v := m.organization
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the ReminderRound entity.
+// If the ReminderRound object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReminderRoundMutation) OldOrganizationID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *ReminderRoundMutation) ResetOrganizationID() {
+	m.organization = nil
+}
+
+// SetUserID sets the "user_id" field.
+func (m *ReminderRoundMutation) SetUserID(i int) {
+	m.user_id = &i
+	m.adduser_id = nil
+}
+
+// UserID returns the value of the "user_id" field in the mutation.
+func (m *ReminderRoundMutation) UserID() (r int, exists bool) {
+	v := m.user_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserID returns the old "user_id" field's value of the ReminderRound entity.
+// If the ReminderRound object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReminderRoundMutation) OldUserID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserID: %w", err)
+	}
+	return oldValue.UserID, nil
+}
+
+// AddUserID adds i to the "user_id" field.
+func (m *ReminderRoundMutation) AddUserID(i int) {
+	if m.adduser_id != nil {
+		*m.adduser_id += i
+	} else {
+		m.adduser_id = &i
+	}
+}
+
+// AddedUserID returns the value that was added to the "user_id" field in this mutation.
+func (m *ReminderRoundMutation) AddedUserID() (r int, exists bool) {
+	v := m.adduser_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetUserID resets all changes to the "user_id" field.
+func (m *ReminderRoundMutation) ResetUserID() {
+	m.user_id = nil
+	m.adduser_id = nil
+}
+
+// SetSeriesAt sets the "series_at" field.
+func (m *ReminderRoundMutation) SetSeriesAt(t time.Time) {
+	m.series_at = &t
+}
+
+// SeriesAt returns the value of the "series_at" field in the mutation.
+func (m *ReminderRoundMutation) SeriesAt() (r time.Time, exists bool) {
+	v := m.series_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSeriesAt returns the old "series_at" field's value of the ReminderRound entity.
+// If the ReminderRound object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReminderRoundMutation) OldSeriesAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSeriesAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSeriesAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSeriesAt: %w", err)
+	}
+	return oldValue.SeriesAt, nil
+}
+
+// ResetSeriesAt resets all changes to the "series_at" field.
+func (m *ReminderRoundMutation) ResetSeriesAt() {
+	m.series_at = nil
+}
+
+// SetRound sets the "round" field.
+func (m *ReminderRoundMutation) SetRound(i int) {
+	m.round = &i
+	m.addround = nil
+}
+
+// Round returns the value of the "round" field in the mutation.
+func (m *ReminderRoundMutation) Round() (r int, exists bool) {
+	v := m.round
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRound returns the old "round" field's value of the ReminderRound entity.
+// If the ReminderRound object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReminderRoundMutation) OldRound(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRound is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRound requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRound: %w", err)
+	}
+	return oldValue.Round, nil
+}
+
+// AddRound adds i to the "round" field.
+func (m *ReminderRoundMutation) AddRound(i int) {
+	if m.addround != nil {
+		*m.addround += i
+	} else {
+		m.addround = &i
+	}
+}
+
+// AddedRound returns the value that was added to the "round" field in this mutation.
+func (m *ReminderRoundMutation) AddedRound() (r int, exists bool) {
+	v := m.addround
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetRound resets all changes to the "round" field.
+func (m *ReminderRoundMutation) ResetRound() {
+	m.round = nil
+	m.addround = nil
+}
+
+// SetBulkSendID sets the "bulk_send_id" field.
+func (m *ReminderRoundMutation) SetBulkSendID(i int) {
+	m.bulk_send_id = &i
+	m.addbulk_send_id = nil
+}
+
+// BulkSendID returns the value of the "bulk_send_id" field in the mutation.
+func (m *ReminderRoundMutation) BulkSendID() (r int, exists bool) {
+	v := m.bulk_send_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBulkSendID returns the old "bulk_send_id" field's value of the ReminderRound entity.
+// If the ReminderRound object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReminderRoundMutation) OldBulkSendID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBulkSendID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBulkSendID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBulkSendID: %w", err)
+	}
+	return oldValue.BulkSendID, nil
+}
+
+// AddBulkSendID adds i to the "bulk_send_id" field.
+func (m *ReminderRoundMutation) AddBulkSendID(i int) {
+	if m.addbulk_send_id != nil {
+		*m.addbulk_send_id += i
+	} else {
+		m.addbulk_send_id = &i
+	}
+}
+
+// AddedBulkSendID returns the value that was added to the "bulk_send_id" field in this mutation.
+func (m *ReminderRoundMutation) AddedBulkSendID() (r int, exists bool) {
+	v := m.addbulk_send_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearBulkSendID clears the value of the "bulk_send_id" field.
+func (m *ReminderRoundMutation) ClearBulkSendID() {
+	m.bulk_send_id = nil
+	m.addbulk_send_id = nil
+	m.clearedFields[reminderround.FieldBulkSendID] = struct{}{}
+}
+
+// BulkSendIDCleared returns if the "bulk_send_id" field was cleared in this mutation.
+func (m *ReminderRoundMutation) BulkSendIDCleared() bool {
+	_, ok := m.clearedFields[reminderround.FieldBulkSendID]
+	return ok
+}
+
+// ResetBulkSendID resets all changes to the "bulk_send_id" field.
+func (m *ReminderRoundMutation) ResetBulkSendID() {
+	m.bulk_send_id = nil
+	m.addbulk_send_id = nil
+	delete(m.clearedFields, reminderround.FieldBulkSendID)
+}
+
+// ClearOrganization clears the "organization" edge to the Organization entity.
+func (m *ReminderRoundMutation) ClearOrganization() {
+	m.clearedorganization = true
+	m.clearedFields[reminderround.FieldOrganizationID] = struct{}{}
+}
+
+// OrganizationCleared reports if the "organization" edge to the Organization entity was cleared.
+func (m *ReminderRoundMutation) OrganizationCleared() bool {
+	return m.clearedorganization
+}
+
+// OrganizationIDs returns the "organization" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OrganizationID instead. It exists only for internal usage by the builders.
+func (m *ReminderRoundMutation) OrganizationIDs() (ids []int) {
+	if id := m.organization; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOrganization resets all changes to the "organization" edge.
+func (m *ReminderRoundMutation) ResetOrganization() {
+	m.organization = nil
+	m.clearedorganization = false
+}
+
+// Where appends a list predicates to the ReminderRoundMutation builder.
+func (m *ReminderRoundMutation) Where(ps ...predicate.ReminderRound) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ReminderRoundMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ReminderRoundMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ReminderRound, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ReminderRoundMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ReminderRoundMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ReminderRound).
+func (m *ReminderRoundMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ReminderRoundMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.created_at != nil {
+		fields = append(fields, reminderround.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, reminderround.FieldUpdatedAt)
+	}
+	if m.organization != nil {
+		fields = append(fields, reminderround.FieldOrganizationID)
+	}
+	if m.user_id != nil {
+		fields = append(fields, reminderround.FieldUserID)
+	}
+	if m.series_at != nil {
+		fields = append(fields, reminderround.FieldSeriesAt)
+	}
+	if m.round != nil {
+		fields = append(fields, reminderround.FieldRound)
+	}
+	if m.bulk_send_id != nil {
+		fields = append(fields, reminderround.FieldBulkSendID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ReminderRoundMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case reminderround.FieldCreatedAt:
+		return m.CreatedAt()
+	case reminderround.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case reminderround.FieldOrganizationID:
+		return m.OrganizationID()
+	case reminderround.FieldUserID:
+		return m.UserID()
+	case reminderround.FieldSeriesAt:
+		return m.SeriesAt()
+	case reminderround.FieldRound:
+		return m.Round()
+	case reminderround.FieldBulkSendID:
+		return m.BulkSendID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ReminderRoundMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case reminderround.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case reminderround.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case reminderround.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case reminderround.FieldUserID:
+		return m.OldUserID(ctx)
+	case reminderround.FieldSeriesAt:
+		return m.OldSeriesAt(ctx)
+	case reminderround.FieldRound:
+		return m.OldRound(ctx)
+	case reminderround.FieldBulkSendID:
+		return m.OldBulkSendID(ctx)
+	}
+	return nil, fmt.Errorf("unknown ReminderRound field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ReminderRoundMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case reminderround.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case reminderround.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case reminderround.FieldOrganizationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case reminderround.FieldUserID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserID(v)
+		return nil
+	case reminderround.FieldSeriesAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSeriesAt(v)
+		return nil
+	case reminderround.FieldRound:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRound(v)
+		return nil
+	case reminderround.FieldBulkSendID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBulkSendID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ReminderRound field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ReminderRoundMutation) AddedFields() []string {
+	var fields []string
+	if m.adduser_id != nil {
+		fields = append(fields, reminderround.FieldUserID)
+	}
+	if m.addround != nil {
+		fields = append(fields, reminderround.FieldRound)
+	}
+	if m.addbulk_send_id != nil {
+		fields = append(fields, reminderround.FieldBulkSendID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ReminderRoundMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case reminderround.FieldUserID:
+		return m.AddedUserID()
+	case reminderround.FieldRound:
+		return m.AddedRound()
+	case reminderround.FieldBulkSendID:
+		return m.AddedBulkSendID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ReminderRoundMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case reminderround.FieldUserID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddUserID(v)
+		return nil
+	case reminderround.FieldRound:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRound(v)
+		return nil
+	case reminderround.FieldBulkSendID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddBulkSendID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ReminderRound numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ReminderRoundMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(reminderround.FieldBulkSendID) {
+		fields = append(fields, reminderround.FieldBulkSendID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ReminderRoundMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ReminderRoundMutation) ClearField(name string) error {
+	switch name {
+	case reminderround.FieldBulkSendID:
+		m.ClearBulkSendID()
+		return nil
+	}
+	return fmt.Errorf("unknown ReminderRound nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ReminderRoundMutation) ResetField(name string) error {
+	switch name {
+	case reminderround.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case reminderround.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case reminderround.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case reminderround.FieldUserID:
+		m.ResetUserID()
+		return nil
+	case reminderround.FieldSeriesAt:
+		m.ResetSeriesAt()
+		return nil
+	case reminderround.FieldRound:
+		m.ResetRound()
+		return nil
+	case reminderround.FieldBulkSendID:
+		m.ResetBulkSendID()
+		return nil
+	}
+	return fmt.Errorf("unknown ReminderRound field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ReminderRoundMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.organization != nil {
+		edges = append(edges, reminderround.EdgeOrganization)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ReminderRoundMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case reminderround.EdgeOrganization:
+		if id := m.organization; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ReminderRoundMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ReminderRoundMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ReminderRoundMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedorganization {
+		edges = append(edges, reminderround.EdgeOrganization)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ReminderRoundMutation) EdgeCleared(name string) bool {
+	switch name {
+	case reminderround.EdgeOrganization:
+		return m.clearedorganization
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ReminderRoundMutation) ClearEdge(name string) error {
+	switch name {
+	case reminderround.EdgeOrganization:
+		m.ClearOrganization()
+		return nil
+	}
+	return fmt.Errorf("unknown ReminderRound unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ReminderRoundMutation) ResetEdge(name string) error {
+	switch name {
+	case reminderround.EdgeOrganization:
+		m.ResetOrganization()
+		return nil
+	}
+	return fmt.Errorf("unknown ReminderRound edge %s", name)
 }
 
 // RoleMutation represents an operation that mutates the Role nodes in the graph.
@@ -13799,6 +15148,9 @@ type UserMutation struct {
 	scim_external_id          *string
 	scim_linked               *bool
 	scim_invite_pending       *bool
+	reminder_round            *int
+	addreminder_round         *int
+	round_anchor_at           *time.Time
 	clearedFields             map[string]struct{}
 	organization              *int
 	clearedorganization       bool
@@ -15066,6 +16418,111 @@ func (m *UserMutation) ResetScimInvitePending() {
 	m.scim_invite_pending = nil
 }
 
+// SetReminderRound sets the "reminder_round" field.
+func (m *UserMutation) SetReminderRound(i int) {
+	m.reminder_round = &i
+	m.addreminder_round = nil
+}
+
+// ReminderRound returns the value of the "reminder_round" field in the mutation.
+func (m *UserMutation) ReminderRound() (r int, exists bool) {
+	v := m.reminder_round
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReminderRound returns the old "reminder_round" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldReminderRound(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReminderRound is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReminderRound requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReminderRound: %w", err)
+	}
+	return oldValue.ReminderRound, nil
+}
+
+// AddReminderRound adds i to the "reminder_round" field.
+func (m *UserMutation) AddReminderRound(i int) {
+	if m.addreminder_round != nil {
+		*m.addreminder_round += i
+	} else {
+		m.addreminder_round = &i
+	}
+}
+
+// AddedReminderRound returns the value that was added to the "reminder_round" field in this mutation.
+func (m *UserMutation) AddedReminderRound() (r int, exists bool) {
+	v := m.addreminder_round
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetReminderRound resets all changes to the "reminder_round" field.
+func (m *UserMutation) ResetReminderRound() {
+	m.reminder_round = nil
+	m.addreminder_round = nil
+}
+
+// SetRoundAnchorAt sets the "round_anchor_at" field.
+func (m *UserMutation) SetRoundAnchorAt(t time.Time) {
+	m.round_anchor_at = &t
+}
+
+// RoundAnchorAt returns the value of the "round_anchor_at" field in the mutation.
+func (m *UserMutation) RoundAnchorAt() (r time.Time, exists bool) {
+	v := m.round_anchor_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRoundAnchorAt returns the old "round_anchor_at" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldRoundAnchorAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRoundAnchorAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRoundAnchorAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRoundAnchorAt: %w", err)
+	}
+	return oldValue.RoundAnchorAt, nil
+}
+
+// ClearRoundAnchorAt clears the value of the "round_anchor_at" field.
+func (m *UserMutation) ClearRoundAnchorAt() {
+	m.round_anchor_at = nil
+	m.clearedFields[user.FieldRoundAnchorAt] = struct{}{}
+}
+
+// RoundAnchorAtCleared returns if the "round_anchor_at" field was cleared in this mutation.
+func (m *UserMutation) RoundAnchorAtCleared() bool {
+	_, ok := m.clearedFields[user.FieldRoundAnchorAt]
+	return ok
+}
+
+// ResetRoundAnchorAt resets all changes to the "round_anchor_at" field.
+func (m *UserMutation) ResetRoundAnchorAt() {
+	m.round_anchor_at = nil
+	delete(m.clearedFields, user.FieldRoundAnchorAt)
+}
+
 // ClearOrganization clears the "organization" edge to the Organization entity.
 func (m *UserMutation) ClearOrganization() {
 	m.clearedorganization = true
@@ -15262,7 +16719,7 @@ func (m *UserMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *UserMutation) Fields() []string {
-	fields := make([]string, 0, 26)
+	fields := make([]string, 0, 28)
 	if m.created_at != nil {
 		fields = append(fields, user.FieldCreatedAt)
 	}
@@ -15341,6 +16798,12 @@ func (m *UserMutation) Fields() []string {
 	if m.scim_invite_pending != nil {
 		fields = append(fields, user.FieldScimInvitePending)
 	}
+	if m.reminder_round != nil {
+		fields = append(fields, user.FieldReminderRound)
+	}
+	if m.round_anchor_at != nil {
+		fields = append(fields, user.FieldRoundAnchorAt)
+	}
 	return fields
 }
 
@@ -15401,6 +16864,10 @@ func (m *UserMutation) Field(name string) (ent.Value, bool) {
 		return m.ScimLinked()
 	case user.FieldScimInvitePending:
 		return m.ScimInvitePending()
+	case user.FieldReminderRound:
+		return m.ReminderRound()
+	case user.FieldRoundAnchorAt:
+		return m.RoundAnchorAt()
 	}
 	return nil, false
 }
@@ -15462,6 +16929,10 @@ func (m *UserMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldScimLinked(ctx)
 	case user.FieldScimInvitePending:
 		return m.OldScimInvitePending(ctx)
+	case user.FieldReminderRound:
+		return m.OldReminderRound(ctx)
+	case user.FieldRoundAnchorAt:
+		return m.OldRoundAnchorAt(ctx)
 	}
 	return nil, fmt.Errorf("unknown User field %s", name)
 }
@@ -15653,6 +17124,20 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetScimInvitePending(v)
 		return nil
+	case user.FieldReminderRound:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReminderRound(v)
+		return nil
+	case user.FieldRoundAnchorAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRoundAnchorAt(v)
+		return nil
 	}
 	return fmt.Errorf("unknown User field %s", name)
 }
@@ -15664,6 +17149,9 @@ func (m *UserMutation) AddedFields() []string {
 	if m.addinvitation_count != nil {
 		fields = append(fields, user.FieldInvitationCount)
 	}
+	if m.addreminder_round != nil {
+		fields = append(fields, user.FieldReminderRound)
+	}
 	return fields
 }
 
@@ -15674,6 +17162,8 @@ func (m *UserMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
 	case user.FieldInvitationCount:
 		return m.AddedInvitationCount()
+	case user.FieldReminderRound:
+		return m.AddedReminderRound()
 	}
 	return nil, false
 }
@@ -15689,6 +17179,13 @@ func (m *UserMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddInvitationCount(v)
+		return nil
+	case user.FieldReminderRound:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddReminderRound(v)
 		return nil
 	}
 	return fmt.Errorf("unknown User numeric field %s", name)
@@ -15739,6 +17236,9 @@ func (m *UserMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(user.FieldScimExternalID) {
 		fields = append(fields, user.FieldScimExternalID)
+	}
+	if m.FieldCleared(user.FieldRoundAnchorAt) {
+		fields = append(fields, user.FieldRoundAnchorAt)
 	}
 	return fields
 }
@@ -15795,6 +17295,9 @@ func (m *UserMutation) ClearField(name string) error {
 		return nil
 	case user.FieldScimExternalID:
 		m.ClearScimExternalID()
+		return nil
+	case user.FieldRoundAnchorAt:
+		m.ClearRoundAnchorAt()
 		return nil
 	}
 	return fmt.Errorf("unknown User nullable field %s", name)
@@ -15881,6 +17384,12 @@ func (m *UserMutation) ResetField(name string) error {
 		return nil
 	case user.FieldScimInvitePending:
 		m.ResetScimInvitePending()
+		return nil
+	case user.FieldReminderRound:
+		m.ResetReminderRound()
+		return nil
+	case user.FieldRoundAnchorAt:
+		m.ResetRoundAnchorAt()
 		return nil
 	}
 	return fmt.Errorf("unknown User field %s", name)

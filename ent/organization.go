@@ -42,7 +42,13 @@ type Organization struct {
 	SignInURL *string `json:"sign_in_url,omitempty"`
 	// People the identity provider creates over SCIM get an invitation (one bulk send with trigger SCIM per burst of provisioning); otherwise they stay NOT_INVITED.
 	ScimInviteOnProvision bool `json:"scim_invite_on_provision,omitempty"`
-	selectValues          sql.SelectValues
+	// RemindersEnabled holds the value of the "reminders_enabled" field.
+	RemindersEnabled bool `json:"reminders_enabled,omitempty"`
+	// ReminderAfterHours holds the value of the "reminder_after_hours" field.
+	ReminderAfterHours []int `json:"reminder_after_hours,omitempty"`
+	// ReminderExpiryWarningHours holds the value of the "reminder_expiry_warning_hours" field.
+	ReminderExpiryWarningHours *int `json:"reminder_expiry_warning_hours,omitempty"`
+	selectValues               sql.SelectValues
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -50,11 +56,11 @@ func (*Organization) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case organization.FieldProducts:
+		case organization.FieldProducts, organization.FieldReminderAfterHours:
 			values[i] = new([]byte)
-		case organization.FieldScimInviteOnProvision:
+		case organization.FieldScimInviteOnProvision, organization.FieldRemindersEnabled:
 			values[i] = new(sql.NullBool)
-		case organization.FieldID, organization.FieldInvitationTTLSeconds, organization.FieldResetTTLSeconds:
+		case organization.FieldID, organization.FieldInvitationTTLSeconds, organization.FieldResetTTLSeconds, organization.FieldReminderExpiryWarningHours:
 			values[i] = new(sql.NullInt64)
 		case organization.FieldSlug, organization.FieldName, organization.FieldEmailFromName, organization.FieldReplyTo, organization.FieldDefaultLocale, organization.FieldSignInURL:
 			values[i] = new(sql.NullString)
@@ -157,6 +163,27 @@ func (_m *Organization) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.ScimInviteOnProvision = value.Bool
 			}
+		case organization.FieldRemindersEnabled:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field reminders_enabled", values[i])
+			} else if value.Valid {
+				_m.RemindersEnabled = value.Bool
+			}
+		case organization.FieldReminderAfterHours:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field reminder_after_hours", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.ReminderAfterHours); err != nil {
+					return fmt.Errorf("unmarshal field reminder_after_hours: %w", err)
+				}
+			}
+		case organization.FieldReminderExpiryWarningHours:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field reminder_expiry_warning_hours", values[i])
+			} else if value.Valid {
+				_m.ReminderExpiryWarningHours = new(int)
+				*_m.ReminderExpiryWarningHours = int(value.Int64)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -232,6 +259,17 @@ func (_m *Organization) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("scim_invite_on_provision=")
 	builder.WriteString(fmt.Sprintf("%v", _m.ScimInviteOnProvision))
+	builder.WriteString(", ")
+	builder.WriteString("reminders_enabled=")
+	builder.WriteString(fmt.Sprintf("%v", _m.RemindersEnabled))
+	builder.WriteString(", ")
+	builder.WriteString("reminder_after_hours=")
+	builder.WriteString(fmt.Sprintf("%v", _m.ReminderAfterHours))
+	builder.WriteString(", ")
+	if v := _m.ReminderExpiryWarningHours; v != nil {
+		builder.WriteString("reminder_expiry_warning_hours=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -166,6 +166,40 @@ func (_c *OrganizationCreate) SetNillableScimInviteOnProvision(v *bool) *Organiz
 	return _c
 }
 
+// SetRemindersEnabled sets the "reminders_enabled" field.
+func (_c *OrganizationCreate) SetRemindersEnabled(v bool) *OrganizationCreate {
+	_c.mutation.SetRemindersEnabled(v)
+	return _c
+}
+
+// SetNillableRemindersEnabled sets the "reminders_enabled" field if the given value is not nil.
+func (_c *OrganizationCreate) SetNillableRemindersEnabled(v *bool) *OrganizationCreate {
+	if v != nil {
+		_c.SetRemindersEnabled(*v)
+	}
+	return _c
+}
+
+// SetReminderAfterHours sets the "reminder_after_hours" field.
+func (_c *OrganizationCreate) SetReminderAfterHours(v []int) *OrganizationCreate {
+	_c.mutation.SetReminderAfterHours(v)
+	return _c
+}
+
+// SetReminderExpiryWarningHours sets the "reminder_expiry_warning_hours" field.
+func (_c *OrganizationCreate) SetReminderExpiryWarningHours(v int) *OrganizationCreate {
+	_c.mutation.SetReminderExpiryWarningHours(v)
+	return _c
+}
+
+// SetNillableReminderExpiryWarningHours sets the "reminder_expiry_warning_hours" field if the given value is not nil.
+func (_c *OrganizationCreate) SetNillableReminderExpiryWarningHours(v *int) *OrganizationCreate {
+	if v != nil {
+		_c.SetReminderExpiryWarningHours(*v)
+	}
+	return _c
+}
+
 // Mutation returns the OrganizationMutation object of the builder.
 func (_c *OrganizationCreate) Mutation() *OrganizationMutation {
 	return _c.mutation
@@ -240,6 +274,14 @@ func (_c *OrganizationCreate) defaults() error {
 	if _, ok := _c.mutation.ScimInviteOnProvision(); !ok {
 		v := organization.DefaultScimInviteOnProvision
 		_c.mutation.SetScimInviteOnProvision(v)
+	}
+	if _, ok := _c.mutation.RemindersEnabled(); !ok {
+		v := organization.DefaultRemindersEnabled
+		_c.mutation.SetRemindersEnabled(v)
+	}
+	if _, ok := _c.mutation.ReminderAfterHours(); !ok {
+		v := organization.DefaultReminderAfterHours
+		_c.mutation.SetReminderAfterHours(v)
 	}
 	return nil
 }
@@ -316,6 +358,12 @@ func (_c *OrganizationCreate) check() error {
 	if _, ok := _c.mutation.ScimInviteOnProvision(); !ok {
 		return &ValidationError{Name: "scim_invite_on_provision", err: errors.New(`ent: missing required field "Organization.scim_invite_on_provision"`)}
 	}
+	if _, ok := _c.mutation.RemindersEnabled(); !ok {
+		return &ValidationError{Name: "reminders_enabled", err: errors.New(`ent: missing required field "Organization.reminders_enabled"`)}
+	}
+	if _, ok := _c.mutation.ReminderAfterHours(); !ok {
+		return &ValidationError{Name: "reminder_after_hours", err: errors.New(`ent: missing required field "Organization.reminder_after_hours"`)}
+	}
 	return nil
 }
 
@@ -390,6 +438,18 @@ func (_c *OrganizationCreate) createSpec() (*Organization, *sqlgraph.CreateSpec)
 	if value, ok := _c.mutation.ScimInviteOnProvision(); ok {
 		_spec.SetField(organization.FieldScimInviteOnProvision, field.TypeBool, value)
 		_node.ScimInviteOnProvision = value
+	}
+	if value, ok := _c.mutation.RemindersEnabled(); ok {
+		_spec.SetField(organization.FieldRemindersEnabled, field.TypeBool, value)
+		_node.RemindersEnabled = value
+	}
+	if value, ok := _c.mutation.ReminderAfterHours(); ok {
+		_spec.SetField(organization.FieldReminderAfterHours, field.TypeJSON, value)
+		_node.ReminderAfterHours = value
+	}
+	if value, ok := _c.mutation.ReminderExpiryWarningHours(); ok {
+		_spec.SetField(organization.FieldReminderExpiryWarningHours, field.TypeInt, value)
+		_node.ReminderExpiryWarningHours = &value
 	}
 	return _node, _spec
 }
@@ -584,6 +644,54 @@ func (u *OrganizationUpsert) SetScimInviteOnProvision(v bool) *OrganizationUpser
 // UpdateScimInviteOnProvision sets the "scim_invite_on_provision" field to the value that was provided on create.
 func (u *OrganizationUpsert) UpdateScimInviteOnProvision() *OrganizationUpsert {
 	u.SetExcluded(organization.FieldScimInviteOnProvision)
+	return u
+}
+
+// SetRemindersEnabled sets the "reminders_enabled" field.
+func (u *OrganizationUpsert) SetRemindersEnabled(v bool) *OrganizationUpsert {
+	u.Set(organization.FieldRemindersEnabled, v)
+	return u
+}
+
+// UpdateRemindersEnabled sets the "reminders_enabled" field to the value that was provided on create.
+func (u *OrganizationUpsert) UpdateRemindersEnabled() *OrganizationUpsert {
+	u.SetExcluded(organization.FieldRemindersEnabled)
+	return u
+}
+
+// SetReminderAfterHours sets the "reminder_after_hours" field.
+func (u *OrganizationUpsert) SetReminderAfterHours(v []int) *OrganizationUpsert {
+	u.Set(organization.FieldReminderAfterHours, v)
+	return u
+}
+
+// UpdateReminderAfterHours sets the "reminder_after_hours" field to the value that was provided on create.
+func (u *OrganizationUpsert) UpdateReminderAfterHours() *OrganizationUpsert {
+	u.SetExcluded(organization.FieldReminderAfterHours)
+	return u
+}
+
+// SetReminderExpiryWarningHours sets the "reminder_expiry_warning_hours" field.
+func (u *OrganizationUpsert) SetReminderExpiryWarningHours(v int) *OrganizationUpsert {
+	u.Set(organization.FieldReminderExpiryWarningHours, v)
+	return u
+}
+
+// UpdateReminderExpiryWarningHours sets the "reminder_expiry_warning_hours" field to the value that was provided on create.
+func (u *OrganizationUpsert) UpdateReminderExpiryWarningHours() *OrganizationUpsert {
+	u.SetExcluded(organization.FieldReminderExpiryWarningHours)
+	return u
+}
+
+// AddReminderExpiryWarningHours adds v to the "reminder_expiry_warning_hours" field.
+func (u *OrganizationUpsert) AddReminderExpiryWarningHours(v int) *OrganizationUpsert {
+	u.Add(organization.FieldReminderExpiryWarningHours, v)
+	return u
+}
+
+// ClearReminderExpiryWarningHours clears the value of the "reminder_expiry_warning_hours" field.
+func (u *OrganizationUpsert) ClearReminderExpiryWarningHours() *OrganizationUpsert {
+	u.SetNull(organization.FieldReminderExpiryWarningHours)
 	return u
 }
 
@@ -800,6 +908,62 @@ func (u *OrganizationUpsertOne) SetScimInviteOnProvision(v bool) *OrganizationUp
 func (u *OrganizationUpsertOne) UpdateScimInviteOnProvision() *OrganizationUpsertOne {
 	return u.Update(func(s *OrganizationUpsert) {
 		s.UpdateScimInviteOnProvision()
+	})
+}
+
+// SetRemindersEnabled sets the "reminders_enabled" field.
+func (u *OrganizationUpsertOne) SetRemindersEnabled(v bool) *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetRemindersEnabled(v)
+	})
+}
+
+// UpdateRemindersEnabled sets the "reminders_enabled" field to the value that was provided on create.
+func (u *OrganizationUpsertOne) UpdateRemindersEnabled() *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdateRemindersEnabled()
+	})
+}
+
+// SetReminderAfterHours sets the "reminder_after_hours" field.
+func (u *OrganizationUpsertOne) SetReminderAfterHours(v []int) *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetReminderAfterHours(v)
+	})
+}
+
+// UpdateReminderAfterHours sets the "reminder_after_hours" field to the value that was provided on create.
+func (u *OrganizationUpsertOne) UpdateReminderAfterHours() *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdateReminderAfterHours()
+	})
+}
+
+// SetReminderExpiryWarningHours sets the "reminder_expiry_warning_hours" field.
+func (u *OrganizationUpsertOne) SetReminderExpiryWarningHours(v int) *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetReminderExpiryWarningHours(v)
+	})
+}
+
+// AddReminderExpiryWarningHours adds v to the "reminder_expiry_warning_hours" field.
+func (u *OrganizationUpsertOne) AddReminderExpiryWarningHours(v int) *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.AddReminderExpiryWarningHours(v)
+	})
+}
+
+// UpdateReminderExpiryWarningHours sets the "reminder_expiry_warning_hours" field to the value that was provided on create.
+func (u *OrganizationUpsertOne) UpdateReminderExpiryWarningHours() *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdateReminderExpiryWarningHours()
+	})
+}
+
+// ClearReminderExpiryWarningHours clears the value of the "reminder_expiry_warning_hours" field.
+func (u *OrganizationUpsertOne) ClearReminderExpiryWarningHours() *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.ClearReminderExpiryWarningHours()
 	})
 }
 
@@ -1182,6 +1346,62 @@ func (u *OrganizationUpsertBulk) SetScimInviteOnProvision(v bool) *OrganizationU
 func (u *OrganizationUpsertBulk) UpdateScimInviteOnProvision() *OrganizationUpsertBulk {
 	return u.Update(func(s *OrganizationUpsert) {
 		s.UpdateScimInviteOnProvision()
+	})
+}
+
+// SetRemindersEnabled sets the "reminders_enabled" field.
+func (u *OrganizationUpsertBulk) SetRemindersEnabled(v bool) *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetRemindersEnabled(v)
+	})
+}
+
+// UpdateRemindersEnabled sets the "reminders_enabled" field to the value that was provided on create.
+func (u *OrganizationUpsertBulk) UpdateRemindersEnabled() *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdateRemindersEnabled()
+	})
+}
+
+// SetReminderAfterHours sets the "reminder_after_hours" field.
+func (u *OrganizationUpsertBulk) SetReminderAfterHours(v []int) *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetReminderAfterHours(v)
+	})
+}
+
+// UpdateReminderAfterHours sets the "reminder_after_hours" field to the value that was provided on create.
+func (u *OrganizationUpsertBulk) UpdateReminderAfterHours() *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdateReminderAfterHours()
+	})
+}
+
+// SetReminderExpiryWarningHours sets the "reminder_expiry_warning_hours" field.
+func (u *OrganizationUpsertBulk) SetReminderExpiryWarningHours(v int) *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetReminderExpiryWarningHours(v)
+	})
+}
+
+// AddReminderExpiryWarningHours adds v to the "reminder_expiry_warning_hours" field.
+func (u *OrganizationUpsertBulk) AddReminderExpiryWarningHours(v int) *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.AddReminderExpiryWarningHours(v)
+	})
+}
+
+// UpdateReminderExpiryWarningHours sets the "reminder_expiry_warning_hours" field to the value that was provided on create.
+func (u *OrganizationUpsertBulk) UpdateReminderExpiryWarningHours() *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdateReminderExpiryWarningHours()
+	})
+}
+
+// ClearReminderExpiryWarningHours clears the value of the "reminder_expiry_warning_hours" field.
+func (u *OrganizationUpsertBulk) ClearReminderExpiryWarningHours() *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.ClearReminderExpiryWarningHours()
 	})
 }
 

@@ -186,6 +186,59 @@ func (_u *OrganizationUpdate) SetNillableScimInviteOnProvision(v *bool) *Organiz
 	return _u
 }
 
+// SetRemindersEnabled sets the "reminders_enabled" field.
+func (_u *OrganizationUpdate) SetRemindersEnabled(v bool) *OrganizationUpdate {
+	_u.mutation.SetRemindersEnabled(v)
+	return _u
+}
+
+// SetNillableRemindersEnabled sets the "reminders_enabled" field if the given value is not nil.
+func (_u *OrganizationUpdate) SetNillableRemindersEnabled(v *bool) *OrganizationUpdate {
+	if v != nil {
+		_u.SetRemindersEnabled(*v)
+	}
+	return _u
+}
+
+// SetReminderAfterHours sets the "reminder_after_hours" field.
+func (_u *OrganizationUpdate) SetReminderAfterHours(v []int) *OrganizationUpdate {
+	_u.mutation.SetReminderAfterHours(v)
+	return _u
+}
+
+// AppendReminderAfterHours appends value to the "reminder_after_hours" field.
+func (_u *OrganizationUpdate) AppendReminderAfterHours(v []int) *OrganizationUpdate {
+	_u.mutation.AppendReminderAfterHours(v)
+	return _u
+}
+
+// SetReminderExpiryWarningHours sets the "reminder_expiry_warning_hours" field.
+func (_u *OrganizationUpdate) SetReminderExpiryWarningHours(v int) *OrganizationUpdate {
+	_u.mutation.ResetReminderExpiryWarningHours()
+	_u.mutation.SetReminderExpiryWarningHours(v)
+	return _u
+}
+
+// SetNillableReminderExpiryWarningHours sets the "reminder_expiry_warning_hours" field if the given value is not nil.
+func (_u *OrganizationUpdate) SetNillableReminderExpiryWarningHours(v *int) *OrganizationUpdate {
+	if v != nil {
+		_u.SetReminderExpiryWarningHours(*v)
+	}
+	return _u
+}
+
+// AddReminderExpiryWarningHours adds value to the "reminder_expiry_warning_hours" field.
+func (_u *OrganizationUpdate) AddReminderExpiryWarningHours(v int) *OrganizationUpdate {
+	_u.mutation.AddReminderExpiryWarningHours(v)
+	return _u
+}
+
+// ClearReminderExpiryWarningHours clears the value of the "reminder_expiry_warning_hours" field.
+func (_u *OrganizationUpdate) ClearReminderExpiryWarningHours() *OrganizationUpdate {
+	_u.mutation.ClearReminderExpiryWarningHours()
+	return _u
+}
+
 // Mutation returns the OrganizationMutation object of the builder.
 func (_u *OrganizationUpdate) Mutation() *OrganizationMutation {
 	return _u.mutation
@@ -337,6 +390,26 @@ func (_u *OrganizationUpdate) sqlSave(ctx context.Context) (_node int, err error
 	}
 	if value, ok := _u.mutation.ScimInviteOnProvision(); ok {
 		_spec.SetField(organization.FieldScimInviteOnProvision, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.RemindersEnabled(); ok {
+		_spec.SetField(organization.FieldRemindersEnabled, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.ReminderAfterHours(); ok {
+		_spec.SetField(organization.FieldReminderAfterHours, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedReminderAfterHours(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, organization.FieldReminderAfterHours, value)
+		})
+	}
+	if value, ok := _u.mutation.ReminderExpiryWarningHours(); ok {
+		_spec.SetField(organization.FieldReminderExpiryWarningHours, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedReminderExpiryWarningHours(); ok {
+		_spec.AddField(organization.FieldReminderExpiryWarningHours, field.TypeInt, value)
+	}
+	if _u.mutation.ReminderExpiryWarningHoursCleared() {
+		_spec.ClearField(organization.FieldReminderExpiryWarningHours, field.TypeInt)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -513,6 +586,59 @@ func (_u *OrganizationUpdateOne) SetNillableScimInviteOnProvision(v *bool) *Orga
 	if v != nil {
 		_u.SetScimInviteOnProvision(*v)
 	}
+	return _u
+}
+
+// SetRemindersEnabled sets the "reminders_enabled" field.
+func (_u *OrganizationUpdateOne) SetRemindersEnabled(v bool) *OrganizationUpdateOne {
+	_u.mutation.SetRemindersEnabled(v)
+	return _u
+}
+
+// SetNillableRemindersEnabled sets the "reminders_enabled" field if the given value is not nil.
+func (_u *OrganizationUpdateOne) SetNillableRemindersEnabled(v *bool) *OrganizationUpdateOne {
+	if v != nil {
+		_u.SetRemindersEnabled(*v)
+	}
+	return _u
+}
+
+// SetReminderAfterHours sets the "reminder_after_hours" field.
+func (_u *OrganizationUpdateOne) SetReminderAfterHours(v []int) *OrganizationUpdateOne {
+	_u.mutation.SetReminderAfterHours(v)
+	return _u
+}
+
+// AppendReminderAfterHours appends value to the "reminder_after_hours" field.
+func (_u *OrganizationUpdateOne) AppendReminderAfterHours(v []int) *OrganizationUpdateOne {
+	_u.mutation.AppendReminderAfterHours(v)
+	return _u
+}
+
+// SetReminderExpiryWarningHours sets the "reminder_expiry_warning_hours" field.
+func (_u *OrganizationUpdateOne) SetReminderExpiryWarningHours(v int) *OrganizationUpdateOne {
+	_u.mutation.ResetReminderExpiryWarningHours()
+	_u.mutation.SetReminderExpiryWarningHours(v)
+	return _u
+}
+
+// SetNillableReminderExpiryWarningHours sets the "reminder_expiry_warning_hours" field if the given value is not nil.
+func (_u *OrganizationUpdateOne) SetNillableReminderExpiryWarningHours(v *int) *OrganizationUpdateOne {
+	if v != nil {
+		_u.SetReminderExpiryWarningHours(*v)
+	}
+	return _u
+}
+
+// AddReminderExpiryWarningHours adds value to the "reminder_expiry_warning_hours" field.
+func (_u *OrganizationUpdateOne) AddReminderExpiryWarningHours(v int) *OrganizationUpdateOne {
+	_u.mutation.AddReminderExpiryWarningHours(v)
+	return _u
+}
+
+// ClearReminderExpiryWarningHours clears the value of the "reminder_expiry_warning_hours" field.
+func (_u *OrganizationUpdateOne) ClearReminderExpiryWarningHours() *OrganizationUpdateOne {
+	_u.mutation.ClearReminderExpiryWarningHours()
 	return _u
 }
 
@@ -697,6 +823,26 @@ func (_u *OrganizationUpdateOne) sqlSave(ctx context.Context) (_node *Organizati
 	}
 	if value, ok := _u.mutation.ScimInviteOnProvision(); ok {
 		_spec.SetField(organization.FieldScimInviteOnProvision, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.RemindersEnabled(); ok {
+		_spec.SetField(organization.FieldRemindersEnabled, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.ReminderAfterHours(); ok {
+		_spec.SetField(organization.FieldReminderAfterHours, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedReminderAfterHours(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, organization.FieldReminderAfterHours, value)
+		})
+	}
+	if value, ok := _u.mutation.ReminderExpiryWarningHours(); ok {
+		_spec.SetField(organization.FieldReminderExpiryWarningHours, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedReminderExpiryWarningHours(); ok {
+		_spec.AddField(organization.FieldReminderExpiryWarningHours, field.TypeInt, value)
+	}
+	if _u.mutation.ReminderExpiryWarningHoursCleared() {
+		_spec.ClearField(organization.FieldReminderExpiryWarningHours, field.TypeInt)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &Organization{config: _u.config}

@@ -48,6 +48,11 @@ func extraWeight(parent *ast.Definition, def *ast.FieldDefinition, schema *ast.S
 		return mutationWeight
 	case def.Name == "totalCount" && isConnection(parent):
 		return countWeight
+	case parent == schema.Query && (def.Name == "peopleStats" || def.Name == "invitationFunnel"):
+		// A GROUP BY over every matching person; the funnel, five.
+		return countWeight
+	case parent.Name == "BulkSend" && (def.Name == "accepted" || def.Name == "medianSecondsToAccept"):
+		return pageWeight // a query per send
 	case parent == schema.Query && (def.Name == "node" || def.Name == "nodes"):
 		return nodeWeight
 	case def.Type.Name() == "Node":

@@ -44,6 +44,9 @@ func (r *Resolver) BulkSend() generated.BulkSendResolver { return &bulkSendResol
 // Delivery returns generated.DeliveryResolver implementation.
 func (r *Resolver) Delivery() generated.DeliveryResolver { return &deliveryResolver{r} }
 
+// Organization returns generated.OrganizationResolver implementation.
+func (r *Resolver) Organization() generated.OrganizationResolver { return &organizationResolver{r} }
+
 // Query returns generated.QueryResolver implementation.
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 
@@ -64,6 +67,7 @@ type (
 	auditEventResolver      struct{ *Resolver }
 	bulkSendResolver        struct{ *Resolver }
 	deliveryResolver        struct{ *Resolver }
+	organizationResolver    struct{ *Resolver }
 	queryResolver           struct{ *Resolver }
 	userResolver            struct{ *Resolver }
 	webhookEndpointResolver struct{ *Resolver }

@@ -9,8 +9,10 @@ import (
 
 	"github.com/rollcall/rollcall/ent"
 	"github.com/rollcall/rollcall/ent/privacy"
+	"github.com/rollcall/rollcall/graph/model"
 	"github.com/rollcall/rollcall/internal/apperr"
 	"github.com/rollcall/rollcall/internal/history"
+	"github.com/rollcall/rollcall/internal/reminder"
 	"github.com/rollcall/rollcall/internal/viewer"
 )
 
@@ -86,4 +88,12 @@ func deliveryPage(ctx context.Context) *history.DeliveryPage {
 		}
 	}
 	return nil
+}
+
+// reminderPolicy is the service's form of a policy input (nil: unchanged).
+func reminderPolicy(in *model.ReminderPolicyInput) *reminder.Policy {
+	if in == nil {
+		return nil
+	}
+	return &reminder.Policy{Enabled: in.Enabled, AfterHours: in.AfterHours, ExpiryWarningHours: in.ExpiryWarningHours}
 }

@@ -121,7 +121,7 @@ func (r *mutationResolver) UpdateOrganization(ctx context.Context, input model.U
 		Name: input.Name, Products: input.Products,
 		InvitationTTLSeconds: input.InvitationTTLSeconds, ResetTTLSeconds: input.ResetTTLSeconds,
 		EmailFromName: input.EmailFromName, ReplyTo: input.ReplyTo,
-		DefaultLocale: input.DefaultLocale, SignInURL: input.SignInURL,
+		DefaultLocale: input.DefaultLocale, SignInURL: input.SignInURL, Reminders: reminderPolicy(input.Reminders),
 		ScimInviteOnProvision: input.ScimInviteOnProvision,
 	})
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/rollcall/rollcall/internal/notify"
 	"github.com/rollcall/rollcall/internal/org"
 	"github.com/rollcall/rollcall/internal/people"
+	"github.com/rollcall/rollcall/internal/stats"
 	"github.com/rollcall/rollcall/internal/template"
 	"github.com/rollcall/rollcall/internal/webhookout"
 )
@@ -45,4 +46,6 @@ type Resolver struct {
 	Feed     *event.Feed
 	// Webhooks manages outbound webhook endpoints.
 	Webhooks *webhookout.Service
+	// Stats answers peopleStats, invitationFunnel and a send's acceptances.
+	Stats *stats.Service
 }

@@ -202,6 +202,7 @@ const (
 	KindINVITATION         Kind = "INVITATION"
 	KindPASSWORD_RESET     Kind = "PASSWORD_RESET"
 	KindTEMPORARY_PASSWORD Kind = "TEMPORARY_PASSWORD"
+	KindREMINDER           Kind = "REMINDER"
 )
 
 func (k Kind) String() string {
@@ -211,7 +212,7 @@ func (k Kind) String() string {
 // KindValidator is a validator for the "kind" field enum values. It is called by the builders before save.
 func KindValidator(k Kind) error {
 	switch k {
-	case KindAUTO, KindINVITATION, KindPASSWORD_RESET, KindTEMPORARY_PASSWORD:
+	case KindAUTO, KindINVITATION, KindPASSWORD_RESET, KindTEMPORARY_PASSWORD, KindREMINDER:
 		return nil
 	default:
 		return fmt.Errorf("bulksend: invalid enum value for kind field: %q", k)

@@ -60,6 +60,8 @@ const (
 	FieldError = "error"
 	// FieldSentAt holds the string denoting the sent_at field in the database.
 	FieldSentAt = "sent_at"
+	// FieldReportedAt holds the string denoting the reported_at field in the database.
+	FieldReportedAt = "reported_at"
 	// EdgeOrganization holds the string denoting the organization edge name in mutations.
 	EdgeOrganization = "organization"
 	// Table holds the table name of the delivery in the database.
@@ -96,6 +98,7 @@ var Columns = []string{
 	FieldProviderMessageID,
 	FieldError,
 	FieldSentAt,
+	FieldReportedAt,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -145,6 +148,7 @@ const (
 	ActionPASSWORD_RESET     Action = "PASSWORD_RESET"
 	ActionTEMPORARY_PASSWORD Action = "TEMPORARY_PASSWORD"
 	ActionEMAIL_CHANGED      Action = "EMAIL_CHANGED"
+	ActionREMINDER           Action = "REMINDER"
 	ActionSKIP               Action = "SKIP"
 )
 
@@ -155,7 +159,7 @@ func (a Action) String() string {
 // ActionValidator is a validator for the "action" field enum values. It is called by the builders before save.
 func ActionValidator(a Action) error {
 	switch a {
-	case ActionINVITATION, ActionPASSWORD_RESET, ActionTEMPORARY_PASSWORD, ActionEMAIL_CHANGED, ActionSKIP:
+	case ActionINVITATION, ActionPASSWORD_RESET, ActionTEMPORARY_PASSWORD, ActionEMAIL_CHANGED, ActionREMINDER, ActionSKIP:
 		return nil
 	default:
 		return fmt.Errorf("delivery: invalid enum value for action field: %q", a)
@@ -275,6 +279,11 @@ func ByError(opts ...sql.OrderTermOption) OrderOption {
 // BySentAt orders the results by the sent_at field.
 func BySentAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldSentAt, opts...).ToFunc()
+}
+
+// ByReportedAt orders the results by the reported_at field.
+func ByReportedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldReportedAt, opts...).ToFunc()
 }
 
 // ByOrganizationField orders the results by organization field.

@@ -146,6 +146,11 @@ func SentAt(v time.Time) predicate.Delivery {
 	return predicate.Delivery(sql.FieldEQ(FieldSentAt, v))
 }
 
+// ReportedAt applies equality check predicate on the "reported_at" field. It's identical to ReportedAtEQ.
+func ReportedAt(v time.Time) predicate.Delivery {
+	return predicate.Delivery(sql.FieldEQ(FieldReportedAt, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Delivery {
 	return predicate.Delivery(sql.FieldEQ(FieldCreatedAt, v))
@@ -1109,6 +1114,56 @@ func SentAtIsNil() predicate.Delivery {
 // SentAtNotNil applies the NotNil predicate on the "sent_at" field.
 func SentAtNotNil() predicate.Delivery {
 	return predicate.Delivery(sql.FieldNotNull(FieldSentAt))
+}
+
+// ReportedAtEQ applies the EQ predicate on the "reported_at" field.
+func ReportedAtEQ(v time.Time) predicate.Delivery {
+	return predicate.Delivery(sql.FieldEQ(FieldReportedAt, v))
+}
+
+// ReportedAtNEQ applies the NEQ predicate on the "reported_at" field.
+func ReportedAtNEQ(v time.Time) predicate.Delivery {
+	return predicate.Delivery(sql.FieldNEQ(FieldReportedAt, v))
+}
+
+// ReportedAtIn applies the In predicate on the "reported_at" field.
+func ReportedAtIn(vs ...time.Time) predicate.Delivery {
+	return predicate.Delivery(sql.FieldIn(FieldReportedAt, vs...))
+}
+
+// ReportedAtNotIn applies the NotIn predicate on the "reported_at" field.
+func ReportedAtNotIn(vs ...time.Time) predicate.Delivery {
+	return predicate.Delivery(sql.FieldNotIn(FieldReportedAt, vs...))
+}
+
+// ReportedAtGT applies the GT predicate on the "reported_at" field.
+func ReportedAtGT(v time.Time) predicate.Delivery {
+	return predicate.Delivery(sql.FieldGT(FieldReportedAt, v))
+}
+
+// ReportedAtGTE applies the GTE predicate on the "reported_at" field.
+func ReportedAtGTE(v time.Time) predicate.Delivery {
+	return predicate.Delivery(sql.FieldGTE(FieldReportedAt, v))
+}
+
+// ReportedAtLT applies the LT predicate on the "reported_at" field.
+func ReportedAtLT(v time.Time) predicate.Delivery {
+	return predicate.Delivery(sql.FieldLT(FieldReportedAt, v))
+}
+
+// ReportedAtLTE applies the LTE predicate on the "reported_at" field.
+func ReportedAtLTE(v time.Time) predicate.Delivery {
+	return predicate.Delivery(sql.FieldLTE(FieldReportedAt, v))
+}
+
+// ReportedAtIsNil applies the IsNil predicate on the "reported_at" field.
+func ReportedAtIsNil() predicate.Delivery {
+	return predicate.Delivery(sql.FieldIsNull(FieldReportedAt))
+}
+
+// ReportedAtNotNil applies the NotNil predicate on the "reported_at" field.
+func ReportedAtNotNil() predicate.Delivery {
+	return predicate.Delivery(sql.FieldNotNull(FieldReportedAt))
 }
 
 // HasOrganization applies the HasEdge predicate on the "organization" edge.

@@ -111,6 +111,7 @@ const (
 	KindPASSWORD_RESET     Kind = "PASSWORD_RESET"
 	KindTEMPORARY_PASSWORD Kind = "TEMPORARY_PASSWORD"
 	KindEMAIL_CHANGED      Kind = "EMAIL_CHANGED"
+	KindREMINDER           Kind = "REMINDER"
 )
 
 func (k Kind) String() string {
@@ -120,7 +121,7 @@ func (k Kind) String() string {
 // KindValidator is a validator for the "kind" field enum values. It is called by the builders before save.
 func KindValidator(k Kind) error {
 	switch k {
-	case KindINVITATION, KindPASSWORD_RESET, KindTEMPORARY_PASSWORD, KindEMAIL_CHANGED:
+	case KindINVITATION, KindPASSWORD_RESET, KindTEMPORARY_PASSWORD, KindEMAIL_CHANGED, KindREMINDER:
 		return nil
 	default:
 		return fmt.Errorf("emailtemplate: invalid enum value for kind field: %q", k)

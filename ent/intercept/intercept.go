@@ -20,6 +20,7 @@ import (
 	"github.com/rollcall/rollcall/ent/organization"
 	"github.com/rollcall/rollcall/ent/passwordresetrequest"
 	"github.com/rollcall/rollcall/ent/predicate"
+	"github.com/rollcall/rollcall/ent/reminderround"
 	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent/session"
 	"github.com/rollcall/rollcall/ent/throttle"
@@ -384,6 +385,33 @@ func (f TraversePasswordResetRequest) Traverse(ctx context.Context, q ent.Query)
 	return fmt.Errorf("unexpected query type %T. expect *ent.PasswordResetRequestQuery", q)
 }
 
+// The ReminderRoundFunc type is an adapter to allow the use of ordinary function as a Querier.
+type ReminderRoundFunc func(context.Context, *ent.ReminderRoundQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f ReminderRoundFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.ReminderRoundQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.ReminderRoundQuery", q)
+}
+
+// The TraverseReminderRound type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseReminderRound func(context.Context, *ent.ReminderRoundQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseReminderRound) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseReminderRound) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ReminderRoundQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.ReminderRoundQuery", q)
+}
+
 // The RoleFunc type is an adapter to allow the use of ordinary function as a Querier.
 type RoleFunc func(context.Context, *ent.RoleQuery) (ent.Value, error)
 
@@ -652,6 +680,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.OrganizationQuery, predicate.Organization, organization.OrderOption]{typ: ent.TypeOrganization, tq: q}, nil
 	case *ent.PasswordResetRequestQuery:
 		return &query[*ent.PasswordResetRequestQuery, predicate.PasswordResetRequest, passwordresetrequest.OrderOption]{typ: ent.TypePasswordResetRequest, tq: q}, nil
+	case *ent.ReminderRoundQuery:
+		return &query[*ent.ReminderRoundQuery, predicate.ReminderRound, reminderround.OrderOption]{typ: ent.TypeReminderRound, tq: q}, nil
 	case *ent.RoleQuery:
 		return &query[*ent.RoleQuery, predicate.Role, role.OrderOption]{typ: ent.TypeRole, tq: q}, nil
 	case *ent.SessionQuery:

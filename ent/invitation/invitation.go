@@ -38,6 +38,10 @@ const (
 	FieldUsedAt = "used_at"
 	// FieldRevokedAt holds the string denoting the revoked_at field in the database.
 	FieldRevokedAt = "revoked_at"
+	// FieldBulkSendID holds the string denoting the bulk_send_id field in the database.
+	FieldBulkSendID = "bulk_send_id"
+	// FieldDeliveryID holds the string denoting the delivery_id field in the database.
+	FieldDeliveryID = "delivery_id"
 	// EdgeOrganization holds the string denoting the organization edge name in mutations.
 	EdgeOrganization = "organization"
 	// EdgeUser holds the string denoting the user edge name in mutations.
@@ -82,6 +86,8 @@ var Columns = []string{
 	FieldExpiresAt,
 	FieldUsedAt,
 	FieldRevokedAt,
+	FieldBulkSendID,
+	FieldDeliveryID,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -184,6 +190,16 @@ func ByUsedAt(opts ...sql.OrderTermOption) OrderOption {
 // ByRevokedAt orders the results by the revoked_at field.
 func ByRevokedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRevokedAt, opts...).ToFunc()
+}
+
+// ByBulkSendID orders the results by the bulk_send_id field.
+func ByBulkSendID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldBulkSendID, opts...).ToFunc()
+}
+
+// ByDeliveryID orders the results by the delivery_id field.
+func ByDeliveryID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldDeliveryID, opts...).ToFunc()
 }
 
 // ByOrganizationField orders the results by organization field.

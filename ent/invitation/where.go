@@ -100,6 +100,16 @@ func RevokedAt(v time.Time) predicate.Invitation {
 	return predicate.Invitation(sql.FieldEQ(FieldRevokedAt, v))
 }
 
+// BulkSendID applies equality check predicate on the "bulk_send_id" field. It's identical to BulkSendIDEQ.
+func BulkSendID(v int) predicate.Invitation {
+	return predicate.Invitation(sql.FieldEQ(FieldBulkSendID, v))
+}
+
+// DeliveryID applies equality check predicate on the "delivery_id" field. It's identical to DeliveryIDEQ.
+func DeliveryID(v int) predicate.Invitation {
+	return predicate.Invitation(sql.FieldEQ(FieldDeliveryID, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Invitation {
 	return predicate.Invitation(sql.FieldEQ(FieldCreatedAt, v))
@@ -448,6 +458,106 @@ func RevokedAtIsNil() predicate.Invitation {
 // RevokedAtNotNil applies the NotNil predicate on the "revoked_at" field.
 func RevokedAtNotNil() predicate.Invitation {
 	return predicate.Invitation(sql.FieldNotNull(FieldRevokedAt))
+}
+
+// BulkSendIDEQ applies the EQ predicate on the "bulk_send_id" field.
+func BulkSendIDEQ(v int) predicate.Invitation {
+	return predicate.Invitation(sql.FieldEQ(FieldBulkSendID, v))
+}
+
+// BulkSendIDNEQ applies the NEQ predicate on the "bulk_send_id" field.
+func BulkSendIDNEQ(v int) predicate.Invitation {
+	return predicate.Invitation(sql.FieldNEQ(FieldBulkSendID, v))
+}
+
+// BulkSendIDIn applies the In predicate on the "bulk_send_id" field.
+func BulkSendIDIn(vs ...int) predicate.Invitation {
+	return predicate.Invitation(sql.FieldIn(FieldBulkSendID, vs...))
+}
+
+// BulkSendIDNotIn applies the NotIn predicate on the "bulk_send_id" field.
+func BulkSendIDNotIn(vs ...int) predicate.Invitation {
+	return predicate.Invitation(sql.FieldNotIn(FieldBulkSendID, vs...))
+}
+
+// BulkSendIDGT applies the GT predicate on the "bulk_send_id" field.
+func BulkSendIDGT(v int) predicate.Invitation {
+	return predicate.Invitation(sql.FieldGT(FieldBulkSendID, v))
+}
+
+// BulkSendIDGTE applies the GTE predicate on the "bulk_send_id" field.
+func BulkSendIDGTE(v int) predicate.Invitation {
+	return predicate.Invitation(sql.FieldGTE(FieldBulkSendID, v))
+}
+
+// BulkSendIDLT applies the LT predicate on the "bulk_send_id" field.
+func BulkSendIDLT(v int) predicate.Invitation {
+	return predicate.Invitation(sql.FieldLT(FieldBulkSendID, v))
+}
+
+// BulkSendIDLTE applies the LTE predicate on the "bulk_send_id" field.
+func BulkSendIDLTE(v int) predicate.Invitation {
+	return predicate.Invitation(sql.FieldLTE(FieldBulkSendID, v))
+}
+
+// BulkSendIDIsNil applies the IsNil predicate on the "bulk_send_id" field.
+func BulkSendIDIsNil() predicate.Invitation {
+	return predicate.Invitation(sql.FieldIsNull(FieldBulkSendID))
+}
+
+// BulkSendIDNotNil applies the NotNil predicate on the "bulk_send_id" field.
+func BulkSendIDNotNil() predicate.Invitation {
+	return predicate.Invitation(sql.FieldNotNull(FieldBulkSendID))
+}
+
+// DeliveryIDEQ applies the EQ predicate on the "delivery_id" field.
+func DeliveryIDEQ(v int) predicate.Invitation {
+	return predicate.Invitation(sql.FieldEQ(FieldDeliveryID, v))
+}
+
+// DeliveryIDNEQ applies the NEQ predicate on the "delivery_id" field.
+func DeliveryIDNEQ(v int) predicate.Invitation {
+	return predicate.Invitation(sql.FieldNEQ(FieldDeliveryID, v))
+}
+
+// DeliveryIDIn applies the In predicate on the "delivery_id" field.
+func DeliveryIDIn(vs ...int) predicate.Invitation {
+	return predicate.Invitation(sql.FieldIn(FieldDeliveryID, vs...))
+}
+
+// DeliveryIDNotIn applies the NotIn predicate on the "delivery_id" field.
+func DeliveryIDNotIn(vs ...int) predicate.Invitation {
+	return predicate.Invitation(sql.FieldNotIn(FieldDeliveryID, vs...))
+}
+
+// DeliveryIDGT applies the GT predicate on the "delivery_id" field.
+func DeliveryIDGT(v int) predicate.Invitation {
+	return predicate.Invitation(sql.FieldGT(FieldDeliveryID, v))
+}
+
+// DeliveryIDGTE applies the GTE predicate on the "delivery_id" field.
+func DeliveryIDGTE(v int) predicate.Invitation {
+	return predicate.Invitation(sql.FieldGTE(FieldDeliveryID, v))
+}
+
+// DeliveryIDLT applies the LT predicate on the "delivery_id" field.
+func DeliveryIDLT(v int) predicate.Invitation {
+	return predicate.Invitation(sql.FieldLT(FieldDeliveryID, v))
+}
+
+// DeliveryIDLTE applies the LTE predicate on the "delivery_id" field.
+func DeliveryIDLTE(v int) predicate.Invitation {
+	return predicate.Invitation(sql.FieldLTE(FieldDeliveryID, v))
+}
+
+// DeliveryIDIsNil applies the IsNil predicate on the "delivery_id" field.
+func DeliveryIDIsNil() predicate.Invitation {
+	return predicate.Invitation(sql.FieldIsNull(FieldDeliveryID))
+}
+
+// DeliveryIDNotNil applies the NotNil predicate on the "delivery_id" field.
+func DeliveryIDNotNil() predicate.Invitation {
+	return predicate.Invitation(sql.FieldNotNull(FieldDeliveryID))
 }
 
 // HasOrganization applies the HasEdge predicate on the "organization" edge.

@@ -112,7 +112,7 @@ var (
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"QUEUED", "RUNNING", "COMPLETED", "CANCELLED", "FAILED"}, Default: "QUEUED"},
-		{Name: "kind", Type: field.TypeEnum, Enums: []string{"AUTO", "INVITATION", "PASSWORD_RESET", "TEMPORARY_PASSWORD"}},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"AUTO", "INVITATION", "PASSWORD_RESET", "TEMPORARY_PASSWORD", "REMINDER"}},
 		{Name: "trigger", Type: field.TypeEnum, Enums: []string{"MANUAL", "IMPORT", "REMINDER", "SCIM"}, Default: "MANUAL"},
 		{Name: "total", Type: field.TypeInt, Default: 0},
 		{Name: "sent", Type: field.TypeInt, Default: 0},
@@ -184,7 +184,7 @@ var (
 		{Name: "bulk_send_id", Type: field.TypeInt, Nullable: true},
 		{Name: "user_id", Type: field.TypeInt, Nullable: true},
 		{Name: "email", Type: field.TypeString, Size: 320},
-		{Name: "action", Type: field.TypeEnum, Enums: []string{"INVITATION", "PASSWORD_RESET", "TEMPORARY_PASSWORD", "EMAIL_CHANGED", "SKIP"}},
+		{Name: "action", Type: field.TypeEnum, Enums: []string{"INVITATION", "PASSWORD_RESET", "TEMPORARY_PASSWORD", "EMAIL_CHANGED", "REMINDER", "SKIP"}},
 		{Name: "requested_by_id", Type: field.TypeInt, Nullable: true},
 		{Name: "requested_by_key_id", Type: field.TypeInt, Nullable: true},
 		{Name: "new_email", Type: field.TypeString, Nullable: true, Size: 320},
@@ -198,6 +198,7 @@ var (
 		{Name: "provider_message_id", Type: field.TypeString, Nullable: true},
 		{Name: "error", Type: field.TypeString, Nullable: true, Size: 2000},
 		{Name: "sent_at", Type: field.TypeTime, Nullable: true},
+		{Name: "reported_at", Type: field.TypeTime, Nullable: true},
 		{Name: "organization_id", Type: field.TypeInt},
 	}
 	// DeliveriesTable holds the schema information for the "deliveries" table.
@@ -208,7 +209,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "deliveries_organizations_organization",
-				Columns:    []*schema.Column{DeliveriesColumns[20]},
+				Columns:    []*schema.Column{DeliveriesColumns[21]},
 				RefColumns: []*schema.Column{OrganizationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -245,6 +246,22 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{DeliveriesColumns[4]},
 			},
+			{
+				Name:    "delivery_link_sent",
+				Unique:  false,
+				Columns: []*schema.Column{DeliveriesColumns[21], DeliveriesColumns[19]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "sent_at IS NOT NULL AND action IN ('INVITATION', 'REMINDER')",
+				},
+			},
+			{
+				Name:    "delivery_link_reported",
+				Unique:  false,
+				Columns: []*schema.Column{DeliveriesColumns[21], DeliveriesColumns[20], DeliveriesColumns[11]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "reported_at IS NOT NULL AND action IN ('INVITATION', 'REMINDER')",
+				},
+			},
 		},
 	}
 	// EmailTemplatesColumns holds the columns for the "email_templates" table.
@@ -252,7 +269,7 @@ var (
 		{Name: "id", Type: field.TypeInt, Increment: true},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
-		{Name: "kind", Type: field.TypeEnum, Enums: []string{"INVITATION", "PASSWORD_RESET", "TEMPORARY_PASSWORD", "EMAIL_CHANGED"}},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"INVITATION", "PASSWORD_RESET", "TEMPORARY_PASSWORD", "EMAIL_CHANGED", "REMINDER"}},
 		{Name: "locale", Type: field.TypeString, Nullable: true, Size: 64},
 		{Name: "subject", Type: field.TypeString, Size: 500},
 		{Name: "html", Type: field.TypeString, Size: 2147483647},
@@ -400,6 +417,8 @@ var (
 		{Name: "expires_at", Type: field.TypeTime},
 		{Name: "used_at", Type: field.TypeTime, Nullable: true},
 		{Name: "revoked_at", Type: field.TypeTime, Nullable: true},
+		{Name: "bulk_send_id", Type: field.TypeInt, Nullable: true},
+		{Name: "delivery_id", Type: field.TypeInt, Nullable: true},
 		{Name: "organization_id", Type: field.TypeInt},
 		{Name: "user_id", Type: field.TypeInt},
 		{Name: "created_by_id", Type: field.TypeInt, Nullable: true},
@@ -412,19 +431,19 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "invitations_organizations_organization",
-				Columns:    []*schema.Column{InvitationsColumns[8]},
+				Columns:    []*schema.Column{InvitationsColumns[10]},
 				RefColumns: []*schema.Column{OrganizationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "invitations_users_user",
-				Columns:    []*schema.Column{InvitationsColumns[9]},
+				Columns:    []*schema.Column{InvitationsColumns[11]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
 			{
 				Symbol:     "invitations_users_created_by",
-				Columns:    []*schema.Column{InvitationsColumns[10]},
+				Columns:    []*schema.Column{InvitationsColumns[12]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -433,7 +452,31 @@ var (
 			{
 				Name:    "invitation_user_id_kind",
 				Unique:  false,
-				Columns: []*schema.Column{InvitationsColumns[9], InvitationsColumns[4]},
+				Columns: []*schema.Column{InvitationsColumns[11], InvitationsColumns[4]},
+			},
+			{
+				Name:    "invitation_bulk_send_id_used_at",
+				Unique:  false,
+				Columns: []*schema.Column{InvitationsColumns[8], InvitationsColumns[6]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "bulk_send_id IS NOT NULL AND used_at IS NOT NULL",
+				},
+			},
+			{
+				Name:    "invitation_organization_id_used_at_kind",
+				Unique:  false,
+				Columns: []*schema.Column{InvitationsColumns[10], InvitationsColumns[6], InvitationsColumns[4]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "used_at IS NOT NULL",
+				},
+			},
+			{
+				Name:    "invitation_organization_id_expires_at_kind",
+				Unique:  false,
+				Columns: []*schema.Column{InvitationsColumns[10], InvitationsColumns[5], InvitationsColumns[4]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "used_at IS NULL AND revoked_at IS NULL",
+				},
 			},
 		},
 	}
@@ -497,6 +540,9 @@ var (
 		{Name: "default_locale", Type: field.TypeString, Size: 64, Default: "en"},
 		{Name: "sign_in_url", Type: field.TypeString, Nullable: true, Size: 2000},
 		{Name: "scim_invite_on_provision", Type: field.TypeBool, Default: false},
+		{Name: "reminders_enabled", Type: field.TypeBool, Default: false},
+		{Name: "reminder_after_hours", Type: field.TypeJSON},
+		{Name: "reminder_expiry_warning_hours", Type: field.TypeInt, Nullable: true},
 	}
 	// OrganizationsTable holds the schema information for the "organizations" table.
 	OrganizationsTable = &schema.Table{
@@ -526,6 +572,38 @@ var (
 				Name:    "passwordresetrequest_lease_expires_at",
 				Unique:  false,
 				Columns: []*schema.Column{PasswordResetRequestsColumns[6]},
+			},
+		},
+	}
+	// ReminderRoundsColumns holds the columns for the "reminder_rounds" table.
+	ReminderRoundsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "user_id", Type: field.TypeInt},
+		{Name: "series_at", Type: field.TypeTime},
+		{Name: "round", Type: field.TypeInt},
+		{Name: "bulk_send_id", Type: field.TypeInt, Nullable: true},
+		{Name: "organization_id", Type: field.TypeInt},
+	}
+	// ReminderRoundsTable holds the schema information for the "reminder_rounds" table.
+	ReminderRoundsTable = &schema.Table{
+		Name:       "reminder_rounds",
+		Columns:    ReminderRoundsColumns,
+		PrimaryKey: []*schema.Column{ReminderRoundsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "reminder_rounds_organizations_organization",
+				Columns:    []*schema.Column{ReminderRoundsColumns[7]},
+				RefColumns: []*schema.Column{OrganizationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "reminderround_user_id_series_at_round",
+				Unique:  true,
+				Columns: []*schema.Column{ReminderRoundsColumns[3], ReminderRoundsColumns[4], ReminderRoundsColumns[5]},
 			},
 		},
 	}
@@ -651,6 +729,8 @@ var (
 		{Name: "scim_external_id", Type: field.TypeString, Nullable: true, Size: 320},
 		{Name: "scim_linked", Type: field.TypeBool, Default: false},
 		{Name: "scim_invite_pending", Type: field.TypeBool, Default: false},
+		{Name: "reminder_round", Type: field.TypeInt, Default: 0},
+		{Name: "round_anchor_at", Type: field.TypeTime, Nullable: true},
 		{Name: "organization_id", Type: field.TypeInt},
 		{Name: "role_id", Type: field.TypeInt},
 	}
@@ -662,13 +742,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "users_organizations_organization",
-				Columns:    []*schema.Column{UsersColumns[25]},
+				Columns:    []*schema.Column{UsersColumns[27]},
 				RefColumns: []*schema.Column{OrganizationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "users_roles_role",
-				Columns:    []*schema.Column{UsersColumns[26]},
+				Columns:    []*schema.Column{UsersColumns[28]},
 				RefColumns: []*schema.Column{RolesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -677,12 +757,12 @@ var (
 			{
 				Name:    "user_organization_id_email_normalized",
 				Unique:  true,
-				Columns: []*schema.Column{UsersColumns[25], UsersColumns[4]},
+				Columns: []*schema.Column{UsersColumns[27], UsersColumns[4]},
 			},
 			{
 				Name:    "user_organization_id_username_normalized",
 				Unique:  true,
-				Columns: []*schema.Column{UsersColumns[25], UsersColumns[6]},
+				Columns: []*schema.Column{UsersColumns[27], UsersColumns[6]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "username_normalized IS NOT NULL",
 				},
@@ -690,32 +770,37 @@ var (
 			{
 				Name:    "user_organization_id_status_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[25], UsersColumns[10], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[27], UsersColumns[10], UsersColumns[0]},
 			},
 			{
 				Name:    "user_organization_id_role_id_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[25], UsersColumns[26], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[27], UsersColumns[28], UsersColumns[0]},
+			},
+			{
+				Name:    "user_stats_status_role",
+				Unique:  false,
+				Columns: []*schema.Column{UsersColumns[27], UsersColumns[10], UsersColumns[28]},
 			},
 			{
 				Name:    "user_organization_id_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[25], UsersColumns[1], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[27], UsersColumns[1], UsersColumns[0]},
 			},
 			{
 				Name:    "user_organization_id_invited_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[25], UsersColumns[14], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[27], UsersColumns[14], UsersColumns[0]},
 			},
 			{
 				Name:    "user_organization_id_last_login_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[25], UsersColumns[18], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[27], UsersColumns[18], UsersColumns[0]},
 			},
 			{
 				Name:    "user_organization_id_last_email_status_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[25], UsersColumns[19], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[27], UsersColumns[19], UsersColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "last_email_status IS NOT NULL",
 				},
@@ -723,7 +808,7 @@ var (
 			{
 				Name:    "user_organization_id_invite_expires_at",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[25], UsersColumns[15]},
+				Columns: []*schema.Column{UsersColumns[27], UsersColumns[15]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "status = 'INVITED'",
 				},
@@ -731,7 +816,7 @@ var (
 			{
 				Name:    "user_organization_id_scim_user_name_normalized",
 				Unique:  true,
-				Columns: []*schema.Column{UsersColumns[25], UsersColumns[21]},
+				Columns: []*schema.Column{UsersColumns[27], UsersColumns[21]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "scim_user_name_normalized IS NOT NULL",
 				},
@@ -739,7 +824,7 @@ var (
 			{
 				Name:    "user_organization_id_scim_external_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[25], UsersColumns[22]},
+				Columns: []*schema.Column{UsersColumns[27], UsersColumns[22]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "scim_external_id IS NOT NULL",
 				},
@@ -747,9 +832,17 @@ var (
 			{
 				Name:    "user_organization_id_scim_invite_pending",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[25], UsersColumns[24]},
+				Columns: []*schema.Column{UsersColumns[27], UsersColumns[24]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "scim_invite_pending",
+				},
+			},
+			{
+				Name:    "user_reminder_due",
+				Unique:  false,
+				Columns: []*schema.Column{UsersColumns[27], UsersColumns[25], UsersColumns[26]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "status = 'INVITED'",
 				},
 			},
 		},
@@ -1013,6 +1106,7 @@ var (
 		NotificationsTable,
 		OrganizationsTable,
 		PasswordResetRequestsTable,
+		ReminderRoundsTable,
 		RolesTable,
 		SessionsTable,
 		ThrottlesTable,
@@ -1077,6 +1171,10 @@ func init() {
 	}
 	PasswordResetRequestsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(51539607552),
+	}
+	ReminderRoundsTable.ForeignKeys[0].RefTable = OrganizationsTable
+	ReminderRoundsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(85899345920),
 	}
 	RolesTable.ForeignKeys[0].RefTable = OrganizationsTable
 	RolesTable.Annotation = &entsql.Annotation{

@@ -38,6 +38,12 @@ const (
 	FieldSignInURL = "sign_in_url"
 	// FieldScimInviteOnProvision holds the string denoting the scim_invite_on_provision field in the database.
 	FieldScimInviteOnProvision = "scim_invite_on_provision"
+	// FieldRemindersEnabled holds the string denoting the reminders_enabled field in the database.
+	FieldRemindersEnabled = "reminders_enabled"
+	// FieldReminderAfterHours holds the string denoting the reminder_after_hours field in the database.
+	FieldReminderAfterHours = "reminder_after_hours"
+	// FieldReminderExpiryWarningHours holds the string denoting the reminder_expiry_warning_hours field in the database.
+	FieldReminderExpiryWarningHours = "reminder_expiry_warning_hours"
 	// Table holds the table name of the organization in the database.
 	Table = "organizations"
 )
@@ -57,6 +63,9 @@ var Columns = []string{
 	FieldDefaultLocale,
 	FieldSignInURL,
 	FieldScimInviteOnProvision,
+	FieldRemindersEnabled,
+	FieldReminderAfterHours,
+	FieldReminderExpiryWarningHours,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -111,6 +120,10 @@ var (
 	SignInURLValidator func(string) error
 	// DefaultScimInviteOnProvision holds the default value on creation for the "scim_invite_on_provision" field.
 	DefaultScimInviteOnProvision bool
+	// DefaultRemindersEnabled holds the default value on creation for the "reminders_enabled" field.
+	DefaultRemindersEnabled bool
+	// DefaultReminderAfterHours holds the default value on creation for the "reminder_after_hours" field.
+	DefaultReminderAfterHours []int
 )
 
 // OrderOption defines the ordering options for the Organization queries.
@@ -174,4 +187,14 @@ func BySignInURL(opts ...sql.OrderTermOption) OrderOption {
 // ByScimInviteOnProvision orders the results by the scim_invite_on_provision field.
 func ByScimInviteOnProvision(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldScimInviteOnProvision, opts...).ToFunc()
+}
+
+// ByRemindersEnabled orders the results by the reminders_enabled field.
+func ByRemindersEnabled(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRemindersEnabled, opts...).ToFunc()
+}
+
+// ByReminderExpiryWarningHours orders the results by the reminder_expiry_warning_hours field.
+func ByReminderExpiryWarningHours(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldReminderExpiryWarningHours, opts...).ToFunc()
 }

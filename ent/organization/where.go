@@ -109,6 +109,16 @@ func ScimInviteOnProvision(v bool) predicate.Organization {
 	return predicate.Organization(sql.FieldEQ(FieldScimInviteOnProvision, v))
 }
 
+// RemindersEnabled applies equality check predicate on the "reminders_enabled" field. It's identical to RemindersEnabledEQ.
+func RemindersEnabled(v bool) predicate.Organization {
+	return predicate.Organization(sql.FieldEQ(FieldRemindersEnabled, v))
+}
+
+// ReminderExpiryWarningHours applies equality check predicate on the "reminder_expiry_warning_hours" field. It's identical to ReminderExpiryWarningHoursEQ.
+func ReminderExpiryWarningHours(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldEQ(FieldReminderExpiryWarningHours, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Organization {
 	return predicate.Organization(sql.FieldEQ(FieldCreatedAt, v))
@@ -687,6 +697,66 @@ func ScimInviteOnProvisionEQ(v bool) predicate.Organization {
 // ScimInviteOnProvisionNEQ applies the NEQ predicate on the "scim_invite_on_provision" field.
 func ScimInviteOnProvisionNEQ(v bool) predicate.Organization {
 	return predicate.Organization(sql.FieldNEQ(FieldScimInviteOnProvision, v))
+}
+
+// RemindersEnabledEQ applies the EQ predicate on the "reminders_enabled" field.
+func RemindersEnabledEQ(v bool) predicate.Organization {
+	return predicate.Organization(sql.FieldEQ(FieldRemindersEnabled, v))
+}
+
+// RemindersEnabledNEQ applies the NEQ predicate on the "reminders_enabled" field.
+func RemindersEnabledNEQ(v bool) predicate.Organization {
+	return predicate.Organization(sql.FieldNEQ(FieldRemindersEnabled, v))
+}
+
+// ReminderExpiryWarningHoursEQ applies the EQ predicate on the "reminder_expiry_warning_hours" field.
+func ReminderExpiryWarningHoursEQ(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldEQ(FieldReminderExpiryWarningHours, v))
+}
+
+// ReminderExpiryWarningHoursNEQ applies the NEQ predicate on the "reminder_expiry_warning_hours" field.
+func ReminderExpiryWarningHoursNEQ(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldNEQ(FieldReminderExpiryWarningHours, v))
+}
+
+// ReminderExpiryWarningHoursIn applies the In predicate on the "reminder_expiry_warning_hours" field.
+func ReminderExpiryWarningHoursIn(vs ...int) predicate.Organization {
+	return predicate.Organization(sql.FieldIn(FieldReminderExpiryWarningHours, vs...))
+}
+
+// ReminderExpiryWarningHoursNotIn applies the NotIn predicate on the "reminder_expiry_warning_hours" field.
+func ReminderExpiryWarningHoursNotIn(vs ...int) predicate.Organization {
+	return predicate.Organization(sql.FieldNotIn(FieldReminderExpiryWarningHours, vs...))
+}
+
+// ReminderExpiryWarningHoursGT applies the GT predicate on the "reminder_expiry_warning_hours" field.
+func ReminderExpiryWarningHoursGT(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldGT(FieldReminderExpiryWarningHours, v))
+}
+
+// ReminderExpiryWarningHoursGTE applies the GTE predicate on the "reminder_expiry_warning_hours" field.
+func ReminderExpiryWarningHoursGTE(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldGTE(FieldReminderExpiryWarningHours, v))
+}
+
+// ReminderExpiryWarningHoursLT applies the LT predicate on the "reminder_expiry_warning_hours" field.
+func ReminderExpiryWarningHoursLT(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldLT(FieldReminderExpiryWarningHours, v))
+}
+
+// ReminderExpiryWarningHoursLTE applies the LTE predicate on the "reminder_expiry_warning_hours" field.
+func ReminderExpiryWarningHoursLTE(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldLTE(FieldReminderExpiryWarningHours, v))
+}
+
+// ReminderExpiryWarningHoursIsNil applies the IsNil predicate on the "reminder_expiry_warning_hours" field.
+func ReminderExpiryWarningHoursIsNil() predicate.Organization {
+	return predicate.Organization(sql.FieldIsNull(FieldReminderExpiryWarningHours))
+}
+
+// ReminderExpiryWarningHoursNotNil applies the NotNil predicate on the "reminder_expiry_warning_hours" field.
+func ReminderExpiryWarningHoursNotNil() predicate.Organization {
+	return predicate.Organization(sql.FieldNotNull(FieldReminderExpiryWarningHours))
 }
 
 // And groups predicates with the AND operator between them.

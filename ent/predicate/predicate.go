@@ -39,6 +39,9 @@ type Organization func(*sql.Selector)
 // PasswordResetRequest is the predicate function for passwordresetrequest builders.
 type PasswordResetRequest func(*sql.Selector)
 
+// ReminderRound is the predicate function for reminderround builders.
+type ReminderRound func(*sql.Selector)
+
 // Role is the predicate function for role builders.
 type Role func(*sql.Selector)
 

@@ -375,6 +375,30 @@ func (f PasswordResetRequestMutationRuleFunc) EvalMutation(ctx context.Context, 
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.PasswordResetRequestMutation", m)
 }
 
+// The ReminderRoundQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type ReminderRoundQueryRuleFunc func(context.Context, *ent.ReminderRoundQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f ReminderRoundQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ReminderRoundQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.ReminderRoundQuery", q)
+}
+
+// The ReminderRoundMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type ReminderRoundMutationRuleFunc func(context.Context, *ent.ReminderRoundMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f ReminderRoundMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.ReminderRoundMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.ReminderRoundMutation", m)
+}
+
 // The RoleQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type RoleQueryRuleFunc func(context.Context, *ent.RoleQuery) error
@@ -648,6 +672,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.PasswordResetRequestQuery:
 		return q.Filter(), nil
+	case *ent.ReminderRoundQuery:
+		return q.Filter(), nil
 	case *ent.RoleQuery:
 		return q.Filter(), nil
 	case *ent.SessionQuery:
@@ -694,6 +720,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.OrganizationMutation:
 		return m.Filter(), nil
 	case *ent.PasswordResetRequestMutation:
+		return m.Filter(), nil
+	case *ent.ReminderRoundMutation:
 		return m.Filter(), nil
 	case *ent.RoleMutation:
 		return m.Filter(), nil

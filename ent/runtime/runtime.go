@@ -17,6 +17,7 @@ import (
 	"github.com/rollcall/rollcall/ent/notification"
 	"github.com/rollcall/rollcall/ent/organization"
 	"github.com/rollcall/rollcall/ent/passwordresetrequest"
+	"github.com/rollcall/rollcall/ent/reminderround"
 	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent/schema"
 	"github.com/rollcall/rollcall/ent/session"
@@ -544,6 +545,14 @@ func init() {
 	organizationDescScimInviteOnProvision := organizationFields[9].Descriptor()
 	// organization.DefaultScimInviteOnProvision holds the default value on creation for the scim_invite_on_provision field.
 	organization.DefaultScimInviteOnProvision = organizationDescScimInviteOnProvision.Default.(bool)
+	// organizationDescRemindersEnabled is the schema descriptor for reminders_enabled field.
+	organizationDescRemindersEnabled := organizationFields[10].Descriptor()
+	// organization.DefaultRemindersEnabled holds the default value on creation for the reminders_enabled field.
+	organization.DefaultRemindersEnabled = organizationDescRemindersEnabled.Default.(bool)
+	// organizationDescReminderAfterHours is the schema descriptor for reminder_after_hours field.
+	organizationDescReminderAfterHours := organizationFields[11].Descriptor()
+	// organization.DefaultReminderAfterHours holds the default value on creation for the reminder_after_hours field.
+	organization.DefaultReminderAfterHours = organizationDescReminderAfterHours.Default.([]int)
 	passwordresetrequest.Policy = privacy.NewPolicies(schema.PasswordResetRequest{})
 	passwordresetrequest.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
@@ -575,6 +584,34 @@ func init() {
 	passwordresetrequestDescAttempts := passwordresetrequestFields[6].Descriptor()
 	// passwordresetrequest.DefaultAttempts holds the default value on creation for the attempts field.
 	passwordresetrequest.DefaultAttempts = passwordresetrequestDescAttempts.Default.(int)
+	reminderroundMixin := schema.ReminderRound{}.Mixin()
+	reminderround.Policy = privacy.NewPolicies(reminderroundMixin[1], schema.ReminderRound{})
+	reminderround.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := reminderround.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	reminderroundMixinFields0 := reminderroundMixin[0].Fields()
+	_ = reminderroundMixinFields0
+	reminderroundFields := schema.ReminderRound{}.Fields()
+	_ = reminderroundFields
+	// reminderroundDescCreatedAt is the schema descriptor for created_at field.
+	reminderroundDescCreatedAt := reminderroundMixinFields0[0].Descriptor()
+	// reminderround.DefaultCreatedAt holds the default value on creation for the created_at field.
+	reminderround.DefaultCreatedAt = reminderroundDescCreatedAt.Default.(func() time.Time)
+	// reminderroundDescUpdatedAt is the schema descriptor for updated_at field.
+	reminderroundDescUpdatedAt := reminderroundMixinFields0[1].Descriptor()
+	// reminderround.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	reminderround.DefaultUpdatedAt = reminderroundDescUpdatedAt.Default.(func() time.Time)
+	// reminderround.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	reminderround.UpdateDefaultUpdatedAt = reminderroundDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// reminderroundDescRound is the schema descriptor for round field.
+	reminderroundDescRound := reminderroundFields[2].Descriptor()
+	// reminderround.RoundValidator is a validator for the "round" field. It is called by the builders before save.
+	reminderround.RoundValidator = reminderroundDescRound.Validators[0].(func(int) error)
 	roleMixin := schema.Role{}.Mixin()
 	role.Policy = privacy.NewPolicies(roleMixin[1], schema.Role{})
 	role.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -782,6 +819,12 @@ func init() {
 	userDescScimInvitePending := userFields[22].Descriptor()
 	// user.DefaultScimInvitePending holds the default value on creation for the scim_invite_pending field.
 	user.DefaultScimInvitePending = userDescScimInvitePending.Default.(bool)
+	// userDescReminderRound is the schema descriptor for reminder_round field.
+	userDescReminderRound := userFields[23].Descriptor()
+	// user.DefaultReminderRound holds the default value on creation for the reminder_round field.
+	user.DefaultReminderRound = userDescReminderRound.Default.(int)
+	// user.ReminderRoundValidator is a validator for the "reminder_round" field. It is called by the builders before save.
+	user.ReminderRoundValidator = userDescReminderRound.Validators[0].(func(int) error)
 	userimportMixin := schema.UserImport{}.Mixin()
 	userimport.Policy = privacy.NewPolicies(userimportMixin[1], schema.UserImport{})
 	userimport.Hooks[0] = func(next ent.Mutator) ent.Mutator {

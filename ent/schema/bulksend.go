@@ -18,7 +18,7 @@ func (BulkSend) Fields() []ent.Field {
 	return []ent.Field{
 		field.Enum("status").Values("QUEUED", "RUNNING", "COMPLETED", "CANCELLED", "FAILED").
 			Default("QUEUED").Annotations(entgql.Type("BulkSendStatus")),
-		field.Enum("kind").Values("AUTO", "INVITATION", "PASSWORD_RESET", "TEMPORARY_PASSWORD").
+		field.Enum("kind").Values("AUTO", "INVITATION", "PASSWORD_RESET", "TEMPORARY_PASSWORD", "REMINDER").
 			Immutable().Annotations(entgql.Type("SendKind")),
 		field.Enum("trigger").Values("MANUAL", "IMPORT", "REMINDER", "SCIM").Default("MANUAL").Immutable().
 			Comment("What started the send: MANUAL (sendInvitations, inviteUsers), IMPORT (importUsers with sendInvitations, the CLI import), REMINDER or SCIM.").

@@ -34,7 +34,7 @@ func (Delivery) Fields() []ent.Field {
 		field.Int("user_id").Optional().Nillable().Annotations(internal),
 		field.String("email").MaxLen(320).
 			Comment("The address the email went (or was to go) to."),
-		field.Enum("action").Values("INVITATION", "PASSWORD_RESET", "TEMPORARY_PASSWORD", "EMAIL_CHANGED", "SKIP").
+		field.Enum("action").Values("INVITATION", "PASSWORD_RESET", "TEMPORARY_PASSWORD", "EMAIL_CHANGED", "REMINDER", "SKIP").
 			Annotations(internal),
 		// requested_by_id is who asked for one person's email (the inviter
 		// the email names); null for a bulk send's (its creator) and for
@@ -61,6 +61,10 @@ func (Delivery) Fields() []ent.Field {
 		field.String("error").Optional().Nillable().MaxLen(2000).Annotations(internal),
 		field.Time("sent_at").Optional().Nillable().
 			Comment("When the provider took the email; null until then."),
+		// reported_at is when the provider's first delivered, bounced or
+		// complained report on it arrived (or the send itself bounced):
+		// the invitation funnel counts reports when they happened.
+		field.Time("reported_at").Optional().Nillable().Annotations(internal),
 	}
 }
 
@@ -82,6 +86,11 @@ func (Delivery) Indexes() []ent.Index {
 			Annotations(entsql.IndexWhere("status = 'QUEUED' AND bulk_send_id IS NULL")),
 		index.Fields("provider_message_id"),
 		index.Fields("user_id"),
+		// The invitation funnel: links sent, and reports, by time.
+		index.Fields("organization_id", "sent_at").StorageKey("delivery_link_sent").
+			Annotations(entsql.IndexWhere("sent_at IS NOT NULL AND action IN ('INVITATION', 'REMINDER')")),
+		index.Fields("organization_id", "reported_at", "status").StorageKey("delivery_link_reported").
+			Annotations(entsql.IndexWhere("reported_at IS NOT NULL AND action IN ('INVITATION', 'REMINDER')")),
 	}
 }
 

@@ -17,7 +17,7 @@ type EmailTemplate struct{ ent.Schema }
 // Fields of the EmailTemplate.
 func (EmailTemplate) Fields() []ent.Field {
 	return []ent.Field{
-		field.Enum("kind").Values("INVITATION", "PASSWORD_RESET", "TEMPORARY_PASSWORD", "EMAIL_CHANGED").
+		field.Enum("kind").Values("INVITATION", "PASSWORD_RESET", "TEMPORARY_PASSWORD", "EMAIL_CHANGED", "REMINDER").
 			Annotations(entgql.Type("EmailKind")),
 		field.Int("role_id").Optional().Nillable(),
 		field.String("locale").Optional().Nillable().MaxLen(64).

@@ -3,6 +3,7 @@ package schema
 import (
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
@@ -23,6 +24,11 @@ func (Invitation) Fields() []ent.Field {
 		field.Time("expires_at").Immutable(),
 		field.Time("used_at").Optional().Nillable(),
 		field.Time("revoked_at").Optional().Nillable(),
+		// bulk_send_id and delivery_id are the send and the email that
+		// carried the link (null for links issued otherwise): an
+		// acceptance (used_at) counts for that send.
+		field.Int("bulk_send_id").Optional().Nillable().Immutable(),
+		field.Int("delivery_id").Optional().Nillable().Immutable(),
 	}
 }
 
@@ -38,7 +44,15 @@ func (Invitation) Edges() []ent.Edge {
 
 // Indexes of the Invitation.
 func (Invitation) Indexes() []ent.Index {
-	return []ent.Index{index.Fields("user_id", "kind")}
+	return []ent.Index{
+		index.Fields("user_id", "kind"),
+		// BulkSend.accepted and medianSecondsToAccept.
+		index.Fields("bulk_send_id", "used_at").Annotations(entsql.IndexWhere("bulk_send_id IS NOT NULL AND used_at IS NOT NULL")),
+		// The funnel's accepted and expired.
+		// (kind is in them so the funnel reads the index alone.)
+		index.Fields("organization_id", "used_at", "kind").Annotations(entsql.IndexWhere("used_at IS NOT NULL")),
+		index.Fields("organization_id", "expires_at", "kind").Annotations(entsql.IndexWhere("used_at IS NULL AND revoked_at IS NULL")),
+	}
 }
 
 // Mixin of the Invitation.

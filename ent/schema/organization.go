@@ -38,6 +38,13 @@ func (Organization) Fields() []ent.Field {
 		field.Bool("scim_invite_on_provision").Default(false).
 			Comment("People the identity provider creates over SCIM get an invitation (one bulk send with trigger SCIM per burst of provisioning); otherwise they stay NOT_INVITED.").
 			Annotations(entgql.Skip(entgql.SkipWhereInput)),
+		// The reminder policy (Organization.reminders, internal/reminder).
+		field.Bool("reminders_enabled").Default(false).
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		field.Ints("reminder_after_hours").Default([]int{}).
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		field.Int("reminder_expiry_warning_hours").Optional().Nillable().
+			Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 

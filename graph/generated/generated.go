@@ -42,6 +42,7 @@ type ResolverRoot interface {
 	BulkSend() BulkSendResolver
 	Delivery() DeliveryResolver
 	Mutation() MutationResolver
+	Organization() OrganizationResolver
 	Query() QueryResolver
 	Subscription() SubscriptionResolver
 	User() UserResolver
@@ -97,23 +98,25 @@ type ComplexityRoot struct {
 	}
 
 	BulkSend struct {
-		Bounced     func(childComplexity int) int
-		Complained  func(childComplexity int) int
-		CreatedAt   func(childComplexity int) int
-		CreatedBy   func(childComplexity int) int
-		CreatedByID func(childComplexity int) int
-		Delivered   func(childComplexity int) int
-		Deliveries  func(childComplexity int, first *int, after *entgql.Cursor[int], status []enum.DeliveryStatus) int
-		Failed      func(childComplexity int) int
-		FinishedAt  func(childComplexity int) int
-		ID          func(childComplexity int) int
-		Kind        func(childComplexity int) int
-		Sent        func(childComplexity int) int
-		Skipped     func(childComplexity int) int
-		Status      func(childComplexity int) int
-		Total       func(childComplexity int) int
-		Trigger     func(childComplexity int) int
-		UpdatedAt   func(childComplexity int) int
+		Accepted              func(childComplexity int) int
+		Bounced               func(childComplexity int) int
+		Complained            func(childComplexity int) int
+		CreatedAt             func(childComplexity int) int
+		CreatedBy             func(childComplexity int) int
+		CreatedByID           func(childComplexity int) int
+		Delivered             func(childComplexity int) int
+		Deliveries            func(childComplexity int, first *int, after *entgql.Cursor[int], status []enum.DeliveryStatus) int
+		Failed                func(childComplexity int) int
+		FinishedAt            func(childComplexity int) int
+		ID                    func(childComplexity int) int
+		Kind                  func(childComplexity int) int
+		MedianSecondsToAccept func(childComplexity int) int
+		Sent                  func(childComplexity int) int
+		Skipped               func(childComplexity int) int
+		Status                func(childComplexity int) int
+		Total                 func(childComplexity int) int
+		Trigger               func(childComplexity int) int
+		UpdatedAt             func(childComplexity int) int
 	}
 
 	BulkSendConnection struct {
@@ -197,6 +200,15 @@ type ComplexityRoot struct {
 	EventEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	FunnelBucket struct {
+		Accepted  func(childComplexity int) int
+		Bounced   func(childComplexity int) int
+		Delivered func(childComplexity int) int
+		Expired   func(childComplexity int) int
+		Invited   func(childComplexity int) int
+		Start     func(childComplexity int) int
 	}
 
 	Import struct {
@@ -328,6 +340,7 @@ type ComplexityRoot struct {
 		InvitationTTLSeconds  func(childComplexity int) int
 		Name                  func(childComplexity int) int
 		Products              func(childComplexity int) int
+		Reminders             func(childComplexity int) int
 		ReplyTo               func(childComplexity int) int
 		ResetTTLSeconds       func(childComplexity int) int
 		ScimInviteOnProvision func(childComplexity int) int
@@ -343,6 +356,16 @@ type ComplexityRoot struct {
 		StartCursor     func(childComplexity int) int
 	}
 
+	PeopleStatsRow struct {
+		Count           func(childComplexity int) int
+		Import          func(childComplexity int) int
+		InvitationCount func(childComplexity int) int
+		LastEmailStatus func(childComplexity int) int
+		Locale          func(childComplexity int) int
+		Role            func(childComplexity int) int
+		Status          func(childComplexity int) int
+	}
+
 	Query struct {
 		APIKeys               func(childComplexity int) int
 		AuditEvents           func(childComplexity int, first *int, after *entgql.Cursor[int], where *ent.AuditEventWhereInput) int
@@ -353,10 +376,12 @@ type ComplexityRoot struct {
 		Events                func(childComplexity int, first *int, after *entgql.Cursor[int], types []string, since *time.Time) int
 		Imports               func(childComplexity int, first *int, after *entgql.Cursor[int]) int
 		Invitation            func(childComplexity int, token string) int
+		InvitationFunnel      func(childComplexity int, from time.Time, to time.Time, interval model.FunnelInterval, where *ent.UserWhereInput) int
 		Node                  func(childComplexity int, id int) int
 		Nodes                 func(childComplexity int, ids []int) int
 		Notifications         func(childComplexity int, first *int, after *entgql.Cursor[int], unreadOnly *bool) int
 		Organization          func(childComplexity int) int
+		PeopleStats           func(childComplexity int, where *ent.UserWhereInput, search *string, groupBy []model.PeopleDimension) int
 		PreviewEmail          func(childComplexity int, kind emailtemplate.Kind, userID *int, roleID *int, locale *string) int
 		Roles                 func(childComplexity int) int
 		Users                 func(childComplexity int, first *int, after *entgql.Cursor[int], last *int, before *entgql.Cursor[int], orderBy *ent.UserOrder, where *ent.UserWhereInput, search *string) int
@@ -368,6 +393,12 @@ type ComplexityRoot struct {
 		Email      func(childComplexity int) int
 		Reason     func(childComplexity int) int
 		Suggestion func(childComplexity int) int
+	}
+
+	ReminderPolicy struct {
+		AfterHours         func(childComplexity int) int
+		Enabled            func(childComplexity int) int
+		ExpiryWarningHours func(childComplexity int) int
 	}
 
 	RenderedEmail struct {
@@ -490,6 +521,8 @@ type AuditEventResolver interface {
 }
 type BulkSendResolver interface {
 	Deliveries(ctx context.Context, obj *ent.BulkSend, first *int, after *entgql.Cursor[int], status []enum.DeliveryStatus) (*history.DeliveryPage, error)
+	Accepted(ctx context.Context, obj *ent.BulkSend) (int, error)
+	MedianSecondsToAccept(ctx context.Context, obj *ent.BulkSend) (*int, error)
 }
 type DeliveryResolver interface {
 	Kind(ctx context.Context, obj *ent.Delivery) (*emailtemplate.Kind, error)
@@ -530,6 +563,9 @@ type MutationResolver interface {
 	DeleteWebhookEndpoint(ctx context.Context, id int) (bool, error)
 	RedeliverWebhookEvent(ctx context.Context, endpointID int, eventID int) (bool, error)
 }
+type OrganizationResolver interface {
+	Reminders(ctx context.Context, obj *ent.Organization) (*model.ReminderPolicy, error)
+}
 type QueryResolver interface {
 	Node(ctx context.Context, id int) (ent.Noder, error)
 	Nodes(ctx context.Context, ids []int) ([]ent.Noder, error)
@@ -548,6 +584,8 @@ type QueryResolver interface {
 	Organization(ctx context.Context) (*ent.Organization, error)
 	Roles(ctx context.Context) ([]*ent.Role, error)
 	Users(ctx context.Context, first *int, after *entgql.Cursor[int], last *int, before *entgql.Cursor[int], orderBy *ent.UserOrder, where *ent.UserWhereInput, search *string) (*people.Page, error)
+	PeopleStats(ctx context.Context, where *ent.UserWhereInput, search *string, groupBy []model.PeopleDimension) ([]*model.PeopleStatsRow, error)
+	InvitationFunnel(ctx context.Context, from time.Time, to time.Time, interval model.FunnelInterval, where *ent.UserWhereInput) ([]*model.FunnelBucket, error)
 	WebhookEndpoints(ctx context.Context) ([]*ent.WebhookEndpoint, error)
 }
 type SubscriptionResolver interface {
@@ -757,6 +795,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AuthPayload.User(childComplexity), true
 
+	case "BulkSend.accepted":
+		if e.ComplexityRoot.BulkSend.Accepted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkSend.Accepted(childComplexity), true
 	case "BulkSend.bounced":
 		if e.ComplexityRoot.BulkSend.Bounced == nil {
 			break
@@ -828,6 +872,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.BulkSend.Kind(childComplexity), true
+	case "BulkSend.medianSecondsToAccept":
+		if e.ComplexityRoot.BulkSend.MedianSecondsToAccept == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkSend.MedianSecondsToAccept(childComplexity), true
 	case "BulkSend.sent":
 		if e.ComplexityRoot.BulkSend.Sent == nil {
 			break
@@ -1158,6 +1208,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.EventEdge.Node(childComplexity), true
+
+	case "FunnelBucket.accepted":
+		if e.ComplexityRoot.FunnelBucket.Accepted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FunnelBucket.Accepted(childComplexity), true
+	case "FunnelBucket.bounced":
+		if e.ComplexityRoot.FunnelBucket.Bounced == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FunnelBucket.Bounced(childComplexity), true
+	case "FunnelBucket.delivered":
+		if e.ComplexityRoot.FunnelBucket.Delivered == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FunnelBucket.Delivered(childComplexity), true
+	case "FunnelBucket.expired":
+		if e.ComplexityRoot.FunnelBucket.Expired == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FunnelBucket.Expired(childComplexity), true
+	case "FunnelBucket.invited":
+		if e.ComplexityRoot.FunnelBucket.Invited == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FunnelBucket.Invited(childComplexity), true
+	case "FunnelBucket.start":
+		if e.ComplexityRoot.FunnelBucket.Start == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FunnelBucket.Start(childComplexity), true
 
 	case "Import.created":
 		if e.ComplexityRoot.Import.Created == nil {
@@ -1873,6 +1960,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Organization.Products(childComplexity), true
+	case "Organization.reminders":
+		if e.ComplexityRoot.Organization.Reminders == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.Reminders(childComplexity), true
 	case "Organization.replyTo":
 		if e.ComplexityRoot.Organization.ReplyTo == nil {
 			break
@@ -1934,6 +2027,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
+
+	case "PeopleStatsRow.count":
+		if e.ComplexityRoot.PeopleStatsRow.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PeopleStatsRow.Count(childComplexity), true
+	case "PeopleStatsRow.import":
+		if e.ComplexityRoot.PeopleStatsRow.Import == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PeopleStatsRow.Import(childComplexity), true
+	case "PeopleStatsRow.invitationCount":
+		if e.ComplexityRoot.PeopleStatsRow.InvitationCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PeopleStatsRow.InvitationCount(childComplexity), true
+	case "PeopleStatsRow.lastEmailStatus":
+		if e.ComplexityRoot.PeopleStatsRow.LastEmailStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PeopleStatsRow.LastEmailStatus(childComplexity), true
+	case "PeopleStatsRow.locale":
+		if e.ComplexityRoot.PeopleStatsRow.Locale == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PeopleStatsRow.Locale(childComplexity), true
+	case "PeopleStatsRow.role":
+		if e.ComplexityRoot.PeopleStatsRow.Role == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PeopleStatsRow.Role(childComplexity), true
+	case "PeopleStatsRow.status":
+		if e.ComplexityRoot.PeopleStatsRow.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PeopleStatsRow.Status(childComplexity), true
 
 	case "Query.apiKeys":
 		if e.ComplexityRoot.Query.APIKeys == nil {
@@ -2025,6 +2161,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Invitation(childComplexity, args["token"].(string)), true
+	case "Query.invitationFunnel":
+		if e.ComplexityRoot.Query.InvitationFunnel == nil {
+			break
+		}
+
+		args, err := ec.field_Query_invitationFunnel_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.InvitationFunnel(childComplexity, args["from"].(time.Time), args["to"].(time.Time), args["interval"].(model.FunnelInterval), args["where"].(*ent.UserWhereInput)), true
 	case "Query.node":
 		if e.ComplexityRoot.Query.Node == nil {
 			break
@@ -2064,6 +2211,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Organization(childComplexity), true
+	case "Query.peopleStats":
+		if e.ComplexityRoot.Query.PeopleStats == nil {
+			break
+		}
+
+		args, err := ec.field_Query_peopleStats_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PeopleStats(childComplexity, args["where"].(*ent.UserWhereInput), args["search"].(*string), args["groupBy"].([]model.PeopleDimension)), true
 	case "Query.previewEmail":
 		if e.ComplexityRoot.Query.PreviewEmail == nil {
 			break
@@ -2123,6 +2281,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RejectedEmail.Suggestion(childComplexity), true
+
+	case "ReminderPolicy.afterHours":
+		if e.ComplexityRoot.ReminderPolicy.AfterHours == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReminderPolicy.AfterHours(childComplexity), true
+	case "ReminderPolicy.enabled":
+		if e.ComplexityRoot.ReminderPolicy.Enabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReminderPolicy.Enabled(childComplexity), true
+	case "ReminderPolicy.expiryWarningHours":
+		if e.ComplexityRoot.ReminderPolicy.ExpiryWarningHours == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReminderPolicy.ExpiryWarningHours(childComplexity), true
 
 	case "RenderedEmail.html":
 		if e.ComplexityRoot.RenderedEmail.HTML == nil {
@@ -2603,6 +2780,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputLoginInput,
 		ec.unmarshalInputNotificationOrder,
 		ec.unmarshalInputOrganizationOrder,
+		ec.unmarshalInputReminderPolicyInput,
 		ec.unmarshalInputRequestPasswordResetInput,
 		ec.unmarshalInputResetPasswordInput,
 		ec.unmarshalInputRoleInput,
@@ -3339,6 +3517,7 @@ enum EmailKind @goModel(model: "github.com/rollcall/rollcall/ent/emailtemplate.K
   PASSWORD_RESET
   TEMPORARY_PASSWORD
   EMAIL_CHANGED
+  REMINDER
 }
 type EmailTemplate implements Node {
   id: ID!
@@ -3892,6 +4071,7 @@ enum SendKind @goModel(model: "github.com/rollcall/rollcall/ent/bulksend.Kind") 
   INVITATION
   PASSWORD_RESET
   TEMPORARY_PASSWORD
+  REMINDER
 }
 """
 The builtin Time type
@@ -4870,6 +5050,8 @@ input UpdateOrganizationInput {
   signInURL: String
   "People the identity provider creates over SCIM get an invitation (one bulk send with trigger SCIM per burst); false leaves them NOT_INVITED."
   scimInviteOnProvision: Boolean
+  "The reminder policy (replaced whole): afterHours at most 10 values of 1 to 720 hours, expiryWarningHours 1 to 720."
+  reminders: ReminderPolicyInput
 }
 
 "What the invited person submits to accept."
@@ -4992,6 +5174,113 @@ type AuthPayload {
   token: String!
   "The signed-in person."
   user: User!
+}
+`, BuiltIn: false},
+	{Name: "../rounds.graphqls", Input: `# Reminder rounds and the analyst's view (docs/api.md, "Reminder rounds" and
+# "Statistics").
+
+"""
+When people who have not answered their invitation are reminded. With enabled,
+a person still INVITED afterHours[i] hours after the previous email (the
+invitation for round 1, round i's reminder after that) gets reminder round
+i+1: a fresh link with a fresh expiry, older links revoked, sent as a bulk
+send with trigger REMINDER. An invitation sent again (by a person, an import
+or a key) starts the rounds over. Nobody who accepted, was deactivated, whose
+invitation was revoked or whose address is suppressed is reminded.
+"""
+type ReminderPolicy {
+  "Whether reminders are sent."
+  enabled: Boolean!
+  "Hours after the previous email each round waits: at most 10 values, each 1 to 720."
+  afterHours: [Int!]!
+  "When set (1 to 720), one reminder that many hours before a pending invitation expires."
+  expiryWarningHours: Int
+}
+
+extend type Organization {
+  "The reminder policy; disabled with no rounds until set."
+  reminders: ReminderPolicy!
+}
+
+"A new reminder policy; it replaces the whole policy."
+input ReminderPolicyInput {
+  enabled: Boolean!
+  "Hours after the previous email each round waits: at most 10 values, each 1 to 720."
+  afterHours: [Int!]!
+  "1 to 720, or null for no expiry warning."
+  expiryWarningHours: Int
+}
+
+"What peopleStats groups by."
+enum PeopleDimension {
+  STATUS
+  ROLE
+  LAST_EMAIL_STATUS
+  "The imports that touched the person (created or updated them): a person counts once per import."
+  IMPORT
+  INVITATION_COUNT
+  LOCALE
+}
+
+"""
+One group of peopleStats: the values of the dimensions asked for (the others
+are null; a null among the asked ones means the person has none) and how many
+people share them.
+"""
+type PeopleStatsRow {
+  status: UserStatus
+  role: Role
+  lastEmailStatus: DeliveryStatus
+  import: Import
+  invitationCount: Int
+  locale: String
+  count: Int!
+}
+
+enum FunnelInterval {
+  DAY
+  "Weeks start on Monday (UTC)."
+  WEEK
+}
+
+"""
+What happened in one day or week (UTC) of invitationFunnel: each counts events
+in the bucket they happened in.
+"""
+type FunnelBucket {
+  "The bucket's first instant (UTC midnight; a Monday for weeks)."
+  start: Time!
+  "Invitations and reminders that left."
+  invited: Int!
+  "Emails carrying a link that the provider reported delivered."
+  delivered: Int!
+  "Emails carrying a link that bounced."
+  bounced: Int!
+  "Invitations accepted."
+  accepted: Int!
+  "Links that expired unused (neither accepted nor replaced by a newer one)."
+  expired: Int!
+}
+
+extend type BulkSend {
+  "People who accepted the link this send carried."
+  accepted: Int!
+  "The median time from the link leaving to its acceptance, in seconds; null when nobody accepted."
+  medianSecondsToAccept: Int
+}
+
+extend type Query {
+  """
+  How many people there are, grouped by the dimensions asked for, under the
+  same where and search as users (one GROUP BY). Needs people.read.
+  """
+  peopleStats(where: UserWhereInput, search: String, groupBy: [PeopleDimension!]!): [PeopleStatsRow!]!
+  """
+  Per day or week (UTC, weeks from Monday) between from and to (at most two
+  years apart): invitations sent, delivered, bounced, accepted and expired, of
+  the people where selects. Needs people.read.
+  """
+  invitationFunnel(from: Time!, to: Time!, interval: FunnelInterval!, where: UserWhereInput): [FunnelBucket!]!
 }
 `, BuiltIn: false},
 	{Name: "../webhooks.graphqls", Input: `# Outbound webhooks (Standard Webhooks v1): endpoints, their secrets and
@@ -5201,6 +5490,10 @@ func (ec *executionContext) childFields_BulkSend(ctx context.Context, field grap
 		return ec.fieldContext_BulkSend_createdBy(ctx, field)
 	case "deliveries":
 		return ec.fieldContext_BulkSend_deliveries(ctx, field)
+	case "accepted":
+		return ec.fieldContext_BulkSend_accepted(ctx, field)
+	case "medianSecondsToAccept":
+		return ec.fieldContext_BulkSend_medianSecondsToAccept(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type BulkSend", field.Name)
 }
@@ -5369,6 +5662,24 @@ func (ec *executionContext) childFields_EventEdge(ctx context.Context, field gra
 		return ec.fieldContext_EventEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type EventEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_FunnelBucket(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "start":
+		return ec.fieldContext_FunnelBucket_start(ctx, field)
+	case "invited":
+		return ec.fieldContext_FunnelBucket_invited(ctx, field)
+	case "delivered":
+		return ec.fieldContext_FunnelBucket_delivered(ctx, field)
+	case "bounced":
+		return ec.fieldContext_FunnelBucket_bounced(ctx, field)
+	case "accepted":
+		return ec.fieldContext_FunnelBucket_accepted(ctx, field)
+	case "expired":
+		return ec.fieldContext_FunnelBucket_expired(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FunnelBucket", field.Name)
 }
 
 func (ec *executionContext) childFields_Import(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5573,6 +5884,8 @@ func (ec *executionContext) childFields_Organization(ctx context.Context, field 
 		return ec.fieldContext_Organization_signInURL(ctx, field)
 	case "scimInviteOnProvision":
 		return ec.fieldContext_Organization_scimInviteOnProvision(ctx, field)
+	case "reminders":
+		return ec.fieldContext_Organization_reminders(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Organization", field.Name)
 }
@@ -5591,6 +5904,26 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
 }
 
+func (ec *executionContext) childFields_PeopleStatsRow(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "status":
+		return ec.fieldContext_PeopleStatsRow_status(ctx, field)
+	case "role":
+		return ec.fieldContext_PeopleStatsRow_role(ctx, field)
+	case "lastEmailStatus":
+		return ec.fieldContext_PeopleStatsRow_lastEmailStatus(ctx, field)
+	case "import":
+		return ec.fieldContext_PeopleStatsRow_import(ctx, field)
+	case "invitationCount":
+		return ec.fieldContext_PeopleStatsRow_invitationCount(ctx, field)
+	case "locale":
+		return ec.fieldContext_PeopleStatsRow_locale(ctx, field)
+	case "count":
+		return ec.fieldContext_PeopleStatsRow_count(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PeopleStatsRow", field.Name)
+}
+
 func (ec *executionContext) childFields_RejectedEmail(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "email":
@@ -5601,6 +5934,18 @@ func (ec *executionContext) childFields_RejectedEmail(ctx context.Context, field
 		return ec.fieldContext_RejectedEmail_suggestion(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RejectedEmail", field.Name)
+}
+
+func (ec *executionContext) childFields_ReminderPolicy(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "enabled":
+		return ec.fieldContext_ReminderPolicy_enabled(ctx, field)
+	case "afterHours":
+		return ec.fieldContext_ReminderPolicy_afterHours(ctx, field)
+	case "expiryWarningHours":
+		return ec.fieldContext_ReminderPolicy_expiryWarningHours(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReminderPolicy", field.Name)
 }
 
 func (ec *executionContext) childFields_RenderedEmail(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6585,6 +6930,44 @@ func (ec *executionContext) field_Query_imports_args(ctx context.Context, rawArg
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_invitationFunnel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "interval",
+		func(ctx context.Context, v any) (model.FunnelInterval, error) {
+			return ec.unmarshalNFunnelInterval2githubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐFunnelInterval(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["interval"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.UserWhereInput, error) {
+			return ec.unmarshalOUserWhereInput2ᚖgithubᚗcomᚋrollcallᚋrollcallᚋentᚐUserWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg3
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_invitation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6654,6 +7037,36 @@ func (ec *executionContext) field_Query_notifications_args(ctx context.Context, 
 		return nil, err
 	}
 	args["unreadOnly"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_peopleStats_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.UserWhereInput, error) {
+			return ec.unmarshalOUserWhereInput2ᚖgithubᚗcomᚋrollcallᚋrollcallᚋentᚐUserWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "search",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["search"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "groupBy",
+		func(ctx context.Context, v any) ([]model.PeopleDimension, error) {
+			return ec.unmarshalNPeopleDimension2ᚕgithubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐPeopleDimensionᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["groupBy"] = arg2
 	return args, nil
 }
 
@@ -8017,6 +8430,52 @@ func (ec *executionContext) fieldContext_BulkSend_deliveries(ctx context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _BulkSend_accepted(ctx context.Context, field graphql.CollectedField, obj *ent.BulkSend) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BulkSend_accepted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.BulkSend().Accepted(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BulkSend_accepted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BulkSend", field, true, true, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _BulkSend_medianSecondsToAccept(ctx context.Context, field graphql.CollectedField, obj *ent.BulkSend) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BulkSend_medianSecondsToAccept(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.BulkSend().MedianSecondsToAccept(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_BulkSend_medianSecondsToAccept(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BulkSend", field, true, true, errors.New("field of type Int does not have child fields"))
+}
+
 func (ec *executionContext) _BulkSendConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.BulkSendConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9231,6 +9690,144 @@ func (ec *executionContext) _EventEdge_cursor(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_EventEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("EventEdge", field, false, false, errors.New("field of type Cursor does not have child fields"))
+}
+
+func (ec *executionContext) _FunnelBucket_start(ctx context.Context, field graphql.CollectedField, obj *model.FunnelBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FunnelBucket_start(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Start, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FunnelBucket_start(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FunnelBucket", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _FunnelBucket_invited(ctx context.Context, field graphql.CollectedField, obj *model.FunnelBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FunnelBucket_invited(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Invited, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FunnelBucket_invited(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FunnelBucket", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _FunnelBucket_delivered(ctx context.Context, field graphql.CollectedField, obj *model.FunnelBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FunnelBucket_delivered(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Delivered, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FunnelBucket_delivered(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FunnelBucket", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _FunnelBucket_bounced(ctx context.Context, field graphql.CollectedField, obj *model.FunnelBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FunnelBucket_bounced(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Bounced, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FunnelBucket_bounced(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FunnelBucket", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _FunnelBucket_accepted(ctx context.Context, field graphql.CollectedField, obj *model.FunnelBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FunnelBucket_accepted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Accepted, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FunnelBucket_accepted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FunnelBucket", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _FunnelBucket_expired(ctx context.Context, field graphql.CollectedField, obj *model.FunnelBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FunnelBucket_expired(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Expired, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FunnelBucket_expired(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FunnelBucket", field, false, false, errors.New("field of type Int does not have child fields"))
 }
 
 func (ec *executionContext) _Import_id(ctx context.Context, field graphql.CollectedField, obj *ent.UserImport) (ret graphql.Marshaler) {
@@ -12243,6 +12840,38 @@ func (ec *executionContext) fieldContext_Organization_scimInviteOnProvision(_ co
 	return graphql.NewScalarFieldContext("Organization", field, false, false, errors.New("field of type Boolean does not have child fields"))
 }
 
+func (ec *executionContext) _Organization_reminders(ctx context.Context, field graphql.CollectedField, obj *ent.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Organization_reminders(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Organization().Reminders(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ReminderPolicy) graphql.Marshaler {
+			return ec.marshalNReminderPolicy2ᚖgithubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐReminderPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Organization_reminders(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Organization",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReminderPolicy(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *entgql.PageInfo[int]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12333,6 +12962,185 @@ func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, errors.New("field of type Cursor does not have child fields"))
+}
+
+func (ec *executionContext) _PeopleStatsRow_status(ctx context.Context, field graphql.CollectedField, obj *model.PeopleStatsRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PeopleStatsRow_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *user.Status) graphql.Marshaler {
+			return ec.marshalOUserStatus2ᚖgithubᚗcomᚋrollcallᚋrollcallᚋentᚋuserᚐStatus(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PeopleStatsRow_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PeopleStatsRow", field, false, false, errors.New("field of type UserStatus does not have child fields"))
+}
+
+func (ec *executionContext) _PeopleStatsRow_role(ctx context.Context, field graphql.CollectedField, obj *model.PeopleStatsRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PeopleStatsRow_role(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Role, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Role) graphql.Marshaler {
+			return ec.marshalORole2ᚖgithubᚗcomᚋrollcallᚋrollcallᚋentᚐRole(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PeopleStatsRow_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PeopleStatsRow",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Role(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PeopleStatsRow_lastEmailStatus(ctx context.Context, field graphql.CollectedField, obj *model.PeopleStatsRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PeopleStatsRow_lastEmailStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastEmailStatus, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *enum.DeliveryStatus) graphql.Marshaler {
+			return ec.marshalODeliveryStatus2ᚖgithubᚗcomᚋrollcallᚋrollcallᚋentᚋschemaᚋenumᚐDeliveryStatus(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PeopleStatsRow_lastEmailStatus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PeopleStatsRow", field, false, false, errors.New("field of type DeliveryStatus does not have child fields"))
+}
+
+func (ec *executionContext) _PeopleStatsRow_import(ctx context.Context, field graphql.CollectedField, obj *model.PeopleStatsRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PeopleStatsRow_import(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Import, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.UserImport) graphql.Marshaler {
+			return ec.marshalOImport2ᚖgithubᚗcomᚋrollcallᚋrollcallᚋentᚐUserImport(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PeopleStatsRow_import(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PeopleStatsRow",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Import(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PeopleStatsRow_invitationCount(ctx context.Context, field graphql.CollectedField, obj *model.PeopleStatsRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PeopleStatsRow_invitationCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InvitationCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PeopleStatsRow_invitationCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PeopleStatsRow", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _PeopleStatsRow_locale(ctx context.Context, field graphql.CollectedField, obj *model.PeopleStatsRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PeopleStatsRow_locale(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Locale, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PeopleStatsRow_locale(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PeopleStatsRow", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PeopleStatsRow_count(ctx context.Context, field graphql.CollectedField, obj *model.PeopleStatsRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PeopleStatsRow_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PeopleStatsRow_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PeopleStatsRow", field, false, false, errors.New("field of type Int does not have child fields"))
 }
 
 func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -13023,6 +13831,94 @@ func (ec *executionContext) fieldContext_Query_users(ctx context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_peopleStats(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_peopleStats(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PeopleStats(ctx, fc.Args["where"].(*ent.UserWhereInput), fc.Args["search"].(*string), fc.Args["groupBy"].([]model.PeopleDimension))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.PeopleStatsRow) graphql.Marshaler {
+			return ec.marshalNPeopleStatsRow2ᚕᚖgithubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐPeopleStatsRowᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_peopleStats(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PeopleStatsRow(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_peopleStats_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_invitationFunnel(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_invitationFunnel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().InvitationFunnel(ctx, fc.Args["from"].(time.Time), fc.Args["to"].(time.Time), fc.Args["interval"].(model.FunnelInterval), fc.Args["where"].(*ent.UserWhereInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.FunnelBucket) graphql.Marshaler {
+			return ec.marshalNFunnelBucket2ᚕᚖgithubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐFunnelBucketᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_invitationFunnel(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FunnelBucket(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_invitationFunnel_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_webhookEndpoints(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13198,6 +14094,75 @@ func (ec *executionContext) _RejectedEmail_suggestion(ctx context.Context, field
 }
 func (ec *executionContext) fieldContext_RejectedEmail_suggestion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RejectedEmail", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ReminderPolicy_enabled(ctx context.Context, field graphql.CollectedField, obj *model.ReminderPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReminderPolicy_enabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Enabled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReminderPolicy_enabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReminderPolicy", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _ReminderPolicy_afterHours(ctx context.Context, field graphql.CollectedField, obj *model.ReminderPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReminderPolicy_afterHours(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AfterHours, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []int) graphql.Marshaler {
+			return ec.marshalNInt2ᚕintᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReminderPolicy_afterHours(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReminderPolicy", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ReminderPolicy_expiryWarningHours(ctx context.Context, field graphql.CollectedField, obj *model.ReminderPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReminderPolicy_expiryWarningHours(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiryWarningHours, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReminderPolicy_expiryWarningHours(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReminderPolicy", field, false, false, errors.New("field of type Int does not have child fields"))
 }
 
 func (ec *executionContext) _RenderedEmail_to(ctx context.Context, field graphql.CollectedField, obj *model.RenderedEmail) (ret graphql.Marshaler) {
@@ -18586,6 +19551,50 @@ func (ec *executionContext) unmarshalInputOrganizationOrder(ctx context.Context,
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputReminderPolicyInput(ctx context.Context, obj any) (model.ReminderPolicyInput, error) {
+	var it model.ReminderPolicyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"enabled", "afterHours", "expiryWarningHours"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "enabled":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enabled"))
+			data, err := ec.unmarshalNBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Enabled = data
+		case "afterHours":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("afterHours"))
+			data, err := ec.unmarshalNInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AfterHours = data
+		case "expiryWarningHours":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiryWarningHours"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiryWarningHours = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputRequestPasswordResetInput(ctx context.Context, obj any) (model.RequestPasswordResetInput, error) {
 	var it model.RequestPasswordResetInput
 	if obj == nil {
@@ -19189,7 +20198,7 @@ func (ec *executionContext) unmarshalInputUpdateOrganizationInput(ctx context.Co
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "products", "invitationTTLSeconds", "resetTTLSeconds", "emailFromName", "replyTo", "defaultLocale", "signInURL", "scimInviteOnProvision"}
+	fieldsInOrder := [...]string{"name", "products", "invitationTTLSeconds", "resetTTLSeconds", "emailFromName", "replyTo", "defaultLocale", "signInURL", "scimInviteOnProvision", "reminders"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -19259,6 +20268,13 @@ func (ec *executionContext) unmarshalInputUpdateOrganizationInput(ctx context.Co
 				return it, err
 			}
 			it.ScimInviteOnProvision = data
+		case "reminders":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reminders"))
+			data, err := ec.unmarshalOReminderPolicyInput2ᚖgithubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐReminderPolicyInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reminders = data
 		}
 	}
 	return it, nil
@@ -21330,6 +22346,82 @@ func (ec *executionContext) _BulkSend(ctx context.Context, sel ast.SelectionSet,
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "accepted":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._BulkSend_accepted(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "medianSecondsToAccept":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._BulkSend_medianSecondsToAccept(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -22123,6 +23215,69 @@ func (ec *executionContext) _EventEdge(ctx context.Context, sel ast.SelectionSet
 			}
 		case "cursor":
 			out.Values[i] = ec._EventEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var funnelBucketImplementors = []string{"FunnelBucket"}
+
+func (ec *executionContext) _FunnelBucket(ctx context.Context, sel ast.SelectionSet, obj *model.FunnelBucket) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, funnelBucketImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FunnelBucket")
+		case "start":
+			out.Values[i] = ec._FunnelBucket_start(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "invited":
+			out.Values[i] = ec._FunnelBucket_invited(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "delivered":
+			out.Values[i] = ec._FunnelBucket_delivered(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "bounced":
+			out.Values[i] = ec._FunnelBucket_bounced(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "accepted":
+			out.Values[i] = ec._FunnelBucket_accepted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expired":
+			out.Values[i] = ec._FunnelBucket_expired(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -23119,68 +24274,106 @@ func (ec *executionContext) _Organization(ctx context.Context, sel ast.Selection
 		case "id":
 			out.Values[i] = ec._Organization_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
 			out.Values[i] = ec._Organization_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
 			out.Values[i] = ec._Organization_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "slug":
 			out.Values[i] = ec._Organization_slug(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "name":
 			out.Values[i] = ec._Organization_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "products":
 			out.Values[i] = ec._Organization_products(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "invitationTTLSeconds":
 			out.Values[i] = ec._Organization_invitationTTLSeconds(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "resetTTLSeconds":
 			out.Values[i] = ec._Organization_resetTTLSeconds(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "emailFromName":
 			out.Values[i] = ec._Organization_emailFromName(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "replyTo":
 			out.Values[i] = ec._Organization_replyTo(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "defaultLocale":
 			out.Values[i] = ec._Organization_defaultLocale(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "signInURL":
 			out.Values[i] = ec._Organization_signInURL(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "scimInviteOnProvision":
 			out.Values[i] = ec._Organization_scimInviteOnProvision(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "reminders":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Organization_reminders(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -23232,6 +24425,74 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 		case "endCursor":
 			out.Values[i] = ec._PageInfo_endCursor(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var peopleStatsRowImplementors = []string{"PeopleStatsRow"}
+
+func (ec *executionContext) _PeopleStatsRow(ctx context.Context, sel ast.SelectionSet, obj *model.PeopleStatsRow) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, peopleStatsRowImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PeopleStatsRow")
+		case "status":
+			out.Values[i] = ec._PeopleStatsRow_status(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "role":
+			out.Values[i] = ec._PeopleStatsRow_role(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastEmailStatus":
+			out.Values[i] = ec._PeopleStatsRow_lastEmailStatus(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "import":
+			out.Values[i] = ec._PeopleStatsRow_import(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "invitationCount":
+			out.Values[i] = ec._PeopleStatsRow_invitationCount(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "locale":
+			out.Values[i] = ec._PeopleStatsRow_locale(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._PeopleStatsRow_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -23649,6 +24910,50 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "peopleStats":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_peopleStats(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "invitationFunnel":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_invitationFunnel(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "webhookEndpoints":
 			field := field
 
@@ -23730,6 +25035,54 @@ func (ec *executionContext) _RejectedEmail(ctx context.Context, sel ast.Selectio
 			}
 		case "suggestion":
 			out.Values[i] = ec._RejectedEmail_suggestion(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var reminderPolicyImplementors = []string{"ReminderPolicy"}
+
+func (ec *executionContext) _ReminderPolicy(ctx context.Context, sel ast.SelectionSet, obj *model.ReminderPolicy) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, reminderPolicyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReminderPolicy")
+		case "enabled":
+			out.Values[i] = ec._ReminderPolicy_enabled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "afterHours":
+			out.Values[i] = ec._ReminderPolicy_afterHours(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expiryWarningHours":
+			out.Values[i] = ec._ReminderPolicy_expiryWarningHours(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -25489,6 +26842,42 @@ func (ec *executionContext) marshalNEventOrderField2ᚖgithubᚗcomᚋrollcall�
 	return v
 }
 
+func (ec *executionContext) marshalNFunnelBucket2ᚕᚖgithubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐFunnelBucketᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.FunnelBucket) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFunnelBucket2ᚖgithubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐFunnelBucket(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNFunnelBucket2ᚖgithubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐFunnelBucket(ctx context.Context, sel ast.SelectionSet, v *model.FunnelBucket) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._FunnelBucket(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNFunnelInterval2githubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐFunnelInterval(ctx context.Context, v any) (model.FunnelInterval, error) {
+	var res model.FunnelInterval
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFunnelInterval2githubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐFunnelInterval(ctx context.Context, sel ast.SelectionSet, v model.FunnelInterval) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNID2int(ctx context.Context, v any) (int, error) {
 	res, err := graphql.UnmarshalIntID(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -25647,6 +27036,35 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 	return res
 }
 
+func (ec *executionContext) unmarshalNInt2ᚕintᚄ(ctx context.Context, v any) ([]int, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]int, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNInt2int(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNInt2ᚕintᚄ(ctx context.Context, sel ast.SelectionSet, v []int) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNInt2int(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNInvitationLink2ᚖgithubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐInvitationLink(ctx context.Context, sel ast.SelectionSet, v *model.InvitationLink) graphql.Marshaler {
 	if v == nil {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
@@ -25785,6 +27203,72 @@ func (ec *executionContext) marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPag
 	return ec._PageInfo(ctx, sel, &v)
 }
 
+func (ec *executionContext) unmarshalNPeopleDimension2githubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐPeopleDimension(ctx context.Context, v any) (model.PeopleDimension, error) {
+	var res model.PeopleDimension
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPeopleDimension2githubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐPeopleDimension(ctx context.Context, sel ast.SelectionSet, v model.PeopleDimension) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNPeopleDimension2ᚕgithubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐPeopleDimensionᚄ(ctx context.Context, v any) ([]model.PeopleDimension, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.PeopleDimension, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNPeopleDimension2githubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐPeopleDimension(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNPeopleDimension2ᚕgithubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐPeopleDimensionᚄ(ctx context.Context, sel ast.SelectionSet, v []model.PeopleDimension) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPeopleDimension2githubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐPeopleDimension(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPeopleStatsRow2ᚕᚖgithubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐPeopleStatsRowᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PeopleStatsRow) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPeopleStatsRow2ᚖgithubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐPeopleStatsRow(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPeopleStatsRow2ᚖgithubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐPeopleStatsRow(ctx context.Context, sel ast.SelectionSet, v *model.PeopleStatsRow) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._PeopleStatsRow(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNRejectedEmail2ᚕᚖgithubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐRejectedEmailᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.RejectedEmail) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -25809,6 +27293,16 @@ func (ec *executionContext) marshalNRejectedEmail2ᚖgithubᚗcomᚋrollcallᚋr
 		return graphql.Null
 	}
 	return ec._RejectedEmail(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNReminderPolicy2ᚖgithubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐReminderPolicy(ctx context.Context, sel ast.SelectionSet, v *model.ReminderPolicy) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ReminderPolicy(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNRenderedEmail2ᚖgithubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐRenderedEmail(ctx context.Context, sel ast.SelectionSet, v *model.RenderedEmail) graphql.Marshaler {
@@ -26862,6 +28356,14 @@ func (ec *executionContext) marshalONotificationEdge2ᚖgithubᚗcomᚋrollcall�
 		return graphql.Null
 	}
 	return ec._NotificationEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOReminderPolicyInput2ᚖgithubᚗcomᚋrollcallᚋrollcallᚋgraphᚋmodelᚐReminderPolicyInput(ctx context.Context, v any) (*model.ReminderPolicyInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputReminderPolicyInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalORole2ᚖgithubᚗcomᚋrollcallᚋrollcallᚋentᚐRole(ctx context.Context, sel ast.SelectionSet, v *ent.Role) graphql.Marshaler {

@@ -13,6 +13,8 @@ import (
 	"github.com/rollcall/rollcall/ent"
 	"github.com/rollcall/rollcall/ent/bulksend"
 	"github.com/rollcall/rollcall/ent/emailtemplate"
+	"github.com/rollcall/rollcall/ent/schema/enum"
+	"github.com/rollcall/rollcall/ent/user"
 )
 
 // What the invited person submits to accept.
@@ -93,6 +95,23 @@ type DefaultEmailTemplate struct {
 	Text    string `json:"text"`
 	// Every variable a template may use, with what it holds.
 	Variables []*TemplateVariable `json:"variables"`
+}
+
+// What happened in one day or week (UTC) of invitationFunnel: each counts events
+// in the bucket they happened in.
+type FunnelBucket struct {
+	// The bucket's first instant (UTC midnight; a Monday for weeks).
+	Start time.Time `json:"start"`
+	// Invitations and reminders that left.
+	Invited int `json:"invited"`
+	// Emails carrying a link that the provider reported delivered.
+	Delivered int `json:"delivered"`
+	// Emails carrying a link that bounced.
+	Bounced int `json:"bounced"`
+	// Invitations accepted.
+	Accepted int `json:"accepted"`
+	// Links that expired unused (neither accepted nor replaced by a newer one).
+	Expired int `json:"expired"`
 }
 
 // One column of a file and the field it holds.
@@ -218,6 +237,19 @@ type LoginInput struct {
 	Password string `json:"password"`
 }
 
+// One group of peopleStats: the values of the dimensions asked for (the others
+// are null; a null among the asked ones means the person has none) and how many
+// people share them.
+type PeopleStatsRow struct {
+	Status          *user.Status         `json:"status,omitempty"`
+	Role            *ent.Role            `json:"role,omitempty"`
+	LastEmailStatus *enum.DeliveryStatus `json:"lastEmailStatus,omitempty"`
+	Import          *ent.UserImport      `json:"import,omitempty"`
+	InvitationCount *int                 `json:"invitationCount,omitempty"`
+	Locale          *string              `json:"locale,omitempty"`
+	Count           int                  `json:"count"`
+}
+
 // A pasted entry that was not invited.
 type RejectedEmail struct {
 	// The address, or the entry as pasted when it is not an address (refused characters written as <U+XXXX>).
@@ -226,6 +258,31 @@ type RejectedEmail struct {
 	Reason string `json:"reason"`
 	// A likely correction, e.g. ada@gmail.com for ada@gmial.com.
 	Suggestion *string `json:"suggestion,omitempty"`
+}
+
+// When people who have not answered their invitation are reminded. With enabled,
+// a person still INVITED afterHours[i] hours after the previous email (the
+// invitation for round 1, round i's reminder after that) gets reminder round
+// i+1: a fresh link with a fresh expiry, older links revoked, sent as a bulk
+// send with trigger REMINDER. An invitation sent again (by a person, an import
+// or a key) starts the rounds over. Nobody who accepted, was deactivated, whose
+// invitation was revoked or whose address is suppressed is reminded.
+type ReminderPolicy struct {
+	// Whether reminders are sent.
+	Enabled bool `json:"enabled"`
+	// Hours after the previous email each round waits: at most 10 values, each 1 to 720.
+	AfterHours []int `json:"afterHours"`
+	// When set (1 to 720), one reminder that many hours before a pending invitation expires.
+	ExpiryWarningHours *int `json:"expiryWarningHours,omitempty"`
+}
+
+// A new reminder policy; it replaces the whole policy.
+type ReminderPolicyInput struct {
+	Enabled bool `json:"enabled"`
+	// Hours after the previous email each round waits: at most 10 values, each 1 to 720.
+	AfterHours []int `json:"afterHours"`
+	// 1 to 720, or null for no expiry warning.
+	ExpiryWarningHours *int `json:"expiryWarningHours,omitempty"`
 }
 
 // An email rendered by previewEmail.
@@ -356,6 +413,8 @@ type UpdateOrganizationInput struct {
 	SignInURL *string `json:"signInURL,omitempty"`
 	// People the identity provider creates over SCIM get an invitation (one bulk send with trigger SCIM per burst); false leaves them NOT_INVITED.
 	ScimInviteOnProvision *bool `json:"scimInviteOnProvision,omitempty"`
+	// The reminder policy (replaced whole): afterHours at most 10 values of 1 to 720 hours, expiryWarningHours 1 to 720.
+	Reminders *ReminderPolicyInput `json:"reminders,omitempty"`
 }
 
 // Changes to a person; a field left out (null) stays as it is.
@@ -384,6 +443,62 @@ type UpdateWebhookEndpointInput struct {
 	Enabled    *bool    `json:"enabled,omitempty"`
 	// Empty: no description.
 	Description *string `json:"description,omitempty"`
+}
+
+type FunnelInterval string
+
+const (
+	FunnelIntervalDay FunnelInterval = "DAY"
+	// Weeks start on Monday (UTC).
+	FunnelIntervalWeek FunnelInterval = "WEEK"
+)
+
+var AllFunnelInterval = []FunnelInterval{
+	FunnelIntervalDay,
+	FunnelIntervalWeek,
+}
+
+func (e FunnelInterval) IsValid() bool {
+	switch e {
+	case FunnelIntervalDay, FunnelIntervalWeek:
+		return true
+	}
+	return false
+}
+
+func (e FunnelInterval) String() string {
+	return string(e)
+}
+
+func (e *FunnelInterval) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = FunnelInterval(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid FunnelInterval", str)
+	}
+	return nil
+}
+
+func (e FunnelInterval) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *FunnelInterval) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e FunnelInterval) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 // A value an import row may give.
@@ -455,6 +570,71 @@ func (e *ImportField) UnmarshalJSON(b []byte) error {
 }
 
 func (e ImportField) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What peopleStats groups by.
+type PeopleDimension string
+
+const (
+	PeopleDimensionStatus          PeopleDimension = "STATUS"
+	PeopleDimensionRole            PeopleDimension = "ROLE"
+	PeopleDimensionLastEmailStatus PeopleDimension = "LAST_EMAIL_STATUS"
+	// The imports that touched the person (created or updated them): a person counts once per import.
+	PeopleDimensionImport          PeopleDimension = "IMPORT"
+	PeopleDimensionInvitationCount PeopleDimension = "INVITATION_COUNT"
+	PeopleDimensionLocale          PeopleDimension = "LOCALE"
+)
+
+var AllPeopleDimension = []PeopleDimension{
+	PeopleDimensionStatus,
+	PeopleDimensionRole,
+	PeopleDimensionLastEmailStatus,
+	PeopleDimensionImport,
+	PeopleDimensionInvitationCount,
+	PeopleDimensionLocale,
+}
+
+func (e PeopleDimension) IsValid() bool {
+	switch e {
+	case PeopleDimensionStatus, PeopleDimensionRole, PeopleDimensionLastEmailStatus, PeopleDimensionImport, PeopleDimensionInvitationCount, PeopleDimensionLocale:
+		return true
+	}
+	return false
+}
+
+func (e PeopleDimension) String() string {
+	return string(e)
+}
+
+func (e *PeopleDimension) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = PeopleDimension(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid PeopleDimension", str)
+	}
+	return nil
+}
+
+func (e PeopleDimension) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *PeopleDimension) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e PeopleDimension) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -210,6 +210,6 @@ func TestTemplatesAndPreview(t *testing.T) {
 		}
 	}
 	s.Query(t, a.tok, `{ defaultEmailTemplates { kind subject variables { name } } }`, nil).Decode(t, &defaults)
-	require.Len(t, defaults.DefaultEmailTemplates, 4)
+	require.Len(t, defaults.DefaultEmailTemplates, 5) // REMINDER too
 	require.NotEmpty(t, defaults.DefaultEmailTemplates[0].Variables)
 }

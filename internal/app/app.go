@@ -38,7 +38,9 @@ import (
 	"github.com/rollcall/rollcall/internal/password"
 	"github.com/rollcall/rollcall/internal/people"
 	"github.com/rollcall/rollcall/internal/scim"
+	"github.com/rollcall/rollcall/internal/reminder"
 	"github.com/rollcall/rollcall/internal/server"
+	"github.com/rollcall/rollcall/internal/stats"
 	"github.com/rollcall/rollcall/internal/template"
 	"github.com/rollcall/rollcall/internal/throttle"
 	"github.com/rollcall/rollcall/internal/webhook"
@@ -64,10 +66,12 @@ type App struct {
 	Bus       events.Bus
 	// Webhooks manages webhook endpoints and sends events to them.
 	Webhooks *webhookout.Service
-	sender   mail.Sender
-	limiter  *throttle.Limiter
-	handler  http.Handler
-	conns    server.ConnLimits // cfg.Conns fitted to the open-file limit
+	// Reminders starts the reminder rounds that are due.
+	Reminders *reminder.Service
+	sender    mail.Sender
+	limiter   *throttle.Limiter
+	handler   http.Handler
+	conns     server.ConnLimits // cfg.Conns fitted to the open-file limit
 	// stopWorkers ends what Start began; workers tracks it.
 	stopWorkers context.CancelFunc
 	workers     sync.WaitGroup
@@ -119,6 +123,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 		DB: d, Clock: clk, Bus: a.Bus, Templates: templates, Sender: sender, Links: links, Audit: auditLog, Notify: notifier, Events: a.Events, Log: log,
 		Config: bulksend.Config{Concurrency: cfg.Mail.Concurrency, Rate: cfg.Mail.SendRate, Lease: cfg.Mail.SendLease, Singly: cfg.Mail.SendSingly, SingleWait: cfg.Mail.SingleWait},
 	})
+	a.Reminders = reminder.New(reminder.Deps{DB: d, Clock: clk, Bulk: a.BulkSends, Log: log, Interval: cfg.ReminderInterval, Batch: cfg.ReminderBatch})
 	a.Admin = people.NewAdmin(d.Client, clk, auditLog, a.Auth, a.BulkSends, log, people.WithEvents(a.Events))
 	a.Invites = invite.New(invite.Deps{
 		Client: d.Client, Clock: clk, Auth: a.Auth, Policy: policy, Audit: auditLog, Limiter: a.limiter, Log: log,
@@ -141,7 +146,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 	a.handler = server.New(server.Options{
 		Resolver: &graph.Resolver{Client: d.Client, Clock: clk, Auth: a.Auth, Orgs: a.Orgs, People: a.People,
 			Admin: a.Admin, Invites: a.Invites, Templates: templates, Importer: a.Importer, Audit: auditLog, BulkSends: a.BulkSends, Notify: notifier,
-			History: history.New(d.Client), Keys: a.APIKeys, EventLog: a.Events, Feed: a.Feed, Webhooks: a.Webhooks},
+			History: history.New(d.Client), Keys: a.APIKeys, EventLog: a.Events, Feed: a.Feed, Webhooks: a.Webhooks,
+			Stats: stats.New(d.Client, d.Dialect, a.People)},
 		Export:      export.New(d.Client, clk, log),
 		SCIM:        a.SCIM,
 		Webhook:     webhook.New(webhook.Config{SigningKey: cfg.Mail.MailgunSigningKey}, clk, a.limiter, a.BulkSends, log),
@@ -177,6 +183,7 @@ func (a *App) Start() {
 	a.workers.Go(func() { a.Events.Retain(ctx, a.cfg.Events.Retention, a.cfg.Events.PruneInterval) })
 	a.workers.Go(func() { a.Webhooks.Run(ctx) })
 	a.workers.Go(func() { a.SCIMInviter.Run(ctx) })
+	a.workers.Go(func() { a.Reminders.Run(ctx) })
 }
 
 // StopWorkers stops what Start began and waits until each worker has

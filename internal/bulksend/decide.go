@@ -50,6 +50,11 @@ func decide(f facts) (delivery.Action, string) {
 		}
 	}
 	switch {
+	case a == delivery.ActionREMINDER && f.status != user.StatusInvited:
+		if active {
+			return delivery.ActionSKIP, "already has an account"
+		}
+		return delivery.ActionSKIP, "not invited"
 	case a == delivery.ActionPASSWORD_RESET && !active:
 		return delivery.ActionSKIP, "has no account yet"
 	case a != delivery.ActionPASSWORD_RESET && active:

@@ -36,6 +36,7 @@ func Summary(b *ent.BulkSend) string {
 		bulksend.KindINVITATION:         {"invitation", "invitations"},
 		bulksend.KindPASSWORD_RESET:     {"set of password reset instructions", "password reset instructions"},
 		bulksend.KindTEMPORARY_PASSWORD: {"temporary password", "temporary passwords"},
+		bulksend.KindREMINDER:           {"reminder", "reminders"},
 	}[b.Kind]
 	what := names[1]
 	if b.Sent == 1 {

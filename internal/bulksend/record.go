@@ -141,7 +141,7 @@ func (s *Service) writeDeliveries(ctx context.Context, tx *ent.Client, now time.
 		case failed:
 			q.SetStatus(enum.DeliveryFailed).SetError(k.reason)
 		case bounced:
-			q.SetStatus(enum.DeliveryBounced).SetError(k.reason)
+			q.SetStatus(enum.DeliveryBounced).SetError(k.reason).SetReportedAt(now)
 		case skipped:
 			q.SetStatus(enum.DeliverySkipped).SetError(k.reason)
 		case retry:
@@ -162,7 +162,8 @@ func (s *Service) writeDeliveries(ctx context.Context, tx *ent.Client, now time.
 // decides what a person becomes when their email leaves, for one person's
 // emails and bulk sends alike.
 func (s *Service) writePeople(ctx context.Context, tx *ent.Client, now time.Time, jobs []*job) error {
-	invited := map[time.Time][]int{} // by expiry
+	invited := map[time.Time][]int{}  // by expiry
+	reminded := map[time.Time][]int{} // by expiry
 	var resets, failedIDs, tempUsers []int
 	var temp []*job
 	for _, j := range jobs {
@@ -184,6 +185,8 @@ func (s *Service) writePeople(ctx context.Context, tx *ent.Client, now time.Time
 		case j.result.kind != sent:
 		case j.action == delivery.ActionINVITATION:
 			invited[j.expires] = append(invited[j.expires], j.userID)
+		case j.action == delivery.ActionREMINDER:
+			reminded[j.expires] = append(reminded[j.expires], j.userID)
 		case j.action == delivery.ActionPASSWORD_RESET:
 			resets = append(resets, j.userID)
 		case j.action == delivery.ActionTEMPORARY_PASSWORD:
@@ -194,9 +197,19 @@ func (s *Service) writePeople(ctx context.Context, tx *ent.Client, now time.Time
 	for expires, ids := range invited {
 		err := tx.User.Update().Where(user.IDIn(ids...), user.StatusIn(user.StatusNotInvited, user.StatusInvited)).
 			SetStatus(user.StatusInvited).SetInvitedAt(now).SetInviteExpiresAt(expires).AddInvitationCount(1).
+			SetReminderRound(0).SetRoundAnchorAt(now). // an invitation starts the reminder rounds again
 			SetLastEmailStatus(enum.DeliverySent).SetUpdatedAt(now).Exec(ctx)
 		if err != nil {
 			return fmt.Errorf("mark invited: %w", err)
+		}
+	}
+	for expires, ids := range reminded {
+		// A reminder renews the link of a pending invitation; the rounds
+		// were counted when the scheduler started them.
+		err := tx.User.Update().Where(user.IDIn(ids...), user.StatusEQ(user.StatusInvited)).
+			SetInviteExpiresAt(expires).SetLastEmailStatus(enum.DeliverySent).SetUpdatedAt(now).Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("mark reminded: %w", err)
 		}
 	}
 	hashes := make([]string, len(temp))
@@ -345,9 +358,9 @@ func outcomeEvents(jobs []*job) []event.Event {
 			send = &j.bulkSendID
 		}
 		switch {
-		case j.result.kind == sent && (j.action == delivery.ActionINVITATION || j.action == delivery.ActionTEMPORARY_PASSWORD):
+		case j.result.kind == sent && (j.action == delivery.ActionINVITATION || j.action == delivery.ActionREMINDER || j.action == delivery.ActionTEMPORARY_PASSWORD):
 			var expires *time.Time
-			if j.action == delivery.ActionINVITATION {
+			if j.action != delivery.ActionTEMPORARY_PASSWORD {
 				expires = &j.expires
 			}
 			out = append(out, event.Sent(j.orgID, personAfter(j), string(j.action), j.id, send, j.createdBy, expires))

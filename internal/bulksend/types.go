@@ -39,7 +39,7 @@ type Result struct {
 
 func (r *Result) add(a delivery.Action, n int) {
 	switch a {
-	case delivery.ActionINVITATION:
+	case delivery.ActionINVITATION, delivery.ActionREMINDER:
 		r.Invitations += n
 	case delivery.ActionPASSWORD_RESET:
 		r.PasswordResets += n

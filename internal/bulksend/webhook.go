@@ -93,6 +93,9 @@ func (s *Service) advance(ctx context.Context, tx *ent.Client, d *ent.Delivery, 
 		}
 		up := tx.Delivery.Update().Where(delivery.ID(d.ID), delivery.StatusEQ(from)).
 			SetStatus(e.Status).SetUpdatedAt(s.clock.Now())
+		if from == enum.DeliverySent {
+			up.SetReportedAt(s.clock.Now()) // the first report
+		}
 		if e.Reason != "" {
 			up.SetError(clip(e.Reason))
 		} else {

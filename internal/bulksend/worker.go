@@ -183,7 +183,7 @@ func makeSecrets(jobs []*job) {
 			continue
 		}
 		switch j.action {
-		case delivery.ActionINVITATION, delivery.ActionPASSWORD_RESET:
+		case delivery.ActionINVITATION, delivery.ActionPASSWORD_RESET, delivery.ActionREMINDER:
 			j.secret, j.hash = token.New()
 		case delivery.ActionTEMPORARY_PASSWORD:
 			j.secret = token.Password()
@@ -269,7 +269,7 @@ func (s *Service) issueLinks(ctx context.Context, tx *ent.Client, u *unit, now t
 		}
 		org := j.org
 		switch j.action {
-		case delivery.ActionINVITATION:
+		case delivery.ActionINVITATION, delivery.ActionREMINDER: // a reminder is a fresh invitation link
 			j.expires = now.Add(credentials.TTL(org, invitation.KindINVITATION))
 			byKind[invitation.KindINVITATION] = append(byKind[invitation.KindINVITATION], j)
 		case delivery.ActionPASSWORD_RESET:
@@ -284,7 +284,10 @@ func (s *Service) issueLinks(ctx context.Context, tx *ent.Client, u *unit, now t
 			ids[i] = j.userID
 			creates[i] = tx.Invitation.Create().SetOrganizationID(j.orgID).SetUserID(j.userID).SetKind(kind).
 				SetTokenHash(j.hash).SetExpiresAt(j.expires).SetNillableCreatedByID(j.createdBy).
-				SetCreatedAt(now).SetUpdatedAt(now)
+				SetDeliveryID(j.id).SetCreatedAt(now).SetUpdatedAt(now)
+			if !single(j.claimed) {
+				creates[i].SetBulkSendID(j.bulkSendID) // an acceptance counts for the send
+			}
 		}
 		if err := credentials.Revoke(ctx, tx, now, kind, ids...); err != nil {
 			return err
@@ -380,7 +383,7 @@ func (s *Service) email(j *job) template.Email {
 	e := template.Email{Kind: kindOf(j.action), User: j.user, Org: org, Role: j.user.Edges.Role,
 		Inviter: j.inviter, ExpiresAt: j.expires, Locale: j.locale}
 	switch j.action {
-	case delivery.ActionINVITATION:
+	case delivery.ActionINVITATION, delivery.ActionREMINDER:
 		e.URL, e.TTL = s.links.Invite(j.secret), credentials.TTL(org, invitation.KindINVITATION)
 	case delivery.ActionPASSWORD_RESET:
 		e.URL, e.TTL = s.links.Reset(j.secret), credentials.TTL(org, invitation.KindPASSWORD_RESET)

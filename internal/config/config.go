@@ -48,6 +48,12 @@ type Config struct {
 	// (invite.DefaultResetConfig).
 	ResetPoll, ResetLease, ResetDelay time.Duration
 	Events                            Events
+	// ReminderInterval is how often each replica looks for due reminder
+	// rounds (ROLLCALL_REMINDER_INTERVAL, default 1m).
+	ReminderInterval time.Duration
+	// ReminderBatch is the most people one reminder send takes (more due
+	// make more sends); 0: reminder.DefaultBatch. Not a flag: for tests.
+	ReminderBatch int
 	// Webhooks tunes outbound webhooks; zero values: the defaults
 	// (webhookout.DefaultConfig).
 	Webhooks webhookout.Config
@@ -152,6 +158,7 @@ func ServeFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "send-lease", Value: 30 * time.Second, Sources: cli.EnvVars("ROLLCALL_SEND_LEASE"), Usage: "a replica's claim on deliveries lapses after this long unrenewed, so another replica takes the work over"},
 		&cli.DurationFlag{Name: "event-retention", Value: 720 * time.Hour, Sources: cli.EnvVars("ROLLCALL_EVENT_RETENTION"), Usage: "how long events are kept in the events log (every replica deletes older ones)"},
 		&cli.DurationFlag{Name: "event-prune-interval", Value: time.Hour, Sources: cli.EnvVars("ROLLCALL_EVENT_PRUNE_INTERVAL"), Usage: "how often each replica deletes events past their retention"},
+		&cli.DurationFlag{Name: "reminder-interval", Value: time.Minute, Sources: cli.EnvVars("ROLLCALL_REMINDER_INTERVAL"), Usage: "how often each replica looks for people due a reminder round (rounds are due by the times in the database, so a stopped server catches up)"},
 		&cli.DurationFlag{Name: "event-poll", Value: 5 * time.Second, Sources: cli.EnvVars("ROLLCALL_EVENT_POLL"), Usage: "how often a replica with organizationEvents subscribers reads the log without being woken by a commit"},
 		&cli.IntFlag{Name: "event-subscriber-buffer", Value: 1000, Sources: cli.EnvVars("ROLLCALL_EVENT_SUBSCRIBER_BUFFER"), Usage: "events waiting for one organizationEvents subscriber; a subscriber further behind is ended with an error"},
 		&cli.DurationFlag{Name: "webhook-timeout", Value: hooks.Timeout, Sources: cli.EnvVars("ROLLCALL_WEBHOOK_TIMEOUT"), Usage: "longest one webhook call may take (connecting, sending, the answer); longer is a failure, retried"},
@@ -278,6 +285,7 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 			MaxSubscriptionsPerConnection: cmd.Int("max-subscriptions-per-connection"), MaxConnections: cmd.Int("max-connections"),
 			ReadTimeout: cmd.Duration("read-timeout"), ReadHeaderTimeout: cmd.Duration("read-header-timeout"), IdleTimeout: cmd.Duration("idle-timeout"),
 		},
+		ReminderInterval: cmd.Duration("reminder-interval"),
 		Events: Events{
 			Retention: cmd.Duration("event-retention"), PruneInterval: cmd.Duration("event-prune-interval"),
 			Poll: cmd.Duration("event-poll"), Buffer: cmd.Int("event-subscriber-buffer"),

@@ -221,12 +221,20 @@ func (d *DB) columns(ctx context.Context, table string) ([]string, error) {
 // deliveries in those states, reported before the counters existed. A send
 // with a counter set is already counted (reports move them atomically), so
 // this touches only sends never counted and costs an index probe each.
+// People still INVITED from before reminder rounds count them from their
+// invitation.
 func (d *DB) upgradeData(ctx context.Context) error {
 	if _, err := d.SQL.ExecContext(ctx, `UPDATE audit_events SET actor_label = 'system' WHERE actor_label = ''`); err != nil {
 		return fmt.Errorf("label audit actors: %w", err)
 	}
 	if err := d.completeOwners(ctx); err != nil {
 		return err
+	}
+	// People invited before reminder rounds existed count their rounds
+	// from their invitation (reads the partial index of the pending only).
+	if _, err := d.SQL.ExecContext(ctx, `UPDATE users SET round_anchor_at = invited_at
+		WHERE status = 'INVITED' AND round_anchor_at IS NULL AND invited_at IS NOT NULL`); err != nil {
+		return fmt.Errorf("anchor reminder rounds: %w", err)
 	}
 	count := func(status string) string {
 		return `(SELECT count(*) FROM deliveries d WHERE d.bulk_send_id = bulk_sends.id AND d.status = '` + status + `')`

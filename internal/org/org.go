@@ -27,6 +27,7 @@ import (
 	"github.com/rollcall/rollcall/internal/locale"
 	"github.com/rollcall/rollcall/internal/perm"
 	"github.com/rollcall/rollcall/internal/plaintext"
+	"github.com/rollcall/rollcall/internal/reminder"
 	"github.com/rollcall/rollcall/internal/token"
 	"github.com/rollcall/rollcall/internal/viewer"
 )
@@ -167,8 +168,9 @@ type UpdateInput struct {
 	Products                              []string // nil: unchanged
 	InvitationTTLSeconds, ResetTTLSeconds *int
 	EmailFromName, ReplyTo                *string
-	DefaultLocale                         *string // a BCP 47 tag, stored canonical
-	SignInURL                             *string // an http or https URL
+	DefaultLocale                         *string          // a BCP 47 tag, stored canonical
+	SignInURL                             *string          // an http or https URL
+	Reminders                             *reminder.Policy // replaced whole; nil: unchanged
 	// ScimInviteOnProvision: people created over SCIM get invited.
 	ScimInviteOnProvision *bool
 }
@@ -266,6 +268,18 @@ func (s *Service) Update(ctx context.Context, in UpdateInput) (*ent.Organization
 	}
 	if in.ScimInviteOnProvision != nil {
 		sets = append(sets, func(up *ent.OrganizationUpdateOne) { up.SetScimInviteOnProvision(*in.ScimInviteOnProvision) })
+	}
+	if p := in.Reminders; p != nil {
+		if err := reminder.Check(*p); err != nil {
+			return nil, err
+		}
+		hours := append([]int{}, p.AfterHours...)
+		sets = append(sets, func(up *ent.OrganizationUpdateOne) {
+			up.SetRemindersEnabled(p.Enabled).SetReminderAfterHours(hours).SetNillableReminderExpiryWarningHours(p.ExpiryWarningHours)
+			if p.ExpiryWarningHours == nil {
+				up.ClearReminderExpiryWarningHours()
+			}
+		})
 	}
 	err = db.InTx(ctx, s.client, func(tx *ent.Client) error {
 		up := tx.Organization.UpdateOneID(o.ID).SetUpdatedAt(s.clock.Now())

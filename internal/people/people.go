@@ -54,23 +54,35 @@ func (s *Service) List(ctx context.Context, p ListParams) (*Page, error) {
 	if err != nil {
 		return nil, err
 	}
-	q := s.client.User.Query()
-	if p.Where != nil {
-		if q, err = p.Where.Filter(q); err != nil {
-			return nil, apperr.Invalid("where", err.Error())
-		}
-	}
-	if search := strings.TrimSpace(p.Search); search != "" {
-		if len(search) > MaxSearchLength {
-			return nil, apperr.Invalid("search", fmt.Sprintf("search is longer than %d characters", MaxSearchLength))
-		}
-		q = q.Where(Matching(search))
+	q, err := s.Filtered(p.Where, p.Search)
+	if err != nil {
+		return nil, err
 	}
 	page, err := pg.paginate(ctx, q, p.First, p.Last, p.After, p.Before, p.Eager)
 	if err != nil {
 		return nil, fmt.Errorf("list people: %w", err)
 	}
 	return page, nil
+}
+
+// Filtered is the query of the people where and search select, as the
+// users connection selects them (statistics count under the same filters).
+// The caller checks the viewer's permission.
+func (s *Service) Filtered(where *ent.UserWhereInput, search string) (*ent.UserQuery, error) {
+	q := s.client.User.Query()
+	if where != nil {
+		var err error
+		if q, err = where.Filter(q); err != nil {
+			return nil, apperr.Invalid("where", err.Error())
+		}
+	}
+	if search := strings.TrimSpace(search); search != "" {
+		if len(search) > MaxSearchLength {
+			return nil, apperr.Invalid("search", fmt.Sprintf("search is longer than %d characters", MaxSearchLength))
+		}
+		q = q.Where(Matching(search))
+	}
+	return q, nil
 }
 
 // Matching selects people whose email, names or username contain s,

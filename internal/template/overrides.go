@@ -238,7 +238,7 @@ func (s *Service) Preview(ctx context.Context, kind Kind, userID, roleID *int, l
 	}
 	e := Email{Kind: kind, User: u, Org: a.org, Role: u.Edges.Role, Inviter: inviter}
 	switch kind {
-	case Invitation:
+	case Invitation, Reminder:
 		e.TTL = credentials.TTL(a.org, invitation.KindINVITATION)
 		e.URL = s.links.Invite(previewToken)
 	case PasswordReset:

@@ -43,17 +43,21 @@ const (
 	// EmailChanged tells a person, at their old address, that their address was
 	// changed (to NewEmail). It carries no link and no password.
 	EmailChanged Kind = "EMAIL_CHANGED"
+	// Reminder reminds an invited person who has not answered: a fresh
+	// link to the same invitation (reminder rounds, sendInvitations with
+	// kind REMINDER).
+	Reminder Kind = "REMINDER"
 )
 
 // Kinds returns every Kind, in a stable order. The slice is new on every call.
 func Kinds() []Kind {
-	return []Kind{Invitation, PasswordReset, TemporaryPassword, EmailChanged}
+	return []Kind{Invitation, PasswordReset, TemporaryPassword, EmailChanged, Reminder}
 }
 
 // valid reports whether k is one of Kinds.
 func (k Kind) valid() bool {
 	switch k {
-	case Invitation, PasswordReset, TemporaryPassword, EmailChanged:
+	case Invitation, PasswordReset, TemporaryPassword, EmailChanged, Reminder:
 		return true
 	}
 	return false

@@ -28,7 +28,7 @@ func fullData() Data {
 }
 
 func TestKinds(t *testing.T) {
-	require.Equal(t, []Kind{Invitation, PasswordReset, TemporaryPassword, EmailChanged}, Kinds())
+	require.Equal(t, []Kind{Invitation, PasswordReset, TemporaryPassword, EmailChanged, Reminder}, Kinds())
 	for _, k := range Kinds() {
 		require.True(t, k.valid(), k)
 	}

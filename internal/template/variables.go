@@ -25,7 +25,7 @@ type Variable struct {
 // Validate).
 func Variables() []Variable {
 	all := Kinds
-	personal := func() []Kind { return []Kind{Invitation, PasswordReset, TemporaryPassword} }
+	personal := func() []Kind { return []Kind{Invitation, PasswordReset, TemporaryPassword, Reminder} }
 	return []Variable{
 		{"FirstName", "The recipient's first name; may be empty, so test it with {{if .FirstName}}.", all()},
 		{"LastName", "The recipient's last name; may be empty.", all()},
@@ -35,7 +35,7 @@ func Variables() []Variable {
 		{"Username", "The name the recipient signs in with; may be empty.", all()},
 		{"OrganizationName", "The name of your organisation.", all()},
 		{"RoleName", "The recipient's role in the organisation; may be empty.", all()},
-		{"InviterName", "The name of the person who sent the invitation; may be empty.", []Kind{Invitation}},
+		{"InviterName", "The name of the person who sent the invitation; may be empty (always in reminder rounds, which nobody in particular sends).", []Kind{Invitation, Reminder}},
 		{"ActionURL", `The recipient's personal link: accept the invitation, choose a new password or sign in. ` +
 			`A secret: it may only be the whole href of a link (<a href="{{.ActionURL}}">) or stand alone in text, ` +
 			`never in the subject.`, personal()},

@@ -1,0 +1,443 @@
+// Package stats answers the analyst's questions: how many people per
+// status, role, import... (PeopleStats, one GROUP BY under the users
+// filters), how many of a send accepted and how fast (Accepted), and the
+// invitation funnel per day or week (Funnel). Everything it counts was
+// recorded when it happened: the send and delivery that carried each link
+// (invitations.bulk_send_id), the time a link was used, the provider's first
+// report on a delivery (deliveries.reported_at).
+package stats
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"entgo.io/ent/dialect"
+	"entgo.io/ent/dialect/sql"
+
+	"github.com/rollcall/rollcall/ent"
+	"github.com/rollcall/rollcall/ent/invitation"
+	"github.com/rollcall/rollcall/ent/role"
+	"github.com/rollcall/rollcall/ent/schema/enum"
+	"github.com/rollcall/rollcall/ent/user"
+	"github.com/rollcall/rollcall/ent/userimport"
+	"github.com/rollcall/rollcall/internal/apperr"
+	"github.com/rollcall/rollcall/internal/auth"
+	"github.com/rollcall/rollcall/internal/people"
+	"github.com/rollcall/rollcall/internal/perm"
+	"github.com/rollcall/rollcall/internal/viewer"
+)
+
+// Dimension is what PeopleStats groups by.
+type Dimension string
+
+// The dimensions.
+const (
+	Status          Dimension = "STATUS"
+	Role            Dimension = "ROLE"
+	LastEmailStatus Dimension = "LAST_EMAIL_STATUS"
+	Import          Dimension = "IMPORT"
+	InvitationCount Dimension = "INVITATION_COUNT"
+	Locale          Dimension = "LOCALE"
+)
+
+// Interval is a funnel bucket's width.
+type Interval string
+
+// The intervals.
+const (
+	Day  Interval = "DAY"
+	Week Interval = "WEEK" // from Monday
+)
+
+// MaxFunnelRange is the longest funnel: two years.
+const MaxFunnelYears = 2
+
+// Service computes statistics within the viewer's organisation.
+type Service struct {
+	client  *ent.Client
+	people  *people.Service
+	dialect sqlDialect
+}
+
+// New returns the statistics service; dialectName is the database's.
+func New(client *ent.Client, dialectName string, ppl *people.Service) *Service {
+	return &Service{client: client, people: ppl, dialect: dialectFor(dialectName)}
+}
+
+// Row is one group of PeopleStats: the values of the dimensions asked for
+// (nil: the person has none, or the dimension was not asked) and the count.
+type Row struct {
+	Status          *user.Status
+	Role            *ent.Role
+	LastEmailStatus *enum.DeliveryStatus
+	Import          *ent.UserImport
+	InvitationCount *int
+	Locale          *string
+	Count           int
+}
+
+// group is a row as scanned.
+type group struct {
+	Status          *string `sql:"status"`
+	RoleID          *int    `sql:"role_id"`
+	LastEmailStatus *string `sql:"last_email_status"`
+	ImportID        *int    `sql:"import_id"`
+	InvitationCount *int    `sql:"invitation_count"`
+	Locale          *string `sql:"locale"`
+	Count           int     `sql:"count"`
+}
+
+// PeopleStats counts the people where and search select (as users does),
+// grouped by dims, in one query. Needs people.read.
+func (s *Service) PeopleStats(ctx context.Context, where *ent.UserWhereInput, search string, dims []Dimension) ([]Row, error) {
+	if err := viewer.Require(ctx, perm.PeopleRead); err != nil {
+		return nil, err
+	}
+	dims = slices.Compact(slices.Sorted(slices.Values(dims)))
+	for _, d := range dims {
+		if !slices.Contains([]Dimension{Status, Role, LastEmailStatus, Import, InvitationCount, Locale}, d) {
+			return nil, apperr.Invalid("groupBy", fmt.Sprintf("unknown dimension %q: one of STATUS, ROLE, LAST_EMAIL_STATUS, IMPORT, INVITATION_COUNT, LOCALE", d))
+		}
+	}
+	q, err := s.people.Filtered(where, search)
+	if err != nil {
+		return nil, err
+	}
+	var groups []group
+	err = q.Modify(func(sel *sql.Selector) {
+		var cols, names []string
+		add := func(expr, name string) {
+			cols = append(cols, sql.As(expr, name))
+			names = append(names, expr)
+		}
+		for _, d := range dims {
+			switch d {
+			case Status:
+				add(sel.C(user.FieldStatus), "status")
+			case Role:
+				add(sel.C(user.FieldRoleID), "role_id")
+			case LastEmailStatus:
+				add(sel.C(user.FieldLastEmailStatus), "last_email_status")
+			case InvitationCount:
+				add(sel.C(user.FieldInvitationCount), "invitation_count")
+			case Locale:
+				add(sel.C(user.FieldLocale), "locale")
+			case Import:
+				// A person counts once per import that touched them; the
+				// never imported once, with no import.
+				t := sql.Table(user.ImportTable).As("ui")
+				sel.LeftJoin(t).On(sel.C(user.FieldID), t.C(user.ImportPrimaryKey[0]))
+				add(t.C(user.ImportPrimaryKey[1]), "import_id")
+			}
+		}
+		sel.Select(append(cols, sql.As("COUNT(*)", "count"))...)
+		if len(names) > 0 {
+			sel.GroupBy(names...).OrderBy(names...)
+		}
+	}).Scan(ctx, &groups)
+	if err != nil {
+		return nil, fmt.Errorf("people statistics: %w", err)
+	}
+	return s.rows(ctx, groups)
+}
+
+// rows resolves groups' roles and imports.
+func (s *Service) rows(ctx context.Context, groups []group) ([]Row, error) {
+	var roleIDs, importIDs []int
+	for _, g := range groups {
+		if g.RoleID != nil {
+			roleIDs = append(roleIDs, *g.RoleID)
+		}
+		if g.ImportID != nil {
+			importIDs = append(importIDs, *g.ImportID)
+		}
+	}
+	roles := map[int]*ent.Role{}
+	if len(roleIDs) > 0 {
+		rs, err := s.client.Role.Query().Where(role.IDIn(slices.Compact(slices.Sorted(slices.Values(roleIDs)))...)).All(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read roles: %w", err)
+		}
+		for _, r := range rs {
+			roles[r.ID] = r
+		}
+	}
+	imports := map[int]*ent.UserImport{}
+	for start := 0; start < len(importIDs); start += 10_000 {
+		ids := slices.Compact(slices.Sorted(slices.Values(importIDs[start:min(start+10_000, len(importIDs))])))
+		is, err := s.client.UserImport.Query().Where(userimport.IDIn(ids...)).All(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read imports: %w", err)
+		}
+		for _, i := range is {
+			imports[i.ID] = i
+		}
+	}
+	out := make([]Row, len(groups))
+	for i, g := range groups {
+		r := Row{InvitationCount: g.InvitationCount, Locale: g.Locale, Count: g.Count}
+		if g.Status != nil {
+			st := user.Status(*g.Status)
+			r.Status = &st
+		}
+		if g.LastEmailStatus != nil {
+			st := enum.DeliveryStatus(*g.LastEmailStatus)
+			r.LastEmailStatus = &st
+		}
+		if g.RoleID != nil {
+			r.Role = roles[*g.RoleID]
+		}
+		if g.ImportID != nil {
+			r.Import = imports[*g.ImportID]
+		}
+		out[i] = r
+	}
+	return out, nil
+}
+
+// Accepted counts the people who accepted the link send b carried, and the
+// median seconds from the link leaving to its use (nil when nobody
+// accepted). The caller has read b (its privacy rule applies).
+func (s *Service) Accepted(ctx context.Context, b *ent.BulkSend) (int, *int, error) {
+	var used []struct {
+		CreatedAt time.Time `sql:"created_at"`
+		UsedAt    time.Time `sql:"used_at"`
+	}
+	err := s.client.Invitation.Query().
+		Where(invitation.BulkSendID(b.ID), invitation.UsedAtNotNil()).
+		Select(invitation.FieldCreatedAt, invitation.FieldUsedAt).Scan(auth.AsSystem(ctx), &used)
+	if err != nil {
+		return 0, nil, fmt.Errorf("read acceptances of bulk send %d: %w", b.ID, err)
+	}
+	if len(used) == 0 {
+		return 0, nil, nil
+	}
+	secs := make([]float64, len(used))
+	for i, u := range used {
+		secs[i] = u.UsedAt.Sub(u.CreatedAt).Seconds()
+	}
+	slices.Sort(secs)
+	n := len(secs)
+	m := secs[n/2]
+	if n%2 == 0 {
+		m = (secs[n/2-1] + secs[n/2]) / 2
+	}
+	median := int(m + 0.5)
+	return n, &median, nil
+}
+
+// sqlDialect is what differs between the databases in the statistics' SQL.
+type sqlDialect interface {
+	// bucket is the SQL of the 0-based bucket index of time column col,
+	// for buckets of width seconds from origin (col is at or after it).
+	bucket(col string, origin time.Time, width int64) string
+	// rebind writes $N parameters the database's way.
+	rebind(q string) string
+}
+
+func dialectFor(name string) sqlDialect {
+	if name == dialect.Postgres {
+		return postgresDialect{}
+	}
+	return sqliteDialect{}
+}
+
+type postgresDialect struct{}
+
+func (postgresDialect) bucket(col string, origin time.Time, width int64) string {
+	// Integer arithmetic (numeric is several times slower over a million
+	// rows): the epoch less half a second, rounded, is its floor; the
+	// values are at or after origin, so the division is a floor too.
+	return fmt.Sprintf("(((EXTRACT(EPOCH FROM %s) - 0.5)::bigint - %d) / %d)", col, origin.Unix(), width)
+}
+
+func (postgresDialect) rebind(q string) string { return q }
+
+type sqliteDialect struct{}
+
+// The SQLite driver stores times as Go writes them ("2026-03-02
+// 09:00:00.5 +0000 UTC", always UTC here); julianday reads the part before
+// the offset and counts days (fractional). Values are at or after origin,
+// so the truncating cast is a floor.
+func (sqliteDialect) bucket(col string, origin time.Time, width int64) string {
+	return fmt.Sprintf("CAST(((julianday(substr(%[1]s, 1, instr(%[1]s, ' +') - 1)) - 2440587.5) * 86400.0 - %[2]d) / %[3]d AS INTEGER)",
+		col, origin.Unix(), width)
+}
+
+func (sqliteDialect) rebind(q string) string {
+	out := []byte{}
+	for i := 0; i < len(q); i++ {
+		if q[i] == '$' {
+			out = append(out, '?')
+			continue
+		}
+		out = append(out, q[i])
+	}
+	return string(out)
+}
+
+// Bucket is one day or week of the funnel.
+type Bucket struct {
+	Start                                          time.Time
+	Invited, Delivered, Bounced, Accepted, Expired int
+}
+
+// FunnelParams are the funnel's arguments.
+type FunnelParams struct {
+	From, To time.Time
+	Interval Interval
+	Where    *ent.UserWhereInput
+	Now      time.Time // expiries after now have not happened
+}
+
+// metric is one count of the funnel: rows of table (aliased t) whose time
+// column falls in the bucket, under cond (%[1]s is the alias).
+type metric struct {
+	table, column, cond string
+	// add counts n rows in a bucket; status is the row's status, read
+	// only for a metric that splits by it (one scan for two measures).
+	add   func(b *Bucket, status string, n int)
+	split bool
+}
+
+// links are the deliveries that carried an invitation link.
+const links = `%[1]s.action IN ('INVITATION', 'REMINDER')`
+
+var metrics = []metric{
+	{table: "deliveries", column: "sent_at", cond: `%[1]s.sent_at IS NOT NULL AND ` + links,
+		add: func(b *Bucket, _ string, n int) { b.Invited += n }},
+	// A complaint comes after delivery: it was delivered.
+	{table: "deliveries", column: "reported_at", cond: `%[1]s.reported_at IS NOT NULL AND ` + links, split: true,
+		add: func(b *Bucket, status string, n int) {
+			switch status {
+			case "DELIVERED", "COMPLAINED":
+				b.Delivered += n
+			case "BOUNCED":
+				b.Bounced += n
+			}
+		}},
+	{table: "invitations", column: "used_at", cond: `%[1]s.used_at IS NOT NULL AND %[1]s.kind = 'INVITATION'`,
+		add: func(b *Bucket, _ string, n int) { b.Accepted += n }},
+	{table: "invitations", column: "expires_at", cond: `%[1]s.used_at IS NULL AND %[1]s.revoked_at IS NULL AND %[1]s.kind = 'INVITATION'`,
+		add: func(b *Bucket, _ string, n int) { b.Expired += n }},
+}
+
+// Funnel counts, per day or week (UTC; weeks from Monday) from p.From to
+// p.To, the invitation links that left, were delivered, bounced, were
+// accepted and expired, of the people p.Where selects. Needs people.read.
+func (s *Service) Funnel(ctx context.Context, p FunnelParams) ([]Bucket, error) {
+	if err := viewer.Require(ctx, perm.PeopleRead); err != nil {
+		return nil, err
+	}
+	v := viewer.FromContext(ctx)
+	from, to := p.From.UTC(), p.To.UTC()
+	if !to.After(from) {
+		return nil, apperr.Invalid("to", "to must be after from")
+	}
+	if to.After(from.AddDate(MaxFunnelYears, 0, 0)) {
+		return nil, apperr.Invalid("to", fmt.Sprintf("the funnel covers at most %d years: from and to are further apart", MaxFunnelYears))
+	}
+	var width int64
+	start := time.Date(from.Year(), from.Month(), from.Day(), 0, 0, 0, 0, time.UTC)
+	switch p.Interval {
+	case Day:
+		width = 86400
+	case Week:
+		width = 7 * 86400
+		start = start.AddDate(0, 0, -((int(start.Weekday()) + 6) % 7)) // back to Monday
+	default:
+		return nil, apperr.Invalid("interval", "DAY or WEEK")
+	}
+	var buckets []Bucket
+	for t := start; t.Before(to); t = t.Add(time.Duration(width) * time.Second) {
+		buckets = append(buckets, Bucket{Start: t})
+	}
+	var filtered *ent.UserQuery
+	if p.Where != nil {
+		q, err := s.people.Filtered(p.Where, "")
+		if err != nil {
+			return nil, err
+		}
+		filtered = q
+	}
+	for _, m := range metrics {
+		upper := to
+		if m.column == "expires_at" && p.Now.Before(upper) {
+			upper = p.Now // an expiry still ahead has not happened
+		}
+		if !upper.After(from) {
+			continue
+		}
+		counts, err := s.count(ctx, v.OrgID, m, start, width, from, upper, filtered)
+		if err != nil {
+			return nil, err
+		}
+		for k, n := range counts {
+			if k.b >= 0 && int(k.b) < len(buckets) {
+				m.add(&buckets[k.b], k.status, n)
+			}
+		}
+	}
+	return buckets, nil
+}
+
+// cell is a bucket index and, for a split metric, a status.
+type cell struct {
+	b      int64
+	status string
+}
+
+// count runs one metric: counts by bucket index (and status).
+func (s *Service) count(ctx context.Context, orgID int, m metric, origin time.Time, width int64, from, to time.Time, people *ent.UserQuery) (map[cell]int, error) {
+	var got []struct {
+		B      int64  `sql:"b"`
+		Status string `sql:"status"`
+		N      int    `sql:"n"`
+	}
+	status := "''"
+	if m.split {
+		status = "t.status"
+	}
+	if people == nil {
+		// Everyone: the metric's own table and index, no join.
+		col := "t." + m.column
+		q := fmt.Sprintf(`SELECT %s AS b, %s AS status, COUNT(*) AS n FROM %s t WHERE t.organization_id = $1 AND %s >= $2 AND %s < $3 AND %s GROUP BY 1, 2`,
+			s.dialect.bucket(col, origin, width), status, m.table, col, col, fmt.Sprintf(m.cond, "t"))
+		rows, err := s.client.QueryContext(ctx, s.dialect.rebind(q), orgID, from, to)
+		if err != nil {
+			return nil, fmt.Errorf("funnel %s: %w", m.column, err)
+		}
+		defer rows.Close()
+		out := map[cell]int{}
+		for rows.Next() {
+			var c cell
+			var n int
+			if err := rows.Scan(&c.b, &c.status, &n); err != nil {
+				return nil, fmt.Errorf("funnel %s: %w", m.column, err)
+			}
+			out[c] += n
+		}
+		return out, rows.Err()
+	}
+	err := people.Clone().Modify(func(sel *sql.Selector) {
+		t := sql.Table(m.table).As("t")
+		sel.Join(t).On(sel.C(user.FieldID), t.C("user_id"))
+		col := t.C(m.column)
+		sel.Where(sql.And(sql.GTE(col, from), sql.LT(col, to), sql.ExprP(fmt.Sprintf(m.cond, "t"))))
+		b := s.dialect.bucket(col, origin, width)
+		sel.Select(sql.As(b, "b"), sql.As("COUNT(*)", "n")).GroupBy(b)
+		if m.split {
+			sel.Select(sql.As(b, "b"), sql.As(t.C("status"), "status"), sql.As("COUNT(*)", "n")).GroupBy(b, t.C("status"))
+		}
+	}).Scan(ctx, &got)
+	if err != nil {
+		return nil, fmt.Errorf("funnel %s: %w", m.column, err)
+	}
+	out := map[cell]int{}
+	for _, g := range got {
+		out[cell{g.B, g.Status}] += g.N
+	}
+	return out, nil
+}
