@@ -139,6 +139,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 		Limits:      cfg.Limits,
 		MaxBody:     cfg.MaxBody,
 		CORSOrigins: cfg.CORSOrigins,
+		CORSHeaders: cfg.CORSHeaders,
 		TrustProxy:  cfg.TrustProxy,
 		Conns:       a.conns,
 		Ready:       d.Ping,

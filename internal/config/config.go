@@ -24,7 +24,8 @@ type Config struct {
 	Addr            string
 	DatabaseURL     string
 	CORSOrigins     []string
-	TrustProxy      int // proxies in front that append to X-Forwarded-For; 0 = none
+	CORSHeaders     []string // request headers allowed besides server.DefaultCORSHeaders
+	TrustProxy      int      // proxies in front that append to X-Forwarded-For; 0 = none
 	LogLevel        slog.Level
 	LogFormat       string
 	Bootstrap       Bootstrap
@@ -117,6 +118,7 @@ func ServeFlags() []cli.Flag {
 		&cli.StringFlag{Name: "addr", Value: ":8080", Sources: cli.EnvVars("ROLLCALL_ADDR"), Usage: "listen address"},
 		DatabaseFlag(),
 		&cli.StringSliceFlag{Name: "cors-origins", Sources: cli.EnvVars("ROLLCALL_CORS_ORIGINS"), Usage: "browser origins allowed to call the API (comma-separated; * for any)"},
+		&cli.StringSliceFlag{Name: "cors-headers", Sources: cli.EnvVars("ROLLCALL_CORS_HEADERS"), Usage: "request headers browsers may send, added to the defaults (Authorization, Content-Type, Apollo's client-name and client-version, traceparent, tracestate, sentry-trace, baggage…); comma-separated"},
 		&cli.GenericFlag{Name: "trust-proxy", Value: new(trustProxy), Sources: cli.EnvVars("ROLLCALL_TRUST_PROXY"),
 			Usage: "proxies in front of the server: the client address is the X-Forwarded-For entry this many from the right (true = 1, false = 0; --trust-proxy=N)"},
 		&cli.StringFlag{Name: "public-url", Value: "http://localhost:8080", Sources: cli.EnvVars("ROLLCALL_PUBLIC_URL"), Usage: "base of every link in an email"},
@@ -219,10 +221,17 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 			origins = append(origins, o)
 		}
 	}
+	var headers []string
+	for _, h := range cmd.StringSlice("cors-headers") {
+		if h = strings.TrimSpace(h); h != "" {
+			headers = append(headers, h)
+		}
+	}
 	return Config{
 		Addr:        cmd.String("addr"),
 		DatabaseURL: cmd.String("database-url"),
 		CORSOrigins: origins,
+		CORSHeaders: headers,
 		TrustProxy:  cmd.Value("trust-proxy").(int),
 		LogLevel:    level,
 		LogFormat:   cmd.String("log-format"),

@@ -37,6 +37,7 @@ type Options struct {
 	Limits      graph.Limits
 	MaxBody     int64    // bytes of a JSON request body
 	CORSOrigins []string // browser origins allowed to call the API; "*" for any
+	CORSHeaders []string // request headers allowed besides DefaultCORSHeaders
 	TrustProxy  int      // proxies in front that append to X-Forwarded-For (clientip.FromRequest); 0 = none
 	Conns       ConnLimits
 	Ready       func(context.Context) error
@@ -82,14 +83,16 @@ func New(opts Options) http.Handler {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 
+	pf := preflight{origins: origins, methods: []string{http.MethodGet, http.MethodPost, http.MethodOptions},
+		headers: append(slices.Clone(DefaultCORSHeaders), opts.CORSHeaders...), log: opts.Log}
 	c := cors.New(cors.Options{
 		// A func, not AllowedOrigins: rs/cors reads an empty list as "any".
 		AllowOriginFunc: origins.allowed,
-		AllowedMethods:  []string{http.MethodGet, http.MethodPost, http.MethodOptions},
-		AllowedHeaders:  []string{"Authorization", "Content-Type", "Apollo-Require-Preflight"},
+		AllowedMethods:  pf.methods,
+		AllowedHeaders:  pf.headers,
 		MaxAge:          600,
 	})
-	return withClientIP(opts.TrustProxy, recoverPanics(opts.Log, logRequests(opts.Log, c.Handler(mux))))
+	return withClientIP(opts.TrustProxy, recoverPanics(opts.Log, logRequests(opts.Log, pf.logRefusals(c.Handler(mux)))))
 }
 
 // originPolicy is the configured list of browser origins, applied to CORS and
