@@ -59,6 +59,7 @@ func NewServer(r *Resolver, opts ServerOptions) *handler.Server {
 	srv.SetQueryCache(boundedCache{Cache: lru.New[*ast.QueryDocument](1000), maxBytes: 32 << 10})
 	srv.SetParserTokenLimit(max(opts.Limits.MaxTokens, 0))
 	srv.Use(extension.Introspection{})
+	srv.Use(inlineDefer{})
 	// After any extension that fills in the query (persisted queries).
 	srv.Use(guard{schema: schema.Schema(), limits: opts.Limits})
 	if opts.Admit != nil {

@@ -119,7 +119,7 @@ func (t multipartTransport) Do(w http.ResponseWriter, r *http.Request, exec grap
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	t.MultipartMixed.Do(w, r, exec)
+	t.MultipartMixed.Do(w, r.WithContext(withIncremental(r.Context())), exec)
 }
 
 // sseKeepAlive is how often an idle event stream gets a comment line, so
