@@ -22,6 +22,7 @@ import (
 	"github.com/rollcall/rollcall/ent/notification"
 	"github.com/rollcall/rollcall/ent/organization"
 	"github.com/rollcall/rollcall/ent/passwordresetrequest"
+	"github.com/rollcall/rollcall/ent/persistedquery"
 	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent/session"
 	"github.com/rollcall/rollcall/ent/throttle"
@@ -101,6 +102,7 @@ func checkColumn(t, c string) error {
 			notification.Table:         notification.ValidColumn,
 			organization.Table:         organization.ValidColumn,
 			passwordresetrequest.Table: passwordresetrequest.ValidColumn,
+			persistedquery.Table:       persistedquery.ValidColumn,
 			role.Table:                 role.ValidColumn,
 			session.Table:              session.ValidColumn,
 			throttle.Table:             throttle.ValidColumn,

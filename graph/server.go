@@ -34,6 +34,8 @@ type ServerOptions struct {
 	// own bounds (subscriptions per websocket) are applied before any
 	// work, the database included, is done for it.
 	Admit graphql.OperationMiddleware
+	// Persisted configures persisted documents (APQ and the manifest).
+	Persisted PersistedQueries
 }
 
 // NewServer returns the GraphQL handler for HTTP (GET, POST, multipart) and
@@ -60,8 +62,11 @@ func NewServer(r *Resolver, opts ServerOptions) *handler.Server {
 	srv.SetParserTokenLimit(max(opts.Limits.MaxTokens, 0))
 	srv.Use(extension.Introspection{})
 	srv.Use(inlineDefer{})
+	srv.Use(persistedLoad{p: opts.Persisted, log: opts.Log})
 	// After any extension that fills in the query (persisted queries).
 	srv.Use(guard{schema: schema.Schema(), limits: opts.Limits})
+	// Registers documents that passed the guard and validation.
+	srv.Use(persistedRegister{p: opts.Persisted, log: opts.Log})
 	if opts.Admit != nil {
 		srv.AroundOperations(opts.Admit)
 	}

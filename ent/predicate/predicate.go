@@ -36,6 +36,9 @@ type Organization func(*sql.Selector)
 // PasswordResetRequest is the predicate function for passwordresetrequest builders.
 type PasswordResetRequest func(*sql.Selector)
 
+// PersistedQuery is the predicate function for persistedquery builders.
+type PersistedQuery func(*sql.Selector)
+
 // Role is the predicate function for role builders.
 type Role func(*sql.Selector)
 

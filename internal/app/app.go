@@ -37,6 +37,7 @@ import (
 	"github.com/rollcall/rollcall/internal/org"
 	"github.com/rollcall/rollcall/internal/password"
 	"github.com/rollcall/rollcall/internal/people"
+	"github.com/rollcall/rollcall/internal/persisted"
 	"github.com/rollcall/rollcall/internal/server"
 	"github.com/rollcall/rollcall/internal/template"
 	"github.com/rollcall/rollcall/internal/throttle"
@@ -129,6 +130,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 		MaxBytes: cfg.Limits.MaxUpload, MaxRows: cfg.ImportMaxRows, MaxLineBytes: cfg.ImportMaxLine,
 	}, importer.WithEvents(a.Events))
 	a.conns = server.FitDescriptors(ctx, cfg.Conns, log)
+	persistedQueries, err := newPersisted(cfg.Persisted, d, clk)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
 	a.handler = server.New(server.Options{
 		Resolver: &graph.Resolver{Client: d.Client, Clock: clk, Auth: a.Auth, Orgs: a.Orgs, People: a.People,
 			Admin: a.Admin, Invites: a.Invites, Templates: templates, Importer: a.Importer, Audit: auditLog, BulkSends: a.BulkSends, Notify: notifier,
@@ -142,6 +148,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 		CORSHeaders: cfg.CORSHeaders,
 		TrustProxy:  cfg.TrustProxy,
 		Conns:       a.conns,
+		Persisted:   persistedQueries,
 		Ready:       d.Ping,
 		Log:         log,
 	})
@@ -190,6 +197,32 @@ func (a *App) Close() error {
 	}
 	_ = a.Bus.Close()
 	return a.DB.Close()
+}
+
+// newPersisted reads the operator's manifest and sets up the APQ cache.
+func newPersisted(cfg config.Persisted, d *db.DB, clk clock.Clock) (graph.PersistedQueries, error) {
+	p := graph.PersistedQueries{Only: cfg.Only}
+	if cfg.Only && cfg.DocumentsFile == "" {
+		return p, errors.New("ROLLCALL_PERSISTED_ONLY needs ROLLCALL_PERSISTED_DOCUMENTS, the file of documents to run")
+	}
+	if cfg.DocumentsFile != "" {
+		m, err := persisted.LoadManifest(cfg.DocumentsFile)
+		if err != nil {
+			return p, err
+		}
+		p.Manifest = m
+	}
+	if !cfg.Only && !cfg.DisableAPQCache {
+		l := persisted.DefaultLimits
+		if cfg.MaxEntries > 0 {
+			l.MaxEntries = cfg.MaxEntries
+		}
+		if cfg.MaxBytes > 0 {
+			l.MaxBytes = cfg.MaxBytes
+		}
+		p.Cache = persisted.NewCache(d.Client, clk, l)
+	}
+	return p, nil
 }
 
 // newBus is the event bus: LISTEN/NOTIFY on PostgreSQL, so every replica

@@ -40,6 +40,7 @@ type Options struct {
 	CORSHeaders []string // request headers allowed besides DefaultCORSHeaders
 	TrustProxy  int      // proxies in front that append to X-Forwarded-For (clientip.FromRequest); 0 = none
 	Conns       ConnLimits
+	Persisted   graph.PersistedQueries
 	Ready       func(context.Context) error
 	Log         *slog.Logger
 }
@@ -56,6 +57,7 @@ func New(opts Options) http.Handler {
 		Log:         opts.Log,
 		CheckOrigin: origins.websocketAllowed,
 		Admit:       limitOperations,
+		Persisted:   opts.Persisted,
 	})
 	ws := newWebsocketCaps(opts.Conns)
 
@@ -66,8 +68,11 @@ func New(opts Options) http.Handler {
 	mux.Handle("POST /webhooks/mailgun", m.instrument("/webhooks/mailgun", opts.Webhook))
 	mux.Handle(credentials.AcceptPath, m.instrument(credentials.AcceptPath, pages))
 	mux.Handle(credentials.ResetPath, m.instrument(credentials.ResetPath, pages))
-	mux.Handle("GET /graphiql", m.instrument("/graphiql", playground.Handler("Rollcall", "/graphql")))
-	mux.Handle("GET /{$}", http.RedirectHandler("/graphiql", http.StatusFound))
+	if !opts.Persisted.Only {
+		// GraphiQL's documents are not persisted: it could run nothing.
+		mux.Handle("GET /graphiql", m.instrument("/graphiql", playground.Handler("Rollcall", "/graphql")))
+		mux.Handle("GET /{$}", http.RedirectHandler("/graphiql", http.StatusFound))
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
