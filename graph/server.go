@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/rollcall/rollcall/graph/generated"
 	"github.com/rollcall/rollcall/internal/apperr"
@@ -36,6 +37,8 @@ type ServerOptions struct {
 	Admit graphql.OperationMiddleware
 	// Persisted configures persisted documents (APQ and the manifest).
 	Persisted PersistedQueries
+	// Tracer, when set, traces operations and resolvers.
+	Tracer trace.Tracer
 }
 
 // NewServer returns the GraphQL handler for HTTP (GET, POST, multipart) and
@@ -61,6 +64,9 @@ func NewServer(r *Resolver, opts ServerOptions) *handler.Server {
 	srv.SetQueryCache(boundedCache{Cache: lru.New[*ast.QueryDocument](1000), maxBytes: 32 << 10})
 	srv.SetParserTokenLimit(max(opts.Limits.MaxTokens, 0))
 	srv.Use(extension.Introspection{})
+	if opts.Tracer != nil {
+		srv.Use(tracer{opts.Tracer})
+	}
 	srv.Use(inlineDefer{})
 	srv.Use(persistedLoad{p: opts.Persisted, log: opts.Log})
 	// After any extension that fills in the query (persisted queries).

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/rollcall/rollcall/graph"
 	"github.com/rollcall/rollcall/internal/apikey"
@@ -41,6 +42,7 @@ import (
 	"github.com/rollcall/rollcall/internal/server"
 	"github.com/rollcall/rollcall/internal/template"
 	"github.com/rollcall/rollcall/internal/throttle"
+	"github.com/rollcall/rollcall/internal/tracing"
 	"github.com/rollcall/rollcall/internal/webhook"
 	"github.com/rollcall/rollcall/internal/webhookout"
 )
@@ -65,6 +67,7 @@ type App struct {
 	// Webhooks manages webhook endpoints and sends events to them.
 	Webhooks *webhookout.Service
 	sender   mail.Sender
+	tracing  *tracing.Provider // nil: tracing off
 	limiter  *throttle.Limiter
 	handler  http.Handler
 	conns    server.ConnLimits // cfg.Conns fitted to the open-file limit
@@ -80,17 +83,30 @@ type App struct {
 // New opens the database and builds the services and HTTP handler. It does
 // not migrate: call Migrate first on a new database.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clock) (*App, error) {
-	d, err := db.Open(ctx, cfg.DatabaseURL)
+	tp, err := tracing.New(ctx)
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, DB: d}
+	var tracer trace.Tracer
+	var wrap []func(dialect.Driver) dialect.Driver
+	if tp != nil {
+		tracer = tp.Tracer()
+		wrap = append(wrap, func(drv dialect.Driver) dialect.Driver { return tracing.WrapDriver(drv, tracer) })
+	}
+	d, err := db.Open(ctx, cfg.DatabaseURL, wrap...)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: log, DB: d, tracing: tp}
 	sender, err := newSender(cfg.Mail, log)
 	if err != nil {
 		d.Close()
 		return nil, err
 	}
 	a.sender = sender
+	if tracer != nil {
+		sender = tracedSender(sender, tracer)
+	}
 	policy, err := password.NewPolicy()
 	if err != nil {
 		d.Close()
@@ -149,10 +165,19 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 		TrustProxy:  cfg.TrustProxy,
 		Conns:       a.conns,
 		Persisted:   persistedQueries,
+		Tracer:      tracer,
 		Ready:       d.Ping,
 		Log:         log,
 	})
 	return a, nil
+}
+
+// FlushTraces exports the spans not yet exported (when tracing is on).
+func (a *App) FlushTraces(ctx context.Context) error {
+	if a.tracing == nil {
+		return nil
+	}
+	return a.tracing.ForceFlush(ctx)
 }
 
 // Handler is the root HTTP handler.
@@ -196,6 +221,13 @@ func (a *App) Close() error {
 		_ = c.Close()
 	}
 	_ = a.Bus.Close()
+	if a.tracing != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := a.tracing.Shutdown(ctx); err != nil {
+			a.log.Warn("flush traces", slog.String("error", err.Error()))
+		}
+	}
 	return a.DB.Close()
 }
 

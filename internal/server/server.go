@@ -19,11 +19,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/cors"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/rollcall/rollcall/graph"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/clientip"
 	"github.com/rollcall/rollcall/internal/credentials"
+	"github.com/rollcall/rollcall/internal/tracing"
 	"github.com/rollcall/rollcall/internal/viewer"
 	"github.com/rollcall/rollcall/internal/web"
 )
@@ -41,6 +43,7 @@ type Options struct {
 	TrustProxy  int      // proxies in front that append to X-Forwarded-For (clientip.FromRequest); 0 = none
 	Conns       ConnLimits
 	Persisted   graph.PersistedQueries
+	Tracer      trace.Tracer // nil: tracing off
 	Ready       func(context.Context) error
 	Log         *slog.Logger
 }
@@ -58,6 +61,7 @@ func New(opts Options) http.Handler {
 		CheckOrigin: origins.websocketAllowed,
 		Admit:       limitOperations,
 		Persisted:   opts.Persisted,
+		Tracer:      opts.Tracer,
 	})
 	ws := newWebsocketCaps(opts.Conns)
 
@@ -97,7 +101,11 @@ func New(opts Options) http.Handler {
 		AllowedHeaders:  pf.headers,
 		MaxAge:          600,
 	})
-	return withClientIP(opts.TrustProxy, recoverPanics(opts.Log, logRequests(opts.Log, pf.logRefusals(c.Handler(mux)))))
+	var h http.Handler = withClientIP(opts.TrustProxy, recoverPanics(opts.Log, logRequests(opts.Log, pf.logRefusals(c.Handler(mux)))))
+	if opts.Tracer != nil {
+		h = tracing.Handler(opts.Tracer, h)
+	}
+	return h
 }
 
 // originPolicy is the configured list of browser origins, applied to CORS and
