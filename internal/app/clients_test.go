@@ -2,6 +2,8 @@ package app_test
 
 import (
 	"bytes"
+	"io"
+	"regexp"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -77,4 +79,41 @@ func TestCORSClientHeaders(t *testing.T) {
 	res = preflight("https://evil.example.com", "authorization")
 	require.Empty(t, res.Header.Get("Access-Control-Allow-Origin"))
 	require.Contains(t, logs.String(), "origin https://evil.example.com is not in ROLLCALL_CORS_ORIGINS")
+}
+
+// TestGraphiQLServed: the page and its assets come from the binary, under a
+// policy that runs scripts from the server only.
+func TestGraphiQLServed(t *testing.T) {
+	t.Parallel()
+	s := testkit.NewServer(t)
+	get := func(path string) (*http.Response, string) {
+		t.Helper()
+		res, err := http.Get(s.URL + path)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		body, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, res.StatusCode, path)
+		return res, string(body)
+	}
+	res, page := get("/graphiql")
+	csp := res.Header.Get("Content-Security-Policy")
+	require.Contains(t, csp, "script-src 'self'")
+	require.Contains(t, csp, "connect-src 'self'")
+	require.NotContains(t, csp, "unsafe-eval")
+	scripts, _, _ := strings.Cut(strings.Split(csp, "script-src")[1], ";")
+	require.Equal(t, " 'self'", scripts, "no inline scripts, no eval")
+	// Every script is a file of the server's: no inline code, no other host.
+	require.NotRegexp(t, `<script>|<script [^>]*>[^<]`, page)
+	require.NotContains(t, page, "//cdn")
+	for _, src := range regexp.MustCompile(`(?:src|href)="([^"]+)"`).FindAllStringSubmatch(page, -1) {
+		require.True(t, strings.HasPrefix(src[1], "/graphiql/assets/"), src[1])
+		res, body := get(src[1])
+		require.NotEmpty(t, body)
+		require.Equal(t, csp, res.Header.Get("Content-Security-Policy"))
+	}
+	for _, name := range []string{"graphiql", "react", "react-dom", "graphql-ws"} {
+		_, licence := get("/graphiql/assets/licenses/" + name + ".LICENSE")
+		require.Contains(t, licence, "MIT")
+	}
 }

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -25,6 +24,7 @@ import (
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/clientip"
 	"github.com/rollcall/rollcall/internal/credentials"
+	"github.com/rollcall/rollcall/internal/graphiql"
 	"github.com/rollcall/rollcall/internal/tracing"
 	"github.com/rollcall/rollcall/internal/viewer"
 	"github.com/rollcall/rollcall/internal/web"
@@ -74,7 +74,9 @@ func New(opts Options) http.Handler {
 	mux.Handle(credentials.ResetPath, m.instrument(credentials.ResetPath, pages))
 	if !opts.Persisted.Only {
 		// GraphiQL's documents are not persisted: it could run nothing.
-		mux.Handle("GET /graphiql", m.instrument("/graphiql", playground.Handler("Rollcall", "/graphql")))
+		gi := m.instrument("/graphiql", graphiql.Handler())
+		mux.Handle("GET /graphiql", gi)
+		mux.Handle("GET /graphiql/", gi)
 		mux.Handle("GET /{$}", http.RedirectHandler("/graphiql", http.StatusFound))
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
