@@ -3,9 +3,9 @@ package app_test
 import (
 	"bytes"
 	"io"
-	"regexp"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
