@@ -23,6 +23,7 @@ import (
 	"github.com/rollcall/rollcall/ent/notification"
 	"github.com/rollcall/rollcall/ent/organization"
 	"github.com/rollcall/rollcall/ent/passwordresetrequest"
+	"github.com/rollcall/rollcall/ent/persistedquery"
 	"github.com/rollcall/rollcall/ent/reminderround"
 	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent/session"
@@ -104,6 +105,7 @@ func checkColumn(t, c string) error {
 			notification.Table:         notification.ValidColumn,
 			organization.Table:         organization.ValidColumn,
 			passwordresetrequest.Table: passwordresetrequest.ValidColumn,
+			persistedquery.Table:       persistedquery.ValidColumn,
 			reminderround.Table:        reminderround.ValidColumn,
 			role.Table:                 role.ValidColumn,
 			session.Table:              session.ValidColumn,

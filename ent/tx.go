@@ -36,6 +36,8 @@ type Tx struct {
 	Organization *OrganizationClient
 	// PasswordResetRequest is the client for interacting with the PasswordResetRequest builders.
 	PasswordResetRequest *PasswordResetRequestClient
+	// PersistedQuery is the client for interacting with the PersistedQuery builders.
+	PersistedQuery *PersistedQueryClient
 	// ReminderRound is the client for interacting with the ReminderRound builders.
 	ReminderRound *ReminderRoundClient
 	// Role is the client for interacting with the Role builders.
@@ -198,6 +200,7 @@ func (tx *Tx) init() {
 	tx.Notification = NewNotificationClient(tx.config)
 	tx.Organization = NewOrganizationClient(tx.config)
 	tx.PasswordResetRequest = NewPasswordResetRequestClient(tx.config)
+	tx.PersistedQuery = NewPersistedQueryClient(tx.config)
 	tx.ReminderRound = NewReminderRoundClient(tx.config)
 	tx.Role = NewRoleClient(tx.config)
 	tx.Session = NewSessionClient(tx.config)

@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/rollcall/rollcall/graph/generated"
 	"github.com/rollcall/rollcall/internal/apperr"
@@ -34,6 +35,10 @@ type ServerOptions struct {
 	// own bounds (subscriptions per websocket) are applied before any
 	// work, the database included, is done for it.
 	Admit graphql.OperationMiddleware
+	// Persisted configures persisted documents (APQ and the manifest).
+	Persisted PersistedQueries
+	// Tracer, when set, traces operations and resolvers.
+	Tracer trace.Tracer
 }
 
 // NewServer returns the GraphQL handler for HTTP (GET, POST, multipart) and
@@ -50,14 +55,24 @@ func NewServer(r *Resolver, opts ServerOptions) *handler.Server {
 	})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
+	// Before POST, which takes every JSON POST whatever it Accepts.
+	srv.AddTransport(sseTransport{SSE: transport.SSE{KeepAlivePingInterval: sseKeepAlive}, auth: r.Auth, log: opts.Log})
+	srv.AddTransport(multipartTransport{transport.MultipartMixed{Boundary: "-", DeliveryTimeout: 50 * time.Millisecond}})
 	srv.AddTransport(transport.POST{})
 	srv.AddTransport(transport.MultipartForm{MaxUploadSize: opts.Limits.MaxUpload, MaxMemory: 8 << 20})
 
 	srv.SetQueryCache(boundedCache{Cache: lru.New[*ast.QueryDocument](1000), maxBytes: 32 << 10})
 	srv.SetParserTokenLimit(max(opts.Limits.MaxTokens, 0))
 	srv.Use(extension.Introspection{})
+	if opts.Tracer != nil {
+		srv.Use(tracer{opts.Tracer})
+	}
+	srv.Use(inlineDefer{})
+	srv.Use(persistedLoad{p: opts.Persisted, log: opts.Log})
 	// After any extension that fills in the query (persisted queries).
 	srv.Use(guard{schema: schema.Schema(), limits: opts.Limits})
+	// Registers documents that passed the guard and validation.
+	srv.Use(persistedRegister{p: opts.Persisted, log: opts.Log})
 	if opts.Admit != nil {
 		srv.AroundOperations(opts.Admit)
 	}

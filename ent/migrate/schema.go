@@ -575,6 +575,27 @@ var (
 			},
 		},
 	}
+	// PersistedQueriesColumns holds the columns for the "persisted_queries" table.
+	PersistedQueriesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "hash", Type: field.TypeString, Unique: true, Size: 64},
+		{Name: "document", Type: field.TypeString, Size: 2147483647, SchemaType: map[string]string{"postgres": "text"}},
+		{Name: "size", Type: field.TypeInt},
+		{Name: "created_at", Type: field.TypeTime},
+	}
+	// PersistedQueriesTable holds the schema information for the "persisted_queries" table.
+	PersistedQueriesTable = &schema.Table{
+		Name:       "persisted_queries",
+		Columns:    PersistedQueriesColumns,
+		PrimaryKey: []*schema.Column{PersistedQueriesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "persistedquery_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{PersistedQueriesColumns[4]},
+			},
+		},
+	}
 	// ReminderRoundsColumns holds the columns for the "reminder_rounds" table.
 	ReminderRoundsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -1106,6 +1127,7 @@ var (
 		NotificationsTable,
 		OrganizationsTable,
 		PasswordResetRequestsTable,
+		PersistedQueriesTable,
 		ReminderRoundsTable,
 		RolesTable,
 		SessionsTable,
@@ -1171,6 +1193,9 @@ func init() {
 	}
 	PasswordResetRequestsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(51539607552),
+	}
+	PersistedQueriesTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(90194313216),
 	}
 	ReminderRoundsTable.ForeignKeys[0].RefTable = OrganizationsTable
 	ReminderRoundsTable.Annotation = &entsql.Annotation{

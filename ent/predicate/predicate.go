@@ -39,6 +39,9 @@ type Organization func(*sql.Selector)
 // PasswordResetRequest is the predicate function for passwordresetrequest builders.
 type PasswordResetRequest func(*sql.Selector)
 
+// PersistedQuery is the predicate function for persistedquery builders.
+type PersistedQuery func(*sql.Selector)
+
 // ReminderRound is the predicate function for reminderround builders.
 type ReminderRound func(*sql.Selector)
 

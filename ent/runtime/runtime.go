@@ -17,6 +17,7 @@ import (
 	"github.com/rollcall/rollcall/ent/notification"
 	"github.com/rollcall/rollcall/ent/organization"
 	"github.com/rollcall/rollcall/ent/passwordresetrequest"
+	"github.com/rollcall/rollcall/ent/persistedquery"
 	"github.com/rollcall/rollcall/ent/reminderround"
 	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent/schema"
@@ -584,6 +585,25 @@ func init() {
 	passwordresetrequestDescAttempts := passwordresetrequestFields[6].Descriptor()
 	// passwordresetrequest.DefaultAttempts holds the default value on creation for the attempts field.
 	passwordresetrequest.DefaultAttempts = passwordresetrequestDescAttempts.Default.(int)
+	persistedquery.Policy = privacy.NewPolicies(schema.PersistedQuery{})
+	persistedquery.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := persistedquery.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	persistedqueryFields := schema.PersistedQuery{}.Fields()
+	_ = persistedqueryFields
+	// persistedqueryDescHash is the schema descriptor for hash field.
+	persistedqueryDescHash := persistedqueryFields[0].Descriptor()
+	// persistedquery.HashValidator is a validator for the "hash" field. It is called by the builders before save.
+	persistedquery.HashValidator = persistedqueryDescHash.Validators[0].(func(string) error)
+	// persistedqueryDescCreatedAt is the schema descriptor for created_at field.
+	persistedqueryDescCreatedAt := persistedqueryFields[3].Descriptor()
+	// persistedquery.DefaultCreatedAt holds the default value on creation for the created_at field.
+	persistedquery.DefaultCreatedAt = persistedqueryDescCreatedAt.Default.(func() time.Time)
 	reminderroundMixin := schema.ReminderRound{}.Mixin()
 	reminderround.Policy = privacy.NewPolicies(reminderroundMixin[1], schema.ReminderRound{})
 	reminderround.Hooks[0] = func(next ent.Mutator) ent.Mutator {

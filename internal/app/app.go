@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/rollcall/rollcall/graph"
 	"github.com/rollcall/rollcall/internal/apikey"
@@ -37,12 +38,14 @@ import (
 	"github.com/rollcall/rollcall/internal/org"
 	"github.com/rollcall/rollcall/internal/password"
 	"github.com/rollcall/rollcall/internal/people"
-	"github.com/rollcall/rollcall/internal/scim"
+	"github.com/rollcall/rollcall/internal/persisted"
 	"github.com/rollcall/rollcall/internal/reminder"
+	"github.com/rollcall/rollcall/internal/scim"
 	"github.com/rollcall/rollcall/internal/server"
 	"github.com/rollcall/rollcall/internal/stats"
 	"github.com/rollcall/rollcall/internal/template"
 	"github.com/rollcall/rollcall/internal/throttle"
+	"github.com/rollcall/rollcall/internal/tracing"
 	"github.com/rollcall/rollcall/internal/webhook"
 	"github.com/rollcall/rollcall/internal/webhookout"
 )
@@ -69,6 +72,7 @@ type App struct {
 	// Reminders starts the reminder rounds that are due.
 	Reminders *reminder.Service
 	sender    mail.Sender
+	tracing   *tracing.Provider // nil: tracing off
 	limiter   *throttle.Limiter
 	handler   http.Handler
 	conns     server.ConnLimits // cfg.Conns fitted to the open-file limit
@@ -88,17 +92,30 @@ type App struct {
 // New opens the database and builds the services and HTTP handler. It does
 // not migrate: call Migrate first on a new database.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clock) (*App, error) {
-	d, err := db.Open(ctx, cfg.DatabaseURL)
+	tp, err := tracing.New(ctx)
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, DB: d}
+	var tracer trace.Tracer
+	var wrap []func(dialect.Driver) dialect.Driver
+	if tp != nil {
+		tracer = tp.Tracer()
+		wrap = append(wrap, func(drv dialect.Driver) dialect.Driver { return tracing.WrapDriver(drv, tracer) })
+	}
+	d, err := db.Open(ctx, cfg.DatabaseURL, wrap...)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: log, DB: d, tracing: tp}
 	sender, err := newSender(cfg.Mail, log)
 	if err != nil {
 		d.Close()
 		return nil, err
 	}
 	a.sender = sender
+	if tracer != nil {
+		sender = tracedSender(sender, tracer)
+	}
 	policy, err := password.NewPolicy()
 	if err != nil {
 		d.Close()
@@ -143,6 +160,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 		Audit: auditLog, Events: a.Events, Log: log, Invited: a.SCIMInviter.Provisioned,
 		Config: scim.Config{MaxBody: cfg.MaxBody, MaxCount: cfg.SCIMMaxCount, Timeout: cfg.Limits.OperationTimeout, PublicURL: cfg.Mail.PublicURL}})
 	a.conns = server.FitDescriptors(ctx, cfg.Conns, log)
+	persistedQueries, err := newPersisted(cfg.Persisted, d, clk)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
 	a.handler = server.New(server.Options{
 		Resolver: &graph.Resolver{Client: d.Client, Clock: clk, Auth: a.Auth, Orgs: a.Orgs, People: a.People,
 			Admin: a.Admin, Invites: a.Invites, Templates: templates, Importer: a.Importer, Audit: auditLog, BulkSends: a.BulkSends, Notify: notifier,
@@ -155,12 +177,23 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Clo
 		Limits:      cfg.Limits,
 		MaxBody:     cfg.MaxBody,
 		CORSOrigins: cfg.CORSOrigins,
+		CORSHeaders: cfg.CORSHeaders,
 		TrustProxy:  cfg.TrustProxy,
 		Conns:       a.conns,
+		Persisted:   persistedQueries,
+		Tracer:      tracer,
 		Ready:       d.Ping,
 		Log:         log,
 	})
 	return a, nil
+}
+
+// FlushTraces exports the spans not yet exported (when tracing is on).
+func (a *App) FlushTraces(ctx context.Context) error {
+	if a.tracing == nil {
+		return nil
+	}
+	return a.tracing.ForceFlush(ctx)
 }
 
 // Handler is the root HTTP handler.
@@ -206,7 +239,40 @@ func (a *App) Close() error {
 		_ = c.Close()
 	}
 	_ = a.Bus.Close()
+	if a.tracing != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := a.tracing.Shutdown(ctx); err != nil {
+			a.log.Warn("flush traces", slog.String("error", err.Error()))
+		}
+	}
 	return a.DB.Close()
+}
+
+// newPersisted reads the operator's manifest and sets up the APQ cache.
+func newPersisted(cfg config.Persisted, d *db.DB, clk clock.Clock) (graph.PersistedQueries, error) {
+	p := graph.PersistedQueries{Only: cfg.Only}
+	if cfg.Only && cfg.DocumentsFile == "" {
+		return p, errors.New("ROLLCALL_PERSISTED_ONLY needs ROLLCALL_PERSISTED_DOCUMENTS, the file of documents to run")
+	}
+	if cfg.DocumentsFile != "" {
+		m, err := persisted.LoadManifest(cfg.DocumentsFile)
+		if err != nil {
+			return p, err
+		}
+		p.Manifest = m
+	}
+	if !cfg.Only && !cfg.DisableAPQCache {
+		l := persisted.DefaultLimits
+		if cfg.MaxEntries > 0 {
+			l.MaxEntries = cfg.MaxEntries
+		}
+		if cfg.MaxBytes > 0 {
+			l.MaxBytes = cfg.MaxBytes
+		}
+		p.Cache = persisted.NewCache(d.Client, clk, l)
+	}
+	return p, nil
 }
 
 // newBus is the event bus: LISTEN/NOTIFY on PostgreSQL, so every replica

@@ -142,7 +142,7 @@ func TestWebsocketCapPerAddress(t *testing.T) {
 
 	first := openSignedIn(t, addr, tok, nil)
 	openSignedIn(t, addr, tok, nil)
-	require.Contains(t, requireUpgradeRefused(t, addr, nil), "too many websockets from your address (at most 2)")
+	require.Contains(t, requireUpgradeRefused(t, addr, nil), "too many websockets and event streams from your address (at most 2)")
 	require.Contains(t, requireUpgradeRefused(t, addr, nil), "at most 2", "a refusal takes no slot")
 
 	// Closing one frees its slot, once.
@@ -177,7 +177,7 @@ func TestWebsocketCapTotal(t *testing.T) {
 
 	first := openSignedIn(t, addr, tok, forwardedFor("198.51.100.1"))
 	openSignedIn(t, addr, tok, forwardedFor("198.51.100.2"))
-	require.Contains(t, requireUpgradeRefused(t, addr, forwardedFor("198.51.100.3")), "the server holds its most websockets (2)")
+	require.Contains(t, requireUpgradeRefused(t, addr, forwardedFor("198.51.100.3")), "the server holds its most websockets and event streams (2)")
 
 	closeWS(t, first)
 	eventuallyOpens(t, addr, tok, forwardedFor("198.51.100.3"))

@@ -1,13 +1,18 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/rollcall/rollcall/internal/config"
 	"github.com/rollcall/rollcall/internal/mail"
+	"github.com/rollcall/rollcall/internal/tracing"
 )
 
 // newSender returns the configured mail transport, or says which setting
@@ -127,4 +132,40 @@ func underDomain(address, domain string) bool {
 	}
 	d := strings.ToLower(strings.TrimSuffix(address[at+1:], ">"))
 	return d == domain || strings.HasSuffix(d, "."+domain) || strings.HasSuffix(domain, "."+d)
+}
+
+// tracedSender puts a span around each call to the mail provider. It keeps
+// batch sending when s can.
+func tracedSender(s mail.Sender, t trace.Tracer) mail.Sender {
+	ts := traced{s: s, t: t}
+	if b, ok := s.(mail.BatchSender); ok {
+		return tracedBatch{traced: ts, b: b}
+	}
+	return ts
+}
+
+type traced struct {
+	s mail.Sender
+	t trace.Tracer
+}
+
+func (s traced) Send(ctx context.Context, m mail.Message) (string, error) {
+	ctx, span := s.t.Start(ctx, "mail send", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("mail.provider", fmt.Sprintf("%T", s.s))))
+	id, err := s.s.Send(ctx, m)
+	tracing.End(span, err)
+	return id, err
+}
+
+type tracedBatch struct {
+	traced
+	b mail.BatchSender
+}
+
+func (s tracedBatch) SendBatch(ctx context.Context, b mail.Batch) (string, error) {
+	ctx, span := s.t.Start(ctx, "mail send batch", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("mail.provider", fmt.Sprintf("%T", s.s)), attribute.Int("mail.recipients", len(b.Recipients))))
+	id, err := s.b.SendBatch(ctx, b)
+	tracing.End(span, err)
+	return id, err
 }

@@ -22,6 +22,12 @@ const (
 	TokenExpired    Code = "TOKEN_EXPIRED"
 	RateLimited     Code = "RATE_LIMITED"
 	Internal        Code = "INTERNAL"
+	// PersistedQueryNotFound: a hash alone was sent that no replica knows;
+	// send it again with the document (Apollo's automatic persisted queries).
+	PersistedQueryNotFound Code = "PERSISTED_QUERY_NOT_FOUND"
+	// PersistedQueryNotAllowed: the server runs only its operator's
+	// persisted documents, and this is not one.
+	PersistedQueryNotAllowed Code = "PERSISTED_QUERY_NOT_ALLOWED"
 )
 
 // Error is an error with a public code and message. Field names the input

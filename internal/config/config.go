@@ -24,7 +24,8 @@ type Config struct {
 	Addr            string
 	DatabaseURL     string
 	CORSOrigins     []string
-	TrustProxy      int // proxies in front that append to X-Forwarded-For; 0 = none
+	CORSHeaders     []string // request headers allowed besides server.DefaultCORSHeaders
+	TrustProxy      int      // proxies in front that append to X-Forwarded-For; 0 = none
 	LogLevel        slog.Level
 	LogFormat       string
 	Bootstrap       Bootstrap
@@ -57,6 +58,18 @@ type Config struct {
 	// Webhooks tunes outbound webhooks; zero values: the defaults
 	// (webhookout.DefaultConfig).
 	Webhooks webhookout.Config
+	// Persisted configures persisted documents.
+	Persisted Persisted
+}
+
+// Persisted configures persisted documents: the operator's manifest, the
+// persisted-only mode, and the bounds of the APQ cache (0: the defaults).
+type Persisted struct {
+	DocumentsFile   string // JSON object sha256 hex → document
+	Only            bool
+	MaxEntries      int
+	MaxBytes        int64
+	DisableAPQCache bool
 }
 
 // Events configures the events log and the live organizationEvents stream;
@@ -128,6 +141,7 @@ func ServeFlags() []cli.Flag {
 		&cli.StringFlag{Name: "addr", Value: ":8080", Sources: cli.EnvVars("ROLLCALL_ADDR"), Usage: "listen address"},
 		DatabaseFlag(),
 		&cli.StringSliceFlag{Name: "cors-origins", Sources: cli.EnvVars("ROLLCALL_CORS_ORIGINS"), Usage: "browser origins allowed to call the API (comma-separated; * for any)"},
+		&cli.StringSliceFlag{Name: "cors-headers", Sources: cli.EnvVars("ROLLCALL_CORS_HEADERS"), Usage: "request headers browsers may send, added to the defaults (Authorization, Content-Type, Apollo's client-name and client-version, traceparent, tracestate, sentry-trace, baggage…); comma-separated"},
 		&cli.GenericFlag{Name: "trust-proxy", Value: new(trustProxy), Sources: cli.EnvVars("ROLLCALL_TRUST_PROXY"),
 			Usage: "proxies in front of the server: the client address is the X-Forwarded-For entry this many from the right (true = 1, false = 0; --trust-proxy=N)"},
 		&cli.StringFlag{Name: "public-url", Value: "http://localhost:8080", Sources: cli.EnvVars("ROLLCALL_PUBLIC_URL"), Usage: "base of every link in an email"},
@@ -168,6 +182,10 @@ func ServeFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "webhook-lease", Value: hooks.Lease, Sources: cli.EnvVars("ROLLCALL_WEBHOOK_LEASE"), Usage: "a replica's claim on webhook calls (renewed while they run) lapses after this long unrenewed, so another replica sends them"},
 		&cli.IntFlag{Name: "webhook-concurrency", Value: hooks.Concurrency, Sources: cli.EnvVars("ROLLCALL_WEBHOOK_CONCURRENCY"), Usage: "most webhook calls in flight per replica"},
 		&cli.IntFlag{Name: "webhook-max-endpoints", Value: hooks.MaxEndpoints, Sources: cli.EnvVars("ROLLCALL_WEBHOOK_MAX_ENDPOINTS"), Usage: "most webhook endpoints an organisation may have"},
+		&cli.StringFlag{Name: "persisted-documents", Sources: cli.EnvVars("ROLLCALL_PERSISTED_DOCUMENTS"), Usage: "the operator's persisted documents: a JSON file of sha256 hex → document (what Relay and GraphQL Codegen write); clients may send their hash alone"},
+		&cli.BoolFlag{Name: "persisted-only", Sources: cli.EnvVars("ROLLCALL_PERSISTED_ONLY"), Usage: "run only the documents of --persisted-documents (by hash or identical text); the rest is refused with PERSISTED_QUERY_NOT_ALLOWED, APQ registration is off and GraphiQL is not served"},
+		&cli.IntFlag{Name: "apq-max-entries", Value: 10_000, Sources: cli.EnvVars("ROLLCALL_APQ_MAX_ENTRIES"), Usage: "documents the automatic persisted queries cache keeps in the database; the oldest go first (0 = APQ registration off)"},
+		&cli.Int64Flag{Name: "apq-max-bytes", Value: 32 << 20, Sources: cli.EnvVars("ROLLCALL_APQ_MAX_BYTES"), Usage: "bytes of documents the automatic persisted queries cache keeps"},
 		&cli.StringFlag{Name: "bootstrap-org", Value: "default", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_ORG"), Usage: "slug of the organisation created on an empty database"},
 		&cli.StringFlag{Name: "bootstrap-org-name", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_ORG_NAME"), Usage: "display name of the organisation created on an empty database, used in its emails and pages (the slug when empty)"},
 		&cli.StringFlag{Name: "bootstrap-email", Value: "owner@example.com", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_EMAIL"), Usage: "email of the Owner created on an empty database"},
@@ -233,10 +251,17 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 			origins = append(origins, o)
 		}
 	}
+	var headers []string
+	for _, h := range cmd.StringSlice("cors-headers") {
+		if h = strings.TrimSpace(h); h != "" {
+			headers = append(headers, h)
+		}
+	}
 	return Config{
 		Addr:        cmd.String("addr"),
 		DatabaseURL: cmd.String("database-url"),
 		CORSOrigins: origins,
+		CORSHeaders: headers,
 		TrustProxy:  cmd.Value("trust-proxy").(int),
 		LogLevel:    level,
 		LogFormat:   cmd.String("log-format"),
@@ -266,7 +291,12 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 			Concurrency: cmd.Int("webhook-concurrency"), MaxEndpoints: cmd.Int("webhook-max-endpoints"),
 		},
 		ShutdownTimeout: cmd.Duration("shutdown-timeout"),
-		PprofAddr:       cmd.String("pprof-addr"),
+		Persisted: Persisted{
+			DocumentsFile: cmd.String("persisted-documents"), Only: cmd.Bool("persisted-only"),
+			MaxEntries: cmd.Int("apq-max-entries"), MaxBytes: cmd.Int64("apq-max-bytes"),
+			DisableAPQCache: cmd.Int("apq-max-entries") == 0,
+		},
+		PprofAddr: cmd.String("pprof-addr"),
 		Mail: Mail{
 			PublicURL: cmd.String("public-url"), InviteLink: cmd.String("link-template-invite"), ResetLink: cmd.String("link-template-reset"),
 			Mailer: cmd.String("mailer"), OutboxDir: cmd.String("outbox-dir"), From: cmd.String("mail-from"),

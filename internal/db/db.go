@@ -41,7 +41,9 @@ type DB struct {
 }
 
 // Open connects to url: "sqlite:PATH", "sqlite::memory:" or "postgres://…".
-func Open(ctx context.Context, rawURL string) (*DB, error) {
+//
+// Each wrap, when given, wraps ent's driver (tracing).
+func Open(ctx context.Context, rawURL string, wrap ...func(dialect.Driver) dialect.Driver) (*DB, error) {
 	driver, dsn, dia, err := parse(rawURL)
 	if err != nil {
 		return nil, err
@@ -64,7 +66,10 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 		sqlDB.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
-	drv := entsql.OpenDB(dia, sqlDB)
+	var drv dialect.Driver = entsql.OpenDB(dia, sqlDB)
+	for _, w := range wrap {
+		drv = w(drv)
+	}
 	return &DB{Client: ent.NewClient(ent.Driver(drv)), SQL: sqlDB, Dialect: dia}, nil
 }
 

@@ -13,17 +13,19 @@ import (
 	"strings"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/cors"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/rollcall/rollcall/graph"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/clientip"
 	"github.com/rollcall/rollcall/internal/credentials"
+	"github.com/rollcall/rollcall/internal/graphiql"
+	"github.com/rollcall/rollcall/internal/tracing"
 	"github.com/rollcall/rollcall/internal/viewer"
 	"github.com/rollcall/rollcall/internal/web"
 )
@@ -38,8 +40,11 @@ type Options struct {
 	Limits      graph.Limits
 	MaxBody     int64    // bytes of a JSON request body
 	CORSOrigins []string // browser origins allowed to call the API; "*" for any
+	CORSHeaders []string // request headers allowed besides DefaultCORSHeaders
 	TrustProxy  int      // proxies in front that append to X-Forwarded-For (clientip.FromRequest); 0 = none
 	Conns       ConnLimits
+	Persisted   graph.PersistedQueries
+	Tracer      trace.Tracer // nil: tracing off
 	Ready       func(context.Context) error
 	Log         *slog.Logger
 }
@@ -56,6 +61,8 @@ func New(opts Options) http.Handler {
 		Log:         opts.Log,
 		CheckOrigin: origins.websocketAllowed,
 		Admit:       limitOperations,
+		Persisted:   opts.Persisted,
+		Tracer:      opts.Tracer,
 	})
 	ws := newWebsocketCaps(opts.Conns)
 
@@ -69,8 +76,13 @@ func New(opts Options) http.Handler {
 	mux.Handle("POST /webhooks/mailgun", m.instrument("/webhooks/mailgun", opts.Webhook))
 	mux.Handle(credentials.AcceptPath, m.instrument(credentials.AcceptPath, pages))
 	mux.Handle(credentials.ResetPath, m.instrument(credentials.ResetPath, pages))
-	mux.Handle("GET /graphiql", m.instrument("/graphiql", playground.Handler("Rollcall", "/graphql")))
-	mux.Handle("GET /{$}", http.RedirectHandler("/graphiql", http.StatusFound))
+	if !opts.Persisted.Only {
+		// GraphiQL's documents are not persisted: it could run nothing.
+		gi := m.instrument("/graphiql", graphiql.Handler())
+		mux.Handle("GET /graphiql", gi)
+		mux.Handle("GET /graphiql/", gi)
+		mux.Handle("GET /{$}", http.RedirectHandler("/graphiql", http.StatusFound))
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
@@ -86,14 +98,20 @@ func New(opts Options) http.Handler {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 
+	pf := preflight{origins: origins, methods: []string{http.MethodGet, http.MethodPost, http.MethodOptions},
+		headers: append(slices.Clone(DefaultCORSHeaders), opts.CORSHeaders...), log: opts.Log}
 	c := cors.New(cors.Options{
 		// A func, not AllowedOrigins: rs/cors reads an empty list as "any".
 		AllowOriginFunc: origins.allowed,
-		AllowedMethods:  []string{http.MethodGet, http.MethodPost, http.MethodOptions},
-		AllowedHeaders:  []string{"Authorization", "Content-Type", "Apollo-Require-Preflight"},
+		AllowedMethods:  pf.methods,
+		AllowedHeaders:  pf.headers,
 		MaxAge:          600,
 	})
-	return withClientIP(opts.TrustProxy, recoverPanics(opts.Log, logRequests(opts.Log, c.Handler(mux))))
+	var h http.Handler = withClientIP(opts.TrustProxy, recoverPanics(opts.Log, logRequests(opts.Log, pf.logRefusals(c.Handler(mux)))))
+	if opts.Tracer != nil {
+		h = tracing.Handler(opts.Tracer, h)
+	}
+	return h
 }
 
 // originPolicy is the configured list of browser origins, applied to CORS and

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"strings"
 	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -37,9 +38,9 @@ func (c *websocketCaps) acquire(key string) (release func(), refusal string) {
 	defer c.mu.Unlock()
 	switch {
 	case c.max > 0 && c.total >= c.max:
-		return nil, fmt.Sprintf("the server holds its most websockets (%d); try again later", c.max)
+		return nil, fmt.Sprintf("the server holds its most websockets and event streams (%d); try again later", c.max)
 	case c.perIP > 0 && c.byKey[key] >= c.perIP:
-		return nil, fmt.Sprintf("too many websockets from your address (at most %d)", c.perIP)
+		return nil, fmt.Sprintf("too many websockets and event streams from your address (at most %d)", c.perIP)
 	}
 	c.total++
 	c.byKey[key]++
@@ -61,15 +62,25 @@ func (c *websocketCaps) release(key string) {
 // socket closes. It also gives the connection its operation count (see
 // limitOperations), which paces its reading. A request with any Upgrade
 // header counts, as gqlgen's websocket transport takes every such request.
+//
+// An event stream (graphql-sse: a POST that accepts text/event-stream)
+// holds a slot too, for as long as it lasts: it carries one operation, so
+// the caps on websockets bound the open streams of both kinds together.
 func (c *websocketCaps) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Upgrade") == "" {
+		stream := r.Method == http.MethodPost && strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+		if r.Header.Get("Upgrade") == "" && !stream {
 			next.ServeHTTP(w, r)
 			return
 		}
 		release, refusal := c.acquire(clientip.Key(clientip.FromContext(r.Context())))
 		if release == nil {
 			writeError(w, http.StatusTooManyRequests, string(apperr.RateLimited), refusal)
+			return
+		}
+		if stream {
+			defer release()
+			next.ServeHTTP(w, r)
 			return
 		}
 		// gqlgen's transport returns once the socket has closed.

@@ -73,6 +73,12 @@ func Logger() *slog.Logger {
 // NewServer starts Rollcall on a new database; modify adjusts the config.
 func NewServer(t testing.TB, modify ...func(*config.Config)) *Server {
 	t.Helper()
+	return NewServerLogging(t, Logger(), modify...)
+}
+
+// NewServerLogging is NewServer with the server logging to log.
+func NewServerLogging(t testing.TB, log *slog.Logger, modify ...func(*config.Config)) *Server {
+	t.Helper()
 	// Listen first, so links in emails can point at this server.
 	ts := httptest.NewUnstartedServer(nil)
 	url := "http://" + ts.Listener.Addr().String()
@@ -84,7 +90,7 @@ func NewServer(t testing.TB, modify ...func(*config.Config)) *Server {
 	}
 	ctx := context.Background()
 	clk := clock.NewManual(Epoch)
-	a, err := app.New(ctx, cfg, Logger(), clk)
+	a, err := app.New(ctx, cfg, log, clk)
 	if err != nil {
 		t.Fatalf("start app: %v", err)
 	}
