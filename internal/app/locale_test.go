@@ -206,7 +206,7 @@ func TestOverridesByRoleAndLocale(t *testing.T) {
 		DefaultEmailTemplates []struct{ Kind, Locale, Subject string }
 	}
 	s.Query(t, a.tok, `{ defaultEmailTemplates(locale: "fr-CA") { kind locale subject } }`, nil).Decode(t, &defaults)
-	require.Len(t, defaults.DefaultEmailTemplates, 4)
+	require.Len(t, defaults.DefaultEmailTemplates, 5)
 	require.Equal(t, "fr", defaults.DefaultEmailTemplates[0].Locale)
 	require.Equal(t, "Invitation à rejoindre {{.OrganizationName}}", defaults.DefaultEmailTemplates[0].Subject)
 	s.Query(t, a.tok, `{ defaultEmailTemplates(locale: "pt") { locale } }`, nil).Decode(t, &defaults)
