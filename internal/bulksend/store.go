@@ -60,8 +60,15 @@ type claimQuery struct {
 }
 
 // due is the condition of a claimable delivery, now being $1.
+//
+// A claim takes only what was queued by its now: the clock is read before
+// the claim runs, and a delivery queued meanwhile (the clock having moved
+// on) would otherwise get a link and an expiry counted from before it was
+// queued, and a lease that may have lapsed already, for another worker to
+// claim and send it again. The worker woken by that queueing reads the
+// clock after it and takes it.
 func (q claimQuery) due() string {
-	due := `status = 'QUEUED' AND (lease_expires_at IS NULL OR lease_expires_at < $1)
+	due := `status = 'QUEUED' AND created_at <= $1 AND (lease_expires_at IS NULL OR lease_expires_at < $1)
 		AND (next_attempt_at IS NULL OR next_attempt_at <= $1)`
 	if q.singles {
 		due += ` AND bulk_send_id IS NULL`
