@@ -541,7 +541,7 @@ var (
 		{Name: "sign_in_url", Type: field.TypeString, Nullable: true, Size: 2000},
 		{Name: "scim_invite_on_provision", Type: field.TypeBool, Default: false},
 		{Name: "reminders_enabled", Type: field.TypeBool, Default: false},
-		{Name: "reminder_after_hours", Type: field.TypeJSON},
+		{Name: "reminder_after_hours", Type: field.TypeJSON, Default: "[]"},
 		{Name: "reminder_expiry_warning_hours", Type: field.TypeInt, Nullable: true},
 	}
 	// OrganizationsTable holds the schema information for the "organizations" table.

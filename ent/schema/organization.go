@@ -5,6 +5,7 @@ import (
 
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/field"
 )
@@ -41,8 +42,10 @@ func (Organization) Fields() []ent.Field {
 		// The reminder policy (Organization.reminders, internal/reminder).
 		field.Bool("reminders_enabled").Default(false).
 			Annotations(entgql.Skip(entgql.SkipAll)),
+		// The column's own default lets the migration add it to a table
+		// that has rows (ent writes no DDL default for JSON fields).
 		field.Ints("reminder_after_hours").Default([]int{}).
-			Annotations(entgql.Skip(entgql.SkipAll)),
+			Annotations(entgql.Skip(entgql.SkipAll), entsql.Default("[]")),
 		field.Int("reminder_expiry_warning_hours").Optional().Nillable().
 			Annotations(entgql.Skip(entgql.SkipAll)),
 	}

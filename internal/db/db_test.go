@@ -229,6 +229,30 @@ func TestMigrateCompletesOwnerRoles(t *testing.T) {
 	require.NoError(t, d.Migrate(ctx, log), "migrating again changes nothing")
 }
 
+// TestMigrateAddsColumnsToTablesWithRows: a column added by a later
+// version to a table that already has rows gets its default in every row.
+// (The reminder policy's JSON column once had no default in the DDL, and
+// upgrading a database with organisations failed on its NOT NULL.)
+func TestMigrateAddsColumnsToTablesWithRows(t *testing.T) {
+	ctx := context.Background()
+	d, err := Open(ctx, freshDatabase(t))
+	require.NoError(t, err)
+	defer d.Close()
+	log := slog.New(slog.DiscardHandler)
+	require.NoError(t, d.Migrate(ctx, log))
+	sys := systemContext(ctx)
+	o := d.Client.Organization.Create().SetSlug("a").SetName("a").SaveX(sys)
+	for _, column := range []string{"reminder_after_hours", "reminders_enabled", "scim_invite_on_provision"} {
+		_, err = d.SQL.ExecContext(ctx, `ALTER TABLE organizations DROP COLUMN `+column)
+		require.NoError(t, err, column)
+	}
+	require.NoError(t, d.Migrate(ctx, log))
+	got := d.Client.Organization.GetX(sys, o.ID)
+	require.Empty(t, got.ReminderAfterHours)
+	require.False(t, got.RemindersEnabled)
+	require.False(t, got.ScimInviteOnProvision)
+}
+
 // TestMigrateKeepsOneTemplatePerKind: before templates had a locale, an
 // organisation-wide template (role NULL) could be saved twice past the
 // unique index on (organisation, kind, role). Migrating keeps the one saved
