@@ -980,7 +980,11 @@ func (p *pgProxy) forwardClient(client, server net.Conn, withhold *atomic.Bool) 
 	statements := map[string]string{} // prepared statement name → SQL
 	claiming := false
 	startup := true // the first messages have no type byte
-	isClaim := func(sql string) bool { return strings.Contains(sql, "WITH picked AS") }
+	// The bulk-send engine's claim; the other queues' claims (webhooks,
+	// reset requests) run outside transactions and must not arm the hold.
+	isClaim := func(sql string) bool {
+		return strings.Contains(sql, "WITH picked AS") && strings.Contains(sql, "UPDATE deliveries d SET leased_by")
+	}
 	for {
 		var head []byte
 		if startup {
