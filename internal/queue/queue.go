@@ -216,18 +216,8 @@ var ErrLeaseLost = errors.New("the lease lapsed before the work was settled")
 // transaction that records the work's outcome). ErrLeaseLost: l no longer
 // holds the row and nothing was written.
 func (q *Queue) Finish(ctx context.Context, client *ent.Client, l Lease, id int, set Set) error {
-	cols := make([]string, 0, len(set))
-	for c := range set {
-		cols = append(cols, c)
-	}
-	slices.Sort(cols)
-	assign := []string{"leased_by = NULL", "lease_expires_at = NULL"}
-	args := []any{id, l.ID, q.clock.Now()}
-	for _, c := range cols {
-		args = append(args, set[c])
-		assign = append(assign, fmt.Sprintf("%s = $%d", c, len(args)))
-	}
-	stmt := q.dialect.rebind(`UPDATE ` + q.table.Name + ` SET ` + strings.Join(assign, ", ") + ` WHERE ` + held)
+	assign, args := settling(set, id, l.ID, q.clock.Now())
+	stmt := q.dialect.rebind(`UPDATE ` + q.table.Name + ` SET ` + assign + ` WHERE ` + held)
 	return q.one(ctx, client, "settle", id, stmt, args...)
 }
 
@@ -241,23 +231,13 @@ func (q *Queue) FinishAll(ctx context.Context, client *ent.Client, l Lease, ids 
 	if client == nil {
 		client = q.client
 	}
-	cols := make([]string, 0, len(set))
-	for c := range set {
-		cols = append(cols, c)
-	}
-	slices.Sort(cols)
-	assign := []string{"leased_by = NULL", "lease_expires_at = NULL"}
-	args := []any{l.ID, q.clock.Now()}
-	for _, c := range cols {
-		args = append(args, set[c])
-		assign = append(assign, fmt.Sprintf("%s = $%d", c, len(args)))
-	}
+	assign, args := settling(set, l.ID, q.clock.Now())
 	marks := make([]string, len(ids))
 	for i, id := range ids {
 		args = append(args, id)
 		marks[i] = fmt.Sprintf("$%d", len(args))
 	}
-	stmt := q.dialect.rebind(`UPDATE ` + q.table.Name + ` SET ` + strings.Join(assign, ", ") +
+	stmt := q.dialect.rebind(`UPDATE ` + q.table.Name + ` SET ` + assign +
 		` WHERE leased_by = $1 AND lease_expires_at > $2 AND id IN (` + strings.Join(marks, ", ") + `) RETURNING id`)
 	rows, err := client.QueryContext(ctx, stmt, args...)
 	if err != nil {
@@ -276,6 +256,23 @@ func (q *Queue) FinishAll(ctx context.Context, client *ent.Client, l Lease, ids 
 		return nil, fmt.Errorf("settle %d rows of %s: %w", len(ids), q.table.Name, err)
 	}
 	return settled, nil
+}
+
+// settling is the SET clause that ends a hold and writes set (in column
+// order, for a stable statement), with its arguments after first.
+func settling(set Set, first ...any) (string, []any) {
+	cols := make([]string, 0, len(set))
+	for c := range set {
+		cols = append(cols, c)
+	}
+	slices.Sort(cols)
+	assign := []string{"leased_by = NULL", "lease_expires_at = NULL"}
+	args := first
+	for _, c := range cols {
+		args = append(args, set[c])
+		assign = append(assign, fmt.Sprintf("%s = $%d", c, len(args)))
+	}
+	return strings.Join(assign, ", "), args
 }
 
 // Retry ends l's hold on row id, to be claimed again at at (the table must
