@@ -28,6 +28,7 @@ import (
 	"github.com/rollcall/rollcall/ent/passwordresetrequest"
 	"github.com/rollcall/rollcall/ent/persistedquery"
 	"github.com/rollcall/rollcall/ent/reminderround"
+	"github.com/rollcall/rollcall/ent/reminderschedule"
 	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent/session"
 	"github.com/rollcall/rollcall/ent/throttle"
@@ -72,6 +73,8 @@ type Client struct {
 	PersistedQuery *PersistedQueryClient
 	// ReminderRound is the client for interacting with the ReminderRound builders.
 	ReminderRound *ReminderRoundClient
+	// ReminderSchedule is the client for interacting with the ReminderSchedule builders.
+	ReminderSchedule *ReminderScheduleClient
 	// Role is the client for interacting with the Role builders.
 	Role *RoleClient
 	// Session is the client for interacting with the Session builders.
@@ -114,6 +117,7 @@ func (c *Client) init() {
 	c.PasswordResetRequest = NewPasswordResetRequestClient(c.config)
 	c.PersistedQuery = NewPersistedQueryClient(c.config)
 	c.ReminderRound = NewReminderRoundClient(c.config)
+	c.ReminderSchedule = NewReminderScheduleClient(c.config)
 	c.Role = NewRoleClient(c.config)
 	c.Session = NewSessionClient(c.config)
 	c.Throttle = NewThrottleClient(c.config)
@@ -228,6 +232,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		PasswordResetRequest: NewPasswordResetRequestClient(cfg),
 		PersistedQuery:       NewPersistedQueryClient(cfg),
 		ReminderRound:        NewReminderRoundClient(cfg),
+		ReminderSchedule:     NewReminderScheduleClient(cfg),
 		Role:                 NewRoleClient(cfg),
 		Session:              NewSessionClient(cfg),
 		Throttle:             NewThrottleClient(cfg),
@@ -269,6 +274,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		PasswordResetRequest: NewPasswordResetRequestClient(cfg),
 		PersistedQuery:       NewPersistedQueryClient(cfg),
 		ReminderRound:        NewReminderRoundClient(cfg),
+		ReminderSchedule:     NewReminderScheduleClient(cfg),
 		Role:                 NewRoleClient(cfg),
 		Session:              NewSessionClient(cfg),
 		Throttle:             NewThrottleClient(cfg),
@@ -309,9 +315,9 @@ func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.ApiKey, c.AuditEvent, c.BulkSend, c.Delivery, c.EmailTemplate, c.Event,
 		c.Group, c.Invitation, c.Notification, c.Organization, c.PasswordResetRequest,
-		c.PersistedQuery, c.ReminderRound, c.Role, c.Session, c.Throttle, c.User,
-		c.UserImport, c.WebhookAttempt, c.WebhookCursor, c.WebhookDelivery,
-		c.WebhookEndpoint,
+		c.PersistedQuery, c.ReminderRound, c.ReminderSchedule, c.Role, c.Session,
+		c.Throttle, c.User, c.UserImport, c.WebhookAttempt, c.WebhookCursor,
+		c.WebhookDelivery, c.WebhookEndpoint,
 	} {
 		n.Use(hooks...)
 	}
@@ -323,9 +329,9 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.ApiKey, c.AuditEvent, c.BulkSend, c.Delivery, c.EmailTemplate, c.Event,
 		c.Group, c.Invitation, c.Notification, c.Organization, c.PasswordResetRequest,
-		c.PersistedQuery, c.ReminderRound, c.Role, c.Session, c.Throttle, c.User,
-		c.UserImport, c.WebhookAttempt, c.WebhookCursor, c.WebhookDelivery,
-		c.WebhookEndpoint,
+		c.PersistedQuery, c.ReminderRound, c.ReminderSchedule, c.Role, c.Session,
+		c.Throttle, c.User, c.UserImport, c.WebhookAttempt, c.WebhookCursor,
+		c.WebhookDelivery, c.WebhookEndpoint,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -360,6 +366,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.PersistedQuery.mutate(ctx, m)
 	case *ReminderRoundMutation:
 		return c.ReminderRound.mutate(ctx, m)
+	case *ReminderScheduleMutation:
+		return c.ReminderSchedule.mutate(ctx, m)
 	case *RoleMutation:
 		return c.Role.mutate(ctx, m)
 	case *SessionMutation:
@@ -2429,6 +2437,156 @@ func (c *ReminderRoundClient) mutate(ctx context.Context, m *ReminderRoundMutati
 	}
 }
 
+// ReminderScheduleClient is a client for the ReminderSchedule schema.
+type ReminderScheduleClient struct {
+	config
+}
+
+// NewReminderScheduleClient returns a client for the ReminderSchedule from the given config.
+func NewReminderScheduleClient(c config) *ReminderScheduleClient {
+	return &ReminderScheduleClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `reminderschedule.Hooks(f(g(h())))`.
+func (c *ReminderScheduleClient) Use(hooks ...Hook) {
+	c.hooks.ReminderSchedule = append(c.hooks.ReminderSchedule, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `reminderschedule.Intercept(f(g(h())))`.
+func (c *ReminderScheduleClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ReminderSchedule = append(c.inters.ReminderSchedule, interceptors...)
+}
+
+// Create returns a builder for creating a ReminderSchedule entity.
+func (c *ReminderScheduleClient) Create() *ReminderScheduleCreate {
+	mutation := newReminderScheduleMutation(c.config, OpCreate)
+	return &ReminderScheduleCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ReminderSchedule entities.
+func (c *ReminderScheduleClient) CreateBulk(builders ...*ReminderScheduleCreate) *ReminderScheduleCreateBulk {
+	return &ReminderScheduleCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ReminderScheduleClient) MapCreateBulk(slice any, setFunc func(*ReminderScheduleCreate, int)) *ReminderScheduleCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ReminderScheduleCreateBulk{err: fmt.Errorf("calling to ReminderScheduleClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ReminderScheduleCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ReminderScheduleCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ReminderSchedule.
+func (c *ReminderScheduleClient) Update() *ReminderScheduleUpdate {
+	mutation := newReminderScheduleMutation(c.config, OpUpdate)
+	return &ReminderScheduleUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ReminderScheduleClient) UpdateOne(_m *ReminderSchedule) *ReminderScheduleUpdateOne {
+	mutation := newReminderScheduleMutation(c.config, OpUpdateOne, withReminderSchedule(_m))
+	return &ReminderScheduleUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ReminderScheduleClient) UpdateOneID(id int) *ReminderScheduleUpdateOne {
+	mutation := newReminderScheduleMutation(c.config, OpUpdateOne, withReminderScheduleID(id))
+	return &ReminderScheduleUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ReminderSchedule.
+func (c *ReminderScheduleClient) Delete() *ReminderScheduleDelete {
+	mutation := newReminderScheduleMutation(c.config, OpDelete)
+	return &ReminderScheduleDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ReminderScheduleClient) DeleteOne(_m *ReminderSchedule) *ReminderScheduleDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ReminderScheduleClient) DeleteOneID(id int) *ReminderScheduleDeleteOne {
+	builder := c.Delete().Where(reminderschedule.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ReminderScheduleDeleteOne{builder}
+}
+
+// Query returns a query builder for ReminderSchedule.
+func (c *ReminderScheduleClient) Query() *ReminderScheduleQuery {
+	return &ReminderScheduleQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeReminderSchedule},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ReminderSchedule entity by its id.
+func (c *ReminderScheduleClient) Get(ctx context.Context, id int) (*ReminderSchedule, error) {
+	return c.Query().Where(reminderschedule.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ReminderScheduleClient) GetX(ctx context.Context, id int) *ReminderSchedule {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOrganization queries the organization edge of a ReminderSchedule.
+func (c *ReminderScheduleClient) QueryOrganization(_m *ReminderSchedule) *OrganizationQuery {
+	query := (&OrganizationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(reminderschedule.Table, reminderschedule.FieldID, id),
+			sqlgraph.To(organization.Table, organization.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, reminderschedule.OrganizationTable, reminderschedule.OrganizationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ReminderScheduleClient) Hooks() []Hook {
+	hooks := c.hooks.ReminderSchedule
+	return append(hooks[:len(hooks):len(hooks)], reminderschedule.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *ReminderScheduleClient) Interceptors() []Interceptor {
+	return c.inters.ReminderSchedule
+}
+
+func (c *ReminderScheduleClient) mutate(ctx context.Context, m *ReminderScheduleMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ReminderScheduleCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ReminderScheduleUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ReminderScheduleUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ReminderScheduleDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ReminderSchedule mutation op: %q", m.Op())
+	}
+}
+
 // RoleClient is a client for the Role schema.
 type RoleClient struct {
 	config
@@ -3912,14 +4070,15 @@ type (
 	hooks struct {
 		ApiKey, AuditEvent, BulkSend, Delivery, EmailTemplate, Event, Group, Invitation,
 		Notification, Organization, PasswordResetRequest, PersistedQuery,
-		ReminderRound, Role, Session, Throttle, User, UserImport, WebhookAttempt,
-		WebhookCursor, WebhookDelivery, WebhookEndpoint []ent.Hook
+		ReminderRound, ReminderSchedule, Role, Session, Throttle, User, UserImport,
+		WebhookAttempt, WebhookCursor, WebhookDelivery, WebhookEndpoint []ent.Hook
 	}
 	inters struct {
 		ApiKey, AuditEvent, BulkSend, Delivery, EmailTemplate, Event, Group, Invitation,
 		Notification, Organization, PasswordResetRequest, PersistedQuery,
-		ReminderRound, Role, Session, Throttle, User, UserImport, WebhookAttempt,
-		WebhookCursor, WebhookDelivery, WebhookEndpoint []ent.Interceptor
+		ReminderRound, ReminderSchedule, Role, Session, Throttle, User, UserImport,
+		WebhookAttempt, WebhookCursor, WebhookDelivery,
+		WebhookEndpoint []ent.Interceptor
 	}
 )
 

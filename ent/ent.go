@@ -25,6 +25,7 @@ import (
 	"github.com/rollcall/rollcall/ent/passwordresetrequest"
 	"github.com/rollcall/rollcall/ent/persistedquery"
 	"github.com/rollcall/rollcall/ent/reminderround"
+	"github.com/rollcall/rollcall/ent/reminderschedule"
 	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent/session"
 	"github.com/rollcall/rollcall/ent/throttle"
@@ -107,6 +108,7 @@ func checkColumn(t, c string) error {
 			passwordresetrequest.Table: passwordresetrequest.ValidColumn,
 			persistedquery.Table:       persistedquery.ValidColumn,
 			reminderround.Table:        reminderround.ValidColumn,
+			reminderschedule.Table:     reminderschedule.ValidColumn,
 			role.Table:                 role.ValidColumn,
 			session.Table:              session.ValidColumn,
 			throttle.Table:             throttle.ValidColumn,

@@ -17,6 +17,7 @@ import (
 	"github.com/rollcall/rollcall/ent/persistedquery"
 	"github.com/rollcall/rollcall/ent/predicate"
 	"github.com/rollcall/rollcall/ent/reminderround"
+	"github.com/rollcall/rollcall/ent/reminderschedule"
 	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent/session"
 	"github.com/rollcall/rollcall/ent/throttle"
@@ -35,7 +36,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 22)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 23)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   apikey.Table,
@@ -341,6 +342,22 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[13] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   reminderschedule.Table,
+			Columns: reminderschedule.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: reminderschedule.FieldID,
+			},
+		},
+		Type: "ReminderSchedule",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			reminderschedule.FieldOrganizationID: {Type: field.TypeInt, Column: reminderschedule.FieldOrganizationID},
+			reminderschedule.FieldRound:          {Type: field.TypeInt, Column: reminderschedule.FieldRound},
+			reminderschedule.FieldAnchorAt:       {Type: field.TypeTime, Column: reminderschedule.FieldAnchorAt},
+		},
+	}
+	graph.Nodes[14] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   role.Table,
 			Columns: role.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -358,7 +375,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			role.FieldBuiltin:        {Type: field.TypeBool, Column: role.FieldBuiltin},
 		},
 	}
-	graph.Nodes[14] = &sqlgraph.Node{
+	graph.Nodes[15] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   session.Table,
 			Columns: session.Columns,
@@ -379,7 +396,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			session.FieldMaxExpiresAt:   {Type: field.TypeTime, Column: session.FieldMaxExpiresAt},
 		},
 	}
-	graph.Nodes[15] = &sqlgraph.Node{
+	graph.Nodes[16] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   throttle.Table,
 			Columns: throttle.Columns,
@@ -395,7 +412,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			throttle.FieldWindowEndsAt: {Type: field.TypeTime, Column: throttle.FieldWindowEndsAt},
 		},
 	}
-	graph.Nodes[16] = &sqlgraph.Node{
+	graph.Nodes[17] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -432,11 +449,9 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldScimExternalID:         {Type: field.TypeString, Column: user.FieldScimExternalID},
 			user.FieldScimLinked:             {Type: field.TypeBool, Column: user.FieldScimLinked},
 			user.FieldScimInvitePending:      {Type: field.TypeBool, Column: user.FieldScimInvitePending},
-			user.FieldReminderRound:          {Type: field.TypeInt, Column: user.FieldReminderRound},
-			user.FieldRoundAnchorAt:          {Type: field.TypeTime, Column: user.FieldRoundAnchorAt},
 		},
 	}
-	graph.Nodes[17] = &sqlgraph.Node{
+	graph.Nodes[18] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   userimport.Table,
 			Columns: userimport.Columns,
@@ -460,7 +475,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			userimport.FieldFinishedAt:     {Type: field.TypeTime, Column: userimport.FieldFinishedAt},
 		},
 	}
-	graph.Nodes[18] = &sqlgraph.Node{
+	graph.Nodes[19] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   webhookattempt.Table,
 			Columns: webhookattempt.Columns,
@@ -482,7 +497,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			webhookattempt.FieldNextAttemptAt:  {Type: field.TypeTime, Column: webhookattempt.FieldNextAttemptAt},
 		},
 	}
-	graph.Nodes[19] = &sqlgraph.Node{
+	graph.Nodes[20] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   webhookcursor.Table,
 			Columns: webhookcursor.Columns,
@@ -501,7 +516,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			webhookcursor.FieldLeaseExpiresAt: {Type: field.TypeTime, Column: webhookcursor.FieldLeaseExpiresAt},
 		},
 	}
-	graph.Nodes[20] = &sqlgraph.Node{
+	graph.Nodes[21] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   webhookdelivery.Table,
 			Columns: webhookdelivery.Columns,
@@ -523,7 +538,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			webhookdelivery.FieldUpdatedAt:      {Type: field.TypeTime, Column: webhookdelivery.FieldUpdatedAt},
 		},
 	}
-	graph.Nodes[21] = &sqlgraph.Node{
+	graph.Nodes[22] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   webhookendpoint.Table,
 			Columns: webhookendpoint.Columns,
@@ -773,6 +788,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 			Bidi:    false,
 		},
 		"ReminderRound",
+		"Organization",
+	)
+	graph.MustAddE(
+		"organization",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   reminderschedule.OrganizationTable,
+			Columns: []string{reminderschedule.OrganizationColumn},
+			Bidi:    false,
+		},
+		"ReminderSchedule",
 		"Organization",
 	)
 	graph.MustAddE(
@@ -2445,6 +2472,75 @@ func (f *ReminderRoundFilter) WhereHasOrganizationWith(preds ...predicate.Organi
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *ReminderScheduleQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the ReminderScheduleQuery builder.
+func (_q *ReminderScheduleQuery) Filter() *ReminderScheduleFilter {
+	return &ReminderScheduleFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *ReminderScheduleMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the ReminderScheduleMutation builder.
+func (m *ReminderScheduleMutation) Filter() *ReminderScheduleFilter {
+	return &ReminderScheduleFilter{config: m.config, predicateAdder: m}
+}
+
+// ReminderScheduleFilter provides a generic filtering capability at runtime for ReminderScheduleQuery.
+type ReminderScheduleFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *ReminderScheduleFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *ReminderScheduleFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(reminderschedule.FieldID))
+}
+
+// WhereOrganizationID applies the entql int predicate on the organization_id field.
+func (f *ReminderScheduleFilter) WhereOrganizationID(p entql.IntP) {
+	f.Where(p.Field(reminderschedule.FieldOrganizationID))
+}
+
+// WhereRound applies the entql int predicate on the round field.
+func (f *ReminderScheduleFilter) WhereRound(p entql.IntP) {
+	f.Where(p.Field(reminderschedule.FieldRound))
+}
+
+// WhereAnchorAt applies the entql time.Time predicate on the anchor_at field.
+func (f *ReminderScheduleFilter) WhereAnchorAt(p entql.TimeP) {
+	f.Where(p.Field(reminderschedule.FieldAnchorAt))
+}
+
+// WhereHasOrganization applies a predicate to check if query has an edge organization.
+func (f *ReminderScheduleFilter) WhereHasOrganization() {
+	f.Where(entql.HasEdge("organization"))
+}
+
+// WhereHasOrganizationWith applies a predicate to check if query has an edge organization with a given conditions (other predicates).
+func (f *ReminderScheduleFilter) WhereHasOrganizationWith(preds ...predicate.Organization) {
+	f.Where(entql.HasEdgeWith("organization", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *RoleQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -2473,7 +2569,7 @@ type RoleFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RoleFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2571,7 +2667,7 @@ type SessionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SessionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2679,7 +2775,7 @@ type ThrottleFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ThrottleFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2734,7 +2830,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2875,16 +2971,6 @@ func (f *UserFilter) WhereScimInvitePending(p entql.BoolP) {
 	f.Where(p.Field(user.FieldScimInvitePending))
 }
 
-// WhereReminderRound applies the entql int predicate on the reminder_round field.
-func (f *UserFilter) WhereReminderRound(p entql.IntP) {
-	f.Where(p.Field(user.FieldReminderRound))
-}
-
-// WhereRoundAnchorAt applies the entql time.Time predicate on the round_anchor_at field.
-func (f *UserFilter) WhereRoundAnchorAt(p entql.TimeP) {
-	f.Where(p.Field(user.FieldRoundAnchorAt))
-}
-
 // WhereHasOrganization applies a predicate to check if query has an edge organization.
 func (f *UserFilter) WhereHasOrganization() {
 	f.Where(entql.HasEdge("organization"))
@@ -2970,7 +3056,7 @@ type UserImportFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserImportFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3107,7 +3193,7 @@ type WebhookAttemptFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WebhookAttemptFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3234,7 +3320,7 @@ type WebhookCursorFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WebhookCursorFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3304,7 +3390,7 @@ type WebhookDeliveryFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WebhookDeliveryFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[21].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3417,7 +3503,7 @@ type WebhookEndpointFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WebhookEndpointFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[21].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[22].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

@@ -40,6 +40,8 @@ type Tx struct {
 	PersistedQuery *PersistedQueryClient
 	// ReminderRound is the client for interacting with the ReminderRound builders.
 	ReminderRound *ReminderRoundClient
+	// ReminderSchedule is the client for interacting with the ReminderSchedule builders.
+	ReminderSchedule *ReminderScheduleClient
 	// Role is the client for interacting with the Role builders.
 	Role *RoleClient
 	// Session is the client for interacting with the Session builders.
@@ -202,6 +204,7 @@ func (tx *Tx) init() {
 	tx.PasswordResetRequest = NewPasswordResetRequestClient(tx.config)
 	tx.PersistedQuery = NewPersistedQueryClient(tx.config)
 	tx.ReminderRound = NewReminderRoundClient(tx.config)
+	tx.ReminderSchedule = NewReminderScheduleClient(tx.config)
 	tx.Role = NewRoleClient(tx.config)
 	tx.Session = NewSessionClient(tx.config)
 	tx.Throttle = NewThrottleClient(tx.config)

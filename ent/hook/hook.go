@@ -165,6 +165,18 @@ func (f ReminderRoundFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Valu
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ReminderRoundMutation", m)
 }
 
+// The ReminderScheduleFunc type is an adapter to allow the use of ordinary
+// function as ReminderSchedule mutator.
+type ReminderScheduleFunc func(context.Context, *ent.ReminderScheduleMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ReminderScheduleFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ReminderScheduleMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ReminderScheduleMutation", m)
+}
+
 // The RoleFunc type is an adapter to allow the use of ordinary
 // function as Role mutator.
 type RoleFunc func(context.Context, *ent.RoleMutation) (ent.Value, error)

@@ -22,6 +22,7 @@ import (
 	"github.com/rollcall/rollcall/ent/persistedquery"
 	"github.com/rollcall/rollcall/ent/predicate"
 	"github.com/rollcall/rollcall/ent/reminderround"
+	"github.com/rollcall/rollcall/ent/reminderschedule"
 	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent/session"
 	"github.com/rollcall/rollcall/ent/throttle"
@@ -440,6 +441,33 @@ func (f TraverseReminderRound) Traverse(ctx context.Context, q ent.Query) error 
 	return fmt.Errorf("unexpected query type %T. expect *ent.ReminderRoundQuery", q)
 }
 
+// The ReminderScheduleFunc type is an adapter to allow the use of ordinary function as a Querier.
+type ReminderScheduleFunc func(context.Context, *ent.ReminderScheduleQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f ReminderScheduleFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.ReminderScheduleQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.ReminderScheduleQuery", q)
+}
+
+// The TraverseReminderSchedule type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseReminderSchedule func(context.Context, *ent.ReminderScheduleQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseReminderSchedule) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseReminderSchedule) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ReminderScheduleQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.ReminderScheduleQuery", q)
+}
+
 // The RoleFunc type is an adapter to allow the use of ordinary function as a Querier.
 type RoleFunc func(context.Context, *ent.RoleQuery) (ent.Value, error)
 
@@ -712,6 +740,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.PersistedQueryQuery, predicate.PersistedQuery, persistedquery.OrderOption]{typ: ent.TypePersistedQuery, tq: q}, nil
 	case *ent.ReminderRoundQuery:
 		return &query[*ent.ReminderRoundQuery, predicate.ReminderRound, reminderround.OrderOption]{typ: ent.TypeReminderRound, tq: q}, nil
+	case *ent.ReminderScheduleQuery:
+		return &query[*ent.ReminderScheduleQuery, predicate.ReminderSchedule, reminderschedule.OrderOption]{typ: ent.TypeReminderSchedule, tq: q}, nil
 	case *ent.RoleQuery:
 		return &query[*ent.RoleQuery, predicate.Role, role.OrderOption]{typ: ent.TypeRole, tq: q}, nil
 	case *ent.SessionQuery:

@@ -628,6 +628,34 @@ var (
 			},
 		},
 	}
+	// ReminderSchedulesColumns holds the columns for the "reminder_schedules" table.
+	ReminderSchedulesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "round", Type: field.TypeInt},
+		{Name: "anchor_at", Type: field.TypeTime},
+		{Name: "organization_id", Type: field.TypeInt},
+	}
+	// ReminderSchedulesTable holds the schema information for the "reminder_schedules" table.
+	ReminderSchedulesTable = &schema.Table{
+		Name:       "reminder_schedules",
+		Columns:    ReminderSchedulesColumns,
+		PrimaryKey: []*schema.Column{ReminderSchedulesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "reminder_schedules_organizations_organization",
+				Columns:    []*schema.Column{ReminderSchedulesColumns[3]},
+				RefColumns: []*schema.Column{OrganizationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "reminderschedule_organization_id_round_anchor_at",
+				Unique:  false,
+				Columns: []*schema.Column{ReminderSchedulesColumns[3], ReminderSchedulesColumns[1], ReminderSchedulesColumns[2]},
+			},
+		},
+	}
 	// RolesColumns holds the columns for the "roles" table.
 	RolesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -750,8 +778,6 @@ var (
 		{Name: "scim_external_id", Type: field.TypeString, Nullable: true, Size: 320},
 		{Name: "scim_linked", Type: field.TypeBool, Default: false},
 		{Name: "scim_invite_pending", Type: field.TypeBool, Default: false},
-		{Name: "reminder_round", Type: field.TypeInt, Default: 0},
-		{Name: "round_anchor_at", Type: field.TypeTime, Nullable: true},
 		{Name: "organization_id", Type: field.TypeInt},
 		{Name: "role_id", Type: field.TypeInt},
 	}
@@ -763,13 +789,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "users_organizations_organization",
-				Columns:    []*schema.Column{UsersColumns[27]},
+				Columns:    []*schema.Column{UsersColumns[25]},
 				RefColumns: []*schema.Column{OrganizationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "users_roles_role",
-				Columns:    []*schema.Column{UsersColumns[28]},
+				Columns:    []*schema.Column{UsersColumns[26]},
 				RefColumns: []*schema.Column{RolesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -778,12 +804,12 @@ var (
 			{
 				Name:    "user_organization_id_email_normalized",
 				Unique:  true,
-				Columns: []*schema.Column{UsersColumns[27], UsersColumns[4]},
+				Columns: []*schema.Column{UsersColumns[25], UsersColumns[4]},
 			},
 			{
 				Name:    "user_organization_id_username_normalized",
 				Unique:  true,
-				Columns: []*schema.Column{UsersColumns[27], UsersColumns[6]},
+				Columns: []*schema.Column{UsersColumns[25], UsersColumns[6]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "username_normalized IS NOT NULL",
 				},
@@ -791,37 +817,37 @@ var (
 			{
 				Name:    "user_organization_id_status_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[27], UsersColumns[10], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[25], UsersColumns[10], UsersColumns[0]},
 			},
 			{
 				Name:    "user_organization_id_role_id_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[27], UsersColumns[28], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[25], UsersColumns[26], UsersColumns[0]},
 			},
 			{
 				Name:    "user_stats_status_role",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[27], UsersColumns[10], UsersColumns[28]},
+				Columns: []*schema.Column{UsersColumns[25], UsersColumns[10], UsersColumns[26]},
 			},
 			{
 				Name:    "user_organization_id_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[27], UsersColumns[1], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[25], UsersColumns[1], UsersColumns[0]},
 			},
 			{
 				Name:    "user_organization_id_invited_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[27], UsersColumns[14], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[25], UsersColumns[14], UsersColumns[0]},
 			},
 			{
 				Name:    "user_organization_id_last_login_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[27], UsersColumns[18], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[25], UsersColumns[18], UsersColumns[0]},
 			},
 			{
 				Name:    "user_organization_id_last_email_status_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[27], UsersColumns[19], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[25], UsersColumns[19], UsersColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "last_email_status IS NOT NULL",
 				},
@@ -829,7 +855,7 @@ var (
 			{
 				Name:    "user_organization_id_invite_expires_at",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[27], UsersColumns[15]},
+				Columns: []*schema.Column{UsersColumns[25], UsersColumns[15]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "status = 'INVITED'",
 				},
@@ -837,7 +863,7 @@ var (
 			{
 				Name:    "user_organization_id_scim_user_name_normalized",
 				Unique:  true,
-				Columns: []*schema.Column{UsersColumns[27], UsersColumns[21]},
+				Columns: []*schema.Column{UsersColumns[25], UsersColumns[21]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "scim_user_name_normalized IS NOT NULL",
 				},
@@ -845,7 +871,7 @@ var (
 			{
 				Name:    "user_organization_id_scim_external_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[27], UsersColumns[22]},
+				Columns: []*schema.Column{UsersColumns[25], UsersColumns[22]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "scim_external_id IS NOT NULL",
 				},
@@ -853,17 +879,9 @@ var (
 			{
 				Name:    "user_organization_id_scim_invite_pending",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[27], UsersColumns[24]},
+				Columns: []*schema.Column{UsersColumns[25], UsersColumns[24]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "scim_invite_pending",
-				},
-			},
-			{
-				Name:    "user_reminder_due",
-				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[27], UsersColumns[25], UsersColumns[26]},
-				Annotation: &entsql.IndexAnnotation{
-					Where: "status = 'INVITED'",
 				},
 			},
 		},
@@ -1129,6 +1147,7 @@ var (
 		PasswordResetRequestsTable,
 		PersistedQueriesTable,
 		ReminderRoundsTable,
+		ReminderSchedulesTable,
 		RolesTable,
 		SessionsTable,
 		ThrottlesTable,
@@ -1200,6 +1219,10 @@ func init() {
 	ReminderRoundsTable.ForeignKeys[0].RefTable = OrganizationsTable
 	ReminderRoundsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(85899345920),
+	}
+	ReminderSchedulesTable.ForeignKeys[0].RefTable = OrganizationsTable
+	ReminderSchedulesTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(94489280512),
 	}
 	RolesTable.ForeignKeys[0].RefTable = OrganizationsTable
 	RolesTable.Annotation = &entsql.Annotation{

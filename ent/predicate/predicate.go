@@ -45,6 +45,9 @@ type PersistedQuery func(*sql.Selector)
 // ReminderRound is the predicate function for reminderround builders.
 type ReminderRound func(*sql.Selector)
 
+// ReminderSchedule is the predicate function for reminderschedule builders.
+type ReminderSchedule func(*sql.Selector)
+
 // Role is the predicate function for role builders.
 type Role func(*sql.Selector)
 

@@ -423,6 +423,30 @@ func (f ReminderRoundMutationRuleFunc) EvalMutation(ctx context.Context, m ent.M
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.ReminderRoundMutation", m)
 }
 
+// The ReminderScheduleQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type ReminderScheduleQueryRuleFunc func(context.Context, *ent.ReminderScheduleQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f ReminderScheduleQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ReminderScheduleQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.ReminderScheduleQuery", q)
+}
+
+// The ReminderScheduleMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type ReminderScheduleMutationRuleFunc func(context.Context, *ent.ReminderScheduleMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f ReminderScheduleMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.ReminderScheduleMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.ReminderScheduleMutation", m)
+}
+
 // The RoleQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type RoleQueryRuleFunc func(context.Context, *ent.RoleQuery) error
@@ -700,6 +724,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.ReminderRoundQuery:
 		return q.Filter(), nil
+	case *ent.ReminderScheduleQuery:
+		return q.Filter(), nil
 	case *ent.RoleQuery:
 		return q.Filter(), nil
 	case *ent.SessionQuery:
@@ -750,6 +776,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.PersistedQueryMutation:
 		return m.Filter(), nil
 	case *ent.ReminderRoundMutation:
+		return m.Filter(), nil
+	case *ent.ReminderScheduleMutation:
 		return m.Filter(), nil
 	case *ent.RoleMutation:
 		return m.Filter(), nil

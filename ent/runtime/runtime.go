@@ -19,6 +19,7 @@ import (
 	"github.com/rollcall/rollcall/ent/passwordresetrequest"
 	"github.com/rollcall/rollcall/ent/persistedquery"
 	"github.com/rollcall/rollcall/ent/reminderround"
+	"github.com/rollcall/rollcall/ent/reminderschedule"
 	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent/schema"
 	"github.com/rollcall/rollcall/ent/session"
@@ -632,6 +633,22 @@ func init() {
 	reminderroundDescRound := reminderroundFields[2].Descriptor()
 	// reminderround.RoundValidator is a validator for the "round" field. It is called by the builders before save.
 	reminderround.RoundValidator = reminderroundDescRound.Validators[0].(func(int) error)
+	reminderscheduleMixin := schema.ReminderSchedule{}.Mixin()
+	reminderschedule.Policy = privacy.NewPolicies(reminderscheduleMixin[0], schema.ReminderSchedule{})
+	reminderschedule.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := reminderschedule.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	reminderscheduleFields := schema.ReminderSchedule{}.Fields()
+	_ = reminderscheduleFields
+	// reminderscheduleDescRound is the schema descriptor for round field.
+	reminderscheduleDescRound := reminderscheduleFields[1].Descriptor()
+	// reminderschedule.RoundValidator is a validator for the "round" field. It is called by the builders before save.
+	reminderschedule.RoundValidator = reminderscheduleDescRound.Validators[0].(func(int) error)
 	roleMixin := schema.Role{}.Mixin()
 	role.Policy = privacy.NewPolicies(roleMixin[1], schema.Role{})
 	role.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -839,12 +856,6 @@ func init() {
 	userDescScimInvitePending := userFields[22].Descriptor()
 	// user.DefaultScimInvitePending holds the default value on creation for the scim_invite_pending field.
 	user.DefaultScimInvitePending = userDescScimInvitePending.Default.(bool)
-	// userDescReminderRound is the schema descriptor for reminder_round field.
-	userDescReminderRound := userFields[23].Descriptor()
-	// user.DefaultReminderRound holds the default value on creation for the reminder_round field.
-	user.DefaultReminderRound = userDescReminderRound.Default.(int)
-	// user.ReminderRoundValidator is a validator for the "reminder_round" field. It is called by the builders before save.
-	user.ReminderRoundValidator = userDescReminderRound.Validators[0].(func(int) error)
 	userimportMixin := schema.UserImport{}.Mixin()
 	userimport.Policy = privacy.NewPolicies(userimportMixin[1], schema.UserImport{})
 	userimport.Hooks[0] = func(next ent.Mutator) ent.Mutator {
