@@ -21,6 +21,7 @@ import (
 	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/emailtemplate"
 	"github.com/rollcall/rollcall/ent/event"
+	"github.com/rollcall/rollcall/ent/funnelday"
 	"github.com/rollcall/rollcall/ent/group"
 	"github.com/rollcall/rollcall/ent/invitation"
 	"github.com/rollcall/rollcall/ent/notification"
@@ -59,6 +60,8 @@ type Client struct {
 	EmailTemplate *EmailTemplateClient
 	// Event is the client for interacting with the Event builders.
 	Event *EventClient
+	// FunnelDay is the client for interacting with the FunnelDay builders.
+	FunnelDay *FunnelDayClient
 	// Group is the client for interacting with the Group builders.
 	Group *GroupClient
 	// Invitation is the client for interacting with the Invitation builders.
@@ -110,6 +113,7 @@ func (c *Client) init() {
 	c.Delivery = NewDeliveryClient(c.config)
 	c.EmailTemplate = NewEmailTemplateClient(c.config)
 	c.Event = NewEventClient(c.config)
+	c.FunnelDay = NewFunnelDayClient(c.config)
 	c.Group = NewGroupClient(c.config)
 	c.Invitation = NewInvitationClient(c.config)
 	c.Notification = NewNotificationClient(c.config)
@@ -225,6 +229,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Delivery:             NewDeliveryClient(cfg),
 		EmailTemplate:        NewEmailTemplateClient(cfg),
 		Event:                NewEventClient(cfg),
+		FunnelDay:            NewFunnelDayClient(cfg),
 		Group:                NewGroupClient(cfg),
 		Invitation:           NewInvitationClient(cfg),
 		Notification:         NewNotificationClient(cfg),
@@ -267,6 +272,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Delivery:             NewDeliveryClient(cfg),
 		EmailTemplate:        NewEmailTemplateClient(cfg),
 		Event:                NewEventClient(cfg),
+		FunnelDay:            NewFunnelDayClient(cfg),
 		Group:                NewGroupClient(cfg),
 		Invitation:           NewInvitationClient(cfg),
 		Notification:         NewNotificationClient(cfg),
@@ -314,10 +320,10 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.ApiKey, c.AuditEvent, c.BulkSend, c.Delivery, c.EmailTemplate, c.Event,
-		c.Group, c.Invitation, c.Notification, c.Organization, c.PasswordResetRequest,
-		c.PersistedQuery, c.ReminderRound, c.ReminderSchedule, c.Role, c.Session,
-		c.Throttle, c.User, c.UserImport, c.WebhookAttempt, c.WebhookCursor,
-		c.WebhookDelivery, c.WebhookEndpoint,
+		c.FunnelDay, c.Group, c.Invitation, c.Notification, c.Organization,
+		c.PasswordResetRequest, c.PersistedQuery, c.ReminderRound, c.ReminderSchedule,
+		c.Role, c.Session, c.Throttle, c.User, c.UserImport, c.WebhookAttempt,
+		c.WebhookCursor, c.WebhookDelivery, c.WebhookEndpoint,
 	} {
 		n.Use(hooks...)
 	}
@@ -328,10 +334,10 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.ApiKey, c.AuditEvent, c.BulkSend, c.Delivery, c.EmailTemplate, c.Event,
-		c.Group, c.Invitation, c.Notification, c.Organization, c.PasswordResetRequest,
-		c.PersistedQuery, c.ReminderRound, c.ReminderSchedule, c.Role, c.Session,
-		c.Throttle, c.User, c.UserImport, c.WebhookAttempt, c.WebhookCursor,
-		c.WebhookDelivery, c.WebhookEndpoint,
+		c.FunnelDay, c.Group, c.Invitation, c.Notification, c.Organization,
+		c.PasswordResetRequest, c.PersistedQuery, c.ReminderRound, c.ReminderSchedule,
+		c.Role, c.Session, c.Throttle, c.User, c.UserImport, c.WebhookAttempt,
+		c.WebhookCursor, c.WebhookDelivery, c.WebhookEndpoint,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -352,6 +358,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.EmailTemplate.mutate(ctx, m)
 	case *EventMutation:
 		return c.Event.mutate(ctx, m)
+	case *FunnelDayMutation:
+		return c.FunnelDay.mutate(ctx, m)
 	case *GroupMutation:
 		return c.Group.mutate(ctx, m)
 	case *InvitationMutation:
@@ -1352,6 +1360,156 @@ func (c *EventClient) mutate(ctx context.Context, m *EventMutation) (Value, erro
 		return (&EventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Event mutation op: %q", m.Op())
+	}
+}
+
+// FunnelDayClient is a client for the FunnelDay schema.
+type FunnelDayClient struct {
+	config
+}
+
+// NewFunnelDayClient returns a client for the FunnelDay from the given config.
+func NewFunnelDayClient(c config) *FunnelDayClient {
+	return &FunnelDayClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `funnelday.Hooks(f(g(h())))`.
+func (c *FunnelDayClient) Use(hooks ...Hook) {
+	c.hooks.FunnelDay = append(c.hooks.FunnelDay, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `funnelday.Intercept(f(g(h())))`.
+func (c *FunnelDayClient) Intercept(interceptors ...Interceptor) {
+	c.inters.FunnelDay = append(c.inters.FunnelDay, interceptors...)
+}
+
+// Create returns a builder for creating a FunnelDay entity.
+func (c *FunnelDayClient) Create() *FunnelDayCreate {
+	mutation := newFunnelDayMutation(c.config, OpCreate)
+	return &FunnelDayCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of FunnelDay entities.
+func (c *FunnelDayClient) CreateBulk(builders ...*FunnelDayCreate) *FunnelDayCreateBulk {
+	return &FunnelDayCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *FunnelDayClient) MapCreateBulk(slice any, setFunc func(*FunnelDayCreate, int)) *FunnelDayCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &FunnelDayCreateBulk{err: fmt.Errorf("calling to FunnelDayClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*FunnelDayCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &FunnelDayCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for FunnelDay.
+func (c *FunnelDayClient) Update() *FunnelDayUpdate {
+	mutation := newFunnelDayMutation(c.config, OpUpdate)
+	return &FunnelDayUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *FunnelDayClient) UpdateOne(_m *FunnelDay) *FunnelDayUpdateOne {
+	mutation := newFunnelDayMutation(c.config, OpUpdateOne, withFunnelDay(_m))
+	return &FunnelDayUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *FunnelDayClient) UpdateOneID(id int) *FunnelDayUpdateOne {
+	mutation := newFunnelDayMutation(c.config, OpUpdateOne, withFunnelDayID(id))
+	return &FunnelDayUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for FunnelDay.
+func (c *FunnelDayClient) Delete() *FunnelDayDelete {
+	mutation := newFunnelDayMutation(c.config, OpDelete)
+	return &FunnelDayDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *FunnelDayClient) DeleteOne(_m *FunnelDay) *FunnelDayDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *FunnelDayClient) DeleteOneID(id int) *FunnelDayDeleteOne {
+	builder := c.Delete().Where(funnelday.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &FunnelDayDeleteOne{builder}
+}
+
+// Query returns a query builder for FunnelDay.
+func (c *FunnelDayClient) Query() *FunnelDayQuery {
+	return &FunnelDayQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeFunnelDay},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a FunnelDay entity by its id.
+func (c *FunnelDayClient) Get(ctx context.Context, id int) (*FunnelDay, error) {
+	return c.Query().Where(funnelday.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *FunnelDayClient) GetX(ctx context.Context, id int) *FunnelDay {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOrganization queries the organization edge of a FunnelDay.
+func (c *FunnelDayClient) QueryOrganization(_m *FunnelDay) *OrganizationQuery {
+	query := (&OrganizationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(funnelday.Table, funnelday.FieldID, id),
+			sqlgraph.To(organization.Table, organization.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, funnelday.OrganizationTable, funnelday.OrganizationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *FunnelDayClient) Hooks() []Hook {
+	hooks := c.hooks.FunnelDay
+	return append(hooks[:len(hooks):len(hooks)], funnelday.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *FunnelDayClient) Interceptors() []Interceptor {
+	return c.inters.FunnelDay
+}
+
+func (c *FunnelDayClient) mutate(ctx context.Context, m *FunnelDayMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&FunnelDayCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&FunnelDayUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&FunnelDayUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&FunnelDayDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown FunnelDay mutation op: %q", m.Op())
 	}
 }
 
@@ -4068,14 +4226,14 @@ func (c *WebhookEndpointClient) mutate(ctx context.Context, m *WebhookEndpointMu
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		ApiKey, AuditEvent, BulkSend, Delivery, EmailTemplate, Event, Group, Invitation,
-		Notification, Organization, PasswordResetRequest, PersistedQuery,
+		ApiKey, AuditEvent, BulkSend, Delivery, EmailTemplate, Event, FunnelDay, Group,
+		Invitation, Notification, Organization, PasswordResetRequest, PersistedQuery,
 		ReminderRound, ReminderSchedule, Role, Session, Throttle, User, UserImport,
 		WebhookAttempt, WebhookCursor, WebhookDelivery, WebhookEndpoint []ent.Hook
 	}
 	inters struct {
-		ApiKey, AuditEvent, BulkSend, Delivery, EmailTemplate, Event, Group, Invitation,
-		Notification, Organization, PasswordResetRequest, PersistedQuery,
+		ApiKey, AuditEvent, BulkSend, Delivery, EmailTemplate, Event, FunnelDay, Group,
+		Invitation, Notification, Organization, PasswordResetRequest, PersistedQuery,
 		ReminderRound, ReminderSchedule, Role, Session, Throttle, User, UserImport,
 		WebhookAttempt, WebhookCursor, WebhookDelivery,
 		WebhookEndpoint []ent.Interceptor

@@ -18,6 +18,7 @@ import (
 	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/emailtemplate"
 	"github.com/rollcall/rollcall/ent/event"
+	"github.com/rollcall/rollcall/ent/funnelday"
 	"github.com/rollcall/rollcall/ent/group"
 	"github.com/rollcall/rollcall/ent/invitation"
 	"github.com/rollcall/rollcall/ent/notification"
@@ -101,6 +102,7 @@ func checkColumn(t, c string) error {
 			delivery.Table:             delivery.ValidColumn,
 			emailtemplate.Table:        emailtemplate.ValidColumn,
 			event.Table:                event.ValidColumn,
+			funnelday.Table:            funnelday.ValidColumn,
 			group.Table:                group.ValidColumn,
 			invitation.Table:           invitation.ValidColumn,
 			notification.Table:         notification.ValidColumn,

@@ -371,6 +371,38 @@ var (
 			},
 		},
 	}
+	// FunnelDaysColumns holds the columns for the "funnel_days" table.
+	FunnelDaysColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "day", Type: field.TypeTime},
+		{Name: "invited", Type: field.TypeInt},
+		{Name: "delivered", Type: field.TypeInt},
+		{Name: "bounced", Type: field.TypeInt},
+		{Name: "accepted", Type: field.TypeInt},
+		{Name: "expired", Type: field.TypeInt},
+		{Name: "organization_id", Type: field.TypeInt},
+	}
+	// FunnelDaysTable holds the schema information for the "funnel_days" table.
+	FunnelDaysTable = &schema.Table{
+		Name:       "funnel_days",
+		Columns:    FunnelDaysColumns,
+		PrimaryKey: []*schema.Column{FunnelDaysColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "funnel_days_organizations_organization",
+				Columns:    []*schema.Column{FunnelDaysColumns[7]},
+				RefColumns: []*schema.Column{OrganizationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "funnelday_organization_id_day",
+				Unique:  true,
+				Columns: []*schema.Column{FunnelDaysColumns[7], FunnelDaysColumns[1]},
+			},
+		},
+	}
 	// GroupsColumns holds the columns for the "groups" table.
 	GroupsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -471,11 +503,11 @@ var (
 				},
 			},
 			{
-				Name:    "invitation_organization_id_expires_at_kind",
+				Name:    "invitation_organization_id_expires_at_revoked_at",
 				Unique:  false,
-				Columns: []*schema.Column{InvitationsColumns[10], InvitationsColumns[5], InvitationsColumns[4]},
+				Columns: []*schema.Column{InvitationsColumns[10], InvitationsColumns[5], InvitationsColumns[7]},
 				Annotation: &entsql.IndexAnnotation{
-					Where: "used_at IS NULL AND revoked_at IS NULL",
+					Where: "used_at IS NULL AND kind = 'INVITATION'",
 				},
 			},
 		},
@@ -1140,6 +1172,7 @@ var (
 		DeliveriesTable,
 		EmailTemplatesTable,
 		EventsTable,
+		FunnelDaysTable,
 		GroupsTable,
 		InvitationsTable,
 		NotificationsTable,
@@ -1190,6 +1223,10 @@ func init() {
 	EventsTable.ForeignKeys[0].RefTable = OrganizationsTable
 	EventsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(60129542144),
+	}
+	FunnelDaysTable.ForeignKeys[0].RefTable = OrganizationsTable
+	FunnelDaysTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(98784247808),
 	}
 	GroupsTable.ForeignKeys[0].RefTable = OrganizationsTable
 	GroupsTable.Annotation = &entsql.Annotation{

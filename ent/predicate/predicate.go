@@ -24,6 +24,9 @@ type EmailTemplate func(*sql.Selector)
 // Event is the predicate function for event builders.
 type Event func(*sql.Selector)
 
+// FunnelDay is the predicate function for funnelday builders.
+type FunnelDay func(*sql.Selector)
+
 // Group is the predicate function for group builders.
 type Group func(*sql.Selector)
 

@@ -255,6 +255,30 @@ func (f EventMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation)
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.EventMutation", m)
 }
 
+// The FunnelDayQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type FunnelDayQueryRuleFunc func(context.Context, *ent.FunnelDayQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f FunnelDayQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.FunnelDayQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.FunnelDayQuery", q)
+}
+
+// The FunnelDayMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type FunnelDayMutationRuleFunc func(context.Context, *ent.FunnelDayMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f FunnelDayMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.FunnelDayMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.FunnelDayMutation", m)
+}
+
 // The GroupQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type GroupQueryRuleFunc func(context.Context, *ent.GroupQuery) error
@@ -710,6 +734,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.EventQuery:
 		return q.Filter(), nil
+	case *ent.FunnelDayQuery:
+		return q.Filter(), nil
 	case *ent.GroupQuery:
 		return q.Filter(), nil
 	case *ent.InvitationQuery:
@@ -762,6 +788,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.EmailTemplateMutation:
 		return m.Filter(), nil
 	case *ent.EventMutation:
+		return m.Filter(), nil
+	case *ent.FunnelDayMutation:
 		return m.Filter(), nil
 	case *ent.GroupMutation:
 		return m.Filter(), nil

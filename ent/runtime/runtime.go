@@ -12,6 +12,7 @@ import (
 	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/emailtemplate"
 	"github.com/rollcall/rollcall/ent/event"
+	"github.com/rollcall/rollcall/ent/funnelday"
 	"github.com/rollcall/rollcall/ent/group"
 	"github.com/rollcall/rollcall/ent/invitation"
 	"github.com/rollcall/rollcall/ent/notification"
@@ -323,6 +324,38 @@ func init() {
 			return nil
 		}
 	}()
+	funneldayMixin := schema.FunnelDay{}.Mixin()
+	funnelday.Policy = privacy.NewPolicies(funneldayMixin[0], schema.FunnelDay{})
+	funnelday.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := funnelday.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	funneldayFields := schema.FunnelDay{}.Fields()
+	_ = funneldayFields
+	// funneldayDescInvited is the schema descriptor for invited field.
+	funneldayDescInvited := funneldayFields[1].Descriptor()
+	// funnelday.InvitedValidator is a validator for the "invited" field. It is called by the builders before save.
+	funnelday.InvitedValidator = funneldayDescInvited.Validators[0].(func(int) error)
+	// funneldayDescDelivered is the schema descriptor for delivered field.
+	funneldayDescDelivered := funneldayFields[2].Descriptor()
+	// funnelday.DeliveredValidator is a validator for the "delivered" field. It is called by the builders before save.
+	funnelday.DeliveredValidator = funneldayDescDelivered.Validators[0].(func(int) error)
+	// funneldayDescBounced is the schema descriptor for bounced field.
+	funneldayDescBounced := funneldayFields[3].Descriptor()
+	// funnelday.BouncedValidator is a validator for the "bounced" field. It is called by the builders before save.
+	funnelday.BouncedValidator = funneldayDescBounced.Validators[0].(func(int) error)
+	// funneldayDescAccepted is the schema descriptor for accepted field.
+	funneldayDescAccepted := funneldayFields[4].Descriptor()
+	// funnelday.AcceptedValidator is a validator for the "accepted" field. It is called by the builders before save.
+	funnelday.AcceptedValidator = funneldayDescAccepted.Validators[0].(func(int) error)
+	// funneldayDescExpired is the schema descriptor for expired field.
+	funneldayDescExpired := funneldayFields[5].Descriptor()
+	// funnelday.ExpiredValidator is a validator for the "expired" field. It is called by the builders before save.
+	funnelday.ExpiredValidator = funneldayDescExpired.Validators[0].(func(int) error)
 	groupMixin := schema.Group{}.Mixin()
 	group.Policy = privacy.NewPolicies(groupMixin[1], schema.Group{})
 	group.Hooks[0] = func(next ent.Mutator) ent.Mutator {

@@ -75,6 +75,11 @@ func BenchmarkStats1M(b *testing.B) {
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
+			// The funnel's first request counts the days that ended and
+			// keeps them; the others read them: reported apart.
+			if _, err := a.DB.SQL.ExecContext(ctx, `DELETE FROM funnel_days`); err != nil {
+				b.Fatal(err)
+			}
 			body, _ := json.Marshal(map[string]any{"query": c.query, "variables": c.vars})
 			durations := make([]time.Duration, 0, b.N)
 			for b.Loop() {
@@ -89,6 +94,7 @@ func BenchmarkStats1M(b *testing.B) {
 					b.Fatalf("%d %s", rec.Code, rec.Body.String())
 				}
 			}
+			b.ReportMetric(float64(durations[0].Microseconds())/1000, "ms-first")
 			reportMedian(b, durations)
 		})
 	}

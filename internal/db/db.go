@@ -310,12 +310,13 @@ func (d *DB) createSearchIndex(ctx context.Context) error {
 // leaves in place: per-column trigram indexes (one now covers all columns),
 // the full index on invitation expiry (now partial, under its own name),
 // deliveries by send and status (now ending with the id), and templates
-// unique by kind and role (now four partial indexes with the locale), and
-// the people's reminder rounds (now in reminder_schedules).
+// unique by kind and role (now four partial indexes with the locale), the
+// people's reminder rounds (now in reminder_schedules), and the funnel's
+// expiries (now with revoked_at).
 var retiredIndexes = []string{
 	"users_email_normalized_trgm", "users_first_name_trgm", "users_last_name_trgm", "users_username_normalized_trgm",
 	"user_organization_id_status_invite_expires_at", "delivery_bulk_send_id_status",
-	"emailtemplate_organization_id_kind_role_id", "user_reminder_due",
+	"emailtemplate_organization_id_kind_role_id", "user_reminder_due", "invitation_organization_id_expires_at_kind",
 }
 
 // moveReminderSchedules gives the people still INVITED a reminder schedule
