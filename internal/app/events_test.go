@@ -628,7 +628,15 @@ func TestOrganizationEventsSlowSubscriber(t *testing.T) {
 			w.subscribe("2", organizationEventsSubscription, nil)
 			waitSubscribers(t, s, 1)
 			a.invite(t, a.tok, []string{"late@example.com"}, "Member", false)
-			require.Equal(t, "late@example.com", person(t, w.nextEvent("2"))["email"])
+			// The tailer may still be handing out the end of the first ten
+			// when the new subscription joins: those may come first.
+			for {
+				email := person(t, w.nextEvent("2"))["email"]
+				if email == "late@example.com" {
+					break
+				}
+				require.Contains(t, emails, email)
+			}
 		})
 	}
 }

@@ -183,6 +183,13 @@ func (s *Service) Watch(ctx context.Context, id int) (<-chan *ent.BulkSend, erro
 	b, err := s.Get(ctx, id)
 	if err != nil {
 		leave()
+		if ctx.Err() != nil {
+			// The subscriber left, or its session ended, while it
+			// started: the stream is over (the transport says why).
+			out := make(chan *ent.BulkSend)
+			close(out)
+			return out, nil
+		}
 		return nil, err
 	}
 	out := make(chan *ent.BulkSend, 1)

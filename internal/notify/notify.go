@@ -95,8 +95,13 @@ func (s *Service) Stream(ctx context.Context) (<-chan *ent.Notification, error) 
 	last, err := s.client.Notification.Query().Order(ent.Desc(notification.FieldID)).FirstID(ctx)
 	if err != nil && !ent.IsNotFound(err) {
 		cancel()
-		if ctx.Err() != nil { // the subscriber left while it started
-			return nil, ctx.Err()
+		if ctx.Err() != nil {
+			// The subscriber left, or its session ended, while it
+			// started: the stream is over before its first event (the
+			// transport says why), not broken.
+			out := make(chan *ent.Notification)
+			close(out)
+			return out, nil
 		}
 		return nil, fmt.Errorf("read notifications: %w", err)
 	}
