@@ -69,6 +69,8 @@ type User struct {
 	ScimUserNameNormalized *string `json:"scim_user_name_normalized,omitempty"`
 	// ScimExternalID holds the value of the "scim_external_id" field.
 	ScimExternalID *string `json:"scim_external_id,omitempty"`
+	// ScimDisplayName holds the value of the "scim_display_name" field.
+	ScimDisplayName *string `json:"scim_display_name,omitempty"`
 	// ScimLinked holds the value of the "scim_linked" field.
 	ScimLinked bool `json:"scim_linked,omitempty"`
 	// ScimInvitePending holds the value of the "scim_invite_pending" field.
@@ -154,7 +156,7 @@ func (*User) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullBool)
 		case user.FieldID, user.FieldOrganizationID, user.FieldRoleID, user.FieldInvitationCount, user.FieldReminderRound:
 			values[i] = new(sql.NullInt64)
-		case user.FieldEmail, user.FieldEmailNormalized, user.FieldUsername, user.FieldUsernameNormalized, user.FieldFirstName, user.FieldLastName, user.FieldLocale, user.FieldStatus, user.FieldPasswordHash, user.FieldLastEmailStatus, user.FieldScimUserName, user.FieldScimUserNameNormalized, user.FieldScimExternalID:
+		case user.FieldEmail, user.FieldEmailNormalized, user.FieldUsername, user.FieldUsernameNormalized, user.FieldFirstName, user.FieldLastName, user.FieldLocale, user.FieldStatus, user.FieldPasswordHash, user.FieldLastEmailStatus, user.FieldScimUserName, user.FieldScimUserNameNormalized, user.FieldScimExternalID, user.FieldScimDisplayName:
 			values[i] = new(sql.NullString)
 		case user.FieldCreatedAt, user.FieldUpdatedAt, user.FieldInvitedAt, user.FieldInviteExpiresAt, user.FieldAcceptedAt, user.FieldLastLoginAt, user.FieldRoundAnchorAt:
 			values[i] = new(sql.NullTime)
@@ -339,6 +341,13 @@ func (_m *User) assignValues(columns []string, values []any) error {
 				_m.ScimExternalID = new(string)
 				*_m.ScimExternalID = value.String
 			}
+		case user.FieldScimDisplayName:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field scim_display_name", values[i])
+			} else if value.Valid {
+				_m.ScimDisplayName = new(string)
+				*_m.ScimDisplayName = value.String
+			}
 		case user.FieldScimLinked:
 			if value, ok := values[i].(*sql.NullBool); !ok {
 				return fmt.Errorf("unexpected type %T for field scim_linked", values[i])
@@ -514,6 +523,11 @@ func (_m *User) String() string {
 	builder.WriteString(", ")
 	if v := _m.ScimExternalID; v != nil {
 		builder.WriteString("scim_external_id=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.ScimDisplayName; v != nil {
+		builder.WriteString("scim_display_name=")
 		builder.WriteString(*v)
 	}
 	builder.WriteString(", ")

@@ -208,6 +208,30 @@ func TestSCIMEntraSequence(t *testing.T) {
 		"Operations": [{"op": "Replace", "path": "userName", "value": "5b50642d-79fc-4410-9e90-4c077cdd1a59@testuser.com"}]}`)
 	got := c.must(http.StatusOK, http.MethodGet, "/Users/"+id, nil)
 	require.Equal(t, "5b50642d-79fc-4410-9e90-4c077cdd1a59@testuser.com", got.str("userName"))
+	// displayName: without one given, first and last name; Entra's
+	// validator replaces it and reads it back, and filters on it.
+	require.Equal(t, "givenName updatedFamilyName", got.str("displayName"))
+	c.must(http.StatusOK, http.MethodPatch, "/Users/"+id, `{
+		"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+		"Operations": [{"op": "Replace", "path": "displayName", "value": "Test User 7b3c"}]}`)
+	got = c.must(http.StatusOK, http.MethodGet, "/Users/"+id, nil)
+	require.Equal(t, "Test User 7b3c", got.str("displayName"))
+	require.Equal(t, "givenName updatedFamilyName", got.Body["name"].(map[string]any)["formatted"])
+	byDisplay := c.must(http.StatusOK, http.MethodGet, "/Users"+filterQuery(`displayName eq "test user 7B3C"`), nil)
+	require.Equal(t, 1, byDisplay.total())
+	require.Equal(t, id, byDisplay.list()[0]["id"])
+	require.Equal(t, 1, c.must(http.StatusOK, http.MethodGet, "/Users"+filterQuery(`displayName sw "Test User"`), nil).total())
+	require.Equal(t, 0, c.must(http.StatusOK, http.MethodGet, "/Users"+filterQuery(`displayName eq "givenName updatedFamilyName"`), nil).total())
+	// Without a path too, and removed: the names show again.
+	c.must(http.StatusOK, http.MethodPatch, "/Users/"+id, `{
+		"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+		"Operations": [{"op": "Replace", "value": {"displayName": "Renamed 7b3c"}}]}`)
+	require.Equal(t, "Renamed 7b3c", c.must(http.StatusOK, http.MethodGet, "/Users/"+id, nil).str("displayName"))
+	c.must(http.StatusOK, http.MethodPatch, "/Users/"+id, `{
+		"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+		"Operations": [{"op": "Remove", "path": "displayName"}]}`)
+	require.Equal(t, "givenName updatedFamilyName", c.must(http.StatusOK, http.MethodGet, "/Users/"+id, nil).str("displayName"))
+	require.Equal(t, 1, c.must(http.StatusOK, http.MethodGet, "/Users"+filterQuery(`displayName eq "givenName updatedFamilyName"`), nil).total())
 	// An Add without a path (Entra adds attributes that were empty so).
 	c.must(http.StatusOK, http.MethodPatch, "/Users/"+id, `{
 		"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
@@ -310,10 +334,13 @@ func TestSCIMOktaSequence(t *testing.T) {
 	put := got.Body
 	put["name"] = map[string]any{"givenName": "Another", "familyName": "Name"}
 	put["externalId"] = "00ujl29u0le5T6Aj10h8"
+	put["displayName"] = "A. Name"
 	c.must(http.StatusOK, http.MethodPut, "/Users/"+id, put)
 	p := scimPerson(t, s, id)
 	require.Equal(t, "Another", *p.FirstName)
 	require.Equal(t, "00ujl29u0le5T6Aj10h8", *p.ScimExternalID)
+	require.Equal(t, "A. Name", *p.ScimDisplayName)
+	require.Equal(t, "A. Name", c.must(http.StatusOK, http.MethodGet, "/Users/"+id, nil).str("displayName"))
 
 	// Deactivation and reactivation: PATCH without a path.
 	deactivate := `{"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "value": {"active": false}}]}`
