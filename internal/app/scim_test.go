@@ -641,3 +641,65 @@ func TestSCIMActivePerson(t *testing.T) {
 	c.must(http.StatusOK, http.MethodPatch, "/Users/"+id, `{"Operations": [{"op": "Replace", "path": "active", "value": "True"}]}`)
 	require.Equal(t, user.StatusActive, scimPerson(t, s, id).Status, "an account comes back ACTIVE")
 }
+
+// TestSCIMGroupChangeIsAtomic makes a group's role change fail where only
+// the role change itself can tell (the key's creator may not change a
+// person whose current role holds a permission the creator lacks) and
+// checks the group change as a whole did not happen: its members, the
+// roles of people it would have moved, and its version stay as they were.
+func TestSCIMGroupChangeIsAtomic(t *testing.T) {
+	s := testkit.NewServer(t)
+	o := s.CreateOrg(t, "acme")
+	// The key's creator holds everything but templates.manage, so it may
+	// give HR and Security Administrator, and may not change an Admin.
+	prov, err := s.DB.Client.Role.Create().SetOrganizationID(o.ID).SetName("Provisioner").
+		SetPermissions([]string{perm.PeopleRead, perm.PeopleInvite, perm.PeopleManage, perm.CredentialsManage,
+			perm.OrganizationManage, perm.ScimProvision}).Save(testkit.System())
+	require.NoError(t, err)
+	o.Roles[prov.Name] = prov
+	s.AddPeople(t, o,
+		testkit.Person{Email: "prov@acme.test", Role: prov.Name, Status: user.StatusActive, Password: testkit.OwnerPassword},
+		testkit.Person{Email: "ada@acme.test", Role: perm.Admin})
+	tok := s.Login(t, o.Slug, "prov@acme.test", testkit.OwnerPassword)
+	_, secret := createKey(t, s, tok, "scim", []string{perm.ScimProvision}, nil)
+	c := scimClient{t: t, s: s, key: secret}
+
+	bob := c.must(http.StatusCreated, http.MethodPost, "/Users", map[string]any{"userName": "bob@acme.test"}).str("id")
+	ada := c.must(http.StatusCreated, http.MethodPost, "/Users", map[string]any{"userName": "ada@acme.test"}).str("id")
+	require.Equal(t, perm.Admin, scimPerson(t, s, ada).Edges.Role.Name, "linking keeps her role")
+	hr := c.must(http.StatusCreated, http.MethodPost, "/Groups", map[string]any{"displayName": "HR",
+		"members": []any{map[string]any{"value": bob}}})
+	require.Equal(t, perm.HR, scimPerson(t, s, bob).Edges.Role.Name)
+	before := c.must(http.StatusOK, http.MethodGet, "/Groups/"+hr.str("id"), nil)
+	updates := func() int {
+		n, err := s.DB.Client.Event.Query().Where(entevent.OrganizationID(o.ID), entevent.TypeIn("group.updated", "user.updated")).Count(testkit.System())
+		require.NoError(t, err)
+		return n
+	}
+	events := updates()
+
+	// Bob leaves HR (he would become Member) and Ada joins (she cannot be
+	// made HR by this key): nothing happens.
+	r := c.do(http.MethodPatch, "/Groups/"+hr.str("id"), `{"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+		"Operations": [{"op": "replace", "path": "members", "value": [{"value": "`+ada+`"}]}]}`)
+	scimError(t, r, http.StatusForbidden, "")
+	after := c.must(http.StatusOK, http.MethodGet, "/Groups/"+hr.str("id"), nil)
+	require.Equal(t, before.Body["members"], after.Body["members"], "the members are unchanged")
+	require.Equal(t, before.Header.Get("ETag"), after.Header.Get("ETag"), "the group is unchanged")
+	require.Equal(t, perm.HR, scimPerson(t, s, bob).Edges.Role.Name, "Bob keeps HR")
+	require.Equal(t, perm.Admin, scimPerson(t, s, ada).Edges.Role.Name, "Ada keeps Admin")
+	require.Equal(t, events, updates(), "no group.updated or user.updated event")
+
+	// A new group that would move her is not created.
+	r = c.do(http.MethodPost, "/Groups", map[string]any{"displayName": "Security Administrator",
+		"members": []any{map[string]any{"value": bob}, map[string]any{"value": ada}}})
+	scimError(t, r, http.StatusForbidden, "")
+	require.Equal(t, 0, c.must(http.StatusOK, http.MethodGet, "/Groups"+filterQuery(`displayName eq "Security Administrator"`), nil).total())
+	require.Equal(t, perm.HR, scimPerson(t, s, bob).Edges.Role.Name)
+	require.Equal(t, events, updates())
+
+	// Without her, the same change goes through.
+	c.must(http.StatusOK, http.MethodPatch, "/Groups/"+hr.str("id"), `{"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+		"Operations": [{"op": "remove", "path": "members[value eq \"`+bob+`\"]"}]}`)
+	require.Equal(t, perm.Member, scimPerson(t, s, bob).Edges.Role.Name)
+}
