@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -702,4 +703,84 @@ func TestSCIMGroupChangeIsAtomic(t *testing.T) {
 	c.must(http.StatusOK, http.MethodPatch, "/Groups/"+hr.str("id"), `{"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
 		"Operations": [{"op": "remove", "path": "members[value eq \"`+bob+`\"]"}]}`)
 	require.Equal(t, perm.Member, scimPerson(t, s, bob).Edges.Role.Name)
+}
+
+// TestSCIMConcurrentProvisioning sends many POSTs at once, as a provider's
+// first sync does: they are written in groups (one transaction for those
+// that arrive together), and each still gets its own answer: a duplicate
+// userName or address fails only its request (409), a known address links
+// its person, and every created resource is the person it asked for.
+func TestSCIMConcurrentProvisioning(t *testing.T) {
+	s, o, c := scimSetup(t)
+	known := s.AddPeople(t, o, testkit.Person{Email: "known@acme.test"})[0]
+	type req struct {
+		body     map[string]any
+		userName string
+		pair     int // requests of one pair (> 0) compete for one name or address
+	}
+	var reqs []req
+	add := func(userName, email string, pair int) {
+		reqs = append(reqs, req{body: map[string]any{"userName": userName, "active": true,
+			"name":   map[string]any{"givenName": "G " + userName},
+			"emails": []any{map[string]any{"value": email, "primary": true}}}, userName: userName, pair: pair})
+	}
+	for i := range 30 {
+		add(fmt.Sprintf("p%02d@acme.test", i), fmt.Sprintf("p%02d@acme.test", i), 0)
+	}
+	for i := 1; i <= 4; i++ { // the same userName, in two cases
+		add(fmt.Sprintf("same%d@acme.test", i), fmt.Sprintf("same%d-a@acme.test", i), i)
+		add(fmt.Sprintf("SAME%d@acme.test", i), fmt.Sprintf("same%d-b@acme.test", i), i)
+	}
+	for i := 5; i <= 7; i++ { // the same address
+		add(fmt.Sprintf("addr%d-a", i), fmt.Sprintf("addr%d@acme.test", i), i)
+		add(fmt.Sprintf("addr%d-b", i), fmt.Sprintf("ADDR%d@acme.test", i), i)
+	}
+	add("known-user", "known@acme.test", 0)
+
+	answers := make([]scimResponse, len(reqs))
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, r := range reqs {
+		wg.Go(func() {
+			<-start
+			answers[i] = c.do(http.MethodPost, "/Users", r.body)
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	created := 0
+	wins := map[int]int{}
+	for i, r := range reqs {
+		a := answers[i]
+		if r.pair > 0 && a.Status == http.StatusConflict {
+			scimError(t, a, http.StatusConflict, "uniqueness")
+			continue
+		}
+		require.Equal(t, http.StatusCreated, a.Status, "%s: %s", r.userName, a.Raw)
+		require.Equal(t, r.userName, a.str("userName"))
+		got := c.must(http.StatusOK, http.MethodGet, "/Users/"+a.str("id"), nil)
+		require.Equal(t, r.userName, got.str("userName"), "the resource is the person asked for")
+		require.Equal(t, "G "+r.userName, got.Body["name"].(map[string]any)["givenName"])
+		if r.pair > 0 {
+			wins[r.pair]++
+		}
+		if r.userName == "known-user" {
+			require.Equal(t, fmt.Sprint(known.ID), a.str("id"), "the known address links its person")
+		} else {
+			created++
+		}
+	}
+	for pair := 1; pair <= 7; pair++ {
+		require.Equal(t, 1, wins[pair], "exactly one request of pair %d succeeds", pair)
+	}
+	require.Equal(t, 30+7, created)
+	sys := testkit.System()
+	n, err := s.DB.Client.Event.Query().Where(entevent.OrganizationID(o.ID), entevent.Type("user.created")).Count(sys)
+	require.NoError(t, err)
+	require.Equal(t, created, n, "one user.created event per person created")
+	n, err = s.DB.Client.AuditEvent.Query().Where(auditevent.OrganizationID(o.ID), auditevent.Action("user.created")).Count(sys)
+	require.NoError(t, err)
+	require.Equal(t, created, n, "one audit entry per person created")
+	require.Equal(t, created+1, c.must(http.StatusOK, http.MethodGet, "/Users?count=0", nil).total())
 }

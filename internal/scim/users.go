@@ -231,11 +231,24 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) {
 }
 
 // provision creates the person st describes, or links again the one whose
-// link a DELETE ended (same userName, or same address and not linked).
+// link a DELETE ended (same userName, or same address and not linked). An
+// active new person is written together with concurrent requests' (see
+// batch.go); the rest, and whoever that cannot settle, one by one.
 func (h *Handler) provision(ctx context.Context, st userState) (*ent.User, error) {
 	if err := checkState(st); err != nil {
 		return nil, err
 	}
+	if st.Active {
+		u, alone, err := h.provisionGrouped(ctx, st)
+		if !alone {
+			return u, err
+		}
+	}
+	return h.provisionOne(ctx, st)
+}
+
+// provisionOne is provision for one request alone.
+func (h *Handler) provisionOne(ctx context.Context, st userState) (*ent.User, error) {
 	norm := normalizeUserName(st.UserName)
 	addr := st.email()
 	_, addrNorm, _ := emailaddr.Normalize(addr)
