@@ -21,6 +21,7 @@ import (
 	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/emailtemplate"
 	"github.com/rollcall/rollcall/ent/event"
+	"github.com/rollcall/rollcall/ent/funnelday"
 	"github.com/rollcall/rollcall/ent/group"
 	"github.com/rollcall/rollcall/ent/invitation"
 	"github.com/rollcall/rollcall/ent/notification"
@@ -28,6 +29,7 @@ import (
 	"github.com/rollcall/rollcall/ent/passwordresetrequest"
 	"github.com/rollcall/rollcall/ent/persistedquery"
 	"github.com/rollcall/rollcall/ent/reminderround"
+	"github.com/rollcall/rollcall/ent/reminderschedule"
 	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent/session"
 	"github.com/rollcall/rollcall/ent/throttle"
@@ -58,6 +60,8 @@ type Client struct {
 	EmailTemplate *EmailTemplateClient
 	// Event is the client for interacting with the Event builders.
 	Event *EventClient
+	// FunnelDay is the client for interacting with the FunnelDay builders.
+	FunnelDay *FunnelDayClient
 	// Group is the client for interacting with the Group builders.
 	Group *GroupClient
 	// Invitation is the client for interacting with the Invitation builders.
@@ -72,6 +76,8 @@ type Client struct {
 	PersistedQuery *PersistedQueryClient
 	// ReminderRound is the client for interacting with the ReminderRound builders.
 	ReminderRound *ReminderRoundClient
+	// ReminderSchedule is the client for interacting with the ReminderSchedule builders.
+	ReminderSchedule *ReminderScheduleClient
 	// Role is the client for interacting with the Role builders.
 	Role *RoleClient
 	// Session is the client for interacting with the Session builders.
@@ -107,6 +113,7 @@ func (c *Client) init() {
 	c.Delivery = NewDeliveryClient(c.config)
 	c.EmailTemplate = NewEmailTemplateClient(c.config)
 	c.Event = NewEventClient(c.config)
+	c.FunnelDay = NewFunnelDayClient(c.config)
 	c.Group = NewGroupClient(c.config)
 	c.Invitation = NewInvitationClient(c.config)
 	c.Notification = NewNotificationClient(c.config)
@@ -114,6 +121,7 @@ func (c *Client) init() {
 	c.PasswordResetRequest = NewPasswordResetRequestClient(c.config)
 	c.PersistedQuery = NewPersistedQueryClient(c.config)
 	c.ReminderRound = NewReminderRoundClient(c.config)
+	c.ReminderSchedule = NewReminderScheduleClient(c.config)
 	c.Role = NewRoleClient(c.config)
 	c.Session = NewSessionClient(c.config)
 	c.Throttle = NewThrottleClient(c.config)
@@ -221,6 +229,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Delivery:             NewDeliveryClient(cfg),
 		EmailTemplate:        NewEmailTemplateClient(cfg),
 		Event:                NewEventClient(cfg),
+		FunnelDay:            NewFunnelDayClient(cfg),
 		Group:                NewGroupClient(cfg),
 		Invitation:           NewInvitationClient(cfg),
 		Notification:         NewNotificationClient(cfg),
@@ -228,6 +237,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		PasswordResetRequest: NewPasswordResetRequestClient(cfg),
 		PersistedQuery:       NewPersistedQueryClient(cfg),
 		ReminderRound:        NewReminderRoundClient(cfg),
+		ReminderSchedule:     NewReminderScheduleClient(cfg),
 		Role:                 NewRoleClient(cfg),
 		Session:              NewSessionClient(cfg),
 		Throttle:             NewThrottleClient(cfg),
@@ -262,6 +272,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Delivery:             NewDeliveryClient(cfg),
 		EmailTemplate:        NewEmailTemplateClient(cfg),
 		Event:                NewEventClient(cfg),
+		FunnelDay:            NewFunnelDayClient(cfg),
 		Group:                NewGroupClient(cfg),
 		Invitation:           NewInvitationClient(cfg),
 		Notification:         NewNotificationClient(cfg),
@@ -269,6 +280,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		PasswordResetRequest: NewPasswordResetRequestClient(cfg),
 		PersistedQuery:       NewPersistedQueryClient(cfg),
 		ReminderRound:        NewReminderRoundClient(cfg),
+		ReminderSchedule:     NewReminderScheduleClient(cfg),
 		Role:                 NewRoleClient(cfg),
 		Session:              NewSessionClient(cfg),
 		Throttle:             NewThrottleClient(cfg),
@@ -308,10 +320,10 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.ApiKey, c.AuditEvent, c.BulkSend, c.Delivery, c.EmailTemplate, c.Event,
-		c.Group, c.Invitation, c.Notification, c.Organization, c.PasswordResetRequest,
-		c.PersistedQuery, c.ReminderRound, c.Role, c.Session, c.Throttle, c.User,
-		c.UserImport, c.WebhookAttempt, c.WebhookCursor, c.WebhookDelivery,
-		c.WebhookEndpoint,
+		c.FunnelDay, c.Group, c.Invitation, c.Notification, c.Organization,
+		c.PasswordResetRequest, c.PersistedQuery, c.ReminderRound, c.ReminderSchedule,
+		c.Role, c.Session, c.Throttle, c.User, c.UserImport, c.WebhookAttempt,
+		c.WebhookCursor, c.WebhookDelivery, c.WebhookEndpoint,
 	} {
 		n.Use(hooks...)
 	}
@@ -322,10 +334,10 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.ApiKey, c.AuditEvent, c.BulkSend, c.Delivery, c.EmailTemplate, c.Event,
-		c.Group, c.Invitation, c.Notification, c.Organization, c.PasswordResetRequest,
-		c.PersistedQuery, c.ReminderRound, c.Role, c.Session, c.Throttle, c.User,
-		c.UserImport, c.WebhookAttempt, c.WebhookCursor, c.WebhookDelivery,
-		c.WebhookEndpoint,
+		c.FunnelDay, c.Group, c.Invitation, c.Notification, c.Organization,
+		c.PasswordResetRequest, c.PersistedQuery, c.ReminderRound, c.ReminderSchedule,
+		c.Role, c.Session, c.Throttle, c.User, c.UserImport, c.WebhookAttempt,
+		c.WebhookCursor, c.WebhookDelivery, c.WebhookEndpoint,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -346,6 +358,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.EmailTemplate.mutate(ctx, m)
 	case *EventMutation:
 		return c.Event.mutate(ctx, m)
+	case *FunnelDayMutation:
+		return c.FunnelDay.mutate(ctx, m)
 	case *GroupMutation:
 		return c.Group.mutate(ctx, m)
 	case *InvitationMutation:
@@ -360,6 +374,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.PersistedQuery.mutate(ctx, m)
 	case *ReminderRoundMutation:
 		return c.ReminderRound.mutate(ctx, m)
+	case *ReminderScheduleMutation:
+		return c.ReminderSchedule.mutate(ctx, m)
 	case *RoleMutation:
 		return c.Role.mutate(ctx, m)
 	case *SessionMutation:
@@ -1344,6 +1360,156 @@ func (c *EventClient) mutate(ctx context.Context, m *EventMutation) (Value, erro
 		return (&EventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Event mutation op: %q", m.Op())
+	}
+}
+
+// FunnelDayClient is a client for the FunnelDay schema.
+type FunnelDayClient struct {
+	config
+}
+
+// NewFunnelDayClient returns a client for the FunnelDay from the given config.
+func NewFunnelDayClient(c config) *FunnelDayClient {
+	return &FunnelDayClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `funnelday.Hooks(f(g(h())))`.
+func (c *FunnelDayClient) Use(hooks ...Hook) {
+	c.hooks.FunnelDay = append(c.hooks.FunnelDay, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `funnelday.Intercept(f(g(h())))`.
+func (c *FunnelDayClient) Intercept(interceptors ...Interceptor) {
+	c.inters.FunnelDay = append(c.inters.FunnelDay, interceptors...)
+}
+
+// Create returns a builder for creating a FunnelDay entity.
+func (c *FunnelDayClient) Create() *FunnelDayCreate {
+	mutation := newFunnelDayMutation(c.config, OpCreate)
+	return &FunnelDayCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of FunnelDay entities.
+func (c *FunnelDayClient) CreateBulk(builders ...*FunnelDayCreate) *FunnelDayCreateBulk {
+	return &FunnelDayCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *FunnelDayClient) MapCreateBulk(slice any, setFunc func(*FunnelDayCreate, int)) *FunnelDayCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &FunnelDayCreateBulk{err: fmt.Errorf("calling to FunnelDayClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*FunnelDayCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &FunnelDayCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for FunnelDay.
+func (c *FunnelDayClient) Update() *FunnelDayUpdate {
+	mutation := newFunnelDayMutation(c.config, OpUpdate)
+	return &FunnelDayUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *FunnelDayClient) UpdateOne(_m *FunnelDay) *FunnelDayUpdateOne {
+	mutation := newFunnelDayMutation(c.config, OpUpdateOne, withFunnelDay(_m))
+	return &FunnelDayUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *FunnelDayClient) UpdateOneID(id int) *FunnelDayUpdateOne {
+	mutation := newFunnelDayMutation(c.config, OpUpdateOne, withFunnelDayID(id))
+	return &FunnelDayUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for FunnelDay.
+func (c *FunnelDayClient) Delete() *FunnelDayDelete {
+	mutation := newFunnelDayMutation(c.config, OpDelete)
+	return &FunnelDayDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *FunnelDayClient) DeleteOne(_m *FunnelDay) *FunnelDayDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *FunnelDayClient) DeleteOneID(id int) *FunnelDayDeleteOne {
+	builder := c.Delete().Where(funnelday.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &FunnelDayDeleteOne{builder}
+}
+
+// Query returns a query builder for FunnelDay.
+func (c *FunnelDayClient) Query() *FunnelDayQuery {
+	return &FunnelDayQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeFunnelDay},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a FunnelDay entity by its id.
+func (c *FunnelDayClient) Get(ctx context.Context, id int) (*FunnelDay, error) {
+	return c.Query().Where(funnelday.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *FunnelDayClient) GetX(ctx context.Context, id int) *FunnelDay {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOrganization queries the organization edge of a FunnelDay.
+func (c *FunnelDayClient) QueryOrganization(_m *FunnelDay) *OrganizationQuery {
+	query := (&OrganizationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(funnelday.Table, funnelday.FieldID, id),
+			sqlgraph.To(organization.Table, organization.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, funnelday.OrganizationTable, funnelday.OrganizationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *FunnelDayClient) Hooks() []Hook {
+	hooks := c.hooks.FunnelDay
+	return append(hooks[:len(hooks):len(hooks)], funnelday.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *FunnelDayClient) Interceptors() []Interceptor {
+	return c.inters.FunnelDay
+}
+
+func (c *FunnelDayClient) mutate(ctx context.Context, m *FunnelDayMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&FunnelDayCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&FunnelDayUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&FunnelDayUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&FunnelDayDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown FunnelDay mutation op: %q", m.Op())
 	}
 }
 
@@ -2426,6 +2592,156 @@ func (c *ReminderRoundClient) mutate(ctx context.Context, m *ReminderRoundMutati
 		return (&ReminderRoundDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown ReminderRound mutation op: %q", m.Op())
+	}
+}
+
+// ReminderScheduleClient is a client for the ReminderSchedule schema.
+type ReminderScheduleClient struct {
+	config
+}
+
+// NewReminderScheduleClient returns a client for the ReminderSchedule from the given config.
+func NewReminderScheduleClient(c config) *ReminderScheduleClient {
+	return &ReminderScheduleClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `reminderschedule.Hooks(f(g(h())))`.
+func (c *ReminderScheduleClient) Use(hooks ...Hook) {
+	c.hooks.ReminderSchedule = append(c.hooks.ReminderSchedule, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `reminderschedule.Intercept(f(g(h())))`.
+func (c *ReminderScheduleClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ReminderSchedule = append(c.inters.ReminderSchedule, interceptors...)
+}
+
+// Create returns a builder for creating a ReminderSchedule entity.
+func (c *ReminderScheduleClient) Create() *ReminderScheduleCreate {
+	mutation := newReminderScheduleMutation(c.config, OpCreate)
+	return &ReminderScheduleCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ReminderSchedule entities.
+func (c *ReminderScheduleClient) CreateBulk(builders ...*ReminderScheduleCreate) *ReminderScheduleCreateBulk {
+	return &ReminderScheduleCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ReminderScheduleClient) MapCreateBulk(slice any, setFunc func(*ReminderScheduleCreate, int)) *ReminderScheduleCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ReminderScheduleCreateBulk{err: fmt.Errorf("calling to ReminderScheduleClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ReminderScheduleCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ReminderScheduleCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ReminderSchedule.
+func (c *ReminderScheduleClient) Update() *ReminderScheduleUpdate {
+	mutation := newReminderScheduleMutation(c.config, OpUpdate)
+	return &ReminderScheduleUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ReminderScheduleClient) UpdateOne(_m *ReminderSchedule) *ReminderScheduleUpdateOne {
+	mutation := newReminderScheduleMutation(c.config, OpUpdateOne, withReminderSchedule(_m))
+	return &ReminderScheduleUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ReminderScheduleClient) UpdateOneID(id int) *ReminderScheduleUpdateOne {
+	mutation := newReminderScheduleMutation(c.config, OpUpdateOne, withReminderScheduleID(id))
+	return &ReminderScheduleUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ReminderSchedule.
+func (c *ReminderScheduleClient) Delete() *ReminderScheduleDelete {
+	mutation := newReminderScheduleMutation(c.config, OpDelete)
+	return &ReminderScheduleDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ReminderScheduleClient) DeleteOne(_m *ReminderSchedule) *ReminderScheduleDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ReminderScheduleClient) DeleteOneID(id int) *ReminderScheduleDeleteOne {
+	builder := c.Delete().Where(reminderschedule.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ReminderScheduleDeleteOne{builder}
+}
+
+// Query returns a query builder for ReminderSchedule.
+func (c *ReminderScheduleClient) Query() *ReminderScheduleQuery {
+	return &ReminderScheduleQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeReminderSchedule},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ReminderSchedule entity by its id.
+func (c *ReminderScheduleClient) Get(ctx context.Context, id int) (*ReminderSchedule, error) {
+	return c.Query().Where(reminderschedule.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ReminderScheduleClient) GetX(ctx context.Context, id int) *ReminderSchedule {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOrganization queries the organization edge of a ReminderSchedule.
+func (c *ReminderScheduleClient) QueryOrganization(_m *ReminderSchedule) *OrganizationQuery {
+	query := (&OrganizationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(reminderschedule.Table, reminderschedule.FieldID, id),
+			sqlgraph.To(organization.Table, organization.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, reminderschedule.OrganizationTable, reminderschedule.OrganizationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ReminderScheduleClient) Hooks() []Hook {
+	hooks := c.hooks.ReminderSchedule
+	return append(hooks[:len(hooks):len(hooks)], reminderschedule.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *ReminderScheduleClient) Interceptors() []Interceptor {
+	return c.inters.ReminderSchedule
+}
+
+func (c *ReminderScheduleClient) mutate(ctx context.Context, m *ReminderScheduleMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ReminderScheduleCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ReminderScheduleUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ReminderScheduleUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ReminderScheduleDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ReminderSchedule mutation op: %q", m.Op())
 	}
 }
 
@@ -3910,16 +4226,17 @@ func (c *WebhookEndpointClient) mutate(ctx context.Context, m *WebhookEndpointMu
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		ApiKey, AuditEvent, BulkSend, Delivery, EmailTemplate, Event, Group, Invitation,
-		Notification, Organization, PasswordResetRequest, PersistedQuery,
-		ReminderRound, Role, Session, Throttle, User, UserImport, WebhookAttempt,
-		WebhookCursor, WebhookDelivery, WebhookEndpoint []ent.Hook
+		ApiKey, AuditEvent, BulkSend, Delivery, EmailTemplate, Event, FunnelDay, Group,
+		Invitation, Notification, Organization, PasswordResetRequest, PersistedQuery,
+		ReminderRound, ReminderSchedule, Role, Session, Throttle, User, UserImport,
+		WebhookAttempt, WebhookCursor, WebhookDelivery, WebhookEndpoint []ent.Hook
 	}
 	inters struct {
-		ApiKey, AuditEvent, BulkSend, Delivery, EmailTemplate, Event, Group, Invitation,
-		Notification, Organization, PasswordResetRequest, PersistedQuery,
-		ReminderRound, Role, Session, Throttle, User, UserImport, WebhookAttempt,
-		WebhookCursor, WebhookDelivery, WebhookEndpoint []ent.Interceptor
+		ApiKey, AuditEvent, BulkSend, Delivery, EmailTemplate, Event, FunnelDay, Group,
+		Invitation, Notification, Organization, PasswordResetRequest, PersistedQuery,
+		ReminderRound, ReminderSchedule, Role, Session, Throttle, User, UserImport,
+		WebhookAttempt, WebhookCursor, WebhookDelivery,
+		WebhookEndpoint []ent.Interceptor
 	}
 )
 

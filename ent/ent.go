@@ -18,6 +18,7 @@ import (
 	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/emailtemplate"
 	"github.com/rollcall/rollcall/ent/event"
+	"github.com/rollcall/rollcall/ent/funnelday"
 	"github.com/rollcall/rollcall/ent/group"
 	"github.com/rollcall/rollcall/ent/invitation"
 	"github.com/rollcall/rollcall/ent/notification"
@@ -25,6 +26,7 @@ import (
 	"github.com/rollcall/rollcall/ent/passwordresetrequest"
 	"github.com/rollcall/rollcall/ent/persistedquery"
 	"github.com/rollcall/rollcall/ent/reminderround"
+	"github.com/rollcall/rollcall/ent/reminderschedule"
 	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent/session"
 	"github.com/rollcall/rollcall/ent/throttle"
@@ -100,6 +102,7 @@ func checkColumn(t, c string) error {
 			delivery.Table:             delivery.ValidColumn,
 			emailtemplate.Table:        emailtemplate.ValidColumn,
 			event.Table:                event.ValidColumn,
+			funnelday.Table:            funnelday.ValidColumn,
 			group.Table:                group.ValidColumn,
 			invitation.Table:           invitation.ValidColumn,
 			notification.Table:         notification.ValidColumn,
@@ -107,6 +110,7 @@ func checkColumn(t, c string) error {
 			passwordresetrequest.Table: passwordresetrequest.ValidColumn,
 			persistedquery.Table:       persistedquery.ValidColumn,
 			reminderround.Table:        reminderround.ValidColumn,
+			reminderschedule.Table:     reminderschedule.ValidColumn,
 			role.Table:                 role.ValidColumn,
 			session.Table:              session.ValidColumn,
 			throttle.Table:             throttle.ValidColumn,

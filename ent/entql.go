@@ -9,6 +9,7 @@ import (
 	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/emailtemplate"
 	"github.com/rollcall/rollcall/ent/event"
+	"github.com/rollcall/rollcall/ent/funnelday"
 	"github.com/rollcall/rollcall/ent/group"
 	"github.com/rollcall/rollcall/ent/invitation"
 	"github.com/rollcall/rollcall/ent/notification"
@@ -17,6 +18,7 @@ import (
 	"github.com/rollcall/rollcall/ent/persistedquery"
 	"github.com/rollcall/rollcall/ent/predicate"
 	"github.com/rollcall/rollcall/ent/reminderround"
+	"github.com/rollcall/rollcall/ent/reminderschedule"
 	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent/session"
 	"github.com/rollcall/rollcall/ent/throttle"
@@ -35,7 +37,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 22)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 24)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   apikey.Table,
@@ -190,6 +192,26 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[6] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   funnelday.Table,
+			Columns: funnelday.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: funnelday.FieldID,
+			},
+		},
+		Type: "FunnelDay",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			funnelday.FieldOrganizationID: {Type: field.TypeInt, Column: funnelday.FieldOrganizationID},
+			funnelday.FieldDay:            {Type: field.TypeTime, Column: funnelday.FieldDay},
+			funnelday.FieldInvited:        {Type: field.TypeInt, Column: funnelday.FieldInvited},
+			funnelday.FieldDelivered:      {Type: field.TypeInt, Column: funnelday.FieldDelivered},
+			funnelday.FieldBounced:        {Type: field.TypeInt, Column: funnelday.FieldBounced},
+			funnelday.FieldAccepted:       {Type: field.TypeInt, Column: funnelday.FieldAccepted},
+			funnelday.FieldExpired:        {Type: field.TypeInt, Column: funnelday.FieldExpired},
+		},
+	}
+	graph.Nodes[7] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   group.Table,
 			Columns: group.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -207,7 +229,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			group.FieldExternalID:            {Type: field.TypeString, Column: group.FieldExternalID},
 		},
 	}
-	graph.Nodes[7] = &sqlgraph.Node{
+	graph.Nodes[8] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   invitation.Table,
 			Columns: invitation.Columns,
@@ -232,7 +254,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			invitation.FieldDeliveryID:     {Type: field.TypeInt, Column: invitation.FieldDeliveryID},
 		},
 	}
-	graph.Nodes[8] = &sqlgraph.Node{
+	graph.Nodes[9] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   notification.Table,
 			Columns: notification.Columns,
@@ -253,7 +275,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			notification.FieldBulkSendID:     {Type: field.TypeInt, Column: notification.FieldBulkSendID},
 		},
 	}
-	graph.Nodes[9] = &sqlgraph.Node{
+	graph.Nodes[10] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   organization.Table,
 			Columns: organization.Columns,
@@ -281,7 +303,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			organization.FieldReminderExpiryWarningHours: {Type: field.TypeInt, Column: organization.FieldReminderExpiryWarningHours},
 		},
 	}
-	graph.Nodes[10] = &sqlgraph.Node{
+	graph.Nodes[11] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   passwordresetrequest.Table,
 			Columns: passwordresetrequest.Columns,
@@ -302,7 +324,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			passwordresetrequest.FieldNextAttemptAt:    {Type: field.TypeTime, Column: passwordresetrequest.FieldNextAttemptAt},
 		},
 	}
-	graph.Nodes[11] = &sqlgraph.Node{
+	graph.Nodes[12] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   persistedquery.Table,
 			Columns: persistedquery.Columns,
@@ -319,7 +341,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			persistedquery.FieldCreatedAt: {Type: field.TypeTime, Column: persistedquery.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[12] = &sqlgraph.Node{
+	graph.Nodes[13] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   reminderround.Table,
 			Columns: reminderround.Columns,
@@ -339,7 +361,23 @@ var schemaGraph = func() *sqlgraph.Schema {
 			reminderround.FieldBulkSendID:     {Type: field.TypeInt, Column: reminderround.FieldBulkSendID},
 		},
 	}
-	graph.Nodes[13] = &sqlgraph.Node{
+	graph.Nodes[14] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   reminderschedule.Table,
+			Columns: reminderschedule.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: reminderschedule.FieldID,
+			},
+		},
+		Type: "ReminderSchedule",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			reminderschedule.FieldOrganizationID: {Type: field.TypeInt, Column: reminderschedule.FieldOrganizationID},
+			reminderschedule.FieldRound:          {Type: field.TypeInt, Column: reminderschedule.FieldRound},
+			reminderschedule.FieldAnchorAt:       {Type: field.TypeTime, Column: reminderschedule.FieldAnchorAt},
+		},
+	}
+	graph.Nodes[15] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   role.Table,
 			Columns: role.Columns,
@@ -358,7 +396,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			role.FieldBuiltin:        {Type: field.TypeBool, Column: role.FieldBuiltin},
 		},
 	}
-	graph.Nodes[14] = &sqlgraph.Node{
+	graph.Nodes[16] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   session.Table,
 			Columns: session.Columns,
@@ -379,7 +417,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			session.FieldMaxExpiresAt:   {Type: field.TypeTime, Column: session.FieldMaxExpiresAt},
 		},
 	}
-	graph.Nodes[15] = &sqlgraph.Node{
+	graph.Nodes[17] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   throttle.Table,
 			Columns: throttle.Columns,
@@ -395,7 +433,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			throttle.FieldWindowEndsAt: {Type: field.TypeTime, Column: throttle.FieldWindowEndsAt},
 		},
 	}
-	graph.Nodes[16] = &sqlgraph.Node{
+	graph.Nodes[18] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -433,11 +471,9 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldScimDisplayName:        {Type: field.TypeString, Column: user.FieldScimDisplayName},
 			user.FieldScimLinked:             {Type: field.TypeBool, Column: user.FieldScimLinked},
 			user.FieldScimInvitePending:      {Type: field.TypeBool, Column: user.FieldScimInvitePending},
-			user.FieldReminderRound:          {Type: field.TypeInt, Column: user.FieldReminderRound},
-			user.FieldRoundAnchorAt:          {Type: field.TypeTime, Column: user.FieldRoundAnchorAt},
 		},
 	}
-	graph.Nodes[17] = &sqlgraph.Node{
+	graph.Nodes[19] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   userimport.Table,
 			Columns: userimport.Columns,
@@ -461,7 +497,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			userimport.FieldFinishedAt:     {Type: field.TypeTime, Column: userimport.FieldFinishedAt},
 		},
 	}
-	graph.Nodes[18] = &sqlgraph.Node{
+	graph.Nodes[20] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   webhookattempt.Table,
 			Columns: webhookattempt.Columns,
@@ -483,7 +519,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			webhookattempt.FieldNextAttemptAt:  {Type: field.TypeTime, Column: webhookattempt.FieldNextAttemptAt},
 		},
 	}
-	graph.Nodes[19] = &sqlgraph.Node{
+	graph.Nodes[21] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   webhookcursor.Table,
 			Columns: webhookcursor.Columns,
@@ -502,7 +538,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			webhookcursor.FieldLeaseExpiresAt: {Type: field.TypeTime, Column: webhookcursor.FieldLeaseExpiresAt},
 		},
 	}
-	graph.Nodes[20] = &sqlgraph.Node{
+	graph.Nodes[22] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   webhookdelivery.Table,
 			Columns: webhookdelivery.Columns,
@@ -524,7 +560,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			webhookdelivery.FieldUpdatedAt:      {Type: field.TypeTime, Column: webhookdelivery.FieldUpdatedAt},
 		},
 	}
-	graph.Nodes[21] = &sqlgraph.Node{
+	graph.Nodes[23] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   webhookendpoint.Table,
 			Columns: webhookendpoint.Columns,
@@ -673,6 +709,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		&sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
 			Inverse: false,
+			Table:   funnelday.OrganizationTable,
+			Columns: []string{funnelday.OrganizationColumn},
+			Bidi:    false,
+		},
+		"FunnelDay",
+		"Organization",
+	)
+	graph.MustAddE(
+		"organization",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
 			Table:   group.OrganizationTable,
 			Columns: []string{group.OrganizationColumn},
 			Bidi:    false,
@@ -774,6 +822,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 			Bidi:    false,
 		},
 		"ReminderRound",
+		"Organization",
+	)
+	graph.MustAddE(
+		"organization",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   reminderschedule.OrganizationTable,
+			Columns: []string{reminderschedule.OrganizationColumn},
+			Bidi:    false,
+		},
+		"ReminderSchedule",
 		"Organization",
 	)
 	graph.MustAddE(
@@ -1740,6 +1800,95 @@ func (f *EventFilter) WhereHasOrganizationWith(preds ...predicate.Organization) 
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *FunnelDayQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the FunnelDayQuery builder.
+func (_q *FunnelDayQuery) Filter() *FunnelDayFilter {
+	return &FunnelDayFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *FunnelDayMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the FunnelDayMutation builder.
+func (m *FunnelDayMutation) Filter() *FunnelDayFilter {
+	return &FunnelDayFilter{config: m.config, predicateAdder: m}
+}
+
+// FunnelDayFilter provides a generic filtering capability at runtime for FunnelDayQuery.
+type FunnelDayFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *FunnelDayFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *FunnelDayFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(funnelday.FieldID))
+}
+
+// WhereOrganizationID applies the entql int predicate on the organization_id field.
+func (f *FunnelDayFilter) WhereOrganizationID(p entql.IntP) {
+	f.Where(p.Field(funnelday.FieldOrganizationID))
+}
+
+// WhereDay applies the entql time.Time predicate on the day field.
+func (f *FunnelDayFilter) WhereDay(p entql.TimeP) {
+	f.Where(p.Field(funnelday.FieldDay))
+}
+
+// WhereInvited applies the entql int predicate on the invited field.
+func (f *FunnelDayFilter) WhereInvited(p entql.IntP) {
+	f.Where(p.Field(funnelday.FieldInvited))
+}
+
+// WhereDelivered applies the entql int predicate on the delivered field.
+func (f *FunnelDayFilter) WhereDelivered(p entql.IntP) {
+	f.Where(p.Field(funnelday.FieldDelivered))
+}
+
+// WhereBounced applies the entql int predicate on the bounced field.
+func (f *FunnelDayFilter) WhereBounced(p entql.IntP) {
+	f.Where(p.Field(funnelday.FieldBounced))
+}
+
+// WhereAccepted applies the entql int predicate on the accepted field.
+func (f *FunnelDayFilter) WhereAccepted(p entql.IntP) {
+	f.Where(p.Field(funnelday.FieldAccepted))
+}
+
+// WhereExpired applies the entql int predicate on the expired field.
+func (f *FunnelDayFilter) WhereExpired(p entql.IntP) {
+	f.Where(p.Field(funnelday.FieldExpired))
+}
+
+// WhereHasOrganization applies a predicate to check if query has an edge organization.
+func (f *FunnelDayFilter) WhereHasOrganization() {
+	f.Where(entql.HasEdge("organization"))
+}
+
+// WhereHasOrganizationWith applies a predicate to check if query has an edge organization with a given conditions (other predicates).
+func (f *FunnelDayFilter) WhereHasOrganizationWith(preds ...predicate.Organization) {
+	f.Where(entql.HasEdgeWith("organization", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *GroupQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -1768,7 +1917,7 @@ type GroupFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *GroupFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1866,7 +2015,7 @@ type InvitationFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *InvitationFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2008,7 +2157,7 @@ type NotificationFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *NotificationFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2130,7 +2279,7 @@ type OrganizationFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OrganizationFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2245,7 +2394,7 @@ type PasswordResetRequestFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *PasswordResetRequestFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2325,7 +2474,7 @@ type PersistedQueryFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *PersistedQueryFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2385,7 +2534,7 @@ type ReminderRoundFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ReminderRoundFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2446,6 +2595,75 @@ func (f *ReminderRoundFilter) WhereHasOrganizationWith(preds ...predicate.Organi
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *ReminderScheduleQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the ReminderScheduleQuery builder.
+func (_q *ReminderScheduleQuery) Filter() *ReminderScheduleFilter {
+	return &ReminderScheduleFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *ReminderScheduleMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the ReminderScheduleMutation builder.
+func (m *ReminderScheduleMutation) Filter() *ReminderScheduleFilter {
+	return &ReminderScheduleFilter{config: m.config, predicateAdder: m}
+}
+
+// ReminderScheduleFilter provides a generic filtering capability at runtime for ReminderScheduleQuery.
+type ReminderScheduleFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *ReminderScheduleFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *ReminderScheduleFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(reminderschedule.FieldID))
+}
+
+// WhereOrganizationID applies the entql int predicate on the organization_id field.
+func (f *ReminderScheduleFilter) WhereOrganizationID(p entql.IntP) {
+	f.Where(p.Field(reminderschedule.FieldOrganizationID))
+}
+
+// WhereRound applies the entql int predicate on the round field.
+func (f *ReminderScheduleFilter) WhereRound(p entql.IntP) {
+	f.Where(p.Field(reminderschedule.FieldRound))
+}
+
+// WhereAnchorAt applies the entql time.Time predicate on the anchor_at field.
+func (f *ReminderScheduleFilter) WhereAnchorAt(p entql.TimeP) {
+	f.Where(p.Field(reminderschedule.FieldAnchorAt))
+}
+
+// WhereHasOrganization applies a predicate to check if query has an edge organization.
+func (f *ReminderScheduleFilter) WhereHasOrganization() {
+	f.Where(entql.HasEdge("organization"))
+}
+
+// WhereHasOrganizationWith applies a predicate to check if query has an edge organization with a given conditions (other predicates).
+func (f *ReminderScheduleFilter) WhereHasOrganizationWith(preds ...predicate.Organization) {
+	f.Where(entql.HasEdgeWith("organization", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *RoleQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -2474,7 +2692,7 @@ type RoleFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RoleFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2572,7 +2790,7 @@ type SessionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SessionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2680,7 +2898,7 @@ type ThrottleFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ThrottleFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2735,7 +2953,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2881,16 +3099,6 @@ func (f *UserFilter) WhereScimInvitePending(p entql.BoolP) {
 	f.Where(p.Field(user.FieldScimInvitePending))
 }
 
-// WhereReminderRound applies the entql int predicate on the reminder_round field.
-func (f *UserFilter) WhereReminderRound(p entql.IntP) {
-	f.Where(p.Field(user.FieldReminderRound))
-}
-
-// WhereRoundAnchorAt applies the entql time.Time predicate on the round_anchor_at field.
-func (f *UserFilter) WhereRoundAnchorAt(p entql.TimeP) {
-	f.Where(p.Field(user.FieldRoundAnchorAt))
-}
-
 // WhereHasOrganization applies a predicate to check if query has an edge organization.
 func (f *UserFilter) WhereHasOrganization() {
 	f.Where(entql.HasEdge("organization"))
@@ -2976,7 +3184,7 @@ type UserImportFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserImportFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3113,7 +3321,7 @@ type WebhookAttemptFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WebhookAttemptFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3240,7 +3448,7 @@ type WebhookCursorFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WebhookCursorFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[21].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3310,7 +3518,7 @@ type WebhookDeliveryFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WebhookDeliveryFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[22].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3423,7 +3631,7 @@ type WebhookEndpointFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WebhookEndpointFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[21].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[23].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

@@ -17,6 +17,7 @@ import (
 	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/emailtemplate"
 	"github.com/rollcall/rollcall/ent/event"
+	"github.com/rollcall/rollcall/ent/funnelday"
 	"github.com/rollcall/rollcall/ent/group"
 	"github.com/rollcall/rollcall/ent/invitation"
 	"github.com/rollcall/rollcall/ent/notification"
@@ -25,6 +26,7 @@ import (
 	"github.com/rollcall/rollcall/ent/persistedquery"
 	"github.com/rollcall/rollcall/ent/predicate"
 	"github.com/rollcall/rollcall/ent/reminderround"
+	"github.com/rollcall/rollcall/ent/reminderschedule"
 	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent/schema/enum"
 	"github.com/rollcall/rollcall/ent/session"
@@ -52,6 +54,7 @@ const (
 	TypeDelivery             = "Delivery"
 	TypeEmailTemplate        = "EmailTemplate"
 	TypeEvent                = "Event"
+	TypeFunnelDay            = "FunnelDay"
 	TypeGroup                = "Group"
 	TypeInvitation           = "Invitation"
 	TypeNotification         = "Notification"
@@ -59,6 +62,7 @@ const (
 	TypePasswordResetRequest = "PasswordResetRequest"
 	TypePersistedQuery       = "PersistedQuery"
 	TypeReminderRound        = "ReminderRound"
+	TypeReminderSchedule     = "ReminderSchedule"
 	TypeRole                 = "Role"
 	TypeSession              = "Session"
 	TypeThrottle             = "Throttle"
@@ -7311,6 +7315,878 @@ func (m *EventMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Event edge %s", name)
 }
 
+// FunnelDayMutation represents an operation that mutates the FunnelDay nodes in the graph.
+type FunnelDayMutation struct {
+	config
+	op                  Op
+	typ                 string
+	id                  *int
+	day                 *time.Time
+	invited             *int
+	addinvited          *int
+	delivered           *int
+	adddelivered        *int
+	bounced             *int
+	addbounced          *int
+	accepted            *int
+	addaccepted         *int
+	expired             *int
+	addexpired          *int
+	clearedFields       map[string]struct{}
+	organization        *int
+	clearedorganization bool
+	done                bool
+	oldValue            func(context.Context) (*FunnelDay, error)
+	predicates          []predicate.FunnelDay
+}
+
+var _ ent.Mutation = (*FunnelDayMutation)(nil)
+
+// funneldayOption allows management of the mutation configuration using functional options.
+type funneldayOption func(*FunnelDayMutation)
+
+// newFunnelDayMutation creates new mutation for the FunnelDay entity.
+func newFunnelDayMutation(c config, op Op, opts ...funneldayOption) *FunnelDayMutation {
+	m := &FunnelDayMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeFunnelDay,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withFunnelDayID sets the ID field of the mutation.
+func withFunnelDayID(id int) funneldayOption {
+	return func(m *FunnelDayMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *FunnelDay
+		)
+		m.oldValue = func(ctx context.Context) (*FunnelDay, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().FunnelDay.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withFunnelDay sets the old FunnelDay of the mutation.
+func withFunnelDay(node *FunnelDay) funneldayOption {
+	return func(m *FunnelDayMutation) {
+		m.oldValue = func(context.Context) (*FunnelDay, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m FunnelDayMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m FunnelDayMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *FunnelDayMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *FunnelDayMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().FunnelDay.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *FunnelDayMutation) SetOrganizationID(i int) {
+	m.organization = &i
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *FunnelDayMutation) OrganizationID() (r int, exists bool) {
+	v := m.organization
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the FunnelDay entity.
+// If the FunnelDay object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FunnelDayMutation) OldOrganizationID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *FunnelDayMutation) ResetOrganizationID() {
+	m.organization = nil
+}
+
+// SetDay sets the "day" field.
+func (m *FunnelDayMutation) SetDay(t time.Time) {
+	m.day = &t
+}
+
+// Day returns the value of the "day" field in the mutation.
+func (m *FunnelDayMutation) Day() (r time.Time, exists bool) {
+	v := m.day
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDay returns the old "day" field's value of the FunnelDay entity.
+// If the FunnelDay object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FunnelDayMutation) OldDay(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDay is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDay requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDay: %w", err)
+	}
+	return oldValue.Day, nil
+}
+
+// ResetDay resets all changes to the "day" field.
+func (m *FunnelDayMutation) ResetDay() {
+	m.day = nil
+}
+
+// SetInvited sets the "invited" field.
+func (m *FunnelDayMutation) SetInvited(i int) {
+	m.invited = &i
+	m.addinvited = nil
+}
+
+// Invited returns the value of the "invited" field in the mutation.
+func (m *FunnelDayMutation) Invited() (r int, exists bool) {
+	v := m.invited
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInvited returns the old "invited" field's value of the FunnelDay entity.
+// If the FunnelDay object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FunnelDayMutation) OldInvited(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInvited is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInvited requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInvited: %w", err)
+	}
+	return oldValue.Invited, nil
+}
+
+// AddInvited adds i to the "invited" field.
+func (m *FunnelDayMutation) AddInvited(i int) {
+	if m.addinvited != nil {
+		*m.addinvited += i
+	} else {
+		m.addinvited = &i
+	}
+}
+
+// AddedInvited returns the value that was added to the "invited" field in this mutation.
+func (m *FunnelDayMutation) AddedInvited() (r int, exists bool) {
+	v := m.addinvited
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetInvited resets all changes to the "invited" field.
+func (m *FunnelDayMutation) ResetInvited() {
+	m.invited = nil
+	m.addinvited = nil
+}
+
+// SetDelivered sets the "delivered" field.
+func (m *FunnelDayMutation) SetDelivered(i int) {
+	m.delivered = &i
+	m.adddelivered = nil
+}
+
+// Delivered returns the value of the "delivered" field in the mutation.
+func (m *FunnelDayMutation) Delivered() (r int, exists bool) {
+	v := m.delivered
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDelivered returns the old "delivered" field's value of the FunnelDay entity.
+// If the FunnelDay object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FunnelDayMutation) OldDelivered(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDelivered is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDelivered requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDelivered: %w", err)
+	}
+	return oldValue.Delivered, nil
+}
+
+// AddDelivered adds i to the "delivered" field.
+func (m *FunnelDayMutation) AddDelivered(i int) {
+	if m.adddelivered != nil {
+		*m.adddelivered += i
+	} else {
+		m.adddelivered = &i
+	}
+}
+
+// AddedDelivered returns the value that was added to the "delivered" field in this mutation.
+func (m *FunnelDayMutation) AddedDelivered() (r int, exists bool) {
+	v := m.adddelivered
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetDelivered resets all changes to the "delivered" field.
+func (m *FunnelDayMutation) ResetDelivered() {
+	m.delivered = nil
+	m.adddelivered = nil
+}
+
+// SetBounced sets the "bounced" field.
+func (m *FunnelDayMutation) SetBounced(i int) {
+	m.bounced = &i
+	m.addbounced = nil
+}
+
+// Bounced returns the value of the "bounced" field in the mutation.
+func (m *FunnelDayMutation) Bounced() (r int, exists bool) {
+	v := m.bounced
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBounced returns the old "bounced" field's value of the FunnelDay entity.
+// If the FunnelDay object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FunnelDayMutation) OldBounced(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBounced is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBounced requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBounced: %w", err)
+	}
+	return oldValue.Bounced, nil
+}
+
+// AddBounced adds i to the "bounced" field.
+func (m *FunnelDayMutation) AddBounced(i int) {
+	if m.addbounced != nil {
+		*m.addbounced += i
+	} else {
+		m.addbounced = &i
+	}
+}
+
+// AddedBounced returns the value that was added to the "bounced" field in this mutation.
+func (m *FunnelDayMutation) AddedBounced() (r int, exists bool) {
+	v := m.addbounced
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetBounced resets all changes to the "bounced" field.
+func (m *FunnelDayMutation) ResetBounced() {
+	m.bounced = nil
+	m.addbounced = nil
+}
+
+// SetAccepted sets the "accepted" field.
+func (m *FunnelDayMutation) SetAccepted(i int) {
+	m.accepted = &i
+	m.addaccepted = nil
+}
+
+// Accepted returns the value of the "accepted" field in the mutation.
+func (m *FunnelDayMutation) Accepted() (r int, exists bool) {
+	v := m.accepted
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccepted returns the old "accepted" field's value of the FunnelDay entity.
+// If the FunnelDay object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FunnelDayMutation) OldAccepted(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccepted is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccepted requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccepted: %w", err)
+	}
+	return oldValue.Accepted, nil
+}
+
+// AddAccepted adds i to the "accepted" field.
+func (m *FunnelDayMutation) AddAccepted(i int) {
+	if m.addaccepted != nil {
+		*m.addaccepted += i
+	} else {
+		m.addaccepted = &i
+	}
+}
+
+// AddedAccepted returns the value that was added to the "accepted" field in this mutation.
+func (m *FunnelDayMutation) AddedAccepted() (r int, exists bool) {
+	v := m.addaccepted
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAccepted resets all changes to the "accepted" field.
+func (m *FunnelDayMutation) ResetAccepted() {
+	m.accepted = nil
+	m.addaccepted = nil
+}
+
+// SetExpired sets the "expired" field.
+func (m *FunnelDayMutation) SetExpired(i int) {
+	m.expired = &i
+	m.addexpired = nil
+}
+
+// Expired returns the value of the "expired" field in the mutation.
+func (m *FunnelDayMutation) Expired() (r int, exists bool) {
+	v := m.expired
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpired returns the old "expired" field's value of the FunnelDay entity.
+// If the FunnelDay object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FunnelDayMutation) OldExpired(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpired is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpired requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpired: %w", err)
+	}
+	return oldValue.Expired, nil
+}
+
+// AddExpired adds i to the "expired" field.
+func (m *FunnelDayMutation) AddExpired(i int) {
+	if m.addexpired != nil {
+		*m.addexpired += i
+	} else {
+		m.addexpired = &i
+	}
+}
+
+// AddedExpired returns the value that was added to the "expired" field in this mutation.
+func (m *FunnelDayMutation) AddedExpired() (r int, exists bool) {
+	v := m.addexpired
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetExpired resets all changes to the "expired" field.
+func (m *FunnelDayMutation) ResetExpired() {
+	m.expired = nil
+	m.addexpired = nil
+}
+
+// ClearOrganization clears the "organization" edge to the Organization entity.
+func (m *FunnelDayMutation) ClearOrganization() {
+	m.clearedorganization = true
+	m.clearedFields[funnelday.FieldOrganizationID] = struct{}{}
+}
+
+// OrganizationCleared reports if the "organization" edge to the Organization entity was cleared.
+func (m *FunnelDayMutation) OrganizationCleared() bool {
+	return m.clearedorganization
+}
+
+// OrganizationIDs returns the "organization" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OrganizationID instead. It exists only for internal usage by the builders.
+func (m *FunnelDayMutation) OrganizationIDs() (ids []int) {
+	if id := m.organization; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOrganization resets all changes to the "organization" edge.
+func (m *FunnelDayMutation) ResetOrganization() {
+	m.organization = nil
+	m.clearedorganization = false
+}
+
+// Where appends a list predicates to the FunnelDayMutation builder.
+func (m *FunnelDayMutation) Where(ps ...predicate.FunnelDay) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the FunnelDayMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *FunnelDayMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.FunnelDay, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *FunnelDayMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *FunnelDayMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (FunnelDay).
+func (m *FunnelDayMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *FunnelDayMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.organization != nil {
+		fields = append(fields, funnelday.FieldOrganizationID)
+	}
+	if m.day != nil {
+		fields = append(fields, funnelday.FieldDay)
+	}
+	if m.invited != nil {
+		fields = append(fields, funnelday.FieldInvited)
+	}
+	if m.delivered != nil {
+		fields = append(fields, funnelday.FieldDelivered)
+	}
+	if m.bounced != nil {
+		fields = append(fields, funnelday.FieldBounced)
+	}
+	if m.accepted != nil {
+		fields = append(fields, funnelday.FieldAccepted)
+	}
+	if m.expired != nil {
+		fields = append(fields, funnelday.FieldExpired)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *FunnelDayMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case funnelday.FieldOrganizationID:
+		return m.OrganizationID()
+	case funnelday.FieldDay:
+		return m.Day()
+	case funnelday.FieldInvited:
+		return m.Invited()
+	case funnelday.FieldDelivered:
+		return m.Delivered()
+	case funnelday.FieldBounced:
+		return m.Bounced()
+	case funnelday.FieldAccepted:
+		return m.Accepted()
+	case funnelday.FieldExpired:
+		return m.Expired()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *FunnelDayMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case funnelday.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case funnelday.FieldDay:
+		return m.OldDay(ctx)
+	case funnelday.FieldInvited:
+		return m.OldInvited(ctx)
+	case funnelday.FieldDelivered:
+		return m.OldDelivered(ctx)
+	case funnelday.FieldBounced:
+		return m.OldBounced(ctx)
+	case funnelday.FieldAccepted:
+		return m.OldAccepted(ctx)
+	case funnelday.FieldExpired:
+		return m.OldExpired(ctx)
+	}
+	return nil, fmt.Errorf("unknown FunnelDay field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *FunnelDayMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case funnelday.FieldOrganizationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case funnelday.FieldDay:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDay(v)
+		return nil
+	case funnelday.FieldInvited:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInvited(v)
+		return nil
+	case funnelday.FieldDelivered:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDelivered(v)
+		return nil
+	case funnelday.FieldBounced:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBounced(v)
+		return nil
+	case funnelday.FieldAccepted:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccepted(v)
+		return nil
+	case funnelday.FieldExpired:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpired(v)
+		return nil
+	}
+	return fmt.Errorf("unknown FunnelDay field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *FunnelDayMutation) AddedFields() []string {
+	var fields []string
+	if m.addinvited != nil {
+		fields = append(fields, funnelday.FieldInvited)
+	}
+	if m.adddelivered != nil {
+		fields = append(fields, funnelday.FieldDelivered)
+	}
+	if m.addbounced != nil {
+		fields = append(fields, funnelday.FieldBounced)
+	}
+	if m.addaccepted != nil {
+		fields = append(fields, funnelday.FieldAccepted)
+	}
+	if m.addexpired != nil {
+		fields = append(fields, funnelday.FieldExpired)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *FunnelDayMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case funnelday.FieldInvited:
+		return m.AddedInvited()
+	case funnelday.FieldDelivered:
+		return m.AddedDelivered()
+	case funnelday.FieldBounced:
+		return m.AddedBounced()
+	case funnelday.FieldAccepted:
+		return m.AddedAccepted()
+	case funnelday.FieldExpired:
+		return m.AddedExpired()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *FunnelDayMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case funnelday.FieldInvited:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddInvited(v)
+		return nil
+	case funnelday.FieldDelivered:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDelivered(v)
+		return nil
+	case funnelday.FieldBounced:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddBounced(v)
+		return nil
+	case funnelday.FieldAccepted:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAccepted(v)
+		return nil
+	case funnelday.FieldExpired:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddExpired(v)
+		return nil
+	}
+	return fmt.Errorf("unknown FunnelDay numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *FunnelDayMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *FunnelDayMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *FunnelDayMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown FunnelDay nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *FunnelDayMutation) ResetField(name string) error {
+	switch name {
+	case funnelday.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case funnelday.FieldDay:
+		m.ResetDay()
+		return nil
+	case funnelday.FieldInvited:
+		m.ResetInvited()
+		return nil
+	case funnelday.FieldDelivered:
+		m.ResetDelivered()
+		return nil
+	case funnelday.FieldBounced:
+		m.ResetBounced()
+		return nil
+	case funnelday.FieldAccepted:
+		m.ResetAccepted()
+		return nil
+	case funnelday.FieldExpired:
+		m.ResetExpired()
+		return nil
+	}
+	return fmt.Errorf("unknown FunnelDay field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *FunnelDayMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.organization != nil {
+		edges = append(edges, funnelday.EdgeOrganization)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *FunnelDayMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case funnelday.EdgeOrganization:
+		if id := m.organization; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *FunnelDayMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *FunnelDayMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *FunnelDayMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedorganization {
+		edges = append(edges, funnelday.EdgeOrganization)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *FunnelDayMutation) EdgeCleared(name string) bool {
+	switch name {
+	case funnelday.EdgeOrganization:
+		return m.clearedorganization
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *FunnelDayMutation) ClearEdge(name string) error {
+	switch name {
+	case funnelday.EdgeOrganization:
+		m.ClearOrganization()
+		return nil
+	}
+	return fmt.Errorf("unknown FunnelDay unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *FunnelDayMutation) ResetEdge(name string) error {
+	switch name {
+	case funnelday.EdgeOrganization:
+		m.ResetOrganization()
+		return nil
+	}
+	return fmt.Errorf("unknown FunnelDay edge %s", name)
+}
+
 // GroupMutation represents an operation that mutates the Group nodes in the graph.
 type GroupMutation struct {
 	config
@@ -13611,6 +14487,536 @@ func (m *ReminderRoundMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown ReminderRound edge %s", name)
 }
 
+// ReminderScheduleMutation represents an operation that mutates the ReminderSchedule nodes in the graph.
+type ReminderScheduleMutation struct {
+	config
+	op                  Op
+	typ                 string
+	id                  *int
+	round               *int
+	addround            *int
+	anchor_at           *time.Time
+	clearedFields       map[string]struct{}
+	organization        *int
+	clearedorganization bool
+	done                bool
+	oldValue            func(context.Context) (*ReminderSchedule, error)
+	predicates          []predicate.ReminderSchedule
+}
+
+var _ ent.Mutation = (*ReminderScheduleMutation)(nil)
+
+// reminderscheduleOption allows management of the mutation configuration using functional options.
+type reminderscheduleOption func(*ReminderScheduleMutation)
+
+// newReminderScheduleMutation creates new mutation for the ReminderSchedule entity.
+func newReminderScheduleMutation(c config, op Op, opts ...reminderscheduleOption) *ReminderScheduleMutation {
+	m := &ReminderScheduleMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeReminderSchedule,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withReminderScheduleID sets the ID field of the mutation.
+func withReminderScheduleID(id int) reminderscheduleOption {
+	return func(m *ReminderScheduleMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ReminderSchedule
+		)
+		m.oldValue = func(ctx context.Context) (*ReminderSchedule, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ReminderSchedule.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withReminderSchedule sets the old ReminderSchedule of the mutation.
+func withReminderSchedule(node *ReminderSchedule) reminderscheduleOption {
+	return func(m *ReminderScheduleMutation) {
+		m.oldValue = func(context.Context) (*ReminderSchedule, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ReminderScheduleMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ReminderScheduleMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of ReminderSchedule entities.
+func (m *ReminderScheduleMutation) SetID(id int) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ReminderScheduleMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ReminderScheduleMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ReminderSchedule.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *ReminderScheduleMutation) SetOrganizationID(i int) {
+	m.organization = &i
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *ReminderScheduleMutation) OrganizationID() (r int, exists bool) {
+	v := m.organization
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the ReminderSchedule entity.
+// If the ReminderSchedule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReminderScheduleMutation) OldOrganizationID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *ReminderScheduleMutation) ResetOrganizationID() {
+	m.organization = nil
+}
+
+// SetRound sets the "round" field.
+func (m *ReminderScheduleMutation) SetRound(i int) {
+	m.round = &i
+	m.addround = nil
+}
+
+// Round returns the value of the "round" field in the mutation.
+func (m *ReminderScheduleMutation) Round() (r int, exists bool) {
+	v := m.round
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRound returns the old "round" field's value of the ReminderSchedule entity.
+// If the ReminderSchedule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReminderScheduleMutation) OldRound(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRound is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRound requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRound: %w", err)
+	}
+	return oldValue.Round, nil
+}
+
+// AddRound adds i to the "round" field.
+func (m *ReminderScheduleMutation) AddRound(i int) {
+	if m.addround != nil {
+		*m.addround += i
+	} else {
+		m.addround = &i
+	}
+}
+
+// AddedRound returns the value that was added to the "round" field in this mutation.
+func (m *ReminderScheduleMutation) AddedRound() (r int, exists bool) {
+	v := m.addround
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetRound resets all changes to the "round" field.
+func (m *ReminderScheduleMutation) ResetRound() {
+	m.round = nil
+	m.addround = nil
+}
+
+// SetAnchorAt sets the "anchor_at" field.
+func (m *ReminderScheduleMutation) SetAnchorAt(t time.Time) {
+	m.anchor_at = &t
+}
+
+// AnchorAt returns the value of the "anchor_at" field in the mutation.
+func (m *ReminderScheduleMutation) AnchorAt() (r time.Time, exists bool) {
+	v := m.anchor_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAnchorAt returns the old "anchor_at" field's value of the ReminderSchedule entity.
+// If the ReminderSchedule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReminderScheduleMutation) OldAnchorAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAnchorAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAnchorAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAnchorAt: %w", err)
+	}
+	return oldValue.AnchorAt, nil
+}
+
+// ResetAnchorAt resets all changes to the "anchor_at" field.
+func (m *ReminderScheduleMutation) ResetAnchorAt() {
+	m.anchor_at = nil
+}
+
+// ClearOrganization clears the "organization" edge to the Organization entity.
+func (m *ReminderScheduleMutation) ClearOrganization() {
+	m.clearedorganization = true
+	m.clearedFields[reminderschedule.FieldOrganizationID] = struct{}{}
+}
+
+// OrganizationCleared reports if the "organization" edge to the Organization entity was cleared.
+func (m *ReminderScheduleMutation) OrganizationCleared() bool {
+	return m.clearedorganization
+}
+
+// OrganizationIDs returns the "organization" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OrganizationID instead. It exists only for internal usage by the builders.
+func (m *ReminderScheduleMutation) OrganizationIDs() (ids []int) {
+	if id := m.organization; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOrganization resets all changes to the "organization" edge.
+func (m *ReminderScheduleMutation) ResetOrganization() {
+	m.organization = nil
+	m.clearedorganization = false
+}
+
+// Where appends a list predicates to the ReminderScheduleMutation builder.
+func (m *ReminderScheduleMutation) Where(ps ...predicate.ReminderSchedule) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ReminderScheduleMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ReminderScheduleMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ReminderSchedule, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ReminderScheduleMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ReminderScheduleMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ReminderSchedule).
+func (m *ReminderScheduleMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ReminderScheduleMutation) Fields() []string {
+	fields := make([]string, 0, 3)
+	if m.organization != nil {
+		fields = append(fields, reminderschedule.FieldOrganizationID)
+	}
+	if m.round != nil {
+		fields = append(fields, reminderschedule.FieldRound)
+	}
+	if m.anchor_at != nil {
+		fields = append(fields, reminderschedule.FieldAnchorAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ReminderScheduleMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case reminderschedule.FieldOrganizationID:
+		return m.OrganizationID()
+	case reminderschedule.FieldRound:
+		return m.Round()
+	case reminderschedule.FieldAnchorAt:
+		return m.AnchorAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ReminderScheduleMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case reminderschedule.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case reminderschedule.FieldRound:
+		return m.OldRound(ctx)
+	case reminderschedule.FieldAnchorAt:
+		return m.OldAnchorAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown ReminderSchedule field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ReminderScheduleMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case reminderschedule.FieldOrganizationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case reminderschedule.FieldRound:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRound(v)
+		return nil
+	case reminderschedule.FieldAnchorAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAnchorAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ReminderSchedule field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ReminderScheduleMutation) AddedFields() []string {
+	var fields []string
+	if m.addround != nil {
+		fields = append(fields, reminderschedule.FieldRound)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ReminderScheduleMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case reminderschedule.FieldRound:
+		return m.AddedRound()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ReminderScheduleMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case reminderschedule.FieldRound:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRound(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ReminderSchedule numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ReminderScheduleMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ReminderScheduleMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ReminderScheduleMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown ReminderSchedule nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ReminderScheduleMutation) ResetField(name string) error {
+	switch name {
+	case reminderschedule.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case reminderschedule.FieldRound:
+		m.ResetRound()
+		return nil
+	case reminderschedule.FieldAnchorAt:
+		m.ResetAnchorAt()
+		return nil
+	}
+	return fmt.Errorf("unknown ReminderSchedule field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ReminderScheduleMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.organization != nil {
+		edges = append(edges, reminderschedule.EdgeOrganization)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ReminderScheduleMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case reminderschedule.EdgeOrganization:
+		if id := m.organization; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ReminderScheduleMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ReminderScheduleMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ReminderScheduleMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedorganization {
+		edges = append(edges, reminderschedule.EdgeOrganization)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ReminderScheduleMutation) EdgeCleared(name string) bool {
+	switch name {
+	case reminderschedule.EdgeOrganization:
+		return m.clearedorganization
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ReminderScheduleMutation) ClearEdge(name string) error {
+	switch name {
+	case reminderschedule.EdgeOrganization:
+		m.ClearOrganization()
+		return nil
+	}
+	return fmt.Errorf("unknown ReminderSchedule unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ReminderScheduleMutation) ResetEdge(name string) error {
+	switch name {
+	case reminderschedule.EdgeOrganization:
+		m.ResetOrganization()
+		return nil
+	}
+	return fmt.Errorf("unknown ReminderSchedule edge %s", name)
+}
+
 // RoleMutation represents an operation that mutates the Role nodes in the graph.
 type RoleMutation struct {
 	config
@@ -15675,9 +17081,6 @@ type UserMutation struct {
 	scim_display_name         *string
 	scim_linked               *bool
 	scim_invite_pending       *bool
-	reminder_round            *int
-	addreminder_round         *int
-	round_anchor_at           *time.Time
 	clearedFields             map[string]struct{}
 	organization              *int
 	clearedorganization       bool
@@ -16994,111 +18397,6 @@ func (m *UserMutation) ResetScimInvitePending() {
 	m.scim_invite_pending = nil
 }
 
-// SetReminderRound sets the "reminder_round" field.
-func (m *UserMutation) SetReminderRound(i int) {
-	m.reminder_round = &i
-	m.addreminder_round = nil
-}
-
-// ReminderRound returns the value of the "reminder_round" field in the mutation.
-func (m *UserMutation) ReminderRound() (r int, exists bool) {
-	v := m.reminder_round
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldReminderRound returns the old "reminder_round" field's value of the User entity.
-// If the User object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *UserMutation) OldReminderRound(ctx context.Context) (v int, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldReminderRound is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldReminderRound requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldReminderRound: %w", err)
-	}
-	return oldValue.ReminderRound, nil
-}
-
-// AddReminderRound adds i to the "reminder_round" field.
-func (m *UserMutation) AddReminderRound(i int) {
-	if m.addreminder_round != nil {
-		*m.addreminder_round += i
-	} else {
-		m.addreminder_round = &i
-	}
-}
-
-// AddedReminderRound returns the value that was added to the "reminder_round" field in this mutation.
-func (m *UserMutation) AddedReminderRound() (r int, exists bool) {
-	v := m.addreminder_round
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// ResetReminderRound resets all changes to the "reminder_round" field.
-func (m *UserMutation) ResetReminderRound() {
-	m.reminder_round = nil
-	m.addreminder_round = nil
-}
-
-// SetRoundAnchorAt sets the "round_anchor_at" field.
-func (m *UserMutation) SetRoundAnchorAt(t time.Time) {
-	m.round_anchor_at = &t
-}
-
-// RoundAnchorAt returns the value of the "round_anchor_at" field in the mutation.
-func (m *UserMutation) RoundAnchorAt() (r time.Time, exists bool) {
-	v := m.round_anchor_at
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldRoundAnchorAt returns the old "round_anchor_at" field's value of the User entity.
-// If the User object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *UserMutation) OldRoundAnchorAt(ctx context.Context) (v *time.Time, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldRoundAnchorAt is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldRoundAnchorAt requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldRoundAnchorAt: %w", err)
-	}
-	return oldValue.RoundAnchorAt, nil
-}
-
-// ClearRoundAnchorAt clears the value of the "round_anchor_at" field.
-func (m *UserMutation) ClearRoundAnchorAt() {
-	m.round_anchor_at = nil
-	m.clearedFields[user.FieldRoundAnchorAt] = struct{}{}
-}
-
-// RoundAnchorAtCleared returns if the "round_anchor_at" field was cleared in this mutation.
-func (m *UserMutation) RoundAnchorAtCleared() bool {
-	_, ok := m.clearedFields[user.FieldRoundAnchorAt]
-	return ok
-}
-
-// ResetRoundAnchorAt resets all changes to the "round_anchor_at" field.
-func (m *UserMutation) ResetRoundAnchorAt() {
-	m.round_anchor_at = nil
-	delete(m.clearedFields, user.FieldRoundAnchorAt)
-}
-
 // ClearOrganization clears the "organization" edge to the Organization entity.
 func (m *UserMutation) ClearOrganization() {
 	m.clearedorganization = true
@@ -17295,7 +18593,7 @@ func (m *UserMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *UserMutation) Fields() []string {
-	fields := make([]string, 0, 29)
+	fields := make([]string, 0, 27)
 	if m.created_at != nil {
 		fields = append(fields, user.FieldCreatedAt)
 	}
@@ -17377,12 +18675,6 @@ func (m *UserMutation) Fields() []string {
 	if m.scim_invite_pending != nil {
 		fields = append(fields, user.FieldScimInvitePending)
 	}
-	if m.reminder_round != nil {
-		fields = append(fields, user.FieldReminderRound)
-	}
-	if m.round_anchor_at != nil {
-		fields = append(fields, user.FieldRoundAnchorAt)
-	}
 	return fields
 }
 
@@ -17445,10 +18737,6 @@ func (m *UserMutation) Field(name string) (ent.Value, bool) {
 		return m.ScimLinked()
 	case user.FieldScimInvitePending:
 		return m.ScimInvitePending()
-	case user.FieldReminderRound:
-		return m.ReminderRound()
-	case user.FieldRoundAnchorAt:
-		return m.RoundAnchorAt()
 	}
 	return nil, false
 }
@@ -17512,10 +18800,6 @@ func (m *UserMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldScimLinked(ctx)
 	case user.FieldScimInvitePending:
 		return m.OldScimInvitePending(ctx)
-	case user.FieldReminderRound:
-		return m.OldReminderRound(ctx)
-	case user.FieldRoundAnchorAt:
-		return m.OldRoundAnchorAt(ctx)
 	}
 	return nil, fmt.Errorf("unknown User field %s", name)
 }
@@ -17714,20 +18998,6 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetScimInvitePending(v)
 		return nil
-	case user.FieldReminderRound:
-		v, ok := value.(int)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetReminderRound(v)
-		return nil
-	case user.FieldRoundAnchorAt:
-		v, ok := value.(time.Time)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetRoundAnchorAt(v)
-		return nil
 	}
 	return fmt.Errorf("unknown User field %s", name)
 }
@@ -17739,9 +19009,6 @@ func (m *UserMutation) AddedFields() []string {
 	if m.addinvitation_count != nil {
 		fields = append(fields, user.FieldInvitationCount)
 	}
-	if m.addreminder_round != nil {
-		fields = append(fields, user.FieldReminderRound)
-	}
 	return fields
 }
 
@@ -17752,8 +19019,6 @@ func (m *UserMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
 	case user.FieldInvitationCount:
 		return m.AddedInvitationCount()
-	case user.FieldReminderRound:
-		return m.AddedReminderRound()
 	}
 	return nil, false
 }
@@ -17769,13 +19034,6 @@ func (m *UserMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddInvitationCount(v)
-		return nil
-	case user.FieldReminderRound:
-		v, ok := value.(int)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.AddReminderRound(v)
 		return nil
 	}
 	return fmt.Errorf("unknown User numeric field %s", name)
@@ -17829,9 +19087,6 @@ func (m *UserMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(user.FieldScimDisplayName) {
 		fields = append(fields, user.FieldScimDisplayName)
-	}
-	if m.FieldCleared(user.FieldRoundAnchorAt) {
-		fields = append(fields, user.FieldRoundAnchorAt)
 	}
 	return fields
 }
@@ -17891,9 +19146,6 @@ func (m *UserMutation) ClearField(name string) error {
 		return nil
 	case user.FieldScimDisplayName:
 		m.ClearScimDisplayName()
-		return nil
-	case user.FieldRoundAnchorAt:
-		m.ClearRoundAnchorAt()
 		return nil
 	}
 	return fmt.Errorf("unknown User nullable field %s", name)
@@ -17983,12 +19235,6 @@ func (m *UserMutation) ResetField(name string) error {
 		return nil
 	case user.FieldScimInvitePending:
 		m.ResetScimInvitePending()
-		return nil
-	case user.FieldReminderRound:
-		m.ResetReminderRound()
-		return nil
-	case user.FieldRoundAnchorAt:
-		m.ResetRoundAnchorAt()
 		return nil
 	}
 	return fmt.Errorf("unknown User field %s", name)

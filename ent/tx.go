@@ -26,6 +26,8 @@ type Tx struct {
 	EmailTemplate *EmailTemplateClient
 	// Event is the client for interacting with the Event builders.
 	Event *EventClient
+	// FunnelDay is the client for interacting with the FunnelDay builders.
+	FunnelDay *FunnelDayClient
 	// Group is the client for interacting with the Group builders.
 	Group *GroupClient
 	// Invitation is the client for interacting with the Invitation builders.
@@ -40,6 +42,8 @@ type Tx struct {
 	PersistedQuery *PersistedQueryClient
 	// ReminderRound is the client for interacting with the ReminderRound builders.
 	ReminderRound *ReminderRoundClient
+	// ReminderSchedule is the client for interacting with the ReminderSchedule builders.
+	ReminderSchedule *ReminderScheduleClient
 	// Role is the client for interacting with the Role builders.
 	Role *RoleClient
 	// Session is the client for interacting with the Session builders.
@@ -195,6 +199,7 @@ func (tx *Tx) init() {
 	tx.Delivery = NewDeliveryClient(tx.config)
 	tx.EmailTemplate = NewEmailTemplateClient(tx.config)
 	tx.Event = NewEventClient(tx.config)
+	tx.FunnelDay = NewFunnelDayClient(tx.config)
 	tx.Group = NewGroupClient(tx.config)
 	tx.Invitation = NewInvitationClient(tx.config)
 	tx.Notification = NewNotificationClient(tx.config)
@@ -202,6 +207,7 @@ func (tx *Tx) init() {
 	tx.PasswordResetRequest = NewPasswordResetRequestClient(tx.config)
 	tx.PersistedQuery = NewPersistedQueryClient(tx.config)
 	tx.ReminderRound = NewReminderRoundClient(tx.config)
+	tx.ReminderSchedule = NewReminderScheduleClient(tx.config)
 	tx.Role = NewRoleClient(tx.config)
 	tx.Session = NewSessionClient(tx.config)
 	tx.Throttle = NewThrottleClient(tx.config)

@@ -75,10 +75,6 @@ type User struct {
 	ScimLinked bool `json:"scim_linked,omitempty"`
 	// ScimInvitePending holds the value of the "scim_invite_pending" field.
 	ScimInvitePending bool `json:"scim_invite_pending,omitempty"`
-	// ReminderRound holds the value of the "reminder_round" field.
-	ReminderRound int `json:"reminder_round,omitempty"`
-	// RoundAnchorAt holds the value of the "round_anchor_at" field.
-	RoundAnchorAt *time.Time `json:"round_anchor_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the UserQuery when eager-loading is set.
 	Edges        UserEdges `json:"edges"`
@@ -154,11 +150,11 @@ func (*User) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case user.FieldMustChangePassword, user.FieldScimLinked, user.FieldScimInvitePending:
 			values[i] = new(sql.NullBool)
-		case user.FieldID, user.FieldOrganizationID, user.FieldRoleID, user.FieldInvitationCount, user.FieldReminderRound:
+		case user.FieldID, user.FieldOrganizationID, user.FieldRoleID, user.FieldInvitationCount:
 			values[i] = new(sql.NullInt64)
 		case user.FieldEmail, user.FieldEmailNormalized, user.FieldUsername, user.FieldUsernameNormalized, user.FieldFirstName, user.FieldLastName, user.FieldLocale, user.FieldStatus, user.FieldPasswordHash, user.FieldLastEmailStatus, user.FieldScimUserName, user.FieldScimUserNameNormalized, user.FieldScimExternalID, user.FieldScimDisplayName:
 			values[i] = new(sql.NullString)
-		case user.FieldCreatedAt, user.FieldUpdatedAt, user.FieldInvitedAt, user.FieldInviteExpiresAt, user.FieldAcceptedAt, user.FieldLastLoginAt, user.FieldRoundAnchorAt:
+		case user.FieldCreatedAt, user.FieldUpdatedAt, user.FieldInvitedAt, user.FieldInviteExpiresAt, user.FieldAcceptedAt, user.FieldLastLoginAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -360,19 +356,6 @@ func (_m *User) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.ScimInvitePending = value.Bool
 			}
-		case user.FieldReminderRound:
-			if value, ok := values[i].(*sql.NullInt64); !ok {
-				return fmt.Errorf("unexpected type %T for field reminder_round", values[i])
-			} else if value.Valid {
-				_m.ReminderRound = int(value.Int64)
-			}
-		case user.FieldRoundAnchorAt:
-			if value, ok := values[i].(*sql.NullTime); !ok {
-				return fmt.Errorf("unexpected type %T for field round_anchor_at", values[i])
-			} else if value.Valid {
-				_m.RoundAnchorAt = new(time.Time)
-				*_m.RoundAnchorAt = value.Time
-			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -536,14 +519,6 @@ func (_m *User) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("scim_invite_pending=")
 	builder.WriteString(fmt.Sprintf("%v", _m.ScimInvitePending))
-	builder.WriteString(", ")
-	builder.WriteString("reminder_round=")
-	builder.WriteString(fmt.Sprintf("%v", _m.ReminderRound))
-	builder.WriteString(", ")
-	if v := _m.RoundAnchorAt; v != nil {
-		builder.WriteString("round_anchor_at=")
-		builder.WriteString(v.Format(time.ANSIC))
-	}
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -365,34 +365,6 @@ func (_c *UserCreate) SetNillableScimInvitePending(v *bool) *UserCreate {
 	return _c
 }
 
-// SetReminderRound sets the "reminder_round" field.
-func (_c *UserCreate) SetReminderRound(v int) *UserCreate {
-	_c.mutation.SetReminderRound(v)
-	return _c
-}
-
-// SetNillableReminderRound sets the "reminder_round" field if the given value is not nil.
-func (_c *UserCreate) SetNillableReminderRound(v *int) *UserCreate {
-	if v != nil {
-		_c.SetReminderRound(*v)
-	}
-	return _c
-}
-
-// SetRoundAnchorAt sets the "round_anchor_at" field.
-func (_c *UserCreate) SetRoundAnchorAt(v time.Time) *UserCreate {
-	_c.mutation.SetRoundAnchorAt(v)
-	return _c
-}
-
-// SetNillableRoundAnchorAt sets the "round_anchor_at" field if the given value is not nil.
-func (_c *UserCreate) SetNillableRoundAnchorAt(v *time.Time) *UserCreate {
-	if v != nil {
-		_c.SetRoundAnchorAt(*v)
-	}
-	return _c
-}
-
 // SetOrganization sets the "organization" edge to the Organization entity.
 func (_c *UserCreate) SetOrganization(v *Organization) *UserCreate {
 	return _c.SetOrganizationID(v.ID)
@@ -508,10 +480,6 @@ func (_c *UserCreate) defaults() error {
 		v := user.DefaultScimInvitePending
 		_c.mutation.SetScimInvitePending(v)
 	}
-	if _, ok := _c.mutation.ReminderRound(); !ok {
-		v := user.DefaultReminderRound
-		_c.mutation.SetReminderRound(v)
-	}
 	return nil
 }
 
@@ -622,14 +590,6 @@ func (_c *UserCreate) check() error {
 	}
 	if _, ok := _c.mutation.ScimInvitePending(); !ok {
 		return &ValidationError{Name: "scim_invite_pending", err: errors.New(`ent: missing required field "User.scim_invite_pending"`)}
-	}
-	if _, ok := _c.mutation.ReminderRound(); !ok {
-		return &ValidationError{Name: "reminder_round", err: errors.New(`ent: missing required field "User.reminder_round"`)}
-	}
-	if v, ok := _c.mutation.ReminderRound(); ok {
-		if err := user.ReminderRoundValidator(v); err != nil {
-			return &ValidationError{Name: "reminder_round", err: fmt.Errorf(`ent: validator failed for field "User.reminder_round": %w`, err)}
-		}
 	}
 	if len(_c.mutation.OrganizationIDs()) == 0 {
 		return &ValidationError{Name: "organization", err: errors.New(`ent: missing required edge "User.organization"`)}
@@ -763,14 +723,6 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.ScimInvitePending(); ok {
 		_spec.SetField(user.FieldScimInvitePending, field.TypeBool, value)
 		_node.ScimInvitePending = value
-	}
-	if value, ok := _c.mutation.ReminderRound(); ok {
-		_spec.SetField(user.FieldReminderRound, field.TypeInt, value)
-		_node.ReminderRound = value
-	}
-	if value, ok := _c.mutation.RoundAnchorAt(); ok {
-		_spec.SetField(user.FieldRoundAnchorAt, field.TypeTime, value)
-		_node.RoundAnchorAt = &value
 	}
 	if nodes := _c.mutation.OrganizationIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -1286,42 +1238,6 @@ func (u *UserUpsert) UpdateScimInvitePending() *UserUpsert {
 	return u
 }
 
-// SetReminderRound sets the "reminder_round" field.
-func (u *UserUpsert) SetReminderRound(v int) *UserUpsert {
-	u.Set(user.FieldReminderRound, v)
-	return u
-}
-
-// UpdateReminderRound sets the "reminder_round" field to the value that was provided on create.
-func (u *UserUpsert) UpdateReminderRound() *UserUpsert {
-	u.SetExcluded(user.FieldReminderRound)
-	return u
-}
-
-// AddReminderRound adds v to the "reminder_round" field.
-func (u *UserUpsert) AddReminderRound(v int) *UserUpsert {
-	u.Add(user.FieldReminderRound, v)
-	return u
-}
-
-// SetRoundAnchorAt sets the "round_anchor_at" field.
-func (u *UserUpsert) SetRoundAnchorAt(v time.Time) *UserUpsert {
-	u.Set(user.FieldRoundAnchorAt, v)
-	return u
-}
-
-// UpdateRoundAnchorAt sets the "round_anchor_at" field to the value that was provided on create.
-func (u *UserUpsert) UpdateRoundAnchorAt() *UserUpsert {
-	u.SetExcluded(user.FieldRoundAnchorAt)
-	return u
-}
-
-// ClearRoundAnchorAt clears the value of the "round_anchor_at" field.
-func (u *UserUpsert) ClearRoundAnchorAt() *UserUpsert {
-	u.SetNull(user.FieldRoundAnchorAt)
-	return u
-}
-
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -1829,48 +1745,6 @@ func (u *UserUpsertOne) SetScimInvitePending(v bool) *UserUpsertOne {
 func (u *UserUpsertOne) UpdateScimInvitePending() *UserUpsertOne {
 	return u.Update(func(s *UserUpsert) {
 		s.UpdateScimInvitePending()
-	})
-}
-
-// SetReminderRound sets the "reminder_round" field.
-func (u *UserUpsertOne) SetReminderRound(v int) *UserUpsertOne {
-	return u.Update(func(s *UserUpsert) {
-		s.SetReminderRound(v)
-	})
-}
-
-// AddReminderRound adds v to the "reminder_round" field.
-func (u *UserUpsertOne) AddReminderRound(v int) *UserUpsertOne {
-	return u.Update(func(s *UserUpsert) {
-		s.AddReminderRound(v)
-	})
-}
-
-// UpdateReminderRound sets the "reminder_round" field to the value that was provided on create.
-func (u *UserUpsertOne) UpdateReminderRound() *UserUpsertOne {
-	return u.Update(func(s *UserUpsert) {
-		s.UpdateReminderRound()
-	})
-}
-
-// SetRoundAnchorAt sets the "round_anchor_at" field.
-func (u *UserUpsertOne) SetRoundAnchorAt(v time.Time) *UserUpsertOne {
-	return u.Update(func(s *UserUpsert) {
-		s.SetRoundAnchorAt(v)
-	})
-}
-
-// UpdateRoundAnchorAt sets the "round_anchor_at" field to the value that was provided on create.
-func (u *UserUpsertOne) UpdateRoundAnchorAt() *UserUpsertOne {
-	return u.Update(func(s *UserUpsert) {
-		s.UpdateRoundAnchorAt()
-	})
-}
-
-// ClearRoundAnchorAt clears the value of the "round_anchor_at" field.
-func (u *UserUpsertOne) ClearRoundAnchorAt() *UserUpsertOne {
-	return u.Update(func(s *UserUpsert) {
-		s.ClearRoundAnchorAt()
 	})
 }
 
@@ -2547,48 +2421,6 @@ func (u *UserUpsertBulk) SetScimInvitePending(v bool) *UserUpsertBulk {
 func (u *UserUpsertBulk) UpdateScimInvitePending() *UserUpsertBulk {
 	return u.Update(func(s *UserUpsert) {
 		s.UpdateScimInvitePending()
-	})
-}
-
-// SetReminderRound sets the "reminder_round" field.
-func (u *UserUpsertBulk) SetReminderRound(v int) *UserUpsertBulk {
-	return u.Update(func(s *UserUpsert) {
-		s.SetReminderRound(v)
-	})
-}
-
-// AddReminderRound adds v to the "reminder_round" field.
-func (u *UserUpsertBulk) AddReminderRound(v int) *UserUpsertBulk {
-	return u.Update(func(s *UserUpsert) {
-		s.AddReminderRound(v)
-	})
-}
-
-// UpdateReminderRound sets the "reminder_round" field to the value that was provided on create.
-func (u *UserUpsertBulk) UpdateReminderRound() *UserUpsertBulk {
-	return u.Update(func(s *UserUpsert) {
-		s.UpdateReminderRound()
-	})
-}
-
-// SetRoundAnchorAt sets the "round_anchor_at" field.
-func (u *UserUpsertBulk) SetRoundAnchorAt(v time.Time) *UserUpsertBulk {
-	return u.Update(func(s *UserUpsert) {
-		s.SetRoundAnchorAt(v)
-	})
-}
-
-// UpdateRoundAnchorAt sets the "round_anchor_at" field to the value that was provided on create.
-func (u *UserUpsertBulk) UpdateRoundAnchorAt() *UserUpsertBulk {
-	return u.Update(func(s *UserUpsert) {
-		s.UpdateRoundAnchorAt()
-	})
-}
-
-// ClearRoundAnchorAt clears the value of the "round_anchor_at" field.
-func (u *UserUpsertBulk) ClearRoundAnchorAt() *UserUpsertBulk {
-	return u.Update(func(s *UserUpsert) {
-		s.ClearRoundAnchorAt()
 	})
 }
 

@@ -471,47 +471,6 @@ func (_u *UserUpdate) SetNillableScimInvitePending(v *bool) *UserUpdate {
 	return _u
 }
 
-// SetReminderRound sets the "reminder_round" field.
-func (_u *UserUpdate) SetReminderRound(v int) *UserUpdate {
-	_u.mutation.ResetReminderRound()
-	_u.mutation.SetReminderRound(v)
-	return _u
-}
-
-// SetNillableReminderRound sets the "reminder_round" field if the given value is not nil.
-func (_u *UserUpdate) SetNillableReminderRound(v *int) *UserUpdate {
-	if v != nil {
-		_u.SetReminderRound(*v)
-	}
-	return _u
-}
-
-// AddReminderRound adds value to the "reminder_round" field.
-func (_u *UserUpdate) AddReminderRound(v int) *UserUpdate {
-	_u.mutation.AddReminderRound(v)
-	return _u
-}
-
-// SetRoundAnchorAt sets the "round_anchor_at" field.
-func (_u *UserUpdate) SetRoundAnchorAt(v time.Time) *UserUpdate {
-	_u.mutation.SetRoundAnchorAt(v)
-	return _u
-}
-
-// SetNillableRoundAnchorAt sets the "round_anchor_at" field if the given value is not nil.
-func (_u *UserUpdate) SetNillableRoundAnchorAt(v *time.Time) *UserUpdate {
-	if v != nil {
-		_u.SetRoundAnchorAt(*v)
-	}
-	return _u
-}
-
-// ClearRoundAnchorAt clears the value of the "round_anchor_at" field.
-func (_u *UserUpdate) ClearRoundAnchorAt() *UserUpdate {
-	_u.mutation.ClearRoundAnchorAt()
-	return _u
-}
-
 // SetRole sets the "role" edge to the Role entity.
 func (_u *UserUpdate) SetRole(v *Role) *UserUpdate {
 	return _u.SetRoleID(v.ID)
@@ -714,11 +673,6 @@ func (_u *UserUpdate) check() error {
 			return &ValidationError{Name: "scim_display_name", err: fmt.Errorf(`ent: validator failed for field "User.scim_display_name": %w`, err)}
 		}
 	}
-	if v, ok := _u.mutation.ReminderRound(); ok {
-		if err := user.ReminderRoundValidator(v); err != nil {
-			return &ValidationError{Name: "reminder_round", err: fmt.Errorf(`ent: validator failed for field "User.reminder_round": %w`, err)}
-		}
-	}
 	if _u.mutation.OrganizationCleared() && len(_u.mutation.OrganizationIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "User.organization"`)
 	}
@@ -870,18 +824,6 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.ScimInvitePending(); ok {
 		_spec.SetField(user.FieldScimInvitePending, field.TypeBool, value)
-	}
-	if value, ok := _u.mutation.ReminderRound(); ok {
-		_spec.SetField(user.FieldReminderRound, field.TypeInt, value)
-	}
-	if value, ok := _u.mutation.AddedReminderRound(); ok {
-		_spec.AddField(user.FieldReminderRound, field.TypeInt, value)
-	}
-	if value, ok := _u.mutation.RoundAnchorAt(); ok {
-		_spec.SetField(user.FieldRoundAnchorAt, field.TypeTime, value)
-	}
-	if _u.mutation.RoundAnchorAtCleared() {
-		_spec.ClearField(user.FieldRoundAnchorAt, field.TypeTime)
 	}
 	if _u.mutation.RoleCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -1461,47 +1403,6 @@ func (_u *UserUpdateOne) SetNillableScimInvitePending(v *bool) *UserUpdateOne {
 	return _u
 }
 
-// SetReminderRound sets the "reminder_round" field.
-func (_u *UserUpdateOne) SetReminderRound(v int) *UserUpdateOne {
-	_u.mutation.ResetReminderRound()
-	_u.mutation.SetReminderRound(v)
-	return _u
-}
-
-// SetNillableReminderRound sets the "reminder_round" field if the given value is not nil.
-func (_u *UserUpdateOne) SetNillableReminderRound(v *int) *UserUpdateOne {
-	if v != nil {
-		_u.SetReminderRound(*v)
-	}
-	return _u
-}
-
-// AddReminderRound adds value to the "reminder_round" field.
-func (_u *UserUpdateOne) AddReminderRound(v int) *UserUpdateOne {
-	_u.mutation.AddReminderRound(v)
-	return _u
-}
-
-// SetRoundAnchorAt sets the "round_anchor_at" field.
-func (_u *UserUpdateOne) SetRoundAnchorAt(v time.Time) *UserUpdateOne {
-	_u.mutation.SetRoundAnchorAt(v)
-	return _u
-}
-
-// SetNillableRoundAnchorAt sets the "round_anchor_at" field if the given value is not nil.
-func (_u *UserUpdateOne) SetNillableRoundAnchorAt(v *time.Time) *UserUpdateOne {
-	if v != nil {
-		_u.SetRoundAnchorAt(*v)
-	}
-	return _u
-}
-
-// ClearRoundAnchorAt clears the value of the "round_anchor_at" field.
-func (_u *UserUpdateOne) ClearRoundAnchorAt() *UserUpdateOne {
-	_u.mutation.ClearRoundAnchorAt()
-	return _u
-}
-
 // SetRole sets the "role" edge to the Role entity.
 func (_u *UserUpdateOne) SetRole(v *Role) *UserUpdateOne {
 	return _u.SetRoleID(v.ID)
@@ -1717,11 +1618,6 @@ func (_u *UserUpdateOne) check() error {
 			return &ValidationError{Name: "scim_display_name", err: fmt.Errorf(`ent: validator failed for field "User.scim_display_name": %w`, err)}
 		}
 	}
-	if v, ok := _u.mutation.ReminderRound(); ok {
-		if err := user.ReminderRoundValidator(v); err != nil {
-			return &ValidationError{Name: "reminder_round", err: fmt.Errorf(`ent: validator failed for field "User.reminder_round": %w`, err)}
-		}
-	}
 	if _u.mutation.OrganizationCleared() && len(_u.mutation.OrganizationIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "User.organization"`)
 	}
@@ -1890,18 +1786,6 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 	}
 	if value, ok := _u.mutation.ScimInvitePending(); ok {
 		_spec.SetField(user.FieldScimInvitePending, field.TypeBool, value)
-	}
-	if value, ok := _u.mutation.ReminderRound(); ok {
-		_spec.SetField(user.FieldReminderRound, field.TypeInt, value)
-	}
-	if value, ok := _u.mutation.AddedReminderRound(); ok {
-		_spec.AddField(user.FieldReminderRound, field.TypeInt, value)
-	}
-	if value, ok := _u.mutation.RoundAnchorAt(); ok {
-		_spec.SetField(user.FieldRoundAnchorAt, field.TypeTime, value)
-	}
-	if _u.mutation.RoundAnchorAtCleared() {
-		_spec.ClearField(user.FieldRoundAnchorAt, field.TypeTime)
 	}
 	if _u.mutation.RoleCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -81,6 +81,18 @@ func (f EventFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.EventMutation", m)
 }
 
+// The FunnelDayFunc type is an adapter to allow the use of ordinary
+// function as FunnelDay mutator.
+type FunnelDayFunc func(context.Context, *ent.FunnelDayMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f FunnelDayFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.FunnelDayMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.FunnelDayMutation", m)
+}
+
 // The GroupFunc type is an adapter to allow the use of ordinary
 // function as Group mutator.
 type GroupFunc func(context.Context, *ent.GroupMutation) (ent.Value, error)
@@ -163,6 +175,18 @@ func (f ReminderRoundFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Valu
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ReminderRoundMutation", m)
+}
+
+// The ReminderScheduleFunc type is an adapter to allow the use of ordinary
+// function as ReminderSchedule mutator.
+type ReminderScheduleFunc func(context.Context, *ent.ReminderScheduleMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ReminderScheduleFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ReminderScheduleMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ReminderScheduleMutation", m)
 }
 
 // The RoleFunc type is an adapter to allow the use of ordinary

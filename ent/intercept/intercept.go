@@ -14,6 +14,7 @@ import (
 	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/emailtemplate"
 	"github.com/rollcall/rollcall/ent/event"
+	"github.com/rollcall/rollcall/ent/funnelday"
 	"github.com/rollcall/rollcall/ent/group"
 	"github.com/rollcall/rollcall/ent/invitation"
 	"github.com/rollcall/rollcall/ent/notification"
@@ -22,6 +23,7 @@ import (
 	"github.com/rollcall/rollcall/ent/persistedquery"
 	"github.com/rollcall/rollcall/ent/predicate"
 	"github.com/rollcall/rollcall/ent/reminderround"
+	"github.com/rollcall/rollcall/ent/reminderschedule"
 	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent/session"
 	"github.com/rollcall/rollcall/ent/throttle"
@@ -251,6 +253,33 @@ func (f TraverseEvent) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.EventQuery", q)
 }
 
+// The FunnelDayFunc type is an adapter to allow the use of ordinary function as a Querier.
+type FunnelDayFunc func(context.Context, *ent.FunnelDayQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f FunnelDayFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.FunnelDayQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.FunnelDayQuery", q)
+}
+
+// The TraverseFunnelDay type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseFunnelDay func(context.Context, *ent.FunnelDayQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseFunnelDay) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseFunnelDay) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.FunnelDayQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.FunnelDayQuery", q)
+}
+
 // The GroupFunc type is an adapter to allow the use of ordinary function as a Querier.
 type GroupFunc func(context.Context, *ent.GroupQuery) (ent.Value, error)
 
@@ -438,6 +467,33 @@ func (f TraverseReminderRound) Traverse(ctx context.Context, q ent.Query) error 
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.ReminderRoundQuery", q)
+}
+
+// The ReminderScheduleFunc type is an adapter to allow the use of ordinary function as a Querier.
+type ReminderScheduleFunc func(context.Context, *ent.ReminderScheduleQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f ReminderScheduleFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.ReminderScheduleQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.ReminderScheduleQuery", q)
+}
+
+// The TraverseReminderSchedule type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseReminderSchedule func(context.Context, *ent.ReminderScheduleQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseReminderSchedule) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseReminderSchedule) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ReminderScheduleQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.ReminderScheduleQuery", q)
 }
 
 // The RoleFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -698,6 +754,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.EmailTemplateQuery, predicate.EmailTemplate, emailtemplate.OrderOption]{typ: ent.TypeEmailTemplate, tq: q}, nil
 	case *ent.EventQuery:
 		return &query[*ent.EventQuery, predicate.Event, event.OrderOption]{typ: ent.TypeEvent, tq: q}, nil
+	case *ent.FunnelDayQuery:
+		return &query[*ent.FunnelDayQuery, predicate.FunnelDay, funnelday.OrderOption]{typ: ent.TypeFunnelDay, tq: q}, nil
 	case *ent.GroupQuery:
 		return &query[*ent.GroupQuery, predicate.Group, group.OrderOption]{typ: ent.TypeGroup, tq: q}, nil
 	case *ent.InvitationQuery:
@@ -712,6 +770,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.PersistedQueryQuery, predicate.PersistedQuery, persistedquery.OrderOption]{typ: ent.TypePersistedQuery, tq: q}, nil
 	case *ent.ReminderRoundQuery:
 		return &query[*ent.ReminderRoundQuery, predicate.ReminderRound, reminderround.OrderOption]{typ: ent.TypeReminderRound, tq: q}, nil
+	case *ent.ReminderScheduleQuery:
+		return &query[*ent.ReminderScheduleQuery, predicate.ReminderSchedule, reminderschedule.OrderOption]{typ: ent.TypeReminderSchedule, tq: q}, nil
 	case *ent.RoleQuery:
 		return &query[*ent.RoleQuery, predicate.Role, role.OrderOption]{typ: ent.TypeRole, tq: q}, nil
 	case *ent.SessionQuery:

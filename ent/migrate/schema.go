@@ -371,6 +371,38 @@ var (
 			},
 		},
 	}
+	// FunnelDaysColumns holds the columns for the "funnel_days" table.
+	FunnelDaysColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "day", Type: field.TypeTime},
+		{Name: "invited", Type: field.TypeInt},
+		{Name: "delivered", Type: field.TypeInt},
+		{Name: "bounced", Type: field.TypeInt},
+		{Name: "accepted", Type: field.TypeInt},
+		{Name: "expired", Type: field.TypeInt},
+		{Name: "organization_id", Type: field.TypeInt},
+	}
+	// FunnelDaysTable holds the schema information for the "funnel_days" table.
+	FunnelDaysTable = &schema.Table{
+		Name:       "funnel_days",
+		Columns:    FunnelDaysColumns,
+		PrimaryKey: []*schema.Column{FunnelDaysColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "funnel_days_organizations_organization",
+				Columns:    []*schema.Column{FunnelDaysColumns[7]},
+				RefColumns: []*schema.Column{OrganizationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "funnelday_organization_id_day",
+				Unique:  true,
+				Columns: []*schema.Column{FunnelDaysColumns[7], FunnelDaysColumns[1]},
+			},
+		},
+	}
 	// GroupsColumns holds the columns for the "groups" table.
 	GroupsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -471,11 +503,11 @@ var (
 				},
 			},
 			{
-				Name:    "invitation_organization_id_expires_at_kind",
+				Name:    "invitation_organization_id_expires_at_revoked_at",
 				Unique:  false,
-				Columns: []*schema.Column{InvitationsColumns[10], InvitationsColumns[5], InvitationsColumns[4]},
+				Columns: []*schema.Column{InvitationsColumns[10], InvitationsColumns[5], InvitationsColumns[7]},
 				Annotation: &entsql.IndexAnnotation{
-					Where: "used_at IS NULL AND revoked_at IS NULL",
+					Where: "used_at IS NULL AND kind = 'INVITATION'",
 				},
 			},
 		},
@@ -628,6 +660,34 @@ var (
 			},
 		},
 	}
+	// ReminderSchedulesColumns holds the columns for the "reminder_schedules" table.
+	ReminderSchedulesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "round", Type: field.TypeInt},
+		{Name: "anchor_at", Type: field.TypeTime},
+		{Name: "organization_id", Type: field.TypeInt},
+	}
+	// ReminderSchedulesTable holds the schema information for the "reminder_schedules" table.
+	ReminderSchedulesTable = &schema.Table{
+		Name:       "reminder_schedules",
+		Columns:    ReminderSchedulesColumns,
+		PrimaryKey: []*schema.Column{ReminderSchedulesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "reminder_schedules_organizations_organization",
+				Columns:    []*schema.Column{ReminderSchedulesColumns[3]},
+				RefColumns: []*schema.Column{OrganizationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "reminderschedule_organization_id_round_anchor_at",
+				Unique:  false,
+				Columns: []*schema.Column{ReminderSchedulesColumns[3], ReminderSchedulesColumns[1], ReminderSchedulesColumns[2]},
+			},
+		},
+	}
 	// RolesColumns holds the columns for the "roles" table.
 	RolesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -751,8 +811,6 @@ var (
 		{Name: "scim_display_name", Type: field.TypeString, Nullable: true, Size: 320},
 		{Name: "scim_linked", Type: field.TypeBool, Default: false},
 		{Name: "scim_invite_pending", Type: field.TypeBool, Default: false},
-		{Name: "reminder_round", Type: field.TypeInt, Default: 0},
-		{Name: "round_anchor_at", Type: field.TypeTime, Nullable: true},
 		{Name: "organization_id", Type: field.TypeInt},
 		{Name: "role_id", Type: field.TypeInt},
 	}
@@ -764,13 +822,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "users_organizations_organization",
-				Columns:    []*schema.Column{UsersColumns[28]},
+				Columns:    []*schema.Column{UsersColumns[26]},
 				RefColumns: []*schema.Column{OrganizationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "users_roles_role",
-				Columns:    []*schema.Column{UsersColumns[29]},
+				Columns:    []*schema.Column{UsersColumns[27]},
 				RefColumns: []*schema.Column{RolesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -779,12 +837,12 @@ var (
 			{
 				Name:    "user_organization_id_email_normalized",
 				Unique:  true,
-				Columns: []*schema.Column{UsersColumns[28], UsersColumns[4]},
+				Columns: []*schema.Column{UsersColumns[26], UsersColumns[4]},
 			},
 			{
 				Name:    "user_organization_id_username_normalized",
 				Unique:  true,
-				Columns: []*schema.Column{UsersColumns[28], UsersColumns[6]},
+				Columns: []*schema.Column{UsersColumns[26], UsersColumns[6]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "username_normalized IS NOT NULL",
 				},
@@ -792,37 +850,37 @@ var (
 			{
 				Name:    "user_organization_id_status_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[28], UsersColumns[10], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[26], UsersColumns[10], UsersColumns[0]},
 			},
 			{
 				Name:    "user_organization_id_role_id_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[28], UsersColumns[29], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[26], UsersColumns[27], UsersColumns[0]},
 			},
 			{
 				Name:    "user_stats_status_role",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[28], UsersColumns[10], UsersColumns[29]},
+				Columns: []*schema.Column{UsersColumns[26], UsersColumns[10], UsersColumns[27]},
 			},
 			{
 				Name:    "user_organization_id_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[28], UsersColumns[1], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[26], UsersColumns[1], UsersColumns[0]},
 			},
 			{
 				Name:    "user_organization_id_invited_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[28], UsersColumns[14], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[26], UsersColumns[14], UsersColumns[0]},
 			},
 			{
 				Name:    "user_organization_id_last_login_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[28], UsersColumns[18], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[26], UsersColumns[18], UsersColumns[0]},
 			},
 			{
 				Name:    "user_organization_id_last_email_status_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[28], UsersColumns[19], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[26], UsersColumns[19], UsersColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "last_email_status IS NOT NULL",
 				},
@@ -830,7 +888,7 @@ var (
 			{
 				Name:    "user_organization_id_invite_expires_at",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[28], UsersColumns[15]},
+				Columns: []*schema.Column{UsersColumns[26], UsersColumns[15]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "status = 'INVITED'",
 				},
@@ -838,7 +896,7 @@ var (
 			{
 				Name:    "user_organization_id_scim_user_name_normalized",
 				Unique:  true,
-				Columns: []*schema.Column{UsersColumns[28], UsersColumns[21]},
+				Columns: []*schema.Column{UsersColumns[26], UsersColumns[21]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "scim_user_name_normalized IS NOT NULL",
 				},
@@ -846,7 +904,7 @@ var (
 			{
 				Name:    "user_organization_id_scim_external_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[28], UsersColumns[22]},
+				Columns: []*schema.Column{UsersColumns[26], UsersColumns[22]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "scim_external_id IS NOT NULL",
 				},
@@ -854,17 +912,9 @@ var (
 			{
 				Name:    "user_organization_id_scim_invite_pending",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[28], UsersColumns[25]},
+				Columns: []*schema.Column{UsersColumns[26], UsersColumns[25]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "scim_invite_pending",
-				},
-			},
-			{
-				Name:    "user_reminder_due",
-				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[28], UsersColumns[26], UsersColumns[27]},
-				Annotation: &entsql.IndexAnnotation{
-					Where: "status = 'INVITED'",
 				},
 			},
 		},
@@ -1123,6 +1173,7 @@ var (
 		DeliveriesTable,
 		EmailTemplatesTable,
 		EventsTable,
+		FunnelDaysTable,
 		GroupsTable,
 		InvitationsTable,
 		NotificationsTable,
@@ -1130,6 +1181,7 @@ var (
 		PasswordResetRequestsTable,
 		PersistedQueriesTable,
 		ReminderRoundsTable,
+		ReminderSchedulesTable,
 		RolesTable,
 		SessionsTable,
 		ThrottlesTable,
@@ -1173,6 +1225,10 @@ func init() {
 	EventsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(60129542144),
 	}
+	FunnelDaysTable.ForeignKeys[0].RefTable = OrganizationsTable
+	FunnelDaysTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(98784247808),
+	}
 	GroupsTable.ForeignKeys[0].RefTable = OrganizationsTable
 	GroupsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(81604378624),
@@ -1201,6 +1257,10 @@ func init() {
 	ReminderRoundsTable.ForeignKeys[0].RefTable = OrganizationsTable
 	ReminderRoundsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(85899345920),
+	}
+	ReminderSchedulesTable.ForeignKeys[0].RefTable = OrganizationsTable
+	ReminderSchedulesTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(94489280512),
 	}
 	RolesTable.ForeignKeys[0].RefTable = OrganizationsTable
 	RolesTable.Annotation = &entsql.Annotation{

@@ -24,6 +24,9 @@ type EmailTemplate func(*sql.Selector)
 // Event is the predicate function for event builders.
 type Event func(*sql.Selector)
 
+// FunnelDay is the predicate function for funnelday builders.
+type FunnelDay func(*sql.Selector)
+
 // Group is the predicate function for group builders.
 type Group func(*sql.Selector)
 
@@ -44,6 +47,9 @@ type PersistedQuery func(*sql.Selector)
 
 // ReminderRound is the predicate function for reminderround builders.
 type ReminderRound func(*sql.Selector)
+
+// ReminderSchedule is the predicate function for reminderschedule builders.
+type ReminderSchedule func(*sql.Selector)
 
 // Role is the predicate function for role builders.
 type Role func(*sql.Selector)

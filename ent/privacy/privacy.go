@@ -255,6 +255,30 @@ func (f EventMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation)
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.EventMutation", m)
 }
 
+// The FunnelDayQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type FunnelDayQueryRuleFunc func(context.Context, *ent.FunnelDayQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f FunnelDayQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.FunnelDayQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.FunnelDayQuery", q)
+}
+
+// The FunnelDayMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type FunnelDayMutationRuleFunc func(context.Context, *ent.FunnelDayMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f FunnelDayMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.FunnelDayMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.FunnelDayMutation", m)
+}
+
 // The GroupQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type GroupQueryRuleFunc func(context.Context, *ent.GroupQuery) error
@@ -421,6 +445,30 @@ func (f ReminderRoundMutationRuleFunc) EvalMutation(ctx context.Context, m ent.M
 		return f(ctx, m)
 	}
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.ReminderRoundMutation", m)
+}
+
+// The ReminderScheduleQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type ReminderScheduleQueryRuleFunc func(context.Context, *ent.ReminderScheduleQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f ReminderScheduleQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ReminderScheduleQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.ReminderScheduleQuery", q)
+}
+
+// The ReminderScheduleMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type ReminderScheduleMutationRuleFunc func(context.Context, *ent.ReminderScheduleMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f ReminderScheduleMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.ReminderScheduleMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.ReminderScheduleMutation", m)
 }
 
 // The RoleQueryRuleFunc type is an adapter to allow the use of ordinary
@@ -686,6 +734,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.EventQuery:
 		return q.Filter(), nil
+	case *ent.FunnelDayQuery:
+		return q.Filter(), nil
 	case *ent.GroupQuery:
 		return q.Filter(), nil
 	case *ent.InvitationQuery:
@@ -699,6 +749,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 	case *ent.PersistedQueryQuery:
 		return q.Filter(), nil
 	case *ent.ReminderRoundQuery:
+		return q.Filter(), nil
+	case *ent.ReminderScheduleQuery:
 		return q.Filter(), nil
 	case *ent.RoleQuery:
 		return q.Filter(), nil
@@ -737,6 +789,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 		return m.Filter(), nil
 	case *ent.EventMutation:
 		return m.Filter(), nil
+	case *ent.FunnelDayMutation:
+		return m.Filter(), nil
 	case *ent.GroupMutation:
 		return m.Filter(), nil
 	case *ent.InvitationMutation:
@@ -750,6 +804,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.PersistedQueryMutation:
 		return m.Filter(), nil
 	case *ent.ReminderRoundMutation:
+		return m.Filter(), nil
+	case *ent.ReminderScheduleMutation:
 		return m.Filter(), nil
 	case *ent.RoleMutation:
 		return m.Filter(), nil

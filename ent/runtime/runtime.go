@@ -12,6 +12,7 @@ import (
 	"github.com/rollcall/rollcall/ent/delivery"
 	"github.com/rollcall/rollcall/ent/emailtemplate"
 	"github.com/rollcall/rollcall/ent/event"
+	"github.com/rollcall/rollcall/ent/funnelday"
 	"github.com/rollcall/rollcall/ent/group"
 	"github.com/rollcall/rollcall/ent/invitation"
 	"github.com/rollcall/rollcall/ent/notification"
@@ -19,6 +20,7 @@ import (
 	"github.com/rollcall/rollcall/ent/passwordresetrequest"
 	"github.com/rollcall/rollcall/ent/persistedquery"
 	"github.com/rollcall/rollcall/ent/reminderround"
+	"github.com/rollcall/rollcall/ent/reminderschedule"
 	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent/schema"
 	"github.com/rollcall/rollcall/ent/session"
@@ -322,6 +324,38 @@ func init() {
 			return nil
 		}
 	}()
+	funneldayMixin := schema.FunnelDay{}.Mixin()
+	funnelday.Policy = privacy.NewPolicies(funneldayMixin[0], schema.FunnelDay{})
+	funnelday.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := funnelday.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	funneldayFields := schema.FunnelDay{}.Fields()
+	_ = funneldayFields
+	// funneldayDescInvited is the schema descriptor for invited field.
+	funneldayDescInvited := funneldayFields[1].Descriptor()
+	// funnelday.InvitedValidator is a validator for the "invited" field. It is called by the builders before save.
+	funnelday.InvitedValidator = funneldayDescInvited.Validators[0].(func(int) error)
+	// funneldayDescDelivered is the schema descriptor for delivered field.
+	funneldayDescDelivered := funneldayFields[2].Descriptor()
+	// funnelday.DeliveredValidator is a validator for the "delivered" field. It is called by the builders before save.
+	funnelday.DeliveredValidator = funneldayDescDelivered.Validators[0].(func(int) error)
+	// funneldayDescBounced is the schema descriptor for bounced field.
+	funneldayDescBounced := funneldayFields[3].Descriptor()
+	// funnelday.BouncedValidator is a validator for the "bounced" field. It is called by the builders before save.
+	funnelday.BouncedValidator = funneldayDescBounced.Validators[0].(func(int) error)
+	// funneldayDescAccepted is the schema descriptor for accepted field.
+	funneldayDescAccepted := funneldayFields[4].Descriptor()
+	// funnelday.AcceptedValidator is a validator for the "accepted" field. It is called by the builders before save.
+	funnelday.AcceptedValidator = funneldayDescAccepted.Validators[0].(func(int) error)
+	// funneldayDescExpired is the schema descriptor for expired field.
+	funneldayDescExpired := funneldayFields[5].Descriptor()
+	// funnelday.ExpiredValidator is a validator for the "expired" field. It is called by the builders before save.
+	funnelday.ExpiredValidator = funneldayDescExpired.Validators[0].(func(int) error)
 	groupMixin := schema.Group{}.Mixin()
 	group.Policy = privacy.NewPolicies(groupMixin[1], schema.Group{})
 	group.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -632,6 +666,22 @@ func init() {
 	reminderroundDescRound := reminderroundFields[2].Descriptor()
 	// reminderround.RoundValidator is a validator for the "round" field. It is called by the builders before save.
 	reminderround.RoundValidator = reminderroundDescRound.Validators[0].(func(int) error)
+	reminderscheduleMixin := schema.ReminderSchedule{}.Mixin()
+	reminderschedule.Policy = privacy.NewPolicies(reminderscheduleMixin[0], schema.ReminderSchedule{})
+	reminderschedule.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := reminderschedule.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	reminderscheduleFields := schema.ReminderSchedule{}.Fields()
+	_ = reminderscheduleFields
+	// reminderscheduleDescRound is the schema descriptor for round field.
+	reminderscheduleDescRound := reminderscheduleFields[1].Descriptor()
+	// reminderschedule.RoundValidator is a validator for the "round" field. It is called by the builders before save.
+	reminderschedule.RoundValidator = reminderscheduleDescRound.Validators[0].(func(int) error)
 	roleMixin := schema.Role{}.Mixin()
 	role.Policy = privacy.NewPolicies(roleMixin[1], schema.Role{})
 	role.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -843,12 +893,6 @@ func init() {
 	userDescScimInvitePending := userFields[23].Descriptor()
 	// user.DefaultScimInvitePending holds the default value on creation for the scim_invite_pending field.
 	user.DefaultScimInvitePending = userDescScimInvitePending.Default.(bool)
-	// userDescReminderRound is the schema descriptor for reminder_round field.
-	userDescReminderRound := userFields[24].Descriptor()
-	// user.DefaultReminderRound holds the default value on creation for the reminder_round field.
-	user.DefaultReminderRound = userDescReminderRound.Default.(int)
-	// user.ReminderRoundValidator is a validator for the "reminder_round" field. It is called by the builders before save.
-	user.ReminderRoundValidator = userDescReminderRound.Validators[0].(func(int) error)
 	userimportMixin := schema.UserImport{}.Mixin()
 	userimport.Policy = privacy.NewPolicies(userimportMixin[1], schema.UserImport{})
 	userimport.Hooks[0] = func(next ent.Mutator) ent.Mutator {

@@ -51,7 +51,8 @@ func (Invitation) Indexes() []ent.Index {
 		// The funnel's accepted and expired.
 		// (kind is in them so the funnel reads the index alone.)
 		index.Fields("organization_id", "used_at", "kind").Annotations(entsql.IndexWhere("used_at IS NOT NULL")),
-		index.Fields("organization_id", "expires_at", "kind").Annotations(entsql.IndexWhere("used_at IS NULL AND revoked_at IS NULL")),
+		// (An expiry is a link's end unused and not revoked before it.)
+		index.Fields("organization_id", "expires_at", "revoked_at").Annotations(entsql.IndexWhere("used_at IS NULL AND kind = 'INVITATION'")),
 	}
 }
 

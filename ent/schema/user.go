@@ -74,16 +74,6 @@ func (User) Fields() []ent.Field {
 		// SCIM people, and not yet in a bulk send.
 		field.Bool("scim_invite_pending").Default(false).
 			Annotations(entgql.Skip(entgql.SkipAll)),
-		// reminder_round counts the reminder rounds sent since the last
-		// invitation a person (or an import, or a key) sent; the reminder
-		// scheduler moves it (internal/reminder), an invitation resets it.
-		field.Int("reminder_round").Default(0).NonNegative().
-			Annotations(entgql.Skip(entgql.SkipAll)),
-		// round_anchor_at is when the previous email of the rounds left
-		// (the invitation for round 1, round i's reminder for round i+1):
-		// the next round is due afterHours[reminder_round] after it.
-		field.Time("round_anchor_at").Optional().Nillable().
-			Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 
@@ -124,10 +114,6 @@ func (User) Indexes() []ent.Index {
 			Annotations(entsql.IndexWhere("scim_external_id IS NOT NULL")),
 		index.Fields("organization_id", "scim_invite_pending").
 			Annotations(entsql.IndexWhere("scim_invite_pending")),
-		// The reminder scheduler finds who is due for round i+1 in an
-		// organisation as one range of this index.
-		index.Fields("organization_id", "reminder_round", "round_anchor_at").StorageKey("user_reminder_due").
-			Annotations(entsql.IndexWhere("status = 'INVITED'")),
 	}
 }
 

@@ -74,10 +74,6 @@ const (
 	FieldScimLinked = "scim_linked"
 	// FieldScimInvitePending holds the string denoting the scim_invite_pending field in the database.
 	FieldScimInvitePending = "scim_invite_pending"
-	// FieldReminderRound holds the string denoting the reminder_round field in the database.
-	FieldReminderRound = "reminder_round"
-	// FieldRoundAnchorAt holds the string denoting the round_anchor_at field in the database.
-	FieldRoundAnchorAt = "round_anchor_at"
 	// EdgeOrganization holds the string denoting the organization edge name in mutations.
 	EdgeOrganization = "organization"
 	// EdgeRole holds the string denoting the role edge name in mutations.
@@ -144,8 +140,6 @@ var Columns = []string{
 	FieldScimDisplayName,
 	FieldScimLinked,
 	FieldScimInvitePending,
-	FieldReminderRound,
-	FieldRoundAnchorAt,
 }
 
 var (
@@ -215,10 +209,6 @@ var (
 	DefaultScimLinked bool
 	// DefaultScimInvitePending holds the default value on creation for the "scim_invite_pending" field.
 	DefaultScimInvitePending bool
-	// DefaultReminderRound holds the default value on creation for the "reminder_round" field.
-	DefaultReminderRound int
-	// ReminderRoundValidator is a validator for the "reminder_round" field. It is called by the builders before save.
-	ReminderRoundValidator func(int) error
 )
 
 // Status defines the type for the "status" enum field.
@@ -395,16 +385,6 @@ func ByScimLinked(opts ...sql.OrderTermOption) OrderOption {
 // ByScimInvitePending orders the results by the scim_invite_pending field.
 func ByScimInvitePending(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldScimInvitePending, opts...).ToFunc()
-}
-
-// ByReminderRound orders the results by the reminder_round field.
-func ByReminderRound(opts ...sql.OrderTermOption) OrderOption {
-	return sql.OrderByField(FieldReminderRound, opts...).ToFunc()
-}
-
-// ByRoundAnchorAt orders the results by the round_anchor_at field.
-func ByRoundAnchorAt(opts ...sql.OrderTermOption) OrderOption {
-	return sql.OrderByField(FieldRoundAnchorAt, opts...).ToFunc()
 }
 
 // ByOrganizationField orders the results by organization field.

@@ -176,16 +176,6 @@ func ScimInvitePending(v bool) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldScimInvitePending, v))
 }
 
-// ReminderRound applies equality check predicate on the "reminder_round" field. It's identical to ReminderRoundEQ.
-func ReminderRound(v int) predicate.User {
-	return predicate.User(sql.FieldEQ(FieldReminderRound, v))
-}
-
-// RoundAnchorAt applies equality check predicate on the "round_anchor_at" field. It's identical to RoundAnchorAtEQ.
-func RoundAnchorAt(v time.Time) predicate.User {
-	return predicate.User(sql.FieldEQ(FieldRoundAnchorAt, v))
-}
-
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldCreatedAt, v))
@@ -1514,96 +1504,6 @@ func ScimInvitePendingEQ(v bool) predicate.User {
 // ScimInvitePendingNEQ applies the NEQ predicate on the "scim_invite_pending" field.
 func ScimInvitePendingNEQ(v bool) predicate.User {
 	return predicate.User(sql.FieldNEQ(FieldScimInvitePending, v))
-}
-
-// ReminderRoundEQ applies the EQ predicate on the "reminder_round" field.
-func ReminderRoundEQ(v int) predicate.User {
-	return predicate.User(sql.FieldEQ(FieldReminderRound, v))
-}
-
-// ReminderRoundNEQ applies the NEQ predicate on the "reminder_round" field.
-func ReminderRoundNEQ(v int) predicate.User {
-	return predicate.User(sql.FieldNEQ(FieldReminderRound, v))
-}
-
-// ReminderRoundIn applies the In predicate on the "reminder_round" field.
-func ReminderRoundIn(vs ...int) predicate.User {
-	return predicate.User(sql.FieldIn(FieldReminderRound, vs...))
-}
-
-// ReminderRoundNotIn applies the NotIn predicate on the "reminder_round" field.
-func ReminderRoundNotIn(vs ...int) predicate.User {
-	return predicate.User(sql.FieldNotIn(FieldReminderRound, vs...))
-}
-
-// ReminderRoundGT applies the GT predicate on the "reminder_round" field.
-func ReminderRoundGT(v int) predicate.User {
-	return predicate.User(sql.FieldGT(FieldReminderRound, v))
-}
-
-// ReminderRoundGTE applies the GTE predicate on the "reminder_round" field.
-func ReminderRoundGTE(v int) predicate.User {
-	return predicate.User(sql.FieldGTE(FieldReminderRound, v))
-}
-
-// ReminderRoundLT applies the LT predicate on the "reminder_round" field.
-func ReminderRoundLT(v int) predicate.User {
-	return predicate.User(sql.FieldLT(FieldReminderRound, v))
-}
-
-// ReminderRoundLTE applies the LTE predicate on the "reminder_round" field.
-func ReminderRoundLTE(v int) predicate.User {
-	return predicate.User(sql.FieldLTE(FieldReminderRound, v))
-}
-
-// RoundAnchorAtEQ applies the EQ predicate on the "round_anchor_at" field.
-func RoundAnchorAtEQ(v time.Time) predicate.User {
-	return predicate.User(sql.FieldEQ(FieldRoundAnchorAt, v))
-}
-
-// RoundAnchorAtNEQ applies the NEQ predicate on the "round_anchor_at" field.
-func RoundAnchorAtNEQ(v time.Time) predicate.User {
-	return predicate.User(sql.FieldNEQ(FieldRoundAnchorAt, v))
-}
-
-// RoundAnchorAtIn applies the In predicate on the "round_anchor_at" field.
-func RoundAnchorAtIn(vs ...time.Time) predicate.User {
-	return predicate.User(sql.FieldIn(FieldRoundAnchorAt, vs...))
-}
-
-// RoundAnchorAtNotIn applies the NotIn predicate on the "round_anchor_at" field.
-func RoundAnchorAtNotIn(vs ...time.Time) predicate.User {
-	return predicate.User(sql.FieldNotIn(FieldRoundAnchorAt, vs...))
-}
-
-// RoundAnchorAtGT applies the GT predicate on the "round_anchor_at" field.
-func RoundAnchorAtGT(v time.Time) predicate.User {
-	return predicate.User(sql.FieldGT(FieldRoundAnchorAt, v))
-}
-
-// RoundAnchorAtGTE applies the GTE predicate on the "round_anchor_at" field.
-func RoundAnchorAtGTE(v time.Time) predicate.User {
-	return predicate.User(sql.FieldGTE(FieldRoundAnchorAt, v))
-}
-
-// RoundAnchorAtLT applies the LT predicate on the "round_anchor_at" field.
-func RoundAnchorAtLT(v time.Time) predicate.User {
-	return predicate.User(sql.FieldLT(FieldRoundAnchorAt, v))
-}
-
-// RoundAnchorAtLTE applies the LTE predicate on the "round_anchor_at" field.
-func RoundAnchorAtLTE(v time.Time) predicate.User {
-	return predicate.User(sql.FieldLTE(FieldRoundAnchorAt, v))
-}
-
-// RoundAnchorAtIsNil applies the IsNil predicate on the "round_anchor_at" field.
-func RoundAnchorAtIsNil() predicate.User {
-	return predicate.User(sql.FieldIsNull(FieldRoundAnchorAt))
-}
-
-// RoundAnchorAtNotNil applies the NotNil predicate on the "round_anchor_at" field.
-func RoundAnchorAtNotNil() predicate.User {
-	return predicate.User(sql.FieldNotNull(FieldRoundAnchorAt))
 }
 
 // HasOrganization applies the HasEdge predicate on the "organization" edge.

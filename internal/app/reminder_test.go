@@ -166,6 +166,9 @@ func TestReminderRounds(t *testing.T) {
 	pass(t, s)
 	want := map[string]int{"ada@example.com": 1, "bob@example.com": 1, "carol@example.com": 1}
 	require.Equal(t, want, reminders(t, s))
+	// Those reminded move on to round 1; the schedules of those no longer
+	// waiting are forgotten as they come due.
+	require.Equal(t, want, schedules(t, s))
 	mail := s.LastEmailTo(t, "ada@example.com")
 	require.Contains(t, mail.Subject, "Reminder")
 	require.NotEmpty(t, mail.Token())
@@ -191,6 +194,7 @@ func TestReminderRounds(t *testing.T) {
 	pass(t, s)
 	want = map[string]int{"ada@example.com": 2, "bob@example.com": 1, "carol@example.com": 2}
 	require.Equal(t, want, reminders(t, s))
+	require.Equal(t, map[string]int{"ada@example.com": 2, "carol@example.com": 2}, schedules(t, s), "bob accepted")
 	// Each reminder that left is an invitation.sent event of kind REMINDER.
 	evs, err := s.DB.Client.Event.Query().Where(entevent.Type("invitation.sent")).All(testkit.System())
 	require.NoError(t, err)
@@ -245,6 +249,21 @@ func TestReminderRounds(t *testing.T) {
 	pass(t, s)
 	require.Equal(t, 3, reminders(t, s)["carol@example.com"])
 	require.Equal(t, 2, reminders(t, s)["ada@example.com"])
+}
+
+// schedules returns the round each person with a reminder schedule is at,
+// by address.
+func schedules(t *testing.T, s *testkit.Server) map[string]int {
+	t.Helper()
+	rows, err := s.DB.Client.ReminderSchedule.Query().All(testkit.System())
+	require.NoError(t, err)
+	out := map[string]int{}
+	for _, r := range rows {
+		u, err := s.DB.Client.User.Get(testkit.System(), r.ID)
+		require.NoError(t, err)
+		out[u.Email] = r.Round
+	}
+	return out
 }
 
 // TestReminderReplicas: two replicas passing at once, and a replica

@@ -75,6 +75,11 @@ func BenchmarkStats1M(b *testing.B) {
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
+			// The funnel's first request counts the days that ended and
+			// keeps them; the others read them: reported apart.
+			if _, err := a.DB.SQL.ExecContext(ctx, `DELETE FROM funnel_days`); err != nil {
+				b.Fatal(err)
+			}
 			body, _ := json.Marshal(map[string]any{"query": c.query, "variables": c.vars})
 			durations := make([]time.Duration, 0, b.N)
 			for b.Loop() {
@@ -89,6 +94,7 @@ func BenchmarkStats1M(b *testing.B) {
 					b.Fatalf("%d %s", rec.Code, rec.Body.String())
 				}
 			}
+			b.ReportMetric(float64(durations[0].Microseconds())/1000, "ms-first")
 			reportMedian(b, durations)
 		})
 	}
@@ -140,11 +146,19 @@ func resetDue(b *testing.B, a *app.App, orgID int, now time.Time) {
 			b.Fatal(err)
 		}
 	}
-	_, err := a.DB.SQL.ExecContext(ctx, `UPDATE users SET reminder_round = 0, last_email_status = 'SENT',
-		round_anchor_at = CASE WHEN seq % 50 = 2 THEN $2::timestamptz ELSE $3::timestamptz END
+	// Everyone still waiting has an email on record, and a schedule at
+	// round 0: every 50th counted from 100 hours ago, the rest from an
+	// hour ago.
+	_, err := a.DB.SQL.ExecContext(ctx, `UPDATE users SET last_email_status = 'SENT'
+		WHERE organization_id = $1 AND status = 'INVITED' AND last_email_status IS DISTINCT FROM 'SENT'`, orgID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, err = a.DB.SQL.ExecContext(ctx, `INSERT INTO reminder_schedules (id, organization_id, round, anchor_at)
+		SELECT uid, $1, 0, CASE WHEN seq % 50 = 2 THEN $2::timestamptz ELSE $3::timestamptz END
 		FROM (SELECT id AS uid, row_number() OVER (ORDER BY id) AS seq FROM users WHERE organization_id = $1 AND status = 'INVITED') s
-		WHERE users.id = s.uid AND (users.reminder_round <> 0 OR users.last_email_status IS DISTINCT FROM 'SENT'
-			OR users.round_anchor_at IS DISTINCT FROM (CASE WHEN seq % 50 = 2 THEN $2::timestamptz ELSE $3::timestamptz END))`,
+		ON CONFLICT (id) DO UPDATE SET round = excluded.round, anchor_at = excluded.anchor_at
+		WHERE reminder_schedules.round <> excluded.round OR reminder_schedules.anchor_at <> excluded.anchor_at`,
 		orgID, now.Add(-100*time.Hour), now.Add(-time.Hour))
 	if err != nil {
 		b.Fatal(err)
@@ -192,7 +206,7 @@ func seedStats(b *testing.B, a *app.App, dbURL string, now time.Time) int {
 	defer conn.Close(ctx)
 	start := time.Now()
 	span := 16 * 7 * 24 * time.Hour
-	at := func(i int) time.Time { return now.Add(-time.Duration(int64(i) * int64(span) / n)) }
+	at := func(i int) time.Time { return now.Add(-time.Duration(i) * (span / n)) } // i * span overflows
 	statuses := []string{"NOT_INVITED", "INVITED", "ACTIVE", "INVITED", "DEACTIVATED", "INVITED"}
 	emailStatuses := []any{nil, "SENT", "DELIVERED", "BOUNCED", "DELIVERED"}
 	locales := []any{nil, "de", "fr", nil}
@@ -204,16 +218,16 @@ func seedStats(b *testing.B, a *app.App, dbURL string, now time.Time) int {
 		i++
 		email := fmt.Sprintf("stat%07d@bench.test", i)
 		status := statuses[i%len(statuses)]
-		var invitedAt, expires, anchor any
+		var invitedAt, expires any
 		if status == "INVITED" {
-			invitedAt, expires, anchor = at(i), at(i).Add(7*24*time.Hour), now.Add(-time.Hour)
+			invitedAt, expires = at(i), at(i).Add(7*24*time.Hour)
 		}
 		return []any{orgID, roles[i%len(roles)], email, email, status, "[]", false, i % 4, at(i), at(i), invitedAt, expires,
-			emailStatuses[i%len(emailStatuses)], locales[i%len(locales)], 0, anchor}, nil
+			emailStatuses[i%len(emailStatuses)], locales[i%len(locales)]}, nil
 	})
 	cols := []string{"organization_id", "role_id", "email", "email_normalized", "status", "products",
 		"must_change_password", "invitation_count", "created_at", "updated_at", "invited_at", "invite_expires_at",
-		"last_email_status", "locale", "reminder_round", "round_anchor_at"}
+		"last_email_status", "locale"}
 	if _, err := conn.CopyFrom(ctx, pgx.Identifier{"users"}, cols, users); err != nil {
 		b.Fatal(err)
 	}

@@ -10,7 +10,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rollcall/rollcall/ent"
 	"github.com/rollcall/rollcall/ent/delivery"
+	"github.com/rollcall/rollcall/ent/funnelday"
 	"github.com/rollcall/rollcall/ent/schema/enum"
 	"github.com/rollcall/rollcall/ent/user"
 	"github.com/rollcall/rollcall/internal/testkit"
@@ -212,6 +214,35 @@ func TestInvitationFunnel(t *testing.T) {
 		days[i].Start = days[i].Start.UTC()
 	}
 	require.Equal(t, want, days)
+
+	// The days that ended (2 to 10 March; now is the 11th) were counted
+	// once and kept, and are read back, not counted again.
+	kept, err := s.DB.Client.FunnelDay.Query().Order(ent.Asc(funnelday.FieldDay)).All(testkit.System())
+	require.NoError(t, err)
+	require.Len(t, kept, 9)
+	for i, k := range kept {
+		require.True(t, k.Day.Equal(d(i)), "%v", k.Day)
+		require.Equal(t, want[i], bucket{Start: want[i].Start, Invited: k.Invited, Delivered: k.Delivered, Bounced: k.Bounced, Accepted: k.Accepted, Expired: k.Expired})
+	}
+	addInvited := func(n int) {
+		_, err := s.DB.SQL.ExecContext(context.Background(), fmt.Sprintf(`UPDATE funnel_days SET invited = invited + %d WHERE id = %d`, n, kept[0].ID))
+		require.NoError(t, err)
+	}
+	addInvited(100)
+	require.Equal(t, 105, a.funnel(t, map[string]any{"from": d(0), "to": d(14), "interval": "DAY"})[0].Invited)
+	addInvited(-100)
+	// Kept days and the counted edges agree with a funnel counted from the
+	// emails and links alone (a where selecting everyone), whatever the
+	// edges.
+	for _, vars := range []map[string]any{
+		{"from": d(0), "to": d(14), "interval": "DAY"},
+		{"from": d(1).Add(13 * time.Hour), "to": d(9).Add(5 * time.Hour), "interval": "DAY"},
+		{"from": d(0).Add(9 * time.Hour), "to": d(14), "interval": "WEEK"},
+	} {
+		got := a.funnel(t, vars)
+		vars["where"] = map[string]any{"emailIn": emails}
+		require.Equal(t, a.funnel(t, vars), got, "%v", vars)
+	}
 
 	// Weeks start on Monday, whatever day from is.
 	weeks := a.funnel(t, map[string]any{"from": d(0), "to": d(14), "interval": "WEEK"})

@@ -17,6 +17,7 @@ import (
 	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/event"
 	"github.com/rollcall/rollcall/internal/notify"
+	"github.com/rollcall/rollcall/internal/rounds"
 )
 
 // record writes a unit's results in one transaction: the deliveries, the
@@ -164,6 +165,7 @@ func (s *Service) writeDeliveries(ctx context.Context, tx *ent.Client, now time.
 func (s *Service) writePeople(ctx context.Context, tx *ent.Client, now time.Time, jobs []*job) error {
 	invited := map[time.Time][]int{}  // by expiry
 	reminded := map[time.Time][]int{} // by expiry
+	restart := map[int][]int{}        // by organisation
 	var resets, failedIDs, tempUsers []int
 	var temp []*job
 	for _, j := range jobs {
@@ -185,6 +187,7 @@ func (s *Service) writePeople(ctx context.Context, tx *ent.Client, now time.Time
 		case j.result.kind != sent:
 		case j.action == delivery.ActionINVITATION:
 			invited[j.expires] = append(invited[j.expires], j.userID)
+			restart[j.org.ID] = append(restart[j.org.ID], j.userID)
 		case j.action == delivery.ActionREMINDER:
 			reminded[j.expires] = append(reminded[j.expires], j.userID)
 		case j.action == delivery.ActionPASSWORD_RESET:
@@ -197,10 +200,15 @@ func (s *Service) writePeople(ctx context.Context, tx *ent.Client, now time.Time
 	for expires, ids := range invited {
 		err := tx.User.Update().Where(user.IDIn(ids...), user.StatusIn(user.StatusNotInvited, user.StatusInvited)).
 			SetStatus(user.StatusInvited).SetInvitedAt(now).SetInviteExpiresAt(expires).AddInvitationCount(1).
-			SetReminderRound(0).SetRoundAnchorAt(now). // an invitation starts the reminder rounds again
 			SetLastEmailStatus(enum.DeliverySent).SetUpdatedAt(now).Exec(ctx)
 		if err != nil {
 			return fmt.Errorf("mark invited: %w", err)
+		}
+	}
+	for orgID, ids := range restart {
+		// An invitation starts the reminder rounds again.
+		if err := rounds.Restart(ctx, tx, orgID, now, ids...); err != nil {
+			return err
 		}
 	}
 	for expires, ids := range reminded {

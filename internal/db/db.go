@@ -226,8 +226,7 @@ func (d *DB) columns(ctx context.Context, table string) ([]string, error) {
 // deliveries in those states, reported before the counters existed. A send
 // with a counter set is already counted (reports move them atomically), so
 // this touches only sends never counted and costs an index probe each.
-// People still INVITED from before reminder rounds count them from their
-// invitation.
+// Reminder schedules move out of the people's rows (moveReminderSchedules).
 func (d *DB) upgradeData(ctx context.Context) error {
 	if _, err := d.SQL.ExecContext(ctx, `UPDATE audit_events SET actor_label = 'system' WHERE actor_label = ''`); err != nil {
 		return fmt.Errorf("label audit actors: %w", err)
@@ -235,11 +234,8 @@ func (d *DB) upgradeData(ctx context.Context) error {
 	if err := d.completeOwners(ctx); err != nil {
 		return err
 	}
-	// People invited before reminder rounds existed count their rounds
-	// from their invitation (reads the partial index of the pending only).
-	if _, err := d.SQL.ExecContext(ctx, `UPDATE users SET round_anchor_at = invited_at
-		WHERE status = 'INVITED' AND round_anchor_at IS NULL AND invited_at IS NOT NULL`); err != nil {
-		return fmt.Errorf("anchor reminder rounds: %w", err)
+	if err := d.moveReminderSchedules(ctx); err != nil {
+		return err
 	}
 	count := func(status string) string {
 		return `(SELECT count(*) FROM deliveries d WHERE d.bulk_send_id = bulk_sends.id AND d.status = '` + status + `')`
@@ -314,11 +310,44 @@ func (d *DB) createSearchIndex(ctx context.Context) error {
 // leaves in place: per-column trigram indexes (one now covers all columns),
 // the full index on invitation expiry (now partial, under its own name),
 // deliveries by send and status (now ending with the id), and templates
-// unique by kind and role (now four partial indexes with the locale).
+// unique by kind and role (now four partial indexes with the locale), the
+// people's reminder rounds (now in reminder_schedules), and the funnel's
+// expiries (now with revoked_at).
 var retiredIndexes = []string{
 	"users_email_normalized_trgm", "users_first_name_trgm", "users_last_name_trgm", "users_username_normalized_trgm",
 	"user_organization_id_status_invite_expires_at", "delivery_bulk_send_id_status",
-	"emailtemplate_organization_id_kind_role_id",
+	"emailtemplate_organization_id_kind_role_id", "user_reminder_due", "invitation_organization_id_expires_at_kind",
+}
+
+// moveReminderSchedules gives the people still INVITED a reminder schedule
+// when there is none at all: a database from before reminder rounds (they
+// count from the invitation), or from the version that kept the rounds in
+// users.reminder_round and round_anchor_at (they go on from there). Those
+// two columns are left in place, unread, so that replicas of that version
+// still running during a rolling upgrade keep working.
+func (d *DB) moveReminderSchedules(ctx context.Context) error {
+	var some int
+	err := d.SQL.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM reminder_schedules LIMIT 1) s`).Scan(&some)
+	if err != nil {
+		return fmt.Errorf("read reminder schedules: %w", err)
+	}
+	if some > 0 {
+		return nil
+	}
+	cols, err := d.columns(ctx, "users")
+	if err != nil {
+		return err
+	}
+	round, anchor := "0", "invited_at"
+	if slices.Contains(cols, "round_anchor_at") {
+		round, anchor = "reminder_round", "COALESCE(round_anchor_at, invited_at)"
+	}
+	_, err = d.SQL.ExecContext(ctx, `INSERT INTO reminder_schedules (id, organization_id, round, anchor_at)
+		SELECT id, organization_id, `+round+`, `+anchor+` FROM users WHERE status = 'INVITED' AND invited_at IS NOT NULL`)
+	if err != nil {
+		return fmt.Errorf("move reminder schedules: %w", err)
+	}
+	return nil
 }
 
 func (d *DB) dropRetiredIndexes(ctx context.Context) error {
@@ -339,6 +368,7 @@ func (d *DB) dropRetiredIndexes(ctx context.Context) error {
 var serviceKeptKeys = []string{
 	"users_organizations_organization", "user_import_user_id", "user_import_user_import_id",
 	"deliveries_organizations_organization", "invitations_organizations_organization",
+	"reminder_schedules_organizations_organization", "reminder_rounds_organizations_organization",
 }
 
 // withoutForeignKeys leaves the named foreign keys out of the schema ent

@@ -12,8 +12,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rollcall/rollcall/ent"
+	"github.com/rollcall/rollcall/ent/reminderschedule"
 	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent/schema/enum"
+	"github.com/rollcall/rollcall/ent/user"
 	"github.com/rollcall/rollcall/internal/perm"
 )
 
@@ -330,4 +332,72 @@ func TestMigrateKeepsOneTemplatePerKind(t *testing.T) {
 	}
 	require.NoError(t, d.Migrate(ctx, log), "migrating again keeps them all")
 	require.Equal(t, 4, d.Client.EmailTemplate.Query().CountX(sys))
+}
+
+// TestMigrateMovesReminderSchedules: the version before kept each person's
+// reminder rounds in users.reminder_round and round_anchor_at. Migrating
+// a database of that version gives the people still INVITED a schedule
+// that goes on from there (one who never had an anchor counts from the
+// invitation), and nobody else one; migrating again changes nothing.
+func TestMigrateMovesReminderSchedules(t *testing.T) {
+	ctx := context.Background()
+	d, err := Open(ctx, freshDatabase(t))
+	require.NoError(t, err)
+	defer d.Close()
+	log := slog.New(slog.DiscardHandler)
+	require.NoError(t, d.Migrate(ctx, log))
+	sys := systemContext(ctx)
+	o := d.Client.Organization.Create().SetSlug("o").SetName("o").SaveX(sys)
+	r := d.Client.Role.Create().SetOrganizationID(o.ID).SetName("r").SaveX(sys)
+	invited := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	person := func(email string, status user.Status) *ent.User {
+		c := d.Client.User.Create().SetOrganizationID(o.ID).SetRoleID(r.ID).SetEmail(email).SetEmailNormalized(email).SetStatus(status)
+		if status != user.StatusNotInvited {
+			c.SetInvitedAt(invited)
+		}
+		return c.SaveX(sys)
+	}
+	second := person("second@example.com", user.StatusInvited)
+	unanchored := person("unanchored@example.com", user.StatusInvited)
+	active := person("active@example.com", user.StatusActive)
+	person("new@example.com", user.StatusNotInvited)
+
+	// Back to that version: the columns, and no schedules.
+	rebind := func(q string) string {
+		if d.Dialect == dialect.Postgres {
+			return q
+		}
+		return strings.ReplaceAll(q, "$", "?")
+	}
+	anchored := invited.Add(80 * time.Hour)
+	for _, stmt := range []struct {
+		q    string
+		args []any
+	}{
+		{`DELETE FROM reminder_schedules`, nil},
+		{`ALTER TABLE users ADD COLUMN reminder_round bigint NOT NULL DEFAULT 0`, nil},
+		{`ALTER TABLE users ADD COLUMN round_anchor_at timestamp with time zone NULL`, nil},
+		{`UPDATE users SET reminder_round = 1, round_anchor_at = $1 WHERE id IN ($2, $3)`, []any{anchored, second.ID, active.ID}},
+	} {
+		q := stmt.q
+		if d.Dialect != dialect.Postgres {
+			q = strings.NewReplacer("bigint", "integer", "timestamp with time zone", "datetime").Replace(q)
+		}
+		_, err := d.SQL.ExecContext(ctx, rebind(q), stmt.args...)
+		require.NoError(t, err, q)
+	}
+
+	require.NoError(t, d.Migrate(ctx, log))
+	schedules := d.Client.ReminderSchedule.Query().Order(ent.Asc(reminderschedule.FieldID)).AllX(sys)
+	require.Len(t, schedules, 2, "the INVITED only")
+	require.Equal(t, second.ID, schedules[0].ID)
+	require.Equal(t, 1, schedules[0].Round)
+	require.True(t, anchored.Equal(schedules[0].AnchorAt), schedules[0].AnchorAt)
+	require.Equal(t, unanchored.ID, schedules[1].ID)
+	require.Equal(t, 0, schedules[1].Round)
+	require.True(t, invited.Equal(schedules[1].AnchorAt), schedules[1].AnchorAt)
+
+	d.Client.ReminderSchedule.UpdateOneID(second.ID).SetRound(2).ExecX(sys)
+	require.NoError(t, d.Migrate(ctx, log))
+	require.Equal(t, 2, d.Client.ReminderSchedule.GetX(sys, second.ID).Round, "migrating again changes nothing")
 }

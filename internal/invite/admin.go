@@ -24,6 +24,7 @@ import (
 	"github.com/rollcall/rollcall/internal/perm"
 	"github.com/rollcall/rollcall/internal/personname"
 	"github.com/rollcall/rollcall/internal/plaintext"
+	"github.com/rollcall/rollcall/internal/rounds"
 	"github.com/rollcall/rollcall/internal/viewer"
 )
 
@@ -330,11 +331,14 @@ func (s *Service) markInvited(ctx context.Context, tx *ent.Client, o *ent.Organi
 	for start := 0; start < len(ids); start += 1000 {
 		err := tx.User.Update().Where(user.IDIn(ids[start:min(start+1000, len(ids))]...)).
 			SetStatus(user.StatusInvited).SetInvitedAt(now).SetInviteExpiresAt(now.Add(ttl)).
-			AddInvitationCount(1).SetReminderRound(0).SetRoundAnchorAt(now). // the reminder rounds start again
-			SetUpdatedAt(now).Exec(auth.AsSystem(ctx))
+			AddInvitationCount(1).SetUpdatedAt(now).Exec(auth.AsSystem(ctx))
 		if err != nil {
 			return nil, fmt.Errorf("mark invited: %w", err)
 		}
+	}
+	// The reminder rounds start again.
+	if err := rounds.Restart(ctx, tx, o.ID, now, ids...); err != nil {
+		return nil, err
 	}
 	return tokens, nil
 }

@@ -3,18 +3,23 @@
 // with trigger REMINDER.
 //
 // Every replica runs the scheduler (Run). A pass finds who is due with one
-// indexed statement per organisation and round (users' reminder_round and
-// round_anchor_at, under the partial index user_reminder_due), and records
-// each person's round in reminder_rounds, unique on (person, series, round):
-// of two replicas (or a replica and its restarted self) only one inserts a
-// given round, and only what it inserted is sent. The insert, the people's
-// next anchor and the bulk send with its deliveries commit together, so a
-// crash leaves either all of a round or none of it. Rounds are due by the
-// times stored in the database: a server that was down catches up.
+// indexed statement per organisation and round: a range of
+// reminder_schedules (where each person's rounds stand, written afresh by
+// every invitation through internal/rounds) joined to the people still
+// waiting. It records each person's round in reminder_rounds, unique on
+// (person, series, round): of two replicas (or a replica and its restarted
+// self) only one inserts a given round, and only what it inserted is sent.
+// The insert, the schedules moved on and the bulk send with its deliveries
+// commit together, so a crash leaves either all of a round or none of it.
+// Rounds are due by the times stored in the database: a server that was
+// down catches up. Schedules that come due for people no longer waiting
+// are removed as the pass finds them.
 package reminder
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -26,8 +31,10 @@ import (
 	"github.com/rollcall/rollcall/ent/bulksend"
 	"github.com/rollcall/rollcall/ent/organization"
 	"github.com/rollcall/rollcall/ent/reminderround"
-	"github.com/rollcall/rollcall/ent/user"
+	"github.com/rollcall/rollcall/ent/reminderschedule"
+	"github.com/rollcall/rollcall/ent/schema/enum"
 	"github.com/rollcall/rollcall/internal/apperr"
+	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/clock"
 	"github.com/rollcall/rollcall/internal/db"
@@ -84,7 +91,7 @@ func Check(p Policy) error {
 // Queuer plans bulk sends inside a caller's transaction: the bulk-send
 // engine (*bulksend.Service).
 type Queuer interface {
-	Queue(ctx context.Context, tx *ent.Client, orgID int, by invite.Requester, kind bulksend.Kind, trigger bulksend.Trigger, userIDs []int) (*ent.BulkSend, error)
+	QueuePeople(ctx context.Context, tx *ent.Client, orgID int, by invite.Requester, kind bulksend.Kind, trigger bulksend.Trigger, people []*ent.User, events ...audit.Event) (*ent.BulkSend, error)
 	Queued(ctx context.Context, b *ent.BulkSend)
 }
 
@@ -187,6 +194,9 @@ func (s *Service) drain(ctx context.Context, q due) ([]*ent.BulkSend, error) {
 			out = append(out, b)
 		}
 		if n < q.limit {
+			if q.round > 0 {
+				return out, s.forget(ctx, q)
+			}
 			return out, nil
 		}
 	}
@@ -208,26 +218,32 @@ func (s *Service) start(ctx context.Context, q due) (*ent.BulkSend, int, error) 
 	var b *ent.BulkSend
 	var due int
 	err := db.InTx(sys, s.client, func(tx *ent.Client) error {
-		ids, err := s.claim(sys, tx, q)
+		people, dueIDs, err := s.claim(sys, tx, q)
 		if err != nil {
 			return err
 		}
-		due = len(ids)
-		if len(ids) == 0 {
-			return nil
-		}
-		if q.round > 0 {
-			// The next round counts from this one.
-			if err := s.sql.advance(sys, tx, ids, q.round, q.now); err != nil {
+		due = len(dueIDs)
+		if q.round > 0 && due > 0 {
+			// The next round counts from this one. Those whose round
+			// another pass recorded move on too (that pass moved them
+			// already, or they would be read again and again).
+			if err := advance(sys, tx, dueIDs, q.round, q.now); err != nil {
 				return err
 			}
 		}
+		if len(people) == 0 {
+			return nil
+		}
+		ids := make([]int, len(people))
+		for i, u := range people {
+			ids[i] = u.ID
+		}
 		// Nobody asked: the send has no creator and tells nobody.
-		b, err = s.bulk.Queue(sys, tx, q.orgID, invite.Requester{}, bulksend.KindREMINDER, bulksend.TriggerREMINDER, ids)
+		b, err = s.bulk.QueuePeople(sys, tx, q.orgID, invite.Requester{}, bulksend.KindREMINDER, bulksend.TriggerREMINDER, people)
 		if err != nil {
 			return err
 		}
-		return s.sql.link(sys, tx, ids, q.round, b.ID)
+		return link(sys, tx, ids, q.round, b.ID)
 	})
 	if err != nil {
 		return nil, 0, err
@@ -240,79 +256,150 @@ func (s *Service) start(ctx context.Context, q due) (*ent.BulkSend, int, error) 
 	return b, due, nil
 }
 
-// claim inserts the round rows of q's due people, skipping any another
-// pass inserted first, and returns the people inserted.
-func (s *Service) claim(ctx context.Context, tx *ent.Client, q due) ([]int, error) {
-	query := s.sql.dueRound
-	args := []any{q.orgID, q.round, q.cutoff, q.now, q.round - 1, q.limit}
+// claim reads q's due people (at most q.limit) and records their round,
+// skipping any whose round another pass recorded first. It returns the
+// people recorded, with what their send needs, and the ids of all who were
+// due.
+func (s *Service) claim(ctx context.Context, tx *ent.Client, q due) ([]*ent.User, []int, error) {
+	query, args := s.sql.dueRound, []any{q.orgID, q.round - 1, q.cutoff, q.limit}
 	if q.round == 0 {
-		query = s.sql.dueWarning
-		args = []any{q.orgID, q.now, q.cutoff, q.limit}
+		query, args = s.sql.dueWarning, []any{q.orgID, q.now, q.cutoff, q.limit}
 	}
 	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("claim due people: %w", err)
+		return nil, nil, fmt.Errorf("read due people: %w", err)
 	}
 	defer rows.Close()
-	var ids []int
+	var candidates []*ent.User
 	for rows.Next() {
-		var id int
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("claim due people: %w", err)
+		u := &ent.User{}
+		var last sql.NullString
+		if err := rows.Scan(&u.ID, &u.Email, &u.Status, &last, &u.RoleID, &u.InvitedAt); err != nil {
+			return nil, nil, fmt.Errorf("read due people: %w", err)
 		}
-		ids = append(ids, id)
+		if last.Valid {
+			st := enum.DeliveryStatus(last.String)
+			u.LastEmailStatus = &st
+		}
+		candidates = append(candidates, u)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("claim due people: %w", err)
+		return nil, nil, fmt.Errorf("read due people: %w", err)
 	}
-	return ids, nil
+	recorded, err := s.record(ctx, tx, q, candidates)
+	if err != nil {
+		return nil, nil, err
+	}
+	var people []*ent.User
+	ids := make([]int, len(candidates))
+	for i, u := range candidates {
+		ids[i] = u.ID
+		if recorded[u.ID] {
+			people = append(people, u)
+		}
+	}
+	return people, ids, nil
 }
+
+// record inserts the round rows of people, skipping any another pass
+// inserted first (it waits for that pass to end), and returns the people
+// whose rows it inserted.
+func (s *Service) record(ctx context.Context, tx *ent.Client, q due, people []*ent.User) (map[int]bool, error) {
+	out := make(map[int]bool, len(people))
+	for start := 0; start < len(people); start += chunk {
+		part := people[start:min(start+chunk, len(people))]
+		var values strings.Builder
+		args := make([]any, 0, 3+2*len(part))
+		args = append(args, q.orgID, q.round, q.now)
+		for i, u := range part {
+			if i > 0 {
+				values.WriteString(", ")
+			}
+			fmt.Fprintf(&values, "($1, $%d, $%d, $2, $3, $3)", len(args)+1, len(args)+2)
+			args = append(args, u.ID, *u.InvitedAt)
+		}
+		rows, err := tx.QueryContext(ctx, s.sql.rebind(`INSERT INTO reminder_rounds (organization_id, user_id, series_at, round, created_at, updated_at)
+			VALUES `+values.String()+` ON CONFLICT (user_id, series_at, round) DO NOTHING RETURNING user_id`), args...)
+		if err != nil {
+			return nil, fmt.Errorf("record reminder rounds: %w", err)
+		}
+		for rows.Next() {
+			var id int
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("record reminder rounds: %w", err)
+			}
+			out[id] = true
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return nil, fmt.Errorf("record reminder rounds: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// forget removes the schedules of q's round that came due for people no
+// longer waiting (accepted, deactivated, suppressed...), so that no pass
+// reads them again. A person invited again meanwhile has a schedule
+// counted from later, out of the range.
+func (s *Service) forget(ctx context.Context, q due) error {
+	_, err := s.client.ExecContext(auth.AsSystem(ctx), s.sql.forget, q.orgID, q.round-1, q.cutoff)
+	if err != nil {
+		return fmt.Errorf("forget reminder schedules of organisation %d: %w", q.orgID, err)
+	}
+	return nil
+}
+
+// chunk bounds the rows one statement writes, within both databases'
+// parameter limits.
+const chunk = 1000
 
 // statements are the scheduler's SQL in a database's dialect.
 type statements struct {
-	dueRound, dueWarning string
+	dueRound, dueWarning, forget string
+	rebind                       func(string) string
 }
 
-// The suppressed (bounced or complained) get nothing: they are left out.
-const notSuppressed = `(last_email_status IS NULL OR last_email_status NOT IN ('BOUNCED', 'COMPLAINED'))`
+// waiting is who may get a reminder (alias u): still INVITED, with a
+// series, and not suppressed (bounced or complained).
+const waiting = `u.status = 'INVITED' AND u.invited_at IS NOT NULL
+	AND (u.last_email_status IS NULL OR u.last_email_status NOT IN ('BOUNCED', 'COMPLAINED'))`
 
-// dueRoundSQL: $1 organisation, $2 round, $3 cutoff (the previous email at
-// or before it), $4 now, $5 the round before, $6 limit. status = 'INVITED'
-// is written out so the partial index applies.
-const dueRoundSQL = `INSERT INTO reminder_rounds (organization_id, user_id, series_at, round, created_at, updated_at)
-	SELECT organization_id, id, invited_at, $2, $4, $4 FROM users
-	WHERE organization_id = $1 AND status = 'INVITED' AND reminder_round = $5 AND round_anchor_at <= $3
-		AND invited_at IS NOT NULL AND ` + notSuppressed + `
-	ORDER BY round_anchor_at LIMIT $6
-	ON CONFLICT (user_id, series_at, round) DO NOTHING
-	RETURNING user_id`
+// dueRoundSQL: $1 organisation, $2 the round before, $3 cutoff (the
+// previous email at or before it), $4 limit; the longest due first.
+const dueRoundSQL = `SELECT u.id, u.email, u.status, u.last_email_status, u.role_id, u.invited_at
+	FROM reminder_schedules s JOIN users u ON u.id = s.id
+	WHERE s.organization_id = $1 AND s.round = $2 AND s.anchor_at <= $3 AND ` + waiting + `
+	ORDER BY s.anchor_at LIMIT $4`
 
 // dueWarningSQL: $1 organisation, $2 now, $3 the warning horizon, $4
 // limit: pending invitations expiring by the horizon whose series had no
-// warning yet.
-const dueWarningSQL = `INSERT INTO reminder_rounds (organization_id, user_id, series_at, round, created_at, updated_at)
-	SELECT organization_id, id, invited_at, 0, $2, $2 FROM users
-	WHERE organization_id = $1 AND status = 'INVITED' AND invite_expires_at > $2 AND invite_expires_at <= $3
-		AND invited_at IS NOT NULL AND ` + notSuppressed + `
-		AND NOT EXISTS (SELECT 1 FROM reminder_rounds r WHERE r.user_id = users.id AND r.series_at = users.invited_at AND r.round = 0)
-	LIMIT $4
-	ON CONFLICT (user_id, series_at, round) DO NOTHING
-	RETURNING user_id`
+// warning yet. status = 'INVITED' is written out so the partial index on
+// invite_expires_at applies.
+const dueWarningSQL = `SELECT u.id, u.email, u.status, u.last_email_status, u.role_id, u.invited_at FROM users u
+	WHERE u.organization_id = $1 AND u.status = 'INVITED' AND u.invite_expires_at > $2 AND u.invite_expires_at <= $3 AND ` + waiting + `
+		AND NOT EXISTS (SELECT 1 FROM reminder_rounds r WHERE r.user_id = u.id AND r.series_at = u.invited_at AND r.round = 0)
+	LIMIT $4`
+
+// forgetSQL: $1 organisation, $2 the round before, $3 cutoff: dueRoundSQL's
+// range, less the people still waiting.
+const forgetSQL = `DELETE FROM reminder_schedules WHERE organization_id = $1 AND round = $2 AND anchor_at <= $3
+	AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = reminder_schedules.id AND ` + waiting + `)`
 
 func statementsFor(name string) statements {
 	if name == dialect.Postgres {
-		return statements{dueRound: dueRoundSQL, dueWarning: dueWarningSQL}
+		return statements{dueRound: dueRoundSQL, dueWarning: dueWarningSQL, forget: forgetSQL, rebind: func(q string) string { return q }}
 	}
 	// SQLite numbers parameters ?NNN.
 	re := func(q string) string { return strings.ReplaceAll(q, "$", "?") }
-	return statements{dueRound: re(dueRoundSQL), dueWarning: re(dueWarningSQL)}
+	return statements{dueRound: re(dueRoundSQL), dueWarning: re(dueWarningSQL), forget: re(forgetSQL), rebind: re}
 }
 
 // advance moves people to round, counting the next one from now.
-func (st statements) advance(ctx context.Context, tx *ent.Client, ids []int, round int, now time.Time) error {
-	for start := 0; start < len(ids); start += 5000 {
-		part := ids[start:min(start+5000, len(ids))]
-		err := tx.User.Update().Where(user.IDIn(part...)).SetReminderRound(round).SetRoundAnchorAt(now).Exec(ctx)
+func advance(ctx context.Context, tx *ent.Client, ids []int, round int, now time.Time) error {
+	for start := 0; start < len(ids); start += chunk {
+		part := ids[start:min(start+chunk, len(ids))]
+		err := tx.ReminderSchedule.Update().Where(reminderschedule.IDIn(part...)).SetRound(round).SetAnchorAt(now).Exec(ctx)
 		if err != nil {
 			return fmt.Errorf("advance reminder rounds: %w", err)
 		}
@@ -321,9 +408,9 @@ func (st statements) advance(ctx context.Context, tx *ent.Client, ids []int, rou
 }
 
 // link records the send that carries the people's round.
-func (st statements) link(ctx context.Context, tx *ent.Client, ids []int, round, sendID int) error {
-	for start := 0; start < len(ids); start += 5000 {
-		part := ids[start:min(start+5000, len(ids))]
+func link(ctx context.Context, tx *ent.Client, ids []int, round, sendID int) error {
+	for start := 0; start < len(ids); start += chunk {
+		part := ids[start:min(start+chunk, len(ids))]
 		err := tx.ReminderRound.Update().
 			Where(reminderround.UserIDIn(part...), reminderround.Round(round), reminderround.BulkSendIDIsNil()).
 			SetBulkSendID(sendID).Exec(ctx)

@@ -9,14 +9,17 @@ package stats
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
 
 	"github.com/rollcall/rollcall/ent"
+	"github.com/rollcall/rollcall/ent/funnelday"
 	"github.com/rollcall/rollcall/ent/invitation"
 	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent/schema/enum"
@@ -320,7 +323,9 @@ var metrics = []metric{
 		}},
 	{table: "invitations", column: "used_at", cond: `%[1]s.used_at IS NOT NULL AND %[1]s.kind = 'INVITATION'`,
 		add: func(b *Bucket, _ string, n int) { b.Accepted += n }},
-	{table: "invitations", column: "expires_at", cond: `%[1]s.used_at IS NULL AND %[1]s.revoked_at IS NULL AND %[1]s.kind = 'INVITATION'`,
+	// A link expired if it reached its end unused and not revoked before:
+	// a resend after the end does not undo an expiry that happened.
+	{table: "invitations", column: "expires_at", cond: `%[1]s.used_at IS NULL AND (%[1]s.revoked_at IS NULL OR %[1]s.revoked_at >= %[1]s.expires_at) AND %[1]s.kind = 'INVITATION'`,
 		add: func(b *Bucket, _ string, n int) { b.Expired += n }},
 }
 
@@ -362,25 +367,141 @@ func (s *Service) Funnel(ctx context.Context, p FunnelParams) ([]Bucket, error) 
 		}
 		filtered = q
 	}
-	for _, m := range metrics {
+	scan := func(from, to time.Time) error {
+		return s.tally(ctx, v.OrgID, buckets, start, width, from, to, p.Now, filtered)
+	}
+	lo, hi := closedDays(from, to, p.Now)
+	if filtered != nil || !lo.Before(hi) {
+		// Everything is counted from the emails and links themselves.
+		if err := scan(from, to); err != nil {
+			return nil, err
+		}
+		return buckets, nil
+	}
+	// The whole days that ended are counted once and kept; the rest,
+	// at either end, is counted now.
+	days, err := s.days(ctx, v.OrgID, lo, hi, p.Now)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range days {
+		b := &buckets[int64(d.Start.Sub(start).Seconds())/width]
+		b.Invited += d.Invited
+		b.Delivered += d.Delivered
+		b.Bounced += d.Bounced
+		b.Accepted += d.Accepted
+		b.Expired += d.Expired
+	}
+	if err := errors.Join(scan(from, lo), scan(hi, to)); err != nil {
+		return nil, err
+	}
+	return buckets, nil
+}
+
+// settleAfter is how long after a day ends its funnel is settled: the
+// times counted are written when things happen, and a transaction that
+// stamped one commits well within it.
+const settleAfter = time.Hour
+
+// closedDays returns the whole UTC days [lo, hi) within [from, to) that
+// were settled by now (lo >= hi: none).
+func closedDays(from, to, now time.Time) (lo, hi time.Time) {
+	lo = from.Truncate(24 * time.Hour)
+	if lo.Before(from) {
+		lo = lo.Add(24 * time.Hour)
+	}
+	hi = to.Truncate(24 * time.Hour)
+	if settled := now.Add(-settleAfter).Truncate(24 * time.Hour); settled.Before(hi) {
+		hi = settled
+	}
+	return lo, hi
+}
+
+// days returns the funnel of everyone of orgID on each day in [lo, hi),
+// days settled by now: those counted before are read, the others counted
+// and kept. Two funnels counting the same day at once keep one count, the
+// same.
+func (s *Service) days(ctx context.Context, orgID int, lo, hi, now time.Time) ([]Bucket, error) {
+	sys := auth.AsSystem(ctx)
+	const day = 24 * time.Hour
+	kept, err := s.client.FunnelDay.Query().
+		Where(funnelday.OrganizationID(orgID), funnelday.DayGTE(lo), funnelday.DayLT(hi)).All(sys)
+	if err != nil {
+		return nil, fmt.Errorf("read funnel days: %w", err)
+	}
+	out := make([]Bucket, int(hi.Sub(lo)/day))
+	have := make([]bool, len(out))
+	for _, d := range kept {
+		i := int(d.Day.Sub(lo) / day)
+		out[i] = Bucket{Start: d.Day, Invited: d.Invited, Delivered: d.Delivered, Bounced: d.Bounced, Accepted: d.Accepted, Expired: d.Expired}
+		have[i] = true
+	}
+	first := slices.Index(have, false)
+	if first < 0 {
+		return out, nil
+	}
+	last := len(have) - 1
+	for have[last] {
+		last--
+	}
+	// One count from the first missing day to the last.
+	origin := lo.Add(time.Duration(first) * day)
+	counted := make([]Bucket, last-first+1)
+	for i := range counted {
+		counted[i].Start = origin.Add(time.Duration(i) * day)
+	}
+	if err := s.tally(ctx, orgID, counted, origin, 86400, origin, origin.Add(time.Duration(len(counted))*day), now, nil); err != nil {
+		return nil, err
+	}
+	var creates []*ent.FunnelDayCreate
+	for i, b := range counted {
+		if have[first+i] {
+			continue
+		}
+		out[first+i] = b
+		creates = append(creates, s.client.FunnelDay.Create().SetOrganizationID(orgID).SetDay(b.Start).
+			SetInvited(b.Invited).SetDelivered(b.Delivered).SetBounced(b.Bounced).SetAccepted(b.Accepted).SetExpired(b.Expired))
+	}
+	for start := 0; start < len(creates); start += 500 {
+		err := s.client.FunnelDay.CreateBulk(creates[start:min(start+500, len(creates))]...).
+			OnConflictColumns(funnelday.FieldOrganizationID, funnelday.FieldDay).DoNothing().Exec(sys)
+		if err != nil {
+			return nil, fmt.Errorf("keep funnel days: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// tally adds the funnel's metrics in [from, to) (expiries up to now) of
+// the people selected (nil: everyone) into buckets of width seconds from
+// origin. The metrics read different tables and indexes: they run at
+// once, each on its own connection.
+func (s *Service) tally(ctx context.Context, orgID int, buckets []Bucket, origin time.Time, width int64, from, to, now time.Time, people *ent.UserQuery) error {
+	counts := make([]map[cell]int, len(metrics))
+	errs := make([]error, len(metrics))
+	var wg sync.WaitGroup
+	for i, m := range metrics {
 		upper := to
-		if m.column == "expires_at" && p.Now.Before(upper) {
-			upper = p.Now // an expiry still ahead has not happened
+		if m.column == "expires_at" && now.Before(upper) {
+			upper = now // an expiry still ahead has not happened
 		}
 		if !upper.After(from) {
 			continue
 		}
-		counts, err := s.count(ctx, v.OrgID, m, start, width, from, upper, filtered)
-		if err != nil {
-			return nil, err
-		}
-		for k, n := range counts {
+		wg.Go(func() { counts[i], errs[i] = s.count(ctx, orgID, m, origin, width, from, upper, people) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for i, m := range metrics {
+		for k, n := range counts[i] {
 			if k.b >= 0 && int(k.b) < len(buckets) {
 				m.add(&buckets[k.b], k.status, n)
 			}
 		}
 	}
-	return buckets, nil
+	return nil
 }
 
 // cell is a bucket index and, for a split metric, a status.
