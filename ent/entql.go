@@ -468,6 +468,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldScimUserName:           {Type: field.TypeString, Column: user.FieldScimUserName},
 			user.FieldScimUserNameNormalized: {Type: field.TypeString, Column: user.FieldScimUserNameNormalized},
 			user.FieldScimExternalID:         {Type: field.TypeString, Column: user.FieldScimExternalID},
+			user.FieldScimDisplayName:        {Type: field.TypeString, Column: user.FieldScimDisplayName},
 			user.FieldScimLinked:             {Type: field.TypeBool, Column: user.FieldScimLinked},
 			user.FieldScimInvitePending:      {Type: field.TypeBool, Column: user.FieldScimInvitePending},
 		},
@@ -3081,6 +3082,11 @@ func (f *UserFilter) WhereScimUserNameNormalized(p entql.StringP) {
 // WhereScimExternalID applies the entql string predicate on the scim_external_id field.
 func (f *UserFilter) WhereScimExternalID(p entql.StringP) {
 	f.Where(p.Field(user.FieldScimExternalID))
+}
+
+// WhereScimDisplayName applies the entql string predicate on the scim_display_name field.
+func (f *UserFilter) WhereScimDisplayName(p entql.StringP) {
+	f.Where(p.Field(user.FieldScimDisplayName))
 }
 
 // WhereScimLinked applies the entql bool predicate on the scim_linked field.

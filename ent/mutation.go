@@ -17078,6 +17078,7 @@ type UserMutation struct {
 	scim_user_name            *string
 	scim_user_name_normalized *string
 	scim_external_id          *string
+	scim_display_name         *string
 	scim_linked               *bool
 	scim_invite_pending       *bool
 	clearedFields             map[string]struct{}
@@ -18275,6 +18276,55 @@ func (m *UserMutation) ResetScimExternalID() {
 	delete(m.clearedFields, user.FieldScimExternalID)
 }
 
+// SetScimDisplayName sets the "scim_display_name" field.
+func (m *UserMutation) SetScimDisplayName(s string) {
+	m.scim_display_name = &s
+}
+
+// ScimDisplayName returns the value of the "scim_display_name" field in the mutation.
+func (m *UserMutation) ScimDisplayName() (r string, exists bool) {
+	v := m.scim_display_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldScimDisplayName returns the old "scim_display_name" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldScimDisplayName(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldScimDisplayName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldScimDisplayName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldScimDisplayName: %w", err)
+	}
+	return oldValue.ScimDisplayName, nil
+}
+
+// ClearScimDisplayName clears the value of the "scim_display_name" field.
+func (m *UserMutation) ClearScimDisplayName() {
+	m.scim_display_name = nil
+	m.clearedFields[user.FieldScimDisplayName] = struct{}{}
+}
+
+// ScimDisplayNameCleared returns if the "scim_display_name" field was cleared in this mutation.
+func (m *UserMutation) ScimDisplayNameCleared() bool {
+	_, ok := m.clearedFields[user.FieldScimDisplayName]
+	return ok
+}
+
+// ResetScimDisplayName resets all changes to the "scim_display_name" field.
+func (m *UserMutation) ResetScimDisplayName() {
+	m.scim_display_name = nil
+	delete(m.clearedFields, user.FieldScimDisplayName)
+}
+
 // SetScimLinked sets the "scim_linked" field.
 func (m *UserMutation) SetScimLinked(b bool) {
 	m.scim_linked = &b
@@ -18543,7 +18593,7 @@ func (m *UserMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *UserMutation) Fields() []string {
-	fields := make([]string, 0, 26)
+	fields := make([]string, 0, 27)
 	if m.created_at != nil {
 		fields = append(fields, user.FieldCreatedAt)
 	}
@@ -18616,6 +18666,9 @@ func (m *UserMutation) Fields() []string {
 	if m.scim_external_id != nil {
 		fields = append(fields, user.FieldScimExternalID)
 	}
+	if m.scim_display_name != nil {
+		fields = append(fields, user.FieldScimDisplayName)
+	}
 	if m.scim_linked != nil {
 		fields = append(fields, user.FieldScimLinked)
 	}
@@ -18678,6 +18731,8 @@ func (m *UserMutation) Field(name string) (ent.Value, bool) {
 		return m.ScimUserNameNormalized()
 	case user.FieldScimExternalID:
 		return m.ScimExternalID()
+	case user.FieldScimDisplayName:
+		return m.ScimDisplayName()
 	case user.FieldScimLinked:
 		return m.ScimLinked()
 	case user.FieldScimInvitePending:
@@ -18739,6 +18794,8 @@ func (m *UserMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldScimUserNameNormalized(ctx)
 	case user.FieldScimExternalID:
 		return m.OldScimExternalID(ctx)
+	case user.FieldScimDisplayName:
+		return m.OldScimDisplayName(ctx)
 	case user.FieldScimLinked:
 		return m.OldScimLinked(ctx)
 	case user.FieldScimInvitePending:
@@ -18920,6 +18977,13 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetScimExternalID(v)
 		return nil
+	case user.FieldScimDisplayName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetScimDisplayName(v)
+		return nil
 	case user.FieldScimLinked:
 		v, ok := value.(bool)
 		if !ok {
@@ -19021,6 +19085,9 @@ func (m *UserMutation) ClearedFields() []string {
 	if m.FieldCleared(user.FieldScimExternalID) {
 		fields = append(fields, user.FieldScimExternalID)
 	}
+	if m.FieldCleared(user.FieldScimDisplayName) {
+		fields = append(fields, user.FieldScimDisplayName)
+	}
 	return fields
 }
 
@@ -19076,6 +19143,9 @@ func (m *UserMutation) ClearField(name string) error {
 		return nil
 	case user.FieldScimExternalID:
 		m.ClearScimExternalID()
+		return nil
+	case user.FieldScimDisplayName:
+		m.ClearScimDisplayName()
 		return nil
 	}
 	return fmt.Errorf("unknown User nullable field %s", name)
@@ -19156,6 +19226,9 @@ func (m *UserMutation) ResetField(name string) error {
 		return nil
 	case user.FieldScimExternalID:
 		m.ResetScimExternalID()
+		return nil
+	case user.FieldScimDisplayName:
+		m.ResetScimDisplayName()
 		return nil
 	case user.FieldScimLinked:
 		m.ResetScimLinked()

@@ -69,6 +69,8 @@ type User struct {
 	ScimUserNameNormalized *string `json:"scim_user_name_normalized,omitempty"`
 	// ScimExternalID holds the value of the "scim_external_id" field.
 	ScimExternalID *string `json:"scim_external_id,omitempty"`
+	// ScimDisplayName holds the value of the "scim_display_name" field.
+	ScimDisplayName *string `json:"scim_display_name,omitempty"`
 	// ScimLinked holds the value of the "scim_linked" field.
 	ScimLinked bool `json:"scim_linked,omitempty"`
 	// ScimInvitePending holds the value of the "scim_invite_pending" field.
@@ -150,7 +152,7 @@ func (*User) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullBool)
 		case user.FieldID, user.FieldOrganizationID, user.FieldRoleID, user.FieldInvitationCount:
 			values[i] = new(sql.NullInt64)
-		case user.FieldEmail, user.FieldEmailNormalized, user.FieldUsername, user.FieldUsernameNormalized, user.FieldFirstName, user.FieldLastName, user.FieldLocale, user.FieldStatus, user.FieldPasswordHash, user.FieldLastEmailStatus, user.FieldScimUserName, user.FieldScimUserNameNormalized, user.FieldScimExternalID:
+		case user.FieldEmail, user.FieldEmailNormalized, user.FieldUsername, user.FieldUsernameNormalized, user.FieldFirstName, user.FieldLastName, user.FieldLocale, user.FieldStatus, user.FieldPasswordHash, user.FieldLastEmailStatus, user.FieldScimUserName, user.FieldScimUserNameNormalized, user.FieldScimExternalID, user.FieldScimDisplayName:
 			values[i] = new(sql.NullString)
 		case user.FieldCreatedAt, user.FieldUpdatedAt, user.FieldInvitedAt, user.FieldInviteExpiresAt, user.FieldAcceptedAt, user.FieldLastLoginAt:
 			values[i] = new(sql.NullTime)
@@ -335,6 +337,13 @@ func (_m *User) assignValues(columns []string, values []any) error {
 				_m.ScimExternalID = new(string)
 				*_m.ScimExternalID = value.String
 			}
+		case user.FieldScimDisplayName:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field scim_display_name", values[i])
+			} else if value.Valid {
+				_m.ScimDisplayName = new(string)
+				*_m.ScimDisplayName = value.String
+			}
 		case user.FieldScimLinked:
 			if value, ok := values[i].(*sql.NullBool); !ok {
 				return fmt.Errorf("unexpected type %T for field scim_linked", values[i])
@@ -497,6 +506,11 @@ func (_m *User) String() string {
 	builder.WriteString(", ")
 	if v := _m.ScimExternalID; v != nil {
 		builder.WriteString("scim_external_id=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.ScimDisplayName; v != nil {
+		builder.WriteString("scim_display_name=")
 		builder.WriteString(*v)
 	}
 	builder.WriteString(", ")

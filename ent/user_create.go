@@ -323,6 +323,20 @@ func (_c *UserCreate) SetNillableScimExternalID(v *string) *UserCreate {
 	return _c
 }
 
+// SetScimDisplayName sets the "scim_display_name" field.
+func (_c *UserCreate) SetScimDisplayName(v string) *UserCreate {
+	_c.mutation.SetScimDisplayName(v)
+	return _c
+}
+
+// SetNillableScimDisplayName sets the "scim_display_name" field if the given value is not nil.
+func (_c *UserCreate) SetNillableScimDisplayName(v *string) *UserCreate {
+	if v != nil {
+		_c.SetScimDisplayName(*v)
+	}
+	return _c
+}
+
 // SetScimLinked sets the "scim_linked" field.
 func (_c *UserCreate) SetScimLinked(v bool) *UserCreate {
 	_c.mutation.SetScimLinked(v)
@@ -566,6 +580,11 @@ func (_c *UserCreate) check() error {
 			return &ValidationError{Name: "scim_external_id", err: fmt.Errorf(`ent: validator failed for field "User.scim_external_id": %w`, err)}
 		}
 	}
+	if v, ok := _c.mutation.ScimDisplayName(); ok {
+		if err := user.ScimDisplayNameValidator(v); err != nil {
+			return &ValidationError{Name: "scim_display_name", err: fmt.Errorf(`ent: validator failed for field "User.scim_display_name": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.ScimLinked(); !ok {
 		return &ValidationError{Name: "scim_linked", err: errors.New(`ent: missing required field "User.scim_linked"`)}
 	}
@@ -692,6 +711,10 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.ScimExternalID(); ok {
 		_spec.SetField(user.FieldScimExternalID, field.TypeString, value)
 		_node.ScimExternalID = &value
+	}
+	if value, ok := _c.mutation.ScimDisplayName(); ok {
+		_spec.SetField(user.FieldScimDisplayName, field.TypeString, value)
+		_node.ScimDisplayName = &value
 	}
 	if value, ok := _c.mutation.ScimLinked(); ok {
 		_spec.SetField(user.FieldScimLinked, field.TypeBool, value)
@@ -1170,6 +1193,24 @@ func (u *UserUpsert) UpdateScimExternalID() *UserUpsert {
 // ClearScimExternalID clears the value of the "scim_external_id" field.
 func (u *UserUpsert) ClearScimExternalID() *UserUpsert {
 	u.SetNull(user.FieldScimExternalID)
+	return u
+}
+
+// SetScimDisplayName sets the "scim_display_name" field.
+func (u *UserUpsert) SetScimDisplayName(v string) *UserUpsert {
+	u.Set(user.FieldScimDisplayName, v)
+	return u
+}
+
+// UpdateScimDisplayName sets the "scim_display_name" field to the value that was provided on create.
+func (u *UserUpsert) UpdateScimDisplayName() *UserUpsert {
+	u.SetExcluded(user.FieldScimDisplayName)
+	return u
+}
+
+// ClearScimDisplayName clears the value of the "scim_display_name" field.
+func (u *UserUpsert) ClearScimDisplayName() *UserUpsert {
+	u.SetNull(user.FieldScimDisplayName)
 	return u
 }
 
@@ -1655,6 +1696,27 @@ func (u *UserUpsertOne) UpdateScimExternalID() *UserUpsertOne {
 func (u *UserUpsertOne) ClearScimExternalID() *UserUpsertOne {
 	return u.Update(func(s *UserUpsert) {
 		s.ClearScimExternalID()
+	})
+}
+
+// SetScimDisplayName sets the "scim_display_name" field.
+func (u *UserUpsertOne) SetScimDisplayName(v string) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetScimDisplayName(v)
+	})
+}
+
+// UpdateScimDisplayName sets the "scim_display_name" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateScimDisplayName() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateScimDisplayName()
+	})
+}
+
+// ClearScimDisplayName clears the value of the "scim_display_name" field.
+func (u *UserUpsertOne) ClearScimDisplayName() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearScimDisplayName()
 	})
 }
 
@@ -2310,6 +2372,27 @@ func (u *UserUpsertBulk) UpdateScimExternalID() *UserUpsertBulk {
 func (u *UserUpsertBulk) ClearScimExternalID() *UserUpsertBulk {
 	return u.Update(func(s *UserUpsert) {
 		s.ClearScimExternalID()
+	})
+}
+
+// SetScimDisplayName sets the "scim_display_name" field.
+func (u *UserUpsertBulk) SetScimDisplayName(v string) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetScimDisplayName(v)
+	})
+}
+
+// UpdateScimDisplayName sets the "scim_display_name" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateScimDisplayName() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateScimDisplayName()
+	})
+}
+
+// ClearScimDisplayName clears the value of the "scim_display_name" field.
+func (u *UserUpsertBulk) ClearScimDisplayName() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearScimDisplayName()
 	})
 }
 

@@ -423,6 +423,26 @@ func (_u *UserUpdate) ClearScimExternalID() *UserUpdate {
 	return _u
 }
 
+// SetScimDisplayName sets the "scim_display_name" field.
+func (_u *UserUpdate) SetScimDisplayName(v string) *UserUpdate {
+	_u.mutation.SetScimDisplayName(v)
+	return _u
+}
+
+// SetNillableScimDisplayName sets the "scim_display_name" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableScimDisplayName(v *string) *UserUpdate {
+	if v != nil {
+		_u.SetScimDisplayName(*v)
+	}
+	return _u
+}
+
+// ClearScimDisplayName clears the value of the "scim_display_name" field.
+func (_u *UserUpdate) ClearScimDisplayName() *UserUpdate {
+	_u.mutation.ClearScimDisplayName()
+	return _u
+}
+
 // SetScimLinked sets the "scim_linked" field.
 func (_u *UserUpdate) SetScimLinked(v bool) *UserUpdate {
 	_u.mutation.SetScimLinked(v)
@@ -648,6 +668,11 @@ func (_u *UserUpdate) check() error {
 			return &ValidationError{Name: "scim_external_id", err: fmt.Errorf(`ent: validator failed for field "User.scim_external_id": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.ScimDisplayName(); ok {
+		if err := user.ScimDisplayNameValidator(v); err != nil {
+			return &ValidationError{Name: "scim_display_name", err: fmt.Errorf(`ent: validator failed for field "User.scim_display_name": %w`, err)}
+		}
+	}
 	if _u.mutation.OrganizationCleared() && len(_u.mutation.OrganizationIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "User.organization"`)
 	}
@@ -787,6 +812,12 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.ScimExternalIDCleared() {
 		_spec.ClearField(user.FieldScimExternalID, field.TypeString)
+	}
+	if value, ok := _u.mutation.ScimDisplayName(); ok {
+		_spec.SetField(user.FieldScimDisplayName, field.TypeString, value)
+	}
+	if _u.mutation.ScimDisplayNameCleared() {
+		_spec.ClearField(user.FieldScimDisplayName, field.TypeString)
 	}
 	if value, ok := _u.mutation.ScimLinked(); ok {
 		_spec.SetField(user.FieldScimLinked, field.TypeBool, value)
@@ -1324,6 +1355,26 @@ func (_u *UserUpdateOne) ClearScimExternalID() *UserUpdateOne {
 	return _u
 }
 
+// SetScimDisplayName sets the "scim_display_name" field.
+func (_u *UserUpdateOne) SetScimDisplayName(v string) *UserUpdateOne {
+	_u.mutation.SetScimDisplayName(v)
+	return _u
+}
+
+// SetNillableScimDisplayName sets the "scim_display_name" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableScimDisplayName(v *string) *UserUpdateOne {
+	if v != nil {
+		_u.SetScimDisplayName(*v)
+	}
+	return _u
+}
+
+// ClearScimDisplayName clears the value of the "scim_display_name" field.
+func (_u *UserUpdateOne) ClearScimDisplayName() *UserUpdateOne {
+	_u.mutation.ClearScimDisplayName()
+	return _u
+}
+
 // SetScimLinked sets the "scim_linked" field.
 func (_u *UserUpdateOne) SetScimLinked(v bool) *UserUpdateOne {
 	_u.mutation.SetScimLinked(v)
@@ -1562,6 +1613,11 @@ func (_u *UserUpdateOne) check() error {
 			return &ValidationError{Name: "scim_external_id", err: fmt.Errorf(`ent: validator failed for field "User.scim_external_id": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.ScimDisplayName(); ok {
+		if err := user.ScimDisplayNameValidator(v); err != nil {
+			return &ValidationError{Name: "scim_display_name", err: fmt.Errorf(`ent: validator failed for field "User.scim_display_name": %w`, err)}
+		}
+	}
 	if _u.mutation.OrganizationCleared() && len(_u.mutation.OrganizationIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "User.organization"`)
 	}
@@ -1718,6 +1774,12 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 	}
 	if _u.mutation.ScimExternalIDCleared() {
 		_spec.ClearField(user.FieldScimExternalID, field.TypeString)
+	}
+	if value, ok := _u.mutation.ScimDisplayName(); ok {
+		_spec.SetField(user.FieldScimDisplayName, field.TypeString, value)
+	}
+	if _u.mutation.ScimDisplayNameCleared() {
+		_spec.ClearField(user.FieldScimDisplayName, field.TypeString)
 	}
 	if value, ok := _u.mutation.ScimLinked(); ok {
 		_spec.SetField(user.FieldScimLinked, field.TypeBool, value)

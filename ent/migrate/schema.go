@@ -808,6 +808,7 @@ var (
 		{Name: "scim_user_name", Type: field.TypeString, Nullable: true, Size: 320},
 		{Name: "scim_user_name_normalized", Type: field.TypeString, Nullable: true, Size: 320},
 		{Name: "scim_external_id", Type: field.TypeString, Nullable: true, Size: 320},
+		{Name: "scim_display_name", Type: field.TypeString, Nullable: true, Size: 320},
 		{Name: "scim_linked", Type: field.TypeBool, Default: false},
 		{Name: "scim_invite_pending", Type: field.TypeBool, Default: false},
 		{Name: "organization_id", Type: field.TypeInt},
@@ -821,13 +822,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "users_organizations_organization",
-				Columns:    []*schema.Column{UsersColumns[25]},
+				Columns:    []*schema.Column{UsersColumns[26]},
 				RefColumns: []*schema.Column{OrganizationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "users_roles_role",
-				Columns:    []*schema.Column{UsersColumns[26]},
+				Columns:    []*schema.Column{UsersColumns[27]},
 				RefColumns: []*schema.Column{RolesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -836,12 +837,12 @@ var (
 			{
 				Name:    "user_organization_id_email_normalized",
 				Unique:  true,
-				Columns: []*schema.Column{UsersColumns[25], UsersColumns[4]},
+				Columns: []*schema.Column{UsersColumns[26], UsersColumns[4]},
 			},
 			{
 				Name:    "user_organization_id_username_normalized",
 				Unique:  true,
-				Columns: []*schema.Column{UsersColumns[25], UsersColumns[6]},
+				Columns: []*schema.Column{UsersColumns[26], UsersColumns[6]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "username_normalized IS NOT NULL",
 				},
@@ -849,37 +850,37 @@ var (
 			{
 				Name:    "user_organization_id_status_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[25], UsersColumns[10], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[26], UsersColumns[10], UsersColumns[0]},
 			},
 			{
 				Name:    "user_organization_id_role_id_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[25], UsersColumns[26], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[26], UsersColumns[27], UsersColumns[0]},
 			},
 			{
 				Name:    "user_stats_status_role",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[25], UsersColumns[10], UsersColumns[26]},
+				Columns: []*schema.Column{UsersColumns[26], UsersColumns[10], UsersColumns[27]},
 			},
 			{
 				Name:    "user_organization_id_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[25], UsersColumns[1], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[26], UsersColumns[1], UsersColumns[0]},
 			},
 			{
 				Name:    "user_organization_id_invited_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[25], UsersColumns[14], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[26], UsersColumns[14], UsersColumns[0]},
 			},
 			{
 				Name:    "user_organization_id_last_login_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[25], UsersColumns[18], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[26], UsersColumns[18], UsersColumns[0]},
 			},
 			{
 				Name:    "user_organization_id_last_email_status_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[25], UsersColumns[19], UsersColumns[0]},
+				Columns: []*schema.Column{UsersColumns[26], UsersColumns[19], UsersColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "last_email_status IS NOT NULL",
 				},
@@ -887,7 +888,7 @@ var (
 			{
 				Name:    "user_organization_id_invite_expires_at",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[25], UsersColumns[15]},
+				Columns: []*schema.Column{UsersColumns[26], UsersColumns[15]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "status = 'INVITED'",
 				},
@@ -895,7 +896,7 @@ var (
 			{
 				Name:    "user_organization_id_scim_user_name_normalized",
 				Unique:  true,
-				Columns: []*schema.Column{UsersColumns[25], UsersColumns[21]},
+				Columns: []*schema.Column{UsersColumns[26], UsersColumns[21]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "scim_user_name_normalized IS NOT NULL",
 				},
@@ -903,7 +904,7 @@ var (
 			{
 				Name:    "user_organization_id_scim_external_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[25], UsersColumns[22]},
+				Columns: []*schema.Column{UsersColumns[26], UsersColumns[22]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "scim_external_id IS NOT NULL",
 				},
@@ -911,7 +912,7 @@ var (
 			{
 				Name:    "user_organization_id_scim_invite_pending",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[25], UsersColumns[24]},
+				Columns: []*schema.Column{UsersColumns[26], UsersColumns[25]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "scim_invite_pending",
 				},

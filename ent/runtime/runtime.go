@@ -881,12 +881,16 @@ func init() {
 	userDescScimExternalID := userFields[20].Descriptor()
 	// user.ScimExternalIDValidator is a validator for the "scim_external_id" field. It is called by the builders before save.
 	user.ScimExternalIDValidator = userDescScimExternalID.Validators[0].(func(string) error)
+	// userDescScimDisplayName is the schema descriptor for scim_display_name field.
+	userDescScimDisplayName := userFields[21].Descriptor()
+	// user.ScimDisplayNameValidator is a validator for the "scim_display_name" field. It is called by the builders before save.
+	user.ScimDisplayNameValidator = userDescScimDisplayName.Validators[0].(func(string) error)
 	// userDescScimLinked is the schema descriptor for scim_linked field.
-	userDescScimLinked := userFields[21].Descriptor()
+	userDescScimLinked := userFields[22].Descriptor()
 	// user.DefaultScimLinked holds the default value on creation for the scim_linked field.
 	user.DefaultScimLinked = userDescScimLinked.Default.(bool)
 	// userDescScimInvitePending is the schema descriptor for scim_invite_pending field.
-	userDescScimInvitePending := userFields[22].Descriptor()
+	userDescScimInvitePending := userFields[23].Descriptor()
 	// user.DefaultScimInvitePending holds the default value on creation for the scim_invite_pending field.
 	user.DefaultScimInvitePending = userDescScimInvitePending.Default.(bool)
 	userimportMixin := schema.UserImport{}.Mixin()

@@ -62,6 +62,10 @@ func (User) Fields() []ent.Field {
 			Annotations(entgql.Skip(entgql.SkipAll)),
 		field.String("scim_external_id").Optional().Nillable().MaxLen(320).
 			Annotations(entgql.Skip(entgql.SkipAll)),
+		// scim_display_name is the displayName the provider gave, kept as
+		// given (Entra reads it back); without one SCIM shows the names.
+		field.String("scim_display_name").Optional().Nillable().MaxLen(320).
+			Annotations(entgql.Skip(entgql.SkipAll)),
 		// scim_linked: the person is a SCIM resource. A SCIM DELETE ends the
 		// link (the resource answers 404) and keeps the person.
 		field.Bool("scim_linked").Default(false).

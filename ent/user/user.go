@@ -68,6 +68,8 @@ const (
 	FieldScimUserNameNormalized = "scim_user_name_normalized"
 	// FieldScimExternalID holds the string denoting the scim_external_id field in the database.
 	FieldScimExternalID = "scim_external_id"
+	// FieldScimDisplayName holds the string denoting the scim_display_name field in the database.
+	FieldScimDisplayName = "scim_display_name"
 	// FieldScimLinked holds the string denoting the scim_linked field in the database.
 	FieldScimLinked = "scim_linked"
 	// FieldScimInvitePending holds the string denoting the scim_invite_pending field in the database.
@@ -135,6 +137,7 @@ var Columns = []string{
 	FieldScimUserName,
 	FieldScimUserNameNormalized,
 	FieldScimExternalID,
+	FieldScimDisplayName,
 	FieldScimLinked,
 	FieldScimInvitePending,
 }
@@ -200,6 +203,8 @@ var (
 	ScimUserNameNormalizedValidator func(string) error
 	// ScimExternalIDValidator is a validator for the "scim_external_id" field. It is called by the builders before save.
 	ScimExternalIDValidator func(string) error
+	// ScimDisplayNameValidator is a validator for the "scim_display_name" field. It is called by the builders before save.
+	ScimDisplayNameValidator func(string) error
 	// DefaultScimLinked holds the default value on creation for the "scim_linked" field.
 	DefaultScimLinked bool
 	// DefaultScimInvitePending holds the default value on creation for the "scim_invite_pending" field.
@@ -365,6 +370,11 @@ func ByScimUserNameNormalized(opts ...sql.OrderTermOption) OrderOption {
 // ByScimExternalID orders the results by the scim_external_id field.
 func ByScimExternalID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldScimExternalID, opts...).ToFunc()
+}
+
+// ByScimDisplayName orders the results by the scim_display_name field.
+func ByScimDisplayName(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldScimDisplayName, opts...).ToFunc()
 }
 
 // ByScimLinked orders the results by the scim_linked field.

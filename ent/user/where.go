@@ -161,6 +161,11 @@ func ScimExternalID(v string) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldScimExternalID, v))
 }
 
+// ScimDisplayName applies equality check predicate on the "scim_display_name" field. It's identical to ScimDisplayNameEQ.
+func ScimDisplayName(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldScimDisplayName, v))
+}
+
 // ScimLinked applies equality check predicate on the "scim_linked" field. It's identical to ScimLinkedEQ.
 func ScimLinked(v bool) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldScimLinked, v))
@@ -1404,6 +1409,81 @@ func ScimExternalIDEqualFold(v string) predicate.User {
 // ScimExternalIDContainsFold applies the ContainsFold predicate on the "scim_external_id" field.
 func ScimExternalIDContainsFold(v string) predicate.User {
 	return predicate.User(sql.FieldContainsFold(FieldScimExternalID, v))
+}
+
+// ScimDisplayNameEQ applies the EQ predicate on the "scim_display_name" field.
+func ScimDisplayNameEQ(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldScimDisplayName, v))
+}
+
+// ScimDisplayNameNEQ applies the NEQ predicate on the "scim_display_name" field.
+func ScimDisplayNameNEQ(v string) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldScimDisplayName, v))
+}
+
+// ScimDisplayNameIn applies the In predicate on the "scim_display_name" field.
+func ScimDisplayNameIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldIn(FieldScimDisplayName, vs...))
+}
+
+// ScimDisplayNameNotIn applies the NotIn predicate on the "scim_display_name" field.
+func ScimDisplayNameNotIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldScimDisplayName, vs...))
+}
+
+// ScimDisplayNameGT applies the GT predicate on the "scim_display_name" field.
+func ScimDisplayNameGT(v string) predicate.User {
+	return predicate.User(sql.FieldGT(FieldScimDisplayName, v))
+}
+
+// ScimDisplayNameGTE applies the GTE predicate on the "scim_display_name" field.
+func ScimDisplayNameGTE(v string) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldScimDisplayName, v))
+}
+
+// ScimDisplayNameLT applies the LT predicate on the "scim_display_name" field.
+func ScimDisplayNameLT(v string) predicate.User {
+	return predicate.User(sql.FieldLT(FieldScimDisplayName, v))
+}
+
+// ScimDisplayNameLTE applies the LTE predicate on the "scim_display_name" field.
+func ScimDisplayNameLTE(v string) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldScimDisplayName, v))
+}
+
+// ScimDisplayNameContains applies the Contains predicate on the "scim_display_name" field.
+func ScimDisplayNameContains(v string) predicate.User {
+	return predicate.User(sql.FieldContains(FieldScimDisplayName, v))
+}
+
+// ScimDisplayNameHasPrefix applies the HasPrefix predicate on the "scim_display_name" field.
+func ScimDisplayNameHasPrefix(v string) predicate.User {
+	return predicate.User(sql.FieldHasPrefix(FieldScimDisplayName, v))
+}
+
+// ScimDisplayNameHasSuffix applies the HasSuffix predicate on the "scim_display_name" field.
+func ScimDisplayNameHasSuffix(v string) predicate.User {
+	return predicate.User(sql.FieldHasSuffix(FieldScimDisplayName, v))
+}
+
+// ScimDisplayNameIsNil applies the IsNil predicate on the "scim_display_name" field.
+func ScimDisplayNameIsNil() predicate.User {
+	return predicate.User(sql.FieldIsNull(FieldScimDisplayName))
+}
+
+// ScimDisplayNameNotNil applies the NotNil predicate on the "scim_display_name" field.
+func ScimDisplayNameNotNil() predicate.User {
+	return predicate.User(sql.FieldNotNull(FieldScimDisplayName))
+}
+
+// ScimDisplayNameEqualFold applies the EqualFold predicate on the "scim_display_name" field.
+func ScimDisplayNameEqualFold(v string) predicate.User {
+	return predicate.User(sql.FieldEqualFold(FieldScimDisplayName, v))
+}
+
+// ScimDisplayNameContainsFold applies the ContainsFold predicate on the "scim_display_name" field.
+func ScimDisplayNameContainsFold(v string) predicate.User {
+	return predicate.User(sql.FieldContainsFold(FieldScimDisplayName, v))
 }
 
 // ScimLinkedEQ applies the EQ predicate on the "scim_linked" field.

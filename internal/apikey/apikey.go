@@ -6,14 +6,15 @@
 // stop. Only the SHA-256 of a secret is stored: a secret is 32 random bytes,
 // so a fast hash is as safe as a slow one and costs nothing per request.
 //
-// Keys are read from the database at every request (one lookup by the
-// unique hash), never cached, so a revocation or an expiry holds at once on
+// Keys are read from the database at every request (one query by the
+// unique hash, joined to the creator and the creator's role), never cached, so a revocation or an expiry holds at once on
 // every replica; a revocation is also announced on the event bus, so open
 // websockets of the key close (auth.Watch).
 package apikey
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -21,9 +22,12 @@ import (
 	"sync"
 	"time"
 
+	"entgo.io/ent/dialect/sql"
+
 	"github.com/rollcall/rollcall/ent"
 	entkey "github.com/rollcall/rollcall/ent/apikey"
 	"github.com/rollcall/rollcall/ent/predicate"
+	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent/user"
 	"github.com/rollcall/rollcall/internal/apperr"
 	"github.com/rollcall/rollcall/internal/audit"
@@ -267,13 +271,24 @@ func (s *Service) Current(ctx context.Context, v *viewer.Viewer, touch bool) (*v
 	return s.viewerOf(ctx, entkey.ID(v.APIKeyID), touch)
 }
 
-// viewerOf reads the key matching which with its creator and the creator's
-// role, and returns its viewer if it works.
+// viewerOf reads the key matching which with its creator's status, role
+// and the role's permissions, in one query (a key is checked at every
+// request), and returns its viewer if it works.
 func (s *Service) viewerOf(ctx context.Context, which predicate.ApiKey, touch bool) (*viewer.Viewer, error) {
 	ctx = auth.AsSystem(ctx)
 	now := s.clock.Now()
 	k, err := s.client.ApiKey.Query().Where(which).
-		WithCreatedBy(func(q *ent.UserQuery) { q.WithRole() }).
+		Modify(func(sel *sql.Selector) {
+			u := sql.Table(user.Table).As("creator")
+			r := sql.Table(role.Table).As("creator_role")
+			sel.LeftJoin(u).On(sel.C(entkey.FieldCreatedByID), u.C(user.FieldID)).
+				LeftJoin(r).On(u.C(user.FieldRoleID), r.C(role.FieldID)).
+				// Never NULL (an erased creator reads as none), so every
+				// driver reports the columns' types.
+				AppendSelectExprAs(sql.Expr(fmt.Sprintf("COALESCE(%s, '')", u.C(user.FieldStatus))), colCreatorStatus).
+				AppendSelectExprAs(sql.Expr(fmt.Sprintf("COALESCE(%s, 0)", u.C(user.FieldRoleID))), colCreatorRole).
+				AppendSelectExprAs(sql.Expr(fmt.Sprintf("COALESCE(CAST(%s AS TEXT), '')", r.C(role.FieldPermissions))), colCreatorPerms)
+		}).
 		Only(ctx)
 	if ent.IsNotFound(err) {
 		return nil, auth.ErrInvalidSession
@@ -281,13 +296,16 @@ func (s *Service) viewerOf(ctx context.Context, which predicate.ApiKey, touch bo
 	if err != nil {
 		return nil, fmt.Errorf("find API key: %w", err)
 	}
-	creator := k.Edges.CreatedBy
+	c, err := creatorOf(k)
+	if err != nil {
+		return nil, fmt.Errorf("read creator of API key %d: %w", k.ID, err)
+	}
 	switch {
 	case k.RevokedAt != nil,
 		k.ExpiresAt != nil && !now.Before(*k.ExpiresAt),
-		creator == nil, // erased
-		creator.Status != user.StatusActive,
-		creator.Edges.Role == nil:
+		k.CreatedByID == nil, // erased
+		c.status != user.StatusActive,
+		!c.hasRole:
 		return nil, auth.ErrInvalidSession
 	}
 	if touch {
@@ -295,14 +313,67 @@ func (s *Service) viewerOf(ctx context.Context, which predicate.ApiKey, touch bo
 			return nil, err
 		}
 	}
-	held := creator.Edges.Role.Permissions
+	held := c.permissions
 	perms := slices.DeleteFunc(slices.Clone(k.Permissions), func(p string) bool { return !slices.Contains(held, p) })
-	v := &viewer.Viewer{OrgID: k.OrganizationID, APIKeyID: k.ID, KeyCreatorID: creator.ID, RoleID: creator.RoleID,
+	v := &viewer.Viewer{OrgID: k.OrganizationID, APIKeyID: k.ID, KeyCreatorID: *k.CreatedByID, RoleID: c.roleID,
 		Label: Label(k), Permissions: perms, KeyCreatorPermissions: slices.Clone(held)}
 	if k.ExpiresAt != nil {
 		v.KeyExpiresAt = *k.ExpiresAt
 	}
 	return v, nil
+}
+
+// The columns viewerOf adds to a key's row.
+const (
+	colCreatorStatus = "creator_status"
+	colCreatorRole   = "creator_role_id"
+	colCreatorPerms  = "creator_permissions"
+)
+
+// creator is what a key's check needs of its creator.
+type creator struct {
+	status      user.Status
+	roleID      int
+	hasRole     bool
+	permissions []string
+}
+
+// creatorOf reads the creator columns viewerOf joined to key k (empty when
+// the creator is erased). Drivers hand them back as strings or bytes, and
+// integers.
+func creatorOf(k *ent.ApiKey) (creator, error) {
+	var c creator
+	status, _ := k.Value(colCreatorStatus)
+	c.status = user.Status(asText(status))
+	roleID, _ := k.Value(colCreatorRole)
+	switch t := roleID.(type) {
+	case int64:
+		c.roleID = int(t)
+	case int:
+		c.roleID = t
+	default:
+		return c, fmt.Errorf("role id of type %T", roleID)
+	}
+	perms, _ := k.Value(colCreatorPerms)
+	text := asText(perms)
+	if text == "" {
+		return c, nil
+	}
+	c.hasRole = true
+	if err := json.Unmarshal([]byte(text), &c.permissions); err != nil {
+		return c, fmt.Errorf("role permissions: %w", err)
+	}
+	return c, nil
+}
+
+func asText(v any) string {
+	switch t := v.(type) {
+	case string:
+		return t
+	case []byte:
+		return string(t)
+	}
+	return ""
 }
 
 // touch records that k was used at now, at most once per TouchEvery: not

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -208,6 +209,30 @@ func TestSCIMEntraSequence(t *testing.T) {
 		"Operations": [{"op": "Replace", "path": "userName", "value": "5b50642d-79fc-4410-9e90-4c077cdd1a59@testuser.com"}]}`)
 	got := c.must(http.StatusOK, http.MethodGet, "/Users/"+id, nil)
 	require.Equal(t, "5b50642d-79fc-4410-9e90-4c077cdd1a59@testuser.com", got.str("userName"))
+	// displayName: without one given, first and last name; Entra's
+	// validator replaces it and reads it back, and filters on it.
+	require.Equal(t, "givenName updatedFamilyName", got.str("displayName"))
+	c.must(http.StatusOK, http.MethodPatch, "/Users/"+id, `{
+		"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+		"Operations": [{"op": "Replace", "path": "displayName", "value": "Test User 7b3c"}]}`)
+	got = c.must(http.StatusOK, http.MethodGet, "/Users/"+id, nil)
+	require.Equal(t, "Test User 7b3c", got.str("displayName"))
+	require.Equal(t, "givenName updatedFamilyName", got.Body["name"].(map[string]any)["formatted"])
+	byDisplay := c.must(http.StatusOK, http.MethodGet, "/Users"+filterQuery(`displayName eq "test user 7B3C"`), nil)
+	require.Equal(t, 1, byDisplay.total())
+	require.Equal(t, id, byDisplay.list()[0]["id"])
+	require.Equal(t, 1, c.must(http.StatusOK, http.MethodGet, "/Users"+filterQuery(`displayName sw "Test User"`), nil).total())
+	require.Equal(t, 0, c.must(http.StatusOK, http.MethodGet, "/Users"+filterQuery(`displayName eq "givenName updatedFamilyName"`), nil).total())
+	// Without a path too, and removed: the names show again.
+	c.must(http.StatusOK, http.MethodPatch, "/Users/"+id, `{
+		"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+		"Operations": [{"op": "Replace", "value": {"displayName": "Renamed 7b3c"}}]}`)
+	require.Equal(t, "Renamed 7b3c", c.must(http.StatusOK, http.MethodGet, "/Users/"+id, nil).str("displayName"))
+	c.must(http.StatusOK, http.MethodPatch, "/Users/"+id, `{
+		"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+		"Operations": [{"op": "Remove", "path": "displayName"}]}`)
+	require.Equal(t, "givenName updatedFamilyName", c.must(http.StatusOK, http.MethodGet, "/Users/"+id, nil).str("displayName"))
+	require.Equal(t, 1, c.must(http.StatusOK, http.MethodGet, "/Users"+filterQuery(`displayName eq "givenName updatedFamilyName"`), nil).total())
 	// An Add without a path (Entra adds attributes that were empty so).
 	c.must(http.StatusOK, http.MethodPatch, "/Users/"+id, `{
 		"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
@@ -310,10 +335,13 @@ func TestSCIMOktaSequence(t *testing.T) {
 	put := got.Body
 	put["name"] = map[string]any{"givenName": "Another", "familyName": "Name"}
 	put["externalId"] = "00ujl29u0le5T6Aj10h8"
+	put["displayName"] = "A. Name"
 	c.must(http.StatusOK, http.MethodPut, "/Users/"+id, put)
 	p := scimPerson(t, s, id)
 	require.Equal(t, "Another", *p.FirstName)
 	require.Equal(t, "00ujl29u0le5T6Aj10h8", *p.ScimExternalID)
+	require.Equal(t, "A. Name", *p.ScimDisplayName)
+	require.Equal(t, "A. Name", c.must(http.StatusOK, http.MethodGet, "/Users/"+id, nil).str("displayName"))
 
 	// Deactivation and reactivation: PATCH without a path.
 	deactivate := `{"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "value": {"active": false}}]}`
@@ -613,4 +641,146 @@ func TestSCIMActivePerson(t *testing.T) {
 	require.Equal(t, "UNAUTHENTICATED", s.Query(t, session, usersCount, nil).Code())
 	c.must(http.StatusOK, http.MethodPatch, "/Users/"+id, `{"Operations": [{"op": "Replace", "path": "active", "value": "True"}]}`)
 	require.Equal(t, user.StatusActive, scimPerson(t, s, id).Status, "an account comes back ACTIVE")
+}
+
+// TestSCIMGroupChangeIsAtomic makes a group's role change fail where only
+// the role change itself can tell (the key's creator may not change a
+// person whose current role holds a permission the creator lacks) and
+// checks the group change as a whole did not happen: its members, the
+// roles of people it would have moved, and its version stay as they were.
+func TestSCIMGroupChangeIsAtomic(t *testing.T) {
+	s := testkit.NewServer(t)
+	o := s.CreateOrg(t, "acme")
+	// The key's creator holds everything but templates.manage, so it may
+	// give HR and Security Administrator, and may not change an Admin.
+	prov, err := s.DB.Client.Role.Create().SetOrganizationID(o.ID).SetName("Provisioner").
+		SetPermissions([]string{perm.PeopleRead, perm.PeopleInvite, perm.PeopleManage, perm.CredentialsManage,
+			perm.OrganizationManage, perm.ScimProvision}).Save(testkit.System())
+	require.NoError(t, err)
+	o.Roles[prov.Name] = prov
+	s.AddPeople(t, o,
+		testkit.Person{Email: "prov@acme.test", Role: prov.Name, Status: user.StatusActive, Password: testkit.OwnerPassword},
+		testkit.Person{Email: "ada@acme.test", Role: perm.Admin})
+	tok := s.Login(t, o.Slug, "prov@acme.test", testkit.OwnerPassword)
+	_, secret := createKey(t, s, tok, "scim", []string{perm.ScimProvision}, nil)
+	c := scimClient{t: t, s: s, key: secret}
+
+	bob := c.must(http.StatusCreated, http.MethodPost, "/Users", map[string]any{"userName": "bob@acme.test"}).str("id")
+	ada := c.must(http.StatusCreated, http.MethodPost, "/Users", map[string]any{"userName": "ada@acme.test"}).str("id")
+	require.Equal(t, perm.Admin, scimPerson(t, s, ada).Edges.Role.Name, "linking keeps her role")
+	hr := c.must(http.StatusCreated, http.MethodPost, "/Groups", map[string]any{"displayName": "HR",
+		"members": []any{map[string]any{"value": bob}}})
+	require.Equal(t, perm.HR, scimPerson(t, s, bob).Edges.Role.Name)
+	before := c.must(http.StatusOK, http.MethodGet, "/Groups/"+hr.str("id"), nil)
+	updates := func() int {
+		n, err := s.DB.Client.Event.Query().Where(entevent.OrganizationID(o.ID), entevent.TypeIn("group.updated", "user.updated")).Count(testkit.System())
+		require.NoError(t, err)
+		return n
+	}
+	events := updates()
+
+	// Bob leaves HR (he would become Member) and Ada joins (she cannot be
+	// made HR by this key): nothing happens.
+	r := c.do(http.MethodPatch, "/Groups/"+hr.str("id"), `{"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+		"Operations": [{"op": "replace", "path": "members", "value": [{"value": "`+ada+`"}]}]}`)
+	scimError(t, r, http.StatusForbidden, "")
+	after := c.must(http.StatusOK, http.MethodGet, "/Groups/"+hr.str("id"), nil)
+	require.Equal(t, before.Body["members"], after.Body["members"], "the members are unchanged")
+	require.Equal(t, before.Header.Get("ETag"), after.Header.Get("ETag"), "the group is unchanged")
+	require.Equal(t, perm.HR, scimPerson(t, s, bob).Edges.Role.Name, "Bob keeps HR")
+	require.Equal(t, perm.Admin, scimPerson(t, s, ada).Edges.Role.Name, "Ada keeps Admin")
+	require.Equal(t, events, updates(), "no group.updated or user.updated event")
+
+	// A new group that would move her is not created.
+	r = c.do(http.MethodPost, "/Groups", map[string]any{"displayName": "Security Administrator",
+		"members": []any{map[string]any{"value": bob}, map[string]any{"value": ada}}})
+	scimError(t, r, http.StatusForbidden, "")
+	require.Equal(t, 0, c.must(http.StatusOK, http.MethodGet, "/Groups"+filterQuery(`displayName eq "Security Administrator"`), nil).total())
+	require.Equal(t, perm.HR, scimPerson(t, s, bob).Edges.Role.Name)
+	require.Equal(t, events, updates())
+
+	// Without her, the same change goes through.
+	c.must(http.StatusOK, http.MethodPatch, "/Groups/"+hr.str("id"), `{"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+		"Operations": [{"op": "remove", "path": "members[value eq \"`+bob+`\"]"}]}`)
+	require.Equal(t, perm.Member, scimPerson(t, s, bob).Edges.Role.Name)
+}
+
+// TestSCIMConcurrentProvisioning sends many POSTs at once, as a provider's
+// first sync does: they are written in groups (one transaction for those
+// that arrive together), and each still gets its own answer: a duplicate
+// userName or address fails only its request (409), a known address links
+// its person, and every created resource is the person it asked for.
+func TestSCIMConcurrentProvisioning(t *testing.T) {
+	s, o, c := scimSetup(t)
+	known := s.AddPeople(t, o, testkit.Person{Email: "known@acme.test"})[0]
+	type req struct {
+		body     map[string]any
+		userName string
+		pair     int // requests of one pair (> 0) compete for one name or address
+	}
+	var reqs []req
+	add := func(userName, email string, pair int) {
+		reqs = append(reqs, req{body: map[string]any{"userName": userName, "active": true,
+			"name":   map[string]any{"givenName": "G " + userName},
+			"emails": []any{map[string]any{"value": email, "primary": true}}}, userName: userName, pair: pair})
+	}
+	for i := range 30 {
+		add(fmt.Sprintf("p%02d@acme.test", i), fmt.Sprintf("p%02d@acme.test", i), 0)
+	}
+	for i := 1; i <= 4; i++ { // the same userName, in two cases
+		add(fmt.Sprintf("same%d@acme.test", i), fmt.Sprintf("same%d-a@acme.test", i), i)
+		add(fmt.Sprintf("SAME%d@acme.test", i), fmt.Sprintf("same%d-b@acme.test", i), i)
+	}
+	for i := 5; i <= 7; i++ { // the same address
+		add(fmt.Sprintf("addr%d-a", i), fmt.Sprintf("addr%d@acme.test", i), i)
+		add(fmt.Sprintf("addr%d-b", i), fmt.Sprintf("ADDR%d@acme.test", i), i)
+	}
+	add("known-user", "known@acme.test", 0)
+
+	answers := make([]scimResponse, len(reqs))
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, r := range reqs {
+		wg.Go(func() {
+			<-start
+			answers[i] = c.do(http.MethodPost, "/Users", r.body)
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	created := 0
+	wins := map[int]int{}
+	for i, r := range reqs {
+		a := answers[i]
+		if r.pair > 0 && a.Status == http.StatusConflict {
+			scimError(t, a, http.StatusConflict, "uniqueness")
+			continue
+		}
+		require.Equal(t, http.StatusCreated, a.Status, "%s: %s", r.userName, a.Raw)
+		require.Equal(t, r.userName, a.str("userName"))
+		got := c.must(http.StatusOK, http.MethodGet, "/Users/"+a.str("id"), nil)
+		require.Equal(t, r.userName, got.str("userName"), "the resource is the person asked for")
+		require.Equal(t, "G "+r.userName, got.Body["name"].(map[string]any)["givenName"])
+		if r.pair > 0 {
+			wins[r.pair]++
+		}
+		if r.userName == "known-user" {
+			require.Equal(t, fmt.Sprint(known.ID), a.str("id"), "the known address links its person")
+		} else {
+			created++
+		}
+	}
+	for pair := 1; pair <= 7; pair++ {
+		require.Equal(t, 1, wins[pair], "exactly one request of pair %d succeeds", pair)
+	}
+	require.Equal(t, 30+7, created)
+	sys := testkit.System()
+	n, err := s.DB.Client.Event.Query().Where(entevent.OrganizationID(o.ID), entevent.Type("user.created")).Count(sys)
+	require.NoError(t, err)
+	require.Equal(t, created, n, "one user.created event per person created")
+	n, err = s.DB.Client.AuditEvent.Query().Where(auditevent.OrganizationID(o.ID), auditevent.Action("user.created")).Count(sys)
+	require.NoError(t, err)
+	require.Equal(t, created, n, "one audit entry per person created")
+	require.Equal(t, created+1, c.must(http.StatusOK, http.MethodGet, "/Users?count=0", nil).total())
 }

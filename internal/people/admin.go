@@ -95,10 +95,16 @@ func (a *Admin) target(ctx context.Context, id int) (*ent.User, error) {
 
 // lastOwner refuses when u is the organisation's only active Owner.
 func (a *Admin) lastOwner(ctx context.Context, u *ent.User, doing string) error {
+	return lastOwnerIn(ctx, a.client, u, doing)
+}
+
+// lastOwnerIn is lastOwner reading through client (a transaction's, to see
+// its writes).
+func lastOwnerIn(ctx context.Context, client *ent.Client, u *ent.User, doing string) error {
 	if u.Edges.Role.Name != perm.Owner || !u.Edges.Role.Builtin || u.Status != user.StatusActive {
 		return nil
 	}
-	others, err := a.client.User.Query().
+	others, err := client.User.Query().
 		Where(user.IDNEQ(u.ID), user.StatusEQ(user.StatusActive), user.HasRoleWith(role.Name(perm.Owner), role.Builtin(true))).
 		Exist(ctx)
 	if err != nil {
@@ -281,6 +287,67 @@ func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*en
 		a.mail.Dispatch(ctx, false, notice)
 	}
 	return updated, nil
+}
+
+// RoleMove gives person UserID the role RoleID.
+type RoleMove struct{ UserID, RoleID int }
+
+// MoveRoles gives people new roles inside tx, the caller's transaction, so
+// they commit or roll back with the caller's other writes (SCIM moves a
+// group's members and their roles together). The rules are UpdateUser's
+// for a role: people.manage, every permission of each person's current and
+// new role, and never the last active Owner; each move records its
+// user.updated event and audit entry in tx. Reads go through tx, so each
+// check sees the moves before it. Call the returned func once tx has
+// committed: it tells the moved people's open connections.
+func (a *Admin) MoveRoles(ctx context.Context, tx *ent.Client, moves []RoleMove) (func(), error) {
+	s, err := a.begin(ctx, perm.PeopleManage)
+	if err != nil {
+		return nil, err
+	}
+	now := a.clock.Now()
+	var moved []int
+	for _, m := range moves {
+		u, err := tx.User.Query().Where(user.ID(m.UserID)).WithRole().Only(ctx)
+		if ent.IsNotFound(err) {
+			return nil, apperr.New(apperr.NotFound, "person not found")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read person %d: %w", m.UserID, err)
+		}
+		if u.RoleID == m.RoleID {
+			continue
+		}
+		if err := invite.CheckGrant(s.Viewer, u.Edges.Role); err != nil {
+			return nil, err
+		}
+		r, err := tx.Role.Get(ctx, m.RoleID)
+		if ent.IsNotFound(err) {
+			return nil, &apperr.Error{Code: apperr.NotFound, Message: "role not found", Field: "roleId"}
+		} else if err != nil {
+			return nil, fmt.Errorf("read role %d: %w", m.RoleID, err)
+		}
+		if err := invite.CheckGrant(s.Viewer, r); err != nil {
+			return nil, err
+		}
+		if err := lastOwnerIn(ctx, tx, u, "given another role"); err != nil {
+			return nil, err
+		}
+		after, err := tx.User.UpdateOneID(u.ID).SetUpdatedAt(now).SetRoleID(r.ID).Save(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("give person %d role %s: %w", u.ID, r.Name, err)
+		}
+		changed := []string{"role"}
+		if err := a.events.Record(ctx, tx, s.OrgID, event.UserEvent(event.UserUpdated, after, r.Name).With("fields", changed)); err != nil {
+			return nil, err
+		}
+		if err := a.audit.Record(ctx, tx, s.OrgID, audit.Event{Action: "user.updated", TargetType: "User",
+			TargetID: u.ID, TargetLabel: u.Email, Details: map[string]any{"fields": changed}}); err != nil {
+			return nil, err
+		}
+		moved = append(moved, u.ID)
+	}
+	return func() { a.auth.RoleChanged(ctx, moved...) }, nil
 }
 
 // permissions are what changing in needs: people.manage, and

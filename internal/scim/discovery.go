@@ -80,7 +80,7 @@ func (h *Handler) schemaDocs() []map[string]any {
 	userAttrs := []any{
 		attr("userName", str, "The provider's unique name for the person, kept as given; unique, case-insensitive", set("required", true), set("uniqueness", "server")),
 		name,
-		attr("displayName", str, "First and last name (derived; accepted and not kept)", set("mutability", "readOnly")),
+		attr("displayName", str, "The name to show, kept as given; without one, first and last name"),
 		email,
 		attr("active", "boolean", "false deactivates the person (sessions end at once); true reactivates"),
 		attr("externalId", str, "The provider's id for the person", set("caseExact", true)),

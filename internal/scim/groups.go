@@ -551,9 +551,10 @@ func (h *Handler) planRoles(ctx context.Context, g *ent.Group, st groupState, de
 	return changes, nil
 }
 
-// saveGroup creates (g nil) or changes group g to st: the group and its
-// members in one transaction with its audit and group.* event, then the
-// members' roles through the people service (user.updated events).
+// saveGroup creates (g nil) or changes group g to st: the group, its
+// members and the roles that moves (through the people service, with their
+// user.updated events) in one transaction with its audit and group.*
+// event, so a refused role change leaves the group as it was.
 func (h *Handler) saveGroup(ctx context.Context, g *ent.Group, st groupState) (*ent.Group, error) {
 	if err := checkGroup(st); err != nil {
 		return nil, err
@@ -578,6 +579,7 @@ func (h *Handler) saveGroup(ctx context.Context, g *ent.Group, st groupState) (*
 	v := viewer.FromContext(ctx)
 	now := h.Clock.Now()
 	var saved *ent.Group
+	var moved func()
 	err = db.InTx(ctx, h.Client, func(tx *ent.Client) error {
 		var added, removed []int
 		var fields []string
@@ -622,6 +624,9 @@ func (h *Handler) saveGroup(ctx context.Context, g *ent.Group, st groupState) (*
 		if err != nil {
 			return fmt.Errorf("save SCIM group %q: %w", st.DisplayName, err)
 		}
+		if moved, err = h.moveRoles(ctx, tx, changes); err != nil {
+			return err
+		}
 		action, typ := "group.created", event.GroupCreated
 		e := event.GroupEvent(typ, v.OrgID, saved)
 		details := map[string]any{"added": event.IDs(added)}
@@ -642,21 +647,18 @@ func (h *Handler) saveGroup(ctx context.Context, g *ent.Group, st groupState) (*
 	if err != nil {
 		return nil, err
 	}
-	if err := h.moveRoles(ctx, changes); err != nil {
-		return nil, err
-	}
+	moved()
 	return h.findGroup(ctx, strconv.Itoa(saved.ID), true)
 }
 
-// moveRoles gives each person the role a group change worked out.
-func (h *Handler) moveRoles(ctx context.Context, changes []roleChange) error {
-	for _, c := range changes {
-		id := c.to.ID
-		if _, err := h.Admin.UpdateUser(ctx, c.user.ID, people.UpdateUserInput{RoleID: &id}); err != nil {
-			return fmt.Errorf("give person %d role %s: %w", c.user.ID, c.to.Name, err)
-		}
+// moveRoles gives each person the role a group change worked out, in the
+// group change's transaction tx; call the func it returns after commit.
+func (h *Handler) moveRoles(ctx context.Context, tx *ent.Client, changes []roleChange) (func(), error) {
+	moves := make([]people.RoleMove, len(changes))
+	for i, c := range changes {
+		moves[i] = people.RoleMove{UserID: c.user.ID, RoleID: c.to.ID}
 	}
-	return nil
+	return h.Admin.MoveRoles(ctx, tx, moves)
 }
 
 // leaveGroups takes person u (read with its groups) out of every group,
@@ -694,9 +696,13 @@ func (h *Handler) deleteGroup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := viewer.FromContext(ctx)
+	var moved func()
 	err = db.InTx(ctx, h.Client, func(tx *ent.Client) error {
 		if err := tx.Group.DeleteOneID(g.ID).Exec(ctx); err != nil {
 			return fmt.Errorf("delete SCIM group %d: %w", g.ID, err)
+		}
+		if moved, err = h.moveRoles(ctx, tx, changes); err != nil {
+			return err
 		}
 		if err := h.Events.Record(ctx, tx, v.OrgID, event.GroupEvent(event.GroupDeleted, v.OrgID, g)); err != nil {
 			return err
@@ -707,10 +713,7 @@ func (h *Handler) deleteGroup(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	if err := h.moveRoles(ctx, changes); err != nil {
-		h.fail(w, r, err)
-		return
-	}
+	moved()
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -212,16 +212,17 @@ func prefixed(expr filter.Expression, attr string) filter.Expression {
 	return expr
 }
 
-// displayNamePredicate filters on the display name Rollcall shows: first
-// and last name joined by a space, else the address.
+// displayNamePredicate filters on the display name SCIM shows: the one the
+// provider gave, else first and last name joined by a space, else the
+// address.
 func displayNamePredicate(op string, v any) (predicate.User, *Error) {
 	val, ok := v.(string)
 	if !ok && op != "pr" {
 		return nil, badRequest("invalidFilter", "compare displayName with a string")
 	}
 	val = strings.ToLower(val)
-	expr := fmt.Sprintf("LOWER(CASE WHEN %[1]s IS NULL AND %[2]s IS NULL THEN %[3]s WHEN %[2]s IS NULL THEN %[1]s WHEN %[1]s IS NULL THEN %[2]s ELSE %[1]s || ' ' || %[2]s END)",
-		user.FieldFirstName, user.FieldLastName, user.FieldEmail)
+	expr := fmt.Sprintf("LOWER(CASE WHEN %[4]s IS NOT NULL THEN %[4]s WHEN %[1]s IS NULL AND %[2]s IS NULL THEN %[3]s WHEN %[2]s IS NULL THEN %[1]s WHEN %[1]s IS NULL THEN %[2]s ELSE %[1]s || ' ' || %[2]s END)",
+		user.FieldFirstName, user.FieldLastName, user.FieldEmail, user.FieldScimDisplayName)
 	like := func(pattern string) predicate.User {
 		return func(s *entsql.Selector) {
 			s.Where(entsql.P(func(b *entsql.Builder) { b.WriteString(expr).WriteString(" LIKE ").Arg(pattern) }))

@@ -14,7 +14,7 @@ import (
 
 // userIgnored are core and common User attributes Rollcall accepts and
 // does not keep (providers send them by default).
-var userIgnored = []string{"displayname", "nickname", "profileurl", "title", "usertype", "timezone", "password",
+var userIgnored = []string{"nickname", "profileurl", "title", "usertype", "timezone", "password",
 	"phonenumbers", "ims", "photos", "addresses", "entitlements", "roles", "x509certificates", "groups", "meta", "id", "schemas"}
 
 // readOnly are the attributes no PATCH path may name (in a PUT body, or a
@@ -77,6 +77,12 @@ func setUserAttr(st *userState, name string, v any) error {
 			return err
 		}
 		st.ExternalID = blankNil(s)
+	case name == "displayname":
+		s, err := str(name, v)
+		if err != nil {
+			return err
+		}
+		st.DisplayName = blankNil(s)
 	case name == "name":
 		if v == nil {
 			st.GivenName, st.FamilyName = nil, nil

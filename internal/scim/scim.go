@@ -81,7 +81,8 @@ type Deps struct {
 // Handler serves /scim/v2.
 type Handler struct {
 	Deps
-	mux *http.ServeMux
+	mux       *http.ServeMux
+	newPeople *grouper // new people's POSTs, written together (batch.go)
 }
 
 // New returns the SCIM handler.
@@ -96,7 +97,7 @@ func New(d Deps) *Handler {
 		d.Config.Timeout = 30 * time.Second
 	}
 	d.Config.PublicURL = strings.TrimRight(d.Config.PublicURL, "/")
-	h := &Handler{Deps: d, mux: http.NewServeMux()}
+	h := &Handler{Deps: d, mux: http.NewServeMux(), newPeople: newGrouper()}
 	m := h.mux
 	m.HandleFunc("GET "+Prefix+"/ServiceProviderConfig", h.serviceProviderConfig)
 	m.HandleFunc("GET "+Prefix+"/ResourceTypes", h.resourceTypes)

@@ -23,11 +23,13 @@ import (
 	"github.com/rollcall/rollcall/internal/viewer"
 )
 
-// userState is what SCIM may set on a person: the provider's names for it,
+// userState is what SCIM may set on a person: the provider's names for it
+// (userName, externalId, displayName),
 // the person's names, addresses, language and whether it is active.
 type userState struct {
 	UserName              string
 	ExternalID            *string
+	DisplayName           *string
 	GivenName, FamilyName *string
 	Emails                []emailValue
 	Active                bool
@@ -60,7 +62,7 @@ func (s userState) email() string {
 
 // stateOf is person u as SCIM sees it.
 func stateOf(u *ent.User) userState {
-	s := userState{ExternalID: u.ScimExternalID, GivenName: u.FirstName, FamilyName: u.LastName,
+	s := userState{ExternalID: u.ScimExternalID, DisplayName: u.ScimDisplayName, GivenName: u.FirstName, FamilyName: u.LastName,
 		Emails: []emailValue{{Value: u.Email, Type: "work", Primary: true}},
 		Active: u.Status != user.StatusDeactivated, Locale: u.Locale}
 	if u.ScimUserName != nil {
@@ -94,11 +96,15 @@ func (h *Handler) userResource(u *ent.User) map[string]any {
 		name["familyName"] = *u.LastName
 		parts = append(parts, *u.LastName)
 	}
-	display := strings.Join(parts, " ")
-	if display == "" {
-		display = u.Email
+	formatted := strings.Join(parts, " ")
+	if formatted == "" {
+		formatted = u.Email
 	}
-	name["formatted"] = display
+	name["formatted"] = formatted
+	display := formatted
+	if u.ScimDisplayName != nil {
+		display = *u.ScimDisplayName
+	}
 	m := map[string]any{
 		"schemas":     []any{schemaUser},
 		"id":          strconv.Itoa(u.ID),
@@ -225,11 +231,24 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) {
 }
 
 // provision creates the person st describes, or links again the one whose
-// link a DELETE ended (same userName, or same address and not linked).
+// link a DELETE ended (same userName, or same address and not linked). An
+// active new person is written together with concurrent requests' (see
+// batch.go); the rest, and whoever that cannot settle, one by one.
 func (h *Handler) provision(ctx context.Context, st userState) (*ent.User, error) {
 	if err := checkState(st); err != nil {
 		return nil, err
 	}
+	if st.Active {
+		u, alone, err := h.provisionGrouped(ctx, st)
+		if !alone {
+			return u, err
+		}
+	}
+	return h.provisionOne(ctx, st)
+}
+
+// provisionOne is provision for one request alone.
+func (h *Handler) provisionOne(ctx context.Context, st userState) (*ent.User, error) {
 	norm := normalizeUserName(st.UserName)
 	addr := st.email()
 	_, addrNorm, _ := emailaddr.Normalize(addr)
@@ -262,7 +281,8 @@ func (h *Handler) provision(ctx context.Context, st userState) (*ent.User, error
 		Set: func(c *ent.UserCreate, o *ent.Organization) {
 			pending = o.ScimInviteOnProvision && st.Active
 			c.SetScimUserName(strings.TrimSpace(st.UserName)).SetScimUserNameNormalized(norm).
-				SetNillableScimExternalID(st.ExternalID).SetScimLinked(true).SetScimInvitePending(pending)
+				SetNillableScimExternalID(st.ExternalID).SetNillableScimDisplayName(st.DisplayName).
+				SetScimLinked(true).SetScimInvitePending(pending)
 		},
 	})
 	if err != nil {
@@ -293,6 +313,8 @@ func checkState(st userState) error {
 		return badRequest("invalidValue", "give an email address (emails, or a userName that is one)")
 	case st.ExternalID != nil && len(*st.ExternalID) > maxUserName:
 		return badRequest("invalidValue", "externalId has more than %d bytes", maxUserName)
+	case st.DisplayName != nil && len(*st.DisplayName) > maxUserName:
+		return badRequest("invalidValue", "displayName has more than %d bytes", maxUserName)
 	}
 	if _, _, err := emailaddr.Normalize(st.email()); err != nil {
 		return badRequest("invalidValue", "emails: %v", err)
@@ -303,6 +325,11 @@ func checkState(st userState) error {
 	if st.ExternalID != nil {
 		if err := plaintext.Check(plaintext.Name, *st.ExternalID); err != nil {
 			return badRequest("invalidValue", "externalId %v", err)
+		}
+	}
+	if st.DisplayName != nil {
+		if err := plaintext.Check(plaintext.Name, *st.DisplayName); err != nil {
+			return badRequest("invalidValue", "displayName %v", err)
 		}
 	}
 	return nil
@@ -360,7 +387,8 @@ func (h *Handler) apply(ctx context.Context, u *ent.User, st userState, link boo
 		}
 	}
 	extChanged := !sameString(st.ExternalID, u.ScimExternalID)
-	if !nameChanged && !extChanged && !link {
+	displayChanged := !sameString(st.DisplayName, u.ScimDisplayName)
+	if !nameChanged && !extChanged && !displayChanged && !link {
 		return nil
 	}
 	var fields []string
@@ -369,6 +397,9 @@ func (h *Handler) apply(ctx context.Context, u *ent.User, st userState, link boo
 	}
 	if extChanged {
 		fields = append(fields, "externalId")
+	}
+	if displayChanged {
+		fields = append(fields, "displayName")
 	}
 	if link {
 		fields = append(fields, "scimLink")
@@ -380,11 +411,16 @@ func (h *Handler) apply(ctx context.Context, u *ent.User, st userState, link boo
 		} else {
 			up.SetScimExternalID(*st.ExternalID)
 		}
+		if st.DisplayName == nil {
+			up.ClearScimDisplayName()
+		} else {
+			up.SetScimDisplayName(*st.DisplayName)
+		}
 	}, fields)
 }
 
-// writeLink changes what SCIM keeps of person id (its userName, externalId
-// and link), with the audit and user.updated events any change to a person
+// writeLink changes what SCIM keeps of person id (its userName, externalId,
+// displayName and link), with the audit and user.updated events any change to a person
 // records.
 func (h *Handler) writeLink(ctx context.Context, id int, set func(*ent.UserUpdateOne), fields []string) error {
 	v := viewer.FromContext(ctx)
