@@ -7,9 +7,10 @@
 // so a fast hash is as safe as a slow one and costs nothing per request.
 //
 // Keys are read from the database at every request (one query by the
-// unique hash, joined to the creator and the creator's role), never cached, so a revocation or an expiry holds at once on
-// every replica; a revocation is also announced on the event bus, so open
-// websockets of the key close (auth.Watch).
+// unique hash, joined to the creator and the creator's role), never
+// cached, so a revocation or an expiry holds at once on every replica; a
+// revocation is also announced on the event bus, so open websockets of the
+// key close (auth.Watch).
 package apikey
 
 import (
