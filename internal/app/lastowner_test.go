@@ -104,6 +104,13 @@ var removals = []removal{
 			"Operations": [{"op": "add", "path": "members", "value": [{"value": "%d"}]}]}`, r.owners[k]))
 		return scimOutcome(t, res)
 	}},
+	{"GraphQL importUsers role", func(t *testing.T, r *ownerRace, k int) bool {
+		email, err := r.s.DB.Client.User.Query().Where(user.ID(r.owners[k])).Select(user.FieldEmail).String(testkit.System())
+		require.NoError(t, err)
+		res := r.s.Upload(t, r.tok, importMutation, map[string]any{"in": map[string]any{"file": nil}}, "in.file", "people.csv",
+			[]byte("email,role\n"+email+",Admin\n"))
+		return graphQLOutcome(t, res)
+	}},
 }
 
 func graphQLOutcome(t *testing.T, res *testkit.Response) bool {
@@ -126,11 +133,12 @@ func scimOutcome(t *testing.T, res scimResponse) bool {
 
 // TestLastOwnerConcurrentRemovals sends, in each round, two requests at once
 // that each demote or deactivate one of an organisation's two active Owners,
-// through every pair of GraphQL and SCIM doors: exactly one succeeds, and one
-// active Owner is always left.
+// through every pair of GraphQL (deactivateUser, updateUser, importUsers)
+// and SCIM (PATCH active, a group's role) doors: exactly one succeeds, and
+// one active Owner is always left.
 func TestLastOwnerConcurrentRemovals(t *testing.T) {
 	r := newOwnerRace(t)
-	rounds := 20
+	rounds := len(removals) * len(removals) // every pair
 	var broken []string
 	for i := range rounds {
 		a, b := removals[i%len(removals)], removals[(i/len(removals))%len(removals)]
@@ -215,4 +223,32 @@ func TestSCIMDeleteLastOwnerChangesNothing(t *testing.T) {
 			require.NotEqual(t, ann, m.(map[string]any)["value"], "she left group %s", g)
 		}
 	}
+}
+
+// TestImportKeepsAnOwner: a CSV import cannot give the last active Owner
+// another role; it may demote one Owner of two.
+func TestImportKeepsAnOwner(t *testing.T) {
+	a := newAdmin(t)
+	owner := func(id int) string {
+		t.Helper()
+		u, err := a.s.DB.Client.User.Query().Where(user.ID(id)).WithRole().Only(testkit.System())
+		require.NoError(t, err)
+		return u.Edges.Role.Name
+	}
+	_, resp := a.importCSV(t, a.tok, "email,role,first name\nowner@acme.test,Admin,Olga\n", nil)
+	require.Equal(t, "CONFLICT", resp.Code(), "%+v", resp.Errors)
+	require.Contains(t, resp.Errors[0].Message, "last Owner")
+	require.Equal(t, perm.Owner, owner(a.org.Owner.ID), "nothing changed")
+	u, err := a.s.DB.Client.User.Get(testkit.System(), a.org.Owner.ID)
+	require.NoError(t, err)
+	require.Nil(t, u.FirstName, "nothing changed")
+
+	second := a.s.AddPeople(t, a.org, testkit.Person{Email: "second@acme.test", Role: perm.Owner, Status: user.StatusActive})[0]
+	_, resp = a.importCSV(t, a.tok, "email,role\nowner@acme.test,Admin\nsecond@acme.test,HR\n", nil)
+	require.Equal(t, "CONFLICT", resp.Code(), "both at once: %+v", resp.Errors)
+	require.Equal(t, perm.Owner, owner(second.ID))
+	out, resp := a.importCSV(t, a.tok, "email,role\nsecond@acme.test,HR\n", nil)
+	require.Empty(t, resp.Errors)
+	require.Equal(t, 1, out.ImportUsers.Updated)
+	require.Equal(t, perm.HR, owner(second.ID))
 }

@@ -162,6 +162,44 @@ func lastOwnerIn(ctx context.Context, tx *ent.Client, u *ent.User, doing string)
 	return nil
 }
 
+// KeepAnOwner is the last-Owner rule for a writer that gives many people
+// other roles in set-based statements (the CSV import). Called in tx before
+// those writes, it holds the owners of organisation orgID (HoldOwners) and
+// returns the check to run in tx after them: it refuses when the
+// organisation had an active Owner before the writes and has none after.
+func KeepAnOwner(ctx context.Context, tx *ent.Client, orgID int) (func() error, error) {
+	if err := HoldOwners(ctx, tx, orgID); err != nil {
+		return nil, err
+	}
+	had, err := activeOwner(ctx, tx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	return func() error {
+		if !had {
+			return nil
+		}
+		has, err := activeOwner(ctx, tx, orgID)
+		if err != nil {
+			return err
+		}
+		if !has {
+			return apperr.New(apperr.Conflict, "the last Owner cannot be given another role: make someone else Owner first")
+		}
+		return nil
+	}, nil
+}
+
+// activeOwner reports whether organisation orgID has an active Owner.
+func activeOwner(ctx context.Context, client *ent.Client, orgID int) (bool, error) {
+	ok, err := client.User.Query().Where(user.OrganizationID(orgID), user.StatusEQ(user.StatusActive),
+		user.HasRoleWith(role.Name(perm.Owner), role.Builtin(true))).Exist(ctx)
+	if err != nil {
+		return false, fmt.Errorf("count owners: %w", err)
+	}
+	return ok, nil
+}
+
 // UpdateUser changes a person. Needs people.manage (and credentials.manage
 // for the username), and every permission of the person's role. A changed
 // address revokes the person's open links and clears a bounce; a pending
