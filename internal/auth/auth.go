@@ -363,17 +363,31 @@ func (s *Service) Logout(ctx context.Context) error {
 // reconnects with its still valid token. Announcing after the commit instead
 // would need every caller to remember to do it.
 func (s *Service) EndSessions(ctx context.Context, client *ent.Client, keep int, userIDs ...int) error {
+	announce, err := s.EndSessionsLater(ctx, client, keep, userIDs...)
+	if err != nil {
+		return err
+	}
+	announce()
+	return nil
+}
+
+// EndSessionsLater is EndSessions for a caller that already runs code after
+// its transaction commits (people.Admin.DeactivateIn): it ends the sessions
+// in client and returns the announcement, to call once that transaction has
+// committed.
+func (s *Service) EndSessionsLater(ctx context.Context, client *ent.Client, keep int, userIDs ...int) (func(), error) {
 	q := client.Session.Delete().Where(session.UserIDIn(userIDs...))
 	if keep != 0 {
 		q = q.Where(session.IDNEQ(keep))
 	}
 	if _, err := q.Exec(AsSystem(ctx)); err != nil {
-		return fmt.Errorf("end sessions: %w", err)
+		return nil, fmt.Errorf("end sessions: %w", err)
 	}
-	for _, id := range userIDs {
-		s.announce(ctx, id, ended{Keep: keep})
-	}
-	return nil
+	return func() {
+		for _, id := range userIDs {
+			s.announce(ctx, id, ended{Keep: keep})
+		}
+	}, nil
 }
 
 // VerifyPassword checks u's password, at the cost of Hasher.Check whatever

@@ -23,6 +23,7 @@ import (
 	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/event"
 	"github.com/rollcall/rollcall/internal/invite"
+	"github.com/rollcall/rollcall/internal/people"
 	"github.com/rollcall/rollcall/internal/perm"
 	"github.com/rollcall/rollcall/internal/viewer"
 )
@@ -216,6 +217,14 @@ func invalid(err error) error {
 func (s *Service) persist(ctx context.Context, orgID int, actorID *int, filename string, res *Result, roleNames map[int]string, creates, updates []change) ([]int, error) {
 	var written []int
 	record := func(tx *ent.Client, write func(importID int, now time.Time) ([]int, error)) error {
+		var ownerKept func() error
+		if givesRoles(updates) {
+			// The last-Owner rule, held from before the writes to the commit.
+			var err error
+			if ownerKept, err = people.KeepAnOwner(ctx, tx, orgID); err != nil {
+				return err
+			}
+		}
 		now := s.clock.Now()
 		imp, err := tx.UserImport.Create().SetOrganizationID(orgID).SetFilename(clip(filename, 500)).
 			SetNillableCreatedByID(actorID).SetCreated(res.Created).SetUpdated(res.Updated).SetUnchanged(res.Unchanged).
@@ -225,6 +234,11 @@ func (s *Service) persist(ctx context.Context, orgID int, actorID *int, filename
 		}
 		if written, err = write(imp.ID, now); err != nil {
 			return err
+		}
+		if ownerKept != nil {
+			if err := ownerKept(); err != nil {
+				return err
+			}
 		}
 		if n := len(written) - res.Created; n != res.Updated { // people erased while it ran
 			res.Updated = n
@@ -259,6 +273,11 @@ func (s *Service) persist(ctx context.Context, orgID int, actorID *int, filename
 		s.events.Committed(ctx, orgID)
 	}
 	return written, err
+}
+
+// givesRoles reports whether any of updates gives its person another role.
+func givesRoles(updates []change) bool {
+	return slices.ContainsFunc(updates, func(c change) bool { return c.role != nil && c.role.ID != c.existing.RoleID })
 }
 
 // createdEvent is user.created for the person change c created as id.

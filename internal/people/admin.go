@@ -8,10 +8,14 @@ import (
 	"log/slog"
 	"strings"
 
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+
 	"github.com/rollcall/rollcall/ent"
 	"github.com/rollcall/rollcall/ent/auditevent"
 	"github.com/rollcall/rollcall/ent/bulksend"
 	"github.com/rollcall/rollcall/ent/delivery"
+	"github.com/rollcall/rollcall/ent/organization"
 	"github.com/rollcall/rollcall/ent/predicate"
 	"github.com/rollcall/rollcall/ent/role"
 	"github.com/rollcall/rollcall/ent/user"
@@ -83,7 +87,12 @@ func (a *Admin) begin(ctx context.Context, perms ...perm.Permission) (*session, 
 }
 
 func (a *Admin) target(ctx context.Context, id int) (*ent.User, error) {
-	u, err := a.client.User.Query().Where(user.ID(id)).WithRole().Only(ctx)
+	return targetIn(ctx, a.client, id)
+}
+
+// targetIn reads person id, with role, through client (a transaction's).
+func targetIn(ctx context.Context, client *ent.Client, id int) (*ent.User, error) {
+	u, err := client.User.Query().Where(user.ID(id)).WithRole().Only(ctx)
 	if ent.IsNotFound(err) {
 		return nil, apperr.New(apperr.NotFound, "person not found")
 	}
@@ -93,18 +102,55 @@ func (a *Admin) target(ctx context.Context, id int) (*ent.User, error) {
 	return u, nil
 }
 
-// lastOwner refuses when u is the organisation's only active Owner.
-func (a *Admin) lastOwner(ctx context.Context, u *ent.User, doing string) error {
-	return lastOwnerIn(ctx, a.client, u, doing)
+// HoldOwners takes, in tx, the lock that every change able to leave
+// organisation orgID without an active Owner holds from before its check to
+// its commit (lastOwnerIn takes it): two such changes then run one after the
+// other, and the second checks what the first left. On PostgreSQL it is the
+// organisation's row, FOR NO KEY UPDATE: not FOR UPDATE, which would also
+// stop every transaction writing a row that refers to the organisation
+// (events, audit entries) while it is held. SQLite needs no lock: its write
+// transactions begin IMMEDIATE (package db), so they never interleave.
+//
+// A transaction that writes other rows before it demotes, deactivates or
+// deletes people (a SCIM group change before MoveRoles) calls it first, so
+// every such transaction takes the organisation before people's rows and two
+// of them cannot deadlock.
+func HoldOwners(ctx context.Context, tx *ent.Client, orgID int) error {
+	ids, err := tx.Organization.Query().Where(organization.ID(orgID)).Select(organization.FieldID).
+		Modify(func(s *entsql.Selector) {
+			if s.Dialect() == dialect.Postgres {
+				s.For(entsql.LockNoKeyUpdate)
+			}
+		}).Ints(ctx)
+	if err != nil {
+		return fmt.Errorf("lock organisation %d: %w", orgID, err)
+	}
+	if len(ids) == 0 {
+		return apperr.New(apperr.NotFound, "organisation not found")
+	}
+	return nil
 }
 
-// lastOwnerIn is lastOwner reading through client (a transaction's, to see
-// its writes).
-func lastOwnerIn(ctx context.Context, client *ent.Client, u *ent.User, doing string) error {
-	if u.Edges.Role.Name != perm.Owner || !u.Edges.Role.Builtin || u.Status != user.StatusActive {
+// lastOwnerIn refuses, in tx, when person u is their organisation's only
+// active Owner. It holds the owners (HoldOwners) and reads u's role and
+// status again through tx, so its answer stays true until tx ends: call it
+// in the transaction that demotes, deactivates or deletes u, before that
+// write.
+func lastOwnerIn(ctx context.Context, tx *ent.Client, u *ent.User, doing string) error {
+	if err := HoldOwners(ctx, tx, u.OrganizationID); err != nil {
+		return err
+	}
+	now, err := tx.User.Query().Where(user.ID(u.ID)).WithRole().Only(ctx)
+	if ent.IsNotFound(err) {
+		return apperr.New(apperr.NotFound, "person not found")
+	}
+	if err != nil {
+		return fmt.Errorf("read person %d: %w", u.ID, err)
+	}
+	if now.Edges.Role.Name != perm.Owner || !now.Edges.Role.Builtin || now.Status != user.StatusActive {
 		return nil
 	}
-	others, err := client.User.Query().
+	others, err := tx.User.Query().
 		Where(user.IDNEQ(u.ID), user.StatusEQ(user.StatusActive), user.HasRoleWith(role.Name(perm.Owner), role.Builtin(true))).
 		Exist(ctx)
 	if err != nil {
@@ -114,6 +160,44 @@ func lastOwnerIn(ctx context.Context, client *ent.Client, u *ent.User, doing str
 		return apperr.New(apperr.Conflict, fmt.Sprintf("the last Owner cannot be %s: make someone else Owner first", doing))
 	}
 	return nil
+}
+
+// KeepAnOwner is the last-Owner rule for a writer that gives many people
+// other roles in set-based statements (the CSV import). Called in tx before
+// those writes, it holds the owners of organisation orgID (HoldOwners) and
+// returns the check to run in tx after them: it refuses when the
+// organisation had an active Owner before the writes and has none after.
+func KeepAnOwner(ctx context.Context, tx *ent.Client, orgID int) (func() error, error) {
+	if err := HoldOwners(ctx, tx, orgID); err != nil {
+		return nil, err
+	}
+	had, err := activeOwner(ctx, tx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	return func() error {
+		if !had {
+			return nil
+		}
+		has, err := activeOwner(ctx, tx, orgID)
+		if err != nil {
+			return err
+		}
+		if !has {
+			return apperr.New(apperr.Conflict, "the last Owner cannot be given another role: make someone else Owner first")
+		}
+		return nil
+	}, nil
+}
+
+// activeOwner reports whether organisation orgID has an active Owner.
+func activeOwner(ctx context.Context, client *ent.Client, orgID int) (bool, error) {
+	ok, err := client.User.Query().Where(user.OrganizationID(orgID), user.StatusEQ(user.StatusActive),
+		user.HasRoleWith(role.Name(perm.Owner), role.Builtin(true))).Exist(ctx)
+	if err != nil {
+		return false, fmt.Errorf("count owners: %w", err)
+	}
+	return ok, nil
 }
 
 // UpdateUser changes a person. Needs people.manage (and credentials.manage
@@ -205,9 +289,6 @@ func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*en
 		if err := invite.CheckGrant(s.Viewer, r); err != nil {
 			return nil, err
 		}
-		if err := a.lastOwner(ctx, u, "given another role"); err != nil {
-			return nil, err
-		}
 		set("role", func(up *ent.UserUpdateOne) { up.SetRoleID(r.ID) })
 		roleName = r.Name
 	}
@@ -235,8 +316,14 @@ func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*en
 	if len(sets) == 0 {
 		return u, nil
 	}
+	roleChanged := in.RoleID != nil && *in.RoleID != u.RoleID
 	notice := 0 // the EMAIL_CHANGED delivery, if any
 	err = db.InTx(ctx, a.client, func(tx *ent.Client) error {
+		if roleChanged {
+			if err := lastOwnerIn(ctx, tx, u, "given another role"); err != nil {
+				return err
+			}
+		}
 		up := tx.User.UpdateOneID(u.ID).SetUpdatedAt(now)
 		for _, f := range sets {
 			f(up)
@@ -276,7 +363,7 @@ func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*en
 	if err != nil {
 		return nil, err
 	}
-	if in.RoleID != nil && *in.RoleID != u.RoleID {
+	if roleChanged {
 		a.auth.RoleChanged(ctx, u.ID)
 	}
 	updated, err := a.client.User.Get(ctx, u.ID)
@@ -405,37 +492,63 @@ func clearIfNil(v *string, clear func() *ent.UserUpdateOne) {
 // Deactivate stops a person from signing in: sessions and links end. Needs
 // people.manage and every permission of the person's role.
 func (a *Admin) Deactivate(ctx context.Context, id int) (*ent.User, error) {
-	s, u, err := a.beginOn(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if u.Status == user.StatusDeactivated {
-		return u, nil
-	}
-	if err := a.lastOwner(ctx, u, "deactivated"); err != nil {
-		return nil, err
-	}
-	now := a.clock.Now()
-	err = db.InTx(ctx, a.client, func(tx *ent.Client) error {
-		after, err := tx.User.UpdateOneID(u.ID).SetStatus(user.StatusDeactivated).SetUpdatedAt(now).Save(ctx)
-		if err != nil {
-			return fmt.Errorf("deactivate: %w", err)
-		}
-		if err := a.events.Record(ctx, tx, s.OrgID, event.UserEvent(event.UserDeactivated, after, u.Edges.Role.Name)); err != nil {
-			return err
-		}
-		if err := credentials.Revoke(ctx, tx, now, "", u.ID); err != nil {
-			return err
-		}
-		if err := a.auth.EndSessions(ctx, tx, 0, u.ID); err != nil {
-			return err
-		}
-		return a.audit.Record(ctx, tx, s.OrgID, audit.PersonEvent("user.deactivated", u))
+	var done func()
+	err := db.InTx(ctx, a.client, func(tx *ent.Client) error {
+		var err error
+		done, err = a.DeactivateIn(ctx, tx, id)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return a.client.User.Get(ctx, u.ID)
+	done()
+	return a.client.User.Get(ctx, id)
+}
+
+// DeactivateIn is Deactivate inside tx, the caller's transaction, so it
+// commits or rolls back with the caller's other writes (a SCIM DELETE leaves
+// the person's groups, deactivates and unlinks them together). The rules are
+// Deactivate's, checked through tx; the user.deactivated event and audit
+// entry are written in tx. A person already deactivated is left as they
+// are. Call the returned func once tx has committed: it tells the person's
+// open connections that their sessions ended.
+func (a *Admin) DeactivateIn(ctx context.Context, tx *ent.Client, id int) (func(), error) {
+	s, err := a.begin(ctx, perm.PeopleManage)
+	if err != nil {
+		return nil, err
+	}
+	u, err := targetIn(ctx, tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := invite.CheckGrant(s.Viewer, u.Edges.Role); err != nil {
+		return nil, err
+	}
+	if u.Status == user.StatusDeactivated {
+		return func() {}, nil
+	}
+	if err := lastOwnerIn(ctx, tx, u, "deactivated"); err != nil {
+		return nil, err
+	}
+	now := a.clock.Now()
+	after, err := tx.User.UpdateOneID(u.ID).SetStatus(user.StatusDeactivated).SetUpdatedAt(now).Save(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("deactivate person %d: %w", u.ID, err)
+	}
+	if err := a.events.Record(ctx, tx, s.OrgID, event.UserEvent(event.UserDeactivated, after, u.Edges.Role.Name)); err != nil {
+		return nil, err
+	}
+	if err := credentials.Revoke(ctx, tx, now, "", u.ID); err != nil {
+		return nil, err
+	}
+	ended, err := a.auth.EndSessionsLater(ctx, tx, 0, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.audit.Record(ctx, tx, s.OrgID, audit.PersonEvent("user.deactivated", u)); err != nil {
+		return nil, err
+	}
+	return ended, nil
 }
 
 // Reactivate lets a deactivated person back: ACTIVE when they had an
@@ -483,12 +596,12 @@ func (a *Admin) Delete(ctx context.Context, id int) error {
 	if err != nil {
 		return err
 	}
-	if err := a.lastOwner(ctx, u, "deleted"); err != nil {
-		return err
-	}
 	pseudonym := Pseudonym(u.ID)
 	sys := auth.AsSystem(ctx)
 	return db.InTx(ctx, a.client, func(tx *ent.Client) error {
+		if err := lastOwnerIn(ctx, tx, u, "deleted"); err != nil {
+			return err
+		}
 		if err := tx.AuditEvent.Update().Where(auditevent.ActorID(u.ID)).SetActorLabel(pseudonym).Exec(sys); err != nil {
 			return fmt.Errorf("pseudonymise audit log: %w", err)
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/rollcall/rollcall/internal/audit"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/clock"
+	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/event"
 	"github.com/rollcall/rollcall/internal/invite"
 	"github.com/rollcall/rollcall/internal/perm"
@@ -84,6 +85,11 @@ func (b *bundle) reload(t *testing.T, u *ent.User) *ent.User {
 	return u
 }
 
+// lastOwner is lastOwnerIn in a transaction of its own.
+func (b *bundle) lastOwner(ctx context.Context, u *ent.User, doing string) error {
+	return db.InTx(ctx, b.client, func(tx *ent.Client) error { return lastOwnerIn(ctx, tx, u, doing) })
+}
+
 // TestLastOwner: an organisation keeps an active Owner. The only one cannot
 // be deactivated, deleted or given another role; Owners who are invited or
 // deactivated, and Owners of other organisations, do not count.
@@ -106,7 +112,7 @@ func TestLastOwner(t *testing.T) {
 		{"an invited Owner", invitedOwner, false},
 		{"not an Owner", admin, false},
 	} {
-		err := b.admin.lastOwner(ctx, b.reloadWithRole(t, c.u), "deactivated")
+		err := b.lastOwner(ctx, b.reloadWithRole(t, c.u), "deactivated")
 		if c.last {
 			requireCode(t, err, apperr.Conflict, "", "the last Owner cannot be deactivated: make someone else Owner first")
 		} else {
@@ -119,7 +125,7 @@ func TestLastOwner(t *testing.T) {
 	lapsedCtx := lapsed.As(t, lapsed.Person(t, "admin@lapsed.test", perm.Admin, user.StatusActive))
 	for _, st := range []user.Status{user.StatusInvited, user.StatusDeactivated} {
 		u := lapsed.Person(t, string(st)+"@lapsed.test", perm.Owner, st)
-		require.NoError(t, b.admin.lastOwner(lapsedCtx, b.reloadWithRole(t, u), "deleted"), st)
+		require.NoError(t, b.lastOwner(lapsedCtx, b.reloadWithRole(t, u), "deleted"), st)
 	}
 
 	_, err := b.admin.Deactivate(ctx, b.owner.ID)
@@ -132,7 +138,7 @@ func TestLastOwner(t *testing.T) {
 
 	// With a second active Owner, either may go; then the other is the last.
 	second := o.Person(t, "second-owner@acme.test", perm.Owner, user.StatusActive)
-	require.NoError(t, b.admin.lastOwner(ctx, b.reloadWithRole(t, b.owner), "deactivated"))
+	require.NoError(t, b.lastOwner(ctx, b.reloadWithRole(t, b.owner), "deactivated"))
 	_, err = b.admin.UpdateUser(ctx, b.owner.ID, UpdateUserInput{RoleID: &o.Roles[perm.Admin].ID})
 	require.NoError(t, err)
 	_, err = b.admin.Deactivate(o.As(t, second), second.ID)

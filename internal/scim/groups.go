@@ -431,8 +431,8 @@ func ids(us []*ent.User) []int {
 // roleGroups maps lower-cased role names to the roles a group of that name
 // gives: never the built-in Owner, and only roles the viewer (the key's
 // creator) could give.
-func (h *Handler) roleGroups(ctx context.Context) (map[string]*ent.Role, *ent.Role, error) {
-	roles, err := h.Client.Role.Query().All(ctx)
+func (h *Handler) roleGroups(ctx context.Context, client *ent.Client) (map[string]*ent.Role, *ent.Role, error) {
+	roles, err := client.Role.Query().All(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read roles: %w", err)
 	}
@@ -479,9 +479,11 @@ type roleChange struct {
 // planRoles works out the roles a change of group g (nil: a new group) to
 // st moves (deleted: the group goes), before anything is written: people
 // who join or leave a role group, or whose group becomes or stops being
-// one. It refuses (400 mutability) demoting the last active Owner.
-func (h *Handler) planRoles(ctx context.Context, g *ent.Group, st groupState, deleted bool) ([]roleChange, error) {
-	roles, member, err := h.roleGroups(ctx)
+// one. It refuses (400 mutability) demoting the last active Owner. It reads
+// through client (a transaction's, to see its writes); the check that holds
+// is people.Admin.MoveRoles', in the transaction that moves the roles.
+func (h *Handler) planRoles(ctx context.Context, client *ent.Client, g *ent.Group, st groupState, deleted bool) ([]roleChange, error) {
+	roles, member, err := h.roleGroups(ctx, client)
 	if err != nil {
 		return nil, err
 	}
@@ -507,7 +509,7 @@ func (h *Handler) planRoles(ctx context.Context, g *ent.Group, st groupState, de
 	}
 	var changes []roleChange
 	for start := 0; start < len(affected); start += 1000 {
-		us, err := h.Client.User.Query().Where(user.IDIn(affected[start:min(start+1000, len(affected))]...)).
+		us, err := client.User.Query().Where(user.IDIn(affected[start:min(start+1000, len(affected))]...)).
 			WithRole().WithGroups().All(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("read group members: %w", err)
@@ -539,7 +541,7 @@ func (h *Handler) planRoles(ctx context.Context, g *ent.Group, st groupState, de
 		}
 	}
 	if len(owners) > 0 {
-		others, err := h.Client.User.Query().Where(user.IDNotIn(owners...), user.StatusEQ(user.StatusActive),
+		others, err := client.User.Query().Where(user.IDNotIn(owners...), user.StatusEQ(user.StatusActive),
 			user.HasRoleWith(role.Name(perm.Owner), role.Builtin(true))).Exist(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("count owners: %w", err)
@@ -572,83 +574,105 @@ func (h *Handler) saveGroup(ctx context.Context, g *ent.Group, st groupState) (*
 	} else if exists {
 		return nil, &Error{Status: http.StatusConflict, ScimType: "uniqueness", Detail: fmt.Sprintf("a group is named %q", st.DisplayName)}
 	}
-	changes, err := h.planRoles(ctx, g, st, false)
+	changes, err := h.planRoles(ctx, h.Client, g, st, false)
 	if err != nil {
 		return nil, err
 	}
-	v := viewer.FromContext(ctx)
-	now := h.Clock.Now()
 	var saved *ent.Group
 	var moved func()
 	err = db.InTx(ctx, h.Client, func(tx *ent.Client) error {
-		var added, removed []int
-		var fields []string
-		if g == nil {
-			saved, err = tx.Group.Create().SetOrganizationID(v.OrgID).SetDisplayName(st.DisplayName).
-				SetDisplayNameNormalized(norm).SetNillableExternalID(st.ExternalID).AddMemberIDs(st.Members...).
-				SetCreatedAt(now).SetUpdatedAt(now).Save(ctx)
-			added = st.Members
-		} else {
-			old := ids(g.Edges.Members)
-			for _, id := range st.Members {
-				if !slices.Contains(old, id) {
-					added = append(added, id)
-				}
-			}
-			for _, id := range old {
-				if !slices.Contains(st.Members, id) {
-					removed = append(removed, id)
-				}
-			}
-			up := tx.Group.UpdateOneID(g.ID).SetUpdatedAt(now).SetDisplayName(st.DisplayName).SetDisplayNameNormalized(norm).
-				AddMemberIDs(added...).RemoveMemberIDs(removed...)
-			if st.ExternalID == nil {
-				up.ClearExternalID()
-			} else {
-				up.SetExternalID(*st.ExternalID)
-			}
-			if st.DisplayName != g.DisplayName {
-				fields = append(fields, "displayName")
-			}
-			if !sameString(st.ExternalID, g.ExternalID) {
-				fields = append(fields, "externalId")
-			}
-			if len(added)+len(removed) > 0 {
-				fields = append(fields, "members")
-			}
-			saved, err = up.Save(ctx)
-		}
-		if ent.IsConstraintError(err) {
-			return &Error{Status: http.StatusConflict, ScimType: "uniqueness", Detail: fmt.Sprintf("a group is named %q", st.DisplayName)}
-		}
-		if err != nil {
-			return fmt.Errorf("save SCIM group %q: %w", st.DisplayName, err)
-		}
-		if moved, err = h.moveRoles(ctx, tx, changes); err != nil {
-			return err
-		}
-		action, typ := "group.created", event.GroupCreated
-		e := event.GroupEvent(typ, v.OrgID, saved)
-		details := map[string]any{"added": event.IDs(added)}
-		if g != nil {
-			action, typ = "group.updated", event.GroupUpdated
-			e = event.GroupEvent(typ, v.OrgID, saved).With("fields", fields).With("added", event.IDs(added)).With("removed", event.IDs(removed))
-			details = map[string]any{"fields": fields, "added": event.IDs(added), "removed": event.IDs(removed)}
-			if len(fields) == 0 {
-				return nil
-			}
-		}
-		if err := h.Events.Record(ctx, tx, v.OrgID, e); err != nil {
-			return err
-		}
-		return h.Audit.Record(ctx, tx, v.OrgID, audit.Event{Action: action, TargetType: "Group", TargetID: saved.ID,
-			TargetLabel: saved.DisplayName, Details: details})
+		saved, moved, err = h.saveGroupIn(ctx, tx, g, st, changes)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	moved()
 	return h.findGroup(ctx, strconv.Itoa(saved.ID), true)
+}
+
+// saveGroupIn is saveGroup's transaction: it writes group g (nil: a new
+// one) as st, and moves the roles changes planned, in tx with the audit
+// entry and group.* event. Call the returned func once tx has committed.
+func (h *Handler) saveGroupIn(ctx context.Context, tx *ent.Client, g *ent.Group, st groupState, changes []roleChange) (*ent.Group, func(), error) {
+	v := viewer.FromContext(ctx)
+	if len(changes) > 0 {
+		// The owners first, before the group's rows (see people.HoldOwners).
+		if err := people.HoldOwners(ctx, tx, v.OrgID); err != nil {
+			return nil, nil, err
+		}
+	}
+	norm := strings.ToLower(st.DisplayName)
+	now := h.Clock.Now()
+	var saved *ent.Group
+	var err error
+	var added, removed []int
+	var fields []string
+	if g == nil {
+		saved, err = tx.Group.Create().SetOrganizationID(v.OrgID).SetDisplayName(st.DisplayName).
+			SetDisplayNameNormalized(norm).SetNillableExternalID(st.ExternalID).AddMemberIDs(st.Members...).
+			SetCreatedAt(now).SetUpdatedAt(now).Save(ctx)
+		added = st.Members
+	} else {
+		old := ids(g.Edges.Members)
+		for _, id := range st.Members {
+			if !slices.Contains(old, id) {
+				added = append(added, id)
+			}
+		}
+		for _, id := range old {
+			if !slices.Contains(st.Members, id) {
+				removed = append(removed, id)
+			}
+		}
+		up := tx.Group.UpdateOneID(g.ID).SetUpdatedAt(now).SetDisplayName(st.DisplayName).SetDisplayNameNormalized(norm).
+			AddMemberIDs(added...).RemoveMemberIDs(removed...)
+		if st.ExternalID == nil {
+			up.ClearExternalID()
+		} else {
+			up.SetExternalID(*st.ExternalID)
+		}
+		if st.DisplayName != g.DisplayName {
+			fields = append(fields, "displayName")
+		}
+		if !sameString(st.ExternalID, g.ExternalID) {
+			fields = append(fields, "externalId")
+		}
+		if len(added)+len(removed) > 0 {
+			fields = append(fields, "members")
+		}
+		saved, err = up.Save(ctx)
+	}
+	if ent.IsConstraintError(err) {
+		return nil, nil, &Error{Status: http.StatusConflict, ScimType: "uniqueness", Detail: fmt.Sprintf("a group is named %q", st.DisplayName)}
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("save SCIM group %q: %w", st.DisplayName, err)
+	}
+	moved, err := h.moveRoles(ctx, tx, changes)
+	if err != nil {
+		return nil, nil, err
+	}
+	action, typ := "group.created", event.GroupCreated
+	e := event.GroupEvent(typ, v.OrgID, saved)
+	details := map[string]any{"added": event.IDs(added)}
+	if g != nil {
+		action, typ = "group.updated", event.GroupUpdated
+		e = event.GroupEvent(typ, v.OrgID, saved).With("fields", fields).With("added", event.IDs(added)).With("removed", event.IDs(removed))
+		details = map[string]any{"fields": fields, "added": event.IDs(added), "removed": event.IDs(removed)}
+		if len(fields) == 0 {
+			return saved, moved, nil
+		}
+	}
+	if err := h.Events.Record(ctx, tx, v.OrgID, e); err != nil {
+		return nil, nil, err
+	}
+	err = h.Audit.Record(ctx, tx, v.OrgID, audit.Event{Action: action, TargetType: "Group", TargetID: saved.ID,
+		TargetLabel: saved.DisplayName, Details: details})
+	if err != nil {
+		return nil, nil, err
+	}
+	return saved, moved, nil
 }
 
 // moveRoles gives each person the role a group change worked out, in the
@@ -661,22 +685,34 @@ func (h *Handler) moveRoles(ctx context.Context, tx *ent.Client, changes []roleC
 	return h.Admin.MoveRoles(ctx, tx, moves)
 }
 
-// leaveGroups takes person u (read with its groups) out of every group,
-// as a SCIM DELETE of the person does, moving its role as leaving the
-// groups would.
-func (h *Handler) leaveGroups(ctx context.Context, u *ent.User) error {
-	for _, og := range u.Edges.Groups {
-		g, err := h.findGroup(ctx, strconv.Itoa(og.ID), true)
-		if err != nil {
-			return err
-		}
-		st := groupState{DisplayName: g.DisplayName, ExternalID: g.ExternalID,
-			Members: slices.DeleteFunc(ids(g.Edges.Members), func(id int) bool { return id == u.ID })}
-		if _, err := h.saveGroup(ctx, g, st); err != nil {
-			return err
-		}
+// leaveGroups takes person id out of every group in tx, as a SCIM DELETE
+// of the person does, moving its role as leaving the groups one after the
+// other would. Call the returned func once tx has committed.
+func (h *Handler) leaveGroups(ctx context.Context, tx *ent.Client, id int) (func(), error) {
+	gs, err := tx.Group.Query().Where(group.HasMembersWith(user.ID(id))).Order(ent.Asc(group.FieldID)).
+		WithMembers(func(q *ent.UserQuery) { q.Order(ent.Asc(user.FieldID)) }).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read groups of person %d: %w", id, err)
 	}
-	return nil
+	var after []func()
+	for _, g := range gs {
+		st := groupState{DisplayName: g.DisplayName, ExternalID: g.ExternalID,
+			Members: slices.DeleteFunc(ids(g.Edges.Members), func(m int) bool { return m == id })}
+		changes, err := h.planRoles(ctx, tx, g, st, false)
+		if err != nil {
+			return nil, err
+		}
+		_, moved, err := h.saveGroupIn(ctx, tx, g, st, changes)
+		if err != nil {
+			return nil, err
+		}
+		after = append(after, moved)
+	}
+	return func() {
+		for _, f := range after {
+			f()
+		}
+	}, nil
 }
 
 func (h *Handler) deleteGroup(w http.ResponseWriter, r *http.Request) {
@@ -690,7 +726,7 @@ func (h *Handler) deleteGroup(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	changes, err := h.planRoles(ctx, g, groupState{DisplayName: g.DisplayName}, true)
+	changes, err := h.planRoles(ctx, h.Client, g, groupState{DisplayName: g.DisplayName}, true)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -698,6 +734,12 @@ func (h *Handler) deleteGroup(w http.ResponseWriter, r *http.Request) {
 	v := viewer.FromContext(ctx)
 	var moved func()
 	err = db.InTx(ctx, h.Client, func(tx *ent.Client) error {
+		if len(changes) > 0 {
+			// The owners first, before the group's rows (see people.HoldOwners).
+			if err := people.HoldOwners(ctx, tx, v.OrgID); err != nil {
+				return err
+			}
+		}
 		if err := tx.Group.DeleteOneID(g.ID).Exec(ctx); err != nil {
 			return fmt.Errorf("delete SCIM group %d: %w", g.ID, err)
 		}

@@ -423,27 +423,30 @@ func (h *Handler) apply(ctx context.Context, u *ent.User, st userState, link boo
 // displayName and link), with the audit and user.updated events any change to a person
 // records.
 func (h *Handler) writeLink(ctx context.Context, id int, set func(*ent.UserUpdateOne), fields []string) error {
+	return db.InTx(ctx, h.Client, func(tx *ent.Client) error { return h.writeLinkIn(ctx, tx, id, set, fields) })
+}
+
+// writeLinkIn is writeLink in tx, the caller's transaction.
+func (h *Handler) writeLinkIn(ctx context.Context, tx *ent.Client, id int, set func(*ent.UserUpdateOne), fields []string) error {
 	v := viewer.FromContext(ctx)
-	return db.InTx(ctx, h.Client, func(tx *ent.Client) error {
-		up := tx.User.UpdateOneID(id).SetUpdatedAt(h.Clock.Now())
-		set(up)
-		after, err := up.Save(ctx)
-		if ent.IsConstraintError(err) {
-			return &Error{Status: http.StatusConflict, ScimType: "uniqueness", Detail: "the userName is taken"}
-		}
-		if err != nil {
-			return fmt.Errorf("update SCIM link of person %d: %w", id, err)
-		}
-		r, err := tx.Role.Get(ctx, after.RoleID)
-		if err != nil {
-			return fmt.Errorf("read role of person %d: %w", id, err)
-		}
-		if err := h.Events.Record(ctx, tx, v.OrgID, event.UserEvent(event.UserUpdated, after, r.Name).With("fields", fields)); err != nil {
-			return err
-		}
-		return h.Audit.Record(ctx, tx, v.OrgID, audit.Event{Action: "user.updated", TargetType: "User",
-			TargetID: id, TargetLabel: after.Email, Details: map[string]any{"fields": fields, "via": "scim"}})
-	})
+	up := tx.User.UpdateOneID(id).SetUpdatedAt(h.Clock.Now())
+	set(up)
+	after, err := up.Save(ctx)
+	if ent.IsConstraintError(err) {
+		return &Error{Status: http.StatusConflict, ScimType: "uniqueness", Detail: "the userName is taken"}
+	}
+	if err != nil {
+		return fmt.Errorf("update SCIM link of person %d: %w", id, err)
+	}
+	r, err := tx.Role.Get(ctx, after.RoleID)
+	if err != nil {
+		return fmt.Errorf("read role of person %d: %w", id, err)
+	}
+	if err := h.Events.Record(ctx, tx, v.OrgID, event.UserEvent(event.UserUpdated, after, r.Name).With("fields", fields)); err != nil {
+		return err
+	}
+	return h.Audit.Record(ctx, tx, v.OrgID, audit.Event{Action: "user.updated", TargetType: "User",
+		TargetID: id, TargetLabel: after.Email, Details: map[string]any{"fields": fields, "via": "scim"}})
 }
 
 func sameString(a, b *string) bool {
@@ -538,7 +541,9 @@ func (h *Handler) patchUser(w http.ResponseWriter, r *http.Request) {
 
 // deleteUser deactivates the person and ends its SCIM link (and its group
 // memberships): the resource answers 404 from then on, while the person
-// stays in Rollcall, deactivated, for the audit trail.
+// stays in Rollcall, deactivated, for the audit trail. All of it commits in
+// one transaction, so a refusal (the last Owner) or a failure part-way
+// changes nothing; the person's connections are told after the commit.
 func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	u, err := h.linkedUser(ctx, r.PathValue("id"), true)
@@ -550,24 +555,32 @@ func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	if len(u.Edges.Groups) > 0 {
-		// Leaving role groups first: the last Owner is refused here, before
-		// anything changes.
-		if err := h.leaveGroups(ctx, u); err != nil {
-			h.fail(w, r, err)
-			return
+	var after []func()
+	err = db.InTx(ctx, h.Client, func(tx *ent.Client) error {
+		// The owners first, before the groups' rows (see people.HoldOwners).
+		if err := people.HoldOwners(ctx, tx, u.OrganizationID); err != nil {
+			return err
 		}
-	}
-	if u.Status != user.StatusDeactivated {
-		if _, err := h.Admin.Deactivate(ctx, u.ID); err != nil {
-			h.fail(w, r, err)
-			return
+		// Leaving role groups first: the last Owner is refused there with
+		// the groups' own words.
+		left, err := h.leaveGroups(ctx, tx, u.ID)
+		if err != nil {
+			return err
 		}
-	}
-	err = h.writeLink(ctx, u.ID, func(up *ent.UserUpdateOne) { up.SetScimLinked(false).SetScimInvitePending(false) }, []string{"scimLink"})
+		after = append(after, left)
+		ended, err := h.Admin.DeactivateIn(ctx, tx, u.ID)
+		if err != nil {
+			return err
+		}
+		after = append(after, ended)
+		return h.writeLinkIn(ctx, tx, u.ID, func(up *ent.UserUpdateOne) { up.SetScimLinked(false).SetScimInvitePending(false) }, []string{"scimLink"})
+	})
 	if err != nil {
 		h.fail(w, r, err)
 		return
+	}
+	for _, f := range after {
+		f()
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
