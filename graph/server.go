@@ -163,6 +163,11 @@ func currentRights(a *auth.Service, log *slog.Logger) graphql.OperationMiddlewar
 			return graphql.OneShot(errorResponse(apperr.Unauthenticated, "the API key no longer works"))
 		case errors.Is(err, auth.ErrInvalidSession):
 			return graphql.OneShot(errorResponse(apperr.Unauthenticated, "session ended; sign in again"))
+		case err != nil && ctx.Err() != nil:
+			// The session ended, the rights changed or the client left
+			// while the operation started: it ends with nothing, and the
+			// transport says why.
+			return func(context.Context) *graphql.Response { return nil }
 		case err != nil:
 			log.ErrorContext(ctx, "refresh viewer", slog.String("error", err.Error()))
 			return graphql.OneShot(errorResponse(apperr.Internal, "internal error"))

@@ -209,7 +209,7 @@ func TestSSEEndsWithSession(t *testing.T) {
 	ev := stream.next(10 * time.Second)
 	require.Equal(t, "next", ev.Event)
 	require.NotEmpty(t, ev.Data.Errors)
-	require.Equal(t, "UNAUTHENTICATED", ev.Data.Errors[0].Code())
+	require.Equal(t, "UNAUTHENTICATED", ev.Data.Errors[0].Code(), "%+v", ev.Data.Errors)
 	require.Equal(t, "complete", stream.next(5*time.Second).Event)
 	stream.requireClosed()
 
