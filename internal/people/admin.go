@@ -205,11 +205,35 @@ func activeOwner(ctx context.Context, client *ent.Client, orgID int) (bool, erro
 // address revokes the person's open links and clears a bounce; a pending
 // invitation then shows as expired until resent.
 func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*ent.User, error) {
+	if _, err := a.begin(ctx, in.permissions()...); err != nil {
+		return nil, err // refused before a transaction begins
+	}
+	var done func()
+	err := db.InTx(ctx, a.client, func(tx *ent.Client) error {
+		var err error
+		done, err = a.UpdateUserIn(ctx, tx, id, in)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	done()
+	return a.client.User.Get(ctx, id)
+}
+
+// UpdateUserIn is UpdateUser inside tx, the caller's transaction, so it
+// commits or rolls back with the caller's other writes (a SCIM PUT or PATCH
+// changes a person's status, fields and link together). The rules are
+// UpdateUser's, checked through tx; the user.updated event, audit entry and
+// the old address's notice are written in tx. Call the returned func once tx
+// has committed: it tells the person's open connections (a new role, ended
+// sessions) and sends the notice.
+func (a *Admin) UpdateUserIn(ctx context.Context, tx *ent.Client, id int, in UpdateUserInput) (func(), error) {
 	s, err := a.begin(ctx, in.permissions()...)
 	if err != nil {
 		return nil, err
 	}
-	u, err := a.target(ctx, id)
+	u, err := targetIn(ctx, tx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -233,7 +257,7 @@ func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*en
 			if err := checkAddressChange(s.Viewer, u); err != nil {
 				return nil, err
 			}
-			if err := a.unique(ctx, user.EmailNormalized(norm), u.ID, "email", "another person has this address"); err != nil {
+			if err := unique(ctx, tx, user.EmailNormalized(norm), u.ID, "email", "another person has this address"); err != nil {
 				return nil, err
 			}
 			addressChanged, newAddress = true, addr
@@ -258,7 +282,7 @@ func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*en
 			if username.Check(name) != nil {
 				return nil, apperr.Invalid("username", username.Rule)
 			}
-			if err := a.unique(ctx, user.UsernameNormalized(username.Normalize(name)), u.ID, "username", "that username is taken"); err != nil {
+			if err := unique(ctx, tx, user.UsernameNormalized(username.Normalize(name)), u.ID, "username", "that username is taken"); err != nil {
 				return nil, err
 			}
 			set("username", func(up *ent.UserUpdateOne) { up.SetUsername(name).SetUsernameNormalized(username.Normalize(name)) })
@@ -280,7 +304,7 @@ func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*en
 	}
 	roleName := u.Edges.Role.Name // the role after the change
 	if in.RoleID != nil && *in.RoleID != u.RoleID {
-		r, err := a.client.Role.Get(ctx, *in.RoleID)
+		r, err := tx.Role.Get(ctx, *in.RoleID)
 		if ent.IsNotFound(err) {
 			return nil, &apperr.Error{Code: apperr.NotFound, Message: "role not found", Field: "roleId"}
 		} else if err != nil {
@@ -304,7 +328,7 @@ func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*en
 		}
 	}
 	if in.Products != nil {
-		o, err := a.client.Organization.Get(ctx, s.OrgID)
+		o, err := tx.Organization.Get(ctx, s.OrgID)
 		if err != nil {
 			return nil, err
 		}
@@ -314,66 +338,62 @@ func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*en
 		set("products", func(up *ent.UserUpdateOne) { up.SetProducts(in.Products) })
 	}
 	if len(sets) == 0 {
-		return u, nil
+		return func() {}, nil
 	}
 	roleChanged := in.RoleID != nil && *in.RoleID != u.RoleID
-	notice := 0 // the EMAIL_CHANGED delivery, if any
-	err = db.InTx(ctx, a.client, func(tx *ent.Client) error {
-		if roleChanged {
-			if err := lastOwnerIn(ctx, tx, u, "given another role"); err != nil {
-				return err
-			}
-		}
-		up := tx.User.UpdateOneID(u.ID).SetUpdatedAt(now)
-		for _, f := range sets {
-			f(up)
-		}
-		after, err := up.Save(ctx)
-		if err != nil {
-			return fmt.Errorf("update person: %w", err)
-		}
-		if addressChanged {
-			if err := credentials.Revoke(ctx, tx, now, "", u.ID); err != nil {
-				return err
-			}
-			keep := 0 // someone changing their own address stays signed in here
-			if u.ID == s.UserID {
-				keep = s.SessionID
-			}
-			if err := a.auth.EndSessions(ctx, tx, keep, u.ID); err != nil {
-				return err
-			}
-			if u.Status == user.StatusActive {
-				// The old address is told, so its owner notices a change
-				// they did not make: an email like any other, queued with
-				// the change.
-				notice, err = a.mail.QueueOne(ctx, tx, invite.OneEmail{OrgID: u.OrganizationID, UserID: u.ID,
-					To: u.Email, Action: delivery.ActionEMAIL_CHANGED, NewEmail: newAddress, Last: u.LastEmailStatus})
-				if err != nil {
-					return err
-				}
-			}
-		}
-		if err := a.events.Record(ctx, tx, s.OrgID, event.UserEvent(event.UserUpdated, after, roleName).With("fields", changed)); err != nil {
-			return err
-		}
-		return a.audit.Record(ctx, tx, s.OrgID, audit.Event{Action: "user.updated", TargetType: "User",
-			TargetID: u.ID, TargetLabel: u.Email, Details: map[string]any{"fields": changed}})
-	})
-	if err != nil {
-		return nil, err
-	}
 	if roleChanged {
-		a.auth.RoleChanged(ctx, u.ID)
+		if err := lastOwnerIn(ctx, tx, u, "given another role"); err != nil {
+			return nil, err
+		}
 	}
-	updated, err := a.client.User.Get(ctx, u.ID)
+	up := tx.User.UpdateOneID(u.ID).SetUpdatedAt(now)
+	for _, f := range sets {
+		f(up)
+	}
+	after, err := up.Save(ctx)
 	if err != nil {
+		return nil, fmt.Errorf("update person %d: %w", u.ID, err)
+	}
+	ended := func() {}
+	notice := 0 // the EMAIL_CHANGED delivery, if any
+	if addressChanged {
+		if err := credentials.Revoke(ctx, tx, now, "", u.ID); err != nil {
+			return nil, err
+		}
+		keep := 0 // someone changing their own address stays signed in here
+		if u.ID == s.UserID {
+			keep = s.SessionID
+		}
+		if ended, err = a.auth.EndSessionsLater(ctx, tx, keep, u.ID); err != nil {
+			return nil, err
+		}
+		if u.Status == user.StatusActive {
+			// The old address is told, so its owner notices a change they
+			// did not make: an email like any other, queued with the
+			// change, sent once it commits.
+			notice, err = a.mail.QueueOne(ctx, tx, invite.OneEmail{OrgID: u.OrganizationID, UserID: u.ID,
+				To: u.Email, Action: delivery.ActionEMAIL_CHANGED, NewEmail: newAddress, Last: u.LastEmailStatus})
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := a.events.Record(ctx, tx, s.OrgID, event.UserEvent(event.UserUpdated, after, roleName).With("fields", changed)); err != nil {
 		return nil, err
 	}
-	if notice != 0 {
-		a.mail.Dispatch(ctx, false, notice)
+	if err := a.audit.Record(ctx, tx, s.OrgID, audit.Event{Action: "user.updated", TargetType: "User",
+		TargetID: u.ID, TargetLabel: u.Email, Details: map[string]any{"fields": changed}}); err != nil {
+		return nil, err
 	}
-	return updated, nil
+	return func() {
+		if roleChanged {
+			a.auth.RoleChanged(ctx, u.ID)
+		}
+		ended()
+		if notice != 0 {
+			a.mail.Dispatch(ctx, false, notice)
+		}
+	}, nil
 }
 
 // RoleMove gives person UserID the role RoleID.
@@ -458,9 +478,10 @@ func checkAddressChange(v *viewer.Viewer, u *ent.User) error {
 	return nil
 }
 
-// unique refuses a value another person of the organisation already has.
-func (a *Admin) unique(ctx context.Context, p predicate.User, self int, field, message string) error {
-	taken, err := a.client.User.Query().Where(p, user.IDNEQ(self)).Exist(ctx)
+// unique refuses a value another person of the organisation already has,
+// reading through client (a transaction's).
+func unique(ctx context.Context, client *ent.Client, p predicate.User, self int, field, message string) error {
+	taken, err := client.User.Query().Where(p, user.IDNEQ(self)).Exist(ctx)
 	if err != nil {
 		return fmt.Errorf("check %s: %w", field, err)
 	}
@@ -552,30 +573,44 @@ func (a *Admin) DeactivateIn(ctx context.Context, tx *ent.Client, id int) (func(
 }
 
 // Reactivate lets a deactivated person back: ACTIVE when they had an
-// account, else NOT_INVITED. Needs people.manage.
+// account, else NOT_INVITED. Needs people.manage and every permission of the
+// person's role.
 func (a *Admin) Reactivate(ctx context.Context, id int) (*ent.User, error) {
-	s, u, err := a.beginOn(ctx, id)
+	err := db.InTx(ctx, a.client, func(tx *ent.Client) error { return a.ReactivateIn(ctx, tx, id) })
 	if err != nil {
 		return nil, err
+	}
+	return a.client.User.Get(ctx, id)
+}
+
+// ReactivateIn is Reactivate inside tx, the caller's transaction, so it
+// commits or rolls back with the caller's other writes (a SCIM PUT or PATCH).
+// The rules are Reactivate's, checked through tx; the user.reactivated event
+// and audit entry are written in tx. A person not deactivated is left as
+// they are.
+func (a *Admin) ReactivateIn(ctx context.Context, tx *ent.Client, id int) error {
+	s, err := a.begin(ctx, perm.PeopleManage)
+	if err != nil {
+		return err
+	}
+	u, err := targetIn(ctx, tx, id)
+	if err != nil {
+		return err
+	}
+	if err := invite.CheckGrant(s.Viewer, u.Edges.Role); err != nil {
+		return err
 	}
 	if u.Status != user.StatusDeactivated {
-		return u, nil
+		return nil
 	}
-	status := reactivated(u)
-	err = db.InTx(ctx, a.client, func(tx *ent.Client) error {
-		after, err := tx.User.UpdateOneID(u.ID).SetStatus(status).SetUpdatedAt(a.clock.Now()).Save(ctx)
-		if err != nil {
-			return fmt.Errorf("reactivate: %w", err)
-		}
-		if err := a.events.Record(ctx, tx, s.OrgID, event.UserEvent(event.UserReactivated, after, u.Edges.Role.Name)); err != nil {
-			return err
-		}
-		return a.audit.Record(ctx, tx, s.OrgID, audit.PersonEvent("user.reactivated", u))
-	})
+	after, err := tx.User.UpdateOneID(u.ID).SetStatus(reactivated(u)).SetUpdatedAt(a.clock.Now()).Save(ctx)
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("reactivate person %d: %w", u.ID, err)
 	}
-	return a.client.User.Get(ctx, u.ID)
+	if err := a.events.Record(ctx, tx, s.OrgID, event.UserEvent(event.UserReactivated, after, u.Edges.Role.Name)); err != nil {
+		return err
+	}
+	return a.audit.Record(ctx, tx, s.OrgID, audit.PersonEvent("user.reactivated", u))
 }
 
 // reactivated is the status a deactivated person returns to: ACTIVE when

@@ -335,35 +335,60 @@ func checkState(st userState) error {
 	return nil
 }
 
-// apply makes person u (read with its role) what st describes, through the
-// people service: activity first (a refused deactivation changes nothing),
-// then address, names and language, then the SCIM link. link sets the link
-// even when nothing else changes (a POST linking a person again).
+// apply makes person u (read with its role) what st describes, in one
+// transaction (applyIn): a refusal or a failure part-way changes nothing,
+// and the person's connections and old address are told after the commit.
 func (h *Handler) apply(ctx context.Context, u *ent.User, st userState, link bool) error {
 	if err := checkState(st); err != nil {
 		return err
+	}
+	var after func()
+	err := db.InTx(ctx, h.Client, func(tx *ent.Client) error {
+		var err error
+		after, err = h.applyIn(ctx, tx, u, st, link)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	after()
+	return nil
+}
+
+// applyIn is apply in tx, the caller's transaction, through the people
+// service's transaction-taking changes: activity first (which holds the
+// organisation's owners before any person's row, see people.HoldOwners),
+// then address, names and language, then the SCIM link. link sets the link
+// even when nothing else changes (a POST linking a person again). Call the
+// returned func once tx has committed.
+func (h *Handler) applyIn(ctx context.Context, tx *ent.Client, u *ent.User, st userState, link bool) (func(), error) {
+	if err := checkState(st); err != nil {
+		return nil, err
 	}
 	norm := normalizeUserName(st.UserName)
 	name := strings.TrimSpace(st.UserName)
 	nameChanged := u.ScimUserName == nil || *u.ScimUserName != name
 	if u.ScimUserNameNormalized == nil || *u.ScimUserNameNormalized != norm {
-		taken, err := h.Client.User.Query().Where(user.ScimUserNameNormalized(norm), user.IDNEQ(u.ID)).Exist(ctx)
+		taken, err := tx.User.Query().Where(user.ScimUserNameNormalized(norm), user.IDNEQ(u.ID)).Exist(ctx)
 		if err != nil {
-			return fmt.Errorf("check SCIM userName: %w", err)
+			return nil, fmt.Errorf("check SCIM userName: %w", err)
 		}
 		if taken {
-			return &Error{Status: http.StatusConflict, ScimType: "uniqueness", Detail: fmt.Sprintf("userName %q is taken", st.UserName)}
+			return nil, &Error{Status: http.StatusConflict, ScimType: "uniqueness", Detail: fmt.Sprintf("userName %q is taken", st.UserName)}
 		}
 	}
+	var after []func()
 	deactivated := u.Status == user.StatusDeactivated
 	switch {
 	case !st.Active && !deactivated:
-		if _, err := h.Admin.Deactivate(ctx, u.ID); err != nil {
-			return err
+		ended, err := h.Admin.DeactivateIn(ctx, tx, u.ID)
+		if err != nil {
+			return nil, err
 		}
+		after = append(after, ended)
 	case st.Active && deactivated:
-		if _, err := h.Admin.Reactivate(ctx, u.ID); err != nil {
-			return err
+		if err := h.Admin.ReactivateIn(ctx, tx, u.ID); err != nil {
+			return nil, err
 		}
 	}
 	var in people.UpdateUserInput
@@ -382,14 +407,21 @@ func (h *Handler) apply(ctx context.Context, u *ent.User, st userState, link boo
 		in.Locale, changed = orEmpty(st.Locale), true
 	}
 	if changed {
-		if _, err := h.Admin.UpdateUser(ctx, u.ID, in); err != nil {
-			return err
+		updated, err := h.Admin.UpdateUserIn(ctx, tx, u.ID, in)
+		if err != nil {
+			return nil, err
+		}
+		after = append(after, updated)
+	}
+	done := func() {
+		for _, f := range after {
+			f()
 		}
 	}
 	extChanged := !sameString(st.ExternalID, u.ScimExternalID)
 	displayChanged := !sameString(st.DisplayName, u.ScimDisplayName)
 	if !nameChanged && !extChanged && !displayChanged && !link {
-		return nil
+		return done, nil
 	}
 	var fields []string
 	if nameChanged {
@@ -404,7 +436,7 @@ func (h *Handler) apply(ctx context.Context, u *ent.User, st userState, link boo
 	if link {
 		fields = append(fields, "scimLink")
 	}
-	return h.writeLink(ctx, u.ID, func(up *ent.UserUpdateOne) {
+	err := h.writeLinkIn(ctx, tx, u.ID, func(up *ent.UserUpdateOne) {
 		up.SetScimUserName(name).SetScimUserNameNormalized(norm).SetScimLinked(true)
 		if st.ExternalID == nil {
 			up.ClearScimExternalID()
@@ -417,16 +449,15 @@ func (h *Handler) apply(ctx context.Context, u *ent.User, st userState, link boo
 			up.SetScimDisplayName(*st.DisplayName)
 		}
 	}, fields)
+	if err != nil {
+		return nil, err
+	}
+	return done, nil
 }
 
-// writeLink changes what SCIM keeps of person id (its userName, externalId,
-// displayName and link), with the audit and user.updated events any change to a person
-// records.
-func (h *Handler) writeLink(ctx context.Context, id int, set func(*ent.UserUpdateOne), fields []string) error {
-	return db.InTx(ctx, h.Client, func(tx *ent.Client) error { return h.writeLinkIn(ctx, tx, id, set, fields) })
-}
-
-// writeLinkIn is writeLink in tx, the caller's transaction.
+// writeLinkIn changes, in tx, what SCIM keeps of person id (its userName,
+// externalId, displayName and link), with the audit and user.updated events
+// any change to a person records.
 func (h *Handler) writeLinkIn(ctx context.Context, tx *ent.Client, id int, set func(*ent.UserUpdateOne), fields []string) error {
 	v := viewer.FromContext(ctx)
 	up := tx.User.UpdateOneID(id).SetUpdatedAt(h.Clock.Now())
