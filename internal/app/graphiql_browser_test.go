@@ -85,13 +85,22 @@ func TestGraphiQLInBrowser(t *testing.T) {
 	}
 	run := func(query, variables, want string) string {
 		t.Helper()
+		// The editors are stored from another page of the origin: GraphiQL,
+		// while it unloads, may still save what it held over them.
 		require.NoError(t, chromedp.Do(browser,
+			chromedp.Navigate(s.URL+"/healthz"),
 			setEditors(query, variables),
-			chromedp.Reload(),
+			chromedp.Navigate(s.URL+"/graphiql"),
 			chromedp.WaitVisible(chromedp.CSS(`.graphiql-execute-button`)),
-			chromedp.Click(chromedp.CSS(`.graphiql-execute-button`)),
 		))
+		// The click runs what the editor shows.
 		_, err := chromedp.Run(browser, chromedp.Poll[bool](
+			`((document.querySelector('.graphiql-query-editor') || {}).innerText || '').replaceAll('\u00a0', ' ').includes(`+jsString(query)+`)`,
+			chromedp.WithPollingTimeout(20*time.Second)))
+		shown, _ := chromedp.Run(browser, chromedp.Text(chromedp.CSS(`.graphiql-query-editor`)))
+		require.NoError(t, err, "the editor shows %q; it shows %q", query, shown)
+		require.NoError(t, chromedp.Do(browser, chromedp.Click(chromedp.CSS(`.graphiql-execute-button`))))
+		_, err = chromedp.Run(browser, chromedp.Poll[bool](
 			`(document.querySelector('.graphiql-response') || {}).innerText?.includes(`+jsString(want)+`)`,
 			chromedp.WithPollingTimeout(20*time.Second)))
 		text, _ := chromedp.Run(browser, chromedp.Text(chromedp.CSS(`.graphiql-response`)))
