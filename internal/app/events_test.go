@@ -463,15 +463,15 @@ func TestEventRetention(t *testing.T) {
 	// retention later.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		p := readEvents(t, s, a.tok, nil)
-		if len(p.Events.Edges) == 1 {
-			require.Equal(t, "new@example.com", person(t, p.Events.Edges[0].Node)["email"])
+		edges := readEvents(t, s, a.tok, nil).Events.Edges
+		if len(edges) == 1 && person(t, edges[0].Node)["email"] == "new@example.com" {
 			require.Less(t, s.Clock.Now().Sub(testkit.Epoch), 2*retention-time.Hour)
 			break
 		}
-		require.Len(t, p.Events.Edges, 2)
-		require.True(t, time.Now().Before(deadline), "not pruned by %s", s.Clock.Now())
-		s.Clock.Advance(10 * time.Minute)
+		require.True(t, time.Now().Before(deadline), "not pruned by %s: %d events", s.Clock.Now(), len(edges))
+		if len(edges) == 2 {
+			s.Clock.Advance(10 * time.Minute)
+		} // else, on PostgreSQL, a transaction still running holds events back: read again
 		time.Sleep(time.Millisecond)
 	}
 }
