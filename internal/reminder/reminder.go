@@ -25,8 +25,6 @@ import (
 	"strings"
 	"time"
 
-	"entgo.io/ent/dialect"
-
 	"github.com/rollcall/rollcall/ent"
 	"github.com/rollcall/rollcall/ent/bulksend"
 	"github.com/rollcall/rollcall/ent/organization"
@@ -387,11 +385,7 @@ const forgetSQL = `DELETE FROM reminder_schedules WHERE organization_id = $1 AND
 	AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = reminder_schedules.id AND ` + waiting + `)`
 
 func statementsFor(name string) statements {
-	if name == dialect.Postgres {
-		return statements{dueRound: dueRoundSQL, dueWarning: dueWarningSQL, forget: forgetSQL, rebind: func(q string) string { return q }}
-	}
-	// SQLite numbers parameters ?NNN.
-	re := func(q string) string { return strings.ReplaceAll(q, "$", "?") }
+	re := func(q string) string { return db.Rebind(name, q) }
 	return statements{dueRound: re(dueRoundSQL), dueWarning: re(dueWarningSQL), forget: re(forgetSQL), rebind: re}
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/rollcall/rollcall/ent/userimport"
 	"github.com/rollcall/rollcall/internal/apperr"
 	"github.com/rollcall/rollcall/internal/auth"
+	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/people"
 	"github.com/rollcall/rollcall/internal/perm"
 	"github.com/rollcall/rollcall/internal/viewer"
@@ -59,14 +60,15 @@ const MaxFunnelYears = 2
 
 // Service computes statistics within the viewer's organisation.
 type Service struct {
-	client  *ent.Client
-	people  *people.Service
-	dialect sqlDialect
+	client      *ent.Client
+	people      *people.Service
+	dialect     sqlDialect
+	dialectName string
 }
 
 // New returns the statistics service; dialectName is the database's.
 func New(client *ent.Client, dialectName string, ppl *people.Service) *Service {
-	return &Service{client: client, people: ppl, dialect: dialectFor(dialectName)}
+	return &Service{client: client, people: ppl, dialect: dialectFor(dialectName), dialectName: dialectName}
 }
 
 // Row is one group of PeopleStats: the values of the dimensions asked for
@@ -236,8 +238,6 @@ type sqlDialect interface {
 	// bucket is the SQL of the 0-based bucket index of time column col,
 	// for buckets of width seconds from origin (col is at or after it).
 	bucket(col string, origin time.Time, width int64) string
-	// rebind writes $N parameters the database's way.
-	rebind(q string) string
 }
 
 func dialectFor(name string) sqlDialect {
@@ -256,8 +256,6 @@ func (postgresDialect) bucket(col string, origin time.Time, width int64) string 
 	return fmt.Sprintf("(((EXTRACT(EPOCH FROM %s) - 0.5)::bigint - %d) / %d)", col, origin.Unix(), width)
 }
 
-func (postgresDialect) rebind(q string) string { return q }
-
 type sqliteDialect struct{}
 
 // The SQLite driver stores times as Go writes them ("2026-03-02
@@ -267,18 +265,6 @@ type sqliteDialect struct{}
 func (sqliteDialect) bucket(col string, origin time.Time, width int64) string {
 	return fmt.Sprintf("CAST(((julianday(substr(%[1]s, 1, instr(%[1]s, ' +') - 1)) - 2440587.5) * 86400.0 - %[2]d) / %[3]d AS INTEGER)",
 		col, origin.Unix(), width)
-}
-
-func (sqliteDialect) rebind(q string) string {
-	out := []byte{}
-	for i := 0; i < len(q); i++ {
-		if q[i] == '$' {
-			out = append(out, '?')
-			continue
-		}
-		out = append(out, q[i])
-	}
-	return string(out)
 }
 
 // Bucket is one day or week of the funnel.
@@ -526,7 +512,7 @@ func (s *Service) count(ctx context.Context, orgID int, m metric, origin time.Ti
 		col := "t." + m.column
 		q := fmt.Sprintf(`SELECT %s AS b, %s AS status, COUNT(*) AS n FROM %s t WHERE t.organization_id = $1 AND %s >= $2 AND %s < $3 AND %s GROUP BY 1, 2`,
 			s.dialect.bucket(col, origin, width), status, m.table, col, col, fmt.Sprintf(m.cond, "t"))
-		rows, err := s.client.QueryContext(ctx, s.dialect.rebind(q), orgID, from, to)
+		rows, err := s.client.QueryContext(ctx, db.Rebind(s.dialectName, q), orgID, from, to)
 		if err != nil {
 			return nil, fmt.Errorf("funnel %s: %w", m.column, err)
 		}
