@@ -55,7 +55,7 @@ const (
 	Week Interval = "WEEK" // from Monday
 )
 
-// MaxFunnelRange is the longest funnel: two years.
+// MaxFunnelYears is the longest funnel, in years.
 const MaxFunnelYears = 2
 
 // Service computes statistics within the viewer's organisation.
@@ -534,10 +534,11 @@ func (s *Service) count(ctx context.Context, orgID int, m metric, origin time.Ti
 		col := t.C(m.column)
 		sel.Where(sql.And(sql.GTE(col, from), sql.LT(col, to), sql.ExprP(fmt.Sprintf(m.cond, "t"))))
 		b := s.dialect.bucket(col, origin, width)
-		sel.Select(sql.As(b, "b"), sql.As("COUNT(*)", "n")).GroupBy(b)
+		cols, group := []string{sql.As(b, "b")}, []string{b}
 		if m.split {
-			sel.Select(sql.As(b, "b"), sql.As(t.C("status"), "status"), sql.As("COUNT(*)", "n")).GroupBy(b, t.C("status"))
+			cols, group = append(cols, sql.As(t.C("status"), "status")), append(group, t.C("status"))
 		}
+		sel.Select(append(cols, sql.As("COUNT(*)", "n"))...).GroupBy(group...)
 	}).Scan(ctx, &got)
 	if err != nil {
 		return nil, fmt.Errorf("funnel %s: %w", m.column, err)
