@@ -159,16 +159,14 @@ func (s *Service) Pass(ctx context.Context) ([]*ent.BulkSend, error) {
 	for _, o := range orgs {
 		p := Of(o)
 		now := s.clock.Now()
+		var qs []due
 		for i, h := range p.AfterHours {
-			q := due{orgID: o.ID, round: i + 1, cutoff: now.Add(-time.Duration(h) * time.Hour), now: now, limit: s.batch}
-			sends, err := s.drain(ctx, q)
-			out = append(out, sends...)
-			if err != nil {
-				return out, err
-			}
+			qs = append(qs, due{orgID: o.ID, round: i + 1, cutoff: now.Add(-time.Duration(h) * time.Hour), now: now, limit: s.batch})
 		}
 		if w := p.ExpiryWarningHours; w != nil {
-			q := due{orgID: o.ID, round: 0, cutoff: now.Add(time.Duration(*w) * time.Hour), now: now, limit: s.batch}
+			qs = append(qs, due{orgID: o.ID, round: 0, cutoff: now.Add(time.Duration(*w) * time.Hour), now: now, limit: s.batch})
+		}
+		for _, q := range qs {
 			sends, err := s.drain(ctx, q)
 			out = append(out, sends...)
 			if err != nil {
