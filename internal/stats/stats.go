@@ -1,7 +1,8 @@
 // Package stats answers the analyst's questions: how many people per
 // status, role, import... (PeopleStats, one GROUP BY under the users
-// filters), how many of a send accepted and how fast (Accepted), and the
-// invitation funnel per day or week (Funnel). Everything it counts was
+// filters), how many of a send accepted (Accepted) and how fast
+// (MedianSecondsToAccept), and the invitation funnel per day or week
+// (Funnel). Everything it counts was
 // recorded when it happened: the send and delivery that carried each link
 // (invitations.bulk_send_id), the time a link was used, the provider's first
 // report on a delivery (deliveries.reported_at).
@@ -202,10 +203,21 @@ func (s *Service) rows(ctx context.Context, groups []group) ([]Row, error) {
 	return out, nil
 }
 
-// Accepted counts the people who accepted the link send b carried, and the
-// median seconds from the link leaving to its use (nil when nobody
-// accepted). The caller has read b (its privacy rule applies).
-func (s *Service) Accepted(ctx context.Context, b *ent.BulkSend) (int, *int, error) {
+// Accepted counts the people who accepted the link send b carried. The
+// caller has read b (its privacy rule applies).
+func (s *Service) Accepted(ctx context.Context, b *ent.BulkSend) (int, error) {
+	n, err := s.client.Invitation.Query().
+		Where(invitation.BulkSendID(b.ID), invitation.UsedAtNotNil()).Count(auth.AsSystem(ctx))
+	if err != nil {
+		return 0, fmt.Errorf("count acceptances of bulk send %d: %w", b.ID, err)
+	}
+	return n, nil
+}
+
+// MedianSecondsToAccept is the median seconds from the link send b carried
+// leaving to its use (nil when nobody accepted). The caller has read b
+// (its privacy rule applies).
+func (s *Service) MedianSecondsToAccept(ctx context.Context, b *ent.BulkSend) (*int, error) {
 	var used []struct {
 		CreatedAt time.Time `sql:"created_at"`
 		UsedAt    time.Time `sql:"used_at"`
@@ -214,10 +226,10 @@ func (s *Service) Accepted(ctx context.Context, b *ent.BulkSend) (int, *int, err
 		Where(invitation.BulkSendID(b.ID), invitation.UsedAtNotNil()).
 		Select(invitation.FieldCreatedAt, invitation.FieldUsedAt).Scan(auth.AsSystem(ctx), &used)
 	if err != nil {
-		return 0, nil, fmt.Errorf("read acceptances of bulk send %d: %w", b.ID, err)
+		return nil, fmt.Errorf("read acceptances of bulk send %d: %w", b.ID, err)
 	}
 	if len(used) == 0 {
-		return 0, nil, nil
+		return nil, nil
 	}
 	secs := make([]float64, len(used))
 	for i, u := range used {
@@ -230,7 +242,7 @@ func (s *Service) Accepted(ctx context.Context, b *ent.BulkSend) (int, *int, err
 		m = (secs[n/2-1] + secs[n/2]) / 2
 	}
 	median := int(m + 0.5)
-	return n, &median, nil
+	return &median, nil
 }
 
 // sqlDialect is what differs between the databases in the statistics' SQL.
