@@ -17,14 +17,12 @@ import (
 
 // Accepted is the resolver for the accepted field.
 func (r *bulkSendResolver) Accepted(ctx context.Context, obj *ent.BulkSend) (int, error) {
-	n, _, err := r.Stats.Accepted(ctx, obj)
-	return n, err
+	return r.Stats.Accepted(ctx, obj)
 }
 
 // MedianSecondsToAccept is the resolver for the medianSecondsToAccept field.
 func (r *bulkSendResolver) MedianSecondsToAccept(ctx context.Context, obj *ent.BulkSend) (*int, error) {
-	_, median, err := r.Stats.Accepted(ctx, obj)
-	return median, err
+	return r.Stats.MedianSecondsToAccept(ctx, obj)
 }
 
 // Reminders is the resolver for the reminders field.

@@ -4,12 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 
 	"entgo.io/ent/dialect"
 
 	"github.com/rollcall/rollcall/ent"
+	"github.com/rollcall/rollcall/internal/db"
 )
 
 // store holds the engine's statements that differ between the databases, as
@@ -107,4 +107,4 @@ func scanClaimed(rows *sql.Rows) ([]*claimed, error) {
 }
 
 // sqlite rewrites PostgreSQL's $N parameters as SQLite's ?N.
-func sqlite(query string) string { return strings.ReplaceAll(query, "$", "?") }
+func sqlite(query string) string { return db.Rebind(dialect.SQLite, query) }

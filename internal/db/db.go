@@ -428,6 +428,16 @@ func Redact(raw string) string {
 	return u.String()
 }
 
+// Rebind writes query's $N parameters the way the database of dialectName
+// takes them: PostgreSQL's as they are, SQLite's as ?N (its numbered
+// parameters, so an argument may be used more than once).
+func Rebind(dialectName, query string) string {
+	if dialectName == dialect.Postgres {
+		return query
+	}
+	return strings.ReplaceAll(query, "$", "?")
+}
+
 // InTx runs fn in a transaction of client, committing when fn returns nil
 // and rolling back otherwise.
 func InTx(ctx context.Context, client *ent.Client, fn func(tx *ent.Client) error) error {

@@ -1,9 +1,9 @@
 package queue
 
 import (
-	"strings"
-
 	"entgo.io/ent/dialect"
+
+	"github.com/rollcall/rollcall/internal/db"
 )
 
 // flavor holds what differs between the databases: the claim statement and
@@ -48,4 +48,4 @@ func (sqlite) claim(table, due string) string {
 }
 
 // rebind turns $N into ?N, SQLite's numbered parameters.
-func (sqlite) rebind(query string) string { return strings.ReplaceAll(query, "$", "?") }
+func (sqlite) rebind(query string) string { return db.Rebind(dialect.SQLite, query) }

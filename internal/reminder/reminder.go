@@ -25,8 +25,6 @@ import (
 	"strings"
 	"time"
 
-	"entgo.io/ent/dialect"
-
 	"github.com/rollcall/rollcall/ent"
 	"github.com/rollcall/rollcall/ent/bulksend"
 	"github.com/rollcall/rollcall/ent/organization"
@@ -161,16 +159,14 @@ func (s *Service) Pass(ctx context.Context) ([]*ent.BulkSend, error) {
 	for _, o := range orgs {
 		p := Of(o)
 		now := s.clock.Now()
+		var qs []due
 		for i, h := range p.AfterHours {
-			q := due{orgID: o.ID, round: i + 1, cutoff: now.Add(-time.Duration(h) * time.Hour), now: now, limit: s.batch}
-			sends, err := s.drain(ctx, q)
-			out = append(out, sends...)
-			if err != nil {
-				return out, err
-			}
+			qs = append(qs, due{orgID: o.ID, round: i + 1, cutoff: now.Add(-time.Duration(h) * time.Hour), now: now, limit: s.batch})
 		}
 		if w := p.ExpiryWarningHours; w != nil {
-			q := due{orgID: o.ID, round: 0, cutoff: now.Add(time.Duration(*w) * time.Hour), now: now, limit: s.batch}
+			qs = append(qs, due{orgID: o.ID, round: 0, cutoff: now.Add(time.Duration(*w) * time.Hour), now: now, limit: s.batch})
+		}
+		for _, q := range qs {
 			sends, err := s.drain(ctx, q)
 			out = append(out, sends...)
 			if err != nil {
@@ -387,11 +383,7 @@ const forgetSQL = `DELETE FROM reminder_schedules WHERE organization_id = $1 AND
 	AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = reminder_schedules.id AND ` + waiting + `)`
 
 func statementsFor(name string) statements {
-	if name == dialect.Postgres {
-		return statements{dueRound: dueRoundSQL, dueWarning: dueWarningSQL, forget: forgetSQL, rebind: func(q string) string { return q }}
-	}
-	// SQLite numbers parameters ?NNN.
-	re := func(q string) string { return strings.ReplaceAll(q, "$", "?") }
+	re := func(q string) string { return db.Rebind(name, q) }
 	return statements{dueRound: re(dueRoundSQL), dueWarning: re(dueWarningSQL), forget: re(forgetSQL), rebind: re}
 }
 

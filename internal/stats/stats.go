@@ -1,7 +1,8 @@
 // Package stats answers the analyst's questions: how many people per
 // status, role, import... (PeopleStats, one GROUP BY under the users
-// filters), how many of a send accepted and how fast (Accepted), and the
-// invitation funnel per day or week (Funnel). Everything it counts was
+// filters), how many of a send accepted (Accepted) and how fast
+// (MedianSecondsToAccept), and the invitation funnel per day or week
+// (Funnel). Everything it counts was
 // recorded when it happened: the send and delivery that carried each link
 // (invitations.bulk_send_id), the time a link was used, the provider's first
 // report on a delivery (deliveries.reported_at).
@@ -27,6 +28,7 @@ import (
 	"github.com/rollcall/rollcall/ent/userimport"
 	"github.com/rollcall/rollcall/internal/apperr"
 	"github.com/rollcall/rollcall/internal/auth"
+	"github.com/rollcall/rollcall/internal/db"
 	"github.com/rollcall/rollcall/internal/people"
 	"github.com/rollcall/rollcall/internal/perm"
 	"github.com/rollcall/rollcall/internal/viewer"
@@ -54,19 +56,20 @@ const (
 	Week Interval = "WEEK" // from Monday
 )
 
-// MaxFunnelRange is the longest funnel: two years.
+// MaxFunnelYears is the longest funnel, in years.
 const MaxFunnelYears = 2
 
 // Service computes statistics within the viewer's organisation.
 type Service struct {
-	client  *ent.Client
-	people  *people.Service
-	dialect sqlDialect
+	client      *ent.Client
+	people      *people.Service
+	dialect     sqlDialect
+	dialectName string
 }
 
 // New returns the statistics service; dialectName is the database's.
 func New(client *ent.Client, dialectName string, ppl *people.Service) *Service {
-	return &Service{client: client, people: ppl, dialect: dialectFor(dialectName)}
+	return &Service{client: client, people: ppl, dialect: dialectFor(dialectName), dialectName: dialectName}
 }
 
 // Row is one group of PeopleStats: the values of the dimensions asked for
@@ -200,10 +203,21 @@ func (s *Service) rows(ctx context.Context, groups []group) ([]Row, error) {
 	return out, nil
 }
 
-// Accepted counts the people who accepted the link send b carried, and the
-// median seconds from the link leaving to its use (nil when nobody
-// accepted). The caller has read b (its privacy rule applies).
-func (s *Service) Accepted(ctx context.Context, b *ent.BulkSend) (int, *int, error) {
+// Accepted counts the people who accepted the link send b carried. The
+// caller has read b (its privacy rule applies).
+func (s *Service) Accepted(ctx context.Context, b *ent.BulkSend) (int, error) {
+	n, err := s.client.Invitation.Query().
+		Where(invitation.BulkSendID(b.ID), invitation.UsedAtNotNil()).Count(auth.AsSystem(ctx))
+	if err != nil {
+		return 0, fmt.Errorf("count acceptances of bulk send %d: %w", b.ID, err)
+	}
+	return n, nil
+}
+
+// MedianSecondsToAccept is the median seconds from the link send b carried
+// leaving to its use (nil when nobody accepted). The caller has read b
+// (its privacy rule applies).
+func (s *Service) MedianSecondsToAccept(ctx context.Context, b *ent.BulkSend) (*int, error) {
 	var used []struct {
 		CreatedAt time.Time `sql:"created_at"`
 		UsedAt    time.Time `sql:"used_at"`
@@ -212,10 +226,10 @@ func (s *Service) Accepted(ctx context.Context, b *ent.BulkSend) (int, *int, err
 		Where(invitation.BulkSendID(b.ID), invitation.UsedAtNotNil()).
 		Select(invitation.FieldCreatedAt, invitation.FieldUsedAt).Scan(auth.AsSystem(ctx), &used)
 	if err != nil {
-		return 0, nil, fmt.Errorf("read acceptances of bulk send %d: %w", b.ID, err)
+		return nil, fmt.Errorf("read acceptances of bulk send %d: %w", b.ID, err)
 	}
 	if len(used) == 0 {
-		return 0, nil, nil
+		return nil, nil
 	}
 	secs := make([]float64, len(used))
 	for i, u := range used {
@@ -228,7 +242,7 @@ func (s *Service) Accepted(ctx context.Context, b *ent.BulkSend) (int, *int, err
 		m = (secs[n/2-1] + secs[n/2]) / 2
 	}
 	median := int(m + 0.5)
-	return n, &median, nil
+	return &median, nil
 }
 
 // sqlDialect is what differs between the databases in the statistics' SQL.
@@ -236,8 +250,6 @@ type sqlDialect interface {
 	// bucket is the SQL of the 0-based bucket index of time column col,
 	// for buckets of width seconds from origin (col is at or after it).
 	bucket(col string, origin time.Time, width int64) string
-	// rebind writes $N parameters the database's way.
-	rebind(q string) string
 }
 
 func dialectFor(name string) sqlDialect {
@@ -256,8 +268,6 @@ func (postgresDialect) bucket(col string, origin time.Time, width int64) string 
 	return fmt.Sprintf("(((EXTRACT(EPOCH FROM %s) - 0.5)::bigint - %d) / %d)", col, origin.Unix(), width)
 }
 
-func (postgresDialect) rebind(q string) string { return q }
-
 type sqliteDialect struct{}
 
 // The SQLite driver stores times as Go writes them ("2026-03-02
@@ -267,18 +277,6 @@ type sqliteDialect struct{}
 func (sqliteDialect) bucket(col string, origin time.Time, width int64) string {
 	return fmt.Sprintf("CAST(((julianday(substr(%[1]s, 1, instr(%[1]s, ' +') - 1)) - 2440587.5) * 86400.0 - %[2]d) / %[3]d AS INTEGER)",
 		col, origin.Unix(), width)
-}
-
-func (sqliteDialect) rebind(q string) string {
-	out := []byte{}
-	for i := 0; i < len(q); i++ {
-		if q[i] == '$' {
-			out = append(out, '?')
-			continue
-		}
-		out = append(out, q[i])
-	}
-	return string(out)
 }
 
 // Bucket is one day or week of the funnel.
@@ -526,7 +524,7 @@ func (s *Service) count(ctx context.Context, orgID int, m metric, origin time.Ti
 		col := "t." + m.column
 		q := fmt.Sprintf(`SELECT %s AS b, %s AS status, COUNT(*) AS n FROM %s t WHERE t.organization_id = $1 AND %s >= $2 AND %s < $3 AND %s GROUP BY 1, 2`,
 			s.dialect.bucket(col, origin, width), status, m.table, col, col, fmt.Sprintf(m.cond, "t"))
-		rows, err := s.client.QueryContext(ctx, s.dialect.rebind(q), orgID, from, to)
+		rows, err := s.client.QueryContext(ctx, db.Rebind(s.dialectName, q), orgID, from, to)
 		if err != nil {
 			return nil, fmt.Errorf("funnel %s: %w", m.column, err)
 		}
@@ -548,10 +546,11 @@ func (s *Service) count(ctx context.Context, orgID int, m metric, origin time.Ti
 		col := t.C(m.column)
 		sel.Where(sql.And(sql.GTE(col, from), sql.LT(col, to), sql.ExprP(fmt.Sprintf(m.cond, "t"))))
 		b := s.dialect.bucket(col, origin, width)
-		sel.Select(sql.As(b, "b"), sql.As("COUNT(*)", "n")).GroupBy(b)
+		cols, group := []string{sql.As(b, "b")}, []string{b}
 		if m.split {
-			sel.Select(sql.As(b, "b"), sql.As(t.C("status"), "status"), sql.As("COUNT(*)", "n")).GroupBy(b, t.C("status"))
+			cols, group = append(cols, sql.As(t.C("status"), "status")), append(group, t.C("status"))
 		}
+		sel.Select(append(cols, sql.As("COUNT(*)", "n"))...).GroupBy(group...)
 	}).Scan(ctx, &got)
 	if err != nil {
 		return nil, fmt.Errorf("funnel %s: %w", m.column, err)
