@@ -86,10 +86,6 @@ func (a *Admin) begin(ctx context.Context, perms ...perm.Permission) (*session, 
 	return &session{Viewer: viewer.FromContext(ctx)}, nil
 }
 
-func (a *Admin) target(ctx context.Context, id int) (*ent.User, error) {
-	return targetIn(ctx, a.client, id)
-}
-
 // targetIn reads person id, with role, through client (a transaction's).
 func targetIn(ctx context.Context, client *ent.Client, id int) (*ent.User, error) {
 	u, err := client.User.Query().Where(user.ID(id)).WithRole().Only(ctx)
@@ -534,15 +530,8 @@ func (a *Admin) Deactivate(ctx context.Context, id int) (*ent.User, error) {
 // are. Call the returned func once tx has committed: it tells the person's
 // open connections that their sessions ended.
 func (a *Admin) DeactivateIn(ctx context.Context, tx *ent.Client, id int) (func(), error) {
-	s, err := a.begin(ctx, perm.PeopleManage)
+	s, u, err := a.beginOn(ctx, tx, id)
 	if err != nil {
-		return nil, err
-	}
-	u, err := targetIn(ctx, tx, id)
-	if err != nil {
-		return nil, err
-	}
-	if err := invite.CheckGrant(s.Viewer, u.Edges.Role); err != nil {
 		return nil, err
 	}
 	if u.Status == user.StatusDeactivated {
@@ -589,15 +578,8 @@ func (a *Admin) Reactivate(ctx context.Context, id int) (*ent.User, error) {
 // and audit entry are written in tx. A person not deactivated is left as
 // they are.
 func (a *Admin) ReactivateIn(ctx context.Context, tx *ent.Client, id int) error {
-	s, err := a.begin(ctx, perm.PeopleManage)
+	s, u, err := a.beginOn(ctx, tx, id)
 	if err != nil {
-		return err
-	}
-	u, err := targetIn(ctx, tx, id)
-	if err != nil {
-		return err
-	}
-	if err := invite.CheckGrant(s.Viewer, u.Edges.Role); err != nil {
 		return err
 	}
 	if u.Status != user.StatusDeactivated {
@@ -627,7 +609,7 @@ func reactivated(u *ent.User) user.Status {
 // log keeps a pseudonym in place of their address. Needs people.manage and
 // every permission of the person's role.
 func (a *Admin) Delete(ctx context.Context, id int) error {
-	s, u, err := a.beginOn(ctx, id)
+	s, u, err := a.beginOn(ctx, a.client, id)
 	if err != nil {
 		return err
 	}
@@ -685,12 +667,15 @@ func Pseudonym(id int) string {
 	return "erased-person-" + hex.EncodeToString(h[:6])
 }
 
-func (a *Admin) beginOn(ctx context.Context, id int) (*session, *ent.User, error) {
+// beginOn starts a change to person id: people.manage, the person read
+// with role through client (a transaction's, or the service's), and every
+// permission of that role.
+func (a *Admin) beginOn(ctx context.Context, client *ent.Client, id int) (*session, *ent.User, error) {
 	s, err := a.begin(ctx, perm.PeopleManage)
 	if err != nil {
 		return nil, nil, err
 	}
-	u, err := a.target(ctx, id)
+	u, err := targetIn(ctx, client, id)
 	if err != nil {
 		return nil, nil, err
 	}
