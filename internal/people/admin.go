@@ -304,7 +304,7 @@ func (a *Admin) UpdateUserIn(ctx context.Context, tx *ent.Client, id int, in Upd
 		if ent.IsNotFound(err) {
 			return nil, &apperr.Error{Code: apperr.NotFound, Message: "role not found", Field: "roleId"}
 		} else if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("read role %d: %w", *in.RoleID, err)
 		}
 		if err := invite.CheckGrant(s.Viewer, r); err != nil {
 			return nil, err
@@ -397,60 +397,29 @@ type RoleMove struct{ UserID, RoleID int }
 
 // MoveRoles gives people new roles inside tx, the caller's transaction, so
 // they commit or roll back with the caller's other writes (SCIM moves a
-// group's members and their roles together). The rules are UpdateUser's
-// for a role: people.manage, every permission of each person's current and
-// new role, and never the last active Owner; each move records its
-// user.updated event and audit entry in tx. Reads go through tx, so each
-// check sees the moves before it. Call the returned func once tx has
-// committed: it tells the moved people's open connections.
+// group's members and their roles together). Each move is UpdateUserIn of
+// the role, with its rules (people.manage, every permission of the
+// person's current and new role, never the last active Owner), user.updated
+// event and audit entry; reads go through tx, so each check sees the moves
+// before it. Call the returned func once tx has committed: it tells the
+// moved people's open connections.
 func (a *Admin) MoveRoles(ctx context.Context, tx *ent.Client, moves []RoleMove) (func(), error) {
-	s, err := a.begin(ctx, perm.PeopleManage)
-	if err != nil {
+	if _, err := a.begin(ctx, perm.PeopleManage); err != nil {
 		return nil, err
 	}
-	now := a.clock.Now()
-	var moved []int
+	after := make([]func(), 0, len(moves))
 	for _, m := range moves {
-		u, err := tx.User.Query().Where(user.ID(m.UserID)).WithRole().Only(ctx)
-		if ent.IsNotFound(err) {
-			return nil, apperr.New(apperr.NotFound, "person not found")
-		}
+		done, err := a.UpdateUserIn(ctx, tx, m.UserID, UpdateUserInput{RoleID: &m.RoleID})
 		if err != nil {
-			return nil, fmt.Errorf("read person %d: %w", m.UserID, err)
-		}
-		if u.RoleID == m.RoleID {
-			continue
-		}
-		if err := invite.CheckGrant(s.Viewer, u.Edges.Role); err != nil {
 			return nil, err
 		}
-		r, err := tx.Role.Get(ctx, m.RoleID)
-		if ent.IsNotFound(err) {
-			return nil, &apperr.Error{Code: apperr.NotFound, Message: "role not found", Field: "roleId"}
-		} else if err != nil {
-			return nil, fmt.Errorf("read role %d: %w", m.RoleID, err)
-		}
-		if err := invite.CheckGrant(s.Viewer, r); err != nil {
-			return nil, err
-		}
-		if err := lastOwnerIn(ctx, tx, u, "given another role"); err != nil {
-			return nil, err
-		}
-		after, err := tx.User.UpdateOneID(u.ID).SetUpdatedAt(now).SetRoleID(r.ID).Save(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("give person %d role %s: %w", u.ID, r.Name, err)
-		}
-		changed := []string{"role"}
-		if err := a.events.Record(ctx, tx, s.OrgID, event.UserEvent(event.UserUpdated, after, r.Name).With("fields", changed)); err != nil {
-			return nil, err
-		}
-		if err := a.audit.Record(ctx, tx, s.OrgID, audit.Event{Action: "user.updated", TargetType: "User",
-			TargetID: u.ID, TargetLabel: u.Email, Details: map[string]any{"fields": changed}}); err != nil {
-			return nil, err
-		}
-		moved = append(moved, u.ID)
+		after = append(after, done)
 	}
-	return func() { a.auth.RoleChanged(ctx, moved...) }, nil
+	return func() {
+		for _, f := range after {
+			f()
+		}
+	}, nil
 }
 
 // permissions are what changing in needs: people.manage, and
