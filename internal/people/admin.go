@@ -299,7 +299,8 @@ func (a *Admin) UpdateUserIn(ctx context.Context, tx *ent.Client, id int, in Upd
 		set("lastName", func(up *ent.UserUpdateOne) { up.SetNillableLastName(v); clearIfNil(v, up.ClearLastName) })
 	}
 	roleName := u.Edges.Role.Name // the role after the change
-	if in.RoleID != nil && *in.RoleID != u.RoleID {
+	roleChanged := in.RoleID != nil && *in.RoleID != u.RoleID
+	if roleChanged {
 		r, err := tx.Role.Get(ctx, *in.RoleID)
 		if ent.IsNotFound(err) {
 			return nil, &apperr.Error{Code: apperr.NotFound, Message: "role not found", Field: "roleId"}
@@ -336,7 +337,6 @@ func (a *Admin) UpdateUserIn(ctx context.Context, tx *ent.Client, id int, in Upd
 	if len(sets) == 0 {
 		return func() {}, nil
 	}
-	roleChanged := in.RoleID != nil && *in.RoleID != u.RoleID
 	if roleChanged {
 		if err := lastOwnerIn(ctx, tx, u, "given another role"); err != nil {
 			return nil, err
