@@ -187,7 +187,7 @@ func (h *Handler) writePeople(ctx context.Context, jobs []*provisionJob) {
 		}
 	}
 	ins := make([]invite.PersonInput, 0, len(group))
-	pending := make([]bool, 0, len(group))
+	pending := make([]*bool, 0, len(group)) // whether each waits for its invitation
 	rest := make([]*provisionJob, 0, len(group))
 	for _, m := range group {
 		j, norm := m.j, m.norm
@@ -196,18 +196,8 @@ func (h *Handler) writePeople(ctx context.Context, jobs []*provisionJob) {
 			finish(j)
 			continue
 		}
-		i := len(ins)
-		st := j.st
-		pending = append(pending, false)
-		ins = append(ins, invite.PersonInput{
-			Email: st.email(), FirstName: st.GivenName, LastName: st.FamilyName, Locale: st.Locale,
-			Set: func(c *ent.UserCreate, o *ent.Organization) {
-				pending[i] = o.ScimInviteOnProvision && st.Active
-				c.SetScimUserName(strings.TrimSpace(st.UserName)).SetScimUserNameNormalized(norm).
-					SetNillableScimExternalID(st.ExternalID).SetNillableScimDisplayName(st.DisplayName).
-					SetScimLinked(true).SetScimInvitePending(pending[i])
-			},
-		})
+		pending = append(pending, new(bool))
+		ins = append(ins, personInput(j.st, norm, pending[len(pending)-1]))
 		rest = append(rest, j)
 	}
 	if len(rest) == 0 {
@@ -235,7 +225,7 @@ func (h *Handler) writePeople(ctx context.Context, jobs []*provisionJob) {
 		} else {
 			j.user = users[i]
 			j.user.Edges.Groups = []*ent.Group{}
-			invited = invited || pending[i]
+			invited = invited || *pending[i]
 		}
 		finish(j)
 	}
