@@ -204,10 +204,16 @@ func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*en
 	if _, err := a.begin(ctx, in.permissions()...); err != nil {
 		return nil, err // refused before a transaction begins
 	}
+	return a.commit(ctx, id, func(tx *ent.Client) (func(), error) { return a.UpdateUserIn(ctx, tx, id, in) })
+}
+
+// commit runs change in a transaction of its own, calls the func change
+// returns once it has committed, and reads person id as it is then.
+func (a *Admin) commit(ctx context.Context, id int, change func(tx *ent.Client) (func(), error)) (*ent.User, error) {
 	var done func()
 	err := db.InTx(ctx, a.client, func(tx *ent.Client) error {
 		var err error
-		done, err = a.UpdateUserIn(ctx, tx, id, in)
+		done, err = change(tx)
 		return err
 	})
 	if err != nil {
@@ -478,17 +484,7 @@ func clearIfNil(v *string, clear func() *ent.UserUpdateOne) {
 // Deactivate stops a person from signing in: sessions and links end. Needs
 // people.manage and every permission of the person's role.
 func (a *Admin) Deactivate(ctx context.Context, id int) (*ent.User, error) {
-	var done func()
-	err := db.InTx(ctx, a.client, func(tx *ent.Client) error {
-		var err error
-		done, err = a.DeactivateIn(ctx, tx, id)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	done()
-	return a.client.User.Get(ctx, id)
+	return a.commit(ctx, id, func(tx *ent.Client) (func(), error) { return a.DeactivateIn(ctx, tx, id) })
 }
 
 // DeactivateIn is Deactivate inside tx, the caller's transaction, so it
@@ -534,11 +530,7 @@ func (a *Admin) DeactivateIn(ctx context.Context, tx *ent.Client, id int) (func(
 // account, else NOT_INVITED. Needs people.manage and every permission of the
 // person's role.
 func (a *Admin) Reactivate(ctx context.Context, id int) (*ent.User, error) {
-	err := db.InTx(ctx, a.client, func(tx *ent.Client) error { return a.ReactivateIn(ctx, tx, id) })
-	if err != nil {
-		return nil, err
-	}
-	return a.client.User.Get(ctx, id)
+	return a.commit(ctx, id, func(tx *ent.Client) (func(), error) { return func() {}, a.ReactivateIn(ctx, tx, id) })
 }
 
 // ReactivateIn is Reactivate inside tx, the caller's transaction, so it
