@@ -725,11 +725,17 @@ func (h *Handler) leaveGroups(ctx context.Context, tx *ent.Client, id int) (func
 		}
 		after = append(after, moved)
 	}
+	return inOrder(after), nil
+}
+
+// inOrder is a func calling each of fs in turn: the after-commit work of
+// several changes made in one transaction.
+func inOrder(fs []func()) func() {
 	return func() {
-		for _, f := range after {
+		for _, f := range fs {
 			f()
 		}
-	}, nil
+	}
 }
 
 func (h *Handler) deleteGroup(w http.ResponseWriter, r *http.Request) {

@@ -421,11 +421,7 @@ func (h *Handler) applyIn(ctx context.Context, tx *ent.Client, u *ent.User, st u
 		}
 		after = append(after, updated)
 	}
-	done := func() {
-		for _, f := range after {
-			f()
-		}
-	}
+	done := inOrder(after)
 	extChanged := !sameString(st.ExternalID, u.ScimExternalID)
 	displayChanged := !sameString(st.DisplayName, u.ScimDisplayName)
 	if !nameChanged && !extChanged && !displayChanged && !link {
@@ -618,8 +614,6 @@ func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	for _, f := range after {
-		f()
-	}
+	inOrder(after)()
 	w.WriteHeader(http.StatusNoContent)
 }
