@@ -340,21 +340,17 @@ type creator struct {
 }
 
 // creatorOf reads the creator columns viewerOf joined to key k (empty when
-// the creator is erased). Drivers hand them back as strings or bytes, and
-// integers.
+// the creator is erased). Drivers hand text back as strings or bytes.
 func creatorOf(k *ent.ApiKey) (creator, error) {
 	var c creator
 	status, _ := k.Value(colCreatorStatus)
 	c.status = user.Status(asText(status))
 	roleID, _ := k.Value(colCreatorRole)
-	switch t := roleID.(type) {
-	case int64:
-		c.roleID = int(t)
-	case int:
-		c.roleID = t
-	default:
+	id, ok := roleID.(int64) // database/sql hands integers back as int64
+	if !ok {
 		return c, fmt.Errorf("role id of type %T", roleID)
 	}
+	c.roleID = int(id)
 	perms, _ := k.Value(colCreatorPerms)
 	text := asText(perms)
 	if text == "" {

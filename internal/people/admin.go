@@ -86,10 +86,6 @@ func (a *Admin) begin(ctx context.Context, perms ...perm.Permission) (*session, 
 	return &session{Viewer: viewer.FromContext(ctx)}, nil
 }
 
-func (a *Admin) target(ctx context.Context, id int) (*ent.User, error) {
-	return targetIn(ctx, a.client, id)
-}
-
 // targetIn reads person id, with role, through client (a transaction's).
 func targetIn(ctx context.Context, client *ent.Client, id int) (*ent.User, error) {
 	u, err := client.User.Query().Where(user.ID(id)).WithRole().Only(ctx)
@@ -208,10 +204,16 @@ func (a *Admin) UpdateUser(ctx context.Context, id int, in UpdateUserInput) (*en
 	if _, err := a.begin(ctx, in.permissions()...); err != nil {
 		return nil, err // refused before a transaction begins
 	}
+	return a.commit(ctx, id, func(tx *ent.Client) (func(), error) { return a.UpdateUserIn(ctx, tx, id, in) })
+}
+
+// commit runs change in a transaction of its own, calls the func change
+// returns once it has committed, and reads person id as it is then.
+func (a *Admin) commit(ctx context.Context, id int, change func(tx *ent.Client) (func(), error)) (*ent.User, error) {
 	var done func()
 	err := db.InTx(ctx, a.client, func(tx *ent.Client) error {
 		var err error
-		done, err = a.UpdateUserIn(ctx, tx, id, in)
+		done, err = change(tx)
 		return err
 	})
 	if err != nil {
@@ -303,12 +305,13 @@ func (a *Admin) UpdateUserIn(ctx context.Context, tx *ent.Client, id int, in Upd
 		set("lastName", func(up *ent.UserUpdateOne) { up.SetNillableLastName(v); clearIfNil(v, up.ClearLastName) })
 	}
 	roleName := u.Edges.Role.Name // the role after the change
-	if in.RoleID != nil && *in.RoleID != u.RoleID {
+	roleChanged := in.RoleID != nil && *in.RoleID != u.RoleID
+	if roleChanged {
 		r, err := tx.Role.Get(ctx, *in.RoleID)
 		if ent.IsNotFound(err) {
 			return nil, &apperr.Error{Code: apperr.NotFound, Message: "role not found", Field: "roleId"}
 		} else if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("read role %d: %w", *in.RoleID, err)
 		}
 		if err := invite.CheckGrant(s.Viewer, r); err != nil {
 			return nil, err
@@ -340,7 +343,6 @@ func (a *Admin) UpdateUserIn(ctx context.Context, tx *ent.Client, id int, in Upd
 	if len(sets) == 0 {
 		return func() {}, nil
 	}
-	roleChanged := in.RoleID != nil && *in.RoleID != u.RoleID
 	if roleChanged {
 		if err := lastOwnerIn(ctx, tx, u, "given another role"); err != nil {
 			return nil, err
@@ -401,60 +403,29 @@ type RoleMove struct{ UserID, RoleID int }
 
 // MoveRoles gives people new roles inside tx, the caller's transaction, so
 // they commit or roll back with the caller's other writes (SCIM moves a
-// group's members and their roles together). The rules are UpdateUser's
-// for a role: people.manage, every permission of each person's current and
-// new role, and never the last active Owner; each move records its
-// user.updated event and audit entry in tx. Reads go through tx, so each
-// check sees the moves before it. Call the returned func once tx has
-// committed: it tells the moved people's open connections.
+// group's members and their roles together). Each move is UpdateUserIn of
+// the role, with its rules (people.manage, every permission of the
+// person's current and new role, never the last active Owner), user.updated
+// event and audit entry; reads go through tx, so each check sees the moves
+// before it. Call the returned func once tx has committed: it tells the
+// moved people's open connections.
 func (a *Admin) MoveRoles(ctx context.Context, tx *ent.Client, moves []RoleMove) (func(), error) {
-	s, err := a.begin(ctx, perm.PeopleManage)
-	if err != nil {
+	if _, err := a.begin(ctx, perm.PeopleManage); err != nil {
 		return nil, err
 	}
-	now := a.clock.Now()
-	var moved []int
+	after := make([]func(), 0, len(moves))
 	for _, m := range moves {
-		u, err := tx.User.Query().Where(user.ID(m.UserID)).WithRole().Only(ctx)
-		if ent.IsNotFound(err) {
-			return nil, apperr.New(apperr.NotFound, "person not found")
-		}
+		done, err := a.UpdateUserIn(ctx, tx, m.UserID, UpdateUserInput{RoleID: &m.RoleID})
 		if err != nil {
-			return nil, fmt.Errorf("read person %d: %w", m.UserID, err)
-		}
-		if u.RoleID == m.RoleID {
-			continue
-		}
-		if err := invite.CheckGrant(s.Viewer, u.Edges.Role); err != nil {
 			return nil, err
 		}
-		r, err := tx.Role.Get(ctx, m.RoleID)
-		if ent.IsNotFound(err) {
-			return nil, &apperr.Error{Code: apperr.NotFound, Message: "role not found", Field: "roleId"}
-		} else if err != nil {
-			return nil, fmt.Errorf("read role %d: %w", m.RoleID, err)
-		}
-		if err := invite.CheckGrant(s.Viewer, r); err != nil {
-			return nil, err
-		}
-		if err := lastOwnerIn(ctx, tx, u, "given another role"); err != nil {
-			return nil, err
-		}
-		after, err := tx.User.UpdateOneID(u.ID).SetUpdatedAt(now).SetRoleID(r.ID).Save(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("give person %d role %s: %w", u.ID, r.Name, err)
-		}
-		changed := []string{"role"}
-		if err := a.events.Record(ctx, tx, s.OrgID, event.UserEvent(event.UserUpdated, after, r.Name).With("fields", changed)); err != nil {
-			return nil, err
-		}
-		if err := a.audit.Record(ctx, tx, s.OrgID, audit.Event{Action: "user.updated", TargetType: "User",
-			TargetID: u.ID, TargetLabel: u.Email, Details: map[string]any{"fields": changed}}); err != nil {
-			return nil, err
-		}
-		moved = append(moved, u.ID)
+		after = append(after, done)
 	}
-	return func() { a.auth.RoleChanged(ctx, moved...) }, nil
+	return func() {
+		for _, f := range after {
+			f()
+		}
+	}, nil
 }
 
 // permissions are what changing in needs: people.manage, and
@@ -513,17 +484,7 @@ func clearIfNil(v *string, clear func() *ent.UserUpdateOne) {
 // Deactivate stops a person from signing in: sessions and links end. Needs
 // people.manage and every permission of the person's role.
 func (a *Admin) Deactivate(ctx context.Context, id int) (*ent.User, error) {
-	var done func()
-	err := db.InTx(ctx, a.client, func(tx *ent.Client) error {
-		var err error
-		done, err = a.DeactivateIn(ctx, tx, id)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	done()
-	return a.client.User.Get(ctx, id)
+	return a.commit(ctx, id, func(tx *ent.Client) (func(), error) { return a.DeactivateIn(ctx, tx, id) })
 }
 
 // DeactivateIn is Deactivate inside tx, the caller's transaction, so it
@@ -534,15 +495,8 @@ func (a *Admin) Deactivate(ctx context.Context, id int) (*ent.User, error) {
 // are. Call the returned func once tx has committed: it tells the person's
 // open connections that their sessions ended.
 func (a *Admin) DeactivateIn(ctx context.Context, tx *ent.Client, id int) (func(), error) {
-	s, err := a.begin(ctx, perm.PeopleManage)
+	s, u, err := a.beginOn(ctx, tx, id)
 	if err != nil {
-		return nil, err
-	}
-	u, err := targetIn(ctx, tx, id)
-	if err != nil {
-		return nil, err
-	}
-	if err := invite.CheckGrant(s.Viewer, u.Edges.Role); err != nil {
 		return nil, err
 	}
 	if u.Status == user.StatusDeactivated {
@@ -576,11 +530,7 @@ func (a *Admin) DeactivateIn(ctx context.Context, tx *ent.Client, id int) (func(
 // account, else NOT_INVITED. Needs people.manage and every permission of the
 // person's role.
 func (a *Admin) Reactivate(ctx context.Context, id int) (*ent.User, error) {
-	err := db.InTx(ctx, a.client, func(tx *ent.Client) error { return a.ReactivateIn(ctx, tx, id) })
-	if err != nil {
-		return nil, err
-	}
-	return a.client.User.Get(ctx, id)
+	return a.commit(ctx, id, func(tx *ent.Client) (func(), error) { return func() {}, a.ReactivateIn(ctx, tx, id) })
 }
 
 // ReactivateIn is Reactivate inside tx, the caller's transaction, so it
@@ -589,15 +539,8 @@ func (a *Admin) Reactivate(ctx context.Context, id int) (*ent.User, error) {
 // and audit entry are written in tx. A person not deactivated is left as
 // they are.
 func (a *Admin) ReactivateIn(ctx context.Context, tx *ent.Client, id int) error {
-	s, err := a.begin(ctx, perm.PeopleManage)
+	s, u, err := a.beginOn(ctx, tx, id)
 	if err != nil {
-		return err
-	}
-	u, err := targetIn(ctx, tx, id)
-	if err != nil {
-		return err
-	}
-	if err := invite.CheckGrant(s.Viewer, u.Edges.Role); err != nil {
 		return err
 	}
 	if u.Status != user.StatusDeactivated {
@@ -627,7 +570,7 @@ func reactivated(u *ent.User) user.Status {
 // log keeps a pseudonym in place of their address. Needs people.manage and
 // every permission of the person's role.
 func (a *Admin) Delete(ctx context.Context, id int) error {
-	s, u, err := a.beginOn(ctx, id)
+	s, u, err := a.beginOn(ctx, a.client, id)
 	if err != nil {
 		return err
 	}
@@ -685,12 +628,15 @@ func Pseudonym(id int) string {
 	return "erased-person-" + hex.EncodeToString(h[:6])
 }
 
-func (a *Admin) beginOn(ctx context.Context, id int) (*session, *ent.User, error) {
+// beginOn starts a change to person id: people.manage, the person read
+// with role through client (a transaction's, or the service's), and every
+// permission of that role.
+func (a *Admin) beginOn(ctx context.Context, client *ent.Client, id int) (*session, *ent.User, error) {
 	s, err := a.begin(ctx, perm.PeopleManage)
 	if err != nil {
 		return nil, nil, err
 	}
-	u, err := a.target(ctx, id)
+	u, err := targetIn(ctx, client, id)
 	if err != nil {
 		return nil, nil, err
 	}

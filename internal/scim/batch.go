@@ -148,10 +148,14 @@ func (h *Handler) writePeople(ctx context.Context, jobs []*provisionJob) {
 	defer cancel()
 	finish := func(j *provisionJob) { close(j.done) }
 	// Two requests for one name or address: the first goes in the group.
+	type member struct {
+		j          *provisionJob
+		norm, addr string // the normalised userName and address
+	}
 	norms := make([]string, len(jobs))
 	addrs := make([]string, len(jobs))
 	seen := map[string]bool{}
-	var group []*provisionJob
+	var group []member
 	for i, j := range jobs {
 		norms[i] = normalizeUserName(j.st.UserName)
 		_, addrs[i], _ = emailaddr.Normalize(j.st.email())
@@ -161,7 +165,7 @@ func (h *Handler) writePeople(ctx context.Context, jobs []*provisionJob) {
 			continue
 		}
 		seen["u:"+norms[i]], seen["a:"+addrs[i]] = true, true
-		group = append(group, j)
+		group = append(group, member{j, norms[i], addrs[i]})
 	}
 	// People already known (linked or not) go one by one.
 	known, err := h.Client.User.Query().
@@ -169,9 +173,9 @@ func (h *Handler) writePeople(ctx context.Context, jobs []*provisionJob) {
 		Select(user.FieldScimUserNameNormalized, user.FieldEmailNormalized).All(ctx)
 	if err != nil {
 		err = fmt.Errorf("find people for %d SCIM userNames: %w", len(jobs), err)
-		for _, j := range group {
-			j.err = err
-			finish(j)
+		for _, m := range group {
+			m.j.err = err
+			finish(m.j)
 		}
 		return
 	}
@@ -183,28 +187,17 @@ func (h *Handler) writePeople(ctx context.Context, jobs []*provisionJob) {
 		}
 	}
 	ins := make([]invite.PersonInput, 0, len(group))
-	pending := make([]bool, 0, len(group))
-	rest := group[:0]
-	for _, j := range group {
-		norm, addr := normalizeUserName(j.st.UserName), j.st.email()
-		_, addrNorm, _ := emailaddr.Normalize(addr)
-		if taken["u:"+norm] || taken["a:"+addrNorm] {
+	pending := make([]*bool, 0, len(group)) // whether each waits for its invitation
+	rest := make([]*provisionJob, 0, len(group))
+	for _, m := range group {
+		j, norm := m.j, m.norm
+		if taken["u:"+norm] || taken["a:"+m.addr] {
 			j.alone = true
 			finish(j)
 			continue
 		}
-		i := len(ins)
-		st := j.st
-		pending = append(pending, false)
-		ins = append(ins, invite.PersonInput{
-			Email: addr, FirstName: st.GivenName, LastName: st.FamilyName, Locale: st.Locale,
-			Set: func(c *ent.UserCreate, o *ent.Organization) {
-				pending[i] = o.ScimInviteOnProvision && st.Active
-				c.SetScimUserName(strings.TrimSpace(st.UserName)).SetScimUserNameNormalized(norm).
-					SetNillableScimExternalID(st.ExternalID).SetNillableScimDisplayName(st.DisplayName).
-					SetScimLinked(true).SetScimInvitePending(pending[i])
-			},
-		})
+		pending = append(pending, new(bool))
+		ins = append(ins, personInput(j.st, norm, pending[len(pending)-1]))
 		rest = append(rest, j)
 	}
 	if len(rest) == 0 {
@@ -232,7 +225,7 @@ func (h *Handler) writePeople(ctx context.Context, jobs []*provisionJob) {
 		} else {
 			j.user = users[i]
 			j.user.Edges.Groups = []*ent.Group{}
-			invited = invited || pending[i]
+			invited = invited || *pending[i]
 		}
 		finish(j)
 	}

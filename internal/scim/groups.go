@@ -173,6 +173,7 @@ func memberIDs(v any) ([]int, error) {
 		}
 	}
 	var ids []int
+	seen := map[int]bool{}
 	for _, item := range list {
 		obj, ok := item.(map[string]any)
 		if !ok {
@@ -184,7 +185,8 @@ func memberIDs(v any) ([]int, error) {
 		if err != nil {
 			return nil, badRequest("invalidValue", "member %q is not a User id", s)
 		}
-		if !slices.Contains(ids, id) {
+		if !seen[id] {
+			seen[id] = true
 			ids = append(ids, id)
 		}
 	}
@@ -367,8 +369,10 @@ func patchGroup(st *groupState, op patchOp) error {
 		}
 		switch op.Op {
 		case "add":
+			in := idSet(st.Members)
 			for _, id := range ids {
-				if !slices.Contains(st.Members, id) {
+				if !in[id] {
+					in[id] = true
 					st.Members = append(st.Members, id)
 				}
 			}
@@ -378,7 +382,8 @@ func patchGroup(st *groupState, op patchOp) error {
 			if op.Value == nil {
 				st.Members = nil
 			} else {
-				st.Members = slices.DeleteFunc(st.Members, func(id int) bool { return slices.Contains(ids, id) })
+				gone := idSet(ids)
+				st.Members = slices.DeleteFunc(st.Members, func(id int) bool { return gone[id] })
 			}
 		}
 	default:
@@ -426,6 +431,15 @@ func ids(us []*ent.User) []int {
 		out[i] = u.ID
 	}
 	return out
+}
+
+// idSet is the set of ids, to look members up in without a scan.
+func idSet(ids []int) map[int]bool {
+	set := make(map[int]bool, len(ids))
+	for _, id := range ids {
+		set[id] = true
+	}
+	return set
 }
 
 // roleGroups maps lower-cased role names to the roles a group of that name
@@ -492,16 +506,19 @@ func (h *Handler) planRoles(ctx context.Context, client *ent.Client, g *ent.Grou
 		oldName, oldMembers = g.DisplayNameNormalized, ids(g.Edges.Members)
 	}
 	newName := strings.ToLower(st.DisplayName)
+	members, wasMember, isAffected := idSet(st.Members), idSet(oldMembers), map[int]bool{}
 	var affected []int
 	for _, id := range oldMembers {
-		stays := !deleted && slices.Contains(st.Members, id)
+		stays := !deleted && members[id]
 		if (roles[oldName] != nil || roles[newName] != nil) && (!stays || oldName != newName) {
 			affected = append(affected, id)
+			isAffected[id] = true
 		}
 	}
 	for _, id := range st.Members {
-		if !deleted && roles[newName] != nil && !slices.Contains(affected, id) && (!slices.Contains(oldMembers, id) || oldName != newName) {
+		if !deleted && roles[newName] != nil && !isAffected[id] && (!wasMember[id] || oldName != newName) {
 			affected = append(affected, id)
+			isAffected[id] = true
 		}
 	}
 	if len(affected) == 0 {
@@ -521,7 +538,7 @@ func (h *Handler) planRoles(ctx context.Context, client *ent.Client, g *ent.Grou
 					names = append(names, og.DisplayNameNormalized)
 				}
 			}
-			if !deleted && slices.Contains(st.Members, u.ID) {
+			if !deleted && members[u.ID] {
 				names = append(names, newName)
 			}
 			to := best(names, roles)
@@ -614,15 +631,15 @@ func (h *Handler) saveGroupIn(ctx context.Context, tx *ent.Client, g *ent.Group,
 			SetCreatedAt(now).SetUpdatedAt(now).Save(ctx)
 		added = st.Members
 	} else {
-		old := ids(g.Edges.Members)
+		old, kept := idSet(ids(g.Edges.Members)), idSet(st.Members)
 		for _, id := range st.Members {
-			if !slices.Contains(old, id) {
+			if !old[id] {
 				added = append(added, id)
 			}
 		}
-		for _, id := range old {
-			if !slices.Contains(st.Members, id) {
-				removed = append(removed, id)
+		for _, m := range g.Edges.Members {
+			if !kept[m.ID] {
+				removed = append(removed, m.ID)
 			}
 		}
 		up := tx.Group.UpdateOneID(g.ID).SetUpdatedAt(now).SetDisplayName(st.DisplayName).SetDisplayNameNormalized(norm).
@@ -708,11 +725,17 @@ func (h *Handler) leaveGroups(ctx context.Context, tx *ent.Client, id int) (func
 		}
 		after = append(after, moved)
 	}
+	return inOrder(after), nil
+}
+
+// inOrder is a func calling each of fs in turn: the after-commit work of
+// several changes made in one transaction.
+func inOrder(fs []func()) func() {
 	return func() {
-		for _, f := range after {
+		for _, f := range fs {
 			f()
 		}
-	}, nil
+	}
 }
 
 func (h *Handler) deleteGroup(w http.ResponseWriter, r *http.Request) {

@@ -276,15 +276,7 @@ func (h *Handler) provisionOne(ctx context.Context, st userState) (*ent.User, er
 		return h.linkedUser(ctx, strconv.Itoa(again.ID), true)
 	}
 	pending := false
-	u, err := h.Invites.CreatePerson(ctx, invite.PersonInput{
-		Email: addr, FirstName: st.GivenName, LastName: st.FamilyName, Locale: st.Locale,
-		Set: func(c *ent.UserCreate, o *ent.Organization) {
-			pending = o.ScimInviteOnProvision && st.Active
-			c.SetScimUserName(strings.TrimSpace(st.UserName)).SetScimUserNameNormalized(norm).
-				SetNillableScimExternalID(st.ExternalID).SetNillableScimDisplayName(st.DisplayName).
-				SetScimLinked(true).SetScimInvitePending(pending)
-		},
-	})
+	u, err := h.Invites.CreatePerson(ctx, personInput(st, norm, &pending))
 	if err != nil {
 		return nil, err
 	}
@@ -299,6 +291,22 @@ func (h *Handler) provisionOne(ctx context.Context, st userState) (*ent.User, er
 	}
 	u.Edges.Groups = []*ent.Group{}
 	return u, nil
+}
+
+// personInput is what the invite service needs to create the new person
+// st describes, linked to SCIM under norm (the normalised userName). While
+// the person is written, *pending is set to whether they wait for their
+// invitation (the organisation invites people SCIM provisions active).
+func personInput(st userState, norm string, pending *bool) invite.PersonInput {
+	return invite.PersonInput{
+		Email: st.email(), FirstName: st.GivenName, LastName: st.FamilyName, Locale: st.Locale,
+		Set: func(c *ent.UserCreate, o *ent.Organization) {
+			*pending = o.ScimInviteOnProvision && st.Active
+			c.SetScimUserName(strings.TrimSpace(st.UserName)).SetScimUserNameNormalized(norm).
+				SetNillableScimExternalID(st.ExternalID).SetNillableScimDisplayName(st.DisplayName).
+				SetScimLinked(true).SetScimInvitePending(*pending)
+		},
+	}
 }
 
 // checkState refuses a user SCIM cannot keep: no userName, or no address.
@@ -413,11 +421,7 @@ func (h *Handler) applyIn(ctx context.Context, tx *ent.Client, u *ent.User, st u
 		}
 		after = append(after, updated)
 	}
-	done := func() {
-		for _, f := range after {
-			f()
-		}
-	}
+	done := inOrder(after)
 	extChanged := !sameString(st.ExternalID, u.ScimExternalID)
 	displayChanged := !sameString(st.DisplayName, u.ScimDisplayName)
 	if !nameChanged && !extChanged && !displayChanged && !link {
@@ -610,8 +614,6 @@ func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	for _, f := range after {
-		f()
-	}
+	inOrder(after)()
 	w.WriteHeader(http.StatusNoContent)
 }
