@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
 
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 
@@ -68,8 +67,7 @@ type Cache struct {
 	client *ent.Client
 	clock  clock.Clock
 	limits Limits
-	mu     sync.Mutex
-	recent *lru.LRU[string]
+	recent *lru.LRU[string] // safe for concurrent use
 }
 
 // NewCache returns the cache over client.
@@ -79,10 +77,7 @@ func NewCache(client *ent.Client, clk clock.Clock, l Limits) *Cache {
 
 // Get returns the document registered under hash, if any.
 func (c *Cache) Get(ctx context.Context, hash string) (string, bool, error) {
-	c.mu.Lock()
-	doc, ok := c.recent.Get(ctx, hash)
-	c.mu.Unlock()
-	if ok {
+	if doc, ok := c.recent.Get(ctx, hash); ok {
 		return doc, true, nil
 	}
 	q, err := c.client.PersistedQuery.Query().Where(persistedquery.Hash(hash)).Only(auth.AsSystem(ctx))
@@ -92,14 +87,8 @@ func (c *Cache) Get(ctx context.Context, hash string) (string, bool, error) {
 	if err != nil {
 		return "", false, fmt.Errorf("read persisted query: %w", err)
 	}
-	c.remember(ctx, hash, q.Document)
+	c.recent.Add(ctx, hash, q.Document)
 	return q.Document, true, nil
-}
-
-func (c *Cache) remember(ctx context.Context, hash, doc string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.recent.Add(ctx, hash, doc)
 }
 
 // Add registers document under its hash (a validated document: the caller
@@ -115,7 +104,7 @@ func (c *Cache) Add(ctx context.Context, hash, document string) error {
 	if err != nil && !isNoRows(err) {
 		return fmt.Errorf("add persisted query: %w", err)
 	}
-	c.remember(ctx, hash, document)
+	c.recent.Add(ctx, hash, document)
 	return c.trim(ctx)
 }
 
