@@ -93,9 +93,14 @@ func (c *Cache) Get(ctx context.Context, hash string) (string, bool, error) {
 
 // Add registers document under its hash (a validated document: the caller
 // checks), then trims the cache to its bounds. A document over the byte
-// bound alone is not kept.
+// bound alone is not kept. A document this replica has lately read or
+// registered is not written again, so a client that sends the document with
+// its hash on every request costs no insert and no count of the cache.
 func (c *Cache) Add(ctx context.Context, hash, document string) error {
 	if int64(len(document)) > c.limits.MaxBytes || c.limits.MaxEntries <= 0 {
+		return nil
+	}
+	if _, known := c.recent.Get(ctx, hash); known {
 		return nil
 	}
 	ctx = auth.AsSystem(ctx)
