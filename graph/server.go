@@ -56,7 +56,7 @@ func NewServer(r *Resolver, opts ServerOptions) *handler.Server {
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	// Before POST, which takes every JSON POST whatever it Accepts.
-	srv.AddTransport(sseTransport{SSE: transport.SSE{KeepAlivePingInterval: sseKeepAlive}, auth: r.Auth, log: opts.Log})
+	srv.AddTransport(sseTransport{SSE: transport.SSE{KeepAlivePingInterval: sseKeepAlive}, auth: r.Auth})
 	srv.AddTransport(multipartTransport{transport.MultipartMixed{Boundary: "-", DeliveryTimeout: 50 * time.Millisecond}})
 	srv.AddTransport(transport.POST{})
 	srv.AddTransport(transport.MultipartForm{MaxUploadSize: opts.Limits.MaxUpload, MaxMemory: 8 << 20})

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"time"
 
@@ -28,7 +27,6 @@ import (
 type sseTransport struct {
 	transport.SSE
 	auth *auth.Service
-	log  *slog.Logger
 }
 
 func (t sseTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
