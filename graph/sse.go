@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"time"
@@ -96,13 +95,7 @@ func (e endingExecutor) DispatchOperation(ctx context.Context, rc *graphql.Opera
 			return resp
 		}
 		told = true
-		switch cause := context.Cause(e.watched); {
-		case errors.Is(cause, auth.ErrSessionEnded):
-			return errorResponse(apperr.Unauthenticated, "session ended; sign in again")
-		case errors.Is(cause, auth.ErrRightsChanged):
-			return errorResponse(apperr.Forbidden, "permissions changed; subscribe again")
-		}
-		return nil
+		return watchEndResponse(context.Cause(e.watched))
 	}, ctx
 }
 
