@@ -145,15 +145,13 @@ func (l persistedLoad) onlyManifest(params *graphql.RawParams, hash string, pres
 }
 
 // loaded puts doc in params as the request's document, marked as not to be
-// registered.
+// registered. params is this request's own, decoded for it.
 func (persistedLoad) loaded(params *graphql.RawParams, doc string) {
 	params.Query = doc
-	ext := make(map[string]any, len(params.Extensions)+1)
-	for k, v := range params.Extensions {
-		ext[k] = v
+	if params.Extensions == nil {
+		params.Extensions = make(map[string]any, 1)
 	}
-	ext[loadedKey] = true
-	params.Extensions = ext
+	params.Extensions[loadedKey] = true
 }
 
 func (r persistedRegister) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
