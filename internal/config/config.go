@@ -246,23 +246,11 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	var origins []string
-	for _, o := range cmd.StringSlice("cors-origins") {
-		if o = strings.TrimSpace(o); o != "" {
-			origins = append(origins, o)
-		}
-	}
-	var headers []string
-	for _, h := range cmd.StringSlice("cors-headers") {
-		if h = strings.TrimSpace(h); h != "" {
-			headers = append(headers, h)
-		}
-	}
 	return Config{
 		Addr:        cmd.String("addr"),
 		DatabaseURL: cmd.String("database-url"),
-		CORSOrigins: origins,
-		CORSHeaders: headers,
+		CORSOrigins: listFlag(cmd, "cors-origins"),
+		CORSHeaders: listFlag(cmd, "cors-headers"),
 		TrustProxy:  cmd.Value("trust-proxy").(int),
 		LogLevel:    level,
 		LogFormat:   cmd.String("log-format"),
@@ -364,4 +352,16 @@ func NewLogger(level slog.Level, format string) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// listFlag is a comma-separated flag's entries, trimmed, without the empty
+// ones.
+func listFlag(cmd *cli.Command, name string) []string {
+	var out []string
+	for _, v := range cmd.StringSlice(name) {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
