@@ -3,7 +3,6 @@ package graph
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 
@@ -11,6 +10,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/rollcall/rollcall/internal/apperr"
+	"github.com/rollcall/rollcall/internal/persisted"
 )
 
 // PersistedQueries configures persisted documents: Apollo's automatic
@@ -85,11 +85,6 @@ func persistedHash(ext map[string]any) (hash string, present bool, err *gqlerror
 	return hash, true, nil
 }
 
-func sha256Hex(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])
-}
-
 func apqError(code apperr.Code, message string) *gqlerror.Error {
 	return refusal(apperr.New(code, message))
 }
@@ -106,7 +101,7 @@ func (l persistedLoad) MutateOperationParameters(ctx context.Context, params *gr
 		return nil
 	}
 	if params.Query != "" {
-		if sha256Hex(params.Query) != hash {
+		if persisted.Hash(params.Query) != hash {
 			return apqError(apperr.BadUserInput, "extensions.persistedQuery.sha256Hash is not the SHA-256 of the query")
 		}
 		return nil // registered once validated (persistedRegister)
@@ -134,7 +129,7 @@ func (l persistedLoad) MutateOperationParameters(ctx context.Context, params *gr
 // or sent in full, identical.
 func (l persistedLoad) onlyManifest(params *graphql.RawParams, hash string, present bool) *gqlerror.Error {
 	if params.Query != "" {
-		h := sha256Hex(params.Query)
+		h := persisted.Hash(params.Query)
 		if present && h != hash {
 			return apqError(apperr.BadUserInput, "extensions.persistedQuery.sha256Hash is not the SHA-256 of the query")
 		}
@@ -150,15 +145,13 @@ func (l persistedLoad) onlyManifest(params *graphql.RawParams, hash string, pres
 }
 
 // loaded puts doc in params as the request's document, marked as not to be
-// registered.
+// registered. params is this request's own, decoded for it.
 func (persistedLoad) loaded(params *graphql.RawParams, doc string) {
 	params.Query = doc
-	ext := make(map[string]any, len(params.Extensions)+1)
-	for k, v := range params.Extensions {
-		ext[k] = v
+	if params.Extensions == nil {
+		params.Extensions = make(map[string]any, 1)
 	}
-	ext[loadedKey] = true
-	params.Extensions = ext
+	params.Extensions[loadedKey] = true
 }
 
 func (r persistedRegister) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {

@@ -56,7 +56,7 @@ func NewServer(r *Resolver, opts ServerOptions) *handler.Server {
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	// Before POST, which takes every JSON POST whatever it Accepts.
-	srv.AddTransport(sseTransport{SSE: transport.SSE{KeepAlivePingInterval: sseKeepAlive}, auth: r.Auth, log: opts.Log})
+	srv.AddTransport(sseTransport{SSE: transport.SSE{KeepAlivePingInterval: sseKeepAlive}, auth: r.Auth})
 	srv.AddTransport(multipartTransport{transport.MultipartMixed{Boundary: "-", DeliveryTimeout: 50 * time.Millisecond}})
 	srv.AddTransport(transport.POST{})
 	srv.AddTransport(transport.MultipartForm{MaxUploadSize: opts.Limits.MaxUpload, MaxMemory: 8 << 20})
@@ -162,7 +162,7 @@ func currentRights(a *auth.Service, log *slog.Logger) graphql.OperationMiddlewar
 		case errors.Is(err, auth.ErrInvalidSession) && v.IsKey():
 			return graphql.OneShot(errorResponse(apperr.Unauthenticated, "the API key no longer works"))
 		case errors.Is(err, auth.ErrInvalidSession):
-			return graphql.OneShot(errorResponse(apperr.Unauthenticated, "session ended; sign in again"))
+			return graphql.OneShot(watchEndResponse(auth.ErrSessionEnded))
 		case err != nil && ctx.Err() != nil:
 			// The session ended, the rights changed or the client left
 			// while the operation started: it ends with nothing, and the
@@ -179,6 +179,19 @@ func currentRights(a *auth.Service, log *slog.Logger) graphql.OperationMiddlewar
 // errorResponse is a response carrying one error with its code.
 func errorResponse(code apperr.Code, message string) *graphql.Response {
 	return &graphql.Response{Errors: gqlerror.List{{Message: message, Extensions: map[string]any{"code": string(code)}}}}
+}
+
+// watchEndResponse tells the client of a long-lived connection why its
+// operation ends when the cause (of auth.Watch's context) is an ended
+// session or changed rights; nil for any other cause.
+func watchEndResponse(cause error) *graphql.Response {
+	switch {
+	case errors.Is(cause, auth.ErrSessionEnded):
+		return errorResponse(apperr.Unauthenticated, "session ended; sign in again")
+	case errors.Is(cause, auth.ErrRightsChanged):
+		return errorResponse(apperr.Forbidden, "permissions changed; subscribe again")
+	}
+	return nil
 }
 
 // sessionEndReason returns ctx (from auth.Watch) as a websocket context that

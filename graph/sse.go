@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"time"
 
@@ -28,16 +26,13 @@ import (
 type sseTransport struct {
 	transport.SSE
 	auth *auth.Service
-	log  *slog.Logger
 }
 
 func (t sseTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	ctx := r.Context()
-	body, ok := checkedBody(w, r)
-	if !ok {
+	if !checkedBody(w, r) {
 		return
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
 	v := viewer.FromContext(ctx)
 	if v == nil {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
@@ -57,12 +52,12 @@ const errNoSSESession = "a valid session or API key is required: send Authorizat
 // request (query, operationName, variables, extensions), answering
 // BAD_USER_INPUT when not. gqlgen's streaming transports would log a body
 // they cannot decode whole, with the standard logger, passwords in
-// variables included.
-func checkedBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+// variables included. r.Body is then the body again, for the transport.
+func checkedBody(w http.ResponseWriter, r *http.Request) bool {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		writeJSONError(w, http.StatusBadRequest, apperr.BadUserInput, "request body could not be read")
-		return nil, false
+		return false
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
@@ -70,9 +65,10 @@ func checkedBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	if err := dec.Decode(&params); err != nil {
 		writeJSONError(w, http.StatusBadRequest, apperr.BadUserInput,
 			"the request body is not a GraphQL request: want a JSON object with query (a string), operationName, variables (an object) and extensions")
-		return nil, false
+		return false
 	}
-	return body, true
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return true
 }
 
 // writeJSONError writes a GraphQL-shaped error response.
@@ -99,13 +95,7 @@ func (e endingExecutor) DispatchOperation(ctx context.Context, rc *graphql.Opera
 			return resp
 		}
 		told = true
-		switch cause := context.Cause(e.watched); {
-		case errors.Is(cause, auth.ErrSessionEnded):
-			return errorResponse(apperr.Unauthenticated, "session ended; sign in again")
-		case errors.Is(cause, auth.ErrRightsChanged):
-			return errorResponse(apperr.Forbidden, "permissions changed; subscribe again")
-		}
-		return nil
+		return watchEndResponse(context.Cause(e.watched))
 	}, ctx
 }
 
@@ -114,11 +104,9 @@ func (e endingExecutor) DispatchOperation(ctx context.Context, rc *graphql.Opera
 type multipartTransport struct{ transport.MultipartMixed }
 
 func (t multipartTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	body, ok := checkedBody(w, r)
-	if !ok {
+	if !checkedBody(w, r) {
 		return
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
 	t.MultipartMixed.Do(w, r.WithContext(withIncremental(r.Context())), exec)
 }
 

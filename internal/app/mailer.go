@@ -137,7 +137,7 @@ func underDomain(address, domain string) bool {
 // tracedSender puts a span around each call to the mail provider. It keeps
 // batch sending when s can.
 func tracedSender(s mail.Sender, t trace.Tracer) mail.Sender {
-	ts := traced{s: s, t: t}
+	ts := traced{s: s, t: t, provider: attribute.String("mail.provider", fmt.Sprintf("%T", s))}
 	if b, ok := s.(mail.BatchSender); ok {
 		return tracedBatch{traced: ts, b: b}
 	}
@@ -145,13 +145,14 @@ func tracedSender(s mail.Sender, t trace.Tracer) mail.Sender {
 }
 
 type traced struct {
-	s mail.Sender
-	t trace.Tracer
+	s        mail.Sender
+	t        trace.Tracer
+	provider attribute.KeyValue // s's type, named once
 }
 
 func (s traced) Send(ctx context.Context, m mail.Message) (string, error) {
 	ctx, span := s.t.Start(ctx, "mail send", trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attribute.String("mail.provider", fmt.Sprintf("%T", s.s))))
+		trace.WithAttributes(s.provider))
 	id, err := s.s.Send(ctx, m)
 	tracing.End(span, err)
 	return id, err
@@ -164,7 +165,7 @@ type tracedBatch struct {
 
 func (s tracedBatch) SendBatch(ctx context.Context, b mail.Batch) (string, error) {
 	ctx, span := s.t.Start(ctx, "mail send batch", trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attribute.String("mail.provider", fmt.Sprintf("%T", s.s)), attribute.Int("mail.recipients", len(b.Recipients))))
+		trace.WithAttributes(s.provider, attribute.Int("mail.recipients", len(b.Recipients))))
 	id, err := s.b.SendBatch(ctx, b)
 	tracing.End(span, err)
 	return id, err

@@ -15,6 +15,7 @@ import (
 	"github.com/rollcall/rollcall/graph"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/mail"
+	"github.com/rollcall/rollcall/internal/persisted"
 	"github.com/rollcall/rollcall/internal/server"
 	"github.com/rollcall/rollcall/internal/webhookout"
 )
@@ -184,8 +185,8 @@ func ServeFlags() []cli.Flag {
 		&cli.IntFlag{Name: "webhook-max-endpoints", Value: hooks.MaxEndpoints, Sources: cli.EnvVars("ROLLCALL_WEBHOOK_MAX_ENDPOINTS"), Usage: "most webhook endpoints an organisation may have"},
 		&cli.StringFlag{Name: "persisted-documents", Sources: cli.EnvVars("ROLLCALL_PERSISTED_DOCUMENTS"), Usage: "the operator's persisted documents: a JSON file of sha256 hex → document (what Relay and GraphQL Codegen write); clients may send their hash alone"},
 		&cli.BoolFlag{Name: "persisted-only", Sources: cli.EnvVars("ROLLCALL_PERSISTED_ONLY"), Usage: "run only the documents of --persisted-documents (by hash or identical text); the rest is refused with PERSISTED_QUERY_NOT_ALLOWED, APQ registration is off and GraphiQL is not served"},
-		&cli.IntFlag{Name: "apq-max-entries", Value: 10_000, Sources: cli.EnvVars("ROLLCALL_APQ_MAX_ENTRIES"), Usage: "documents the automatic persisted queries cache keeps in the database; the oldest go first (0 = APQ registration off)"},
-		&cli.Int64Flag{Name: "apq-max-bytes", Value: 32 << 20, Sources: cli.EnvVars("ROLLCALL_APQ_MAX_BYTES"), Usage: "bytes of documents the automatic persisted queries cache keeps"},
+		&cli.IntFlag{Name: "apq-max-entries", Value: persisted.DefaultLimits.MaxEntries, Sources: cli.EnvVars("ROLLCALL_APQ_MAX_ENTRIES"), Usage: "documents the automatic persisted queries cache keeps in the database; the oldest go first (0 = APQ registration off)"},
+		&cli.Int64Flag{Name: "apq-max-bytes", Value: persisted.DefaultLimits.MaxBytes, Sources: cli.EnvVars("ROLLCALL_APQ_MAX_BYTES"), Usage: "bytes of documents the automatic persisted queries cache keeps"},
 		&cli.StringFlag{Name: "bootstrap-org", Value: "default", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_ORG"), Usage: "slug of the organisation created on an empty database"},
 		&cli.StringFlag{Name: "bootstrap-org-name", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_ORG_NAME"), Usage: "display name of the organisation created on an empty database, used in its emails and pages (the slug when empty)"},
 		&cli.StringFlag{Name: "bootstrap-email", Value: "owner@example.com", Sources: cli.EnvVars("ROLLCALL_BOOTSTRAP_EMAIL"), Usage: "email of the Owner created on an empty database"},
@@ -245,23 +246,11 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	var origins []string
-	for _, o := range cmd.StringSlice("cors-origins") {
-		if o = strings.TrimSpace(o); o != "" {
-			origins = append(origins, o)
-		}
-	}
-	var headers []string
-	for _, h := range cmd.StringSlice("cors-headers") {
-		if h = strings.TrimSpace(h); h != "" {
-			headers = append(headers, h)
-		}
-	}
 	return Config{
 		Addr:        cmd.String("addr"),
 		DatabaseURL: cmd.String("database-url"),
-		CORSOrigins: origins,
-		CORSHeaders: headers,
+		CORSOrigins: listFlag(cmd, "cors-origins"),
+		CORSHeaders: listFlag(cmd, "cors-headers"),
 		TrustProxy:  cmd.Value("trust-proxy").(int),
 		LogLevel:    level,
 		LogFormat:   cmd.String("log-format"),
@@ -363,4 +352,16 @@ func NewLogger(level slog.Level, format string) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// listFlag is a comma-separated flag's entries, trimmed, without the empty
+// ones.
+func listFlag(cmd *cli.Command, name string) []string {
+	var out []string
+	for _, v := range cmd.StringSlice(name) {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }

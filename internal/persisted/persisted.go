@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
 
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 
@@ -68,8 +67,7 @@ type Cache struct {
 	client *ent.Client
 	clock  clock.Clock
 	limits Limits
-	mu     sync.Mutex
-	recent *lru.LRU[string]
+	recent *lru.LRU[string] // safe for concurrent use
 }
 
 // NewCache returns the cache over client.
@@ -79,10 +77,7 @@ func NewCache(client *ent.Client, clk clock.Clock, l Limits) *Cache {
 
 // Get returns the document registered under hash, if any.
 func (c *Cache) Get(ctx context.Context, hash string) (string, bool, error) {
-	c.mu.Lock()
-	doc, ok := c.recent.Get(ctx, hash)
-	c.mu.Unlock()
-	if ok {
+	if doc, ok := c.recent.Get(ctx, hash); ok {
 		return doc, true, nil
 	}
 	q, err := c.client.PersistedQuery.Query().Where(persistedquery.Hash(hash)).Only(auth.AsSystem(ctx))
@@ -92,21 +87,20 @@ func (c *Cache) Get(ctx context.Context, hash string) (string, bool, error) {
 	if err != nil {
 		return "", false, fmt.Errorf("read persisted query: %w", err)
 	}
-	c.remember(ctx, hash, q.Document)
+	c.recent.Add(ctx, hash, q.Document)
 	return q.Document, true, nil
-}
-
-func (c *Cache) remember(ctx context.Context, hash, doc string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.recent.Add(ctx, hash, doc)
 }
 
 // Add registers document under its hash (a validated document: the caller
 // checks), then trims the cache to its bounds. A document over the byte
-// bound alone is not kept.
+// bound alone is not kept. A document this replica has lately read or
+// registered is not written again, so a client that sends the document with
+// its hash on every request costs no insert and no count of the cache.
 func (c *Cache) Add(ctx context.Context, hash, document string) error {
 	if int64(len(document)) > c.limits.MaxBytes || c.limits.MaxEntries <= 0 {
+		return nil
+	}
+	if _, known := c.recent.Get(ctx, hash); known {
 		return nil
 	}
 	ctx = auth.AsSystem(ctx)
@@ -115,7 +109,7 @@ func (c *Cache) Add(ctx context.Context, hash, document string) error {
 	if err != nil && !isNoRows(err) {
 		return fmt.Errorf("add persisted query: %w", err)
 	}
-	c.remember(ctx, hash, document)
+	c.recent.Add(ctx, hash, document)
 	return c.trim(ctx)
 }
 

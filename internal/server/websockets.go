@@ -78,13 +78,13 @@ func (c *websocketCaps) guard(next http.Handler) http.Handler {
 			writeError(w, http.StatusTooManyRequests, string(apperr.RateLimited), refusal)
 			return
 		}
+		// The slot is held until the stream ends: gqlgen's websocket
+		// transport returns once the socket has closed.
+		defer release()
 		if stream {
-			defer release()
 			next.ServeHTTP(w, r)
 			return
 		}
-		// gqlgen's transport returns once the socket has closed.
-		defer release()
 		ops := newConnOperations(c.perConn)
 		ctx := wsgorilla.WithReadGate(context.WithValue(r.Context(), opsKey{}, ops), ops)
 		next.ServeHTTP(w, r.WithContext(ctx))

@@ -5,6 +5,7 @@ import (
 	stdsql "database/sql"
 	"errors"
 	"strings"
+	"unicode"
 
 	"entgo.io/ent/dialect"
 	"go.opentelemetry.io/otel/attribute"
@@ -25,9 +26,14 @@ func WrapDriver(drv dialect.Driver, t trace.Tracer) *Driver {
 }
 
 func startQuery(ctx context.Context, t trace.Tracer, dia, query string) (context.Context, trace.Span) {
-	verb := "query"
-	if f := strings.Fields(query); len(f) > 0 {
-		verb = f[0]
+	// The first word, without splitting the whole statement (this runs for
+	// every statement).
+	verb := strings.TrimLeftFunc(query, unicode.IsSpace)
+	if i := strings.IndexFunc(verb, unicode.IsSpace); i >= 0 {
+		verb = verb[:i]
+	}
+	if verb == "" {
+		verb = "query"
 	}
 	system := dia
 	if dia == dialect.Postgres {
