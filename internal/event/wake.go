@@ -26,23 +26,13 @@ type wake struct {
 // every replica: read the log after your position when one arrives, and
 // also on a timer, since announcements can be lost (a replica's listening
 // connection was down) and a commit can still be held back when announced
-// (see Unsettled). OrgOf reads an announcement. The channel closes when ctx
+// (see Unsettled). The channel closes when ctx
 // ends, cancel is called or the bus closes; it is nil without a bus.
 func (l *Log) Wake(ctx context.Context) (<-chan events.Event, func()) {
 	if l.bus == nil {
 		return nil, func() {}
 	}
 	return l.bus.Subscribe(ctx, WakeTopic)
-}
-
-// OrgOf is the organisation whose events an announcement of Wake is
-// about, or 0 if it cannot be read.
-func OrgOf(e events.Event) int {
-	var w wake
-	if json.Unmarshal(e.Payload, &w) != nil {
-		return 0
-	}
-	return w.Org
 }
 
 // Committed announces that events of orgs have committed. Record does it
